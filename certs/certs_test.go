@@ -96,11 +96,15 @@ func TestMintSVIDBad(t *testing.T) {
 		{"expired", SVIDOptions{NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(-time.Hour)},
 			func(c *x509.Certificate) bool { return c.NotAfter.Before(now) }, "expired"},
 		{"not yet valid", SVIDOptions{NotBefore: now.Add(time.Hour), TTL: time.Hour},
-			func(c *x509.Certificate) bool { return c.NotBefore.After(now) && c.NotAfter.Sub(c.NotBefore) == time.Hour }, "not yet valid"},
+			func(c *x509.Certificate) bool {
+				return c.NotBefore.After(now) && c.NotAfter.Sub(c.NotBefore) == time.Hour
+			}, "not yet valid"},
 		{"two URI SANs", SVIDOptions{ExtraURIs: []string{"spiffe://harbor-law.example/other"}},
 			func(c *x509.Certificate) bool { return len(c.URIs) == 2 }, "more than one URI SAN"},
 		{"no URI SAN", SVIDOptions{NoURI: true, DNSNames: []string{"localhost"}},
-			func(c *x509.Certificate) bool { return len(c.URIs) == 0 && slices.Equal(c.DNSNames, []string{"localhost"}) }, "no URI SAN"},
+			func(c *x509.Certificate) bool {
+				return len(c.URIs) == 0 && slices.Equal(c.DNSNames, []string{"localhost"})
+			}, "no URI SAN"},
 		{"CA as leaf", SVIDOptions{IsCA: true},
 			func(c *x509.Certificate) bool { return c.IsCA }, "CA flag"},
 	}
@@ -357,4 +361,3 @@ func checkPerm(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s has mode %v, want %v", path, got, want)
 	}
 }
-
