@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
+	"github.com/lexgate/lexgate/gateway/transfer"
+)
+
+// Config is the gateway's whole configuration, as read from lexgate.yaml. Each part
+// belongs to the package that uses it; unknown keys are errors. The zero value of
+// every optional field is a working default.
+type Config struct {
+	// Listen is the address of the API, on TCP (HTTPS/2) and UDP (HTTP/3) at the
+	// same port. Default 127.0.0.1:8443.
+	Listen string `yaml:"listen"`
+	// DisableQUIC turns the HTTP/3 listener off (TCP only).
+	DisableQUIC bool `yaml:"disable_quic"`
+	// Admin is the address of /healthz and /metrics, plain HTTP. Default
+	// 127.0.0.1:9443; keep it on loopback. "off" disables it.
+	Admin string `yaml:"admin_listen"`
+	// ShutdownGrace is how long uploads in flight may take to finish on SIGTERM
+	// before their connections are cut (they resume later). Default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Log configures the operational log.
+	Log LogConfig `yaml:"log"`
+	// Limits on the API.
+	Limits Limits `yaml:"limits"`
+
+	Identity identity.Config `yaml:"identity"`
+	Policy   policy.Config   `yaml:"policy"`
+	Store    store.Config    `yaml:"store"`
+	Transfer transfer.Config `yaml:"transfer"`
+}
+
+// LogConfig configures log/slog output on stderr.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // json (default) or text
+}
+
+// Limits bound what one connection can ask of the gateway.
+type Limits struct {
+	// MaxHeaderBytes bounds request headers (default 64 KiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle connections (default 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxStreamsPerConn bounds concurrent requests on one connection (default 100).
+	MaxStreamsPerConn int `yaml:"max_streams_per_conn"`
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8443"
+	}
+	if c.Admin == "" {
+		c.Admin = "127.0.0.1:9443"
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Limits.MaxHeaderBytes == 0 {
+		c.Limits.MaxHeaderBytes = 64 << 10
+	}
+	if c.Limits.ReadHeaderTimeout == 0 {
+		c.Limits.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.Limits.IdleTimeout == 0 {
+		c.Limits.IdleTimeout = 2 * time.Minute
+	}
+	if c.Limits.MaxStreamsPerConn == 0 {
+		c.Limits.MaxStreamsPerConn = 100
+	}
+	if c.Store.Dir == "" {
+		c.Store.Dir = "lexgate-data"
+	}
+}
+
+// Validate reports every problem it finds in the config, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err))
+	}
+	if c.Admin != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			errs = append(errs, fmt.Errorf("admin_listen: %q is not host:port or off: %w", c.Admin, err))
+		}
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, errors.New("shutdown_grace: must not be negative"))
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q, want json or text", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q, want debug, info, warn or error", c.Log.Level))
+	}
+	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxStreamsPerConn < 0 || c.Limits.IdleTimeout < 0 || c.Limits.ReadHeaderTimeout < 0 {
+		errs = append(errs, errors.New("limits: values must not be negative"))
+	}
+	if err := c.Transfer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("gateway: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// LoadConfig reads a YAML config file. Unknown keys are errors; relative paths in it
+// are resolved against the file's directory.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("gateway: read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("gateway: config %s: %w", path, err)
+	}
+	c.resolvePaths(filepath.Dir(path))
+	c.setDefaults()
+	c.resolvePaths(filepath.Dir(path))
+	return c, c.Validate()
+}
+
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Identity.SVIDCert)
+	abs(&c.Identity.SVIDKey)
+	for td, p := range c.Identity.Bundles {
+		abs(&p)
+		c.Identity.Bundles[td] = p
+	}
+	abs(&c.Policy.Dir)
+	abs(&c.Store.Dir)
+}

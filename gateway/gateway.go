@@ -1,0 +1,301 @@
+// Package gateway wires lexgate's parts into one server: the SPIFFE identity
+// source, the OPA policy engine, the store, the transfer core, and the HTTP/3 +
+// HTTPS front on one port number, plus /healthz and /metrics on a loopback admin
+// listener.
+//
+//	g, err := gateway.New(ctx, cfg, logger) // binds the listeners
+//	err = g.Serve(ctx)                      // until ctx is done, then a graceful shutdown
+//
+// Run does both. Main is the lexgate command ("lexgate serve", "lexgate certs").
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/lexgate/lexgate/gateway/httpapi"
+	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
+	"github.com/lexgate/lexgate/gateway/transfer"
+	"github.com/lexgate/lexgate/policies"
+)
+
+// Flow-control windows sized for a fast long link: large enough that one stream is
+// not window-bound at ~1 Gbit/s and 150 ms, small enough to bound memory.
+const (
+	streamWindow = 32 << 20
+	connWindow   = 64 << 20
+)
+
+// Gateway is a running lexgate server. Its zero value is not usable; call New.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	id      *identity.Source
+	policy  *policy.Engine
+	store   *store.Store
+	metrics *metrics
+
+	tcpLn   net.Listener
+	udpConn net.PacketConn
+	adminLn net.Listener
+	h2      *http.Server
+	h3      *http3.Server
+	admin   *http.Server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a gateway from cfg and binds its listeners, so Addr is known when it
+// returns. log may be nil: a logger is made from cfg.Log on stderr.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(cfg.Log, os.Stderr)
+	}
+	g := &Gateway{cfg: cfg, log: log, metrics: newMetrics()}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if g.id, err = identity.New(ctx, cfg.Identity); err != nil {
+		return nil, fmt.Errorf("gateway: identity: %w", err)
+	}
+	pcfg := cfg.Policy
+	if pcfg.Dir == "" && pcfg.FS == nil {
+		pcfg.FS = policies.FS
+	}
+	if g.policy, err = policy.New(ctx, pcfg); err != nil {
+		return nil, fmt.Errorf("gateway: policy: %w", err)
+	}
+	if g.store, err = store.Open(ctx, cfg.Store); err != nil {
+		return nil, fmt.Errorf("gateway: store: %w", err)
+	}
+	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
+		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	handler := httpapi.New(svc, log, g.metrics)
+	if err := g.listen(); err != nil {
+		return nil, err
+	}
+	g.h2 = g.newTCPServer(handler)
+	if g.udpConn != nil {
+		g.h3 = g.newQUICServer(handler)
+	}
+	if g.adminLn != nil {
+		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	return g, nil
+}
+
+// listen binds TCP and UDP on the same port number (choosing a free one for port 0)
+// and the admin listener.
+func (g *Gateway) listen() error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if g.tcpLn, err = net.Listen("tcp", g.cfg.Listen); err != nil {
+			return fmt.Errorf("gateway: listen tcp %s: %w", g.cfg.Listen, err)
+		}
+		if g.cfg.DisableQUIC {
+			break
+		}
+		host, _, _ := net.SplitHostPort(g.cfg.Listen)
+		port := g.tcpLn.Addr().(*net.TCPAddr).Port
+		g.udpConn, err = net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			break
+		}
+		g.tcpLn.Close()
+		g.tcpLn = nil
+		if _, p, _ := net.SplitHostPort(g.cfg.Listen); p != "0" || attempt == 10 {
+			return fmt.Errorf("gateway: listen udp on port %d: %w", port, err)
+		}
+	}
+	if g.cfg.Admin != "off" {
+		if g.adminLn, err = net.Listen("tcp", g.cfg.Admin); err != nil {
+			return fmt.Errorf("gateway: admin listen %s: %w", g.cfg.Admin, err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
+	tlsConf := g.id.ServerTLSConfig()
+	tlsConf.NextProtos = []string{"h2"}
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		Protocols:         protocols(true, false),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          g.cfg.Limits.MaxStreamsPerConn,
+			MaxReceiveBufferPerConnection: connWindow,
+			MaxReceiveBufferPerStream:     streamWindow,
+			MaxReadFrameSize:              1 << 20,
+		},
+	}
+}
+
+func protocols(h2, h1 bool) *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP2(h2)
+	p.SetHTTP1(h1)
+	return p
+}
+
+func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
+	tlsConf := g.id.ServerTLSConfig()
+	return &http3.Server{
+		Handler:        h,
+		TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
+		MaxHeaderBytes: g.cfg.Limits.MaxHeaderBytes,
+		IdleTimeout:    g.cfg.Limits.IdleTimeout,
+		Logger:         g.log,
+		QUICConfig: &quic.Config{
+			Allow0RTT:                      false, // nothing that changes state may be replayed
+			HandshakeIdleTimeout:           g.cfg.Limits.ReadHeaderTimeout,
+			MaxIdleTimeout:                 g.cfg.Limits.IdleTimeout,
+			MaxIncomingStreams:             int64(g.cfg.Limits.MaxStreamsPerConn),
+			InitialStreamReceiveWindow:     2 << 20,
+			MaxStreamReceiveWindow:         streamWindow,
+			InitialConnectionReceiveWindow: 4 << 20,
+			MaxConnectionReceiveWindow:     connWindow,
+			KeepAlivePeriod:                15 * time.Second,
+		},
+	}
+}
+
+// Addr is the API's host:port (TCP and, unless disabled, UDP).
+func (g *Gateway) Addr() string { return g.tcpLn.Addr().String() }
+
+// AdminAddr is the admin listener's host:port, or "" when it is off.
+func (g *Gateway) AdminAddr() string {
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
+
+// ID is the gateway's own SPIFFE ID.
+func (g *Gateway) ID() string { return g.id.ID().String() }
+
+// Serve serves until ctx is done or a listener fails, then shuts down gracefully
+// within cfg.ShutdownGrace. It returns nil after a clean shutdown.
+func (g *Gateway) Serve(ctx context.Context) error {
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("gateway: %s: %w", name, err)
+			}
+		}()
+	}
+	run("https", func() error { return g.h2.ServeTLS(g.tcpLn, "", "") })
+	if g.h3 != nil {
+		run("http3", func() error { return g.h3.Serve(g.udpConn) })
+	}
+	if g.admin != nil {
+		run("admin", func() error { return g.admin.Serve(g.adminLn) })
+	}
+	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownGrace)
+	defer cancel()
+	if serr := g.Shutdown(sctx); err == nil {
+		err = serr
+	}
+	wg.Wait()
+	return err
+}
+
+// Shutdown stops accepting connections, lets requests in flight finish until ctx is
+// done, then cuts what remains (an upload cut this way resumes from its durable
+// offset) and releases everything. It is safe to call more than once.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.log.Info("lexgate shutting down")
+	var errs []error
+	var wg sync.WaitGroup
+	if g.h3 != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.h3.Shutdown(ctx) }()
+	}
+	if g.h2 != nil {
+		if err := g.h2.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, err)
+		}
+	}
+	wg.Wait()
+	if g.admin != nil {
+		g.admin.Shutdown(ctx)
+	}
+	errs = append(errs, g.Close())
+	return errors.Join(errs...)
+}
+
+// Close closes every listener and connection at once and releases the store,
+// policy and identity. It is idempotent.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		var errs []error
+		if g.h3 != nil {
+			g.h3.Close()
+		}
+		if g.h2 != nil {
+			g.h2.Close()
+		}
+		if g.admin != nil {
+			g.admin.Close()
+		}
+		for _, c := range []interface{ Close() error }{g.tcpLn, g.udpConn, g.adminLn} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		if g.store != nil {
+			errs = append(errs, g.store.Close())
+		}
+		if g.id != nil {
+			errs = append(errs, g.id.Close())
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
+}
+
+// Run builds a gateway from cfg and serves until ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	g, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return g.Serve(ctx)
+}

@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+)
+
+func (h *Handler) registerKeys(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	var req api.KeysRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.svc.RegisterKeys(r.Context(), caller, req.Recipients)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (h *Handler) lookupKeys(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	target, err := spiffeid.FromString(r.URL.Query().Get("id"))
+	if err != nil {
+		return badRequest("query parameter id must be a SPIFFE ID: " + err.Error())
+	}
+	resp, err := h.svc.LookupKeys(r.Context(), caller, target)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	var req api.CreateTransferRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	t, err := h.svc.Create(r.Context(), caller, req.Manifest)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if t.Offset > 0 || t.State != api.StateUploading {
+		status = http.StatusOK // an existing transfer: resume
+	}
+	w.Header().Set("Location", api.PathTransfer+t.ID)
+	writeJSON(w, status, t)
+	return nil
+}
+
+func (h *Handler) inbox(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	ts, err := h.svc.Inbox(r.Context(), caller)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.InboxResponse{Transfers: ts})
+	return nil
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	t, err := h.svc.Status(r.Context(), caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (h *Handler) offset(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	off, err := h.svc.Offset(r.Context(), caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(off, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	off, err := strconv.ParseInt(r.Header.Get(api.HeaderUploadOffset), 10, 64)
+	if err != nil || off < 0 {
+		return badRequest("header " + api.HeaderUploadOffset + " must be a non-negative byte offset")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != api.ContentTypeChunk {
+		return badRequest("Content-Type must be " + api.ContentTypeChunk)
+	}
+	body := &countingReader{r: r.Body}
+	n, err := h.svc.Upload(r.Context(), caller, r.PathValue("id"), off, body)
+	h.obs.BytesIn(body.n)
+	if err != nil {
+		return err
+	}
+	w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(n, 10))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	f, t, err := h.svc.Open(r.Context(), caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("ETag", `"`+t.CiphertextSHA256+`"`)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", t.Completed, f)
+	h.obs.BytesOut(cw.n)
+	return nil
+}
+
+func (h *Handler) ack(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	if err := h.svc.Ack(r.Context(), caller, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}

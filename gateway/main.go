@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/lexgate/lexgate/certs"
+)
+
+const usage = `lexgate is the lexgate file transfer gateway.
+
+Usage:
+  lexgate serve --config lexgate.yaml   run the gateway (HTTP/3 + HTTPS on one port)
+  lexgate certs dev --out DIR           mint a development PKI (see "lexgate certs -h")
+  lexgate certs ca|issue ...            mint a trust-domain CA or an X.509-SVID
+  lexgate help                          this text
+
+The config file is YAML; unknown keys are errors. A minimal one:
+
+  listen: 127.0.0.1:8443
+  identity:
+    svid_cert: pki/harbor-law.example/gateway.crt
+    svid_key:  pki/harbor-law.example/gateway.key
+    bundles:
+      harbor-law.example: pki/harbor-law.example/bundle.pem
+      manila-lpo.example: pki/manila-lpo.example/bundle.pem
+  store:
+    dir: data
+
+Without policy.dir the embedded default policies are used.
+`
+
+// Main is the lexgate command. It returns the process exit code: 0 ok, 1 error, 2 usage.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "certs":
+		return certs.Command(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "lexgate: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lexgate serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "lexgate.yaml", "the YAML config `file`")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: lexgate serve [--config lexgate.yaml]\n\nRuns the gateway until SIGINT or SIGTERM, then drains uploads in flight.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "lexgate: %v\n", err)
+		return 1
+	}
+	if err := Run(ctx, cfg, NewLogger(cfg.Log, stderr)); err != nil {
+		fmt.Fprintf(stderr, "lexgate: %v\n", err)
+		return 1
+	}
+	return 0
+}

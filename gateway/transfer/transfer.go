@@ -1,0 +1,392 @@
+// Package transfer is lexgate's protocol-independent core. Every action a front
+// (HTTP/3, HTTPS, SFTP) performs goes through one fixed sequence here:
+//
+//	authenticate → policy → verify/seal → store → audit
+//
+// The caller arrives already authenticated: a front passes the spiffeid.ID of the
+// verified peer certificate and nothing else about who it is. The core asks the
+// policy engine before every action, verifies signed manifests, keeps ciphertext and
+// metadata in the store, and returns errors from a small documented set (ErrNotFound,
+// ErrDenied, ErrBadRequest, …) that each front maps to its own wire codes.
+//
+// Visibility rule: a transfer exists for a caller only if the caller sent it or the
+// sender's signed manifest names the caller as a recipient. Anything else is
+// ErrNotFound, so transfer IDs cannot be probed.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
+)
+
+// Decider is the policy decision point the core asks before every action.
+type Decider interface {
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+}
+
+var _ Decider = (*policy.Engine)(nil)
+
+// Config holds the core's limits.
+type Config struct {
+	// MaxCiphertextSize is the largest transfer accepted, in bytes (default 16 GiB).
+	MaxCiphertextSize int64 `yaml:"max_ciphertext_size"`
+	// MaxKeys is how many age recipients one identity may register (default 8).
+	MaxKeys int `yaml:"max_keys"`
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.MaxCiphertextSize == 0 {
+		out.MaxCiphertextSize = 16 << 30
+	}
+	if out.MaxKeys == 0 {
+		out.MaxKeys = 8
+	}
+	return out
+}
+
+// Validate reports a config that cannot work.
+func (c *Config) Validate() error {
+	if c.MaxCiphertextSize < 0 || c.MaxKeys < 0 {
+		return errors.New("transfer: limits must not be negative")
+	}
+	return nil
+}
+
+// Service is the core. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	store   *store.Store
+	policy  Decider
+	bundles x509bundle.Source
+	revoked func(spiffeid.ID) bool
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Deps are what the core runs on. Revoked and Now may be nil.
+type Deps struct {
+	Store   *store.Store
+	Policy  Decider
+	Bundles x509bundle.Source
+	Revoked func(spiffeid.ID) bool
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// New returns a core on deps.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Policy == nil || deps.Bundles == nil {
+		return nil, errors.New("transfer: store, policy and bundles are required")
+	}
+	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
+		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log}
+	if s.revoked == nil {
+		s.revoked = func(spiffeid.ID) bool { return false }
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// decide asks the policy and turns a refusal into a *DeniedError. An evaluation
+// error denies too: the core fails closed.
+func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision, error) {
+	in.Version = 1
+	if in.Time.IsZero() {
+		in.Time = s.now().UTC()
+	}
+	d, err := s.policy.Decide(ctx, in)
+	if err != nil {
+		s.log.ErrorContext(ctx, "policy evaluation failed", "action", in.Action, "err", err)
+		if len(d.Reasons) == 0 {
+			d.Reasons = []policy.Reason{{Code: "policy.error", Message: "the policy could not be evaluated; the gateway refuses until it can"}}
+		}
+		return d, &DeniedError{Decision: d, Action: in.Action}
+	}
+	if !d.Allow {
+		return d, &DeniedError{Decision: d, Action: in.Action}
+	}
+	return d, nil
+}
+
+func party(id spiffeid.ID) policy.Party {
+	return policy.Party{ID: id.String(), TrustDomain: id.TrustDomain().Name(), Path: id.Path()}
+}
+
+func parties(ids []string) ([]policy.Party, error) {
+	out := make([]policy.Party, 0, len(ids))
+	for _, s := range ids {
+		id, err := spiffeid.FromString(s)
+		if err != nil {
+			return nil, badRequest("recipient %q: %v", s, err)
+		}
+		out = append(out, party(id))
+	}
+	return out, nil
+}
+
+// checkCaller refuses a revoked identity even if its handshake raced the deny list.
+func (s *Service) checkCaller(ctx context.Context, caller spiffeid.ID, action string) error {
+	if caller.IsZero() {
+		return badRequest("no caller identity")
+	}
+	if s.revoked(caller) {
+		return &DeniedError{Action: action, Decision: policy.Decision{Reasons: []policy.Reason{{
+			Code: "identity.revoked", Message: caller.String() + " is revoked"}}}}
+	}
+	return nil
+}
+
+// RegisterKeys replaces the caller's own age recipients. Nobody can register a key
+// for another identity: the identity is the caller's certificate.
+func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipients []string) (api.KeysResponse, error) {
+	if err := s.checkCaller(ctx, caller, "register_key"); err != nil {
+		return api.KeysResponse{}, err
+	}
+	if len(recipients) == 0 || len(recipients) > s.cfg.MaxKeys {
+		return api.KeysResponse{}, badRequest("register 1 to %d age recipients, got %d", s.cfg.MaxKeys, len(recipients))
+	}
+	for _, r := range recipients {
+		if err := ParseRecipient(r); err != nil {
+			return api.KeysResponse{}, err
+		}
+	}
+	if _, err := s.decide(ctx, policy.Input{Action: "register_key", Source: party(caller)}); err != nil {
+		return api.KeysResponse{}, err
+	}
+	now := s.now().UTC()
+	if err := s.store.PutKeys(ctx, caller.String(), recipients, now); err != nil {
+		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
+	}
+	s.log.InfoContext(ctx, "keys registered", "count", len(recipients))
+	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now}, nil
+}
+
+// ParseRecipient checks that s is an age recipient lexgate accepts: hybrid
+// post-quantum "age1pq1…" or X25519 "age1…".
+func ParseRecipient(s string) error {
+	var err error
+	switch {
+	case strings.HasPrefix(s, "age1pq1"):
+		_, err = age.ParseHybridRecipient(s)
+	case strings.HasPrefix(s, "age1"):
+		_, err = age.ParseX25519Recipient(s)
+	default:
+		err = errors.New("not an age1… or age1pq1… recipient")
+	}
+	if err != nil {
+		return badRequest("age recipient %.20q…: %v", s, err)
+	}
+	return nil
+}
+
+// LookupKeys returns target's registered recipients.
+func (s *Service) LookupKeys(ctx context.Context, caller, target spiffeid.ID) (api.KeysResponse, error) {
+	if err := s.checkCaller(ctx, caller, "lookup_key"); err != nil {
+		return api.KeysResponse{}, err
+	}
+	if _, err := s.decide(ctx, policy.Input{Action: "lookup_key", Source: party(caller),
+		Destinations: []policy.Party{party(target)}}); err != nil {
+		return api.KeysResponse{}, err
+	}
+	if s.revoked(target) {
+		return api.KeysResponse{}, fmt.Errorf("%w: no keys for %s", ErrNotFound, target)
+	}
+	recips, updated, err := s.store.Keys(ctx, target.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return api.KeysResponse{}, fmt.Errorf("%w: %s has registered no age key", ErrNotFound, target)
+	}
+	if err != nil {
+		return api.KeysResponse{}, fmt.Errorf("transfer: lookup keys: %w", err)
+	}
+	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated}, nil
+}
+
+// visible loads a transfer if the caller may see it, as sender or as a recipient
+// named in the stored signed manifest; otherwise ErrNotFound.
+func (s *Service) visible(ctx context.Context, caller spiffeid.ID, id string) (*store.Transfer, bool, error) {
+	t, err := s.store.Transfer(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, ErrNotFound
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("transfer: load %s: %w", id, err)
+	}
+	me := caller.String()
+	if t.Sender == me {
+		return t, true, nil
+	}
+	if slices.Contains(t.Recipients, me) {
+		return t, false, nil
+	}
+	return nil, false, ErrNotFound
+}
+
+// Status returns a transfer the caller sent or receives.
+func (s *Service) Status(ctx context.Context, caller spiffeid.ID, id string) (*api.Transfer, error) {
+	if err := s.checkCaller(ctx, caller, "status"); err != nil {
+		return nil, err
+	}
+	t, _, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	return view(t, caller.String())
+}
+
+// Inbox lists the ready transfers addressed to the caller that it has not acknowledged.
+func (s *Service) Inbox(ctx context.Context, caller spiffeid.ID) ([]api.Transfer, error) {
+	if err := s.checkCaller(ctx, caller, "list_inbox"); err != nil {
+		return nil, err
+	}
+	if _, err := s.decide(ctx, policy.Input{Action: "list_inbox", Source: party(caller)}); err != nil {
+		return nil, err
+	}
+	ts, err := s.store.Inbox(ctx, caller.String())
+	if err != nil {
+		return nil, fmt.Errorf("transfer: inbox: %w", err)
+	}
+	out := make([]api.Transfer, 0, len(ts))
+	for _, t := range ts {
+		v, err := view(t, caller.String())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, nil
+}
+
+// view turns a stored transfer into its wire form as seen by viewer.
+func view(t *store.Transfer, viewer string) (*api.Transfer, error) {
+	v := &api.Transfer{
+		ID: t.ID, Sender: t.Sender, Recipients: t.Recipients, Matter: t.Matter, Labels: t.Labels,
+		FileCount: t.FileCount, PlaintextSize: t.PlaintextSize, CiphertextSize: t.CiphertextSize,
+		CiphertextSHA256: t.CiphertextSHA256, ManifestHash: t.ManifestHash, DecisionID: t.DecisionID,
+		State: string(t.State), Offset: t.Offset, Created: t.Created, Completed: t.Completed,
+	}
+	if _, ok := t.Acked[viewer]; ok {
+		v.State = api.StateAcknowledged
+	}
+	if err := jsonUnmarshal(t.Manifest, &v.Manifest); err != nil {
+		return nil, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
+	}
+	return v, nil
+}
+
+// Open returns the ciphertext of a ready transfer for a recipient, after the
+// policy allows the delivery. The decision is asked again at every delivery, so a
+// recipient revoked or an agreement expired after upload stops delivery.
+func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.File, *api.Transfer, error) {
+	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
+		return nil, nil, err
+	}
+	t, isSender, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if isSender && !slices.Contains(t.Recipients, caller.String()) {
+		return nil, nil, ErrNotFound // senders upload; only recipients download
+	}
+	m, err := s.boundManifest(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(m.Recipients, caller.String()) {
+		return nil, nil, ErrNotFound
+	}
+	srcID, _ := spiffeid.FromString(t.Sender)
+	if _, err := s.decide(ctx, policy.Input{Action: "receive", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}); err != nil {
+		return nil, nil, err
+	}
+	if t.State != store.StateReady {
+		return nil, nil, ErrNotReady
+	}
+	f, err := s.store.Open(ctx, id)
+	if errors.Is(err, store.ErrNotComplete) {
+		return nil, nil, ErrNotReady
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("transfer: open %s: %w", id, err)
+	}
+	v, err := view(t, caller.String())
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	s.log.InfoContext(ctx, "delivery", "transfer", id, "sender", t.Sender)
+	return f, v, nil
+}
+
+// boundManifest decodes the stored signed manifest and checks that the stored
+// metadata is still the one the policy decided on: same manifest hash, recipients,
+// size and ciphertext hash.
+func (s *Service) boundManifest(t *store.Transfer) (api.Manifest, error) {
+	var sm api.SignedManifest
+	if err := jsonUnmarshal(t.Manifest, &sm); err != nil {
+		return api.Manifest{}, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
+	}
+	m, err := sm.Decode()
+	if err != nil {
+		return api.Manifest{}, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
+	}
+	if sm.Hash() != t.ManifestHash || m.CiphertextSHA256 != t.CiphertextSHA256 ||
+		m.CiphertextSize != t.CiphertextSize || !slices.Equal(m.Recipients, t.Recipients) {
+		s.log.Error("stored transfer no longer matches its signed manifest", "transfer", t.ID)
+		return api.Manifest{}, fmt.Errorf("transfer: %s does not match its signed manifest", t.ID)
+	}
+	return m, nil
+}
+
+func bundleOf(m api.Manifest, manifestHash string) *policy.Bundle {
+	return &policy.Bundle{Matter: m.Matter, Labels: m.Labels, Regions: m.Regions,
+		Size: m.PlaintextSize, FileCount: m.FileCount, ManifestHash: manifestHash}
+}
+
+// Ack records that the caller, a recipient, has received the transfer.
+func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error {
+	if err := s.checkCaller(ctx, caller, "ack"); err != nil {
+		return err
+	}
+	t, _, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(t.Recipients, caller.String()) {
+		return ErrNotFound
+	}
+	if t.State != store.StateReady {
+		return ErrNotReady
+	}
+	if _, err := s.decide(ctx, policy.Input{Action: "ack", Source: party(caller)}); err != nil {
+		return err
+	}
+	if err := s.store.Ack(ctx, id, caller.String(), s.now().UTC()); err != nil {
+		return fmt.Errorf("transfer: ack %s: %w", id, err)
+	}
+	s.log.InfoContext(ctx, "acknowledged", "transfer", id)
+	return nil
+}

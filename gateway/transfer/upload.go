@@ -1,0 +1,148 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Create accepts a transfer from its signed manifest: the signature must verify
+// against the trust bundles and name the caller as sender; then the policy decides
+// "send" for the bundle and every recipient, bound to the manifest hash. A refusal
+// stores nothing and returns a *DeniedError. Creating the same signed manifest again
+// returns the existing transfer, so an interrupted send resumes from its offset.
+func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedManifest) (*api.Transfer, error) {
+	if err := s.checkCaller(ctx, caller, "send"); err != nil {
+		return nil, err
+	}
+	m, signer, err := sm.Verify(s.bundles, s.now())
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if signer != caller {
+		return nil, badRequest("manifest signed by %s, but the caller is %s", signer, caller)
+	}
+	if m.CiphertextSize > s.cfg.MaxCiphertextSize {
+		return nil, fmt.Errorf("%w: %d bytes of ciphertext, the gateway accepts at most %d", ErrTooLarge, m.CiphertextSize, s.cfg.MaxCiphertextSize)
+	}
+	dests, err := parties(m.Recipients)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dests {
+		id, _ := spiffeid.FromString(d.ID)
+		if s.revoked(id) {
+			return nil, &DeniedError{Action: "send", Decision: policy.Decision{Reasons: []policy.Reason{{
+				Code: "identity.revoked", Message: d.ID + " is revoked and cannot receive transfers"}}}}
+		}
+	}
+	hash := sm.Hash()
+	d, err := s.decide(ctx, policy.Input{Action: "send", Source: party(caller), Destinations: dests,
+		Bundle: bundleOf(m, hash)})
+	if err != nil {
+		s.log.InfoContext(ctx, "send refused", "manifest", hash, "decision", d.ID)
+		return nil, err
+	}
+	if t, err := s.store.TransferByManifest(ctx, caller.String(), hash); err == nil {
+		return view(t, caller.String())
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("transfer: look up manifest: %w", err)
+	}
+	raw, err := json.Marshal(sm)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: encode manifest: %w", err)
+	}
+	t := &store.Transfer{
+		Sender: caller.String(), Recipients: m.Recipients, Matter: m.Matter, Labels: m.Labels,
+		FileCount: m.FileCount, PlaintextSize: m.PlaintextSize, CiphertextSize: m.CiphertextSize,
+		CiphertextSHA256: m.CiphertextSHA256, ManifestHash: hash, Manifest: raw, DecisionID: d.ID,
+		State: store.StateUploading, Created: s.now().UTC(),
+	}
+	if err := s.store.CreateTransfer(ctx, t); err != nil {
+		if errors.Is(err, store.ErrExists) { // a concurrent create of the same manifest won
+			t, err := s.store.TransferByManifest(ctx, caller.String(), hash)
+			if err != nil {
+				return nil, fmt.Errorf("transfer: look up manifest: %w", err)
+			}
+			return view(t, caller.String())
+		}
+		return nil, fmt.Errorf("transfer: create: %w", err)
+	}
+	s.log.InfoContext(ctx, "transfer created", "transfer", t.ID, "manifest", hash, "decision", d.ID,
+		"recipients", len(m.Recipients), "ciphertext_size", m.CiphertextSize)
+	return view(t, caller.String())
+}
+
+// sent loads a transfer the caller sent, or ErrNotFound.
+func (s *Service) sent(ctx context.Context, caller spiffeid.ID, id string) (*store.Transfer, error) {
+	if err := s.checkCaller(ctx, caller, "upload"); err != nil {
+		return nil, err
+	}
+	t, isSender, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if !isSender {
+		return nil, ErrNotFound
+	}
+	return t, nil
+}
+
+// Offset returns how many ciphertext bytes of the caller's transfer the gateway
+// holds durably: where an upload resumes.
+func (s *Service) Offset(ctx context.Context, caller spiffeid.ID, id string) (int64, error) {
+	t, err := s.sent(ctx, caller, id)
+	if err != nil {
+		return 0, err
+	}
+	return t.Offset, nil
+}
+
+// Upload appends ciphertext from r at offset to the caller's transfer and returns
+// the new durable offset. The offset must be the durable one (*OffsetError says
+// which it is). When the last byte arrives the SHA-256 is checked: a mismatch
+// quarantines the transfer (ErrHashMismatch) and it is never deliverable.
+func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, offset int64, r io.Reader) (int64, error) {
+	t, err := s.sent(ctx, caller, id)
+	if err != nil {
+		return 0, err
+	}
+	switch t.State {
+	case store.StateReady:
+		if offset == t.Offset {
+			return t.Offset, nil // a retried final chunk
+		}
+		return t.Offset, &OffsetError{Expected: t.Offset}
+	case store.StateQuarantined:
+		return t.Offset, ErrHashMismatch
+	}
+	n, err := s.store.WriteAt(ctx, id, offset, r, s.now().UTC())
+	var oe *store.OffsetError
+	switch {
+	case errors.As(err, &oe):
+		return n, &OffsetError{Expected: oe.Expected}
+	case errors.Is(err, store.ErrOffset):
+		return n, &OffsetError{Expected: n}
+	case errors.Is(err, store.ErrTooLarge):
+		return n, fmt.Errorf("%w: the manifest declared %d bytes", ErrTooLarge, t.CiphertextSize)
+	case errors.Is(err, store.ErrHashMismatch):
+		s.log.WarnContext(ctx, "upload quarantined: hash mismatch", "transfer", id)
+		return n, ErrHashMismatch
+	case err != nil:
+		return n, fmt.Errorf("transfer: upload %s: %w", id, err)
+	}
+	if n == t.CiphertextSize {
+		s.log.InfoContext(ctx, "upload complete", "transfer", id, "bytes", n)
+	}
+	return n, nil
+}
