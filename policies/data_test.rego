@@ -1,0 +1,62 @@
+# Tests of the shipped contracts in policies/data: the demo scenario.
+# When the security team changes a contract, these say what changed.
+package lexgate_test
+
+harbor := {"id": "spiffe://harbor-law.example/paralegal/alice", "trust_domain": "harbor-law.example", "path": "/paralegal/alice"}
+
+manila := {"id": "spiffe://manila-lpo.example/site/review-team", "trust_domain": "manila-lpo.example", "path": "/site/review-team"}
+
+bogota := {"id": "spiffe://bogota-lpo.example/site/review-team", "trust_domain": "bogota-lpo.example", "path": "/site/review-team"}
+
+send_to(dests, labels, t) := d if {
+	d := data.lexgate.decision with input as {
+		"version": 1, "action": "send", "time": t,
+		"source": harbor, "destinations": dests, "bundle": {"labels": labels},
+	}
+}
+
+test_shipped_harbor_to_manila_allowed if {
+	d := send_to([manila], ["privileged"], t0)
+	d.allow == true
+	d.obligations.retention_days == 60
+}
+
+test_shipped_manila_agreements_last_through_2027 if {
+	send_to([manila], [], "2027-12-31T23:00:00Z").allow == true
+	send_to([manila], [], "2028-01-01T00:00:00Z").allow == false
+}
+
+test_shipped_health_to_manila_refused_no_baa if {
+	d := send_to([manila], ["health"], t0)
+	d.allow == false
+	{r.code | some r in d.reasons} == {"hipaa.no_baa"}
+}
+
+test_shipped_bogota_nda_expired if {
+	d := send_to([bogota], [], t0)
+	d.reasons == [{
+		"code": "agreement.not_in_force",
+		"message": "bogota-lpo.example has no agreement in force with harbor-law.example: the NDA expired on 2026-03-31",
+	}]
+	send_to([bogota], [], "2026-03-31T12:00:00Z").allow == true
+}
+
+test_shipped_organisations_have_iso_jurisdictions if {
+	every td, o in data.data.organisations {
+		regex.match(`^[A-Z]{2}$`, o.jurisdiction)
+		is_boolean(o.eu_eea)
+		o.name != ""
+		td != ""
+	}
+}
+
+test_shipped_agreements_are_well_formed if {
+	every ag in data.data.agreements {
+		count(ag.parties) == 2
+		every td in ag.parties {
+			data.data.organisations[td]
+		}
+		regex.match(`^\d{4}-\d{2}-\d{2}$`, ag.signed)
+		regex.match(`^\d{4}-\d{2}-\d{2}$`, object.get(ag, "expires", "9999-12-31"))
+	}
+}

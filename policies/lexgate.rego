@@ -1,0 +1,89 @@
+# Package lexgate is the policy of the lexgate gateway.
+#
+# The gateway asks one question for every action, data.lexgate.decision,
+# and reads back {"allow", "reasons", "obligations"}. Everything that is
+# not explicitly allowed is denied, and every denial carries at least one
+# reason a paralegal can act on. See README.md for the input document.
+#
+# Each concern lives in its own file and adds to the `deny` set:
+#   organisations.rego  who the parties are, and which agreements are in force
+#   send.rego           sending a bundle to its recipients
+#   health.rego         health data needs a BAA
+#   obligations.rego    retention, download limits and expiry of a transfer
+package lexgate
+
+# actions lists the actions this policy knows how to decide. Anything else
+# (sftp_login, admin, ...) is denied until a rule for it is written.
+actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack"}
+
+# input_version is the version of the input document this policy reads.
+input_version := 1
+
+# decision is the single entry point the gateway evaluates.
+decision := {
+	"allow": allow,
+	"reasons": reasons,
+	"obligations": obligations,
+}
+
+default allow := false
+
+# allow needs a positive reason (permit) and no reason to refuse (deny).
+allow if {
+	permit
+	count(deny) == 0
+}
+
+# permit holds for a well-formed request from a known organisation, doing
+# an action this policy knows, where every counterparty is known too.
+permit if {
+	input.version == input_version
+	action in actions
+	known(source)
+	every p in counterparties {
+		known(p)
+	}
+}
+
+# reasons explains the decision: why it was refused, or nothing when allowed.
+reasons := sort([r | some r in deny]) if {
+	count(deny) > 0
+} else := [] if {
+	allow
+} else := [reason("policy.default_deny", "no policy rule allows this request")]
+
+# reason builds one entry of decision.reasons.
+reason(code, message) := {"code": code, "message": message}
+
+deny contains reason(
+	"action.unknown",
+	sprintf("the action %q is not allowed by policy", [action]),
+) if {
+	not action in actions
+}
+
+deny contains reason(
+	"input.version",
+	sprintf("the gateway sent input version %v, but this policy reads version %v", [object.get(input, "version", "none"), input_version]),
+) if {
+	not input.version == input_version
+}
+
+deny contains reason("input.time", "the request has no valid time") if {
+	not now
+}
+
+# now is the time of the request, in nanoseconds since the Unix epoch.
+# Policies read the clock from the input, never from the host, so a
+# decision can be replayed.
+now := time.parse_rfc3339_ns(input.time)
+
+# action is the action requested ("" when missing).
+action := object.get(input, "action", "")
+
+# source is the party requesting the action ({} when missing).
+source := object.get(input, "source", {})
+
+# counterparties are the other parties of the action: the recipients of a
+# send, the sender of a transfer being received or acknowledged.
+counterparties := object.get(input, "destinations", [])

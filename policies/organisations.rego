@@ -1,0 +1,86 @@
+package lexgate
+
+# Organisations and agreements come from policies/data (loaded at
+# data.data.organisations and data.data.agreements), so a security team
+# changes contracts without touching Rego.
+
+# org is the organisation of a party, looked up by its SPIFFE trust domain.
+org(party) := data.data.organisations[party.trust_domain]
+
+# known holds when the party belongs to an organisation on file.
+known(party) if org(party)
+
+# who names a party in messages: its SPIFFE ID.
+who(party) := object.get(party, "id", "(unnamed party)")
+
+# domain names a party's organisation in messages: its trust domain.
+domain(party) := object.get(party, "trust_domain", "(no trust domain)")
+
+deny contains reason(
+	"org.unknown",
+	sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(source), domain(source)]),
+) if {
+	not known(source)
+}
+
+deny contains reason(
+	"org.unknown",
+	sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(p), domain(p)]),
+) if {
+	some p in counterparties
+	not known(p)
+}
+
+# agreements_between lists the agreements on file between trust domains a and b.
+agreements_between(a, b) := [ag |
+	some ag in data.data.agreements
+	{ag.parties[0], ag.parties[1]} == {a, b}
+]
+
+# date parses a YYYY-MM-DD date of the data files (midnight UTC).
+date(s) := time.parse_ns("2006-01-02", s)
+
+# in_force holds when the agreement is signed and has not expired at input.time:
+# it is in force from its signing day through the whole of its expiry day (UTC).
+# An agreement without "expires" never expires.
+in_force(ag) if {
+	date(ag.signed) <= now
+	not ag.expires
+}
+
+in_force(ag) if {
+	date(ag.signed) <= now
+	now < time.add_date(date(ag.expires), 0, 0, 1)
+}
+
+# covered holds when a and b may exchange documents: they are the same
+# organisation or have at least one agreement in force.
+covered(a, b) if a == b
+
+covered(a, b) if {
+	some ag in agreements_between(a, b)
+	in_force(ag)
+}
+
+# has_in_force holds when a and b have an agreement of this kind in force.
+has_in_force(a, b, kind) if {
+	some ag in agreements_between(a, b)
+	ag.kind == kind
+	in_force(ag)
+}
+
+# lapse says in plain words why an agreement is not in force.
+lapse(ag) := sprintf("the %s expired on %s", [ag.kind, ag.expires]) if {
+	ag.expires
+	now >= time.add_date(date(ag.expires), 0, 0, 1)
+} else := sprintf("the %s only takes effect on %s", [ag.kind, ag.signed]) if {
+	now < date(ag.signed)
+} else := sprintf("the %s is in force", [ag.kind])
+
+# why_not explains why a and b have no agreement of one of these kinds in force.
+why_not(a, b, kinds) := sprintf("no %s between them is on file", [concat(" or ", sort(kinds))]) if {
+	count([ag | some ag in agreements_between(a, b); ag.kind in kinds]) == 0
+} else := concat(" and ", sort([lapse(ag) | some ag in agreements_between(a, b); ag.kind in kinds]))
+
+# agreement_kinds lists the kinds of agreement on file between a and b.
+agreement_kinds(a, b) := {ag.kind | some ag in agreements_between(a, b)}
