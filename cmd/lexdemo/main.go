@@ -1,0 +1,280 @@
+// Command lexdemo runs lexgate's whole story on 127.0.0.1 with the built lex and
+// lexgate binaries, narrating each step: a dev PKI for two organisations, the
+// gateway on embedded defaults, key registration, a send, a receive with the
+// identical files back, and a send the policy refuses. "make demo" runs it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	alice = "spiffe://harbor-law.example/paralegal/alice"
+	team  = "spiffe://manila-lpo.example/site/review-team"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := flag.String("bin", "bin", "directory holding the lex and lexgate binaries")
+	dir := flag.String("dir", "demo-out", "working directory (emptied first)")
+	flag.Parse()
+	d := &demo{bin: *bin, dir: *dir, out: os.Stdout}
+	if err := d.run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo failed: %v\n", err)
+		d.stopGateway()
+		os.Exit(1)
+	}
+}
+
+type demo struct {
+	bin, dir string
+	out      io.Writer
+	gw       *exec.Cmd
+	gwDone   chan error
+	gwAddr   string
+	step     int
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n\033[1m%d. %s\033[0m\n", d.step, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.dir}, elem...)...) }
+
+// cmd runs one of the binaries, echoing the command and its indented output. It
+// returns stdout and the exit code.
+func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, int, error) {
+	shown := append([]string{name}, args...)
+	fmt.Fprintf(d.out, "   $ %s\n", strings.Join(shown, " "))
+	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
+	var stdout, both bytes.Buffer
+	c.Stdout = io.MultiWriter(&stdout, &both)
+	c.Stderr = &both
+	err := c.Run()
+	for _, l := range strings.Split(strings.TrimRight(both.String(), "\n"), "\n") {
+		if l != "" {
+			fmt.Fprintf(d.out, "     %s\n", l)
+		}
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return stdout.String(), ee.ExitCode(), nil
+	}
+	return stdout.String(), 0, err
+}
+
+// must runs a command that has to succeed.
+func (d *demo) must(ctx context.Context, name string, args ...string) (string, error) {
+	out, code, err := d.cmd(ctx, name, args...)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("%s %s exited with %d", name, args[0], code)
+	}
+	return out, err
+}
+
+func (d *demo) run(ctx context.Context) error {
+	if err := os.RemoveAll(d.dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "lexgate demo: a German law firm sends a privileged bundle to its LPO site in Manila.")
+
+	d.say("Mint a dev PKI: one SPIFFE trust domain per organisation")
+	if _, err := d.must(ctx, "lexgate", "certs", "dev", "--out", d.path("pki")); err != nil {
+		return err
+	}
+
+	d.say("Start the gateway on embedded defaults (mTLS over QUIC and TCP on one port)")
+	if err := d.startGateway(ctx); err != nil {
+		return err
+	}
+	aliceCfg, err := d.clientConfig("alice", "harbor-law.example/paralegal-alice")
+	if err != nil {
+		return err
+	}
+	teamCfg, err := d.clientConfig("review-team", "manila-lpo.example/site-review-team")
+	if err != nil {
+		return err
+	}
+
+	d.say("The Manila review team makes a post-quantum age identity and registers its public key")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "keygen"); err != nil {
+		return err
+	}
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "register"); err != nil {
+		return err
+	}
+
+	d.say("Alice, a paralegal at Harbor Law, sends a bundle for matter HL-2026-0042")
+	bundle := d.path("bundle", "HL-2026-0042")
+	if err := writeBundle(bundle); err != nil {
+		return err
+	}
+	out, err := d.must(ctx, "lex", "--config", aliceCfg, "-v", "send", "--json", "--to", team,
+		"--matter", "HL-2026-0042", "--label", "privileged", "--label", "client-confidential", bundle)
+	if err != nil {
+		return err
+	}
+	var sent struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(lastJSON(out)), &sent); err != nil || sent.ID == "" {
+		return fmt.Errorf("lex send printed no transfer id: %v", err)
+	}
+
+	d.say("The review team lists its inbox, receives, verifies and decrypts")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "inbox"); err != nil {
+		return err
+	}
+	recv := d.path("received")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "receive", sent.ID, "-o", recv); err != nil {
+		return err
+	}
+	if err := sameTree(bundle, filepath.Join(recv, filepath.Base(bundle))); err != nil {
+		return fmt.Errorf("received files differ: %w", err)
+	}
+	fmt.Fprintln(d.out, "   ✓ every received file is byte-for-byte identical to what Alice sent")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "ack", sent.ID); err != nil {
+		return err
+	}
+
+	d.say("Alice tries to send health records: no BAA between the firms, so the policy refuses")
+	_, code, err := d.cmd(ctx, "lex", "--config", aliceCfg, "send", "--to", team,
+		"--matter", "HL-2026-0042", "--label", "health", bundle)
+	if err != nil {
+		return err
+	}
+	if code != 3 {
+		return fmt.Errorf("the refused send exited %d, want 3 (refused by policy)", code)
+	}
+	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway stored nothing")
+
+	d.say("Stop the gateway (SIGTERM: uploads in flight finish or resume later)")
+	if err := d.stopGateway(); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\nDone. Everything the demo wrote is in %s/ (gateway log: %s).\n", d.dir, d.path("lexgate.log"))
+	return nil
+}
+
+// freePort finds a port free on both TCP and UDP of 127.0.0.1.
+func freePort() (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port")
+}
+
+func (d *demo) startGateway(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`# lexgate config written by the demo
+listen: 127.0.0.1:%d
+admin_listen: 127.0.0.1:%d
+log:
+  format: json
+identity:
+  svid_cert: pki/harbor-law.example/gateway.crt
+  svid_key: pki/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: pki/harbor-law.example/bundle.pem
+    manila-lpo.example: pki/manila-lpo.example/bundle.pem
+store:
+  dir: data
+`, port, admin)
+	cfgPath := d.path("lexgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	for _, l := range strings.Split(strings.TrimSpace(cfg), "\n") {
+		fmt.Fprintf(d.out, "     %s\n", l)
+	}
+	logf, err := os.OpenFile(d.path("lexgate.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   $ lexgate serve --config %s &   (logs: %s)\n", cfgPath, d.path("lexgate.log"))
+	d.gw = exec.Command(filepath.Join(d.bin, "lexgate"), "serve", "--config", cfgPath)
+	d.gw.Stdout, d.gw.Stderr = logf, logf
+	if err := d.gw.Start(); err != nil {
+		return err
+	}
+	d.gwDone = make(chan error, 1)
+	go func() { d.gwDone <- d.gw.Wait(); logf.Close() }()
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", admin)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-d.gwDone:
+			d.gw = nil
+			log, _ := os.ReadFile(d.path("lexgate.log"))
+			return fmt.Errorf("the gateway exited (%v):\n%s", err, log)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := http.Get(health); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				fmt.Fprintf(d.out, "     gateway healthy at 127.0.0.1:%d (UDP+TCP), admin %s\n", port, health)
+				d.gwAddr = fmt.Sprintf("127.0.0.1:%d", port)
+				return nil
+			}
+		}
+	}
+	return errors.New("the gateway did not become healthy within 15s")
+}
+
+func (d *demo) stopGateway() error {
+	if d.gw == nil {
+		return nil
+	}
+	d.gw.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.gwDone:
+		d.gw = nil
+		if err != nil {
+			return fmt.Errorf("gateway exit: %w", err)
+		}
+		fmt.Fprintln(d.out, "     gateway stopped cleanly")
+		return nil
+	case <-time.After(40 * time.Second):
+		d.gw.Process.Kill()
+		return errors.New("the gateway did not stop within 40s of SIGTERM")
+	}
+}

@@ -1,0 +1,57 @@
+package gateway_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// allowed lists, for each lexgate package, the lexgate packages it may import
+// (outside its tests). Dependencies point one way: cmd → cli/gateway → fronts →
+// transfer → leaves. Leaves import no sibling; the CLI never imports the core,
+// the fronts or the store. A package missing here fails the test: place it on purpose.
+var allowed = map[string][]string{
+	"certs":               {},
+	"policies":            {},
+	"gateway/api":         {},
+	"gateway/identity":    {},
+	"gateway/policy":      {},
+	"gateway/store":       {},
+	"gateway/audit":       {},
+	"gateway/transfer":    {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity"},
+	"gateway/httpapi":     {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway/sftpfront":   {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway":             {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront"},
+	"gateway/gatewaytest": {"certs", "gateway", "gateway/identity", "gateway/policy", "gateway/store"},
+	"cli":                 {"gateway/api", "certs", "gateway/audit", "gateway/policy"},
+	"cmd/lex":             {"cli"},
+	"cmd/lexgate":         {"gateway"},
+	"cmd/lexdemo":         {},
+	"cmd/lexbench":        {},
+}
+
+func TestDependencyRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "github.com/lexgate/lexgate/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/lexgate/lexgate/"
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("package %s has no entry in the dependency rules", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			if dep := strings.TrimPrefix(imp, mod); !slices.Contains(ok, dep) {
+				t.Errorf("%s imports %s, which the dependency rules forbid", pkg, dep)
+			}
+		}
+	}
+}
