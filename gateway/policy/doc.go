@@ -1,0 +1,54 @@
+// Package policy decides, with an OPA policy written by the security team,
+// whether each action on the gateway may proceed.
+//
+// # Deciding
+//
+// [New] compiles a policy set once — the Rego files and the data of a
+// directory or an [fs.FS] — and prepares its single query,
+// data.lexgate.decision. [Engine.Decide] then answers one [Input] with a
+// [Decision]:
+//
+//	eng, err := policy.New(ctx, policy.Config{FS: policies.FS})
+//	...
+//	d, err := eng.Decide(ctx, policy.Input{
+//		Action:       "send",
+//		Time:         now,
+//		Source:       policy.PartyOf(sender),
+//		Destinations: []policy.Party{policy.PartyOf(recipient)},
+//		Bundle:       &policy.Bundle{Matter: "2026-0042", Labels: []string{"health"}},
+//	})
+//	if !d.Allow { // d.Reasons say why, in words for the user
+//
+// Before evaluating, the engine enriches the input: each party gets the
+// [Organisation] the policy data records for its trust domain, with its
+// agreements. [Engine.Enrich] shows the input exactly as the policy sees
+// it.
+//
+// # Failing closed
+//
+// Everything not explicitly allowed is denied. A policy that gives no
+// decision, or a malformed one, refuses with reason [CodeUndefined]. A
+// policy that fails to evaluate or takes longer than Config.Timeout
+// refuses with [CodeError] or [CodeTimeout], and Decide returns an error
+// wrapping [ErrEvaluation]. A policy set that does not compile is refused
+// by [New] and by [Engine.Reload], which keeps the last good one, with
+// errors naming each file and line (see [Error]). [Check] reports the same
+// problems without building an engine, for `lex policy check`.
+//
+// Policies decide on their input and data alone: builtins that reach the
+// network (http.send, net.lookup_ip_addr), the host (opa.runtime), the
+// clock (time.now_ns; use input.time) or randomness are not available,
+// and a policy that calls them does not compile.
+//
+// # Logging
+//
+// Every decision is logged at Info level to Config.Logger with its id,
+// action, source SPIFFE ID, outcome, reason codes and policy version.
+// Bundle matters, labels, hashes and keys are never logged.
+//
+// # Compatibility
+//
+// The input document is versioned ([InputVersion]); within a version,
+// fields may be added but keep their meaning. policies/README.md documents
+// the input, the decision and the data format for policy authors.
+package policy

@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+)
+
+// DefaultTimeout is the time a decision may take when Config.Timeout is zero.
+const DefaultTimeout = 500 * time.Millisecond
+
+// ErrEvaluation is returned, wrapped, when a policy could not be evaluated
+// (an error in the policy, a timeout, a cancelled context). The decision
+// returned with it is always a refusal.
+var ErrEvaluation = errors.New("policy: evaluation failed")
+
+// Config configures an [Engine]. Its zero value is not usable: set Dir or FS.
+type Config struct {
+	// Dir is a directory of .rego files and data files (.json, .yaml).
+	// When empty, FS is used.
+	Dir string `yaml:"dir"`
+
+	// FS holds the policy set when Dir is empty, such as policies.FS.
+	FS fs.FS `yaml:"-"`
+
+	// Timeout bounds each decision; DefaultTimeout if zero. A decision that
+	// takes longer is a refusal and an ErrEvaluation.
+	Timeout time.Duration `yaml:"timeout"`
+
+	// Logger receives one Info record per decision; slog.Default() if nil.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// check validates c and applies its defaults.
+func (c Config) check() (Config, error) {
+	if c.Dir == "" && c.FS == nil {
+		return c, errors.New("policy: no policy set: set Dir or FS")
+	}
+	if c.Timeout < 0 {
+		return c, fmt.Errorf("policy: timeout %v is negative", c.Timeout)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// Engine decides on inputs with a compiled policy set. It is safe for
+// concurrent use, including Reload during Decide.
+type Engine struct {
+	cfg      Config
+	reloadMu sync.Mutex
+	current  atomic.Pointer[prepared]
+}
+
+// prepared is a policy set ready to evaluate.
+type prepared struct {
+	set   *policySet
+	query rego.PreparedEvalQuery
+}
+
+// New compiles the policy set of cfg and prepares its query. A policy set
+// that does not compile is an error listing each problem as an *[Error]
+// with its file and line; so is one that calls a forbidden builtin such as
+// http.send.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg}
+	p, err := e.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.current.Store(p)
+	return e, nil
+}
+
+// Reload compiles the policy set again, from Dir or FS. If it does not
+// compile, the engine keeps deciding with the last good one and Reload
+// returns the problems.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	p, err := e.prepare(ctx)
+	if err != nil {
+		e.cfg.Logger.WarnContext(ctx, "policy reload failed; keeping the last good policy",
+			slog.String("policy_version", e.Version()), slog.Any("error", err))
+		return err
+	}
+	e.current.Store(p)
+	e.cfg.Logger.InfoContext(ctx, "policy reloaded", slog.String("policy_version", p.set.version))
+	return nil
+}
+
+// Version returns the PolicyVersion of the policy set in use.
+func (e *Engine) Version() string {
+	if p := e.current.Load(); p != nil {
+		return p.set.version
+	}
+	return ""
+}
+
+// prepare loads, compiles and prepares the configured policy set.
+func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
+	fsys, root := e.cfg.FS, "."
+	if e.cfg.Dir != "" {
+		fsys, root = nil, e.cfg.Dir
+	}
+	set, errs := load(ctx, fsys, root, false)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if !set.hasDecision {
+		e.cfg.Logger.WarnContext(ctx, "policy has no rule "+Query+": every action will be denied")
+	}
+	q, err := rego.New(
+		rego.Query(Query),
+		rego.Compiler(set.compiler),
+		rego.Store(inmem.NewFromObject(set.documents)),
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, errors.Join(locate(err)...)
+	}
+	return &prepared{set: set, query: q}, nil
+}
+
+// Enrich returns in as the policy sees it: Version defaulted, TrustDomain
+// and Path derived from ID, and each party's Organisation filled from the
+// policy data.
+func (e *Engine) Enrich(in Input) Input {
+	if p := e.current.Load(); p != nil {
+		return p.set.facts.enrich(in)
+	}
+	return in
+}
+
+// Decide evaluates data.lexgate.decision on in, enriched as by Enrich.
+// It never allows on failure: an undefined or malformed result is a
+// refusal with reason CodeUndefined; an evaluation error or timeout is a
+// refusal with reason CodeError or CodeTimeout and an error wrapping
+// ErrEvaluation. Every decision is logged.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	start := time.Now()
+	d := Decision{ID: rand.Text()}
+	var err error
+	if p := e.current.Load(); p == nil {
+		err = errors.New("no policy loaded")
+	} else {
+		d.PolicyVersion = p.set.version
+		in = p.set.facts.enrich(in)
+		err = e.evaluate(ctx, p, in, &d)
+	}
+	if err != nil {
+		d.Allow = false
+		d.Obligations = Obligations{}
+		code := CodeError
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = CodeTimeout
+		}
+		d.Reasons = []Reason{{Code: code, Message: "the policy could not decide, so the request is refused; ask your security team"}}
+		err = fmt.Errorf("%w: decision %s: %w", ErrEvaluation, d.ID, err)
+	}
+	e.log(ctx, in, d, err, time.Since(start))
+	return d, err
+}
+
+// evaluate runs the query and fills d from its result.
+func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decision) error {
+	input, err := toValue(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		return err
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		*d = undefined(*d, "the policy gave no decision")
+		return nil
+	}
+	res, err := parseResult(rs[0].Expressions[0].Value)
+	if err != nil {
+		*d = undefined(*d, "the policy gave a malformed decision: "+err.Error())
+		return nil
+	}
+	d.Allow, d.Reasons, d.Obligations = res.Allow, res.Reasons, res.Obligations
+	return nil
+}
+
+// undefined is d refused with reason CodeUndefined.
+func undefined(d Decision, why string) Decision {
+	d.Allow = false
+	d.Reasons = []Reason{{Code: CodeUndefined, Message: why + ", so the request is refused"}}
+	d.Obligations = Obligations{}
+	return d
+}
+
+// toValue converts in to an OPA value through its JSON form, the form the
+// policy documentation describes.
+func toValue(in Input) (ast.Value, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("policy: encoding input: %w", err)
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("policy: encoding input: %w", err)
+	}
+	return v, nil
+}
+
+// log writes one Info record for a decision. It names the parties and
+// the outcome, never bundle contents or keys.
+func (e *Engine) log(ctx context.Context, in Input, d Decision, err error, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("decision_id", d.ID),
+		slog.String("action", in.Action),
+		slog.String("source", in.Source.ID),
+		slog.Int("destinations", len(in.Destinations)),
+		slog.Bool("allow", d.Allow),
+		slog.Any("reasons", d.Codes()),
+		slog.String("policy_version", d.PolicyVersion),
+		slog.Duration("took", took),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "policy decision", attrs...)
+}

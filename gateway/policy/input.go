@@ -1,0 +1,152 @@
+package policy
+
+import (
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// InputVersion is the version of the [Input] document this package sends.
+// It changes only when a field changes meaning or disappears; new fields
+// may be added within a version.
+const InputVersion = 1
+
+// Input is the document a policy decides on, available in Rego as `input`.
+// It is a versioned contract: security teams write policies against it.
+// Its JSON form is documented field by field in policies/README.md.
+type Input struct {
+	// Version is the version of this document, InputVersion. Zero is sent
+	// as InputVersion.
+	Version int `json:"version"`
+
+	// Action is what the source asks to do: "send", "receive",
+	// "register_key", "lookup_key", "list_inbox", "ack", "sftp_login" or
+	// "admin".
+	Action string `json:"action"`
+
+	// Time is when the request was made, by the gateway's clock. Policies
+	// read the time from here, never from the host, so a decision can be
+	// replayed. Sent as RFC 3339 with nanoseconds.
+	Time time.Time `json:"time"`
+
+	// Source is the authenticated party making the request.
+	Source Party `json:"source"`
+
+	// Destinations are the counterparties of the action: the recipients of
+	// a send; for receive and ack, the sender of the transfer. Empty for
+	// actions without a counterparty.
+	Destinations []Party `json:"destinations,omitempty"`
+
+	// Bundle describes the transfer for send, receive and ack; nil otherwise.
+	Bundle *Bundle `json:"bundle,omitempty"`
+
+	// RiskScore is the gateway's risk estimate for the request, 0 (none)
+	// to 100. The default policy does not use it yet.
+	RiskScore int `json:"risk_score"`
+}
+
+// Party is one SPIFFE identity taking part in an action.
+type Party struct {
+	// ID is the SPIFFE ID, "spiffe://trust-domain/path".
+	ID string `json:"id"`
+
+	// TrustDomain is the trust domain of ID; a trust domain is an
+	// organisation. Derived from ID by the engine when empty.
+	TrustDomain string `json:"trust_domain"`
+
+	// Path is the path of ID, such as "/paralegal/alice". Derived from ID
+	// by the engine when empty.
+	Path string `json:"path"`
+
+	// Organisation is filled in by the engine from the policy data,
+	// whatever the caller put there; nil (absent) when the trust domain is
+	// not a known organisation.
+	Organisation *Organisation `json:"organisation,omitempty"`
+}
+
+// PartyOf returns the Party of a SPIFFE ID.
+func PartyOf(id spiffeid.ID) Party {
+	return Party{ID: id.String(), TrustDomain: id.TrustDomain().Name(), Path: id.Path()}
+}
+
+// withNames fills TrustDomain and Path from ID when they are empty.
+func (p Party) withNames() Party {
+	if p.TrustDomain != "" {
+		return p
+	}
+	rest, ok := strings.CutPrefix(p.ID, "spiffe://")
+	if !ok {
+		return p
+	}
+	td, path, _ := strings.Cut(rest, "/")
+	p.TrustDomain = td
+	if p.Path == "" && path != "" {
+		p.Path = "/" + path
+	}
+	return p
+}
+
+// Organisation is what the policy data says about an organisation: the
+// facts a policy decides on. All of it comes from the data files, keyed by
+// trust domain.
+type Organisation struct {
+	// TrustDomain is the SPIFFE trust domain of the organisation.
+	TrustDomain string `json:"trust_domain"`
+	// Name is the organisation's legal name.
+	Name string `json:"name"`
+	// Kind is the kind of organisation, such as "law_firm" or "lpo".
+	Kind string `json:"kind,omitempty"`
+	// Jurisdiction is the ISO 3166-1 alpha-2 code of the country whose law
+	// governs the organisation, such as "DE" or "PH".
+	Jurisdiction string `json:"jurisdiction"`
+	// EUEEA reports whether the organisation is in the EU/EEA.
+	EUEEA bool `json:"eu_eea"`
+	// Sites are the places where the organisation handles documents.
+	Sites []string `json:"sites,omitempty"`
+	// Certifications are the organisation's certifications, such as
+	// "ISO 27001".
+	Certifications []string `json:"certifications,omitempty"`
+	// RetentionDays is how long transfers to the organisation are kept;
+	// zero means the policy's default.
+	RetentionDays int `json:"retention_days,omitempty"`
+	// MaxDownloads limits how often a transfer to the organisation may be
+	// downloaded; zero means the policy's default.
+	MaxDownloads int `json:"max_downloads,omitempty"`
+	// Agreements are the organisation's agreements: for a destination,
+	// those with the source's organisation; for the source, all of them.
+	// Whether one is in force at Input.Time is for the policy to decide.
+	Agreements []Agreement `json:"agreements,omitempty"`
+}
+
+// Agreement is a contract between two organisations.
+type Agreement struct {
+	// Parties are the trust domains of the two organisations.
+	Parties []string `json:"parties"`
+	// Kind is the kind of agreement: "NDA", "DPA", "SCC", "BAA"...
+	Kind string `json:"kind"`
+	// Signed is the day the agreement takes effect, YYYY-MM-DD (UTC).
+	Signed string `json:"signed"`
+	// Expires is the last day the agreement is in force, YYYY-MM-DD
+	// (UTC); empty if it does not expire.
+	Expires string `json:"expires,omitempty"`
+}
+
+// Bundle describes the document bundle of a transfer. The gateway only
+// ever sees ciphertext: these are the sender's signed declarations.
+type Bundle struct {
+	// Matter is the client matter the bundle belongs to.
+	Matter string `json:"matter"`
+	// Labels classify the contents: "privileged", "personal-data",
+	// "health", "financial", "export-controlled"...
+	Labels []string `json:"labels"`
+	// Regions are the ISO 3166-1 alpha-2 codes of where the data subjects
+	// of personal data in the bundle live.
+	Regions []string `json:"data_subject_regions"`
+	// Size is the ciphertext size in bytes.
+	Size int64 `json:"size"`
+	// FileCount is the number of files in the bundle.
+	FileCount int `json:"file_count"`
+	// ManifestHash is the hex SHA-256 of the signed manifest.
+	ManifestHash string `json:"manifest_hash"`
+}

@@ -1,0 +1,207 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/loader"
+)
+
+// Query is the one query the engine evaluates for every action.
+const Query = "data.lexgate.decision"
+
+// forbiddenBuiltins are the Rego builtins a lexgate policy may not call,
+// and what they would reach. A policy decides on its input and data
+// alone: no network, no host environment, no clock, no randomness.
+var forbiddenBuiltins = map[string]string{
+	"http.send":          "the network",
+	"net.lookup_ip_addr": "the network (DNS)",
+	"opa.runtime":        "the host environment",
+	"time.now_ns":        "the host clock (use input.time)",
+	"rand.intn":          "randomness",
+	"uuid.rfc4122":       "randomness",
+}
+
+// capabilities are this OPA version's capabilities minus forbiddenBuiltins,
+// with no network access.
+func capabilities() *ast.Capabilities {
+	caps := ast.CapabilitiesForThisVersion()
+	caps.Builtins = slices.DeleteFunc(slices.Clone(caps.Builtins), func(b *ast.Builtin) bool {
+		_, bad := forbiddenBuiltins[b.Name]
+		return bad
+	})
+	caps.AllowNet = []string{}
+	return caps
+}
+
+// An Error is one problem in a policy set, located where possible.
+type Error struct {
+	// File is the file with the problem as it was loaded: a path in the
+	// FS, or under Config.Dir. Empty when the problem is not in one file.
+	File string
+	// Line is the 1-based line of the problem in File; 0 if unknown.
+	Line int
+	// Message says what is wrong, starting with OPA's error code
+	// (rego_parse_error, rego_type_error...) for Rego problems.
+	Message string
+}
+
+// Error returns "policy: file:line: message".
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("policy: %s:%d: %s", e.File, e.Line, e.Message)
+	case e.File != "":
+		return fmt.Sprintf("policy: %s: %s", e.File, e.Message)
+	}
+	return "policy: " + e.Message
+}
+
+// Check compiles the policy set in fsys with its data, tests included, the
+// way the engine would, and returns every problem found, each an *[Error].
+// It also reports a set without the rule data.lexgate.decision. It returns
+// nil when the set is fine.
+func Check(ctx context.Context, fsys fs.FS) []error {
+	set, errs := load(ctx, fsys, ".", true)
+	if len(errs) > 0 {
+		return errs
+	}
+	if !set.hasDecision {
+		return []error{&Error{Message: "no rule " + Query + ": every action would be denied"}}
+	}
+	return nil
+}
+
+// policySet is a compiled policy set with its data.
+type policySet struct {
+	compiler    *ast.Compiler
+	documents   map[string]any
+	facts       *facts
+	version     string
+	hasDecision bool
+}
+
+// load loads and compiles the policy set under root of fsys (of the host
+// file system if fsys is nil). Test files are skipped unless withTests.
+func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policySet, []error) {
+	if err := ctx.Err(); err != nil {
+		return nil, []error{fmt.Errorf("policy: loading: %w", err)}
+	}
+	res, err := loader.NewFileLoader().
+		WithFS(fsys).
+		WithRegoVersion(ast.RegoV1).
+		WithCapabilities(capabilities()).
+		WithProcessAnnotation(true).
+		Filtered([]string{root}, fileFilter(withTests))
+	if err != nil {
+		return nil, locate(err)
+	}
+	compiler := ast.NewCompiler().
+		WithCapabilities(capabilities()).
+		WithEnablePrintStatements(false)
+	compiler.Compile(res.ParsedModules())
+	if compiler.Failed() {
+		return nil, locate(compiler.Errors)
+	}
+	f, errs := parseFacts(res.Documents)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &policySet{
+		compiler:    compiler,
+		documents:   res.Documents,
+		facts:       f,
+		version:     version(res),
+		hasDecision: len(compiler.GetRulesExact(ast.MustParseRef(Query))) > 0,
+	}, nil
+}
+
+// fileFilter keeps Rego, JSON and YAML files and skips hidden files,
+// directories named testdata and, unless withTests, *_test.rego files.
+func fileFilter(withTests bool) loader.Filter {
+	return func(p string, info fs.FileInfo, depth int) bool {
+		name := info.Name()
+		if depth > 0 && (strings.HasPrefix(name, ".") || info.IsDir() && name == "testdata") {
+			return true
+		}
+		if info.IsDir() {
+			return false
+		}
+		if strings.HasSuffix(name, "_test.rego") {
+			return !withTests
+		}
+		switch path.Ext(name) {
+		case ".rego", ".json", ".yaml", ".yml":
+			return false
+		}
+		return true
+	}
+}
+
+// locate turns loader and compiler errors into *Error values.
+func locate(err error) []error {
+	var out []error
+	var add func(error)
+	add = func(err error) {
+		var le loader.Errors
+		var ae ast.Errors
+		var one *ast.Error
+		switch {
+		case errors.As(err, &le):
+			for _, e := range le {
+				add(e)
+			}
+		case errors.As(err, &ae):
+			for _, e := range ae {
+				add(e)
+			}
+		case errors.As(err, &one):
+			out = append(out, fromAST(one))
+		default:
+			out = append(out, &Error{Message: err.Error()})
+		}
+	}
+	add(err)
+	return out
+}
+
+// fromAST converts one OPA error, explaining forbidden builtins.
+func fromAST(e *ast.Error) *Error {
+	out := &Error{Message: e.Code + ": " + e.Message}
+	if e.Location != nil {
+		out.File = e.Location.File
+		out.Line = e.Location.Row
+	}
+	if name, ok := strings.CutPrefix(e.Message, "undefined function "); ok {
+		if what, bad := forbiddenBuiltins[name]; bad {
+			out.Message = fmt.Sprintf("%s: builtin %s is not allowed in lexgate policies: it reaches %s", e.Code, name, what)
+		}
+	}
+	return out
+}
+
+// version hashes the modules and data of a loaded set.
+func version(res *loader.Result) string {
+	h := sha256.New()
+	names := make([]string, 0, len(res.Modules))
+	for name := range res.Modules {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(res.Modules[name].Raw))
+		h.Write(res.Modules[name].Raw)
+	}
+	data, _ := json.Marshal(res.Documents) // map keys are sorted
+	h.Write(data)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
