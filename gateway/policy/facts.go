@@ -87,6 +87,12 @@ func (f *facts) enrich(in Input) Input {
 	if in.Version == 0 {
 		in.Version = InputVersion
 	}
+	if in.Bundle != nil {
+		b := *in.Bundle
+		b.Labels = nonNil(b.Labels)
+		b.Regions = nonNil(b.Regions)
+		in.Bundle = &b
+	}
 	in.Source = in.Source.withNames()
 	in.Source.Organisation = f.organisation(in.Source.TrustDomain, "")
 	if in.Destinations != nil {
@@ -128,4 +134,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// nonNil returns s, or an empty slice for nil: policies see [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
