@@ -1,0 +1,269 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// copyBufSize is the size of the buffer each WriteAt streams through: large
+// enough that disk writes and hashing run at full speed, small enough that
+// memory stays flat however big the upload.
+const copyBufSize = 1 << 20
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// upload is the upload state of a transfer, as WriteAt needs it.
+type upload struct {
+	id        string
+	state     State
+	received  int64
+	size      int64
+	wantHash  string
+	hashState []byte
+}
+
+// WriteAt appends the ciphertext read from r to the transfer id, starting
+// at offset, and returns the durable offset afterwards.
+//
+// offset must equal the durable offset ([Transfer.Offset]); otherwise
+// WriteAt returns an [*OffsetError] (matching [ErrOffset]) with the offset
+// to resume from. r is streamed to disk, never buffered whole. If r carries
+// bytes beyond the declared CiphertextSize, nothing from this call is kept
+// and the error is [ErrTooLarge]. If r fails part way, or ctx is cancelled,
+// the bytes received so far are kept and WriteAt returns the new durable
+// offset with the error, so the client can resume from there.
+//
+// When the offset reaches CiphertextSize the SHA-256 is checked: on a match
+// the transfer becomes [StateReady] with Completed set to now; otherwise it
+// becomes [StateQuarantined], its bytes are deleted and the error is
+// [ErrHashMismatch]. Writing to a ready transfer at its end with an empty r
+// is a no-op, so a client may safely retry its last request.
+//
+// Concurrent WriteAt calls for one transfer run one at a time; a call that
+// waited for another typically finds the offset moved and gets [ErrOffset].
+func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (newOffset int64, err error) {
+	if !validID(id) {
+		return 0, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
+	}
+	unlock, err := s.locks.lock(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("store: write transfer %s: %w", id, err)
+	}
+	defer unlock()
+	u, err := s.loadUpload(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case u.state == StateQuarantined:
+		return u.received, fmt.Errorf("%w: transfer %s is quarantined", ErrHashMismatch, id)
+	case offset != u.received:
+		return u.received, &OffsetError{Expected: u.received, Got: offset}
+	case u.state == StateReady:
+		if hasMore(r) {
+			return u.received, fmt.Errorf("%w: transfer %s is complete at %d bytes", ErrTooLarge, id, u.size)
+		}
+		return u.received, nil
+	}
+	return s.append(ctx, u, r, now)
+}
+
+// append does the work of WriteAt for an uploading transfer whose durable
+// offset the write starts at. The caller holds the transfer's lock.
+func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Time) (int64, error) {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.hashState); err != nil {
+		return u.received, fmt.Errorf("store: transfer %s: restore hash state: %w", u.id, err)
+	}
+	f, err := s.openPart(u.id, u.received)
+	if err != nil {
+		return u.received, err
+	}
+	defer f.Close()
+
+	n, copyErr := copyLimited(ctx, f, h, r, u.size-u.received)
+	if errors.Is(copyErr, ErrTooLarge) {
+		if err := f.Truncate(u.received); err != nil {
+			return u.received, fmt.Errorf("store: transfer %s: %w", u.id, err)
+		}
+		return u.received, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size)
+	}
+	if n == 0 && (copyErr != nil || u.size > u.received) {
+		return u.received, wrapCopyErr(u, copyErr)
+	}
+	// The bytes on disk are ours now: record them even if the client has
+	// gone and cancelled ctx.
+	ctx = context.WithoutCancel(ctx)
+	newOff := u.received + n
+	if copyErr != nil {
+		// Drop any part of a failed write past the bytes hashed.
+		if err := f.Truncate(newOff); err != nil {
+			return u.received, fmt.Errorf("store: transfer %s: %w", u.id, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
+	}
+	if newOff == u.size {
+		return newOff, s.finish(ctx, u, f, h, now)
+	}
+	if err := s.recordProgress(ctx, u, newOff, h); err != nil {
+		return u.received, err
+	}
+	return newOff, wrapCopyErr(u, copyErr)
+}
+
+func wrapCopyErr(u *upload, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("store: transfer %s: upload interrupted: %w", u.id, err)
+}
+
+// copyLimited streams up to limit bytes from r into f and h, in large
+// blocks, and returns how many bytes reached both. A byte beyond limit is
+// ErrTooLarge. It stops early, with the error, if r fails or ctx ends.
+func copyLimited(ctx context.Context, f io.Writer, h hash.Hash, r io.Reader, limit int64) (n int64, err error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for n < limit {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		b := buf[:min(int64(len(buf)), limit-n)]
+		nr, rerr := io.ReadFull(r, b)
+		if nr > 0 {
+			if _, werr := f.Write(b[:nr]); werr != nil {
+				return n, fmt.Errorf("write spool: %w", werr)
+			}
+			h.Write(b[:nr])
+			n += int64(nr)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	if hasMore(r) {
+		return n, ErrTooLarge
+	}
+	return n, nil
+}
+
+// hasMore reports whether r yields at least one more byte.
+func hasMore(r io.Reader) bool {
+	var one [1]byte
+	k, _ := io.ReadFull(r, one[:])
+	return k > 0
+}
+
+func (s *Store) loadUpload(ctx context.Context, id string) (*upload, error) {
+	u := &upload{id: id}
+	err := s.db.QueryRowContext(ctx, `SELECT state, received, ciphertext_size, ciphertext_sha256, hash_state
+		FROM transfers WHERE id = ?`, id).Scan(&u.state, &u.received, &u.size, &u.wantHash, &u.hashState)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: transfer %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// recordProgress commits the new durable offset and the hash state of the
+// bytes up to it, together.
+func (s *Store) recordProgress(ctx context.Context, u *upload, newOff int64, h hash.Hash) error {
+	hs, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("store: transfer %s: save hash state: %w", u.id, err)
+	}
+	return s.update(ctx, u, `SET received = ?, hash_state = ?`, newOff, hs)
+}
+
+// finish checks the hash of a fully received upload and makes the transfer
+// ready or quarantined. f is the synced .part file.
+func (s *Store) finish(ctx context.Context, u *upload, f *os.File, h hash.Hash, now time.Time) error {
+	got := hex.EncodeToString(h.Sum(nil))
+	if got != u.wantHash {
+		// Quarantine first: a crash before the file is gone leaves a
+		// quarantined transfer whose file Open removes.
+		if err := s.update(ctx, u, `SET state = 'quarantined', received = ?, hash_state = NULL`, u.size); err != nil {
+			return err
+		}
+		f.Close()
+		if err := s.removeSpool(u.id); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: transfer %s: got %s, want %s; transfer quarantined", ErrHashMismatch, u.id, got, u.wantHash)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: transfer %s: %w", u.id, err)
+	}
+	// Rename first: content is in place before the metadata says ready.
+	// A crash in between leaves an uploading transfer with a .age file,
+	// which Open renames back.
+	if err := s.publish(u.id); err != nil {
+		return err
+	}
+	err := s.update(ctx, u, `SET state = 'ready', received = ?, hash_state = NULL, completed = ?`, u.size, now.UnixNano())
+	if err != nil {
+		s.unpublish(u.id)
+		return err
+	}
+	return nil
+}
+
+// update changes the transfer's row, provided it is still the upload u
+// describes.
+func (s *Store) update(ctx context.Context, u *upload, set string, args ...any) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE transfers `+set+` WHERE id = ? AND state = 'uploading' AND received = ?`,
+			append(args, u.id, u.received)...)
+		if err != nil {
+			return fmt.Errorf("store: transfer %s: record upload: %w", u.id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: transfer %s changed during upload", u.id)
+		}
+		return nil
+	})
+}
+
+// Open opens the ciphertext of a ready transfer for reading, for example
+// with [net/http.ServeContent]. It returns [ErrNotFound] for an unknown
+// transfer and [ErrNotComplete] for one that is not ready. The caller
+// closes the file.
+func (s *Store) Open(ctx context.Context, id string) (*os.File, error) {
+	var state State
+	err := s.db.QueryRowContext(ctx, `SELECT state FROM transfers WHERE id = ?`, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: transfer %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
+	}
+	if state != StateReady {
+		return nil, fmt.Errorf("%w: transfer %s is %s", ErrNotComplete, id, state)
+	}
+	f, err := os.Open(s.agePath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: transfer %s ciphertext", ErrNotFound, id) // deleted meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
+	}
+	return f, nil
+}
