@@ -72,7 +72,11 @@ func dialWorkloadAPI(ctx context.Context, addr string, log *slog.Logger) (*workl
 		w.mu.RLock()
 		last := w.lastErr
 		w.mu.RUnlock()
-		return nil, fmt.Errorf("identity: workload API %s: no X.509-SVID received (is a SPIRE agent listening there, and is this workload registered?): %w (last error: %v)", addr, ctx.Err(), last)
+		err := fmt.Errorf("identity: workload API %s: no X.509-SVID received (is a SPIRE agent listening there, and is this workload registered?): %w", addr, ctx.Err())
+		if last != nil {
+			err = fmt.Errorf("%w; last error: %v", err, last)
+		}
+		return nil, err
 	}
 }
 
