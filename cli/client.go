@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+)
+
+// maxErrorBody bounds how much of an error reply is read.
+const maxErrorBody = 1 << 20
+
+// Client talks to a lexgate gateway over mutual TLS, HTTP/3 or HTTP/2. Errors the
+// gateway sends are returned as *[api.Error].
+type Client struct {
+	base      string
+	hc        *http.Client
+	rt        roundTripper
+	svid      *x509svid.SVID
+	bundles   *x509bundle.Set
+	transport string
+}
+
+// Dial loads the SVID and bundles of cfg and connects to its gateway with transport
+// mode (TransportAuto, TransportQUIC or TransportTCP). With verbose not nil it says
+// there which transport it chose and why.
+func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Client, error) {
+	if err := cfg.checkNetwork(); err != nil {
+		return nil, err
+	}
+	svid, err := cfg.loadSVID()
+	if err != nil {
+		return nil, err
+	}
+	bundles, err := cfg.loadBundles()
+	if err != nil {
+		return nil, err
+	}
+	tc := tlsConfig(svid, bundles, cfg.gatewayID())
+	rt, name, err := connect(ctx, cfg.Gateway, mode, tc, verbose)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		base:      "https://" + cfg.Gateway,
+		hc:        &http.Client{Transport: rt},
+		rt:        rt,
+		svid:      svid,
+		bundles:   bundles,
+		transport: name,
+	}, nil
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error { return c.rt.Close() }
+
+// ID is the caller's own SPIFFE ID, from its SVID.
+func (c *Client) ID() spiffeid.ID { return c.svid.ID }
+
+// Transport is the transport in use: TransportQUIC or TransportTCP.
+func (c *Client) Transport() string { return c.transport }
+
+// do sends req and returns a 2xx response; any other reply becomes an error, the
+// gateway's *api.Error when it sent one.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if herr := handshakeError(err); herr != nil {
+			return nil, herr
+		}
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, replyError(req, resp)
+}
+
+// replyError decodes the body of a non-2xx reply.
+func replyError(req *http.Request, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var e api.Error
+	if err := json.Unmarshal(body, &e); err == nil && e.Code != "" {
+		if resp.StatusCode == http.StatusConflict && e.Offset == 0 {
+			e.Offset, _ = strconv.ParseInt(resp.Header.Get(api.HeaderUploadOffset), 10, 64)
+		}
+		return &e
+	}
+	msg := strings.TrimSpace(string(body))
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return fmt.Errorf("%s %s: gateway answered %s: %s", req.Method, req.URL.Path, resp.Status, msg)
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return req, nil
+}
+
+// call sends in (if not nil) as JSON and decodes the reply into out (if not nil).
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decoding the reply: %w", method, path, err)
+	}
+	return nil
+}
+
+func transferPath(id string, suffix string) string {
+	return api.PathTransfer + url.PathEscape(id) + suffix
+}
+
+// Keys returns the age recipients registered for id.
+func (c *Client) Keys(ctx context.Context, id spiffeid.ID) (*api.KeysResponse, error) {
+	var kr api.KeysResponse
+	err := c.call(ctx, http.MethodGet, api.PathKeys+"?id="+url.QueryEscape(id.String()), nil, &kr)
+	if err != nil {
+		return nil, err
+	}
+	return &kr, nil
+}
+
+// RegisterKeys registers recipients as the caller's age recipients, replacing any
+// earlier registration.
+func (c *Client) RegisterKeys(ctx context.Context, recipients []string) error {
+	return c.call(ctx, http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: recipients}, nil)
+}
+
+// CreateTransfer submits a signed manifest. Submitting the same one again returns the
+// existing transfer.
+func (c *Client) CreateTransfer(ctx context.Context, sm *api.SignedManifest) (*api.Transfer, error) {
+	var t api.Transfer
+	if err := c.call(ctx, http.MethodPost, api.PathTransfers, api.CreateTransferRequest{Manifest: *sm}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Transfer returns a transfer's metadata, with its signed manifest.
+func (c *Client) Transfer(ctx context.Context, id string) (*api.Transfer, error) {
+	var t api.Transfer
+	if err := c.call(ctx, http.MethodGet, transferPath(id, ""), nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Inbox lists the ready transfers addressed to the caller.
+func (c *Client) Inbox(ctx context.Context) (*api.InboxResponse, error) {
+	var ir api.InboxResponse
+	if err := c.call(ctx, http.MethodGet, api.PathInbox, nil, &ir); err != nil {
+		return nil, err
+	}
+	return &ir, nil
+}
+
+// Ack acknowledges receipt of a transfer.
+func (c *Client) Ack(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodPost, transferPath(id, "/ack"), nil, nil)
+}
+
+// UploadOffset asks how many bytes of a transfer's ciphertext the gateway holds.
+func (c *Client) UploadOffset(ctx context.Context, id string) (int64, error) {
+	req, err := c.newRequest(ctx, http.MethodHead, transferPath(id, "/content"), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return offsetHeader(resp)
+}
+
+// UploadChunk sends n bytes from body, to be stored at offset off, and returns the
+// gateway's new durable offset. A 409 offset_mismatch is an *api.Error whose Offset
+// says where to continue.
+func (c *Client) UploadChunk(ctx context.Context, id string, off int64, body io.Reader, n int64) (int64, error) {
+	req, err := c.newRequest(ctx, http.MethodPatch, transferPath(id, "/content"), body)
+	if err != nil {
+		return 0, err
+	}
+	req.ContentLength = n
+	req.Header.Set("Content-Type", api.ContentTypeChunk)
+	req.Header.Set(api.HeaderUploadOffset, strconv.FormatInt(off, 10))
+	resp, err := c.do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	return offsetHeader(resp)
+}
+
+func offsetHeader(resp *http.Response) (int64, error) {
+	v := resp.Header.Get(api.HeaderUploadOffset)
+	off, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("gateway sent a bad %s header %q", api.HeaderUploadOffset, v)
+	}
+	return off, nil
+}
+
+// Download requests a transfer's ciphertext from byte off on. The caller closes the
+// body; partial reports whether the reply starts at off (206) rather than at 0 (200).
+func (c *Client) Download(ctx context.Context, id string, off int64) (body io.ReadCloser, partial bool, err error) {
+	req, err := c.newRequest(ctx, http.MethodGet, transferPath(id, "/content"), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if off > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return resp.Body, false, nil
+	case http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(off, 10)+"-") {
+			resp.Body.Close()
+			return nil, false, fmt.Errorf("download %s: gateway sent range %q, asked for %d-", id, resp.Header.Get("Content-Range"), off)
+		}
+		return resp.Body, true, nil
+	default:
+		resp.Body.Close()
+		return nil, false, errors.New("download " + id + ": unexpected " + resp.Status)
+	}
+}

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the lex configuration file, YAML. Relative paths are resolved against
+// the file's directory; unknown keys are an error.
+//
+//	gateway: 127.0.0.1:8443                         # host:port, QUIC (UDP) and TCP
+//	gateway_id: spiffe://harbor-law.example/gateway # the gateway's SPIFFE ID
+//	svid_cert: alice.crt                            # this user's X.509-SVID chain (PEM)
+//	svid_key: alice.key
+//	bundles:                                        # trust domain → CA bundle (PEM)
+//	  harbor-law.example: harbor-law.example/bundle.pem
+//	identity: identity.age                          # default <config dir>/identity.age
+//	cache_dir: /var/cache/lex                       # default os.UserCacheDir()/lex
+type Config struct {
+	Gateway   string            `yaml:"gateway"`
+	GatewayID string            `yaml:"gateway_id"`
+	SVIDCert  string            `yaml:"svid_cert"`
+	SVIDKey   string            `yaml:"svid_key"`
+	Bundles   map[string]string `yaml:"bundles"`
+	Identity  string            `yaml:"identity"`
+	CacheDir  string            `yaml:"cache_dir"`
+
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+}
+
+// DefaultConfigPath is where lex looks for its configuration without --config:
+// $LEX_CONFIG, else lex/config.yaml in os.UserConfigDir ($XDG_CONFIG_HOME on Linux).
+func DefaultConfigPath() (string, error) {
+	if p := os.Getenv("LEX_CONFIG"); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no configuration directory (%w): use --config or $LEX_CONFIG", err)
+	}
+	return filepath.Join(dir, "lex", "config.yaml"), nil
+}
+
+// LoadConfig reads the configuration file at path and fills in defaults. A missing
+// file is an error that wraps [os.ErrNotExist]; unknown keys are an error.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config %s does not exist: write one (see \"lex help config\") or pass --config: %w", path, os.ErrNotExist)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := parseConfig(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseConfig decodes data strictly and resolves its paths against path's directory.
+func parseConfig(data []byte, path string) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	c.Path = path
+	if err := c.resolve(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// defaultConfig is the configuration used by commands that can run without a file
+// (keygen): only the identity path, next to where the file would be.
+func defaultConfig(path string) (*Config, error) {
+	c := &Config{Path: path}
+	return c, c.resolve()
+}
+
+func (c *Config) resolve() error {
+	dir := filepath.Dir(c.Path)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.SVIDCert, c.SVIDKey = abs(c.SVIDCert), abs(c.SVIDKey)
+	for td, p := range c.Bundles {
+		c.Bundles[td] = abs(p)
+	}
+	if c.Identity == "" {
+		c.Identity = "identity.age"
+	}
+	c.Identity = abs(c.Identity)
+	if c.CacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("config %s: no cache_dir and no user cache directory (%v)", c.Path, err)
+		}
+		c.CacheDir = filepath.Join(base, "lex")
+	}
+	c.CacheDir = abs(c.CacheDir)
+	return nil
+}
+
+// checkNetwork reports the settings a command that talks to the gateway needs but
+// the file lacks or gets wrong.
+func (c *Config) checkNetwork() error {
+	var missing []string
+	for _, f := range []struct{ key, val string }{
+		{"gateway", c.Gateway}, {"gateway_id", c.GatewayID},
+		{"svid_cert", c.SVIDCert}, {"svid_key", c.SVIDKey},
+	} {
+		if f.val == "" {
+			missing = append(missing, f.key)
+		}
+	}
+	if len(c.Bundles) == 0 {
+		missing = append(missing, "bundles")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config %s: missing %s", c.Path, strings.Join(missing, ", "))
+	}
+	if _, _, err := net.SplitHostPort(c.Gateway); err != nil {
+		return fmt.Errorf("config %s: gateway %q: want host:port (%v)", c.Path, c.Gateway, err)
+	}
+	if _, err := spiffeid.FromString(c.GatewayID); err != nil {
+		return fmt.Errorf("config %s: gateway_id %q: %v", c.Path, c.GatewayID, err)
+	}
+	return nil
+}
+
+// gatewayID returns the parsed gateway_id; checkNetwork has validated it.
+func (c *Config) gatewayID() spiffeid.ID {
+	id, _ := spiffeid.FromString(c.GatewayID)
+	return id
+}
+
+// loadSVID reads this user's X.509-SVID.
+func (c *Config) loadSVID() (*x509svid.SVID, error) {
+	svid, err := x509svid.Load(c.SVIDCert, c.SVIDKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading SVID from %s and %s: %w", c.SVIDCert, c.SVIDKey, err)
+	}
+	return svid, nil
+}
+
+// loadBundles reads the trust bundles, one per trust domain.
+func (c *Config) loadBundles() (*x509bundle.Set, error) {
+	names := make([]string, 0, len(c.Bundles))
+	for td := range c.Bundles {
+		names = append(names, td)
+	}
+	sort.Strings(names)
+	set := x509bundle.NewSet()
+	for _, name := range names {
+		td, err := spiffeid.TrustDomainFromString(name)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: bundles: trust domain %q: %w", c.Path, name, err)
+		}
+		b, err := x509bundle.Load(td, c.Bundles[name])
+		if err != nil {
+			return nil, fmt.Errorf("config %s: bundle of %s: %w", c.Path, name, err)
+		}
+		set.Add(b)
+	}
+	return set, nil
+}

@@ -1,0 +1,366 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+)
+
+// defaultChunk is the size of one PATCH of ciphertext.
+const defaultChunk = 256 << 20
+
+// uploadAttempts is how many times a chunk is retried after a network error.
+const uploadAttempts = 4
+
+var sendCommand = &command{
+	name:    "send",
+	args:    "--to SPIFFE_ID[,…] --matter M [--label L]… [--region XX]… [--chunk SIZE] [--json] PATH…",
+	summary: "encrypt files and directories to recipients and upload them",
+	help: `Bundles the PATHs (files and directories; entries are named from each PATH's
+base name) into a deterministic tar with a manifest of per-file SHA-256 hashes,
+encrypts it with age to every recipient's registered keys, signs a transfer
+manifest with your SVID, asks the gateway's policy, and uploads the ciphertext
+in resumable chunks. If it is interrupted, run the same command again: it
+resumes where the gateway's copy ends. Symbolic links, devices and FIFOs in the
+input are refused (lex never follows links: name the target instead).
+
+  --to IDS       recipients' SPIFFE IDs, comma-separated or repeated
+  --matter M     the client matter the bundle belongs to
+  --label L      a label such as privileged or personal-data (repeatable)
+  --region XX    data subjects' region, ISO 3166 code or EU (repeatable)
+  --chunk SIZE   upload chunk size (default 256MiB)
+  --json         print the transfer as JSON
+
+Exit code 3 means the policy refused the transfer; the reasons are printed.`,
+	run: runSend,
+}
+
+// sendOptions is a parsed "lex send" command line.
+type sendOptions struct {
+	to      []spiffeid.ID
+	matter  string
+	labels  []string
+	regions []string
+	chunk   int64
+	paths   []string
+}
+
+func parseSendArgs(args []string) (*sendOptions, bool, error) {
+	fs := newFlagSet("send")
+	var to, labels, regions listFlag
+	chunk := sizeFlag(defaultChunk)
+	fs.Var(&to, "to", "")
+	matter := fs.String("matter", "", "")
+	fs.Var(&labels, "label", "")
+	fs.Var(&regions, "region", "")
+	fs.Var(&chunk, "chunk", "")
+	jsonOut := fs.Bool("json", false, "")
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, false, err
+	}
+	o := &sendOptions{matter: *matter, labels: labels, chunk: int64(chunk), paths: paths}
+	switch {
+	case len(to) == 0:
+		return nil, false, usagef("--to is required")
+	case o.matter == "":
+		return nil, false, usagef("--matter is required")
+	case len(paths) == 0:
+		return nil, false, usagef("name at least one file or directory to send")
+	}
+	for _, s := range to {
+		id, err := spiffeid.FromString(s)
+		if err != nil {
+			return nil, false, usagef("--to %q is not a SPIFFE ID: %v", s, err)
+		}
+		o.to = append(o.to, id)
+	}
+	for _, r := range regions {
+		o.regions = append(o.regions, strings.ToUpper(r))
+	}
+	return o, *jsonOut, nil
+}
+
+// sendResult is what "lex send --json" prints.
+type sendResult struct {
+	ID             string   `json:"id"`
+	State          string   `json:"state"`
+	ManifestHash   string   `json:"manifest_hash"`
+	Recipients     []string `json:"recipients"`
+	Matter         string   `json:"matter"`
+	FileCount      int      `json:"file_count"`
+	PlaintextSize  int64    `json:"plaintext_size"`
+	CiphertextSize int64    `json:"ciphertext_size"`
+	Resumed        bool     `json:"resumed"`
+	Transport      string   `json:"transport"`
+}
+
+func runSend(e *env, args []string) error {
+	o, jsonOut, err := parseSendArgs(args)
+	if err != nil {
+		return err
+	}
+	cfg, c, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s := &sender{e: e, cfg: cfg, c: c, o: o}
+	res, err := s.run(e.ctx)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "sent %s: %d file(s), %s, matter %s, to %s\n", res.ID, res.FileCount,
+		humanSize(res.PlaintextSize), res.Matter, strings.Join(res.Recipients, ", "))
+	return nil
+}
+
+// sender runs one "lex send".
+type sender struct {
+	e   *env
+	cfg *Config
+	c   *Client
+	o   *sendOptions
+}
+
+func (s *sender) recipients() []string {
+	rs := make([]string, len(s.o.to))
+	for i, id := range s.o.to {
+		rs[i] = id.String()
+	}
+	return rs
+}
+
+// draft is the manifest before encryption; validating it early catches a bad matter
+// or label before a large bundle is encrypted.
+func (s *sender) draft(in *bundleInputs) api.Manifest {
+	return api.Manifest{
+		Version:          api.ManifestVersion,
+		Sender:           s.c.ID().String(),
+		Recipients:       s.recipients(),
+		Matter:           s.o.matter,
+		Labels:           s.o.labels,
+		Regions:          s.o.regions,
+		FileCount:        in.files,
+		PlaintextSize:    in.bytes,
+		CiphertextSize:   1,
+		CiphertextSHA256: strings.Repeat("0", 64),
+		Created:          time.Now().UTC().Truncate(time.Second),
+	}
+}
+
+func (s *sender) run(ctx context.Context) (*sendResult, error) {
+	in, err := collectInputs(s.o.paths)
+	if err != nil {
+		return nil, err
+	}
+	draft := s.draft(in)
+	if err := draft.Validate(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	dir, err := outgoingDir(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	key := stateKey(sendKeyInput{sender: draft.Sender, gateway: s.cfg.Gateway, recipients: draft.Recipients,
+		labels: s.o.labels, rgn: s.o.regions, matter: s.o.matter, in: in})
+	st, err := loadState(dir, key)
+	if err != nil {
+		return nil, err
+	}
+	resumed := st != nil
+	if resumed {
+		fmt.Fprintf(s.e.stderr, "resuming an interrupted send (state %s)\n", statePath(dir, key))
+	} else if st, err = s.prepare(ctx, dir, key, in, draft); err != nil {
+		return nil, err
+	}
+	t, err := s.submit(ctx, dir, st)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := st.Manifest.Decode()
+	if t.State == api.StateUploading {
+		if err := s.upload(ctx, t.ID, st.Spool, m.CiphertextSize); err != nil {
+			var ae *api.Error
+			if errors.As(err, &ae) && (ae.Code == api.CodeHashMismatch || ae.Code == api.CodeTooLarge) {
+				st.remove(dir)
+			}
+			return nil, err
+		}
+	}
+	st.remove(dir)
+	return &sendResult{
+		ID: t.ID, State: api.StateReady, ManifestHash: st.Manifest.Hash(), Recipients: m.Recipients,
+		Matter: m.Matter, FileCount: m.FileCount, PlaintextSize: m.PlaintextSize,
+		CiphertextSize: m.CiphertextSize, Resumed: resumed, Transport: s.c.Transport(),
+	}, nil
+}
+
+// prepare fetches the recipients' keys, encrypts the bundle into a spool file,
+// signs the manifest and saves the state.
+func (s *sender) prepare(ctx context.Context, dir, key string, in *bundleInputs, m api.Manifest) (*sendState, error) {
+	recips, err := s.fetchRecipients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spool := filepath.Join(dir, key+".age")
+	size, sum, err := encryptToSpool(ctx, spool, in, recips, newProgress(s.e.stderr, "encrypting", in.bytes, 0))
+	if err != nil {
+		os.Remove(spool)
+		return nil, err
+	}
+	m.CiphertextSize, m.CiphertextSHA256, m.Created = size, sum, time.Time{}
+	sm, err := api.Sign(m, s.c.svid.PrivateKey, s.c.svid.Certificates)
+	if err != nil {
+		os.Remove(spool)
+		return nil, fmt.Errorf("signing the manifest: %w", err)
+	}
+	st := &sendState{Key: key, Manifest: sm, Spool: spool}
+	if err := st.save(dir); err != nil {
+		os.Remove(spool)
+		return nil, err
+	}
+	return st, nil
+}
+
+// fetchRecipients looks up every addressee's registered keys and chooses what to
+// encrypt to.
+func (s *sender) fetchRecipients(ctx context.Context) ([]age.Recipient, error) {
+	var sets []*keyset
+	for _, id := range s.o.to {
+		kr, err := s.c.Keys(ctx, id)
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeNotFound {
+			return nil, fmt.Errorf("%s has no registered age key: ask them to run \"lex keygen\" and \"lex register\"", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keys of %s: %w", id, err)
+		}
+		ks, err := parseKeyset(id.String(), kr.Recipients)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, ks)
+	}
+	recips, classic, err := chooseRecipients(sets)
+	if err != nil {
+		return nil, err
+	}
+	if classic {
+		fmt.Fprintln(s.e.stderr, "warning: not every recipient has a post-quantum key; encrypting to X25519 keys only")
+	}
+	return recips, nil
+}
+
+// encryptToSpool streams the bundle of in through age into a new file at spool
+// (mode 0600), returning the ciphertext's size and hex SHA-256.
+func encryptToSpool(ctx context.Context, spool string, in *bundleInputs, recips []age.Recipient, p *progress) (int64, string, error) {
+	f, err := os.OpenFile(spool, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, "", fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	cw := &countWriter{}
+	aw, err := age.Encrypt(io.MultiWriter(f, h, cw), recips...)
+	if err != nil {
+		return 0, "", fmt.Errorf("encrypt: %w", err)
+	}
+	if _, err := writeBundle(ctx, io.MultiWriter(aw, p), in); err != nil {
+		return 0, "", err
+	}
+	if err := aw.Close(); err != nil {
+		return 0, "", fmt.Errorf("encrypt: %w", err)
+	}
+	p.done()
+	if err := f.Sync(); err != nil {
+		return 0, "", fmt.Errorf("spool: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, "", fmt.Errorf("spool: %w", err)
+	}
+	return cw.n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// submit posts the signed manifest. A refusal, or a manifest the gateway rejects,
+// deletes the state and spool: running the command again starts afresh.
+func (s *sender) submit(ctx context.Context, dir string, st *sendState) (*api.Transfer, error) {
+	t, err := s.c.CreateTransfer(ctx, st.Manifest)
+	var ae *api.Error
+	if errors.As(err, &ae) && (ae.Code == api.CodeDenied || ae.Code == api.CodeBadRequest) {
+		st.remove(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating the transfer: %w", err)
+	}
+	if st.TransferID != t.ID {
+		st.TransferID = t.ID
+		if err := st.save(dir); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// upload sends the spool from the gateway's durable offset on, in chunks.
+func (s *sender) upload(ctx context.Context, id, spool string, size int64) error {
+	f, err := os.Open(spool)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	off, err := s.c.UploadOffset(ctx, id)
+	if err != nil {
+		return fmt.Errorf("upload offset of %s: %w", id, err)
+	}
+	p := newProgress(s.e.stderr, "uploading", size, off)
+	defer p.done()
+	failures, conflicts := 0, 0
+	for off < size {
+		n := min(s.o.chunk, size-off)
+		body := io.TeeReader(io.NewSectionReader(f, off, n), p)
+		next, err := s.c.UploadChunk(ctx, id, off, body, n)
+		var ae *api.Error
+		switch {
+		case errors.As(err, &ae) && ae.Code == api.CodeConflict && conflicts < uploadAttempts:
+			conflicts++
+			next = ae.Offset
+		case err != nil && ae == nil && ctx.Err() == nil && failures < uploadAttempts:
+			failures++
+			time.Sleep(time.Duration(failures) * 500 * time.Millisecond)
+			if next, err = s.c.UploadOffset(ctx, id); err != nil {
+				continue
+			}
+		case err != nil:
+			return fmt.Errorf("upload of %s at byte %d: %w", id, off, err)
+		default:
+			failures, conflicts = 0, 0
+		}
+		if next < 0 || next > size {
+			return fmt.Errorf("upload of %s: the gateway reports offset %d of %d bytes", id, next, size)
+		}
+		off = next
+		p.set(off)
+	}
+	return nil
+}

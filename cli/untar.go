@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Safe extraction. A received bundle is untrusted until every file checks out against
+// its manifest, so it is unpacked into a fresh staging directory inside the
+// destination through an [os.Root] (no path can leave it), checked, and only then
+// moved into place with links that never overwrite. Refused outright: absolute names,
+// ".." or "." elements, backslashes, NUL bytes, symbolic and hard links, devices,
+// FIFOs and any other non-regular entry, names given twice (compared without case, so
+// that a case-insensitive file system cannot merge two of them), anything after the
+// manifest, and a bundle whose files differ in any way from its manifest.
+
+// ErrUnsafeBundle is wrapped by every refusal of a received bundle's content.
+var ErrUnsafeBundle = errors.New("unsafe bundle")
+
+func unsafef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrUnsafeBundle}, args...)...)
+}
+
+// extracted is what extractBundle unpacked into the staging directory.
+type extracted struct {
+	manifest *BundleManifest
+	files    []BundleFile // as read, with the hashes computed while writing
+	dirs     []string     // directory entries, in archive order
+}
+
+// checkEntryName accepts only the names lex send writes: relative, slash-separated,
+// no empty, "." or ".." elements, no backslash or NUL, and outside .lexgate/.
+func checkEntryName(name string) error {
+	switch {
+	case name == "" || name == ".":
+		return unsafef("empty entry name")
+	case strings.ContainsRune(name, 0):
+		return unsafef("entry name %q contains NUL", name)
+	case strings.HasPrefix(name, "/"):
+		return unsafef("absolute entry name %q", name)
+	case strings.ContainsRune(name, '\\'):
+		return unsafef("entry name %q contains a backslash", name)
+	case !fs.ValidPath(name):
+		return unsafef("entry name %q has an empty, . or .. element", name)
+	case name == ".lexgate" || strings.HasPrefix(name, ".lexgate/"):
+		return unsafef("entry name %q is reserved", name)
+	}
+	return nil
+}
+
+// extractBundle reads a bundle from r and writes its files into the directory
+// staging, which must be empty. It checks names and types as it goes and the files
+// against the manifest at the end; on error the caller removes staging.
+func extractBundle(r io.Reader, staging string) (*extracted, error) {
+	root, err := os.OpenRoot(staging)
+	if err != nil {
+		return nil, fmt.Errorf("staging directory: %w", err)
+	}
+	defer root.Close()
+	tr := tar.NewReader(r)
+	ex := &extracted{}
+	seen := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, unsafef("reading archive: %v", err)
+		}
+		if ex.manifest != nil {
+			return nil, unsafef("entry %q after the manifest", hdr.Name)
+		}
+		if hdr.Name == BundleManifestName && hdr.Typeflag == tar.TypeReg {
+			if ex.manifest, err = readBundleManifest(tr, hdr.Size); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := ex.extractEntry(root, tr, hdr, seen); err != nil {
+			return nil, err
+		}
+	}
+	if ex.manifest == nil {
+		return nil, unsafef("no %s: not a lex bundle", BundleManifestName)
+	}
+	if err := ex.check(); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// extractEntry writes one directory or regular file into root.
+func (ex *extracted) extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, seen map[string]bool) error {
+	name := hdr.Name
+	if hdr.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+	}
+	if err := checkEntryName(name); err != nil {
+		return err
+	}
+	key := strings.ToLower(name)
+	if seen[key] {
+		return unsafef("entry %q appears twice", name)
+	}
+	seen[key] = true
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := root.MkdirAll(name, 0o700); err != nil {
+			return unsafef("directory %q: %v", name, err)
+		}
+		ex.dirs = append(ex.dirs, name)
+		return nil
+	case tar.TypeReg:
+		f, err := writeStagedFile(root, tr, name, hdr)
+		if err != nil {
+			return err
+		}
+		ex.files = append(ex.files, f)
+		return nil
+	case tar.TypeSymlink:
+		return unsafef("entry %q is a symbolic link (to %q)", name, hdr.Linkname)
+	case tar.TypeLink:
+		return unsafef("entry %q is a hard link (to %q)", name, hdr.Linkname)
+	default:
+		return unsafef("entry %q has type %q: only files and directories are accepted", name, hdr.Typeflag)
+	}
+}
+
+// writeStagedFile creates name (which must not exist) in root and copies the entry's
+// content into it, hashing it.
+func writeStagedFile(root *os.Root, r io.Reader, name string, hdr *tar.Header) (BundleFile, error) {
+	if dir := path.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o700); err != nil {
+			return BundleFile{}, unsafef("file %q: %v", name, err)
+		}
+	}
+	perm := fs.FileMode(0o600)
+	if hdr.Mode&0o111 != 0 {
+		perm = 0o700
+	}
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return BundleFile{}, unsafef("file %q: %v", name, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return BundleFile{}, fmt.Errorf("writing %q: %w", name, err)
+	}
+	return BundleFile{Path: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func readBundleManifest(r io.Reader, size int64) (*BundleManifest, error) {
+	if size > maxBundleManifestSize {
+		return nil, unsafef("manifest of %d bytes is too large", size)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxBundleManifestSize))
+	if err != nil {
+		return nil, unsafef("reading manifest: %v", err)
+	}
+	m, err := parseBundleManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsafeBundle, err)
+	}
+	return m, nil
+}
+
+// check compares the unpacked files with the manifest: same set, same sizes, same hashes.
+func (ex *extracted) check() error {
+	want := make(map[string]BundleFile, len(ex.manifest.Files))
+	for _, f := range ex.manifest.Files {
+		want[f.Path] = f
+	}
+	for _, got := range ex.files {
+		w, ok := want[got.Path]
+		switch {
+		case !ok:
+			return unsafef("file %q is not in the manifest", got.Path)
+		case w.Size != got.Size:
+			return unsafef("file %q has %d bytes, the manifest says %d", got.Path, got.Size, w.Size)
+		case w.SHA256 != got.SHA256:
+			return unsafef("file %q does not match its SHA-256 in the manifest", got.Path)
+		}
+		delete(want, got.Path)
+	}
+	if len(want) > 0 {
+		missing := make([]string, 0, len(want))
+		for p := range want {
+			missing = append(missing, p)
+		}
+		sort.Strings(missing)
+		return unsafef("%d file(s) of the manifest missing from the archive, first %q", len(missing), missing[0])
+	}
+	return nil
+}
+
+// deliver moves the staged files of ex from staging (a directory inside dest) into
+// dest. It never overwrites: if any target exists nothing is moved, and a failure
+// half-way undoes what was moved. It returns the delivered paths, relative to dest.
+func deliver(dest, staging string, ex *extracted) ([]string, error) {
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
+	}
+	defer root.Close()
+	stagingRel := path.Base(staging)
+	for _, f := range ex.files {
+		if _, err := root.Lstat(f.Path); err == nil {
+			return nil, fmt.Errorf("%s already exists in %s: lex never overwrites; choose another -o directory", f.Path, dest)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("checking %s: %w", f.Path, err)
+		}
+	}
+	d := &delivery{root: root}
+	if err := d.run(stagingRel, ex); err != nil {
+		d.undo()
+		return nil, err
+	}
+	return d.placed, nil
+}
+
+// delivery tracks what deliver created, so that it can be undone.
+type delivery struct {
+	root   *os.Root
+	dirs   []string
+	placed []string
+}
+
+func (d *delivery) run(stagingRel string, ex *extracted) error {
+	for _, dir := range ex.dirs {
+		if err := d.mkdirs(dir); err != nil {
+			return err
+		}
+	}
+	for _, f := range ex.files {
+		if err := d.mkdirs(path.Dir(f.Path)); err != nil {
+			return err
+		}
+		if err := d.place(path.Join(stagingRel, f.Path), f.Path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents in the destination, remembering each.
+func (d *delivery) mkdirs(dir string) error {
+	if dir == "." {
+		return nil
+	}
+	if err := d.mkdirs(path.Dir(dir)); err != nil {
+		return err
+	}
+	fi, err := d.root.Lstat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s exists in the destination and is not a directory", dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("checking %s: %w", dir, err)
+	}
+	if err := d.root.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	d.dirs = append(d.dirs, dir)
+	return nil
+}
+
+// place moves one staged file to name without overwriting: a hard link fails if name
+// exists; where links are not supported it falls back to a checked rename.
+func (d *delivery) place(staged, name string) error {
+	err := d.root.Link(staged, name)
+	switch {
+	case err == nil:
+		_ = d.root.Remove(staged)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s already exists: lex never overwrites", name)
+	default:
+		if _, lerr := d.root.Lstat(name); lerr == nil {
+			return fmt.Errorf("%s already exists: lex never overwrites", name)
+		}
+		if err := d.root.Rename(staged, name); err != nil {
+			return fmt.Errorf("moving %s into place: %w", name, err)
+		}
+	}
+	d.placed = append(d.placed, name)
+	return nil
+}
+
+// undo removes what run placed and created, newest first.
+func (d *delivery) undo() {
+	for i := len(d.placed) - 1; i >= 0; i-- {
+		_ = d.root.Remove(d.placed[i])
+	}
+	for i := len(d.dirs) - 1; i >= 0; i-- {
+		_ = d.root.Remove(d.dirs[i])
+	}
+	d.placed = nil
+}
