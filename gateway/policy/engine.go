@@ -190,11 +190,18 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// Too late is a refusal, even if the policy answered.
+		if err != nil {
 			return fmt.Errorf("%w (%w)", ctxErr, err)
 		}
+		return ctxErr
+	}
+	if err != nil {
 		return err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -92,27 +93,31 @@ type policySet struct {
 
 // load loads and compiles the policy set under root of fsys (of the host
 // file system if fsys is nil). Test files are skipped unless withTests.
+// It reports every problem it finds, not only the first.
 func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policySet, []error) {
 	if err := ctx.Err(); err != nil {
 		return nil, []error{fmt.Errorf("policy: loading: %w", err)}
 	}
-	res, err := loader.NewFileLoader().
-		WithFS(fsys).
-		WithRegoVersion(ast.RegoV1).
-		WithCapabilities(capabilities()).
-		WithProcessAnnotation(true).
-		Filtered([]string{root}, fileFilter(withTests))
+	keep := fileFilter(withTests)
+	isRego := func(info fs.FileInfo) bool { return !info.IsDir() && path.Ext(info.Name()) == ".rego" }
+	res, err := loader.NewFileLoader().WithFS(fsys).Filtered([]string{root}, func(p string, info fs.FileInfo, depth int) bool {
+		return keep(p, info, depth) || isRego(info)
+	})
 	if err != nil {
 		return nil, locate(err)
 	}
+	modules, raw, errs := parseModules(fsys, root, func(p string, info fs.FileInfo, depth int) bool {
+		return keep(p, info, depth) || !info.IsDir() && !isRego(info)
+	})
 	compiler := ast.NewCompiler().
 		WithCapabilities(capabilities()).
 		WithEnablePrintStatements(false)
-	compiler.Compile(res.ParsedModules())
+	compiler.Compile(modules)
 	if compiler.Failed() {
-		return nil, locate(compiler.Errors)
+		errs = append(errs, locate(compiler.Errors)...)
 	}
-	f, errs := parseFacts(res.Documents)
+	f, factErrs := parseFacts(res.Documents)
+	errs = append(errs, factErrs...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -120,9 +125,40 @@ func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policy
 		compiler:    compiler,
 		documents:   res.Documents,
 		facts:       f,
-		version:     version(res),
+		version:     version(raw, res.Documents),
 		hasDecision: len(compiler.GetRulesExact(ast.MustParseRef(Query))) > 0,
 	}, nil
+}
+
+// parseModules parses each Rego file under root on its own, so that one
+// broken file does not hide the problems of the others.
+func parseModules(fsys fs.FS, root string, filter loader.Filter) (map[string]*ast.Module, map[string][]byte, []error) {
+	paths, err := loader.FilteredPathsFS(fsys, []string{root}, filter)
+	if err != nil {
+		return nil, nil, locate(err)
+	}
+	opts := ast.ParserOptions{RegoVersion: ast.RegoV1, Capabilities: capabilities(), ProcessAnnotation: true}
+	modules, raw := map[string]*ast.Module{}, map[string][]byte{}
+	var errs []error
+	for _, p := range paths {
+		var b []byte
+		if fsys != nil {
+			b, err = fs.ReadFile(fsys, p)
+		} else {
+			b, err = os.ReadFile(p)
+		}
+		if err != nil {
+			errs = append(errs, &Error{File: p, Message: err.Error()})
+			continue
+		}
+		m, err := ast.ParseModuleWithOpts(p, string(b), opts)
+		if err != nil {
+			errs = append(errs, locate(err)...)
+			continue
+		}
+		modules[p], raw[p] = m, b
+	}
+	return modules, raw, errs
 }
 
 // fileFilter keeps Rego, JSON and YAML files and skips hidden files,
@@ -189,19 +225,14 @@ func fromAST(e *ast.Error) *Error {
 	return out
 }
 
-// version hashes the modules and data of a loaded set.
-func version(res *loader.Result) string {
+// version hashes the modules and data of a policy set.
+func version(raw map[string][]byte, documents map[string]any) string {
 	h := sha256.New()
-	names := make([]string, 0, len(res.Modules))
-	for name := range res.Modules {
-		names = append(names, name)
+	for _, name := range sortedKeys(raw) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(raw[name]))
+		h.Write(raw[name])
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(res.Modules[name].Raw))
-		h.Write(res.Modules[name].Raw)
-	}
-	data, _ := json.Marshal(res.Documents) // map keys are sorted
+	data, _ := json.Marshal(documents) // map keys are sorted
 	h.Write(data)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -1,0 +1,262 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway/policy"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// allowAll is a policy that allows everything.
+const allowAll = `package lexgate
+
+decision := {"allow": true, "reasons": [], "obligations": {"retention_days": 1, "max_downloads": 1, "expires_at": ""}}
+`
+
+func mapFS(files map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{}
+	for name, body := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	return fsys
+}
+
+func newEngine(t *testing.T, files map[string]string, timeout time.Duration) (*policy.Engine, error) {
+	t.Helper()
+	return policy.New(t.Context(), policy.Config{FS: mapFS(files), Timeout: timeout, Logger: quiet})
+}
+
+func TestNewRefusesBrokenPolicies(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string // substrings of the error
+	}{
+		{"http.send", map[string]string{"net.rego": "package lexgate\n\ndecision := x if {\n\tx := http.send({\"method\": \"GET\", \"url\": \"https://evil.example\"})\n}\n"},
+			[]string{"policy: net.rego:4:", "http.send is not allowed", "the network"}},
+		{"opa.runtime", map[string]string{"env.rego": "package lexgate\n\ndecision := opa.runtime().env\n"},
+			[]string{"env.rego:3:", "opa.runtime is not allowed"}},
+		{"time.now_ns", map[string]string{"clock.rego": "package lexgate\n\nallow if time.now_ns() > 0\n"},
+			[]string{"clock.rego:3:", "use input.time"}},
+		{"syntax", map[string]string{"ok.rego": allowAll, "sub/bad.rego": "package lexgate\n\nallow if {\n\tinput.x ==\n}\n"},
+			[]string{"policy: sub/bad.rego:", "rego_parse_error"}},
+		{"type", map[string]string{"t.rego": "package lexgate\n\nallow if count(1) > 0\n"},
+			[]string{"policy: t.rego:3:", "rego_type_error"}},
+		{"bad json data", map[string]string{"p.rego": allowAll, "data/orgs.json": "{\"organisations\": "},
+			[]string{"data/orgs.json"}},
+		{"bad contract", map[string]string{"p.rego": allowAll, "data/a.json": `{"organisations": {"a.test": {"name": "A", "jurisdiction": "Germany"}},
+			"agreements": [{"parties": ["a.test", "b.test"], "kind": "NDA", "signed": "2025-13-01"}]}`},
+			[]string{"jurisdiction \"Germany\"", "party \"b.test\" is not in organisations", "signed \"2025-13-01\" is not a date"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng, err := newEngine(t, tt.files, 0)
+			if err == nil {
+				t.Fatalf("New succeeded: %v", eng)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not say %q:\n%v", want, err)
+				}
+			}
+			var perr *policy.Error
+			if !errors.As(err, &perr) {
+				t.Errorf("error is not a *policy.Error: %T", err)
+			}
+		})
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	if _, err := policy.New(t.Context(), policy.Config{}); err == nil || !strings.HasPrefix(err.Error(), "policy: ") {
+		t.Errorf("New with no policy set: %v", err)
+	}
+	if _, err := policy.New(t.Context(), policy.Config{FS: mapFS(map[string]string{"p.rego": allowAll}), Timeout: -1}); err == nil {
+		t.Error("New with a negative timeout succeeded")
+	}
+}
+
+func TestUndefinedOrMalformedIsDenied(t *testing.T) {
+	tests := map[string]string{
+		"undefined":        "package lexgate\n\ndecision := x if x := input.nothing\n",
+		"no package":       "package other\n\nallow := true\n",
+		"allow not bool":   "package lexgate\n\ndecision := {\"allow\": \"yes\"}\n",
+		"allow missing":    "package lexgate\n\ndecision := {\"reasons\": []}\n",
+		"reason no code":   "package lexgate\n\ndecision := {\"allow\": true, \"reasons\": [{\"message\": \"hi\"}]}\n",
+		"bad expires":      "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"expires_at\": \"tomorrow\"}}\n",
+		"negative":         "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"max_downloads\": -1}}\n",
+		"decision is list": "package lexgate\n\ndecision := [true]\n",
+	}
+	for name, src := range tests {
+		t.Run(name, func(t *testing.T) {
+			eng, err := newEngine(t, map[string]string{"p.rego": src}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != policy.CodeUndefined {
+				t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeUndefined)
+			}
+		})
+	}
+}
+
+func TestDenyWithoutReasonGetsOne(t *testing.T) {
+	eng, err := newEngine(t, map[string]string{"p.rego": "package lexgate\n\ndecision := {\"allow\": false}\n"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+	if err != nil || d.Allow || len(d.Reasons) != 1 {
+		t.Errorf("Decide = %+v, %v", d, err)
+	}
+}
+
+func TestEvaluationErrorIsDenied(t *testing.T) {
+	// Would allow, but a builtin fails: strict builtin errors make it an error.
+	src := "package lexgate\n\ndecision := {\"allow\": true} if to_number(input.action) > 0\n"
+	eng, err := newEngine(t, map[string]string{"p.rego": src}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+	if !errors.Is(err, policy.ErrEvaluation) || !strings.HasPrefix(err.Error(), "policy: ") {
+		t.Errorf("err = %v, want ErrEvaluation", err)
+	}
+	if d.Allow || d.Codes()[0] != policy.CodeError {
+		t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeError)
+	}
+}
+
+func TestTimeoutIsDenied(t *testing.T) {
+	// Allows, after about 10^8 steps.
+	src := `package lexgate
+
+decision := {"allow": true, "reasons": []} if {
+	count([1 | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000); i == j + input.risk_score]) >= 0
+}
+`
+	eng, err := newEngine(t, map[string]string{"slow.rego": src}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+	if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want ErrEvaluation and DeadlineExceeded", err)
+	}
+	if d.Allow || d.Codes()[0] != policy.CodeTimeout {
+		t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeTimeout)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Decide took %v after a 20ms timeout", took)
+	}
+}
+
+func TestCancelledContextIsDenied(t *testing.T) {
+	eng, err := newEngine(t, map[string]string{"p.rego": allowAll}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	d, err := eng.Decide(ctx, policy.Input{Action: "send", Time: june, Source: alice})
+	if !errors.Is(err, policy.ErrEvaluation) || d.Allow {
+		t.Errorf("Decide = %+v, %v; want a refusal and ErrEvaluation", d, err)
+	}
+}
+
+func TestReloadKeepsLastGoodPolicy(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide := func(eng *policy.Engine) bool {
+		t.Helper()
+		d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	write(allowAll)
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := eng.Version()
+
+	write("package lexgate\n\ndecision := {\n")
+	err = eng.Reload(t.Context())
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "p.rego")+":") {
+		t.Errorf("Reload of a broken policy: %v, want an error naming the file", err)
+	}
+	if !decide(eng) || eng.Version() != good {
+		t.Error("the last good policy was not kept")
+	}
+
+	write("package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"closed\", \"message\": \"closed\"}]}\n")
+	if err := eng.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if decide(eng) || eng.Version() == good {
+		t.Error("the new policy is not in use")
+	}
+}
+
+func TestConcurrentDecideAndReload(t *testing.T) {
+	eng := newDefault(t, nil)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+					t.Errorf("Decide = %+v, %v", d, err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 5 {
+			if err := eng.Reload(t.Context()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+}
+
+func TestCheck(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"a.rego":      "package lexgate\n\ndecision := x if {\n\tx := http.send({})\n}\n",
+		"b.rego":      "package lexgate\n\nallow if no_such_function(1)\n",
+		"c_test.rego": "package lexgate_test\n\ntest_x if {\n",
+	})
+	errs := policy.Check(t.Context(), fsys)
+	all := errors.Join(errs...).Error()
+	for _, want := range []string{"policy: a.rego:4:", "policy: b.rego:3:", "policy: c_test.rego:"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("Check does not report %q:\n%s", want, all)
+		}
+	}
+	if errs := policy.Check(t.Context(), mapFS(map[string]string{"p.rego": "package other\n\nx := 1\n"})); len(errs) != 1 {
+		t.Errorf("Check of a policy without decision = %v, want one error", errs)
+	}
+}
