@@ -137,9 +137,12 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("gateway: config %s: %w", path, err)
 	}
-	c.resolvePaths(filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return c, fmt.Errorf("gateway: config %s: %w", path, err)
+	}
 	c.setDefaults()
-	c.resolvePaths(filepath.Dir(path))
+	c.resolvePaths(dir)
 	return c, c.Validate()
 }
 

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -189,7 +190,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &denied):
 		status, e.Code, e.DecisionID = http.StatusForbidden, api.CodeDenied, denied.Decision.ID
-		e.Message = "refused by policy"
+		e.Message = "the gateway's policy refused to " + strings.ReplaceAll(denied.Action, "_", " ")
 		for _, rs := range denied.Decision.Reasons {
 			e.Reasons = append(e.Reasons, api.Reason{Code: rs.Code, Message: rs.Message})
 		}
