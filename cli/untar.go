@@ -172,8 +172,11 @@ func readBundleManifest(r io.Reader, size int64) (*BundleManifest, error) {
 		return nil, unsafef("reading manifest: %v", err)
 	}
 	m, err := parseBundleManifest(data)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnsafeBundle) {
 		return nil, fmt.Errorf("%w: %w", ErrUnsafeBundle, err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }
