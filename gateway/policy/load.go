@@ -68,7 +68,9 @@ func (e *Error) Error() string {
 }
 
 // Check compiles the policy set in fsys with its data, tests included, the
-// way the engine would, and returns every problem found, each an *[Error].
+// way the engine would, and returns the problems found, each an *[Error]:
+// every parse error of every file, every data error, and the errors of the
+// first compiler stage that fails.
 // It also reports a set without the rule data.lexgate.decision. It returns
 // nil when the set is fine.
 func Check(ctx context.Context, fsys fs.FS) []error {
