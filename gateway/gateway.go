@@ -69,16 +69,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if log == nil {
 		log = NewLogger(cfg.Log, os.Stderr)
 	}
+	log = slog.New(httpapi.LogHandler(log.Handler()))
 	g := &Gateway{cfg: cfg, log: log, metrics: newMetrics()}
 	defer func() {
 		if err != nil {
 			g.Close()
 		}
 	}()
-	if g.id, err = identity.New(ctx, cfg.Identity); err != nil {
+	idcfg := cfg.Identity
+	idcfg.Logger = log
+	if g.id, err = identity.New(ctx, idcfg); err != nil {
 		return nil, fmt.Errorf("gateway: identity: %w", err)
 	}
 	pcfg := cfg.Policy
+	pcfg.Logger = log
 	if pcfg.Dir == "" && pcfg.FS == nil {
 		pcfg.FS = policies.FS
 	}

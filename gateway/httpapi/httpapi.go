@@ -75,7 +75,6 @@ func New(svc *transfer.Service, log *slog.Logger, obs Observer) *Handler {
 
 type callerKey struct{}
 type reqIDKey struct{}
-type logKey struct{}
 
 // handlerFunc is a route: it returns an error instead of writing one.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error
@@ -96,18 +95,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := newRequestID()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	sw.Header().Set("X-Request-Id", rid)
-	log := h.log.With("request_id", rid, "method", r.Method, "path", r.URL.Path, "proto", r.Proto)
+	log := h.log.With("method", r.Method, "path", r.URL.Path, "proto", r.Proto)
 	caller, err := identity.PeerID(r.TLS)
 	if err != nil {
-		log.Warn("request without a verified SPIFFE identity", "err", err)
+		log.Warn("request without a verified SPIFFE identity", "request_id", rid, "err", err)
 		writeJSON(sw, http.StatusUnauthorized, api.Error{Code: "unauthenticated",
 			Message: "a verified SPIFFE client certificate is required", RequestID: rid})
 		return
 	}
-	log = log.With("caller", caller.String())
-	ctx := context.WithValue(r.Context(), callerKey{}, caller)
+	ctx := withLogAttrs(r.Context(), slog.String("request_id", rid), slog.String("caller", caller.String()))
+	ctx = context.WithValue(ctx, callerKey{}, caller)
 	ctx = context.WithValue(ctx, reqIDKey{}, rid)
-	ctx = context.WithValue(ctx, logKey{}, log)
 	h.mux.ServeHTTP(sw, r.WithContext(ctx))
 	route := r.Pattern
 	if route == "" {
@@ -115,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := time.Since(start)
 	h.obs.Request(route, sw.status, d)
-	log.Info("request", "status", sw.status, "duration_ms", d.Milliseconds(), "bytes_out", sw.n)
+	log.InfoContext(ctx, "request", "status", sw.status, "duration_ms", d.Milliseconds(), "bytes_out", sw.n)
 }
 
 func newRequestID() string {
@@ -175,10 +173,6 @@ func badRequest(msg string) error { return &badRequestError{msg} }
 // writeError is the one place where errors become HTTP statuses and api.Error documents.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	rid, _ := r.Context().Value(reqIDKey{}).(string)
-	log, _ := r.Context().Value(logKey{}).(*slog.Logger)
-	if log == nil {
-		log = h.log
-	}
 	e := api.Error{Message: err.Error(), RequestID: rid}
 	status := http.StatusInternalServerError
 	var (
@@ -219,6 +213,6 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if status >= 500 {
 		lvl = slog.LevelError
 	}
-	log.Log(r.Context(), lvl, "request failed", "status", status, "code", e.Code, "err", err)
+	h.log.Log(r.Context(), lvl, "request failed", "status", status, "code", e.Code, "err", err)
 	writeJSON(w, status, e)
 }
