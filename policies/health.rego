@@ -27,3 +27,12 @@ deny contains reason(
 health_flow(p) := [source.trust_domain, p.trust_domain] if {
 	action == "send"
 } else := [p.trust_domain, source.trust_domain]
+
+deny contains reason(
+	"hipaa.no_baa",
+	"health data can only be delivered when the policy knows who sent it, to check their Business Associate Agreement (BAA): the request names no sender",
+) if {
+	action == "receive"
+	labelled("health")
+	count(counterparties) == 0
+}

@@ -37,3 +37,9 @@ test_receive_health_after_baa_lapsed_denied if {
 	decide(req("receive", "care.test", ["law.test"], ["health"], t0)).allow == true
 	codes(decide(req("receive", "care.test", ["law.test"], ["health"], "2027-01-01T00:00:00Z"))) == {"hipaa.no_baa"}
 }
+
+test_receive_health_without_sender_denied if {
+	d := decide(req("receive", "care.test", [], ["health"], t0))
+	d.allow == false
+	codes(d) == {"hipaa.no_baa"}
+}
