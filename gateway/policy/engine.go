@@ -171,11 +171,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if err != nil {
 		d.Allow = false
 		d.Obligations = Obligations{}
-		code := CodeError
+		r := Reason{Code: CodeError, Message: "the policy could not decide, so the request is refused; ask your security team"}
 		if errors.Is(err, context.DeadlineExceeded) {
-			code = CodeTimeout
+			r = Reason{Code: CodeTimeout, Message: "the policy did not decide in time, so the request is refused; try again"}
 		}
-		d.Reasons = []Reason{{Code: code, Message: "the policy could not decide, so the request is refused; ask your security team"}}
+		d.Reasons = []Reason{r}
 		err = fmt.Errorf("%w: decision %s: %w", ErrEvaluation, d.ID, err)
 	}
 	e.log(ctx, in, d, err, time.Since(start))

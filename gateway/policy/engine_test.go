@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/policy"
+	"go.yaml.in/yaml/v3"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -258,5 +259,17 @@ func TestCheck(t *testing.T) {
 	}
 	if errs := policy.Check(t.Context(), mapFS(map[string]string{"p.rego": "package other\n\nx := 1\n"})); len(errs) != 1 {
 		t.Errorf("Check of a policy without decision = %v, want one error", errs)
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	var cfg policy.Config
+	dec := yaml.NewDecoder(strings.NewReader("dir: /etc/lexgate/policies\ntimeout: 250ms\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dir != "/etc/lexgate/policies" || cfg.Timeout != 250*time.Millisecond {
+		t.Errorf("Config = %+v", cfg)
 	}
 }
