@@ -92,11 +92,12 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	defer f.Close()
 
 	n, copyErr := copyLimited(ctx, f, h, r, u.size-u.received)
-	if errors.Is(copyErr, ErrTooLarge) {
-		if err := f.Truncate(u.received); err != nil {
-			return u.received, fmt.Errorf("store: transfer %s: %w", u.id, err)
-		}
-		return u.received, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size)
+	switch {
+	case errors.Is(copyErr, ErrTooLarge):
+		return u.received, discard(f, u, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size))
+	case errors.Is(copyErr, errSpoolWrite):
+		// The hash has seen bytes the disk may not have: keep nothing.
+		return u.received, discard(f, u, fmt.Errorf("store: transfer %s: %w", u.id, copyErr))
 	}
 	if n == 0 && (copyErr != nil || u.size > u.received) {
 		return u.received, wrapCopyErr(u, copyErr)
@@ -105,12 +106,6 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	// gone and cancelled ctx.
 	ctx = context.WithoutCancel(ctx)
 	newOff := u.received + n
-	if copyErr != nil {
-		// Drop any part of a failed write past the bytes hashed.
-		if err := f.Truncate(newOff); err != nil {
-			return u.received, fmt.Errorf("store: transfer %s: %w", u.id, err)
-		}
-	}
 	if err := f.Sync(); err != nil {
 		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
 	}
@@ -123,6 +118,19 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	return newOff, wrapCopyErr(u, copyErr)
 }
 
+// errSpoolWrite marks a failed write to the spool file, as opposed to a
+// failed read from the client.
+var errSpoolWrite = errors.New("write spool")
+
+// discard cuts the .part file back to the durable offset after a write
+// that must leave no trace, and returns err.
+func discard(f *os.File, u *upload, err error) error {
+	if terr := f.Truncate(u.received); terr != nil {
+		return fmt.Errorf("%w (and truncating the spool file failed: %v)", err, terr)
+	}
+	return err
+}
+
 func wrapCopyErr(u *upload, err error) error {
 	if err == nil {
 		return nil
@@ -132,7 +140,8 @@ func wrapCopyErr(u *upload, err error) error {
 
 // copyLimited streams up to limit bytes from r into f and h, in large
 // blocks, and returns how many bytes reached both. A byte beyond limit is
-// ErrTooLarge. It stops early, with the error, if r fails or ctx ends.
+// ErrTooLarge; a failed write wraps errSpoolWrite (and then h may hold more
+// than n bytes). It stops early, with the error, if r fails or ctx ends.
 func copyLimited(ctx context.Context, f io.Writer, h hash.Hash, r io.Reader, limit int64) (n int64, err error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -144,10 +153,9 @@ func copyLimited(ctx context.Context, f io.Writer, h hash.Hash, r io.Reader, lim
 		b := buf[:min(int64(len(buf)), limit-n)]
 		nr, rerr := io.ReadFull(r, b)
 		if nr > 0 {
-			if _, werr := f.Write(b[:nr]); werr != nil {
-				return n, fmt.Errorf("write spool: %w", werr)
+			if err := writeAndHash(f, h, b[:nr]); err != nil {
+				return n, err
 			}
-			h.Write(b[:nr])
 			n += int64(nr)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
@@ -161,6 +169,22 @@ func copyLimited(ctx context.Context, f io.Writer, h hash.Hash, r io.Reader, lim
 		return n, ErrTooLarge
 	}
 	return n, nil
+}
+
+// writeAndHash writes b to f and to h in parallel: hashing costs about as
+// much CPU as the write system call, so overlapping them speeds up uploads.
+func writeAndHash(f io.Writer, h hash.Hash, b []byte) error {
+	done := make(chan struct{})
+	go func() {
+		h.Write(b)
+		close(done)
+	}()
+	_, err := f.Write(b)
+	<-done
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSpoolWrite, err)
+	}
+	return nil
 }
 
 // hasMore reports whether r yields at least one more byte.

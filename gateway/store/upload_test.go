@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -392,7 +393,7 @@ func BenchmarkWriteAt(b *testing.B) {
 	const size, chunk = 256 << 20, 16 << 20
 	data := randomBytes(b, chunk)
 	// The declared hash is of 16 copies of data; compute it once.
-	h := sha256Of(bytes.Repeat(data, size/chunk))
+	h := hexSHA(bytes.Repeat(data, size/chunk))
 	s := openStore(b, b.TempDir())
 	ctx := context.Background()
 	b.SetBytes(size)
@@ -416,4 +417,39 @@ func BenchmarkWriteAt(b *testing.B) {
 	}
 }
 
-func sha256Of(b []byte) string { return hexSHA(b) }
+// failingWriter accepts n bytes, then fails like a full disk.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("no space left on device")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+func TestCopyLimited(t *testing.T) {
+	data := randomBytes(t, 3*copyBufSize)
+	tests := []struct {
+		name    string
+		w       io.Writer
+		limit   int64
+		wantN   int64
+		wantErr error
+	}{
+		{"all", io.Discard, int64(len(data)), int64(len(data)), nil},
+		{"short input", io.Discard, int64(len(data)) + 1, int64(len(data)), nil},
+		{"over limit", io.Discard, 10, 10, ErrTooLarge},
+		{"disk full", &failingWriter{n: copyBufSize + 10}, int64(len(data)), copyBufSize, errSpoolWrite},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := copyLimited(t.Context(), tt.w, sha256.New(), bytes.NewReader(data), tt.limit)
+			if n != tt.wantN || !errors.Is(err, tt.wantErr) {
+				t.Errorf("copyLimited = %d, %v; want %d, %v", n, err, tt.wantN, tt.wantErr)
+			}
+		})
+	}
+}
