@@ -8,13 +8,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lexgate/lexgate/certs"
 )
 
 // Config is the lex configuration file, YAML. Relative paths are resolved against
@@ -155,31 +156,18 @@ func (c *Config) gatewayID() spiffeid.ID {
 
 // loadSVID reads this user's X.509-SVID.
 func (c *Config) loadSVID() (*x509svid.SVID, error) {
-	svid, err := x509svid.Load(c.SVIDCert, c.SVIDKey)
+	svid, err := certs.LoadSVID(c.SVIDCert, c.SVIDKey)
 	if err != nil {
-		return nil, fmt.Errorf("loading SVID from %s and %s: %w", c.SVIDCert, c.SVIDKey, err)
+		return nil, fmt.Errorf("config %s: %w", c.Path, err)
 	}
 	return svid, nil
 }
 
 // loadBundles reads the trust bundles, one per trust domain.
 func (c *Config) loadBundles() (*x509bundle.Set, error) {
-	names := make([]string, 0, len(c.Bundles))
-	for td := range c.Bundles {
-		names = append(names, td)
-	}
-	sort.Strings(names)
-	set := x509bundle.NewSet()
-	for _, name := range names {
-		td, err := spiffeid.TrustDomainFromString(name)
-		if err != nil {
-			return nil, fmt.Errorf("config %s: bundles: trust domain %q: %w", c.Path, name, err)
-		}
-		b, err := x509bundle.Load(td, c.Bundles[name])
-		if err != nil {
-			return nil, fmt.Errorf("config %s: bundle of %s: %w", c.Path, name, err)
-		}
-		set.Add(b)
+	set, err := certs.LoadBundles(c.Bundles)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", c.Path, err)
 	}
 	return set, nil
 }
