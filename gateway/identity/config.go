@@ -102,7 +102,7 @@ func (c Config) source() (sourceKind, string, error) {
 		}
 		return fromFiles, "", nil
 	case c.WorkloadAPI != "":
-		if _, err := workloadTarget(c.WorkloadAPI); err != nil {
+		if err := checkWorkloadAddr(c.WorkloadAPI); err != nil {
 			return 0, "", fmt.Errorf("identity: workload_api: %w", err)
 		}
 		return fromWorkloadAPI, c.WorkloadAPI, nil
@@ -111,7 +111,7 @@ func (c Config) source() (sourceKind, string, error) {
 	if addr == "" {
 		return 0, "", fmt.Errorf("identity: no identity configured: set svid_cert and svid_key, or workload_api, or the %s environment variable", SocketEnv)
 	}
-	if _, err := workloadTarget(addr); err != nil {
+	if err := checkWorkloadAddr(addr); err != nil {
 		return 0, "", fmt.Errorf("identity: %s: %w", SocketEnv, err)
 	}
 	return fromWorkloadAPI, addr, nil

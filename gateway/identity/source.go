@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
 // DefaultWorkloadAPITimeout bounds how long [New] waits for the first
@@ -29,7 +30,7 @@ var ErrClosed = errors.New("identity: source is closed")
 // for concurrent use.
 type Source struct {
 	svid    *x509svid.SVID           // file source
-	wl      *workloadSource          // Workload API source
+	wl      *workloadapi.X509Source  // Workload API source
 	bundles *x509bundle.Set          // from Config.Bundles
 	id      spiffeid.ID              // the gateway's own ID at New
 	revoked map[spiffeid.ID]struct{} // read-only after New
@@ -102,7 +103,12 @@ func (s *Source) dialWorkloadAPI(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	s.wl, s.id = wl, wl.current().ID
+	svid, err := wl.GetX509SVID()
+	if err != nil {
+		wl.Close()
+		return fmt.Errorf("identity: workload API %s: %w", addr, err)
+	}
+	s.wl, s.id = wl, svid.ID
 	return nil
 }
 
@@ -113,7 +119,7 @@ func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		if s.wl != nil {
-			if err := s.wl.close(); err != nil {
+			if err := s.wl.Close(); err != nil {
 				s.closeErr = fmt.Errorf("identity: closing workload API source: %w", err)
 			}
 		}
@@ -121,10 +127,13 @@ func (s *Source) Close() error {
 	return s.closeErr
 }
 
-// ID returns the gateway's own SPIFFE ID.
+// ID returns the gateway's own SPIFFE ID: with the Workload API, that of
+// the current SVID (of the first one, once s is closed).
 func (s *Source) ID() spiffeid.ID {
 	if s.wl != nil {
-		return s.wl.current().ID
+		if svid, err := s.wl.GetX509SVID(); err == nil {
+			return svid.ID
+		}
 	}
 	return s.id
 }
@@ -158,7 +167,14 @@ func (s *Source) GetX509SVID() (*x509svid.SVID, error) {
 		return nil, ErrClosed
 	}
 	if s.wl != nil {
-		return s.wl.current(), nil
+		svid, err := s.wl.GetX509SVID()
+		if err != nil {
+			if s.closed.Load() { // closed since the check above
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+		return svid, nil
 	}
 	return s.svid, nil
 }
@@ -174,7 +190,7 @@ func (s *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bund
 		return b, nil
 	}
 	if s.wl != nil {
-		if b, ok := s.wl.bundle(td); ok {
+		if b, err := s.wl.GetX509BundleForTrustDomain(td); err == nil {
 			return b, nil
 		}
 	}
