@@ -36,7 +36,8 @@ func (c Config) validate() error {
 type Store struct {
 	db       *sql.DB
 	spool    string
-	locks    keyedMutex // per-transfer: uploads and deletion
+	locks    keyedMutex    // per-transfer: uploads and deletion
+	writer   chan struct{} // one writing transaction at a time
 	closeErr error
 	once     sync.Once
 }
@@ -60,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open database: %w", err)
 	}
-	s := &Store{db: db, spool: spool}
+	s := &Store{db: db, spool: spool, writer: make(chan struct{}, 1)}
 	if err := s.init(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -114,8 +115,15 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// write runs fn in a writing (BEGIN IMMEDIATE) transaction.
+// write runs fn in a writing (BEGIN IMMEDIATE) transaction. Writers queue
+// here rather than in SQLite's busy handler, which polls with sleeps.
 func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("store: %w", ctx.Err())
+	}
+	defer func() { <-s.writer }()
 	return s.inTx(ctx, nil, fn)
 }
 

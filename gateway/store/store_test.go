@@ -462,3 +462,31 @@ func assertContent(t *testing.T, s *Store, id string, want []byte) {
 		t.Errorf("content of %s: %d bytes, want %d (equal %v)", id, len(got), len(want), bytes.Equal(got, want))
 	}
 }
+
+func TestTransferRoundTripZeroValues(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	tr := &Transfer{
+		Sender:           alice,
+		Recipients:       []string{bob},
+		CiphertextSHA256: hexSHA(nil),
+		ManifestHash:     hexSHA([]byte("m")),
+		Created:          time.Date(2025, 1, 1, 9, 0, 0, 0, time.FixedZone("CET", 3600)),
+	}
+	if err := s.CreateTransfer(t.Context(), tr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Transfer(t.Context(), tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, tr) {
+		t.Errorf("Transfer =\n%+v\nwant\n%+v", got, tr)
+	}
+	now := &Transfer{Sender: alice, Recipients: []string{bob}, CiphertextSHA256: hexSHA(nil), ManifestHash: hexSHA(nil)}
+	if err := s.CreateTransfer(t.Context(), now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Transfer(t.Context(), now.ID); !reflect.DeepEqual(got, now) {
+		t.Errorf("with default Created: Transfer =\n%+v\nwant\n%+v", got, now)
+	}
+}

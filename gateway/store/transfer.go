@@ -46,7 +46,7 @@ type Transfer struct {
 	DecisionID       string
 	State            State
 	Offset           int64     // ciphertext bytes received and durable
-	Created          time.Time // set by CreateTransfer if zero
+	Created          time.Time // set by CreateTransfer if zero; all times read back in UTC
 	Completed        time.Time // zero until ready
 	// Acked maps each recipient that acknowledged delivery to when it did.
 	Acked map[string]time.Time
@@ -86,6 +86,7 @@ func (s *Store) CreateTransfer(ctx context.Context, t *Transfer) error {
 	if created.IsZero() {
 		created = time.Now()
 	}
+	created = created.UTC() // as it will read back
 	hs, err := sha256.New().(interface{ MarshalBinary() ([]byte, error) }).MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -264,6 +265,12 @@ func scanTransfers(ctx context.Context, tx *sql.Tx, where string, args []any) ([
 		}
 		if err := json.Unmarshal([]byte(labels), &t.Labels); err != nil {
 			return nil, fmt.Errorf("store: transfer %s labels: %w", t.ID, err)
+		}
+		if len(t.Labels) == 0 {
+			t.Labels = nil
+		}
+		if len(t.Manifest) == 0 {
+			t.Manifest = nil
 		}
 		t.Created = fromNanos(created)
 		if completed.Valid {
