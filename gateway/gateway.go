@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,6 +172,10 @@ func protocols(h2, h1 bool) *http.Protocols {
 
 func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 	tlsConf := g.id.ServerTLSConfig()
+	// Over QUIC a handshake without a client certificate would fail inside quic-go
+	// with no trace in our logs; requesting (not requiring) one lets the SPIFFE
+	// verifier refuse an empty chain and log why. The outcome is the same refusal.
+	tlsConf.ClientAuth = tls.RequestClientCert
 	return &http3.Server{
 		Handler:        h,
 		TLSConfig:      http3.ConfigureTLSConfig(tlsConf),

@@ -8,6 +8,7 @@
 package gatewaytest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +46,27 @@ type Env struct {
 	Addr    string // API host:port
 	cancel  context.CancelFunc
 	done    chan error
+	logs    syncBuffer
+}
+
+// Logs returns everything the gateway logged so far (JSON lines).
+func (e *Env) Logs() string { return e.logs.String() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Option changes the gateway's config before it starts.
@@ -90,7 +113,8 @@ func Start(t testing.TB, opts ...Option) *Env {
 func (e *Env) start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, e.Config, slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	w := io.MultiWriter(testWriter{e.t}, &e.logs)
+	g, err := gateway.New(ctx, e.Config, slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		cancel()
 		e.t.Fatalf("gatewaytest: start gateway: %v", err)
