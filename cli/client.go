@@ -3,14 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -25,6 +28,8 @@ const maxErrorBody = 1 << 20
 // Client talks to a lexgate gateway over mutual TLS, HTTP/3 or HTTP/2. Errors the
 // gateway sends are returned as *[api.Error].
 type Client struct {
+	addr      string
+	tc        *tls.Config
 	base      string
 	hc        *http.Client
 	rt        roundTripper
@@ -54,6 +59,8 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		return nil, err
 	}
 	return &Client{
+		addr:      cfg.Gateway,
+		tc:        tc,
 		base:      "https://" + cfg.Gateway,
 		hc:        &http.Client{Transport: rt},
 		rt:        rt,
@@ -80,6 +87,11 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		if herr := handshakeError(err); herr != nil {
 			return nil, herr
 		}
+		if c.transport == TransportTCP && req.Context().Err() == nil {
+			if herr := diagnoseTLS(c.addr, c.tc); herr != nil {
+				return nil, herr
+			}
+		}
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode/100 == 2 {
@@ -87,6 +99,22 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	}
 	defer resp.Body.Close()
 	return nil, replyError(req, resp)
+}
+
+// diagnoseTLS finds out whether a failed request over TCP was a refused handshake.
+// In TLS 1.3 the server checks the client's certificate after the client thinks the
+// handshake is done, so its alert can be lost to a reset connection; a fresh
+// connection that reads until the alert (or a short deadline) tells.
+func diagnoseTLS(addr string, tc *tls.Config) error {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, tc)
+	if err != nil {
+		return handshakeError(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	return handshakeError(err)
 }
 
 // replyError decodes the body of a non-2xx reply.
