@@ -453,3 +453,59 @@ func TestCopyLimited(t *testing.T) {
 		})
 	}
 }
+
+func TestRecoverSpoolRemovesStale(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	s := openStore(t, dir)
+	ctx := t.Context()
+	content := randomBytes(t, 100)
+	ready := create(t, s, content)
+	s.WriteAt(ctx, ready.ID, 0, bytes.NewReader(content), t0)
+	bad := create(t, s, content)
+	s.WriteAt(ctx, bad.ID, 0, bytes.NewReader(randomBytes(t, 100)), t0)
+	s.Close()
+
+	stale := []string{
+		ready.ID + ".part",          // crash after a retried rename
+		bad.ID + ".part",            // crash between quarantine and removal
+		"00000000000000000000.part", // crash between delete and removal
+	}
+	for _, name := range stale {
+		os.WriteFile(filepath.Join(spool, name), []byte("stale"), 0o600)
+	}
+	os.WriteFile(filepath.Join(spool, "README"), []byte("not ours"), 0o600)
+
+	s = openStore(t, dir)
+	for _, name := range stale {
+		if fileSize(t, filepath.Join(spool, name)) != -1 {
+			t.Errorf("%s kept", name)
+		}
+	}
+	if fileSize(t, filepath.Join(spool, "README")) == -1 {
+		t.Errorf("a file the store does not own was removed")
+	}
+	assertContent(t, s, ready.ID, content)
+}
+
+func TestWriteAtWaitHonoursContext(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	content := randomBytes(t, 10)
+	tr := create(t, s, content)
+	unlock, err := s.locks.lock(t.Context(), tr.ID) // an upload in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.WriteAt(ctx, tr.ID, 0, bytes.NewReader(content), t0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WriteAt while locked = %v, want context.DeadlineExceeded", err)
+	}
+	unlock()
+	if _, err := s.WriteAt(t.Context(), tr.ID, 0, bytes.NewReader(content), t0); err != nil {
+		t.Errorf("WriteAt after unlock = %v", err)
+	}
+	if len(s.locks.m) != 0 {
+		t.Errorf("lock entries leaked: %d", len(s.locks.m))
+	}
+}
