@@ -61,7 +61,9 @@
 // durable by syncing the spool directory, and Open reconciles the spool
 // with the metadata: files of unknown, deleted or quarantined transfers
 // are removed, and an upload caught between rename and commit is put back
-// to resume. A partial upload is never deliverable.
+// to resume. If the spool lost bytes the metadata counted (a .part file
+// shorter than its offset), the upload restarts from 0 rather than stalls.
+// A partial upload is never deliverable.
 //
 // # Compatibility
 //

@@ -33,8 +33,20 @@ func (s *Store) openPart(id string, received int64) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
 	}
+	if received == 0 {
+		// The file may be new: make its name durable before any offset
+		// that relies on it is committed.
+		if err := s.syncSpool(); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return f, nil
 }
+
+// errShortPart means a .part file holds fewer bytes than its recorded
+// offset: the spool lost data the metadata counts on.
+var errShortPart = errors.New("spool file shorter than recorded offset")
 
 func positionPart(f *os.File, received int64) error {
 	fi, err := f.Stat()
@@ -43,7 +55,7 @@ func positionPart(f *os.File, received int64) error {
 	}
 	switch size := fi.Size(); {
 	case size < received:
-		return fmt.Errorf("spool file has %d bytes, %d recorded: spool damaged", size, received)
+		return fmt.Errorf("%w: %d bytes, %d recorded", errShortPart, size, received)
 	case size > received:
 		if err := f.Truncate(received); err != nil {
 			return err

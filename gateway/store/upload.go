@@ -47,7 +47,9 @@ type upload struct {
 // the transfer becomes [StateReady] with Completed set to now; otherwise it
 // becomes [StateQuarantined], its bytes are deleted and the error is
 // [ErrHashMismatch]. Writing to a ready transfer at its end with an empty r
-// is a no-op, so a client may safely retry its last request.
+// is a no-op, so a client may safely retry its last request. If the
+// spool lost bytes the metadata had recorded, the upload restarts: the
+// error is an [*OffsetError] expecting 0.
 //
 // Concurrent WriteAt calls for one transfer run one at a time; a call that
 // waited for another typically finds the offset moved and gets [ErrOffset].
@@ -86,6 +88,9 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 		return u.received, fmt.Errorf("store: transfer %s: restore hash state: %w", u.id, err)
 	}
 	f, err := s.openPart(u.id, u.received)
+	if errors.Is(err, errShortPart) {
+		return s.restart(ctx, u, err)
+	}
 	if err != nil {
 		return u.received, err
 	}
@@ -110,12 +115,33 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
 	}
 	if newOff == u.size {
-		return newOff, s.finish(ctx, u, f, h, now)
+		err := s.finish(ctx, u, f, h, now)
+		if err != nil && !errors.Is(err, ErrHashMismatch) {
+			return u.received, err
+		}
+		return newOff, err
 	}
 	if err := s.recordProgress(ctx, u, newOff, h); err != nil {
 		return u.received, err
 	}
 	return newOff, wrapCopyErr(u, copyErr)
+}
+
+// restart sends an upload whose spool bytes were lost (the .part file is
+// shorter than the recorded offset) back to offset 0, so the client
+// uploads again instead of being stuck. It returns an *OffsetError.
+func (s *Store) restart(ctx context.Context, u *upload, cause error) (int64, error) {
+	hs, err := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return u.received, fmt.Errorf("store: %w", err)
+	}
+	if err := os.Remove(s.partPath(u.id)); err != nil {
+		return u.received, fmt.Errorf("%w; removing it: %v", cause, err)
+	}
+	if err := s.update(ctx, u, `SET received = 0, hash_state = ?`, hs); err != nil {
+		return u.received, err
+	}
+	return 0, &OffsetError{Expected: 0, Got: u.received}
 }
 
 // errSpoolWrite marks a failed write to the spool file, as opposed to a

@@ -509,3 +509,31 @@ func TestWriteAtWaitHonoursContext(t *testing.T) {
 		t.Errorf("lock entries leaked: %d", len(s.locks.m))
 	}
 }
+
+func TestWriteAtLostSpoolBytesRestart(t *testing.T) {
+	for _, lose := range []string{"truncated", "removed"} {
+		t.Run(lose, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			ctx := t.Context()
+			content := randomBytes(t, 1000)
+			tr := create(t, s, content)
+			s.WriteAt(ctx, tr.ID, 0, bytes.NewReader(content[:600]), t0)
+			part := filepath.Join(dir, "spool", tr.ID+".part")
+			if lose == "truncated" {
+				os.Truncate(part, 100)
+			} else {
+				os.Remove(part)
+			}
+			n, err := s.WriteAt(ctx, tr.ID, 600, bytes.NewReader(content[600:]), t0)
+			var oe *OffsetError
+			if !errors.As(err, &oe) || oe.Expected != 0 || n != 0 {
+				t.Fatalf("WriteAt after losing bytes = %d, %v; want OffsetError expecting 0", n, err)
+			}
+			if _, err := s.WriteAt(ctx, tr.ID, 0, bytes.NewReader(content), t0); err != nil {
+				t.Fatalf("restarted upload: %v", err)
+			}
+			assertContent(t, s, tr.ID, content)
+		})
+	}
+}
