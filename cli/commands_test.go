@@ -256,3 +256,21 @@ func TestInteropAgeCLI(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderBar(t *testing.T) {
+	for _, tc := range []struct {
+		n, total int64
+		want     string
+	}{
+		{0, 2048, "sending    [>         ]   0% 0 B / 2.0 KiB"},
+		{1024, 2048, "sending    [=====>    ]  50% 1.0 KiB / 2.0 KiB"},
+		{4096, 2048, "sending    [==========] 100% 4.0 KiB / 2.0 KiB"},
+	} {
+		if got := renderBar("sending", tc.n, tc.total, 10); got != tc.want {
+			t.Errorf("renderBar(%d, %d) = %q, want %q", tc.n, tc.total, got, tc.want)
+		}
+	}
+	if p := newProgress(&bytes.Buffer{}, "x", 1, 0); p != nil {
+		t.Error("progress bar on a non-terminal")
+	}
+}

@@ -194,6 +194,12 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 		return nil, err
 	}
 	m, _ := st.Manifest.Decode()
+	switch t.State {
+	case api.StateUploading, api.StateReady, api.StateAcknowledged:
+	default:
+		st.remove(dir)
+		return nil, fmt.Errorf("transfer %s is %s at the gateway; run the command again to send afresh", t.ID, t.State)
+	}
 	if t.State == api.StateUploading {
 		if err := s.upload(ctx, t.ID, st.Spool, m.CiphertextSize); err != nil {
 			var ae *api.Error
