@@ -7,8 +7,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The fake gateway often listens on TCP only; do not wait the full two seconds
+	// Gateways started WithoutQUIC listen on TCP only; do not wait the full two seconds
 	// for QUIC each time.
-	quicHandshakeTimeout = 300 * time.Millisecond
+	quicHandshakeTimeout = time.Second
 	os.Exit(m.Run())
 }
+
+// aliceID is a well-formed SPIFFE ID for usage tests.
+const aliceID = "spiffe://harbor-law.example/paralegal/alice"
