@@ -56,8 +56,35 @@ type Gateway struct {
 	h3      *http3.Server
 	admin   *http.Server
 
+	// inflight counts requests in handlers, so Close can let a cut upload record
+	// its durable offset before the store closes.
+	inflight sync.WaitGroup
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// drainTimeout bounds how long Close waits for handlers whose connections it cut.
+const drainTimeout = 10 * time.Second
+
+func (g *Gateway) tracked(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.inflight.Add(1)
+		defer g.inflight.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// waitHandlers waits for handlers to return, at most d.
+func (g *Gateway) waitHandlers(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { g.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // New builds a gateway from cfg and binds its listeners, so Addr is known when it
@@ -98,7 +125,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	handler := httpapi.New(svc, log, g.metrics)
+	var handler http.Handler = httpapi.New(svc, log, g.metrics)
+	handler = g.tracked(handler)
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
@@ -288,6 +316,10 @@ func (g *Gateway) Close() error {
 			if c != nil {
 				c.Close()
 			}
+		}
+		// Handlers whose connections were just cut still record what arrived.
+		if !g.waitHandlers(drainTimeout) {
+			g.log.Warn("handlers still running after connections were closed; closing the store anyway")
 		}
 		if g.store != nil {
 			errs = append(errs, g.store.Close())
