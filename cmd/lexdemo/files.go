@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // clientConfig writes the lex config of one demo user, whose SVID files are
@@ -94,10 +93,14 @@ func sameTree(a, b string) error {
 	})
 }
 
-// lastJSON returns the last top-level JSON object in s.
-func lastJSON(s string) string {
-	if i := strings.LastIndex(s, "\n{"); i >= 0 {
-		return s[i+1:]
-	}
-	return s
+// countFiles counts the regular files under dir (0 if it does not exist).
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
 }

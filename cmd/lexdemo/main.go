@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,10 +17,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// sentRE finds the transfer id in lex send's summary line.
+var sentRE = regexp.MustCompile(`(?m)^sent ([0-9a-zA-Z._-]+):`)
 
 const (
 	alice = "spiffe://harbor-law.example/paralegal/alice"
@@ -64,9 +68,10 @@ func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, in
 	shown := append([]string{name}, args...)
 	fmt.Fprintf(d.out, "   $ %s\n", strings.Join(shown, " "))
 	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
-	var stdout, both bytes.Buffer
-	c.Stdout = io.MultiWriter(&stdout, &both)
-	c.Stderr = &both
+	var stdout bytes.Buffer
+	both := &lockedBuffer{}
+	c.Stdout = io.MultiWriter(&stdout, both)
+	c.Stderr = both
 	err := c.Run()
 	for _, l := range strings.Split(strings.TrimRight(both.String(), "\n"), "\n") {
 		if l != "" {
@@ -78,6 +83,24 @@ func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, in
 		return stdout.String(), ee.ExitCode(), nil
 	}
 	return stdout.String(), 0, err
+}
+
+// lockedBuffer is a buffer that stdout and stderr copiers may write at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // must runs a command that has to succeed.
@@ -129,17 +152,16 @@ func (d *demo) run(ctx context.Context) error {
 	if err := writeBundle(bundle); err != nil {
 		return err
 	}
-	out, err := d.must(ctx, "lex", "--config", aliceCfg, "-v", "send", "--json", "--to", team,
+	out, err := d.must(ctx, "lex", "--config", aliceCfg, "-v", "send", "--to", team,
 		"--matter", "HL-2026-0042", "--label", "privileged", "--label", "client-confidential", bundle)
 	if err != nil {
 		return err
 	}
-	var sent struct {
-		ID string `json:"id"`
+	m := sentRE.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("lex send printed no transfer id: %q", out)
 	}
-	if err := json.Unmarshal([]byte(lastJSON(out)), &sent); err != nil || sent.ID == "" {
-		return fmt.Errorf("lex send printed no transfer id: %v", err)
-	}
+	sent := struct{ ID string }{m[1]}
 
 	d.say("The review team lists its inbox, receives, verifies and decrypts")
 	if _, err := d.must(ctx, "lex", "--config", teamCfg, "inbox"); err != nil {
@@ -158,6 +180,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	d.say("Alice tries to send health records: no BAA between the firms, so the policy refuses")
+	spoolBefore := countFiles(d.path("data", "spool"))
 	_, code, err := d.cmd(ctx, "lex", "--config", aliceCfg, "send", "--to", team,
 		"--matter", "HL-2026-0042", "--label", "health", bundle)
 	if err != nil {
@@ -166,7 +189,10 @@ func (d *demo) run(ctx context.Context) error {
 	if code != 3 {
 		return fmt.Errorf("the refused send exited %d, want 3 (refused by policy)", code)
 	}
-	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway stored nothing")
+	if after := countFiles(d.path("data", "spool")); after != spoolBefore {
+		return fmt.Errorf("the gateway's spool went from %d to %d files after a refusal", spoolBefore, after)
+	}
+	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway's spool is unchanged")
 
 	d.say("Stop the gateway (SIGTERM: uploads in flight finish or resume later)")
 	if err := d.stopGateway(); err != nil {

@@ -184,7 +184,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &denied):
 		status, e.Code, e.DecisionID = http.StatusForbidden, api.CodeDenied, denied.Decision.ID
-		e.Message = "the gateway's policy refused to " + strings.ReplaceAll(denied.Action, "_", " ")
+		e.Message = strings.ReplaceAll(denied.Action, "_", " ") + " not allowed"
 		for _, rs := range denied.Decision.Reasons {
 			e.Reasons = append(e.Reasons, api.Reason{Code: rs.Code, Message: rs.Message})
 		}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// gateway is one "lexgate serve" subprocess with its own config, log and store,
+// watched by a memory and CPU monitor.
+type gateway struct {
+	*daemon
+	dir  string // config, log and store
+	addr string // API address, TCP and UDP
+	log  string // JSON log
+	mon  *monitor
+}
+
+// startGateway writes a config like the demo's (free ports, the dev PKI's gateway
+// SVID and bundles, a store in dir), starts the gateway and waits for /healthz.
+func (b *bench) startGateway(ctx context.Context, dir, pki string) (*gateway, error) {
+	if _, err := mkdir(dir); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(dir, "lexgate.log")}
+	cfg := fmt.Sprintf(`# lexgate config written by lexbench
+listen: %s
+admin_listen: 127.0.0.1:%d
+shutdown_grace: 1s
+log:
+  level: info
+  format: json
+identity:
+  svid_cert: %[3]s/harbor-law.example/gateway.crt
+  svid_key: %[3]s/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: %[3]s/harbor-law.example/bundle.pem
+    manila-lpo.example: %[3]s/manila-lpo.example/bundle.pem
+store:
+  dir: %[4]s
+`, g.addr, admin, pki, filepath.Join(dir, "data"))
+	cfgPath := filepath.Join(dir, "lexgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	if g.daemon, err = b.startDaemon("lexgate", g.log, b.lexgate, "serve", "--config", cfgPath); err != nil {
+		return nil, err
+	}
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", admin)
+	err = waitFor(ctx, g.daemon, g.log, 15*time.Second, func() error {
+		resp, err := http.Get(health)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", health, resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.mon = newMonitor(g.pid())
+	return g, nil
+}
+
+// stop stops the gateway and its monitor.
+func (g *gateway) stop() error {
+	g.mon.close()
+	return g.daemon.stop(15 * time.Second)
+}
+
+// requestLog is the part of a gateway "request" log line lexbench reads.
+type requestLog struct {
+	Time       time.Time `json:"time"`
+	Msg        string    `json:"msg"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"`
+	Status     int       `json:"status"`
+	DurationMS int64     `json:"duration_ms"`
+}
+
+// contentSpan reads the gateway's request log and returns the time from the start
+// of the first to the end of the last successful method request on transfer id's
+// content (PATCH: the upload, GET: the download), and how many there were. The log
+// gives millisecond durations, so the span is good to about a millisecond.
+func (g *gateway) contentSpan(id, method string) (time.Duration, int, error) {
+	f, err := os.Open(g.log)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	var first, last time.Time
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l requestLog
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "request" || l.Method != method ||
+			!strings.HasSuffix(l.Path, "/"+id+"/content") || l.Status/100 != 2 {
+			continue
+		}
+		start := l.Time.Add(-time.Duration(l.DurationMS) * time.Millisecond)
+		if n == 0 || start.Before(first) {
+			first = start
+		}
+		if n == 0 || l.Time.After(last) {
+			last = l.Time
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("no successful %s of transfer %s in %s", method, id, g.log)
+	}
+	return last.Sub(first), n, nil
+}
+
+// monitor samples a process's resident set size every sampleEvery, keeping the
+// peak of the current phase, and reads its CPU time and VmHWM (the kernel's own
+// peak RSS over the process's life, which cannot be reset) on demand.
+type monitor struct {
+	pid  int
+	mu   sync.Mutex
+	peak int64 // bytes: the largest VmRSS sampled since reset
+	quit chan struct{}
+	done chan struct{}
+}
+
+// sampleEvery is how often the monitor reads VmRSS.
+const sampleEvery = 20 * time.Millisecond
+
+func newMonitor(pid int) *monitor {
+	m := &monitor{pid: pid, quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(sampleEvery)
+		defer t.Stop()
+		for {
+			m.sample()
+			select {
+			case <-m.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *monitor) sample() {
+	rss, err := procStatus(m.pid, "VmRSS")
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	m.peak = max(m.peak, rss)
+	m.mu.Unlock()
+}
+
+// reset starts a new phase.
+func (m *monitor) reset() {
+	m.mu.Lock()
+	m.peak = 0
+	m.mu.Unlock()
+	m.sample()
+}
+
+// phasePeak is the largest VmRSS sampled since reset, in bytes.
+func (m *monitor) phasePeak() int64 {
+	m.sample()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.peak
+}
+
+// hwm is the process's VmHWM in bytes.
+func (m *monitor) hwm() (int64, error) { return procStatus(m.pid, "VmHWM") }
+
+// cpu is the process's user + system CPU time so far.
+func (m *monitor) cpu() (time.Duration, error) { return procCPU(m.pid) }
+
+func (m *monitor) close() {
+	select {
+	case <-m.quit:
+	default:
+		close(m.quit)
+	}
+	<-m.done
+}
+
+// procStatus reads a "kB" field of /proc/PID/status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times; 100 on every Linux
+// architecture Go supports.
+const clockTick = 100
+
+// procCPU reads utime + stime from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after its closing
+	// parenthesis start with field 3 (state). utime and stime are fields 14, 15.
+	i := strings.LastIndexByte(string(data), ')')
+	fields := strings.Fields(string(data[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTick, nil
+}

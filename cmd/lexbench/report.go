@@ -1,0 +1,248 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Row names, in table order.
+const (
+	rowAgeX25519 = "age encrypt X25519"
+	rowAgePQ     = "age encrypt PQ"
+	rowSFTPPut   = "sftp put"
+	rowSFTPGet   = "sftp get"
+)
+
+func rowSend(t string) string     { return "lex send " + t }
+func rowUpload(t string) string   { return "  upload only " + t + "*" }
+func rowReceive(t string) string  { return "lex receive " + t }
+func rowDownload(t string) string { return "  download only " + t + "*" }
+
+// Performance targets from the issue.
+const (
+	targetTCPSend  = 1.5 // lex send tcp ≥ 1.5× sftp put
+	targetQUICSend = 0.7 // lex send quic ≥ 0.7× sftp put
+	targetRSSMiB   = 150 // gateway peak RSS < 150 MiB
+)
+
+// report is what a bench run found; it is printed as a table or as JSON.
+type report struct {
+	SizeBytes         int64           `json:"size_bytes"`
+	Runs              int             `json:"runs"`
+	CPUs              int             `json:"cpus"`
+	GoVersion         string          `json:"go_version"`
+	SSHCipher         string          `json:"ssh_cipher,omitempty"`
+	LoadBefore        string          `json:"load_average_before"`
+	LoadAfter         string          `json:"load_average_after"`
+	Rows              []*row          `json:"rows"`
+	Gateways          []*gatewayStats `json:"gateways"`
+	GatewayPeakRSSMiB float64         `json:"gateway_peak_rss_mib"`
+	Targets           []target        `json:"targets"`
+	Notes             []string        `json:"notes"`
+
+	byName map[string]*row
+}
+
+// row is one measurement: the median over the runs.
+type row struct {
+	Name              string    `json:"name"`
+	Seconds           float64   `json:"seconds"`
+	MBps              float64   `json:"mb_per_s"`
+	Baseline          string    `json:"baseline,omitempty"`
+	Ratio             float64   `json:"ratio,omitempty"`
+	ClientCPUSeconds  float64   `json:"client_cpu_seconds,omitempty"`
+	GatewayCPUSeconds float64   `json:"gateway_cpu_seconds,omitempty"`
+	RunSeconds        []float64 `json:"run_seconds"`
+
+	walls, cpus, gwcpus []time.Duration
+}
+
+// gatewayStats is the memory use of the gateway that served one transport.
+type gatewayStats struct {
+	Transport string `json:"transport"`
+	// PeakRSSMiB is VmHWM at the end: the peak over the gateway's whole life (start,
+	// registration, every send and receive of this transport).
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// SendPeakRSSMiB and ReceivePeakRSSMiB are the largest VmRSS sampled every
+	// 20ms during the sends and the receives.
+	SendPeakRSSMiB    float64 `json:"send_peak_rss_mib"`
+	ReceivePeakRSSMiB float64 `json:"receive_peak_rss_mib"`
+	UploadRequests    int     `json:"upload_requests"`
+	CiphertextBytes   int64   `json:"ciphertext_bytes"`
+}
+
+// target is one performance target and whether it was met.
+type target struct {
+	Name string  `json:"name"`
+	Want string  `json:"want"`
+	Got  float64 `json:"got"`
+	Unit string  `json:"unit"`
+	Met  bool    `json:"met"`
+}
+
+func newReport(o options) *report {
+	r := &report{SizeBytes: o.size, Runs: o.runs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		byName: map[string]*row{}}
+	add := func(name, baseline string) {
+		w := &row{Name: name, Baseline: baseline}
+		r.Rows = append(r.Rows, w)
+		r.byName[name] = w
+	}
+	add(rowAgeX25519, rowSFTPPut)
+	add(rowAgePQ, rowSFTPPut)
+	add(rowSFTPPut, "")
+	add(rowSFTPGet, "")
+	for _, t := range transports {
+		add(rowSend(t), rowSFTPPut)
+	}
+	for _, t := range transports {
+		add(rowUpload(t), rowSFTPPut)
+	}
+	for _, t := range transports {
+		add(rowReceive(t), rowSFTPGet)
+	}
+	for _, t := range transports {
+		add(rowDownload(t), rowSFTPGet)
+	}
+	r.Notes = []string{
+		"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole command (connection set-up included)",
+		"lex send = tar + age encrypt (hybrid post-quantum) to a spool file, fsync, then upload; lex receive = download, SHA-256, signature check, decrypt, untar, per-file hashes",
+		"* upload/download only: the PATCH/GET content requests alone, from the gateway's request log (ms resolution)",
+		"gateway RSS: a fresh gateway per transport; peak = its VmHWM over all its sends and receives; send/receive = VmRSS sampled every 20ms",
+		"ratio: against sftp put for age and sends, sftp get for receives; higher is faster",
+	}
+	return r
+}
+
+// row returns the row called name.
+func (r *report) row(name string) *row {
+	w, ok := r.byName[name]
+	if !ok {
+		panic("lexbench: no row " + name)
+	}
+	return w
+}
+
+// finish computes the medians, rates, ratios and targets.
+func (r *report) finish() {
+	for _, w := range r.Rows {
+		if len(w.walls) == 0 {
+			continue
+		}
+		d := median(w.walls)
+		w.Seconds = d.Seconds()
+		w.MBps = mbps(r.SizeBytes, d)
+		w.ClientCPUSeconds = median(w.cpus).Seconds()
+		w.GatewayCPUSeconds = median(w.gwcpus).Seconds()
+		w.RunSeconds = nil
+		for _, x := range w.walls {
+			w.RunSeconds = append(w.RunSeconds, x.Seconds())
+		}
+	}
+	for _, w := range r.Rows {
+		if b := r.byName[w.Baseline]; b != nil && b.MBps > 0 {
+			w.Ratio = w.MBps / b.MBps
+		}
+	}
+	for _, g := range r.Gateways {
+		r.GatewayPeakRSSMiB = max(r.GatewayPeakRSSMiB, g.PeakRSSMiB)
+	}
+	tcp, quic := r.row(rowSend("tcp")).Ratio, r.row(rowSend("quic")).Ratio
+	r.Targets = []target{
+		{Name: "lex send tcp vs sftp put", Want: fmt.Sprintf("≥ %.1f×", targetTCPSend), Got: tcp, Unit: "×", Met: tcp >= targetTCPSend},
+		{Name: "lex send quic vs sftp put", Want: fmt.Sprintf("≥ %.1f×", targetQUICSend), Got: quic, Unit: "×", Met: quic >= targetQUICSend},
+		{Name: "gateway peak RSS", Want: fmt.Sprintf("< %d MiB", targetRSSMiB), Got: r.GatewayPeakRSSMiB, Unit: "MiB",
+			Met: r.GatewayPeakRSSMiB > 0 && r.GatewayPeakRSSMiB < targetRSSMiB},
+	}
+}
+
+// writeJSON prints the report as indented JSON.
+func (r *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeTable prints the report for a person.
+func (r *report) writeTable(w io.Writer) error {
+	runs := "1 run"
+	if r.Runs > 1 {
+		runs = fmt.Sprintf("median of %d runs", r.Runs)
+	}
+	fmt.Fprintf(w, "\nlexbench: %s random file, %s, 127.0.0.1, %d CPUs, %s", humanBytes(r.SizeBytes), runs, r.CPUs, r.GoVersion)
+	if r.SSHCipher != "" {
+		fmt.Fprintf(w, ", ssh cipher %s", r.SSHCipher)
+	}
+	fmt.Fprintf(w, "\nload average %s before, %s after (other work on the host skews the numbers)\n\n", r.LoadBefore, r.LoadAfter)
+	// tabwriter right-aligns every column: pad the names to one width so that they
+	// read left-aligned.
+	width := 0
+	for _, x := range r.Rows {
+		width = max(width, len(x.Name))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s\tseconds\tMB/s\tratio\t\tclient CPU s\tgateway CPU s\t\n", strings.Repeat(" ", width))
+	for _, x := range r.Rows {
+		ratio, base := "", ""
+		if x.Ratio > 0 {
+			ratio, base = fmt.Sprintf("%.2f×", x.Ratio), x.Baseline
+		}
+		fmt.Fprintf(tw, "%-*s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t\n", width, x.Name, x.Seconds, x.MBps, ratio, base,
+			seconds(x.ClientCPUSeconds), seconds(x.GatewayCPUSeconds))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "gateway memory (MiB):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  transport\tpeak (VmHWM)\tduring send\tduring receive\tupload requests\t")
+	for _, g := range r.Gateways {
+		fmt.Fprintf(tw, "  %-9s\t%.1f\t%.1f\t%.1f\t%d\t\n", g.Transport, g.PeakRSSMiB, g.SendPeakRSSMiB, g.ReceivePeakRSSMiB, g.UploadRequests)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "targets:")
+	for _, t := range r.Targets {
+		got := fmt.Sprintf("%.2f×", t.Got)
+		if t.Unit == "MiB" {
+			got = fmt.Sprintf("%.1f MiB", t.Got)
+		}
+		verdict := "not met"
+		if t.Met {
+			verdict = "met"
+		}
+		fmt.Fprintf(w, "  %-28s %-10s got %-12s %s\n", t.Name, t.Want, got, verdict)
+	}
+	fmt.Fprintln(w)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
+	return nil
+}
+
+// seconds formats a CPU time column, blank when not measured.
+func seconds(s float64) string {
+	if s == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", s)
+}
+
+// mbps is size bytes over d in MB/s (10^6 bytes).
+func mbps(size int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(size) / 1e6 / d.Seconds()
+}
+
+// mib converts bytes to MiB.
+func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sshdPath is the OpenSSH server; it must be started by its absolute path.
+const sshdPath = "/usr/sbin/sshd"
+
+// sshd is a throwaway OpenSSH server on 127.0.0.1 with its own configuration, host
+// key and authorized_keys, all in the bench's working directory.
+type sshd struct {
+	*daemon
+	dir  string // its config, keys, log
+	port int
+	key  string // the client's private key
+	log  string
+}
+
+// benchSFTP starts a private sshd and times sftp put and get of the test file.
+func (b *bench) benchSFTP(ctx context.Context) error {
+	s, err := b.startSSHD(ctx)
+	if err != nil {
+		return err
+	}
+	remote, err := mkdir(b.path("sftp", "remote"))
+	if err != nil {
+		return err
+	}
+	local, err := mkdir(b.path("sftp", "local"))
+	if err != nil {
+		return err
+	}
+	up, down := filepath.Join(remote, "bench.bin"), filepath.Join(local, "bench.bin")
+	for i := range b.opt.runs {
+		r, err := s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(up)))
+		if err != nil {
+			return fmt.Errorf("sftp put: %w", err)
+		}
+		if err := checkSize(up, b.opt.size); err != nil {
+			return fmt.Errorf("sftp put: %w", err)
+		}
+		b.record(rowSFTPPut, i, r.wall, r.cpu)
+		if b.rep.SSHCipher == "" {
+			b.rep.SSHCipher = negotiatedCipher(r.stderr)
+		}
+		r, err = s.sftp(ctx, fmt.Sprintf("get %s %s", quote(up), quote(down)))
+		if err != nil {
+			return fmt.Errorf("sftp get: %w", err)
+		}
+		if err := checkSize(down, b.opt.size); err != nil {
+			return fmt.Errorf("sftp get: %w", err)
+		}
+		b.record(rowSFTPGet, i, r.wall, r.cpu)
+		os.Remove(up)
+		os.Remove(down)
+	}
+	return s.stop(10 * time.Second)
+}
+
+// startSSHD writes the server's files, starts "sshd -D -e" on a free port and waits
+// for its banner.
+func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
+	dir, err := mkdir(b.path("sshd"))
+	if err != nil {
+		return nil, err
+	}
+	keygen, err := lookPath("ssh-keygen")
+	if err != nil {
+		return nil, err
+	}
+	s := &sshd{dir: dir, key: filepath.Join(dir, "client_ed25519"), log: filepath.Join(dir, "sshd.log")}
+	hostKey := filepath.Join(dir, "host_ed25519")
+	for _, k := range []string{hostKey, s.key} {
+		if _, err := runTimed(ctx, "", keygen, "-q", "-t", "ed25519", "-N", "", "-C", "lexbench", "-f", k); err != nil {
+			return nil, err
+		}
+	}
+	pub, err := os.ReadFile(s.key + ".pub")
+	if err != nil {
+		return nil, err
+	}
+	authorized := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
+		return nil, err
+	}
+	if s.port, err = freePort(); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`# throwaway sshd written by lexbench
+Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+ChallengeResponseAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+LogLevel INFO
+`, s.port, hostKey, filepath.Join(dir, "sshd.pid"), authorized)
+	cfgPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	// The privilege-separated child chroots into /run/sshd, which the Debian
+	// package creates only at boot.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, fmt.Errorf("sshd needs /run/sshd: %w", err)
+	}
+	if _, err := runTimed(ctx, "", sshdPath, "-t", "-f", cfgPath); err != nil {
+		return nil, fmt.Errorf("sshd rejects its config: %w", err)
+	}
+	if s.daemon, err = b.startDaemon("sshd", s.log, sshdPath, "-D", "-e", "-f", cfgPath); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	err = waitFor(ctx, s.daemon, s.log, 10*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		banner, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(banner, "SSH-") {
+			return fmt.Errorf("no SSH banner (%q, %v)", banner, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.logf("sshd (%s) listening on %s", sshdPath, addr)
+	return s, nil
+}
+
+// sftp runs one batch command with the stock sftp client and times the whole run,
+// connection set-up included. -v makes ssh log the negotiated cipher.
+func (s *sshd) sftp(ctx context.Context, command string) (execResult, error) {
+	batch := filepath.Join(s.dir, "batch")
+	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
+		return execResult{}, err
+	}
+	sftp, err := lookPath("sftp")
+	if err != nil {
+		return execResult{}, err
+	}
+	settle()
+	return runTimed(ctx, "", sftp, "-v", "-b", batch, "-i", s.key, "-P", strconv.Itoa(s.port),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+		"root@127.0.0.1")
+}
+
+var cipherLine = regexp.MustCompile(`kex: server->client cipher: (\S+)`)
+
+// negotiatedCipher finds the cipher in ssh -v output.
+func negotiatedCipher(stderr string) string {
+	if m := cipherLine.FindStringSubmatch(stderr); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// quote double-quotes a path for an sftp batch file.
+func quote(p string) string { return strconv.Quote(p) }
