@@ -81,6 +81,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, caller spiffeid.ID
 
 func (h *Handler) route(pattern string, fn handlerFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = pattern
+		}
 		caller, _ := r.Context().Value(callerKey{}).(spiffeid.ID)
 		if err := fn(w, r, caller); err != nil {
 			h.writeError(w, r, err)
@@ -107,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = context.WithValue(ctx, callerKey{}, caller)
 	ctx = context.WithValue(ctx, reqIDKey{}, rid)
 	h.mux.ServeHTTP(sw, r.WithContext(ctx))
-	route := r.Pattern
+	route := sw.route
 	if route == "" {
 		route = "unmatched"
 	}
@@ -124,6 +127,7 @@ func newRequestID() string {
 
 type statusWriter struct {
 	http.ResponseWriter
+	route  string // the matched route pattern, for metrics
 	status int
 	n      int64
 	wrote  bool
