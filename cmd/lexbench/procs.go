@@ -87,14 +87,28 @@ type execResult struct {
 	stderr string
 }
 
-// runTimed runs prog with args to completion and times it. A non-zero exit is an
-// error carrying the end of its stderr.
+// runTimed runs prog with args to completion and times it, capturing its output.
+// A non-zero exit is an error carrying the end of its stderr.
 func runTimed(ctx context.Context, dir, prog string, args ...string) (execResult, error) {
+	return execTimed(ctx, dir, true, prog, args...)
+}
+
+// runDiscard is runTimed with stdout connected to /dev/null, for a program whose
+// output is the bulk data being measured: a pipe into a buffer would cost more
+// than the program itself.
+func runDiscard(ctx context.Context, prog string, args ...string) (execResult, error) {
+	return execTimed(ctx, "", false, prog, args...)
+}
+
+func execTimed(ctx context.Context, dir string, capture bool, prog string, args ...string) (execResult, error) {
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if capture {
+		cmd.Stdout = &stdout
+	} // else os/exec connects stdout to /dev/null
+	cmd.Stderr = &stderr
 	start := time.Now()
 	err := cmd.Run()
 	r := execResult{wall: time.Since(start), stdout: stdout.String(), stderr: stderr.String()}
