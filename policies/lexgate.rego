@@ -13,8 +13,9 @@
 package lexgate
 
 # actions lists the actions this policy knows how to decide. Anything else
-# (sftp_login, admin, ...) is denied until a rule for it is written.
-actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack"}
+# (admin, ...) is denied until a rule for it is written. sftp_login is allowed
+# for an identity of a known organisation, like the other self-service actions.
+actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login"}
 
 # input_version is the version of the input document this policy reads.
 input_version := 1

@@ -13,8 +13,14 @@ test_unknown_action_denied if {
 	messages(d) == {`the action "admin" is not allowed by policy`}
 }
 
-test_sftp_login_not_yet_allowed if {
-	codes(decide(req("sftp_login", "law.test", [], [], t0))) == {"action.unknown"}
+test_sftp_login_allowed_for_known_org if {
+	decide(req("sftp_login", "law.test", [], [], t0)).allow
+}
+
+test_sftp_login_denied_for_unknown_org if {
+	d := decide(req("sftp_login", "nobody.test", [], [], t0))
+	d.allow == false
+	codes(d) == {"org.unknown"}
 }
 
 test_wrong_version_denied if {
