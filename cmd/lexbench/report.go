@@ -65,8 +65,9 @@ type row struct {
 // gatewayStats is the memory use of the gateway that served one transport.
 type gatewayStats struct {
 	Transport string `json:"transport"`
-	// PeakRSSMiB is VmHWM at the end: the peak over the gateway's whole life (start,
-	// registration, every send and receive of this transport).
+	// PeakRSSMiB is the gateway's VmHWM at the end, the peak over its whole life
+	// (start, registration, every send and receive of this transport), or the
+	// largest sample if that is higher.
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	// SendPeakRSSMiB and ReceivePeakRSSMiB are the largest VmRSS sampled every
 	// 20ms during the sends and the receives.
