@@ -3,8 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,15 +193,16 @@ func writeBundleFile(tw *tar.Writer, e bundleEntry) (BundleFile, error) {
 	if err := tw.WriteHeader(fileHeader(e.name, e.size, mode)); err != nil {
 		return BundleFile{}, fmt.Errorf("bundle %s: %w", e.name, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, h), io.LimitReader(f, e.size))
+	h := newAsyncHash()
+	n, err := io.CopyBuffer(io.MultiWriter(tw, h), io.LimitReader(f, e.size), make([]byte, copyBufSize))
+	sum := h.Hex()
 	if err != nil {
 		return BundleFile{}, fmt.Errorf("bundle %s: %w", e.abs, err)
 	}
 	if n != e.size {
 		return BundleFile{}, fmt.Errorf("bundle %s: file shrank from %d to %d bytes while it was read; send it again when it is stable", e.abs, e.size, n)
 	}
-	return BundleFile{Path: e.name, Size: e.size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return BundleFile{Path: e.name, Size: e.size, SHA256: sum}, nil
 }
 
 var epoch = time.Unix(0, 0).UTC()

@@ -32,6 +32,8 @@ type Client struct {
 	tc        *tls.Config
 	base      string
 	hc        *http.Client
+	bulk      *http.Client // ciphertext up and down: HTTP/1.1 over TCP, else hc
+	bulkRT    roundTripper
 	rt        roundTripper
 	svid      *x509svid.SVID
 	bundles   *x509bundle.Set
@@ -58,7 +60,7 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 	if err != nil {
 		return nil, err
 	}
-	return &Client{
+	c := &Client{
 		addr:      cfg.Gateway,
 		tc:        tc,
 		base:      "https://" + cfg.Gateway,
@@ -67,11 +69,22 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		svid:      svid,
 		bundles:   bundles,
 		transport: name,
-	}, nil
+	}
+	c.bulk = c.hc
+	if name == TransportTCP {
+		c.bulkRT = newBulkTransport(tc)
+		c.bulk = &http.Client{Transport: c.bulkRT}
+	}
+	return c, nil
 }
 
 // Close releases the client's connections.
-func (c *Client) Close() error { return c.rt.Close() }
+func (c *Client) Close() error {
+	if c.bulkRT != nil {
+		c.bulkRT.Close()
+	}
+	return c.rt.Close()
+}
 
 // ID is the caller's own SPIFFE ID, from its SVID.
 func (c *Client) ID() spiffeid.ID { return c.svid.ID }
@@ -82,7 +95,12 @@ func (c *Client) Transport() string { return c.transport }
 // do sends req and returns a 2xx response; any other reply becomes an error, the
 // gateway's *api.Error when it sent one.
 func (c *Client) do(req *http.Request) (*http.Response, error) {
-	resp, err := c.hc.Do(req)
+	return c.doWith(c.hc, req)
+}
+
+// doWith is do over the given HTTP client.
+func (c *Client) doWith(hc *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := hc.Do(req)
 	if err != nil {
 		if herr := handshakeError(err); herr != nil {
 			return nil, herr
@@ -256,7 +274,7 @@ func (c *Client) UploadChunk(ctx context.Context, id string, off int64, body io.
 	req.ContentLength = n
 	req.Header.Set("Content-Type", api.ContentTypeChunk)
 	req.Header.Set(api.HeaderUploadOffset, strconv.FormatInt(off, 10))
-	resp, err := c.do(req)
+	resp, err := c.doWith(c.bulk, req)
 	if err != nil {
 		return 0, err
 	}
@@ -284,7 +302,7 @@ func (c *Client) Download(ctx context.Context, id string, off int64) (body io.Re
 	if off > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}
-	resp, err := c.do(req)
+	resp, err := c.doWith(c.bulk, req)
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -171,9 +172,12 @@ func (r *receiver) download(ctx context.Context, id string, m api.Manifest) (str
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	defer f.Close()
-	var failures int
+	var (
+		failures int
+		sum      string // the whole download's SHA-256, when one fetch saw all of it
+	)
 	for {
-		err = r.fetch(ctx, f, id, m.CiphertextSize)
+		sum, err = r.fetch(ctx, f, id, m.CiphertextSize)
 		if err == nil || ctx.Err() != nil || failures >= uploadAttempts {
 			break
 		}
@@ -187,7 +191,12 @@ func (r *receiver) download(ctx context.Context, id string, m api.Manifest) (str
 	if err != nil {
 		return "", fmt.Errorf("download of %s (run the command again to resume): %w", id, err)
 	}
-	if err := checkCiphertext(f, m); err != nil {
+	if sum == "" {
+		err = checkCiphertext(f, m)
+	} else if sum != m.CiphertextSHA256 {
+		err = errMismatch
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(spool)
 		return "", err
@@ -195,44 +204,58 @@ func (r *receiver) download(ctx context.Context, id string, m api.Manifest) (str
 	return spool, nil
 }
 
-// fetch appends to f what it lacks of the ciphertext's size bytes.
-func (r *receiver) fetch(ctx context.Context, f *os.File, id string, size int64) error {
+// fetch appends to f what it lacks of the ciphertext's size bytes. When it fetched
+// the whole file in one go it returns its hex SHA-256, hashed on the way in;
+// otherwise "" and the caller hashes the file. The file is not fsynced: it is a
+// cache, checked against the signed manifest before use.
+func (r *receiver) fetch(ctx context.Context, f *os.File, id string, size int64) (string, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return "", err
 	}
 	off := fi.Size()
 	if off > size {
 		off = 0
 	}
 	if off == size {
-		return nil
+		return "", nil
 	}
 	body, partial, err := r.c.Download(ctx, id, off)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer body.Close()
 	if !partial {
 		off = 0
 	}
 	if err := f.Truncate(off); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return err
+		return "", err
 	}
 	p := newProgress(r.e.stderr, "receiving", size, off)
 	defer p.done()
-	n, err := io.Copy(io.MultiWriter(f, p), io.LimitReader(body, size-off+1))
+	h := newAsyncHash()
+	defer h.Sum()
+	w := io.MultiWriter(f, p)
+	if off == 0 {
+		w = io.MultiWriter(f, p, h)
+	}
+	n, err := io.CopyBuffer(w, io.LimitReader(body, size-off+1), make([]byte, copyBufSize))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if off+n != size {
-		return fmt.Errorf("got %d bytes of %d", off+n, size)
+		return "", fmt.Errorf("got %d bytes of %d", off+n, size)
 	}
-	return f.Sync()
+	if off == 0 {
+		return h.Hex(), nil
+	}
+	return "", nil
 }
+
+var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")
 
 // checkCiphertext compares the downloaded file with the signed manifest.
 func checkCiphertext(f *os.File, m api.Manifest) error {
@@ -245,7 +268,7 @@ func checkCiphertext(f *os.File, m api.Manifest) error {
 		return fmt.Errorf("hashing the download: %w", err)
 	}
 	if n != m.CiphertextSize || hex.EncodeToString(h.Sum(nil)) != m.CiphertextSHA256 {
-		return errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")
+		return errMismatch
 	}
 	return nil
 }
@@ -267,7 +290,7 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 		return nil, err
 	}
 	defer f.Close()
-	ex, err := decryptAndExtract(f, staging, ids)
+	ex, err := decryptAndExtract(bufio.NewReaderSize(f, copyBufSize), staging, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,8 @@
 package cli
 
 import (
+	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -183,6 +182,11 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st != nil && !spoolIntact(st) {
+		fmt.Fprintf(s.e.stderr, "the spool of an interrupted send is damaged; encrypting afresh\n")
+		st.remove(dir)
+		st = nil
+	}
 	resumed := st != nil
 	if resumed {
 		fmt.Fprintf(s.e.stderr, "resuming an interrupted send (state %s)\n", statePath(dir, key))
@@ -281,9 +285,11 @@ func encryptToSpool(ctx context.Context, spool string, in *bundleInputs, recips 
 		return 0, "", fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := newAsyncHash()
+	defer h.Sum() // stops the hashing goroutine on every path
 	cw := &countWriter{}
-	aw, err := age.Encrypt(io.MultiWriter(f, h, cw), recips...)
+	bw := bufio.NewWriterSize(f, copyBufSize)
+	aw, err := age.Encrypt(io.MultiWriter(bw, h, cw), recips...)
 	if err != nil {
 		return 0, "", fmt.Errorf("encrypt: %w", err)
 	}
@@ -294,13 +300,27 @@ func encryptToSpool(ctx context.Context, spool string, in *bundleInputs, recips 
 		return 0, "", fmt.Errorf("encrypt: %w", err)
 	}
 	p.done()
-	if err := f.Sync(); err != nil {
+	// No fsync: the spool is only a cache for resuming, and a resume checks it
+	// against the signed manifest before sending a byte of it (spoolIntact).
+	if err := bw.Flush(); err != nil {
 		return 0, "", fmt.Errorf("spool: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return 0, "", fmt.Errorf("spool: %w", err)
 	}
-	return cw.n, hex.EncodeToString(h.Sum(nil)), nil
+	return cw.n, h.Hex(), nil
+}
+
+// spoolIntact reports whether a saved send's spool still holds the ciphertext its
+// signed manifest describes (the spool is written without fsync, so a crash may
+// have cut it).
+func spoolIntact(st *sendState) bool {
+	m, err := st.Manifest.Decode()
+	if err != nil {
+		return false
+	}
+	n, sum, err := fileSHA256(st.Spool)
+	return err == nil && n == m.CiphertextSize && sum == m.CiphertextSHA256
 }
 
 // countWriter counts the bytes written to it.

@@ -186,6 +186,28 @@ func newTCPTransport(tc *tls.Config) roundTripper {
 	return closeIdle{t}
 }
 
+// newBulkTransport is HTTP/1.1 over TLS for ciphertext bodies: a body is sent as
+// plain TLS records, without HTTP/2's framing and flow control, which on a fast
+// link cost more CPU than the encryption itself. Large socket buffers keep a
+// long fat link full.
+func newBulkTransport(tc *tls.Config) roundTripper {
+	c := tc.Clone()
+	c.NextProtos = []string{"http/1.1"}
+	t := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     c,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   false,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // never h2
+		IdleConnTimeout:     90 * time.Second,
+		WriteBufferSize:     256 << 10,
+		ReadBufferSize:      256 << 10,
+		DisableCompression:  true,
+	}
+	return closeIdle{t}
+}
+
 // closeIdle adapts an http.Transport to roundTripper.
 type closeIdle struct{ *http.Transport }
 

@@ -173,7 +173,9 @@ func (g *Gateway) listen() error {
 
 func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 	tlsConf := g.id.ServerTLSConfig()
-	tlsConf.NextProtos = []string{"h2"}
+	// HTTP/1.1 beside HTTP/2: lex moves bulk ciphertext over HTTP/1.1, where a body
+	// is plain TLS records with no framing or flow-control overhead.
+	tlsConf.NextProtos = []string{"h2", "http/1.1"}
 	return &http.Server{
 		Handler:           h,
 		TLSConfig:         tlsConf,
@@ -181,7 +183,7 @@ func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 		IdleTimeout:       g.cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		Protocols:         protocols(true, false),
+		Protocols:         protocols(true, true),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams:          g.cfg.Limits.MaxStreamsPerConn,
 			MaxReceiveBufferPerConnection: connWindow,

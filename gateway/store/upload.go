@@ -96,7 +96,7 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	}
 	defer f.Close()
 
-	n, copyErr := copyLimited(ctx, f, h, r, u.size-u.received)
+	n, copyErr := copyLimited(ctx, newWriteback(f, u.received), h, r, u.size-u.received)
 	switch {
 	case errors.Is(copyErr, ErrTooLarge):
 		return u.received, discard(f, u, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size))
