@@ -140,6 +140,13 @@ func printRefusal(w io.Writer, e *api.Error) {
 	}
 }
 
+// verbosef prints a line on stderr under -v.
+func (e *env) verbosef(format string, args ...any) {
+	if e.verbose {
+		fmt.Fprintf(e.stderr, format+"\n", args...)
+	}
+}
+
 // usageError is a bad command line: exit code 2.
 type usageError struct{ msg string }
 

@@ -205,7 +205,12 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 		return nil, fmt.Errorf("transfer %s is %s at the gateway; run the command again to send afresh", t.ID, t.State)
 	}
 	if t.State == api.StateUploading {
-		if err := s.upload(ctx, t.ID, st.Spool, m.CiphertextSize); err != nil {
+		start := time.Now()
+		err := s.upload(ctx, t.ID, st.Spool, m.CiphertextSize)
+		if err == nil {
+			s.e.verbosef("uploaded in %v (%.0f MB/s over %s)", time.Since(start).Round(time.Millisecond), mbps(m.CiphertextSize-t.Offset, time.Since(start)), s.c.Transport())
+		}
+		if err != nil {
 			var ae *api.Error
 			if errors.As(err, &ae) && (ae.Code == api.CodeHashMismatch || ae.Code == api.CodeTooLarge) {
 				st.remove(dir)
@@ -229,7 +234,9 @@ func (s *sender) prepare(ctx context.Context, dir, key string, in *bundleInputs,
 		return nil, err
 	}
 	spool := filepath.Join(dir, key+".age")
+	start := time.Now()
 	size, sum, err := encryptToSpool(ctx, spool, in, recips, newProgress(s.e.stderr, "encrypting", in.bytes, 0))
+	s.e.verbosef("encrypted %d bytes in %v (%.0f MB/s)", size, time.Since(start).Round(time.Millisecond), mbps(size, time.Since(start)))
 	if err != nil {
 		os.Remove(spool)
 		return nil, err
@@ -310,6 +317,9 @@ func encryptToSpool(ctx context.Context, spool string, in *bundleInputs, recips 
 	}
 	return cw.n, h.Hex(), nil
 }
+
+// mbps is n bytes over d in MB/s.
+func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / max(d.Seconds(), 1e-9) }
 
 // spoolIntact reports whether a saved send's spool still holds the ciphertext its
 // signed manifest describes (the spool is written without fsync, so a crash may
