@@ -1,0 +1,335 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/tessera"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
+	"github.com/transparency-dev/tessera/storage/posix"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config configures the log. The zero value of each field is a working default.
+type Config struct {
+	// Dir holds the log in tessera's POSIX layout (tlog-tiles: checkpoint, tile/…).
+	// The gateway's default is <store.dir>/audit.
+	Dir string `yaml:"dir"`
+	// KeyFile is the Ed25519 note signer key that signs checkpoints, created with
+	// mode 0600 on first start. The gateway's default is <store.dir>/audit.key.
+	KeyFile string `yaml:"key_file"`
+	// Origin names the log in its checkpoints and its key (default "lexgate-audit";
+	// the gateway uses "<trust domain>/lexgate-audit").
+	Origin string `yaml:"origin"`
+	// CheckpointInterval is how often a new signed checkpoint is published while the
+	// log grows (default 200ms, minimum 100ms). A receipt waits for the checkpoint
+	// after its entry, so this bounds the receipt latency.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// BatchMaxAge is how long an entry may wait for others to be sequenced with it
+	// (default 10ms). Every append waits for its batch to be written and integrated.
+	BatchMaxAge time.Duration `yaml:"batch_max_age"`
+
+	// Now is the clock for event times (default time.Now).
+	Now func() time.Time `yaml:"-"`
+	// Logger receives operational messages (default slog.Default()).
+	Logger *slog.Logger `yaml:"-"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Origin == "" {
+		c.Origin = "lexgate-audit"
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = 200 * time.Millisecond
+	}
+	if c.BatchMaxAge == 0 {
+		c.BatchMaxAge = 10 * time.Millisecond
+	}
+	if c.KeyFile == "" && c.Dir != "" {
+		c.KeyFile = filepath.Clean(c.Dir) + ".key"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	if c.CheckpointInterval != 0 && c.CheckpointInterval < 100*time.Millisecond {
+		return fmt.Errorf("audit: checkpoint_interval %v is below the minimum of 100ms", c.CheckpointInterval)
+	}
+	if c.BatchMaxAge < 0 {
+		return errors.New("audit: batch_max_age must not be negative")
+	}
+	return nil
+}
+
+// Log is the gateway's append-only audit log: a tessera tile log in a directory,
+// with checkpoints signed by the gateway's key. It is safe for concurrent use.
+type Log struct {
+	cfg      Config
+	signer   note.Signer
+	verifier note.Verifier
+	vkey     string
+	add      tessera.AddFn
+	reader   tessera.LogReader
+	awaiter  *tessera.PublicationAwaiter
+	shutdown func(context.Context) error
+	cancel   context.CancelFunc
+
+	mu    sync.Mutex
+	index map[string]uint64 // lookupKey → latest index
+	close sync.Once
+}
+
+// Open opens (or creates) the log in cfg.Dir and starts publishing checkpoints. It
+// reads every entry once to index receipts and key registrations.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("audit: dir is required")
+	}
+	signer, vkey, err := loadOrCreateKey(cfg.KeyFile, cfg.Origin)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := ParseVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	// The appender's goroutines live until Close, not until the caller's ctx ends.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	driver, err := posix.New(bg, posix.Config{Path: cfg.Dir})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+	}
+	opts := tessera.NewAppendOptions().
+		WithCheckpointSigner(signer).
+		WithCheckpointInterval(cfg.CheckpointInterval).
+		WithBatching(tessera.DefaultBatchMaxSize, cfg.BatchMaxAge)
+	app, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+	}
+	l := &Log{cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
+		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
+	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 10*time.Millisecond)
+	if err := l.buildIndex(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// VerifierKey is the log's public key in note verifier format
+// ("origin+hash+base64"): what lex pins as log_key.
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// Origin is the log's name in its checkpoints.
+func (l *Log) Origin() string { return l.cfg.Origin }
+
+// Dir is where the log's tiles live.
+func (l *Log) Dir() string { return l.cfg.Dir }
+
+// Close publishes what was appended and stops the log. It is idempotent.
+func (l *Log) Close() error {
+	var err error
+	l.close.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if serr := l.shutdown(ctx); serr != nil {
+			err = fmt.Errorf("audit: close: %w", serr)
+		}
+		l.cancel()
+	})
+	return err
+}
+
+// Append writes ev to the log and returns its index once the entry is sequenced
+// and integrated into the tree on disk. An error means the entry is not in the
+// log: the caller must not acknowledge the action it records (fail closed).
+func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
+	if ev.Time.IsZero() {
+		ev.Time = l.cfg.Now()
+	}
+	b, err := ev.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	idx, err := l.add(ctx, tessera.NewEntry(b))()
+	if err != nil {
+		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, err)
+	}
+	if k := ev.lookupKey(); k != "" {
+		l.mu.Lock()
+		if old, ok := l.index[k]; !ok || idx.Index > old {
+			l.index[k] = idx.Index
+		}
+		l.mu.Unlock()
+	}
+	return idx.Index, nil
+}
+
+// Find returns the index of the latest entry with lookup key key (LookupUpload,
+// LookupAck, LookupKeys), or false.
+func (l *Log) Find(key string) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i, ok := l.index[key]
+	return i, ok
+}
+
+// Receipt waits for a signed checkpoint that commits to entry index and returns
+// the entry with its inclusion proof under that checkpoint.
+func (l *Log) Receipt(ctx context.Context, index uint64) (*Receipt, error) {
+	_, cpRaw, err := l.awaiter.Await(ctx, func() (tessera.Index, error) { return tessera.Index{Index: index}, nil })
+	if err != nil {
+		return nil, fmt.Errorf("audit: wait for a checkpoint covering entry %d: %w", index, err)
+	}
+	cp, _, _, err := log.ParseCheckpoint(cpRaw, l.cfg.Origin, l.verifier)
+	if err != nil {
+		return nil, fmt.Errorf("audit: own checkpoint: %w", err)
+	}
+	return buildReceipt(ctx, l.reader, cp, cpRaw, index)
+}
+
+// buildReceipt reads entry index and its inclusion proof under cp from r.
+func buildReceipt(ctx context.Context, r Fetcher, cp *log.Checkpoint, cpRaw []byte, index uint64) (*Receipt, error) {
+	entry, err := readEntry(ctx, r, index, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := client.NewProofBuilder(ctx, cp.Size, tileFetcher(r))
+	if err != nil {
+		return nil, fmt.Errorf("audit: proof builder: %w", err)
+	}
+	proof, err := pb.InclusionProof(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("audit: inclusion proof of entry %d: %w", index, err)
+	}
+	return &Receipt{Version: ReceiptVersion, Index: index, Entry: string(entry), LeafHash: leafHash(entry),
+		TreeSize: cp.Size, InclusionProof: proof, Checkpoint: string(cpRaw)}, nil
+}
+
+// Fetcher reads a tlog-tiles log: tessera's LogReader on the gateway, an HTTP
+// fetcher in lex.
+type Fetcher interface {
+	ReadCheckpoint(ctx context.Context) ([]byte, error)
+	ReadTile(ctx context.Context, level, index uint64, p uint8) ([]byte, error)
+	ReadEntryBundle(ctx context.Context, index uint64, p uint8) ([]byte, error)
+}
+
+var _ Fetcher = tessera.LogReader(nil)
+
+// tileFetcher reads a partial tile, falling back to the full tile once the partial
+// one was garbage-collected.
+func tileFetcher(r Fetcher) client.TileFetcherFunc {
+	return func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		b, err := r.ReadTile(ctx, level, index, p)
+		if err != nil && p != 0 && errors.Is(err, os.ErrNotExist) {
+			return r.ReadTile(ctx, level, index, 0)
+		}
+		return b, err
+	}
+}
+
+func bundleFetcher(r Fetcher) client.EntryBundleFetcherFunc {
+	return func(ctx context.Context, index uint64, p uint8) ([]byte, error) {
+		b, err := r.ReadEntryBundle(ctx, index, p)
+		if err != nil && p != 0 && errors.Is(err, os.ErrNotExist) {
+			return r.ReadEntryBundle(ctx, index, 0)
+		}
+		return b, err
+	}
+}
+
+// readEntry returns entry index of a log of size size.
+func readEntry(ctx context.Context, r Fetcher, index, size uint64) ([]byte, error) {
+	if index >= size {
+		return nil, fmt.Errorf("audit: entry %d is beyond the log's size %d", index, size)
+	}
+	b, err := client.GetEntryBundle(ctx, bundleFetcher(r), index/layout.EntryBundleWidth, size)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read entry %d: %w", index, err)
+	}
+	i := index % layout.EntryBundleWidth
+	if i >= uint64(len(b.Entries)) {
+		return nil, fmt.Errorf("audit: entry bundle of entry %d holds only %d entries", index, len(b.Entries))
+	}
+	return b.Entries[i], nil
+}
+
+// buildIndex reads every integrated entry once.
+func (l *Log) buildIndex(ctx context.Context) error {
+	size, err := l.reader.IntegratedSize(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: log size: %w", err)
+	}
+	return Walk(ctx, l.reader, size, func(i uint64, entry []byte) error {
+		ev, err := ParseEvent(entry)
+		if err != nil {
+			return fmt.Errorf("audit: entry %d: %w", i, err)
+		}
+		if k := ev.lookupKey(); k != "" {
+			l.index[k] = i
+		}
+		return nil
+	})
+}
+
+// Walk calls fn for every entry of a log of size size, in order.
+func Walk(ctx context.Context, r Fetcher, size uint64, fn func(index uint64, entry []byte) error) error {
+	for b := uint64(0); b*layout.EntryBundleWidth < size; b++ {
+		bundle, err := client.GetEntryBundle(ctx, bundleFetcher(r), b, size)
+		if err != nil {
+			return fmt.Errorf("audit: read entry bundle %d: %w", b, err)
+		}
+		want := min(size-b*layout.EntryBundleWidth, layout.EntryBundleWidth)
+		if uint64(len(bundle.Entries)) < want {
+			return fmt.Errorf("audit: entry bundle %d holds %d entries, the log's size needs %d", b, len(bundle.Entries), want)
+		}
+		for i, e := range bundle.Entries[:want] {
+			if err := fn(b*layout.EntryBundleWidth+uint64(i), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func newProofBuilder(ctx context.Context, r Fetcher, size uint64) (*client.ProofBuilder, error) {
+	pb, err := client.NewProofBuilder(ctx, size, tileFetcher(r))
+	if err != nil {
+		return nil, fmt.Errorf("audit: proof builder: %w", err)
+	}
+	return pb, nil
+}
+
+func getBundle(ctx context.Context, r Fetcher, b, size uint64) (api.EntryBundle, error) {
+	bundle, err := client.GetEntryBundle(ctx, bundleFetcher(r), b, size)
+	if err != nil {
+		return bundle, fmt.Errorf("audit: read entry bundle %d: %w", b, err)
+	}
+	return bundle, nil
+}

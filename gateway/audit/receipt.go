@@ -1,0 +1,94 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// ReceiptVersion is the version of the Receipt document.
+const ReceiptVersion = 1
+
+// Receipt proves that an Event is in the log: the entry exactly as logged, its
+// index, its RFC 6962 leaf hash, an inclusion proof, and the signed checkpoint the
+// proof leads to. It verifies offline with the log's public key (VerifyReceipt).
+type Receipt struct {
+	Version        int      `json:"version"`
+	Index          uint64   `json:"index"`
+	Entry          string   `json:"entry"`     // the canonical Event JSON, byte for byte
+	LeafHash       string   `json:"leaf_hash"` // base64 RFC 6962 leaf hash of Entry
+	TreeSize       uint64   `json:"tree_size"`
+	InclusionProof [][]byte `json:"inclusion_proof"`
+	Checkpoint     string   `json:"checkpoint"` // C2SP signed note
+}
+
+// The parts of a receipt that VerifyReceipt names when one is wrong.
+var (
+	// ErrReceiptEntry: the entry is not the one the leaf hash commits to, or not an event.
+	ErrReceiptEntry = errors.New("audit: receipt entry is wrong")
+	// ErrReceiptProof: the inclusion proof does not lead from the leaf to the checkpoint's root.
+	ErrReceiptProof = errors.New("audit: receipt inclusion proof is wrong")
+	// ErrReceiptCheckpoint: the checkpoint is malformed, for another log, or not signed by the pinned key.
+	ErrReceiptCheckpoint = errors.New("audit: receipt checkpoint is wrong")
+)
+
+func leafHash(entry []byte) string {
+	return base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(entry))
+}
+
+// Marshal encodes r as indented JSON, the receipt file format.
+func (r *Receipt) Marshal() []byte {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n')
+}
+
+// ParseReceipt decodes a receipt file strictly.
+func ParseReceipt(b []byte) (*Receipt, error) {
+	var r Receipt
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("audit: receipt is not a receipt document: %w", err)
+	}
+	if r.Version != ReceiptVersion {
+		return nil, fmt.Errorf("audit: receipt version %d, this lexgate reads version %d", r.Version, ReceiptVersion)
+	}
+	return &r, nil
+}
+
+// VerifyReceipt checks r offline against the log's public key: the checkpoint's
+// signature and origin, the entry against its leaf hash, and the inclusion proof
+// from the leaf to the checkpoint's root. It returns the logged event and the
+// checkpoint. An error wraps ErrReceiptCheckpoint, ErrReceiptEntry or
+// ErrReceiptProof, naming the part that is wrong.
+func VerifyReceipt(r *Receipt, v note.Verifier) (Event, *log.Checkpoint, error) {
+	cp, _, _, err := log.ParseCheckpoint([]byte(r.Checkpoint), v.Name(), v)
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptCheckpoint, err)
+	}
+	if cp.Size != r.TreeSize {
+		return Event{}, nil, fmt.Errorf("%w: it is for tree size %d, the receipt says %d", ErrReceiptCheckpoint, cp.Size, r.TreeSize)
+	}
+	if leafHash([]byte(r.Entry)) != r.LeafHash {
+		return Event{}, nil, fmt.Errorf("%w: its hash is not the receipt's leaf_hash: the entry was altered", ErrReceiptEntry)
+	}
+	ev, err := ParseEvent([]byte(r.Entry))
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptEntry, err)
+	}
+	lh, err := base64.StdEncoding.DecodeString(r.LeafHash)
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("%w: leaf_hash: %v", ErrReceiptEntry, err)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, r.Index, r.TreeSize, lh, r.InclusionProof, cp.Hash); err != nil {
+		return Event{}, nil, fmt.Errorf("%w: entry %d is not shown in the tree of size %d: %v", ErrReceiptProof, r.Index, r.TreeSize, err)
+	}
+	return ev, cp, nil
+}
