@@ -44,7 +44,6 @@ test_shipped_bogota_nda_expired if {
 test_shipped_organisations_have_iso_jurisdictions if {
 	every td, o in data.data.organisations {
 		regex.match(`^[A-Z]{2}$`, o.jurisdiction)
-		is_boolean(o.eu_eea)
 		o.name != ""
 		td != ""
 	}
@@ -58,5 +57,25 @@ test_shipped_agreements_are_well_formed if {
 		}
 		regex.match(`^\d{4}-\d{2}-\d{2}$`, ag.signed)
 		regex.match(`^\d{4}-\d{2}-\d{2}$`, object.get(ag, "expires", "9999-12-31"))
+	}
+}
+
+test_shipped_eu_personal_data_to_manila_under_scc if {
+	b := {"matter": "2026-0042", "labels": ["personal-data"], "data_subject_regions": ["DE"]}
+	d := data.lexgate.decision with input as {"version": 1, "action": "send", "time": t0, "source": harbor, "destinations": [manila], "bundle": b}
+	d.allow == true
+	d2 := data.lexgate.decision with input as {"version": 1, "action": "send", "time": "2026-03-01T00:00:00Z", "source": harbor, "destinations": [bogota], "bundle": b}
+	{r.code | some r in d2.reasons} == {"gdpr.no_transfer_mechanism"}
+}
+
+test_shipped_jurisdiction_lists_are_iso_codes if {
+	every j in data.data.jurisdictions.eu_eea {
+		regex.match(`^[A-Z]{2}$`, j)
+	}
+	every list in ["gdpr_adequacy", "uk_adequacy", "ch_adequacy", "embargoed"] {
+		every j, d in data.data.jurisdictions[list] {
+			regex.match(`^[A-Z]{2}$`, j)
+			regex.match(`^\d{4}-\d{2}-\d{2}$`, d)
+		}
 	}
 }

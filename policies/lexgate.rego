@@ -8,14 +8,25 @@
 # Each concern lives in its own file and adds to the `deny` set:
 #   organisations.rego  who the parties are, and which agreements are in force
 #   send.rego           sending a bundle to its recipients
-#   health.rego         health data needs a BAA
+#   places.rego         sites, jurisdictions, adequacy and embargo lists, flows
+#   health.rego         HIPAA: health data needs a BAA
+#   gdpr.rego           GDPR Chapter V: EU/EEA personal data leaving the EEA
+#   uk_gdpr.rego        UK GDPR: UK personal data leaving the UK (IDTA, UK Addendum)
+#   swiss_fadp.rego     Swiss FADP: Swiss personal data leaving Switzerland
+#   china_pipl.rego     China PIPL: personal information leaving mainland China
+#   privilege.rego      privileged material: ISO 27001 site and an NDA
+#   sanctions.rego      no action to or from an embargoed jurisdiction
+#   walls.rego          ethical walls per matter
+#   limits.rego         bundle size and file count per organisation, business hours per site
+#   admin.rego          who may administer and explain
 #   obligations.rego    retention, download limits and expiry of a transfer
 package lexgate
 
 # actions lists the actions this policy knows how to decide. Anything else
-# (admin, ...) is denied until a rule for it is written. sftp_login is allowed
-# for an identity of a known organisation, like the other self-service actions.
-actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login"}
+# is denied until a rule for it is written. sftp_login is allowed for an
+# identity of a known organisation, like the other self-service actions;
+# admin only for the administrators (admin.rego).
+actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain"}
 
 # input_version is the version of the input document this policy reads.
 input_version := 1

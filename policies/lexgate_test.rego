@@ -7,10 +7,10 @@ test_decision_is_defined_for_empty_input if {
 }
 
 test_unknown_action_denied if {
-	d := decide(req("admin", "law.test", [], [], t0))
+	d := decide(req("delete_everything", "law.test", [], [], t0))
 	d.allow == false
 	codes(d) == {"action.unknown"}
-	messages(d) == {`the action "admin" is not allowed by policy`}
+	messages(d) == {`the action "delete_everything" is not allowed by policy`}
 }
 
 test_sftp_login_allowed_for_known_org if {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,19 @@ import (
 type facts struct {
 	Organisations map[string]Organisation `json:"organisations"`
 	Agreements    []Agreement             `json:"agreements"`
+	Jurisdictions jurisdictions           `json:"jurisdictions"`
+	EthicalWalls  map[string][]string     `json:"ethical_walls"`
+	Admins        []string                `json:"admins"`
+}
+
+// jurisdictions are the lists of data/jurisdictions.json.
+type jurisdictions struct {
+	EUEEA []string `json:"eu_eea"`
+	// Each list maps a jurisdiction to the day its entry took effect.
+	GDPRAdequacy map[string]string `json:"gdpr_adequacy"`
+	UKAdequacy   map[string]string `json:"uk_adequacy"`
+	CHAdequacy   map[string]string `json:"ch_adequacy"`
+	Embargoed    map[string]string `json:"embargoed"`
 }
 
 var jurisdictionRE = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -44,10 +58,12 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 		if !jurisdictionRE.MatchString(o.Jurisdiction) {
 			bad("organisations[%q]: jurisdiction %q is not an ISO 3166-1 alpha-2 code such as \"DE\"", td, o.Jurisdiction)
 		}
-		if o.RetentionDays < 0 || o.MaxDownloads < 0 {
-			bad("organisations[%q]: retention_days and max_downloads cannot be negative", td)
+		if o.RetentionDays < 0 || o.MaxDownloads < 0 || o.MaxBundleBytes < 0 || o.MaxFiles < 0 {
+			bad("organisations[%q]: retention_days, max_downloads, max_bundle_bytes and max_files cannot be negative", td)
 		}
+		errs = append(errs, checkSites(td, o.Sites)...)
 	}
+	errs = append(errs, f.checkLists()...)
 	for i, a := range f.Agreements {
 		where := fmt.Sprintf("agreements[%d] (%s %v)", i, a.Kind, a.Parties)
 		if len(a.Parties) != 2 {
@@ -93,18 +109,58 @@ func (f *facts) enrich(in Input) Input {
 		b.Regions = nonNil(b.Regions)
 		in.Bundle = &b
 	}
-	in.Source = in.Source.withNames()
-	in.Source.Organisation = f.organisation(in.Source.TrustDomain, "")
+	in.Source = f.party(in.Source, "")
 	if in.Destinations != nil {
 		dests := make([]Party, len(in.Destinations))
 		for i, p := range in.Destinations {
-			p = p.withNames()
-			p.Organisation = f.organisation(p.TrustDomain, in.Source.TrustDomain)
-			dests[i] = p
+			dests[i] = f.party(p, in.Source.TrustDomain)
 		}
 		in.Destinations = dests
 	}
 	return in
+}
+
+// party fills p's organisation (with its agreements with other), site,
+// jurisdiction and certifications.
+func (f *facts) party(p Party, other string) Party {
+	p = p.withNames()
+	p.Organisation = f.organisation(p.TrustDomain, other)
+	p.Site, p.Jurisdiction, p.EUEEA, p.Certifications = nil, "", false, nil
+	o := p.Organisation
+	if o == nil {
+		return p
+	}
+	p.Jurisdiction = o.Jurisdiction
+	certs := slices.Clone(o.Certifications)
+	if s := siteOf(o.Sites, p.Path); s != nil {
+		p.Site = s
+		if s.Jurisdiction != "" {
+			p.Jurisdiction = s.Jurisdiction
+		}
+		certs = append(certs, s.Certifications...)
+	}
+	slices.Sort(certs)
+	p.Certifications = slices.Compact(certs)
+	p.EUEEA = slices.Contains(f.Jurisdictions.EUEEA, p.Jurisdiction)
+	return p
+}
+
+// siteOf returns a copy of the site whose longest path prefix matches path.
+func siteOf(sites []Site, path string) *Site {
+	var best *Site
+	n := -1
+	for i := range sites {
+		for _, pre := range sites[i].Paths {
+			if strings.HasPrefix(path, pre) && len(pre) > n {
+				best, n = &sites[i], len(pre)
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	s := *best
+	return &s
 }
 
 // organisation returns a copy of the organisation of td with its
@@ -115,6 +171,7 @@ func (f *facts) organisation(td, other string) *Organisation {
 		return nil
 	}
 	o.TrustDomain = td
+	o.EUEEA = o.EUEEA || slices.Contains(f.Jurisdictions.EUEEA, o.Jurisdiction)
 	o.Sites = slices.Clone(o.Sites)
 	o.Certifications = slices.Clone(o.Certifications)
 	o.Agreements = nil

@@ -63,6 +63,18 @@ type Party struct {
 	// whatever the caller put there; nil (absent) when the trust domain is
 	// not a known organisation.
 	Organisation *Organisation `json:"organisation,omitempty"`
+	// Site is the organisation's site whose longest path prefix matches
+	// Path, filled in by the engine; nil when none matches.
+	Site *Site `json:"site,omitempty"`
+	// Jurisdiction is the ISO 3166-1 alpha-2 code governing the party: its
+	// site's if set, else its organisation's. Filled in by the engine.
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// EUEEA reports whether Jurisdiction is in the EU/EEA, by the list in
+	// the policy data. Filled in by the engine.
+	EUEEA bool `json:"eu_eea"`
+	// Certifications are the organisation's and the site's, sorted.
+	// Filled in by the engine.
+	Certifications []string `json:"certifications,omitempty"`
 }
 
 // PartyOf returns the Party of a SPIFFE ID.
@@ -103,7 +115,7 @@ type Organisation struct {
 	// EUEEA reports whether the organisation is in the EU/EEA.
 	EUEEA bool `json:"eu_eea"`
 	// Sites are the places where the organisation handles documents.
-	Sites []string `json:"sites,omitempty"`
+	Sites []Site `json:"sites,omitempty"`
 	// Certifications are the organisation's certifications, such as
 	// "ISO 27001".
 	Certifications []string `json:"certifications,omitempty"`
@@ -113,17 +125,51 @@ type Organisation struct {
 	// MaxDownloads limits how often a transfer to the organisation may be
 	// downloaded; zero means the policy's default.
 	MaxDownloads int `json:"max_downloads,omitempty"`
+	// MaxBundleBytes caps the size of bundles the organisation sends or
+	// receives; zero means no limit.
+	MaxBundleBytes int64 `json:"max_bundle_bytes,omitempty"`
+	// MaxFiles caps the file count of bundles the organisation sends or
+	// receives; zero means no limit.
+	MaxFiles int `json:"max_files,omitempty"`
 	// Agreements are the organisation's agreements: for a destination,
 	// those with the source's organisation; for the source, all of them.
 	// Whether one is in force at Input.Time is for the policy to decide.
 	Agreements []Agreement `json:"agreements,omitempty"`
 }
 
+// Site is one place where an organisation handles documents. A party
+// belongs to the site whose longest entry of Paths prefixes its SPIFFE path.
+type Site struct {
+	// Name names the site in messages, such as "Manila".
+	Name string `json:"name"`
+	// Paths are SPIFFE path prefixes of the site's identities, such as
+	// "/site/" or "/" (every identity of the organisation).
+	Paths []string `json:"paths,omitempty"`
+	// Jurisdiction overrides the organisation's for the site.
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// Certifications the site holds beyond the organisation's.
+	Certifications []string `json:"certifications,omitempty"`
+	// BusinessHours, when set, limits when the site may send or receive.
+	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
+}
+
+// BusinessHours is a weekly window in a time zone.
+type BusinessHours struct {
+	// TimeZone is an IANA time zone name, such as "Asia/Manila".
+	TimeZone string `json:"time_zone"`
+	// Days are the open days: "Mon", "Tue"... "Sun".
+	Days []string `json:"days"`
+	// From and To are "HH:MM" local times; From is inclusive, To exclusive.
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
 // Agreement is a contract between two organisations.
 type Agreement struct {
 	// Parties are the trust domains of the two organisations.
 	Parties []string `json:"parties"`
-	// Kind is the kind of agreement: "NDA", "DPA", "SCC", "BAA"...
+	// Kind is the kind of agreement: "NDA", "DPA", "SCC", "BCR", "BAA",
+	// "IDTA", "UK-ADDENDUM", "PIPL-SCC"...
 	Kind string `json:"kind"`
 	// Signed is the day the agreement takes effect, YYYY-MM-DD (UTC).
 	Signed string `json:"signed"`

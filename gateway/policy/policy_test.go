@@ -78,7 +78,7 @@ func TestDefaultPolicy(t *testing.T) {
 			Bundle: &policy.Bundle{Labels: []string{"health"}}}, false, []string{"hipaa.no_baa"}, ""},
 		{"receive", policy.Input{Action: "receive", Time: june, Source: manila, Destinations: []policy.Party{alice},
 			Bundle: &policy.Bundle{Labels: []string{"privileged"}}}, true, nil, ""},
-		{"admin", policy.Input{Action: "admin", Time: june, Source: alice}, false, []string{"action.unknown"}, ""},
+		{"admin", policy.Input{Action: "admin", Time: june, Source: alice}, false, []string{"admin.not_admin"}, ""},
 		{"wrong_version", policy.Input{Version: 2, Action: "lookup_key", Time: june, Source: alice}, false, []string{"input.version"}, ""},
 	}
 	for _, tt := range tests {

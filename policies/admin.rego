@@ -1,0 +1,18 @@
+package lexgate
+
+# Administration: the "admin" action (and asking the gateway to explain a
+# decision for an organisation other than one's own) is for the identities
+# listed in data.data.admins only. "explain" — asking what the policy would
+# decide for one's own organisation — is open to every known organisation;
+# the gateway sends it as action "explain", and as "admin" otherwise.
+
+# admin holds when the source is a policy administrator.
+admin if source.id in object.get(data.data, "admins", [])
+
+deny contains reason(
+	"admin.not_admin",
+	sprintf("%s is not a policy administrator: ask your security team to add it to the admins in policies/data", [who(source)]),
+) if {
+	action == "admin"
+	not admin
+}

@@ -1,0 +1,26 @@
+package lexgate
+
+# China PIPL (art. 38): personal information of data subjects in mainland
+# China may leave it only under the CAC standard contract (kind
+# "PIPL-SCC") in force between the two organisations, or to an
+# organisation holding PIPL personal-information-protection certification
+# ("PIPL certification"). China has no adequacy list: every export needs one.
+
+# pipl_kinds are the agreements that make such a transfer lawful.
+pipl_kinds := {"PIPL-SCC"}
+
+# pipl_certification lets a recipient take PIPL exports without a contract.
+pipl_certification := "PIPL certification"
+
+deny contains reason(
+	"pipl.no_transfer_mechanism",
+	sprintf("Personal information of subjects in China may go to %s only under the CAC standard contract (PIPL-SCC) or to a PIPL-certified recipient; between %s and %s %s", [
+		jurisdiction(to), from.trust_domain, to.trust_domain,
+		why_not(from.trust_domain, to.trust_domain, pipl_kinds),
+	]),
+) if {
+	"CN" in subject_regions
+	some [from, to] in flows
+	export_needs_mechanism(from, to, {"CN"}, {}, pipl_kinds)
+	not pipl_certification in certifications(to)
+}

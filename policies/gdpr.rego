@@ -1,0 +1,31 @@
+package lexgate
+
+# GDPR Chapter V: personal data of EU/EEA data subjects may leave the EEA
+# only to a country with an adequacy decision in force
+# (data.data.jurisdictions.gdpr_adequacy) or under Standard Contractual
+# Clauses (SCC) or Binding Corporate Rules (BCR) in force between the two
+# organisations. Checked on send and again on receive.
+
+# gdpr_kinds are the agreements that make such a transfer lawful.
+gdpr_kinds := {"SCC", "BCR"}
+
+# eea_subjects holds when some data subjects of the bundle live in the EU/EEA.
+eea_subjects if {
+	some r in subject_regions
+	eea(r)
+}
+
+deny contains reason(
+	"gdpr.no_transfer_mechanism",
+	sprintf("Personal data of EU/EEA subjects may go to %s only under SCCs or BCRs (%s has no EU adequacy decision); between %s and %s %s", [
+		jurisdiction(to), jurisdiction(to), from.trust_domain, to.trust_domain,
+		why_not(from.trust_domain, to.trust_domain, gdpr_kinds),
+	]),
+) if {
+	eea_subjects
+	some [from, to] in flows
+	export_needs_mechanism(from, to, set_of(data.data.jurisdictions.eu_eea), data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
+}
+
+# set_of turns a list into a set.
+set_of(xs) := {x | some x in xs}

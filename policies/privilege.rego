@@ -1,0 +1,36 @@
+package lexgate
+
+# Privilege: material labelled "privileged" may only go to a site holding
+# ISO 27001 (the organisation's or the site's certification) and under an
+# NDA in force with the sender's organisation. Within one organisation no
+# NDA is needed, but the receiving site still needs ISO 27001.
+
+# privilege_certification is what a site needs to hold privileged material.
+privilege_certification := "ISO 27001"
+
+deny contains reason(
+	"privilege.no_iso27001",
+	sprintf("%s cannot receive privileged material: its site%s does not hold ISO 27001", [to.id, site_label(to)]),
+) if {
+	labelled("privileged")
+	some [from, to] in flows
+	known(to)
+	not privilege_certification in certifications(to)
+}
+
+deny contains reason(
+	"privilege.no_nda",
+	sprintf("%s cannot receive privileged material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
+) if {
+	labelled("privileged")
+	some [from, to] in flows
+	known(from)
+	known(to)
+	from.trust_domain != to.trust_domain
+	not has_in_force(from.trust_domain, to.trust_domain, "NDA")
+}
+
+# site_label is " (NAME)" for a party with a site, "" otherwise.
+site_label(p) := sprintf(" (%s)", [site_name(p)]) if site_name(p) != ""
+
+else := ""

@@ -1,0 +1,32 @@
+package lexgate
+
+# UK GDPR: personal data of UK data subjects may leave the UK only to a
+# country covered by UK adequacy regulations
+# (data.data.jurisdictions.uk_adequacy, EU/EEA included) or under the
+# International Data Transfer Agreement (IDTA) or the UK Addendum to the EU
+# SCCs (kind "UK-ADDENDUM") in force between the two organisations.
+
+# uk_kinds are the agreements that make such a transfer lawful.
+uk_kinds := {"IDTA", "UK-ADDENDUM"}
+
+# uk_subjects holds when some data subjects of the bundle live in the UK.
+uk_subjects if {
+	some r in subject_regions
+	r in {"GB", "UK"}
+}
+
+# uk_home are the jurisdictions UK GDPR lets personal data go to freely:
+# the UK and the EU/EEA (adequate since 2021-01-01).
+uk_home := {"GB"} | set_of(data.data.jurisdictions.eu_eea)
+
+deny contains reason(
+	"uk_gdpr.no_transfer_mechanism",
+	sprintf("Personal data of UK subjects may go to %s only under an IDTA or the UK Addendum (%s has no UK adequacy regulations); between %s and %s %s", [
+		jurisdiction(to), jurisdiction(to), from.trust_domain, to.trust_domain,
+		why_not(from.trust_domain, to.trust_domain, uk_kinds),
+	]),
+) if {
+	uk_subjects
+	some [from, to] in flows
+	export_needs_mechanism(from, to, uk_home, data.data.jurisdictions.uk_adequacy, uk_kinds)
+}
