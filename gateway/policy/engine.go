@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,22 @@ type Config struct {
 
 	// Logger receives one Info record per decision; slog.Default() if nil.
 	Logger *slog.Logger `yaml:"-"`
+
+	// DecisionLog is a file that receives every decision as one JSON line
+	// in OPA's decision-log shape (see [DecisionLogEntry]), created 0600
+	// and appended to. Empty: no decision log file.
+	DecisionLog string `yaml:"decision_log"`
+
+	// SkipTests turns off running the set's Rego tests (*_test.rego)
+	// before a policy set from Dir is accepted, at start and on reload.
+	// A set whose tests fail is rejected like one that does not compile.
+	// Sets from FS (the embedded defaults) are tested at build time and
+	// never at load.
+	SkipTests bool `yaml:"skip_tests"`
+
+	// WatchInterval is how often [Engine.Watch] looks for changed files
+	// in Dir; DefaultWatchInterval if zero, never if negative.
+	WatchInterval time.Duration `yaml:"watch_interval"`
 }
 
 // check validates c and applies its defaults.
@@ -57,6 +74,9 @@ func (c Config) check() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.WatchInterval == 0 {
+		c.WatchInterval = DefaultWatchInterval
+	}
 	return c, nil
 }
 
@@ -66,6 +86,7 @@ type Engine struct {
 	cfg      Config
 	reloadMu sync.Mutex
 	current  atomic.Pointer[prepared]
+	dlog     *decisionLog // nil without Config.DecisionLog
 }
 
 // prepared is a policy set ready to evaluate.
@@ -79,17 +100,49 @@ type prepared struct {
 // with its file and line; so is one that calls a forbidden builtin such as
 // http.send.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
+	e, err := Start(ctx, cfg)
+	if err != nil {
+		if e != nil {
+			e.Close()
+		}
+		return nil, err
+	}
+	return e, nil
+}
+
+// Start is like [New], except that a policy set that does not compile, or
+// whose tests fail, still gives an engine: one that refuses every request
+// (with reason [CodeError]) until a [Engine.Reload] succeeds. The error
+// says why no policy is in force; it is nil when one is. Start returns a
+// nil engine only for a bad Config or an unusable decision log.
+func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg}
+	if cfg.DecisionLog != "" {
+		if e.dlog, err = openDecisionLog(cfg.DecisionLog); err != nil {
+			return nil, err
+		}
+	}
 	p, err := e.prepare(ctx)
 	if err != nil {
-		return nil, err
+		e.cfg.Logger.ErrorContext(ctx, "POLICY REJECTED at start: no policy is in force, every request will be refused until a valid policy set is loaded",
+			slog.Any("error", err))
+		return e, err
 	}
 	e.current.Store(p)
 	return e, nil
+}
+
+// Close closes the decision log. Decisions made after Close are still
+// logged through Config.Logger. It is idempotent.
+func (e *Engine) Close() error {
+	if e.dlog == nil {
+		return nil
+	}
+	return e.dlog.close()
 }
 
 // Reload compiles the policy set again, from Dir or FS. If it does not
@@ -100,8 +153,11 @@ func (e *Engine) Reload(ctx context.Context) error {
 	defer e.reloadMu.Unlock()
 	p, err := e.prepare(ctx)
 	if err != nil {
-		e.cfg.Logger.WarnContext(ctx, "policy reload failed; keeping the last good policy",
-			slog.String("policy_version", e.Version()), slog.Any("error", err))
+		msg := "POLICY REJECTED: the new policy set does not compile or fails its tests; the last good policy keeps serving"
+		if e.current.Load() == nil {
+			msg = "POLICY REJECTED: the new policy set does not compile or fails its tests; no policy is in force, every request is refused"
+		}
+		e.cfg.Logger.ErrorContext(ctx, msg, slog.String("policy_version", e.Version()), slog.Any("error", err))
 		return err
 	}
 	e.current.Store(p)
@@ -126,6 +182,11 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	set, errs := load(ctx, fsys, root, false)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if e.cfg.Dir != "" && !e.cfg.SkipTests {
+		if err := testsPass(ctx, os.DirFS(e.cfg.Dir)); err != nil {
+			return nil, err
+		}
 	}
 	if !set.hasDecision {
 		e.cfg.Logger.WarnContext(ctx, "policy has no rule "+Query+": every action will be denied")
@@ -179,6 +240,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		err = fmt.Errorf("%w: decision %s: %w", ErrEvaluation, d.ID, err)
 	}
 	e.log(ctx, in, d, err, time.Since(start))
+	if e.dlog != nil {
+		e.dlog.write(ctx, e.cfg.Logger, in, d, err, start, time.Since(start))
+	}
 	return d, err
 }
 

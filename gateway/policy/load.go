@@ -86,6 +86,7 @@ func Check(ctx context.Context, fsys fs.FS) []error {
 
 // policySet is a compiled policy set with its data.
 type policySet struct {
+	modules     map[string]*ast.Module // as parsed, for the test runner
 	compiler    *ast.Compiler
 	documents   map[string]any
 	facts       *facts
@@ -124,6 +125,7 @@ func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policy
 		return nil, errs
 	}
 	return &policySet{
+		modules:     modules,
 		compiler:    compiler,
 		documents:   res.Documents,
 		facts:       f,

@@ -1,0 +1,171 @@
+package policy_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/policies"
+)
+
+func TestRunTestsOnDefaultPolicies(t *testing.T) {
+	rep, err := policy.RunTests(t.Context(), policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Passed() || len(rep.Results) < 50 {
+		t.Errorf("%d tests, %d failed", len(rep.Results), rep.Failed())
+	}
+	if rep.Coverage < 90 {
+		t.Errorf("coverage %.1f%%, want at least 90%%", rep.Coverage)
+	}
+	for _, f := range rep.Files {
+		if strings.HasSuffix(f.File, "_test.rego") {
+			t.Errorf("coverage reports a test file: %s", f.File)
+		}
+	}
+}
+
+func TestRunTestsReportsFailures(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"p.rego":      allowAll,
+		"p_test.rego": "package lexgate_test\n\ntest_ok if data.lexgate.decision.allow\n\ntest_bad if not data.lexgate.decision.allow\n",
+	})
+	rep, err := policy.RunTests(t.Context(), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Passed() || rep.Failed() != 1 || len(rep.Results) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	if bad := rep.Results[1]; bad.Pass || bad.Name != "data.lexgate_test.test_bad" || bad.File != "p_test.rego" || bad.Line != 5 {
+		t.Errorf("failed test %+v", bad)
+	}
+}
+
+// writeSet writes files under dir, replacing what was there.
+func writeSet(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	os.RemoveAll(dir)
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const denyAll = `package lexgate
+
+decision := {"allow": false, "reasons": [{"code": "test.deny", "message": "denied"}], "obligations": {}}
+`
+
+func TestStartWithoutValidSetRefusesEverything(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, map[string]string{"p.rego": "package lexgate\n\ndecision := {\n"})
+	eng, err := policy.Start(t.Context(), policy.Config{Dir: dir, Logger: quiet})
+	if err == nil || eng == nil {
+		t.Fatalf("Start = %v, %v; want an engine and an error", eng, err)
+	}
+	d, err := eng.Decide(t.Context(), policy.Input{Action: "list_inbox", Time: june, Source: alice})
+	if err == nil || d.Allow || d.Codes()[0] != policy.CodeError {
+		t.Errorf("decision without a policy: %+v, %v", d, err)
+	}
+	writeSet(t, dir, map[string]string{"p.rego": allowAll})
+	if err := eng.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := eng.Decide(t.Context(), policy.Input{Action: "list_inbox", Time: june, Source: alice}); !d.Allow {
+		t.Errorf("after a good reload: %+v", d)
+	}
+}
+
+func TestReloadRejectsFailingTests(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, map[string]string{"p.rego": denyAll, "p_test.rego": "package lexgate_test\n\ntest_denies if not data.lexgate.decision.allow\n"})
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := eng.Version()
+	writeSet(t, dir, map[string]string{"p.rego": allowAll, "p_test.rego": "package lexgate_test\n\ntest_denies if not data.lexgate.decision.allow\n"})
+	err = eng.Reload(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "p_test.rego:3: test data.lexgate_test.test_denies fails") {
+		t.Fatalf("Reload of a set failing its tests: %v", err)
+	}
+	if eng.Version() != v {
+		t.Error("a rejected set replaced the last good one")
+	}
+	if d, _ := eng.Decide(t.Context(), policy.Input{Action: "list_inbox", Time: june, Source: alice}); d.Allow {
+		t.Error("the rejected allow-all set decided")
+	}
+	eng2, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, SkipTests: true})
+	if err != nil || eng2.Version() == v {
+		t.Errorf("SkipTests: %v", err)
+	}
+}
+
+func TestWatchReloadsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, map[string]string{"p.rego": denyAll})
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, WatchInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go eng.Watch(t.Context())
+	v := eng.Version()
+	writeSet(t, dir, map[string]string{"p.rego": allowAll})
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.Version() == v {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed set was not reloaded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDecisionLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.log")
+	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, DecisionLog: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := eng.Decide(t.Context(), send(june, []string{"health"}, manila))
+	d2, _ := eng.Decide(t.Context(), send(june, nil, manila))
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("decision log mode: %v %v", info, err)
+	}
+	f, _ := os.Open(path)
+	defer f.Close()
+	var got []policy.DecisionLogEntry
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		var e policy.DecisionLogEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		got = append(got, e)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d entries, want 2", len(got))
+	}
+	e := got[0]
+	if e.DecisionID != d1.ID || e.Path != "lexgate/decision" || e.Result.Allow || e.Result.Reasons[0].Code != "hipaa.no_baa" ||
+		e.Bundles["lexgate"].Revision != eng.Version() || e.Input.Destinations[0].Jurisdiction != "PH" || e.Timestamp.IsZero() {
+		t.Errorf("entry %+v", e)
+	}
+	if got[1].DecisionID != d2.ID || !got[1].Result.Allow {
+		t.Errorf("entry %+v", got[1])
+	}
+}
