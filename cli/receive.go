@@ -119,7 +119,16 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}
-	fmt.Fprintf(r.info, "from %s (signature verified), matter %s\n", signer, m.Matter)
+	if m.SealedBy != "" {
+		// A legacy sender uploaded plaintext over SFTP; the gateway encrypted it
+		// and signed for it. Only the gateway this config pins may do that.
+		if m.SealedBy != r.cfg.GatewayID {
+			return nil, fmt.Errorf("transfer %s: sealed on ingest by %s, which is not your gateway (%s); refusing it", id, m.SealedBy, r.cfg.GatewayID)
+		}
+		fmt.Fprintf(r.info, "from %s, sealed on ingest by %s (signature verified), matter %s\n", m.Sender, signer, m.Matter)
+	} else {
+		fmt.Fprintf(r.info, "from %s (signature verified), matter %s\n", signer, m.Matter)
+	}
 	spool, err := r.download(ctx, id, m)
 	if err != nil {
 		return nil, err
@@ -133,7 +142,7 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 		return nil, err
 	}
 	os.Remove(spool)
-	return &receiveResult{ID: id, Sender: signer.String(), Matter: m.Matter, ManifestHash: t.Manifest.Hash(), Dir: abs, Files: files}, nil
+	return &receiveResult{ID: id, Sender: m.Sender, Matter: m.Matter, ManifestHash: t.Manifest.Hash(), Dir: abs, Files: files}, nil
 }
 
 // verifyTransfer checks, before anything is downloaded, that the transfer's manifest
@@ -290,6 +299,13 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 		return nil, err
 	}
 	defer f.Close()
+	if m.Content == api.ContentFile {
+		ex, err := decryptFile(bufio.NewReaderSize(f, copyBufSize), staging, ids, m)
+		if err != nil {
+			return nil, err
+		}
+		return deliver(dir, staging, ex)
+	}
 	ex, err := decryptAndExtract(bufio.NewReaderSize(f, copyBufSize), staging, ids)
 	if err != nil {
 		return nil, err

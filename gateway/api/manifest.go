@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -51,7 +52,24 @@ type Manifest struct {
 	Created          time.Time `json:"created"`
 	// Nonce makes two otherwise identical sends distinct transfers.
 	Nonce string `json:"nonce"`
+	// SealedBy is set when the sender did not encrypt and sign the transfer itself:
+	// a legacy system uploaded plaintext over SFTP and the gateway named here
+	// encrypted it on ingest and signed this manifest on the sender's behalf with
+	// its own X.509-SVID. Verify then accepts that SVID as the signer. Empty for
+	// everything lex sends.
+	SealedBy string `json:"sealed_by,omitempty"`
+	// Content is what the plaintext is: "" (ContentBundle) a lex bundle, a tar
+	// with its own per-file manifest; ContentFile one file named Name.
+	Content string `json:"content,omitempty"`
+	// Name is the file's name when Content is ContentFile: one path element.
+	Name string `json:"name,omitempty"`
 }
+
+// Kinds of plaintext a manifest describes.
+const (
+	ContentBundle = ""     // a lex bundle (tar with a per-file manifest)
+	ContentFile   = "file" // a single file, as uploaded over SFTP
+)
 
 // SignedManifest is a Manifest as signed bytes, with the signature and the signer's
 // certificate chain. The bytes signed are exactly Payload, so re-encoding cannot
@@ -122,6 +140,46 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Created.IsZero() {
 		return badf("created time missing")
+	}
+	if m.SealedBy != "" {
+		if _, err := spiffeid.FromString(m.SealedBy); err != nil {
+			return badf("sealed_by %q: %v", m.SealedBy, err)
+		}
+	}
+	switch m.Content {
+	case ContentBundle:
+		if m.Name != "" {
+			return badf("a name is only for content %q", ContentFile)
+		}
+	case ContentFile:
+		if err := ValidFileName(m.Name); err != nil {
+			return badf("%v", err)
+		}
+	default:
+		return badf("content %q, want %q or %q", m.Content, ContentBundle, ContentFile)
+	}
+	return nil
+}
+
+// MaxFileName is the longest file name in bytes, as on most file systems.
+const MaxFileName = 255
+
+// ValidFileName checks a single-file transfer's name: 1 to MaxFileName bytes of
+// valid UTF-8, one path element (no slash or backslash, not "." or ".."), and no
+// NUL or other control character.
+func ValidFileName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("file name %q is empty, \".\" or \"..\"", name)
+	case len(name) > MaxFileName:
+		return fmt.Errorf("file name of %d bytes, at most %d", len(name), MaxFileName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("file name %q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '/' || r == '\\' {
+			return fmt.Errorf("file name %q holds a control character, slash or backslash", name)
+		}
 	}
 	return nil
 }
@@ -202,7 +260,9 @@ func (sm *SignedManifest) Decode() (Manifest, error) {
 
 // Verify checks that the manifest was signed by the X.509-SVID in its chain, that the
 // SVID chains to a bundle in bundles at time now, that its SPIFFE ID is the manifest's
-// sender, and that the manifest is valid. It returns the manifest and the signer's ID.
+// sender (or, for a manifest sealed on ingest, its SealedBy gateway), and that the
+// manifest is valid. It returns the manifest and the signer's ID: a caller that
+// accepts sealed manifests must check that the signer is a gateway it trusts.
 func (sm *SignedManifest) Verify(bundles x509bundle.Source, now time.Time) (Manifest, spiffeid.ID, error) {
 	m, err := sm.Decode()
 	if err != nil {
@@ -226,7 +286,7 @@ func (sm *SignedManifest) Verify(bundles x509bundle.Source, now time.Time) (Mani
 	if err != nil {
 		return m, spiffeid.ID{}, badf("signer SVID: %v", err)
 	}
-	if id.String() != m.Sender {
+	if id.String() != m.Sender && (m.SealedBy == "" || id.String() != m.SealedBy) {
 		return m, spiffeid.ID{}, badf("signed by %s but names sender %s", id, m.Sender)
 	}
 	if err := verifyPayload(chain[0].PublicKey, sm.Payload, sm.Signature); err != nil {

@@ -32,6 +32,10 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 	if signer != caller {
 		return nil, badRequest("manifest signed by %s, but the caller is %s", signer, caller)
 	}
+	if m.SealedBy != "" || m.Sender != caller.String() {
+		// Only the gateway's own ingest path (Ingest) seals manifests for others.
+		return nil, badRequest("manifest names sender %s and sealed_by %q; send your own transfers, signed by yourself", m.Sender, m.SealedBy)
+	}
 	if m.CiphertextSize > s.cfg.MaxCiphertextSize {
 		return nil, fmt.Errorf("%w: %d bytes of ciphertext, the gateway accepts at most %d", ErrTooLarge, m.CiphertextSize, s.cfg.MaxCiphertextSize)
 	}
