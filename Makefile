@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server
+DEB_PKGS := openssh-client openssh-server lftp
 
 .PHONY: all build demo test test-short vet bench deb-deps tools clean help
 
@@ -30,6 +30,7 @@ deb-deps:
 	@missing=""; \
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
