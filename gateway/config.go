@@ -86,6 +86,9 @@ func (c *Config) setDefaults() {
 	if c.Store.Dir == "" {
 		c.Store.Dir = "lexgate-data"
 	}
+	if c.Policy.DecisionLog == "" { // "off" turns it off
+		c.Policy.DecisionLog = filepath.Join(c.Store.Dir, "decisions.log")
+	}
 }
 
 // Validate reports every problem it finds in the config, each naming its key.
@@ -159,5 +162,8 @@ func (c *Config) resolvePaths(dir string) {
 		c.Identity.Bundles[td] = p
 	}
 	abs(&c.Policy.Dir)
+	if c.Policy.DecisionLog != "off" {
+		abs(&c.Policy.DecisionLog)
+	}
 	abs(&c.Store.Dir)
 }

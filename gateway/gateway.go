@@ -114,8 +114,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if pcfg.Dir == "" && pcfg.FS == nil {
 		pcfg.FS = policies.FS
 	}
-	if g.policy, err = policy.New(ctx, pcfg); err != nil {
-		return nil, fmt.Errorf("gateway: policy: %w", err)
+	if pcfg.DecisionLog == "off" {
+		pcfg.DecisionLog = ""
+	}
+	// Without a valid policy set the gateway still starts and refuses every
+	// request until a reload brings a good one; policy.Start logs why.
+	var perr error
+	if g.policy, perr = policy.Start(ctx, pcfg); g.policy == nil {
+		return nil, fmt.Errorf("gateway: policy: %w", perr)
 	}
 	if g.store, err = store.Open(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
@@ -254,6 +260,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			}
 		}()
 	}
+	defer g.watchPolicy(ctx)()
 	run("https", func() error { return g.h2.ServeTLS(g.tcpLn, "", "") })
 	if g.h3 != nil {
 		run("http3", func() error { return g.h3.Serve(g.udpConn) })
@@ -325,6 +332,9 @@ func (g *Gateway) Close() error {
 		}
 		if g.store != nil {
 			errs = append(errs, g.store.Close())
+		}
+		if g.policy != nil {
+			errs = append(errs, g.policy.Close())
 		}
 		if g.id != nil {
 			errs = append(errs, g.id.Close())
