@@ -36,7 +36,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
-		inboxCommand, receiveCommand, ackCommand,
+		inboxCommand, receiveCommand, ackCommand, policyCommand,
 	}
 }
 
@@ -120,6 +120,8 @@ func (e *env) report(cmd *command, err error) int {
 		return ExitUsage
 	case errors.As(err, &apiErr) && apiErr.Code == api.CodeDenied:
 		printRefusal(e.stderr, apiErr)
+		return ExitRefused
+	case errors.Is(err, errPolicyWouldRefuse): // lex policy explain printed why
 		return ExitRefused
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(e.stderr, "lex %s: interrupted\n", cmd.name)
