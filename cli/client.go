@@ -38,6 +38,7 @@ type Client struct {
 	svid      *x509svid.SVID
 	bundles   *x509bundle.Set
 	transport string
+	log       *logState // the audit log as verified by followLog, nil without log_key
 }
 
 // Dial loads the SVID and bundles of cfg and connects to its gateway with transport

@@ -37,6 +37,7 @@ func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
+		verifyCommand, auditCommand,
 	}
 }
 
@@ -186,6 +187,10 @@ func (e *env) dial() (*Config, *Client, error) {
 	}
 	c, err := Dial(e.ctx, cfg, e.transport, verbose)
 	if err != nil {
+		return nil, nil, err
+	}
+	if c.log, err = c.followLog(e.ctx, cfg); err != nil {
+		c.Close()
 		return nil, nil, err
 	}
 	return cfg, c, nil

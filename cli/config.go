@@ -29,6 +29,7 @@ import (
 //	  harbor-law.example: harbor-law.example/bundle.pem
 //	identity: identity.age                          # default <config dir>/identity.age
 //	cache_dir: /var/cache/lex                       # default os.UserCacheDir()/lex
+//	log_key: harbor-law.example/lexgate-audit+1a2b3c4d+AbC… # the gateway's audit log key ("lexgate log-key")
 type Config struct {
 	Gateway   string            `yaml:"gateway"`
 	GatewayID string            `yaml:"gateway_id"`
@@ -37,6 +38,8 @@ type Config struct {
 	Bundles   map[string]string `yaml:"bundles"`
 	Identity  string            `yaml:"identity"`
 	CacheDir  string            `yaml:"cache_dir"`
+	// LogKey pins the gateway's audit log public key (a note verifier key).
+	LogKey string `yaml:"log_key"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`

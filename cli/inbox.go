@@ -65,17 +65,19 @@ func runInbox(e *env, args []string) error {
 
 var ackCommand = &command{
 	name:    "ack",
-	args:    "[--json] ID",
+	args:    "[--receipt FILE] [--json] ID",
 	summary: "acknowledge receipt of a transfer",
 	help: `Tells the gateway you received the transfer: it leaves your inbox and a delivery
 receipt is written to the audit log. "lex receive --ack" does this after a
-successful receive.`,
+successful receive. The audit receipt of the acknowledgement is saved as
+lex-receipt-ID-ack.json in the current directory, or --receipt FILE.`,
 	run: runAck,
 }
 
 func runAck(e *env, args []string) error {
 	fs := newFlagSet("ack")
 	jsonOut := fs.Bool("json", false, "")
+	receipt := fs.String("receipt", "", "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -84,7 +86,7 @@ func runAck(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, c, err := e.dial()
+	cfg, c, err := e.dial()
 	if err != nil {
 		return err
 	}
@@ -92,10 +94,17 @@ func runAck(e *env, args []string) error {
 	if err := c.Ack(e.ctx, id); err != nil {
 		return fmt.Errorf("ack %s: %w", id, err)
 	}
+	path, err := saveAckReceipt(e, cfg, c, id, ackReceiptPath(*receipt, ".", id))
+	if err != nil {
+		return err
+	}
 	if *jsonOut {
-		return writeJSON(e.stdout, map[string]any{"id": id, "acknowledged": true})
+		return writeJSON(e.stdout, map[string]any{"id": id, "acknowledged": true, "receipt": path})
 	}
 	fmt.Fprintf(e.stdout, "acknowledged %s\n", id)
+	if path != "" {
+		fmt.Fprintf(e.stdout, "receipt: %s\n", path)
+	}
 	return nil
 }
 

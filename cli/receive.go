@@ -22,7 +22,7 @@ import (
 
 var receiveCommand = &command{
 	name:    "receive",
-	args:    "ID -o DIR [--ack] [--json]",
+	args:    "ID -o DIR [--ack [--receipt FILE]] [--json]",
 	summary: "download, verify, decrypt and unpack a transfer into DIR",
 	help: `Checks the sender's signature on the transfer manifest against the trust bundles
 before downloading anything, downloads the ciphertext (resuming a partial
@@ -32,7 +32,9 @@ file is checked against the bundle's manifest. Only then are the files moved int
 DIR. Existing files are never overwritten; on any failure nothing is left in DIR.
 
   -o DIR   where to put the files (created if missing)
-  --ack    acknowledge receipt after a successful receive
+  --ack    acknowledge receipt after a successful receive, and save the audit
+           receipt of the acknowledgement (lex-receipt-ID-ack.json beside DIR,
+           or --receipt FILE)
   --json   print the result as JSON`,
 	run: runReceive,
 }
@@ -46,12 +48,14 @@ type receiveResult struct {
 	Dir          string   `json:"dir"`
 	Files        []string `json:"files"`
 	Acknowledged bool     `json:"acknowledged"`
+	Receipt      string   `json:"receipt,omitempty"`
 }
 
 func runReceive(e *env, args []string) error {
 	fs := newFlagSet("receive")
 	dir := fs.String("o", "", "")
 	ack := fs.Bool("ack", false, "")
+	receipt := fs.String("receipt", "", "")
 	jsonOut := fs.Bool("json", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -87,6 +91,10 @@ func runReceive(e *env, args []string) error {
 			return fmt.Errorf("received, but the acknowledgement failed (run \"lex ack %s\"): %w", id, err)
 		}
 		res.Acknowledged = true
+		abs, _ := filepath.Abs(res.Dir)
+		if res.Receipt, err = saveAckReceipt(e, cfg, c, id, ackReceiptPath(*receipt, filepath.Dir(abs), id)); err != nil {
+			return err
+		}
 	}
 	if *jsonOut {
 		return writeJSON(e.stdout, res)
@@ -97,6 +105,9 @@ func runReceive(e *env, args []string) error {
 	}
 	if res.Acknowledged {
 		fmt.Fprintf(e.stdout, "acknowledged %s\n", id)
+		if res.Receipt != "" {
+			fmt.Fprintf(e.stdout, "receipt: %s\n", res.Receipt)
+		}
 	}
 	return nil
 }

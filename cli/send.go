@@ -25,7 +25,7 @@ const uploadAttempts = 4
 
 var sendCommand = &command{
 	name:    "send",
-	args:    "--to SPIFFE_ID[,…] --matter M [--label L]… [--region XX]… [--chunk SIZE] [--json] PATH…",
+	args:    "--to SPIFFE_ID[,…] --matter M [--label L]… [--region XX]… [--chunk SIZE] [--receipt FILE] [--json] PATH…",
 	summary: "encrypt files and directories to recipients and upload them",
 	help: `Bundles the PATHs (files and directories; entries are named from each PATH's
 base name) into a deterministic tar with a manifest of per-file SHA-256 hashes,
@@ -40,7 +40,13 @@ input are refused (lex never follows links: name the target instead).
   --label L      a label such as privileged or personal-data (repeatable)
   --region XX    data subjects' region, ISO 3166 code or EU (repeatable)
   --chunk SIZE   upload chunk size (default 256MiB)
+  --receipt FILE where to save the audit receipt (default lex-receipt-ID.json
+                 next to the first PATH); check it with "lex verify FILE"
   --json         print the transfer as JSON
+
+Before encrypting, lex checks that each recipient's keys are the latest
+registration the gateway's audit log records (key transparency), and refuses
+to send when the log is inconsistent with the checkpoint it saw before.
 
 Exit code 3 means the policy refused the transfer; the reasons are printed.`,
 	run: runSend,
@@ -54,6 +60,7 @@ type sendOptions struct {
 	regions []string
 	chunk   int64
 	paths   []string
+	receipt string
 }
 
 func parseSendArgs(args []string) (*sendOptions, bool, error) {
@@ -66,11 +73,12 @@ func parseSendArgs(args []string) (*sendOptions, bool, error) {
 	fs.Var(&regions, "region", "")
 	fs.Var(&chunk, "chunk", "")
 	jsonOut := fs.Bool("json", false, "")
+	receipt := fs.String("receipt", "", "")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, false, err
 	}
-	o := &sendOptions{matter: *matter, labels: labels, chunk: int64(chunk), paths: paths}
+	o := &sendOptions{matter: *matter, labels: labels, chunk: int64(chunk), paths: paths, receipt: *receipt}
 	switch {
 	case len(to) == 0:
 		return nil, false, usagef("--to is required")
@@ -104,6 +112,8 @@ type sendResult struct {
 	CiphertextSize int64    `json:"ciphertext_size"`
 	Resumed        bool     `json:"resumed"`
 	Transport      string   `json:"transport"`
+	Receipt        string   `json:"receipt"`   // the saved audit receipt file
+	LogIndex       uint64   `json:"log_index"` // the upload's entry in the audit log
 }
 
 func runSend(e *env, args []string) error {
@@ -116,16 +126,30 @@ func runSend(e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if c.log == nil { // no pinned log key: keys and receipts cannot be checked
+		if _, err := cfg.logVerifier(); err != nil {
+			return err
+		}
+	}
 	s := &sender{e: e, cfg: cfg, c: c, o: o}
 	res, err := s.run(e.ctx)
 	if err != nil {
 		return err
 	}
+	if res.Receipt, err = sendReceiptPath(o, res.ID); err != nil {
+		return err
+	}
+	r, err := c.fetchReceipt(e.ctx, cfg, res.ID, res.Receipt)
+	if err != nil {
+		return fmt.Errorf("sent %s, but: %w", res.ID, err)
+	}
+	res.LogIndex = r.Index
 	if jsonOut {
 		return writeJSON(e.stdout, res)
 	}
 	fmt.Fprintf(e.stdout, "sent %s: %d file(s), %s, matter %s, to %s\n", res.ID, res.FileCount,
 		humanSize(res.PlaintextSize), res.Matter, strings.Join(res.Recipients, ", "))
+	fmt.Fprintf(e.stdout, "receipt: %s (audit log entry %d)\n", res.Receipt, res.LogIndex)
 	return nil
 }
 
@@ -267,6 +291,9 @@ func (s *sender) fetchRecipients(ctx context.Context) ([]age.Recipient, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("keys of %s: %w", id, err)
+		}
+		if err := s.c.checkKeys(ctx, s.c.log, kr); err != nil {
+			return nil, err
 		}
 		ks, err := parseKeyset(id.String(), kr.Recipients)
 		if err != nil {

@@ -11,8 +11,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 )
@@ -41,6 +43,11 @@ type Config struct {
 	Policy   policy.Config   `yaml:"policy"`
 	Store    store.Config    `yaml:"store"`
 	Transfer transfer.Config `yaml:"transfer"`
+	// SFTP is the SSH/SFTP front for legacy systems, off unless sftp.listen is set.
+	SFTP sftpfront.Config `yaml:"sftp"`
+	// Audit configures the audit log; its dir defaults to <store.dir>/audit and
+	// its signing key to <store.dir>/audit.key.
+	Audit audit.Config `yaml:"audit"`
 }
 
 // LogConfig configures log/slog output on stderr.
@@ -89,6 +96,9 @@ func (c *Config) setDefaults() {
 	if c.Policy.DecisionLog == "" { // "off" turns it off
 		c.Policy.DecisionLog = filepath.Join(c.Store.Dir, "decisions.log")
 	}
+	if c.Audit.Dir == "" {
+		c.Audit.Dir = filepath.Join(c.Store.Dir, "audit")
+	}
 }
 
 // Validate reports every problem it finds in the config, each naming its key.
@@ -119,6 +129,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("limits: values must not be negative"))
 	}
 	if err := c.Transfer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.SFTP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Audit.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -166,4 +182,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Policy.DecisionLog)
 	}
 	abs(&c.Store.Dir)
+	abs(&c.SFTP.HostKey)
+	abs(&c.Audit.Dir)
+	abs(&c.Audit.KeyFile)
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -25,9 +26,11 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/httpapi"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/policies"
@@ -47,6 +50,7 @@ type Gateway struct {
 	id      *identity.Source
 	policy  *policy.Engine
 	store   *store.Store
+	audit   *audit.Log
 	metrics *metrics
 
 	tcpLn   net.Listener
@@ -55,6 +59,7 @@ type Gateway struct {
 	h2      *http.Server
 	h3      *http3.Server
 	admin   *http.Server
+	sftp    *sftpfront.Server // nil unless sftp.listen is set
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
 	// its durable offset before the store closes.
@@ -126,12 +131,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if g.store, err = store.Open(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
+	acfg := cfg.Audit
+	acfg.Logger = log
+	if acfg.Origin == "" {
+		acfg.Origin = g.id.ID().TrustDomain().Name() + "/lexgate-audit"
+	}
+	if g.audit, err = audit.Open(ctx, acfg); err != nil {
+		return nil, fmt.Errorf("gateway: audit: %w", err)
+	}
+	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
 	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
-		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log})
+		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	var handler http.Handler = httpapi.New(svc, log, g.metrics)
+	front := httpapi.New(svc, log, g.metrics)
+	front.ServeLog(g.audit.Handler())
+	var handler http.Handler = front
 	handler = g.tracked(handler)
 	if err := g.listen(); err != nil {
 		return nil, err
@@ -142,6 +158,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	}
 	if g.adminLn != nil {
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	if cfg.SFTP.Enabled() {
+		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Log: log,
+			DefaultHostKey: filepath.Join(cfg.Store.Dir, "sftp_host_ed25519_key")})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		log.Info("sftp front", "addr", g.sftp.Addr(), "host_key_fingerprint", g.sftp.Fingerprint())
 	}
 	return g, nil
 }
@@ -243,13 +267,22 @@ func (g *Gateway) AdminAddr() string {
 	return g.adminLn.Addr().String()
 }
 
+// SFTP is the SFTP front, or nil when it is off.
+func (g *Gateway) SFTP() *sftpfront.Server { return g.sftp }
+
+// LogKey is the audit log's public key (note verifier), what lex pins as log_key.
+func (g *Gateway) LogKey() string { return g.audit.VerifierKey() }
+
+// AuditDir is where the audit log's tiles are.
+func (g *Gateway) AuditDir() string { return g.audit.Dir() }
+
 // ID is the gateway's own SPIFFE ID.
 func (g *Gateway) ID() string { return g.id.ID().String() }
 
 // Serve serves until ctx is done or a listener fails, then shuts down gracefully
 // within cfg.ShutdownGrace. It returns nil after a clean shutdown.
 func (g *Gateway) Serve(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	run := func(name string, fn func() error) {
 		wg.Add(1)
@@ -267,6 +300,9 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	if g.admin != nil {
 		run("admin", func() error { return g.admin.Serve(g.adminLn) })
+	}
+	if g.sftp != nil {
+		run("sftp", func() error { return g.sftp.Serve(ctx) })
 	}
 	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
 	var err error
@@ -321,6 +357,9 @@ func (g *Gateway) Close() error {
 		if g.admin != nil {
 			g.admin.Close()
 		}
+		if g.sftp != nil {
+			g.sftp.Close() // uploads in flight are discarded: nothing half-stored
+		}
 		for _, c := range []interface{ Close() error }{g.tcpLn, g.udpConn, g.adminLn} {
 			if c != nil {
 				c.Close()
@@ -329,6 +368,9 @@ func (g *Gateway) Close() error {
 		// Handlers whose connections were just cut still record what arrived.
 		if !g.waitHandlers(drainTimeout) {
 			g.log.Warn("handlers still running after connections were closed; closing the store anyway")
+		}
+		if g.audit != nil {
+			errs = append(errs, g.audit.Close())
 		}
 		if g.store != nil {
 			errs = append(errs, g.store.Close())

@@ -8,12 +8,14 @@ import (
 	"io"
 
 	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/gateway/audit"
 )
 
 const usage = `lexgate is the lexgate file transfer gateway.
 
 Usage:
   lexgate serve --config lexgate.yaml   run the gateway (HTTP/3 + HTTPS on one port)
+  lexgate log-key --config lexgate.yaml print the audit log's public key (lex's log_key)
   lexgate certs dev --out DIR           mint a development PKI (see "lexgate certs -h")
   lexgate certs ca|issue ...            mint a trust-domain CA or an X.509-SVID
   lexgate help                          this text
@@ -44,6 +46,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "certs":
 		return certs.Command(ctx, args[1:], stdout, stderr)
+	case "log-key":
+		return logKey(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -80,5 +84,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lexgate: %v\n", err)
 		return 1
 	}
+	return 0
+}
+
+// logKey prints the audit log's note verifier key, for lex's log_key setting.
+func logKey(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lexgate log-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "lexgate.yaml", "the YAML config `file`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "lexgate: %v\n", err)
+		return 1
+	}
+	vkey, err := audit.ReadVerifierKey(cfg.Audit.KeyFileOrDefault())
+	if err != nil {
+		fmt.Fprintf(stderr, "lexgate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, vkey)
 	return 0
 }

@@ -17,6 +17,8 @@
 //	GET  /v1/transfers/{id}/content    download ciphertext, HTTP Range supported (recipient, ready transfers)
 //	POST /v1/transfers/{id}/ack        acknowledge receipt (recipient)
 //	GET  /v1/inbox                     ready transfers addressed to the caller (InboxResponse)
+//	GET  /v1/transfers/{id}/receipt    the caller's audit receipt: the sender's upload completion, a recipient's ack
+//	GET  /v1/log/checkpoint, /v1/log/tile/…  the audit log, read-only, in the tlog-tiles layout
 //
 // The caller is always the SPIFFE ID of its verified client certificate: no header or
 // field names the caller. A transfer that is not addressed to the caller, or that the
@@ -24,13 +26,18 @@
 // cannot be probed. Errors come back as an Error document.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Paths of the v1 API. {id} stands for a transfer ID.
 const (
 	PathKeys      = "/v1/keys"
 	PathTransfers = "/v1/transfers"
 	PathInbox     = "/v1/inbox"
+	// PathLog is where the audit log is served in the tlog-tiles layout.
+	PathLog = "/v1/log/"
 	// PathTransfer is the prefix of one transfer's resources: PathTransfer + id,
 	// + id + "/content", + id + "/ack".
 	PathTransfer = "/v1/transfers/"
@@ -56,6 +63,10 @@ type KeysResponse struct {
 	ID         string    `json:"id"`
 	Recipients []string  `json:"recipients"`
 	Updated    time.Time `json:"updated"`
+	// LogReceipt is the audit log receipt (package audit's Receipt) of the
+	// identity's latest key registration: lex checks that Recipients are the keys
+	// it records before encrypting to them (key transparency).
+	LogReceipt json.RawMessage `json:"log_receipt,omitempty"`
 }
 
 // CreateTransferRequest asks the gateway to accept a transfer. The gateway verifies the

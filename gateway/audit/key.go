@@ -86,3 +86,19 @@ func ParseVerifier(vkey string) (note.Verifier, error) {
 	}
 	return v, nil
 }
+
+// ReadVerifierKey returns the public note verifier key of the log key in keyFile,
+// without opening the log.
+func ReadVerifierKey(keyFile string) (string, error) {
+	b, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("audit: no log key at %s yet: start the gateway once (lexgate serve) to create it", keyFile)
+	}
+	if err != nil {
+		return "", fmt.Errorf("audit: read log key: %w", err)
+	}
+	return verifierKey(string(b))
+}
+
+// KeyFileOrDefault is the signing key file cfg uses: KeyFile, or Dir + ".key".
+func (c Config) KeyFileOrDefault() string { return c.withDefaults().KeyFile }

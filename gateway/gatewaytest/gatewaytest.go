@@ -178,6 +178,7 @@ func (e *Env) ClientConfig(id string, extra ...string) string {
 	for td, p := range e.Bundles() {
 		fmt.Fprintf(&b, "  %s: %s\n", td, p)
 	}
+	fmt.Fprintf(&b, "log_key: %s\n", e.Gateway.LogKey()) // pinned, as at lex set-up
 	for _, l := range extra {
 		b.WriteString(l + "\n")
 	}

@@ -71,6 +71,7 @@ func New(svc *transfer.Service, log *slog.Logger, obs Observer) *Handler {
 	h.route("GET "+api.PathTransfer+"{id}/content", h.download)
 	h.route("POST "+api.PathTransfer+"{id}/ack", h.ack)
 	h.route("POST "+api.PathPolicyExplain, h.explain)
+	h.route("GET "+api.PathTransfer+"{id}/receipt", h.receipt)
 	return h
 }
 
@@ -206,6 +207,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, e.Code = http.StatusUnprocessableEntity, api.CodeHashMismatch
 	case errors.Is(err, transfer.ErrNotReady):
 		status, e.Code = http.StatusConflict, api.CodeNotReady
+	case errors.Is(err, transfer.ErrAudit):
+		status, e.Code, e.Message = http.StatusServiceUnavailable, api.CodeUnavailable, "the audit log could not record this action; nothing was acknowledged, retry later"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		status, e.Code, e.Message = http.StatusServiceUnavailable, api.CodeUnavailable, "request cancelled"
 	default:

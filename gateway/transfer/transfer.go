@@ -29,6 +29,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/store"
 )
@@ -76,9 +77,10 @@ type Service struct {
 	revoked func(spiffeid.ID) bool
 	now     func() time.Time
 	log     *slog.Logger
+	audit   Auditor
 }
 
-// Deps are what the core runs on. Revoked and Now may be nil.
+// Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
 type Deps struct {
 	Store   *store.Store
 	Policy  Decider
@@ -86,6 +88,7 @@ type Deps struct {
 	Revoked func(spiffeid.ID) bool
 	Now     func() time.Time
 	Log     *slog.Logger
+	Audit   Auditor
 }
 
 // New returns a core on deps.
@@ -93,11 +96,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Store == nil || deps.Policy == nil || deps.Bundles == nil {
-		return nil, errors.New("transfer: store, policy and bundles are required")
+	if deps.Store == nil || deps.Policy == nil || deps.Bundles == nil || deps.Audit == nil {
+		return nil, errors.New("transfer: store, policy, bundles and audit are required")
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
-		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log}
+		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit}
 	if s.revoked == nil {
 		s.revoked = func(spiffeid.ID) bool { return false }
 	}
@@ -123,9 +126,11 @@ func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision,
 		if len(d.Reasons) == 0 {
 			d.Reasons = []policy.Reason{{Code: "policy.error", Message: "the policy could not be evaluated; the gateway refuses until it can"}}
 		}
+		s.auditRefusal(ctx, in, d)
 		return d, &DeniedError{Decision: d, Action: in.Action}
 	}
 	if !d.Allow {
+		s.auditRefusal(ctx, in, d)
 		return d, &DeniedError{Decision: d, Action: in.Action}
 	}
 	return d, nil
@@ -153,8 +158,9 @@ func (s *Service) checkCaller(ctx context.Context, caller spiffeid.ID, action st
 		return badRequest("no caller identity")
 	}
 	if s.revoked(caller) {
-		return &DeniedError{Action: action, Decision: policy.Decision{Reasons: []policy.Reason{{
-			Code: "identity.revoked", Message: caller.String() + " is revoked"}}}}
+		d := policy.Decision{Reasons: []policy.Reason{{Code: "identity.revoked", Message: caller.String() + " is revoked"}}}
+		s.auditRefusal(ctx, policy.Input{Action: action, Source: party(caller)}, d)
+		return &DeniedError{Action: action, Decision: d}
 	}
 	return nil
 }
@@ -173,12 +179,17 @@ func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipien
 			return api.KeysResponse{}, err
 		}
 	}
-	if _, err := s.decide(ctx, policy.Input{Action: "register_key", Source: party(caller)}); err != nil {
+	d, err := s.decide(ctx, policy.Input{Action: "register_key", Source: party(caller)})
+	if err != nil {
 		return api.KeysResponse{}, err
 	}
 	now := s.now().UTC()
 	if err := s.store.PutKeys(ctx, caller.String(), recipients, now); err != nil {
 		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
+	}
+	if _, err := s.Audit(ctx, audit.Event{Kind: audit.KindKeyRegistration, Actor: caller.String(),
+		Action: "register_key", Keys: recipients, Decision: auditDecision(d, true)}); err != nil {
+		return api.KeysResponse{}, err
 	}
 	s.log.InfoContext(ctx, "keys registered", "count", len(recipients))
 	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now}, nil
@@ -207,8 +218,12 @@ func (s *Service) LookupKeys(ctx context.Context, caller, target spiffeid.ID) (a
 	if err := s.checkCaller(ctx, caller, "lookup_key"); err != nil {
 		return api.KeysResponse{}, err
 	}
-	if _, err := s.decide(ctx, policy.Input{Action: "lookup_key", Source: party(caller),
-		Destinations: []policy.Party{party(target)}}); err != nil {
+	in := policy.Input{Action: "lookup_key", Source: party(caller), Destinations: []policy.Party{party(target)}}
+	d, err := s.decide(ctx, in)
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
+	if err := s.auditAllowed(ctx, in, d, ""); err != nil {
 		return api.KeysResponse{}, err
 	}
 	if s.revoked(target) {
@@ -221,7 +236,11 @@ func (s *Service) LookupKeys(ctx context.Context, caller, target spiffeid.ID) (a
 	if err != nil {
 		return api.KeysResponse{}, fmt.Errorf("transfer: lookup keys: %w", err)
 	}
-	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated}, nil
+	rcpt, err := s.keyReceipt(ctx, target.String())
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
+	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated, LogReceipt: rcpt}, nil
 }
 
 // visible loads a transfer if the caller may see it, as sender or as a recipient
@@ -261,7 +280,12 @@ func (s *Service) Inbox(ctx context.Context, caller spiffeid.ID) ([]api.Transfer
 	if err := s.checkCaller(ctx, caller, "list_inbox"); err != nil {
 		return nil, err
 	}
-	if _, err := s.decide(ctx, policy.Input{Action: "list_inbox", Source: party(caller)}); err != nil {
+	in := policy.Input{Action: "list_inbox", Source: party(caller)}
+	d, err := s.decide(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.auditAllowed(ctx, in, d, ""); err != nil {
 		return nil, err
 	}
 	ts, err := s.store.Inbox(ctx, caller.String())
@@ -318,8 +342,9 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 		return nil, nil, ErrNotFound
 	}
 	srcID, _ := spiffeid.FromString(t.Sender)
-	if _, err := s.decide(ctx, policy.Input{Action: "receive", Source: party(caller),
-		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}); err != nil {
+	d, err := s.decide(ctx, policy.Input{Action: "receive", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)})
+	if err != nil {
 		return nil, nil, err
 	}
 	if t.State != store.StateReady {
@@ -334,6 +359,12 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 	}
 	v, err := view(t, caller.String())
 	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	ev := transferEvent(audit.KindDelivery, caller.String(), t)
+	ev.Action, ev.Decision = "receive", auditDecision(d, true)
+	if _, err := s.Audit(ctx, ev); err != nil {
 		f.Close()
 		return nil, nil, err
 	}
@@ -381,11 +412,17 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 	if t.State != store.StateReady {
 		return ErrNotReady
 	}
-	if _, err := s.decide(ctx, policy.Input{Action: "ack", Source: party(caller)}); err != nil {
+	d, err := s.decide(ctx, policy.Input{Action: "ack", Source: party(caller)})
+	if err != nil {
 		return err
 	}
 	if err := s.store.Ack(ctx, id, caller.String(), s.now().UTC()); err != nil {
 		return fmt.Errorf("transfer: ack %s: %w", id, err)
+	}
+	ev := transferEvent(audit.KindAck, caller.String(), t)
+	ev.Action, ev.Decision = "ack", auditDecision(d, true)
+	if _, err := s.Audit(ctx, ev); err != nil {
+		return err
 	}
 	s.log.InfoContext(ctx, "acknowledged", "transfer", id)
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/store"
 )
@@ -46,18 +47,23 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 	for _, d := range dests {
 		id, _ := spiffeid.FromString(d.ID)
 		if s.revoked(id) {
-			return nil, &DeniedError{Action: "send", Decision: policy.Decision{Reasons: []policy.Reason{{
-				Code: "identity.revoked", Message: d.ID + " is revoked and cannot receive transfers"}}}}
+			dec := policy.Decision{Reasons: []policy.Reason{{Code: "identity.revoked", Message: d.ID + " is revoked and cannot receive transfers"}}}
+			s.auditRefusal(ctx, policy.Input{Action: "send", Source: party(caller), Destinations: dests,
+				Bundle: bundleOf(m, sm.Hash())}, dec)
+			return nil, &DeniedError{Action: "send", Decision: dec}
 		}
 	}
 	hash := sm.Hash()
-	d, err := s.decide(ctx, policy.Input{Action: "send", Source: party(caller), Destinations: dests,
-		Bundle: bundleOf(m, hash)})
+	in := policy.Input{Action: "send", Source: party(caller), Destinations: dests, Bundle: bundleOf(m, hash)}
+	d, err := s.decide(ctx, in)
 	if err != nil {
 		s.log.InfoContext(ctx, "send refused", "manifest", hash, "decision", d.ID)
 		return nil, err
 	}
 	if t, err := s.store.TransferByManifest(ctx, caller.String(), hash); err == nil {
+		if err := s.auditAllowed(ctx, in, d, t.ID); err != nil { // a resumed send
+			return nil, err
+		}
 		return view(t, caller.String())
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("transfer: look up manifest: %w", err)
@@ -78,9 +84,17 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 			if err != nil {
 				return nil, fmt.Errorf("transfer: look up manifest: %w", err)
 			}
+			if err := s.auditAllowed(ctx, in, d, t.ID); err != nil {
+				return nil, err
+			}
 			return view(t, caller.String())
 		}
 		return nil, fmt.Errorf("transfer: create: %w", err)
+	}
+	ev := transferEvent(audit.KindTransferCreated, caller.String(), t)
+	ev.Action, ev.Decision = "send", auditDecision(d, true)
+	if _, err := s.Audit(ctx, ev); err != nil {
+		return nil, err
 	}
 	s.log.InfoContext(ctx, "transfer created", "transfer", t.ID, "manifest", hash, "decision", d.ID,
 		"recipients", len(m.Recipients), "ciphertext_size", m.CiphertextSize)
@@ -123,8 +137,8 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	}
 	switch t.State {
 	case store.StateReady:
-		if offset == t.Offset {
-			return t.Offset, nil // a retried final chunk
+		if offset == t.Offset { // a retried final chunk: its completion may not be logged yet
+			return t.Offset, s.auditUpload(ctx, t)
 		}
 		return t.Offset, &OffsetError{Expected: t.Offset}
 	case store.StateQuarantined:
@@ -141,11 +155,17 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 		return n, fmt.Errorf("%w: the manifest declared %d bytes", ErrTooLarge, t.CiphertextSize)
 	case errors.Is(err, store.ErrHashMismatch):
 		s.log.WarnContext(ctx, "upload quarantined: hash mismatch", "transfer", id)
+		ev := transferEvent(audit.KindQuarantined, caller.String(), t)
+		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"
+		s.Audit(ctx, ev)
 		return n, ErrHashMismatch
 	case err != nil:
 		return n, fmt.Errorf("transfer: upload %s: %w", id, err)
 	}
 	if n == t.CiphertextSize {
+		if err := s.auditUpload(ctx, t); err != nil {
+			return n, err
+		}
 		s.log.InfoContext(ctx, "upload complete", "transfer", id, "bytes", n)
 	}
 	return n, nil
