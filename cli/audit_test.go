@@ -3,8 +3,11 @@ package cli_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +187,18 @@ func TestAuditHandshakeFailureLeavesNoEntry(t *testing.T) {
 	}
 	if !strings.Contains(env.Logs(), "refused TLS handshake") {
 		t.Error("the gateway did not log the refused handshake")
+	}
+	resp, err := http.Get("http://" + env.Gateway.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, tr := range []string{"quic", "tcp"} {
+		re := regexp.MustCompile(`lexgate_tls_handshake_refusals_total\{transport="` + tr + `"\} ([1-9]\d*)`)
+		if !re.Match(metrics) {
+			t.Errorf("metrics do not count the refused %s handshake", tr)
+		}
 	}
 }
 

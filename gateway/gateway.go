@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
@@ -52,6 +53,8 @@ type Gateway struct {
 	store   *store.Store
 	audit   *audit.Log
 	metrics *metrics
+	// refusals counts refused client certificates by transport.
+	refusals *prometheus.CounterVec
 
 	tcpLn   net.Listener
 	udpConn net.PacketConn
@@ -104,6 +107,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	}
 	log = slog.New(httpapi.LogHandler(log.Handler()))
 	g := &Gateway{cfg: cfg, log: log, metrics: newMetrics()}
+	g.refusals = newRefusalCounter(g.metrics.reg)
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -202,7 +206,7 @@ func (g *Gateway) listen() error {
 }
 
 func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
-	tlsConf := g.id.ServerTLSConfig()
+	tlsConf := countRefusals(g.id.ServerTLSConfig(), g.refusals.WithLabelValues("tcp"))
 	// HTTP/1.1 beside HTTP/2: lex moves bulk ciphertext over HTTP/1.1, where a body
 	// is plain TLS records with no framing or flow-control overhead.
 	tlsConf.NextProtos = []string{"h2", "http/1.1"}
@@ -231,7 +235,7 @@ func protocols(h2, h1 bool) *http.Protocols {
 }
 
 func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
-	tlsConf := g.id.ServerTLSConfig()
+	tlsConf := countRefusals(g.id.ServerTLSConfig(), g.refusals.WithLabelValues("quic"))
 	// Over QUIC a handshake without a client certificate would fail inside quic-go
 	// with no trace in our logs; requesting (not requiring) one lets the SPIFFE
 	// verifier refuse an empty chain and log why. The outcome is the same refusal.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"k8s.io/klog/v2"
+
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/audit"
 )
@@ -80,7 +82,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lexgate: %v\n", err)
 		return 1
 	}
-	if err := Run(ctx, cfg, NewLogger(cfg.Log, stderr)); err != nil {
+	logger := NewLogger(cfg.Log, stderr)
+	klog.SetSlogLogger(logger) // tessera (the audit log) logs through klog
+	if err := Run(ctx, cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "lexgate: %v\n", err)
 		return 1
 	}
