@@ -208,3 +208,31 @@ func waitPublished(t *testing.T, _ string) {
 	t.Helper()
 	time.Sleep(500 * time.Millisecond)
 }
+
+// TestAuditFailClosed: when the audit log cannot record an action, the action is
+// not acknowledged: the user is told, and retrying after the fault works.
+func TestAuditFailClosed(t *testing.T) {
+	env, alice, team := setup(t)
+	entries := filepath.Join(env.Gateway.AuditDir(), "tile", "entries")
+	saved := entries + ".saved"
+	if err := os.Rename(entries, saved); err != nil {
+		t.Fatal(err)
+	}
+	write(t, entries, []byte("not a directory")) // the log can no longer write entry bundles
+	code, _, errOut := lex(t, team, "register")
+	if code == 0 || !strings.Contains(errOut, "the audit log could not record this action") {
+		t.Errorf("register with a broken log: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = lex(t, alice, "send", "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
+	if code == 0 || !strings.Contains(errOut, "audit log could not record") {
+		t.Errorf("send with a broken log: exit %d, stderr %q", code, errOut)
+	}
+	os.Remove(entries)
+	if err := os.Rename(saved, entries); err != nil {
+		t.Fatal(err)
+	}
+	mustLex(t, team, "register")
+	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
+	waitPublished(t, alice)
+	mustLex(t, alice, "audit", "verify")
+}
