@@ -194,7 +194,7 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	q, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(set.compiler),
-		rego.Store(inmem.NewFromObject(set.documents)),
+		rego.Store(inmem.NewFromObject(withIndex(set.documents))),
 		rego.StrictBuiltinErrors(true),
 	).PrepareForEval(ctx)
 	if err != nil {

@@ -18,6 +18,9 @@ type facts struct {
 	Jurisdictions jurisdictions           `json:"jurisdictions"`
 	EthicalWalls  map[string][]string     `json:"ethical_walls"`
 	Admins        []string                `json:"admins"`
+
+	// byOrg indexes Agreements by the trust domains of their parties.
+	byOrg map[string][]int
 }
 
 // jurisdictions are the lists of data/jurisdictions.json.
@@ -94,6 +97,14 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	f.byOrg = map[string][]int{}
+	for i, a := range f.Agreements {
+		for j, td := range a.Parties {
+			if j == 0 || td != a.Parties[0] {
+				f.byOrg[td] = append(f.byOrg[td], i)
+			}
+		}
+	}
 	return f, nil
 }
 
@@ -164,7 +175,7 @@ func siteOf(sites []Site, path string) *Site {
 }
 
 // organisation returns a copy of the organisation of td with its
-// agreements with other (all of them if other is empty), or nil.
+// agreements with other (none if other is empty), or nil.
 func (f *facts) organisation(td, other string) *Organisation {
 	o, ok := f.Organisations[td]
 	if !ok || td == "" {
@@ -175,8 +186,9 @@ func (f *facts) organisation(td, other string) *Organisation {
 	o.Sites = slices.Clone(o.Sites)
 	o.Certifications = slices.Clone(o.Certifications)
 	o.Agreements = nil
-	for _, a := range f.Agreements {
-		if slices.Contains(a.Parties, td) && (other == "" || slices.Contains(a.Parties, other)) {
+	for _, i := range f.byOrg[td] {
+		a := f.Agreements[i]
+		if other != "" && slices.Contains(a.Parties, other) {
 			a.Parties = slices.Clone(a.Parties)
 			o.Agreements = append(o.Agreements, a)
 		}

@@ -131,8 +131,10 @@ type Organisation struct {
 	// MaxFiles caps the file count of bundles the organisation sends or
 	// receives; zero means no limit.
 	MaxFiles int `json:"max_files,omitempty"`
-	// Agreements are the organisation's agreements: for a destination,
-	// those with the source's organisation; for the source, all of them.
+	// Agreements are, for a destination, the organisation's agreements
+	// with the source's organisation; none for the source (an
+	// organisation may have thousands, and every one would be copied into
+	// every decision's input and log line).
 	// Whether one is in force at Input.Time is for the policy to decide.
 	Agreements []Agreement `json:"agreements,omitempty"`
 }

@@ -152,12 +152,15 @@ func TestEnrich(t *testing.T) {
 	if in.Source.TrustDomain != "harbor-law.example" || in.Source.Path != "/paralegal/alice" {
 		t.Errorf("source names not derived: %+v", in.Source)
 	}
-	if o := in.Source.Organisation; o == nil || o.Jurisdiction != "DE" || !o.EUEEA || len(o.Agreements) != 3 {
+	if o := in.Source.Organisation; o == nil || o.Jurisdiction != "DE" || !o.EUEEA || len(o.Agreements) != 0 {
 		t.Errorf("source organisation = %+v", o)
 	}
 	m := in.Destinations[0].Organisation
 	if m == nil || m.Jurisdiction != "PH" || !slices.Contains(m.Certifications, "ISO 27001") || len(m.Agreements) != 2 {
 		t.Errorf("manila organisation = %+v", m)
+	}
+	if p := in.Destinations[0]; p.Site == nil || p.Site.Name != "Manila" || p.Jurisdiction != "PH" || p.EUEEA || !slices.Equal(p.Certifications, []string{"ISO 27001"}) {
+		t.Errorf("manila party = %+v", p)
 	}
 	if in.Destinations[1].Organisation != nil {
 		t.Errorf("unknown organisation enriched: %+v", in.Destinations[1].Organisation)
