@@ -8,7 +8,7 @@ PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
 DEB_PKGS := openssh-client openssh-server lftp
 
-.PHONY: all build demo test test-short vet bench deb-deps tools clean help
+.PHONY: all build demo test test-short vet bench bench-audit deb-deps tools clean help
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
 	@echo "make test   - vet, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
+	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
 	@echo "make build  - build bin/lex and bin/lexgate"
 
 build:
@@ -54,6 +55,11 @@ test-short: vet
 
 bench: build tools deb-deps
 	$(GO) run ./cmd/lexbench -bin $(BIN)
+
+# The audit log alone: sustained appends (64 writers) and the latency an upload
+# completion adds before its receipt (append + signed checkpoint + inclusion proof).
+bench-audit:
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./gateway/audit/
 
 clean:
 	rm -rf $(BIN) demo-out
