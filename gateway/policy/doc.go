@@ -40,11 +40,29 @@
 // clock (time.now_ns; use input.time) or randomness are not available,
 // and a policy that calls them does not compile.
 //
+// # Deploying and reloading
+//
+// [Start] is [New] for a server: a set that does not compile still gives
+// an engine, one that refuses every request until [Engine.Reload]
+// succeeds. A set loaded from Config.Dir must also pass its own Rego tests
+// (*_test.rego) unless Config.SkipTests; [Engine.Watch] reloads it when
+// its files change. A rejected set is logged at Error level
+// ("POLICY REJECTED") and the last good one keeps deciding.
+//
+// # Tools
+//
+// [Check] compiles a set and lists its problems with file and line;
+// [RunTests] runs its Rego tests in-process, as opa test does, with
+// coverage per file. They back `lex policy check` and `lex policy test`.
+//
 // # Logging
 //
 // Every decision is logged at Info level to Config.Logger with its id,
 // action, source SPIFFE ID, outcome, reason codes and policy version.
-// Bundle matters, labels, hashes and keys are never logged.
+// Bundle matters, labels, hashes and keys are never logged there. With
+// Config.DecisionLog, every decision is also appended to that file (0600)
+// as one JSON line in OPA's decision-log shape ([DecisionLogEntry]),
+// enriched input included, for support and regulators.
 //
 // # Compatibility
 //
