@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -11,13 +12,13 @@ import (
 
 var auditCommand = &command{
 	name:    "audit",
-	args:    "export [--matter M] [--identity ID] [--since T] [--until T] | verify",
+	args:    "export [--matter M] [--identity ID] [--since T] [--until T] [--out FILE] | verify",
 	summary: "export or verify the gateway's audit log",
 	help: `Reads the gateway's audit log (read-only, over the API connection), checked
 against the pinned log_key and the checkpoint lex remembers.
 
-  lex audit export [--matter M] [--identity ID] [--since T] [--until T]
-      writes the matching entries as JSON lines, each with its receipt (entry,
+  lex audit export [--matter M] [--identity ID] [--since T] [--until T] [--out FILE]
+      writes the matching entries (to stdout, or FILE) as JSON lines, each with its receipt (entry,
       inclusion proof, signed checkpoint): the raw material of a GDPR Art. 30
       record or a breach report. --identity matches the actor or a recipient;
       T is RFC 3339 (2026-11-27T10:00:00Z) or a date (2026-11-27). The whole log
@@ -72,6 +73,7 @@ func runAuditExport(e *env, args []string) error {
 	identity := fs.String("identity", "", "")
 	sinceS := fs.String("since", "", "")
 	untilS := fs.String("until", "", "")
+	outPath := fs.String("out", "", "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -92,7 +94,16 @@ func runAuditExport(e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	enc := json.NewEncoder(e.stdout)
+	w := e.stdout
+	if *outPath != "" {
+		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_, err = audit.VerifyLog(e.ctx, ls.f, ls.cp, func(i uint64, ev audit.Event) error {
 		switch {

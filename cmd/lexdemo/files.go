@@ -28,7 +28,8 @@ bundles:
   manila-lpo.example: ../pki/manila-lpo.example/bundle.pem
 identity: identity.age
 cache_dir: cache
-`, d.gwAddr, svid, svid)
+log_key: %s
+`, d.gwAddr, svid, svid, d.logKey)
 	path := filepath.Join(home, "config.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }

@@ -27,6 +27,9 @@ import (
 // sentRE finds the transfer id in lex send's summary line.
 var sentRE = regexp.MustCompile(`(?m)^sent ([0-9a-zA-Z._-]+):`)
 
+// receiptRE finds the saved receipt in lex send's and lex ack's output.
+var receiptRE = regexp.MustCompile(`(?m)^receipt: (\S+)`)
+
 const (
 	alice = "spiffe://harbor-law.example/paralegal/alice"
 	team  = "spiffe://manila-lpo.example/site/review-team"
@@ -52,6 +55,7 @@ type demo struct {
 	gw       *exec.Cmd
 	gwDone   chan error
 	gwAddr   string
+	logKey   string // the audit log key, pinned in the lex configs
 	step     int
 }
 
@@ -130,6 +134,12 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.startGateway(ctx); err != nil {
 		return err
 	}
+	d.say("Pin the gateway's audit log key in every lex config (lex checks receipts and the log with it)")
+	key, err := d.must(ctx, "lexgate", "log-key", "--config", d.path("lexgate.yaml"))
+	if err != nil {
+		return err
+	}
+	d.logKey = strings.TrimSpace(key)
 	aliceCfg, err := d.clientConfig("alice", "harbor-law.example/paralegal-alice")
 	if err != nil {
 		return err
@@ -162,6 +172,11 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("lex send printed no transfer id: %q", out)
 	}
 	sent := struct{ ID string }{m[1]}
+	rm := receiptRE.FindStringSubmatch(out)
+	if rm == nil {
+		return fmt.Errorf("lex send printed no receipt: %q", out)
+	}
+	sendReceipt := rm[1]
 
 	d.say("The review team lists its inbox, receives, verifies and decrypts")
 	if _, err := d.must(ctx, "lex", "--config", teamCfg, "inbox"); err != nil {
@@ -175,7 +190,16 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("received files differ: %w", err)
 	}
 	fmt.Fprintln(d.out, "   ✓ every received file is byte-for-byte identical to what Alice sent")
-	if _, err := d.must(ctx, "lex", "--config", teamCfg, "ack", sent.ID); err != nil {
+	ackReceipt := d.path("review-team", "receipt-"+sent.ID+".json")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "ack", "--receipt", ackReceipt, sent.ID); err != nil {
+		return err
+	}
+
+	d.say("Both sides check their receipts offline: entry, inclusion proof, signed checkpoint")
+	if _, err := d.must(ctx, "lex", "--config", aliceCfg, "verify", sendReceipt); err != nil {
+		return err
+	}
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "verify", ackReceipt); err != nil {
 		return err
 	}
 
@@ -193,6 +217,20 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("the gateway's spool went from %d to %d files after a refusal", spoolBefore, after)
 	}
 	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway's spool is unchanged")
+
+	d.say("Compliance: the matter's audit trail with proofs, and the whole log recomputed")
+	exportPath := d.path("audit-HL-2026-0042.jsonl")
+	if _, err := d.must(ctx, "lex", "--config", aliceCfg, "audit", "export", "--matter", "HL-2026-0042", "--out", exportPath); err != nil {
+		return err
+	}
+	export, err := os.ReadFile(exportPath)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "   ✓ %d entries for matter HL-2026-0042 in %s, each with its receipt\n", bytes.Count(export, []byte("\n")), exportPath)
+	if _, err := d.must(ctx, "lex", "--config", aliceCfg, "audit", "verify"); err != nil {
+		return err
+	}
 
 	d.say("Stop the gateway (SIGTERM: uploads in flight finish or resume later)")
 	if err := d.stopGateway(); err != nil {
