@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +23,8 @@ type gateway struct {
 	addr string // API address, TCP and UDP
 	log  string // JSON log
 	mon  *monitor
+	// logKey is the audit log's public key, pinned in the lex configs.
+	logKey string
 }
 
 // startGateway writes a config like the demo's (free ports, the dev PKI's gateway
@@ -77,6 +80,11 @@ store:
 	if err != nil {
 		return nil, err
 	}
+	key, err := exec.CommandContext(ctx, b.lexgate, "log-key", "--config", cfgPath).Output()
+	if err != nil {
+		return nil, fmt.Errorf("lexgate log-key: %w", err)
+	}
+	g.logKey = strings.TrimSpace(string(key))
 	g.mon = newMonitor(g.pid())
 	return g, nil
 }

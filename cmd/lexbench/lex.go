@@ -173,7 +173,8 @@ bundles:
   manila-lpo.example: %[2]s/manila-lpo.example/bundle.pem
 identity: identity.age
 cache_dir: cache
-`, g.addr, pki, svid)
+log_key: %[4]s
+`, g.addr, pki, svid, g.logKey)
 	path := filepath.Join(home, "config-"+t+".yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
