@@ -149,6 +149,9 @@ func (l *Log) VerifierKey() string { return l.vkey }
 // Origin is the log's name in its checkpoints.
 func (l *Log) Origin() string { return l.cfg.Origin }
 
+// Reader reads the log as a tlog client would, from its directory.
+func (l *Log) Reader() Fetcher { return l.reader }
+
 // Dir is where the log's tiles live.
 func (l *Log) Dir() string { return l.cfg.Dir }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	fmtlog "github.com/transparency-dev/formats/log"
+
 	"github.com/lexgate/lexgate/gateway/audit"
 )
 
@@ -123,5 +125,75 @@ func TestKeyFileMode(t *testing.T) {
 	l.Close()
 	if _, err := audit.Open(context.Background(), audit.Config{Dir: filepath.Join(dir, "audit"), Origin: "other"}); err == nil {
 		t.Error("opened the log with a key for another origin")
+	}
+}
+
+// TestCheckConsistency: a grown log is consistent with its past checkpoints; a
+// shrunk one is truncated; another tree of the same size under the same key is a
+// fork; another tree that is larger is a rewrite.
+func TestCheckConsistency(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "shared.key")
+	open := func(name string) *audit.Log {
+		l, err := audit.Open(t.Context(), audit.Config{Dir: filepath.Join(dir, name), KeyFile: key, Origin: "test.example/lexgate-audit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	a, b := open("a"), open("b")
+	v, _ := audit.ParseVerifier(a.VerifierKey())
+	cpAt := func(l *audit.Log, idx uint64) *audit.Receipt {
+		r, err := l.Receipt(t.Context(), idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	checkpoint := func(r *audit.Receipt) *fmtlog.Checkpoint {
+		cp, err := audit.OpenCheckpoint([]byte(r.Checkpoint), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	ia := appendN(t, a, 3, "spiffe://test.example/alice")
+	small := cpAt(a, ia[0])
+	ia = append(ia, appendN(t, a, 20, "spiffe://test.example/alice")...)
+	big := cpAt(a, ia[len(ia)-1])
+	ib := appendN(t, b, len(ia), "spiffe://test.example/mallory")
+	other := cpAt(b, ib[len(ib)-1])
+	reader := a.Reader()
+	if err := audit.CheckConsistency(t.Context(), reader, checkpoint(small), checkpoint(big)); err != nil {
+		t.Errorf("grown log: %v", err)
+	}
+	for _, tc := range []struct {
+		name       string
+		old, new   *audit.Receipt
+		how        string
+		fetchFromB bool
+	}{
+		{"truncated", big, small, "truncated", false},
+		{"rewritten", small, other, "rewritten", true},
+	} {
+		r := reader
+		if tc.fetchFromB {
+			r = b.Reader()
+		}
+		err := audit.CheckConsistency(t.Context(), r, checkpoint(tc.old), checkpoint(tc.new))
+		var ie *audit.InconsistencyError
+		if !errors.As(err, &ie) || ie.How != tc.how {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	if cb, ca := checkpoint(other), checkpoint(big); cb.Size == ca.Size {
+		err := audit.CheckConsistency(t.Context(), b.Reader(), ca, cb)
+		var ie *audit.InconsistencyError
+		if !errors.As(err, &ie) || ie.How != "forked" {
+			t.Errorf("forked: %v", err)
+		}
+	} else {
+		t.Errorf("sizes %d and %d: the fork case did not arise", cb.Size, ca.Size)
 	}
 }

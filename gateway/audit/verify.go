@@ -124,9 +124,11 @@ func VerifyLog(ctx context.Context, r Fetcher, cp *log.Checkpoint, fn func(index
 	if err != nil {
 		return n, err
 	}
-	root, err := rng.GetRootHash(nil)
-	if err != nil {
-		return n, fmt.Errorf("audit: recompute root: %w", err)
+	root := rfc6962.DefaultHasher.EmptyRoot()
+	if n > 0 {
+		if root, err = rng.GetRootHash(nil); err != nil {
+			return n, fmt.Errorf("audit: recompute root: %w", err)
+		}
 	}
 	if !bytes.Equal(root, cp.Hash) {
 		return n, fmt.Errorf("audit: the tree recomputed from %d entries has root %x, the signed checkpoint says %x: the log's entries were altered", n, root, cp.Hash)
