@@ -119,7 +119,7 @@ func explainLocal(ctx context.Context, dir string, req api.ExplainRequest) (*api
 	if in.Time.IsZero() {
 		in.Time = time.Now().UTC()
 	}
-	d, err := eng.Decide(ctx, in)
+	d, err := eng.Decide(policy.Hypothetical(ctx), in)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lex policy explain:", err)
 	}

@@ -33,6 +33,23 @@ type DecisionLogEntry struct {
 	Labels map[string]string `json:"labels"`
 	// Metrics time the decision: "timer_lexgate_decision_ns".
 	Metrics map[string]int64 `json:"metrics"`
+	// Hypothetical marks a decision asked for by `lex policy explain`: no
+	// action was taken on it.
+	Hypothetical bool `json:"hypothetical,omitempty"`
+}
+
+type hypotheticalKey struct{}
+
+// Hypothetical marks the decisions made with ctx as answers to "what
+// would the policy decide?": they are logged with "hypothetical": true, so
+// nobody mistakes them for actions.
+func Hypothetical(ctx context.Context) context.Context {
+	return context.WithValue(ctx, hypotheticalKey{}, true)
+}
+
+func isHypothetical(ctx context.Context) bool {
+	h, _ := ctx.Value(hypotheticalKey{}).(bool)
+	return h
 }
 
 // DecisionResult is a decision as a decision-log result.
@@ -80,6 +97,8 @@ func (l *decisionLog) write(ctx context.Context, log *slog.Logger, in Input, d D
 		Bundles:    map[string]BundleRevision{"lexgate": {Revision: d.PolicyVersion}},
 		Labels:     map[string]string{"app": "lexgate"},
 		Metrics:    map[string]int64{"timer_lexgate_decision_ns": took.Nanoseconds()},
+
+		Hypothetical: isHypothetical(ctx),
 	}
 	if err != nil {
 		e.Error = err.Error()

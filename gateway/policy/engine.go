@@ -319,5 +319,8 @@ func (e *Engine) log(ctx context.Context, in Input, d Decision, err error, took 
 	if err != nil {
 		attrs = append(attrs, slog.Any("error", err))
 	}
+	if isHypothetical(ctx) {
+		attrs = append(attrs, slog.Bool("hypothetical", true))
+	}
 	e.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "policy decision", attrs...)
 }

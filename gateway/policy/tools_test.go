@@ -139,7 +139,7 @@ func TestDecisionLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	d1, _ := eng.Decide(t.Context(), send(june, []string{"health"}, manila))
-	d2, _ := eng.Decide(t.Context(), send(june, nil, manila))
+	d2, _ := eng.Decide(policy.Hypothetical(t.Context()), send(june, nil, manila))
 	if err := eng.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestDecisionLog(t *testing.T) {
 		e.Bundles["lexgate"].Revision != eng.Version() || e.Input.Destinations[0].Jurisdiction != "PH" || e.Timestamp.IsZero() {
 		t.Errorf("entry %+v", e)
 	}
-	if got[1].DecisionID != d2.ID || !got[1].Result.Allow {
+	if e.Hypothetical || got[1].DecisionID != d2.ID || !got[1].Result.Allow || !got[1].Hypothetical {
 		t.Errorf("entry %+v", got[1])
 	}
 }

@@ -51,7 +51,7 @@ func (s *Service) Explain(ctx context.Context, caller spiffeid.ID, req api.Expla
 	if req.At.IsZero() {
 		in.Time = s.now().UTC()
 	}
-	d, derr := s.policy.Decide(ctx, in) // a refusal is the answer, not an error
+	d, derr := s.policy.Decide(policy.Hypothetical(ctx), in) // a refusal is the answer, not an error
 	if e, ok := s.policy.(enricher); ok {
 		in = e.Enrich(in)
 	}
