@@ -34,7 +34,9 @@ The config file is YAML; unknown keys are errors. A minimal one:
   store:
     dir: data
 
-Without policy.dir the embedded default policies are used.
+Without policy.dir the embedded default policies are used. With it, the gateway
+reloads the policies when their files change or on SIGHUP; a set that does not
+compile or fails its tests is rejected and the last good one keeps serving.
 `
 
 // Main is the lexgate command. It returns the process exit code: 0 ok, 1 error, 2 usage.
