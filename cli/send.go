@@ -292,6 +292,9 @@ func (s *sender) fetchRecipients(ctx context.Context) ([]age.Recipient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keys of %s: %w", id, err)
 		}
+		if s.c.log == nil {
+			return nil, errors.New("the gateway's audit log could not be followed, so its keys cannot be checked")
+		}
 		if err := s.c.checkKeys(ctx, s.c.log, kr); err != nil {
 			return nil, err
 		}

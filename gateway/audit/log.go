@@ -135,11 +135,35 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l := &Log{cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
 		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, 10*time.Millisecond)
+	if err := l.firstCheckpoint(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := l.buildIndex(ctx); err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
+}
+
+// firstCheckpoint waits for a new log's first checkpoint (published within one
+// interval), so clients never meet a log without one.
+func (l *Log) firstCheckpoint(ctx context.Context) error {
+	deadline := time.Now().Add(10*l.cfg.CheckpointInterval + 5*time.Second)
+	for {
+		_, err := l.reader.ReadCheckpoint(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+			return fmt.Errorf("audit: no checkpoint published in %s: %w", l.cfg.Dir, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // VerifierKey is the log's public key in note verifier format

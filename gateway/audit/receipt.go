@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -20,13 +21,13 @@ const ReceiptVersion = 1
 // index, its RFC 6962 leaf hash, an inclusion proof, and the signed checkpoint the
 // proof leads to. It verifies offline with the log's public key (VerifyReceipt).
 type Receipt struct {
-	Version        int      `json:"version"`
-	Index          uint64   `json:"index"`
-	Entry          string   `json:"entry"`     // the canonical Event JSON, byte for byte
-	LeafHash       string   `json:"leaf_hash"` // base64 RFC 6962 leaf hash of Entry
-	TreeSize       uint64   `json:"tree_size"`
-	InclusionProof [][]byte `json:"inclusion_proof"`
-	Checkpoint     string   `json:"checkpoint"` // C2SP signed note
+	Version        int    `json:"version"`
+	Index          uint64 `json:"index"`
+	Entry          string `json:"entry"`     // the canonical Event JSON, byte for byte
+	LeafHash       string `json:"leaf_hash"` // base64 RFC 6962 leaf hash of Entry
+	TreeSize       uint64 `json:"tree_size"`
+	InclusionProof Hashes `json:"inclusion_proof"`
+	Checkpoint     string `json:"checkpoint"` // C2SP signed note
 }
 
 // The parts of a receipt that VerifyReceipt names when one is wrong.
@@ -43,6 +44,48 @@ func leafHash(entry []byte) string {
 	return base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(entry))
 }
 
+// Hashes are Merkle node hashes, base64 in JSON. Decoding is strict: a hash whose
+// base64 has padding bits set is refused rather than read as another spelling.
+type Hashes [][]byte
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (h *Hashes) UnmarshalJSON(b []byte) error {
+	var ss []string
+	if err := json.Unmarshal(b, &ss); err != nil {
+		return err
+	}
+	out := make(Hashes, 0, len(ss))
+	for i, s := range ss {
+		d, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil {
+			return fmt.Errorf("hash %d: %v", i, err)
+		}
+		out = append(out, d)
+	}
+	*h = out
+	return nil
+}
+
+// strictSignatures refuses signature lines whose base64 is not canonical (set
+// padding bits), which a lenient decoder would read as the same signature: a
+// receipt that differs from the issued one by any byte does not verify.
+func strictSignatures(note string) error {
+	_, sigs, ok := strings.Cut(note, "\n\n")
+	if !ok {
+		return errors.New("no signature block")
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "\u2014" {
+			return fmt.Errorf("malformed signature line %q", line)
+		}
+		if _, err := base64.StdEncoding.Strict().DecodeString(f[2]); err != nil {
+			return fmt.Errorf("signature of %s is not canonical base64: %v", f[1], err)
+		}
+	}
+	return nil
+}
+
 // Marshal encodes r as indented JSON, the receipt file format.
 func (r *Receipt) Marshal() []byte {
 	b, _ := json.MarshalIndent(r, "", "  ")
@@ -55,6 +98,9 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
+		if strings.Contains(err.Error(), "inclusion_proof") || strings.Contains(err.Error(), "hash ") {
+			return nil, fmt.Errorf("%w: %v", ErrReceiptProof, err)
+		}
 		return nil, fmt.Errorf("audit: receipt is not a receipt document: %w", err)
 	}
 	if r.Version != ReceiptVersion {
@@ -71,6 +117,9 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 func VerifyReceipt(r *Receipt, v note.Verifier) (Event, *log.Checkpoint, error) {
 	cp, _, _, err := log.ParseCheckpoint([]byte(r.Checkpoint), v.Name(), v)
 	if err != nil {
+		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptCheckpoint, err)
+	}
+	if err := strictSignatures(r.Checkpoint); err != nil {
 		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptCheckpoint, err)
 	}
 	if cp.Size != r.TreeSize {
