@@ -197,3 +197,27 @@ func TestCheckConsistency(t *testing.T) {
 		t.Errorf("sizes %d and %d: the fork case did not arise", cb.Size, ca.Size)
 	}
 }
+
+// TestReceiptFileEveryByte flips one bit of every byte of a receipt file in turn:
+// no altered file verifies.
+func TestReceiptFileEveryByte(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	idx := appendN(t, l, 6, "spiffe://test.example/alice")
+	r, err := l.Receipt(t.Context(), idx[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := audit.ParseVerifier(l.VerifierKey())
+	good := r.Marshal()
+	for i := range good {
+		b := bytes.Clone(good)
+		b[i] ^= 1
+		bad, err := audit.ParseReceipt(b)
+		if err != nil {
+			continue
+		}
+		if _, _, err := audit.VerifyReceipt(bad, v); err == nil {
+			t.Errorf("flipping byte %d (%q in %q) still verifies", i, good[i], good[max(0, i-20):min(len(good), i+20)])
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/transparency-dev/formats/log"
@@ -102,6 +103,9 @@ func ParseReceipt(b []byte) (*Receipt, error) {
 			return nil, fmt.Errorf("%w: %v", ErrReceiptProof, err)
 		}
 		return nil, fmt.Errorf("audit: receipt is not a receipt document: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("audit: receipt: data after the receipt document")
 	}
 	if r.Version != ReceiptVersion {
 		return nil, fmt.Errorf("audit: receipt version %d, this lexgate reads version %d", r.Version, ReceiptVersion)
