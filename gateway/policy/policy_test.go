@@ -43,7 +43,9 @@ func newDefault(t *testing.T, buf *bytes.Buffer) *policy.Engine {
 	if buf == nil {
 		buf = new(bytes.Buffer)
 	}
-	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: slog.New(slog.NewJSONHandler(buf, nil))})
+	// A generous timeout: under -race on a busy machine a decision of the
+	// whole library can take far longer than in production.
+	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Timeout: 10 * time.Second, Logger: slog.New(slog.NewJSONHandler(buf, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
