@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,8 +70,9 @@ var ackCommand = &command{
 	summary: "acknowledge receipt of a transfer",
 	help: `Tells the gateway you received the transfer: it leaves your inbox and a delivery
 receipt is written to the audit log. "lex receive --ack" does this after a
-successful receive. The audit receipt of the acknowledgement is saved as
-lex-receipt-ID-ack.json in the current directory, or --receipt FILE.`,
+successful receive (and saves the receipt beside the received files). The audit
+receipt of the acknowledgement is saved as lex-receipt-ID-ack.json in
+cache_dir/receipts/, or --receipt FILE.`,
 	run: runAck,
 }
 
@@ -94,7 +96,7 @@ func runAck(e *env, args []string) error {
 	if err := c.Ack(e.ctx, id); err != nil {
 		return fmt.Errorf("ack %s: %w", id, err)
 	}
-	path, err := saveAckReceipt(e, cfg, c, id, ackReceiptPath(*receipt, ".", id))
+	path, err := saveAckReceipt(e, cfg, c, id, ackReceiptPath(*receipt, filepath.Join(cfg.CacheDir, "receipts"), id))
 	if err != nil {
 		return err
 	}
