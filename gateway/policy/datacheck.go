@@ -1,7 +1,14 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -100,4 +107,108 @@ func (f *facts) checkLists() []error {
 		}
 	}
 	return errs
+}
+
+var (
+	dataKeyRE    = regexp.MustCompile(`^(\w+)(?:\[(\d+)\])?`)
+	dataQuotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+)
+
+// placeDataErrors points the data errors of parseFacts at the file that
+// holds their top-level key (organisations, agreements...) under DIR/data/,
+// and at the line of the entry they are about where it can be found: the
+// quoted name in the message, or the n-th "parties" of agreements[n].
+func placeDataErrors(fsys fs.FS, root string, errs []error) []error {
+	files := dataFiles(fsys, root)
+	for _, err := range errs {
+		e, ok := err.(*Error)
+		if !ok || e.File != "data" {
+			continue
+		}
+		m := dataKeyRE.FindStringSubmatch(e.Message)
+		if m == nil {
+			continue
+		}
+		f, ok := files[m[1]]
+		if !ok {
+			continue
+		}
+		e.File = f.path
+		if m[2] != "" {
+			n, _ := strconv.Atoi(m[2])
+			e.Line = nthLine(f.text, `"parties"`, n)
+		} else if q := dataQuotedRE.FindString(e.Message); q != "" {
+			if e.Line = nthLine(f.text, q, 0); e.Line == 0 { // YAML: unquoted
+				e.Line = nthLine(f.text, strings.Trim(q, `"`), 0)
+			}
+		}
+	}
+	return errs
+}
+
+type dataFile struct {
+	path string
+	text string
+}
+
+// dataFiles maps each top-level key of the data files in root/data to its file.
+func dataFiles(fsys fs.FS, root string) map[string]dataFile {
+	out := map[string]dataFile{}
+	dir := path.Join(root, "data")
+	read := func(p string) ([]byte, error) { return fs.ReadFile(fsys, p) }
+	if fsys == nil {
+		dir = filepath.Join(root, "data")
+		read = os.ReadFile
+	}
+	var entries []fs.DirEntry
+	if fsys == nil {
+		entries, _ = os.ReadDir(dir)
+	} else {
+		entries, _ = fs.ReadDir(fsys, dir)
+	}
+	for _, d := range entries {
+		name := d.Name()
+		p := path.Join(dir, name)
+		if fsys == nil {
+			p = filepath.Join(dir, name)
+		}
+		b, err := read(p)
+		if err != nil || d.IsDir() {
+			continue
+		}
+		var top map[string]any
+		switch path.Ext(name) {
+		case ".json":
+			if json.Unmarshal(b, &top) != nil {
+				continue
+			}
+		case ".yaml", ".yml":
+			top = map[string]any{}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, _, ok := strings.Cut(line, ":"); ok && k != "" && !strings.ContainsAny(k[:1], " \t#-") {
+					top[strings.TrimSpace(k)] = true
+				}
+			}
+		}
+		for k := range top {
+			out[k] = dataFile{path: p, text: string(b)}
+		}
+	}
+	return out
+}
+
+// nthLine is the 1-based line of the n-th (from 0) occurrence of needle in
+// text, or 0.
+func nthLine(text, needle string, n int) int {
+	off := 0
+	for i := 0; ; i++ {
+		j := strings.Index(text[off:], needle)
+		if j < 0 {
+			return 0
+		}
+		if i == n {
+			return strings.Count(text[:off+j], "\n") + 1
+		}
+		off += j + len(needle)
+	}
 }

@@ -120,7 +120,7 @@ func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policy
 		errs = append(errs, locate(compiler.Errors)...)
 	}
 	f, factErrs := parseFacts(res.Documents)
-	errs = append(errs, factErrs...)
+	errs = append(errs, placeDataErrors(fsys, root, factErrs)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

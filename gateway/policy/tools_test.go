@@ -3,8 +3,11 @@ package policy_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +170,26 @@ func TestDecisionLog(t *testing.T) {
 	}
 	if e.Hypothetical || got[1].DecisionID != d2.ID || !got[1].Result.Allow || !got[1].Hypothetical {
 		t.Errorf("entry %+v", got[1])
+	}
+}
+
+func TestCheckLocatesDataErrors(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"p.rego":                  allowAll,
+		"data/organisations.json": "{\"organisations\": {\n  \"a.test\": {\"name\": \"A\", \"jurisdiction\": \"DE\"},\n  \"b.test\": {\"name\": \"B\", \"jurisdiction\": \"Germany\"}\n}}\n",
+		"data/agreements.json":    "{\"agreements\": [\n  {\"parties\": [\"a.test\", \"b.test\"], \"kind\": \"NDA\", \"signed\": \"2025-01-01\"},\n  {\"parties\": [\"a.test\", \"c.test\"], \"kind\": \"NDA\", \"signed\": \"2025-01-01\"}\n]}\n",
+		"data/access.yaml":        "admins:\n  - alice\n",
+	})
+	var got []string
+	for _, err := range policy.Check(t.Context(), fsys) {
+		var pe *policy.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("%T %v", err, err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d", pe.File, pe.Line))
+	}
+	want := []string{"data/organisations.json:3", "data/access.yaml:2", "data/agreements.json:3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("located at %v, want %v", got, want)
 	}
 }
