@@ -101,7 +101,7 @@ func explainRemote(e *env, req api.ExplainRequest) (*api.ExplainResponse, error)
 
 // explainLocal decides req with the policy set in dir, as the gateway would.
 func explainLocal(ctx context.Context, dir string, req api.ExplainRequest) (*api.ExplainResponse, error) {
-	eng, err := policy.New(ctx, policy.Config{Dir: dir, SkipTests: true, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := policy.New(ctx, policy.Config{FS: os.DirFS(dir), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, inDir(dir, err)
 	}
