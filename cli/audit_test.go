@@ -55,7 +55,7 @@ func exportEvents(t *testing.T, config string, args ...string) []audit.Event {
 // TestAuditReceipts: the sender's and the recipient's receipts verify; changing a
 // byte of the entry, the proof or the checkpoint fails, naming the part.
 func TestAuditReceipts(t *testing.T) {
-	_, alice, team := setup(t)
+	env, alice, team := setup(t)
 	folder := caseFolder(t)
 	id, receipt := sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", folder)
 	if filepath.Dir(receipt) != filepath.Dir(folder) {
@@ -64,6 +64,11 @@ func TestAuditReceipts(t *testing.T) {
 	out := mustLex(t, alice, "verify", receipt)
 	if !strings.Contains(out, "verifies") || !strings.Contains(out, "upload_complete by "+gatewaytest.Alice) {
 		t.Errorf("verify printed %q", out)
+	}
+	// A third party with only the log key (no lex config) checks it the same way.
+	var stdout, stderr strings.Builder
+	if code := cli.Main(t.Context(), []string{"verify", "--log-key", env.Gateway.LogKey(), receipt}, nil, &stdout, &stderr); code != 0 {
+		t.Errorf("verify --log-key: exit %d %s", code, stderr.String())
 	}
 	ackReceipt := filepath.Join(t.TempDir(), "ack.json")
 	mustLex(t, team, "receive", id, "-o", filepath.Join(t.TempDir(), "in"), "--ack", "--receipt", ackReceipt)

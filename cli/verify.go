@@ -11,20 +11,23 @@ import (
 
 var verifyCommand = &command{
 	name:    "verify",
-	args:    "[--json] RECEIPT",
+	args:    "[--log-key KEY] [--json] RECEIPT",
 	summary: "check an audit receipt offline",
 	help: `Checks a receipt saved by "lex send" or "lex ack" without the gateway: the
 checkpoint's signature against the pinned log_key, the entry against its leaf
 hash, and the inclusion proof from the entry to the checkpoint's root. It says
 which part is wrong when one is, and prints what the entry records.
 
-Anyone holding the log's public key can check a receipt the same way.`,
+Anyone holding the log's public key can check a receipt the same way, without a
+lex config: --log-key takes the key ("lexgate log-key" prints it) instead of
+the config's log_key.`,
 	run: runVerify,
 }
 
 func runVerify(e *env, args []string) error {
 	fs := newFlagSet("verify")
 	jsonOut := fs.Bool("json", false, "")
+	logKey := fs.String("log-key", "", "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -32,9 +35,11 @@ func runVerify(e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("name one receipt file")
 	}
-	cfg, err := e.loadConfig()
-	if err != nil {
-		return err
+	cfg := &Config{LogKey: *logKey, Path: "--log-key"}
+	if *logKey == "" {
+		if cfg, err = e.loadConfig(); err != nil {
+			return err
+		}
 	}
 	v, err := cfg.logVerifier()
 	if err != nil {
