@@ -103,6 +103,10 @@ func runAuditExport(e *env, args []string) error {
 		defer f.Close()
 		w = f
 	}
+	prover, err := audit.NewProver(e.ctx, ls.f, ls.cp, ls.cpRaw)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_, err = audit.VerifyLog(e.ctx, ls.f, ls.cp, func(i uint64, ev audit.Event) error {
@@ -113,7 +117,11 @@ func runAuditExport(e *env, args []string) error {
 			!until.IsZero() && ev.Time.After(until):
 			return nil
 		}
-		r, err := audit.ReceiptAt(e.ctx, ls.f, ls.cp, ls.cpRaw, i)
+		entry, err := ev.Marshal() // canonical: the entry's bytes, as VerifyLog checked
+		if err != nil {
+			return err
+		}
+		r, err := prover.Receipt(e.ctx, i, entry)
 		if err != nil {
 			return err
 		}

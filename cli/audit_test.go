@@ -32,6 +32,14 @@ func sendJSON(t *testing.T, config string, args ...string) (id, receipt string) 
 func exportEvents(t *testing.T, config string, args ...string) []audit.Event {
 	t.Helper()
 	out := mustLex(t, config, append([]string{"audit", "export"}, args...)...)
+	cfg, err := cli.LoadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := audit.ParseVerifier(cfg.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var evs []audit.Event
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
@@ -46,6 +54,9 @@ func exportEvents(t *testing.T, config string, args ...string) []audit.Event {
 		}
 		if l.Receipt == nil || l.Receipt.Index != l.Index {
 			t.Fatalf("export line %d without its receipt", l.Index)
+		}
+		if ev, _, err := audit.VerifyReceipt(l.Receipt, v); err != nil || ev.Kind != l.Event.Kind {
+			t.Fatalf("export line %d: receipt does not verify: %v", l.Index, err)
 		}
 		evs = append(evs, l.Event)
 	}

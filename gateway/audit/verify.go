@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
+	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -82,6 +83,33 @@ func CheckConsistency(ctx context.Context, r Fetcher, older, newer *log.Checkpoi
 // (whose signed bytes are cpRaw), reading r.
 func ReceiptAt(ctx context.Context, r Fetcher, cp *log.Checkpoint, cpRaw []byte, index uint64) (*Receipt, error) {
 	return buildReceipt(ctx, r, cp, cpRaw, index)
+}
+
+// Prover builds many receipts under one checkpoint, fetching each tile once: what
+// an export of many entries needs. It is not safe for concurrent use.
+type Prover struct {
+	pb    *client.ProofBuilder
+	cp    *log.Checkpoint
+	cpRaw []byte
+}
+
+// NewProver returns a Prover for the verified checkpoint cp of log r.
+func NewProver(ctx context.Context, r Fetcher, cp *log.Checkpoint, cpRaw []byte) (*Prover, error) {
+	pb, err := newProofBuilder(ctx, r, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &Prover{pb: pb, cp: cp, cpRaw: cpRaw}, nil
+}
+
+// Receipt returns the receipt of entry index, whose bytes the caller read already.
+func (p *Prover) Receipt(ctx context.Context, index uint64, entry []byte) (*Receipt, error) {
+	proof, err := p.pb.InclusionProof(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("audit: inclusion proof of entry %d: %w", index, err)
+	}
+	return &Receipt{Version: ReceiptVersion, Index: index, Entry: string(entry), LeafHash: leafHash(entry),
+		TreeSize: p.cp.Size, InclusionProof: proof, Checkpoint: string(p.cpRaw)}, nil
 }
 
 // VerifyLog walks every entry of r up to the verified checkpoint cp: each must be a
