@@ -1,0 +1,41 @@
+// Package sftpfront is lexgate's SSH + SFTP front, for senders that cannot run
+// lex: document management systems, e-billing exports and scanners that push
+// files from a cron job with a stock client (`sftp -b`, lftp, WinSCP, rclone).
+// It is a thin adapter: every action goes through the transfer core (login
+// decision, upload, listing, download, acknowledgement), which asks the policy
+// and writes the audit log.
+//
+// # The tree an account sees
+//
+// Nothing of the host's file system is visible. pkg/sftp's request server runs
+// with lexgate's own handlers:
+//
+//	/outbox/<recipient>/<name>   write a file here: it becomes a transfer to <recipient>
+//	/inbox/<id>-<name>.age       deliveries addressed to the account: age ciphertext, read-only;
+//	                             removing one acknowledges it
+//
+// A recipient is a configured alias (Config.Recipients) or a SPIFFE ID written as
+// trust-domain+path+elements. An upload is decided ("send") when the file is
+// opened; a refusal is SSH_FX_PERMISSION_DENIED with the reasons in the audit
+// log. The stream is age-encrypted to the recipient's registered keys as it
+// arrives (transfer.Service.BeginIngest), and becomes a transfer only when the
+// client closes the file successfully; a dropped connection, a write error or an
+// upload over the size limit leaves no transfer and no staged file. Links,
+// renames, directories, setstat of owners or modes, writes to /inbox, names with
+// control characters or over 255 bytes and paths outside the tree are refused
+// and audited.
+//
+// # Identity and login
+//
+// An account is an SSH user name with authorized public keys and/or SSH user
+// CAs, and the SPIFFE ID it acts as. Passwords are never offered. Once the key is
+// proven the policy decides "sftp_login"; a refusal rejects every channel.
+// Authentication attempts are limited per connection and per source address,
+// the handshake and idle time are bounded, and so are sessions per account.
+//
+// # Trust
+//
+// The legacy client sends plaintext over SSH; the gateway holds it only in memory
+// while encrypting it, and signs the manifest with its own SVID on the sender's
+// behalf (api.Manifest.SealedBy), which lex receive shows as such.
+package sftpfront

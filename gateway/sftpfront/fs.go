@@ -1,0 +1,317 @@
+package sftpfront
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/transfer"
+)
+
+// The virtual tree an account sees; nothing of the host's file system is visible:
+//
+//	/outbox/<recipient>/<name>   write-only: each file written becomes a transfer
+//	/inbox/<id>-<name>.age       the account's deliveries, ciphertext, read-only; remove = acknowledge
+const (
+	dirInbox  = "inbox"
+	dirOutbox = "outbox"
+)
+
+// handler serves one SFTP session of an account. Every action goes through the core.
+type handler struct {
+	s    *Server
+	acct *account
+	log  *slog.Logger
+	ctx  context.Context
+}
+
+func (h *handler) handlers() sftp.Handlers {
+	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+}
+
+// split checks a cleaned absolute request path and returns its elements. Every
+// element must be a valid file name (no control characters, at most 255 bytes).
+func split(p string) ([]string, error) {
+	if p == "/" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return nil, denied("path %q is not absolute", p)
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for _, e := range parts {
+		if err := api.ValidFileName(e); err != nil {
+			return nil, denied("%v", err)
+		}
+	}
+	return parts, nil
+}
+
+// refuse audits a refusal made by the front itself (not by the policy) and
+// returns err as the client sees it.
+func (h *handler) refuse(action, code string, err error) error {
+	h.log.WarnContext(h.ctx, "sftp request refused", "action", action, "code", code, "err", err)
+	h.s.core.Refused(h.ctx, h.acct.id, action, code, err.Error())
+	return err
+}
+
+// resolveRecipient maps an /outbox directory name to a SPIFFE ID: a configured
+// alias, or trust-domain+path+elements.
+func (h *handler) resolveRecipient(name string) (spiffeid.ID, bool) {
+	if id, ok := h.s.cfg.Recipients[name]; ok {
+		v, err := spiffeid.FromString(id)
+		return v, err == nil
+	}
+	td, rest, ok := strings.Cut(name, "+")
+	if !ok {
+		return spiffeid.ID{}, false
+	}
+	v, err := spiffeid.FromString("spiffe://" + td + "/" + strings.ReplaceAll(rest, "+", "/"))
+	return v, err == nil
+}
+
+// Filewrite starts an upload: /outbox/<recipient>/<name> only.
+func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	parts, err := split(r.Filepath)
+	if err != nil {
+		return nil, h.refuse("sftp_write", "sftp.bad_name", err)
+	}
+	if len(parts) != 3 || parts[0] != dirOutbox {
+		if len(parts) > 0 && parts[0] == dirInbox {
+			return nil, h.refuse("sftp_write", "sftp.read_only", denied("%s: /inbox is read-only; upload into /outbox/<recipient>/", r.Filepath))
+		}
+		return nil, h.refuse("sftp_write", "sftp.outside_tree", denied("%s: files can only be written as /outbox/<recipient>/<name>", r.Filepath))
+	}
+	rcpt, ok := h.resolveRecipient(parts[1])
+	if !ok {
+		return nil, h.refuse("sftp_write", "sftp.unknown_recipient", notFound("%s: no recipient %q (a configured alias, or trust-domain+path)", r.Filepath, parts[1]))
+	}
+	if pf := r.Pflags(); pf.Append || pf.Read {
+		return nil, h.refuse("sftp_write", "sftp.bad_mode", denied("%s: uploads are write-once: no append, resume or read-write opens", r.Filepath))
+	}
+	max := h.s.cfg.MaxUploadSize
+	if h.acct.MaxUploadSize > 0 && h.acct.MaxUploadSize < max {
+		max = h.acct.MaxUploadSize
+	}
+	ing, err := h.s.core.BeginIngest(h.ctx, h.acct.id, h.s.sealer, transfer.IngestRequest{Recipient: rcpt,
+		Name: parts[2], Matter: h.acct.Matter, Labels: h.acct.Labels, Regions: h.acct.Regions, MaxSize: max})
+	if err != nil {
+		h.log.WarnContext(h.ctx, "sftp upload refused", "path", r.Filepath, "err", err)
+		return nil, status(err)
+	}
+	h.log.InfoContext(h.ctx, "sftp upload started", "path", r.Filepath, "recipient", rcpt.String())
+	w := &ingestWriter{ctx: h.ctx, log: h.log.With("path", r.Filepath), ing: ing, onDone: func(error) {}}
+	return w, nil
+}
+
+// Fileread opens a delivery in /inbox: the core decides "receive" each time.
+func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	parts, err := split(r.Filepath)
+	if err != nil {
+		return nil, h.refuse("sftp_read", "sftp.bad_name", err)
+	}
+	if len(parts) != 2 || parts[0] != dirInbox {
+		return nil, h.refuse("sftp_read", "sftp.outside_tree", denied("%s: only /inbox/<file> can be read", r.Filepath))
+	}
+	id, _, ok := strings.Cut(parts[1], "-")
+	if !ok || !strings.HasSuffix(parts[1], ".age") {
+		return nil, notFound("%s: no such delivery", r.Filepath)
+	}
+	f, _, err := h.s.core.Open(h.ctx, h.acct.id, id)
+	if err != nil {
+		h.log.WarnContext(h.ctx, "sftp download refused", "path", r.Filepath, "err", err)
+		return nil, status(err)
+	}
+	h.log.InfoContext(h.ctx, "sftp download", "transfer", id)
+	return f, nil
+}
+
+// Filecmd: remove in /inbox acknowledges; setstat of times is ignored; every
+// other command (mkdir, rmdir, rename, symlink, link, setstat of modes or
+// owners) is refused.
+func (h *handler) Filecmd(r *sftp.Request) error {
+	parts, err := split(r.Filepath)
+	if err != nil {
+		return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.bad_name", err)
+	}
+	switch r.Method {
+	case "Remove":
+		if len(parts) != 2 || parts[0] != dirInbox {
+			return h.refuse("sftp_remove", "sftp.read_only", denied("%s: only deliveries in /inbox can be removed (acknowledged)", r.Filepath))
+		}
+		id, _, _ := strings.Cut(parts[1], "-")
+		if err := h.s.core.Ack(h.ctx, h.acct.id, id); err != nil {
+			return status(err)
+		}
+		h.log.InfoContext(h.ctx, "sftp acknowledged", "transfer", id)
+		return nil
+	case "Setstat":
+		if f := r.AttrFlags(); f.UidGid || f.Permissions {
+			return h.refuse("sftp_setstat", "sftp.setstat", denied("%s: lexgate keeps no owners or modes", r.Filepath))
+		}
+		return nil // sizes and times: nothing to keep
+	case "Symlink", "Link":
+		return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.link", denied("links cannot be created here"))
+	}
+	return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.unsupported",
+		denied("%s %s: not allowed; upload into /outbox/<recipient>/, download from /inbox/", strings.ToLower(r.Method), r.Filepath))
+}
+
+// Filelist lists and stats the virtual tree.
+func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	parts, err := split(r.Filepath)
+	if err != nil {
+		return nil, h.refuse("sftp_list", "sftp.bad_name", err)
+	}
+	switch r.Method {
+	case "List":
+		fis, err := h.list(parts, r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		return listerAt(fis), nil
+	case "Stat", "Lstat":
+		fi, err := h.stat(parts, r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		return listerAt{fi}, nil
+	}
+	return nil, &statusError{code: sftp.ErrSSHFxOpUnsupported, msg: r.Method + " is not supported"}
+}
+
+func (h *handler) list(parts []string, p string) ([]os.FileInfo, error) {
+	switch {
+	case len(parts) == 0:
+		return []os.FileInfo{dirInfo(dirInbox, 0o500), dirInfo(dirOutbox, 0o300)}, nil
+	case len(parts) == 1 && parts[0] == dirOutbox:
+		names := make([]string, 0, len(h.s.cfg.Recipients))
+		for a := range h.s.cfg.Recipients {
+			names = append(names, a)
+		}
+		slices.Sort(names)
+		out := make([]os.FileInfo, 0, len(names))
+		for _, n := range names {
+			out = append(out, dirInfo(n, 0o300))
+		}
+		return out, nil
+	case len(parts) == 2 && parts[0] == dirOutbox:
+		if _, ok := h.resolveRecipient(parts[1]); !ok {
+			return nil, notFound("%s: no such recipient", p)
+		}
+		return nil, nil
+	case len(parts) == 1 && parts[0] == dirInbox:
+		return h.inbox()
+	}
+	if _, err := h.stat(parts, p); err != nil {
+		return nil, err
+	}
+	return nil, failure("%s is not a directory", p)
+}
+
+func (h *handler) stat(parts []string, p string) (os.FileInfo, error) {
+	switch {
+	case len(parts) == 0:
+		return dirInfo("/", 0o500), nil
+	case len(parts) == 1 && parts[0] == dirInbox:
+		return dirInfo(dirInbox, 0o500), nil
+	case len(parts) == 1 && parts[0] == dirOutbox:
+		return dirInfo(dirOutbox, 0o300), nil
+	case len(parts) == 2 && parts[0] == dirOutbox:
+		if _, ok := h.resolveRecipient(parts[1]); ok {
+			return dirInfo(parts[1], 0o300), nil
+		}
+	case len(parts) == 2 && parts[0] == dirInbox:
+		fis, err := h.inbox()
+		if err != nil {
+			return nil, err
+		}
+		for _, fi := range fis {
+			if fi.Name() == parts[1] {
+				return fi, nil
+			}
+		}
+	}
+	return nil, notFound("%s: no such file", p)
+}
+
+// inbox lists the account's deliveries through the core (policy list_inbox).
+func (h *handler) inbox() ([]os.FileInfo, error) {
+	ts, err := h.s.core.Inbox(h.ctx, h.acct.id)
+	if err != nil {
+		return nil, status(err)
+	}
+	out := make([]os.FileInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, fileInfo{name: InboxName(t), size: t.CiphertextSize, mode: 0o400, mod: t.Created})
+	}
+	return out, nil
+}
+
+// InboxName is a delivery's name in /inbox: "<id>-<readable>.age", where the
+// readable part is the uploaded file's name (for transfers sealed on ingest) or
+// the matter, reduced to letters, digits, ".", "_" and "-".
+func InboxName(t api.Transfer) string {
+	readable := t.Matter
+	if m, err := t.Manifest.Decode(); err == nil && m.Content == api.ContentFile && m.Name != "" {
+		readable = m.Name
+	}
+	var b strings.Builder
+	for _, r := range readable {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= 100 {
+			break
+		}
+	}
+	name := strings.TrimSuffix(b.String(), ".age")
+	if name == "" {
+		name = "transfer"
+	}
+	return t.ID + "-" + path.Base(name) + ".age"
+}
+
+type listerAt []os.FileInfo
+
+func (l listerAt) ListAt(dst []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(dst, l[off:])
+	if n < len(dst) || int(off)+n == len(l) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+type fileInfo struct {
+	name string
+	size int64
+	mode fs.FileMode
+	mod  time.Time
+}
+
+func dirInfo(name string, perm fs.FileMode) fileInfo {
+	return fileInfo{name: name, mode: fs.ModeDir | perm}
+}
+
+func (f fileInfo) Name() string       { return f.name }
+func (f fileInfo) Size() int64        { return f.size }
+func (f fileInfo) Mode() fs.FileMode  { return f.mode }
+func (f fileInfo) ModTime() time.Time { return f.mod }
+func (f fileInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f fileInfo) Sys() any           { return nil }
