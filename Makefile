@@ -37,7 +37,7 @@ deb-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-demo: build
+demo: build deb-deps
 	$(GO) run ./cmd/lexdemo -bin $(BIN) -dir demo-out
 
 vet:

@@ -1,12 +1,15 @@
 // Command lexdemo runs lexgate's whole story on 127.0.0.1 with the built lex and
 // lexgate binaries, narrating each step: a dev PKI for two organisations, the
 // gateway on embedded defaults, key registration, a send, a receive with the
-// identical files back, and a send the policy refuses. "make demo" runs it.
+// identical files back, a legacy document management system pushing a file over
+// SFTP with the stock OpenSSH client, and a send the policy refuses. "make demo"
+// runs it (the SFTP step needs sftp and ssh-keygen: make deb-deps).
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,12 +30,22 @@ import (
 // sentRE finds the transfer id in lex send's summary line.
 var sentRE = regexp.MustCompile(`(?m)^sent ([0-9a-zA-Z._-]+):`)
 
+// inboxDMSRE finds the id of a transfer from the DMS, filed under the account's
+// matter, in lex inbox's table.
+var inboxDMSRE = regexp.MustCompile(`(?m)^(\S+)\s+` + regexp.QuoteMeta(dms) + `\s+HL-2026-0042\s`)
+
 // receiptRE finds the saved receipt in lex send's and lex ack's output.
 var receiptRE = regexp.MustCompile(`(?m)^receipt: (\S+)`)
 
 const (
 	alice = "spiffe://harbor-law.example/paralegal/alice"
 	team  = "spiffe://manila-lpo.example/site/review-team"
+	dms   = "spiffe://harbor-law.example/legacy/dms"
+
+	// dmsAccount is the DMS's SSH user name on the SFTP front; teamAlias names
+	// the review team under /outbox/.
+	dmsAccount = "dms"
+	teamAlias  = "review-team"
 )
 
 func main() {
@@ -55,6 +68,8 @@ type demo struct {
 	gw       *exec.Cmd
 	gwDone   chan error
 	gwAddr   string
+	sftpPort int    // the SFTP front's port on 127.0.0.1
+	dmsKey   string // the DMS's SSH private key file
 	logKey   string // the audit log key, pinned in the lex configs
 	step     int
 }
@@ -66,12 +81,22 @@ func (d *demo) say(format string, args ...any) {
 
 func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.dir}, elem...)...) }
 
-// cmd runs one of the binaries, echoing the command and its indented output. It
-// returns stdout and the exit code.
+// cmd runs one of the binaries (lex, lexgate) or a program on PATH, echoing the
+// command and its indented output. It returns stdout and the exit code.
 func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, int, error) {
-	shown := append([]string{name}, args...)
+	shown := []string{name}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " '\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		shown = append(shown, a)
+	}
 	fmt.Fprintf(d.out, "   $ %s\n", strings.Join(shown, " "))
-	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
+	prog := name
+	if name == "lex" || name == "lexgate" {
+		prog = filepath.Join(d.bin, name)
+	}
+	c := exec.CommandContext(ctx, prog, args...)
 	var stdout bytes.Buffer
 	both := &lockedBuffer{}
 	c.Stdout = io.MultiWriter(&stdout, both)
@@ -130,7 +155,16 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	d.say("Start the gateway on embedded defaults (mTLS over QUIC and TCP on one port)")
+	d.say("The firm's document management system cannot run lex: it gets an SSH key for the gateway's SFTP front")
+	d.dmsKey = d.path("dms", "id_ed25519")
+	if err := os.MkdirAll(filepath.Dir(d.dmsKey), 0o700); err != nil {
+		return err
+	}
+	if _, err := d.must(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dms@harbor-law", "-f", d.dmsKey); err != nil {
+		return err
+	}
+
+	d.say("Start the gateway on embedded defaults (mTLS over QUIC and TCP on one port) with the SFTP front on")
 	if err := d.startGateway(ctx); err != nil {
 		return err
 	}
@@ -192,6 +226,10 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintln(d.out, "   ✓ every received file is byte-for-byte identical to what Alice sent")
 	ackReceipt := d.path("review-team", "receipt-"+sent.ID+".json")
 	if _, err := d.must(ctx, "lex", "--config", teamCfg, "ack", "--receipt", ackReceipt, sent.ID); err != nil {
+		return err
+	}
+
+	if err := d.sftpPush(ctx, teamCfg); err != nil {
 		return err
 	}
 
@@ -267,6 +305,13 @@ func (d *demo) startGateway(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.sftpPort, err = freePort(); err != nil {
+		return err
+	}
+	pub, err := os.ReadFile(d.dmsKey + ".pub")
+	if err != nil {
+		return err
+	}
 	cfg := fmt.Sprintf(`# lexgate config written by the demo
 listen: 127.0.0.1:%d
 admin_listen: 127.0.0.1:%d
@@ -280,7 +325,17 @@ identity:
     manila-lpo.example: pki/manila-lpo.example/bundle.pem
 store:
   dir: data
-`, port, admin)
+sftp:
+  listen: 127.0.0.1:%d
+  recipients:
+    %s: %s
+  accounts:
+    - name: %s
+      spiffe_id: %s
+      authorized_keys: [%q]
+      matter: HL-2026-0042
+      labels: [client-confidential]
+`, port, admin, d.sftpPort, teamAlias, team, dmsAccount, dms, strings.TrimSpace(string(pub)))
 	cfgPath := d.path("lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -314,8 +369,13 @@ store:
 		}
 		if resp, err := http.Get(health); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Fprintf(d.out, "     gateway healthy at 127.0.0.1:%d (UDP+TCP), admin %s\n", port, health)
+			sftpUp := false
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", d.sftpPort), time.Second); err == nil {
+				c.Close()
+				sftpUp = true
+			}
+			if resp.StatusCode == http.StatusOK && sftpUp {
+				fmt.Fprintf(d.out, "     gateway healthy at 127.0.0.1:%d (UDP+TCP), admin %s, SFTP 127.0.0.1:%d\n", port, health, d.sftpPort)
 				d.gwAddr = fmt.Sprintf("127.0.0.1:%d", port)
 				return nil
 			}
@@ -341,4 +401,60 @@ func (d *demo) stopGateway() error {
 		d.gw.Process.Kill()
 		return errors.New("the gateway did not stop within 40s of SIGTERM")
 	}
+}
+
+// sftpPush has the DMS put a file into /outbox/<alias>/ with the stock OpenSSH
+// sftp client in batch mode; the review team then finds it in its inbox and
+// receives it, sealed on ingest by the gateway, byte for byte.
+func (d *demo) sftpPush(ctx context.Context, teamCfg string) error {
+	d.say("The firm's document management system pushes a file over SFTP (stock OpenSSH client, batch mode)")
+	src := d.path("dms", "outgoing", "invoice-HL-2026-0042-03.pdf")
+	if err := os.MkdirAll(filepath.Dir(src), 0o700); err != nil {
+		return err
+	}
+	data := make([]byte, 1<<20+4321)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		return err
+	}
+	batch := d.path("dms", "push.sftp")
+	if err := os.WriteFile(batch, []byte(fmt.Sprintf("put %s /outbox/%s/\n", src, teamAlias)), 0o600); err != nil {
+		return err
+	}
+	if _, err := d.must(ctx, "cat", batch); err != nil {
+		return err
+	}
+	if _, err := d.must(ctx, "sftp", "-b", batch, "-i", d.dmsKey, "-P", fmt.Sprint(d.sftpPort),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
+		dmsAccount+"@127.0.0.1"); err != nil {
+		return err
+	}
+
+	d.say("The review team receives it with lex, like any other transfer")
+	out, err := d.must(ctx, "lex", "--config", teamCfg, "inbox")
+	if err != nil {
+		return err
+	}
+	m := inboxDMSRE.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("no transfer from %s for matter HL-2026-0042 in the review team's inbox:\n%s", dms, out)
+	}
+	recv := d.path("received-sftp")
+	out, err = d.must(ctx, "lex", "--config", teamCfg, "receive", m[1], "-o", recv)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, "sealed on ingest by ") {
+		return fmt.Errorf("lex receive did not say the gateway sealed the transfer on ingest:\n%s", out)
+	}
+	got, err := os.ReadFile(filepath.Join(recv, filepath.Base(src)))
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, data) {
+		return fmt.Errorf("the received %s (%d bytes) differs from what the DMS put (%d bytes)", filepath.Base(src), len(got), len(data))
+	}
+	fmt.Fprintln(d.out, "   ✓ the received file is byte-for-byte identical to what the DMS put over SFTP")
+	return nil
 }
