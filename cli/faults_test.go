@@ -25,7 +25,6 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
-	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // cutProxy forwards TCP connections to a gateway and, once cutAt bytes have gone
@@ -200,18 +199,3 @@ func (c *rawClient) sendRaw(to string, plaintext []byte, files int) string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// storeStats opens a second handle on the gateway's store and counts what it holds.
-func storeStats(t *testing.T, env *gatewaytest.Env) store.Stats {
-	t.Helper()
-	s, err := store.Open(t.Context(), env.Config.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := s.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}

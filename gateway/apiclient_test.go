@@ -24,7 +24,6 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
-	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // apiClient is a raw v1 API client for one identity, for tests that need to step
@@ -171,19 +170,4 @@ func (c *apiClient) create(to []string, labels []string, ciphertext []byte, sum 
 		json.Unmarshal(b, &e)
 	}
 	return st, tr, e
-}
-
-// storeStats opens a second handle on the gateway's store and counts what it holds.
-func storeStats(t testing.TB, env *gatewaytest.Env) store.Stats {
-	t.Helper()
-	s, err := store.Open(t.Context(), env.Config.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	st, err := s.Stats(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }

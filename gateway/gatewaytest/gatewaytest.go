@@ -23,6 +23,7 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // The identities of the dev PKI (certs.DefaultDevSpec).
@@ -209,3 +210,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = testWriter{}
+
+// StoreStats opens a second handle on the gateway's store and counts what it
+// holds, for "nothing stored" and "one transfer" checks.
+func (e *Env) StoreStats() store.Stats {
+	e.t.Helper()
+	s, err := store.Open(context.Background(), e.Config.Store)
+	if err != nil {
+		e.t.Fatalf("gatewaytest: open store: %v", err)
+	}
+	defer s.Close()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		e.t.Fatalf("gatewaytest: store stats: %v", err)
+	}
+	return st
+}
