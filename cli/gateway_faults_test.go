@@ -178,7 +178,7 @@ func TestGatewayResumeAfterCut(t *testing.T) {
 	}
 	var held int64
 	waitUntil(t, func() bool {
-		s := storeStats(t, env)
+		s := env.StoreStats()
 		held = s.SpoolBytes
 		return s.Transfers == 1 && s.Uploading == 1
 	}, "the gateway to hold a partial upload")
@@ -194,7 +194,7 @@ func TestGatewayResumeAfterCut(t *testing.T) {
 		Resumed bool
 	}
 	json.Unmarshal([]byte(out), &res)
-	if s := storeStats(t, env); !res.Resumed || s.Transfers != 1 || s.Ready != 1 {
+	if s := env.StoreStats(); !res.Resumed || s.Transfers != 1 || s.Ready != 1 {
 		t.Fatalf("resumed %v, store %+v: want one ready transfer", res.Resumed, s)
 	}
 	dest := t.TempDir()

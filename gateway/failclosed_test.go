@@ -42,7 +42,7 @@ func TestPolicyFailsClosed(t *testing.T) {
 			if st, _ := team.json(http.MethodGet, api.PathInbox, nil); st != http.StatusForbidden {
 				t.Fatalf("inbox under a broken policy: %d, want 403", st)
 			}
-			if s := storeStats(t, env); s.Keys != 0 || s.Transfers != 0 {
+			if s := env.StoreStats(); s.Keys != 0 || s.Transfers != 0 {
 				t.Fatalf("store changed: %+v", s)
 			}
 		})

@@ -226,7 +226,7 @@ func TestPolicyRefusalStoresNothing(t *testing.T) {
 	alice := newAPIClient(t, env, gatewaytest.Alice, true)
 	team := newAPIClient(t, env, gatewaytest.Team, true)
 	key := team.register()
-	before := storeStats(t, env)
+	before := env.StoreStats()
 	ct := encrypt(t, []byte("patient records"), key.Recipient())
 	st, _, e := alice.create([]string{gatewaytest.Team}, []string{"health"}, ct, nil)
 	if st != http.StatusForbidden || e.Code != api.CodeDenied || e.DecisionID == "" {
@@ -235,7 +235,7 @@ func TestPolicyRefusalStoresNothing(t *testing.T) {
 	if len(e.Reasons) == 0 || e.Reasons[0].Code != "hipaa.no_baa" || !strings.Contains(e.Reasons[0].Message, "BAA") {
 		t.Fatalf("reasons: %+v", e.Reasons)
 	}
-	if after := storeStats(t, env); after != before {
+	if after := env.StoreStats(); after != before {
 		t.Fatalf("store changed by a refused send: before %+v after %+v", before, after)
 	}
 	if files := env.SpoolFiles(); len(files) != 0 {
@@ -309,7 +309,7 @@ func TestUploadIntegrity(t *testing.T) {
 	if _, b := team.json(http.MethodGet, api.PathInbox, nil); strings.Contains(string(b), bad.ID) {
 		t.Fatal("a quarantined transfer is in the inbox")
 	}
-	if s := storeStats(t, env); s.Quarantined != 1 || s.Ready != 1 {
+	if s := env.StoreStats(); s.Quarantined != 1 || s.Ready != 1 {
 		t.Fatalf("store: %+v", s)
 	}
 	// Over-long upload: stopped at the declared size.

@@ -62,7 +62,7 @@ func TestShutdownLetsUploadsFinish(t *testing.T) {
 				t.Fatalf("upload during shutdown: status %d, want 204", st)
 			}
 			<-stopped
-			if s := storeStats(t, env); s.Ready != 1 {
+			if s := env.StoreStats(); s.Ready != 1 {
 				t.Fatalf("after shutdown: %+v, want the transfer ready", s)
 			}
 		})
