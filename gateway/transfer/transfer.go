@@ -16,6 +16,7 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -314,7 +315,7 @@ func view(t *store.Transfer, viewer string) (*api.Transfer, error) {
 	if _, ok := t.Acked[viewer]; ok {
 		v.State = api.StateAcknowledged
 	}
-	if err := jsonUnmarshal(t.Manifest, &v.Manifest); err != nil {
+	if err := json.Unmarshal(t.Manifest, &v.Manifest); err != nil {
 		return nil, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
 	}
 	return v, nil
@@ -377,7 +378,7 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 // size and ciphertext hash.
 func (s *Service) boundManifest(t *store.Transfer) (api.Manifest, error) {
 	var sm api.SignedManifest
-	if err := jsonUnmarshal(t.Manifest, &sm); err != nil {
+	if err := json.Unmarshal(t.Manifest, &sm); err != nil {
 		return api.Manifest{}, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
 	}
 	m, err := sm.Decode()

@@ -15,8 +15,6 @@ import (
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // Create accepts a transfer from its signed manifest: the signature must verify
 // against the trust bundles and name the caller as sender; then the policy decides
 // "send" for the bundle and every recipient, bound to the manifest hash. A refusal
