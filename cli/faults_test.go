@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,5 +196,3 @@ func (c *rawClient) sendRaw(to string, plaintext []byte, files int) string {
 	}
 	return tr.ID
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
