@@ -14,7 +14,7 @@ all: build
 
 help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
-	@echo "make test   - vet, Rego tests with the stock opa CLI, and every Go test with -race"
+	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
 	@echo "make build  - build bin/lex and bin/lexgate"
@@ -22,9 +22,9 @@ help:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/lex ./cmd/lexgate
 
-# Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs.
+# Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
 tools:
-	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa
+	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:
@@ -42,6 +42,7 @@ demo: build deb-deps
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$fmt" ]; then echo "gofmt would change:"; echo "$$fmt"; exit 1; fi
 
