@@ -285,10 +285,9 @@ func (c *Client) UploadChunk(ctx context.Context, id string, off int64, body io.
 }
 
 func offsetHeader(resp *http.Response) (int64, error) {
-	v := resp.Header.Get(api.HeaderUploadOffset)
-	off, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || off < 0 {
-		return 0, fmt.Errorf("gateway sent a bad %s header %q", api.HeaderUploadOffset, v)
+	off, err := api.ParseOffset(resp.Header.Get(api.HeaderUploadOffset))
+	if err != nil {
+		return 0, fmt.Errorf("gateway sent a bad header: %w", err)
 	}
 	return off, nil
 }
