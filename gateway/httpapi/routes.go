@@ -84,9 +84,9 @@ func (h *Handler) offset(w http.ResponseWriter, r *http.Request, caller spiffeid
 }
 
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	off, err := strconv.ParseInt(r.Header.Get(api.HeaderUploadOffset), 10, 64)
-	if err != nil || off < 0 {
-		return badRequest("header " + api.HeaderUploadOffset + " must be a non-negative byte offset")
+	off, err := api.ParseOffset(r.Header.Get(api.HeaderUploadOffset))
+	if err != nil {
+		return badRequest("header " + err.Error())
 	}
 	if ct := r.Header.Get("Content-Type"); ct != api.ContentTypeChunk {
 		return badRequest("Content-Type must be " + api.ContentTypeChunk)
