@@ -149,6 +149,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	// A crash may have stored what it did not log: log it before serving.
+	if _, err := svc.Reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	front := httpapi.New(svc, log, g.metrics)
 	front.ServeLog(g.audit.Handler())
 	var handler http.Handler = front

@@ -105,7 +105,8 @@ func ParseEvent(b []byte) (Event, error) {
 }
 
 // lookupKey names the events a gateway finds again by subject: the latest upload
-// completion of a transfer, a recipient's ack, an identity's key registration.
+// completion of a transfer, a recipient's ack, an identity's key registration, a
+// transfer's quarantine.
 func (e Event) lookupKey() string {
 	switch e.Kind {
 	case KindUploadComplete:
@@ -114,6 +115,8 @@ func (e Event) lookupKey() string {
 		return LookupAck(e.Transfer, e.Actor)
 	case KindKeyRegistration:
 		return LookupKeys(e.Actor)
+	case KindQuarantined:
+		return LookupQuarantine(e.Transfer)
 	}
 	return ""
 }
@@ -123,6 +126,9 @@ func LookupUpload(transfer string) string { return "upload " + transfer }
 
 // LookupAck is the Find key of a recipient's acknowledgement of a transfer.
 func LookupAck(transfer, recipient string) string { return "ack " + transfer + " " + recipient }
+
+// LookupQuarantine is the Find key of a transfer's quarantine.
+func LookupQuarantine(transfer string) string { return "quarantine " + transfer }
 
 // LookupKeys is the Find key of an identity's latest key registration.
 func LookupKeys(id string) string { return "keys " + id }

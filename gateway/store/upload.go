@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
 
 // copyBufSize is the size of the buffer each WriteAt streams through: large
@@ -114,6 +116,7 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	if err := f.Sync(); err != nil {
 		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
 	}
+	crashpoint.Hit("store.upload.synced")
 	if newOff == u.size {
 		err := s.finish(ctx, u, f, h, now)
 		if err != nil && !errors.Is(err, ErrHashMismatch) {
@@ -183,6 +186,7 @@ func copyLimited(ctx context.Context, f io.Writer, h hash.Hash, r io.Reader, lim
 				return n, err
 			}
 			n += int64(nr)
+			crashpoint.Hit("store.upload.mid_chunk")
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			return n, nil
@@ -265,9 +269,11 @@ func (s *Store) finish(ctx context.Context, u *upload, f *os.File, h hash.Hash, 
 	// Rename first: content is in place before the metadata says ready.
 	// A crash in between leaves an uploading transfer with a .age file,
 	// which Open renames back.
+	crashpoint.Hit("store.finish.verified")
 	if err := s.publish(u.id); err != nil {
 		return err
 	}
+	crashpoint.Hit("store.finish.published")
 	err := s.update(ctx, u, `SET state = 'ready', received = ?, hash_state = NULL, completed = ?`, u.size, now.UnixNano())
 	if err != nil {
 		s.unpublish(u.id)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/store"
 )
@@ -420,6 +421,7 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 	if err := s.store.Ack(ctx, id, caller.String(), s.now().UTC()); err != nil {
 		return fmt.Errorf("transfer: ack %s: %w", id, err)
 	}
+	crashpoint.Hit("transfer.ack.committed")
 	ev := transferEvent(audit.KindAck, caller.String(), t)
 	ev.Action, ev.Decision = "ack", auditDecision(d, true)
 	if _, err := s.Audit(ctx, ev); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/store"
 )
@@ -142,6 +143,7 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	case store.StateQuarantined:
 		return t.Offset, ErrHashMismatch
 	}
+	crashpoint.Hit("transfer.upload.write")
 	n, err := s.store.WriteAt(ctx, id, offset, r, s.now().UTC())
 	var oe *store.OffsetError
 	switch {
@@ -161,9 +163,11 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 		return n, fmt.Errorf("transfer: upload %s: %w", id, err)
 	}
 	if n == t.CiphertextSize {
+		crashpoint.Hit("transfer.upload.committed")
 		if err := s.auditUpload(ctx, t); err != nil {
 			return n, err
 		}
+		crashpoint.Hit("transfer.upload.audited")
 		s.log.InfoContext(ctx, "upload complete", "transfer", id, "bytes", n)
 	}
 	return n, nil

@@ -1,0 +1,134 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/store"
+)
+
+// After a crash the store and the audit log can disagree in one direction only:
+// the core commits to the store first and appends to the log second (store →
+// audit), so a kill in between leaves a fact in the store that the log lacks —
+// a transfer ready but its upload completion not logged, a recipient's ack
+// recorded but not logged, a transfer quarantined but not logged. The reverse
+// (logged but not stored) cannot happen: nothing is logged before it is stored.
+//
+// Reconcile closes that gap at start-up, before the gateway serves, by appending
+// the missing entries. It does not quarantine: a ready transfer's ciphertext was
+// checked against the SHA-256 of the sender's signed manifest before the store
+// said ready, so it is exactly what the sender signed; throwing it away would
+// lose a complete, verified upload for the lack of a log line. The entry the
+// reconciler appends is the one the core would have appended, marked in its
+// Detail as written at start-up, so the log shows both what happened and that
+// it was logged late. The sender, retrying its last chunk or its seal, then gets
+// its receipt as usual.
+
+// ReconcileReport counts what [Service.Reconcile] checked and appended.
+type ReconcileReport struct {
+	Ready       int // ready transfers checked
+	Quarantined int // quarantined transfers checked
+	Uploads     int // upload completions appended
+	Acks        int // acknowledgements appended
+	Quarantines int // quarantines appended
+}
+
+// Appended is how many entries the reconciler added to the log.
+func (r ReconcileReport) Appended() int { return r.Uploads + r.Acks + r.Quarantines }
+
+// reconcilePage is how many transfers Reconcile loads at a time.
+const reconcilePage = 256
+
+// reconciledDetail marks an entry appended by Reconcile.
+const reconciledDetail = "logged at start-up by the reconciler: the gateway stopped after storing this and before logging it"
+
+// Reconcile makes the audit log agree with the store after a crash: every ready
+// transfer gets its upload completion and every recorded ack its ack entry, and
+// every quarantined transfer its quarantine entry, if the log lacks them. Call it
+// once at start-up, before serving. It logs each entry it appends and returns an
+// error (the gateway must not serve) if the log cannot take one.
+func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	var r ReconcileReport
+	err := s.eachTransfer(ctx, store.StateReady, func(t *store.Transfer) error {
+		r.Ready++
+		if _, ok := s.audit.Find(audit.LookupUpload(t.ID)); !ok {
+			ev := transferEvent(audit.KindUploadComplete, t.Sender, t)
+			ev.Decision = &audit.Decision{ID: t.DecisionID, Allow: true}
+			if err := s.reconcileAppend(ctx, ev, "upload completed "+t.Completed.Format(time.RFC3339Nano)); err != nil {
+				return err
+			}
+			r.Uploads++
+		}
+		for _, rcpt := range t.Recipients {
+			at, acked := t.Acked[rcpt]
+			if !acked {
+				continue
+			}
+			if _, ok := s.audit.Find(audit.LookupAck(t.ID, rcpt)); ok {
+				continue
+			}
+			ev := transferEvent(audit.KindAck, rcpt, t)
+			ev.Action = "ack"
+			if err := s.reconcileAppend(ctx, ev, "acknowledged "+at.Format(time.RFC3339Nano)); err != nil {
+				return err
+			}
+			r.Acks++
+		}
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	err = s.eachTransfer(ctx, store.StateQuarantined, func(t *store.Transfer) error {
+		r.Quarantined++
+		if _, ok := s.audit.Find(audit.LookupQuarantine(t.ID)); ok {
+			return nil
+		}
+		ev := transferEvent(audit.KindQuarantined, t.Sender, t)
+		if err := s.reconcileAppend(ctx, ev, "the ciphertext's SHA-256 differs from the signed manifest"); err != nil {
+			return err
+		}
+		r.Quarantines++
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	s.log.InfoContext(ctx, "store and audit log reconciled", "ready", r.Ready, "quarantined", r.Quarantined,
+		"uploads_logged", r.Uploads, "acks_logged", r.Acks, "quarantines_logged", r.Quarantines)
+	return r, nil
+}
+
+// reconcileAppend appends ev, marked as logged at start-up, and says so.
+func (s *Service) reconcileAppend(ctx context.Context, ev audit.Event, what string) error {
+	ev.Detail = reconciledDetail + " (" + what + ")"
+	i, err := s.Audit(ctx, ev)
+	if err != nil {
+		return fmt.Errorf("transfer: reconcile %s of %s: %w", ev.Kind, ev.Transfer, err)
+	}
+	s.log.WarnContext(ctx, "reconciler logged a stored fact the audit log lacked", "kind", ev.Kind,
+		"transfer", ev.Transfer, "actor", ev.Actor, "index", i)
+	return nil
+}
+
+// eachTransfer calls fn for every transfer in state, a page at a time.
+func (s *Service) eachTransfer(ctx context.Context, state store.State, fn func(*store.Transfer) error) error {
+	after := ""
+	for {
+		ts, err := s.store.TransfersIn(ctx, state, after, reconcilePage)
+		if err != nil {
+			return fmt.Errorf("transfer: reconcile: %w", err)
+		}
+		for _, t := range ts {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if len(ts) < reconcilePage {
+			return nil
+		}
+		after = ts[len(ts)-1].ID
+	}
+}
