@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lexgate/lexgate/cmd/lexwan/emu"
+)
+
+// The dev-PKI identities of the bench, as in the demo: alice sends to the
+// review team.
+const (
+	aliceSVID = "harbor-law.example/paralegal-alice"
+	team      = "spiffe://manila-lpo.example/site/review-team"
+	teamSVID  = "manila-lpo.example/site-review-team"
+	matter    = "WAN-1"
+)
+
+// Ports inside the firm's namespace, which has nothing else listening.
+const (
+	gatewayPort = 4443
+	adminPort   = 9090
+	sshPort     = 22
+)
+
+// sshdPath is the OpenSSH server; it must be started by its absolute path.
+const sshdPath = "/usr/sbin/sshd"
+
+// daemon is a long-running process in a namespace, logging to a file.
+type daemon struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+	log  string
+}
+
+func (b *bench) startDaemon(ns emu.Netns, name, log string, args ...string) (*daemon, error) {
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := ns.Command(context.Background(), args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	d := &daemon{name: name, cmd: cmd, done: make(chan error, 1), log: log}
+	go func() { d.done <- cmd.Wait() }()
+	b.daemons = append(b.daemons, d)
+	return d, nil
+}
+
+// stop sends SIGTERM, then SIGKILL after grace.
+func (d *daemon) stop(grace time.Duration) error {
+	if d.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		return nil
+	case <-time.After(grace):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		return fmt.Errorf("%s did not stop within %v; killed", d.name, grace)
+	}
+}
+
+// waitReady polls check (run inside ns) until it succeeds, the daemon exits or
+// timeout passes.
+func waitReady(ctx context.Context, d *daemon, ns emu.Netns, timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ns.Do(check)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case werr := <-d.done:
+			d.done <- werr
+			tail, _ := os.ReadFile(d.log)
+			return fmt.Errorf("%s exited (%v): %s", d.name, werr, lastLines(string(tail), 10))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v: %w (log %s)", d.name, timeout, err, d.log)
+		}
+	}
+}
+
+type gateway struct {
+	*daemon
+	addr   string
+	logKey string
+}
+
+// startGateway writes a config like the demo's, starts "lexgate serve" in the
+// firm's namespace and waits for /healthz.
+func (b *bench) startGateway(ctx context.Context, pki string) (*gateway, error) {
+	dir := filepath.Join(b.dir, "gateway")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	g := &gateway{addr: net.JoinHostPort(b.path.B.Addr.String(), fmt.Sprint(gatewayPort))}
+	cfg := fmt.Sprintf(`# lexgate config written by lexwan
+listen: %s
+admin_listen: 127.0.0.1:%d
+shutdown_grace: 1s
+log:
+  level: info
+  format: json
+identity:
+  svid_cert: %[3]s/harbor-law.example/gateway.crt
+  svid_key: %[3]s/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: %[3]s/harbor-law.example/bundle.pem
+    manila-lpo.example: %[3]s/manila-lpo.example/bundle.pem
+store:
+  dir: %[4]s
+`, g.addr, adminPort, pki, filepath.Join(dir, "data"))
+	cfgPath := filepath.Join(dir, "lexgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.daemon, err = b.startDaemon(b.path.B, "lexgate", filepath.Join(dir, "lexgate.log"), b.lexgate, "serve", "--config", cfgPath); err != nil {
+		return nil, err
+	}
+	err = waitReady(ctx, g.daemon, b.path.B, 20*time.Second, func() error {
+		return httpOK(fmt.Sprintf("127.0.0.1:%d", adminPort), "/healthz")
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, err := exec.CommandContext(ctx, b.lexgate, "log-key", "--config", cfgPath).Output()
+	if err != nil {
+		return nil, fmt.Errorf("lexgate log-key: %w", err)
+	}
+	g.logKey = strings.TrimSpace(string(key))
+	b.logf("gateway on %s (log %s)", g.addr, g.log)
+	return g, nil
+}
+
+// httpOK sends a bare HTTP/1.0 GET on a connection dialled on the calling
+// thread (net/http would dial on another thread, maybe in another namespace).
+func httpOK(addr, path string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(line, " 200 ") {
+		return errors.New(strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// clientConfig writes the lex config of one user and returns its path.
+func (b *bench) clientConfig(user, pki, svid string) (string, error) {
+	home := filepath.Join(b.dir, "clients", user)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf(`gateway: %s
+gateway_id: spiffe://harbor-law.example/gateway
+svid_cert: %[2]s/%[3]s.crt
+svid_key: %[2]s/%[3]s.key
+bundles:
+  harbor-law.example: %[2]s/harbor-law.example/bundle.pem
+  manila-lpo.example: %[2]s/manila-lpo.example/bundle.pem
+identity: identity.age
+cache_dir: cache
+log_key: %[4]s
+`, b.gw.addr, pki, svid, b.gw.logKey)
+	path := filepath.Join(home, "config.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// sshd is a throwaway OpenSSH server in the firm's namespace.
+type sshd struct {
+	*daemon
+	dir string
+	key string // the client's private key
+}
+
+// startSSHD writes the server's files, starts "sshd -D -e" and waits for its
+// banner (the same set-up as cmd/lexbench, on the firm's address).
+func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
+	dir := filepath.Join(b.dir, "sshd")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &sshd{dir: dir, key: filepath.Join(dir, "client_ed25519")}
+	hostKey := filepath.Join(dir, "host_ed25519")
+	for _, k := range []string{hostKey, s.key} {
+		if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lexwan", "-f", k).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(s.key + ".pub")
+	if err != nil {
+		return nil, err
+	}
+	authorized := filepath.Join(dir, "authorized_keys")
+	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`# throwaway sshd written by lexwan
+Port %d
+ListenAddress %s
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+LogLevel INFO
+`, sshPort, b.path.B.Addr, hostKey, filepath.Join(dir, "sshd.pid"), authorized)
+	cfgPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	// The privilege-separated child chroots into /run/sshd, which the Debian
+	// package creates only at boot.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		return nil, fmt.Errorf("sshd needs /run/sshd: %w", err)
+	}
+	if s.daemon, err = b.startDaemon(b.path.B, "sshd", filepath.Join(dir, "sshd.log"), sshdPath, "-D", "-e", "-f", cfgPath); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(b.path.B.Addr.String(), fmt.Sprint(sshPort))
+	err = waitReady(ctx, s.daemon, b.path.B, 10*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		banner, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(banner, "SSH-") {
+			return fmt.Errorf("no SSH banner (%q, %v)", banner, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.logf("sshd on %s", addr)
+	return s, nil
+}
+
+// sftpCmd is the stock sftp client in the LPO's namespace running one batch
+// command against the firm's sshd.
+func (b *bench) sftpCmd(ctx context.Context, command string) (*exec.Cmd, error) {
+	batch := filepath.Join(b.ssh.dir, "batch")
+	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return b.path.A.Command(ctx, "sftp", "-b", batch, "-i", b.ssh.key, "-P", fmt.Sprint(sshPort),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+		"root@"+b.path.B.Addr.String()), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
