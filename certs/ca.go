@@ -92,6 +92,9 @@ type SVIDOptions struct {
 	NoURI     bool          // no URI SAN at all (plain TLS cert)
 	IsCA      bool          // mint a CA certificate as the leaf (invalid SVID)
 	DNSNames  []string      // DNS SANs
+	// URIs, when set, are the URI SANs exactly as given instead of id's: to mint
+	// malformed SPIFFE IDs (uppercase scheme, dot segments, userinfo...) for tests.
+	URIs []*url.URL
 }
 
 // validity returns the certificate's validity window.
@@ -120,7 +123,10 @@ func (o SVIDOptions) validity() (notBefore, notAfter time.Time, err error) {
 // uris returns the URI SANs of an SVID for id.
 func (o SVIDOptions) uris(id spiffeid.ID) ([]*url.URL, error) {
 	var uris []*url.URL
-	if !o.NoURI {
+	switch {
+	case o.URIs != nil:
+		uris = append(uris, o.URIs...)
+	case !o.NoURI:
 		uris = append(uris, id.URL())
 	}
 	for _, s := range o.ExtraURIs {
@@ -140,7 +146,7 @@ func (o SVIDOptions) uris(id spiffeid.ID) ([]*url.URL, error) {
 // ask otherwise. The returned SVID's Certificates hold the leaf only: the
 // CA certificate is in the trust bundle, not in the chain.
 func (ca *CA) MintSVID(id spiffeid.ID, opts SVIDOptions) (*x509svid.SVID, error) {
-	if !opts.NoURI && !id.MemberOf(ca.TrustDomain) {
+	if !opts.NoURI && opts.URIs == nil && !id.MemberOf(ca.TrustDomain) {
 		return nil, fmt.Errorf("certs: cannot mint %q with the CA of trust domain %q", id, ca.TrustDomain)
 	}
 	notBefore, notAfter, err := opts.validity()
@@ -184,7 +190,7 @@ func (ca *CA) MintSVID(id spiffeid.ID, opts SVIDOptions) (*x509svid.SVID, error)
 		return nil, fmt.Errorf("certs: parsing SVID: %w", err)
 	}
 	svidID := id
-	if opts.NoURI {
+	if opts.NoURI || opts.URIs != nil {
 		svidID = spiffeid.ID{}
 	}
 	return &x509svid.SVID{ID: svidID, Certificates: []*x509.Certificate{cert}, PrivateKey: key}, nil

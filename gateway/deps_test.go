@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"gateway/httpapi":             {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":           {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway":                     {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront"},
-	"gateway/gatewaytest":         {"certs", "gateway", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
+	"gateway/gatewaytest":         {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
 	"gateway/battery":             {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy"},
 	"cmd/lex":                     {"cli"},

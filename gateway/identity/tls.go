@@ -24,8 +24,8 @@ var ErrNoPeerCertificate = errors.New("identity: no peer certificate")
 // ServerTLSConfig returns the mutual TLS configuration of the gateway's
 // listeners (TCP and QUIC alike). It presents the gateway's current
 // X.509-SVID and requires a client X.509-SVID that go-spiffe verifies
-// (exactly one spiffe:// URI SAN, leaf not a CA, within its validity,
-// chaining to the bundle of its trust domain) and that [Source.IsRevoked]
+// (exactly one spiffe:// URI SAN, spelled canonically byte for byte, leaf not a
+// CA, within its validity, chaining to the bundle of its trust domain) and that [Source.IsRevoked]
 // does not deny. The minimum version is TLS 1.3; NextProtos is left empty
 // for the caller (h2, h3). Each refused client certificate is logged with
 // the reason; a client that sends no certificate at all is refused by
@@ -36,6 +36,9 @@ func (s *Source) ServerTLSConfig() *tls.Config {
 	verify := cfg.VerifyPeerCertificate
 	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
 		err := verify(raw, chains)
+		if err == nil {
+			err = requireCanonicalURI(raw[0]) // verify accepted a leaf: raw[0] exists
+		}
 		if err != nil {
 			s.log.Warn("identity: refused TLS handshake", slog.Any("claimed_uri_sans", claimedURIs(raw)), slog.String("reason", err.Error()))
 		}

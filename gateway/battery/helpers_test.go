@@ -1,0 +1,95 @@
+package battery_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/gateway/gatewaytest"
+)
+
+// transports are the API's two listeners on one port.
+var transports = []struct {
+	name string
+	quic bool
+}{{"quic", true}, {"tcp", false}}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// tail returns the log lines after the first fromLine ones.
+func tail(s string, fromLine int) string {
+	lines := strings.SplitN(s, "\n", fromLine+1)
+	return lines[len(lines)-1]
+}
+
+func lines(s string) int { return strings.Count(s, "\n") }
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Errorf("timed out waiting for %s", what)
+}
+
+func loadCA(t *testing.T, env *gatewaytest.Env, td string) *certs.CA {
+	t.Helper()
+	ca, err := certs.LoadCA(env.PKI + "/" + td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func mint(t *testing.T, ca *certs.CA, id string, o certs.SVIDOptions) *x509svid.SVID {
+	t.Helper()
+	var sid spiffeid.ID
+	if id != "" {
+		sid = spiffeid.RequireFromString(id)
+	}
+	s, err := ca.MintSVID(sid, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// quiet is what must not change when a request is refused before any handler:
+// the store and the audit log.
+type quiet struct {
+	env    *gatewaytest.Env
+	stats  any
+	events int
+}
+
+func snapshot(env *gatewaytest.Env) quiet {
+	return quiet{env: env, stats: env.StoreStats(), events: len(env.AuditEvents())}
+}
+
+// unchanged fails the test if the store or the audit log changed since q.
+func (q quiet) unchanged(t *testing.T) {
+	t.Helper()
+	if s := q.env.StoreStats(); s != q.stats {
+		t.Errorf("store changed: before %+v, after %+v", q.stats, s)
+	}
+	if n := len(q.env.AuditEvents()); n != q.events {
+		t.Errorf("audit log grew from %d to %d entries", q.events, n)
+	}
+	if f := q.env.SpoolFiles(); len(f) != 0 {
+		t.Errorf("spool holds %v", f)
+	}
+}

@@ -1,0 +1,60 @@
+package gatewaytest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/lexgate/lexgate/gateway/audit"
+)
+
+// DirFetcher reads a tessera POSIX log straight from its directory.
+type DirFetcher string
+
+// ReadCheckpoint reads the log's checkpoint file.
+func (d DirFetcher) ReadCheckpoint(context.Context) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), layout.CheckpointPath))
+}
+
+// ReadTile reads one hash tile.
+func (d DirFetcher) ReadTile(_ context.Context, l, i uint64, p uint8) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), layout.TilePath(l, i, p)))
+}
+
+// ReadEntryBundle reads one entry bundle.
+func (d DirFetcher) ReadEntryBundle(_ context.Context, i uint64, p uint8) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), layout.EntriesPath(i, p)))
+}
+
+// AuditEvents waits for the checkpoint to settle (the default interval is
+// 200ms) and returns every event of the gateway's audit log, verified
+// against its key.
+func (e *Env) AuditEvents() []audit.Event {
+	e.t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	f := DirFetcher(e.Gateway.AuditDir())
+	v, err := audit.ParseVerifier(e.Gateway.LogKey())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx := context.Background()
+	raw, err := f.ReadCheckpoint(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cp, err := audit.OpenCheckpoint(raw, v)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var evs []audit.Event
+	if _, err := audit.VerifyLog(ctx, f, cp, func(_ uint64, ev audit.Event) error {
+		evs = append(evs, ev)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
