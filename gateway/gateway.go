@@ -38,10 +38,14 @@ import (
 )
 
 // Flow-control windows sized for a fast long link: large enough that one stream is
-// not window-bound at ~1 Gbit/s and 150 ms, small enough to bound memory.
+// not window-bound at ~1 Gbit/s and 150 ms, small enough to bound memory. The
+// initial QUIC windows are already a long link's bandwidth-delay product (8 MiB:
+// 50 MB/s at 150 ms), so an upload does not wait for auto-tuning to grow them.
 const (
-	streamWindow = 32 << 20
-	connWindow   = 64 << 20
+	streamWindow        = 32 << 20
+	connWindow          = 64 << 20
+	initialStreamWindow = 8 << 20
+	initialConnWindow   = 16 << 20
 )
 
 // Gateway is a running lexgate server. Its zero value is not usable; call New.
@@ -160,6 +164,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
+	cc, sndbuf := tcpTuning(g.tcpLn)
+	log.Info("tcp tuning", "congestion_control", cc, "send_buffer", sndbuf)
 	g.h2 = g.newTCPServer(handler)
 	if g.udpConn != nil {
 		g.h3 = g.newQUICServer(handler)
@@ -183,7 +189,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 func (g *Gateway) listen() error {
 	var err error
 	for attempt := 0; ; attempt++ {
-		if g.tcpLn, err = net.Listen("tcp", g.cfg.Listen); err != nil {
+		lc := net.ListenConfig{Control: tcpControl}
+		if g.tcpLn, err = lc.Listen(context.Background(), "tcp", g.cfg.Listen); err != nil {
 			return fmt.Errorf("gateway: listen tcp %s: %w", g.cfg.Listen, err)
 		}
 		if g.cfg.DisableQUIC {
@@ -255,9 +262,9 @@ func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 			HandshakeIdleTimeout:           g.cfg.Limits.ReadHeaderTimeout,
 			MaxIdleTimeout:                 g.cfg.Limits.IdleTimeout,
 			MaxIncomingStreams:             int64(g.cfg.Limits.MaxStreamsPerConn),
-			InitialStreamReceiveWindow:     2 << 20,
+			InitialStreamReceiveWindow:     initialStreamWindow,
 			MaxStreamReceiveWindow:         streamWindow,
-			InitialConnectionReceiveWindow: 4 << 20,
+			InitialConnectionReceiveWindow: initialConnWindow,
 			MaxConnectionReceiveWindow:     connWindow,
 			KeepAlivePeriod:                15 * time.Second,
 		},
