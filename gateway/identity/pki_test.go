@@ -27,7 +27,7 @@ type testCA struct {
 	key  *ecdsa.PrivateKey
 }
 
-func newTestCA(t *testing.T, td string) *testCA {
+func newTestCA(t testing.TB, td string) *testCA {
 	t.Helper()
 	ca := &testCA{td: spiffeid.RequireTrustDomainFromString(td)}
 	ca.key = newKey(t)
@@ -49,7 +49,7 @@ func (ca *testCA) bundle() *x509bundle.Bundle {
 }
 
 // svid mints an X.509-SVID for path; edit, if not nil, spoils it on purpose.
-func (ca *testCA) svid(t *testing.T, path string, edit func(*x509.Certificate)) *x509svid.SVID {
+func (ca *testCA) svid(t testing.TB, path string, edit func(*x509.Certificate)) *x509svid.SVID {
 	t.Helper()
 	id := spiffeid.RequireFromPath(ca.td, path)
 	key := newKey(t)
@@ -70,7 +70,7 @@ func (ca *testCA) svid(t *testing.T, path string, edit func(*x509.Certificate)) 
 	return &x509svid.SVID{ID: id, Certificates: []*x509.Certificate{cert}, PrivateKey: key}
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -79,7 +79,7 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return key
 }
 
-func sign(t *testing.T, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, key *ecdsa.PrivateKey) *x509.Certificate {
+func sign(t testing.TB, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, key *ecdsa.PrivateKey) *x509.Certificate {
 	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
 	if err != nil {
@@ -93,7 +93,7 @@ func sign(t *testing.T, tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, ke
 }
 
 // writeSVID writes svid as PEM files in dir and returns their paths.
-func writeSVID(t *testing.T, dir, name string, svid *x509svid.SVID) (certPath, keyPath string) {
+func writeSVID(t testing.TB, dir, name string, svid *x509svid.SVID) (certPath, keyPath string) {
 	t.Helper()
 	certPEM, keyPEM, err := svid.Marshal()
 	if err != nil {
@@ -106,14 +106,14 @@ func writeSVID(t *testing.T, dir, name string, svid *x509svid.SVID) (certPath, k
 }
 
 // writeBundle writes ca's bundle in dir and returns its path.
-func writeBundle(t *testing.T, dir string, ca *testCA) string {
+func writeBundle(t testing.TB, dir string, ca *testCA) string {
 	t.Helper()
 	path := filepath.Join(dir, ca.td.Name()+".pem")
 	writeFile(t, path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
 	return path
 }
 
-func writeFile(t *testing.T, path string, data []byte) {
+func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)

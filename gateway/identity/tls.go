@@ -17,6 +17,12 @@ import (
 // revoked SPIFFE ID.
 var ErrRevoked = errors.New("identity: SPIFFE ID is revoked")
 
+// ErrTrustDomainID is wrapped by the error that refuses a handshake from a
+// certificate naming a bare trust domain (spiffe://example.org): the X.509-SVID
+// standard requires a leaf's SPIFFE ID to have a path, so that no workload
+// speaks as its whole organisation.
+var ErrTrustDomainID = errors.New("identity: a trust domain ID is not a workload's SPIFFE ID")
+
 // ErrNoPeerCertificate is returned by [PeerID] for a connection without a
 // verified peer certificate.
 var ErrNoPeerCertificate = errors.New("identity: no peer certificate")
@@ -51,6 +57,9 @@ func (s *Source) ServerTLSConfig() *tls.Config {
 // verified by go-spiffe against its trust domain's bundle; it must not be
 // revoked.
 func (s *Source) authorize(id spiffeid.ID, _ [][]*x509.Certificate) error {
+	if id.Path() == "" {
+		return fmt.Errorf("%w: %s", ErrTrustDomainID, id)
+	}
 	if _, err := s.GetX509BundleForTrustDomain(id.TrustDomain()); err != nil {
 		return err
 	}

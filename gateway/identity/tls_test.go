@@ -31,7 +31,7 @@ type testEnv struct {
 
 const mallory = "spiffe://harbor-law.example/paralegal/mallory"
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &testEnv{harbor: newTestCA(t, "harbor-law.example"), manila: newTestCA(t, "manila-lpo.example"), log: &syncBuffer{}}
