@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"gateway":                     {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront"},
 	"gateway/gatewaytest":         {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
 	"gateway/battery":             {}, // test-only: its tests drive a whole gateway, and lex as a client
+	"gateway/crashtest":           {}, // test-only: its tests kill a real lexgate process and restart it
 	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy"},
 	"cmd/lex":                     {"cli"},
 	"cmd/lexgate":                 {"gateway"},

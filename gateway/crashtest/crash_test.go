@@ -1,0 +1,164 @@
+package crashtest
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
+)
+
+// crashCases are the steps TestCrashPoints kills the gateway at, with the hit
+// to kill at (NAME#N) and whether the transfer is committed (ready) when it dies.
+// The upload is 3 chunks of up to 3 MiB; the store copies in 1 MiB blocks, so
+// store.upload.mid_chunk#5 is the second MiB of the second chunk.
+var crashCases = []struct {
+	at        string
+	committed bool // the gateway committed the whole upload before dying
+	ack       bool // the crash is in the recipient's ack, after a complete upload
+}{
+	{at: "transfer.upload.write#1"},                      // before the first chunk
+	{at: "store.upload.mid_chunk#2"},                     // in the first chunk, 2 MiB written, nothing synced
+	{at: "store.upload.mid_chunk#5"},                     // in the second chunk, after the first was acknowledged
+	{at: "store.upload.synced#2"},                        // the second chunk is synced, its offset not committed
+	{at: "store.finish.verified#1"},                      // last chunk in, hash matched, before the rename
+	{at: "store.finish.published#1"},                     // renamed to .age, metadata still uploading
+	{at: "transfer.upload.committed#1", committed: true}, // ready in the store, not in the audit log
+	{at: "transfer.upload.audited#1", committed: true},   // logged, the reply never sent
+	{at: "transfer.ack.committed#1", committed: true, ack: true},
+}
+
+// TestCrashPoints kills lexgate at each step of an upload and of an ack, and
+// checks after a restart on the same data that nothing acknowledged is lost,
+// nothing incomplete is visible, the upload resumes, and the audit log agrees
+// with the store.
+func TestCrashPoints(t *testing.T) {
+	for _, tc := range crashCases {
+		name, _, _ := strings.Cut(tc.at, "#")
+		if !slices.Contains(crashpoint.Points, name) {
+			t.Fatalf("crash point %s is not one the gateway marks", name)
+		}
+		t.Run(tc.at, func(t *testing.T) {
+			w := newWorld(t, "")
+
+			// An upload acknowledged before any crash, then a kill -9 at rest.
+			g := w.start("")
+			teamKey := registerTeam(t, w.client(g, team))
+			a := w.client(g, alice)
+			before := w.create(t, a, ciphertext(t, 1<<20, teamKey.Recipient()))
+			if err := before.push(context.Background(), a, 0); err != nil {
+				t.Fatalf("upload: %v", err)
+			}
+			g.kill()
+
+			// The crash.
+			g = w.start(tc.at)
+			a = w.client(g, alice)
+			u := w.create(t, a, ciphertext(t, 7<<20+12345, teamKey.Recipient()))
+			err := u.push(context.Background(), a, 0)
+			if tc.ack {
+				if err != nil {
+					t.Fatalf("upload: %v", err)
+				}
+				err = w.client(g, team).Ack(context.Background(), u.id)
+			}
+			if err == nil {
+				t.Fatalf("the request went through; the gateway was to crash at %s", tc.at)
+			}
+			g.waitCrash(name)
+			t.Logf("crashed at %s; the client saw: %v; %s", tc.at, err, u)
+
+			// The restart: the invariant, then the resumed upload.
+			g = w.start("")
+			tm, a := w.client(g, team), w.client(g, alice)
+			in := inbox(t, tm)
+			if _, ok := in[before.id]; !ok {
+				t.Errorf("the upload acknowledged before the crash is not in the inbox")
+			}
+			if _, ok := in[u.id]; ok != (tc.committed && !tc.ack) {
+				t.Errorf("after a crash at %s the transfer is in the inbox: %v, want %v", tc.at, ok, tc.committed && !tc.ack)
+			}
+			ups := []*upload{before, u}
+			if tc.ack {
+				ups = ups[:1] // acked: out of the inbox for good
+			}
+			checkInbox(t, tm, ups, func(*upload) bool { return tc.committed })
+			if tc.committed && !strings.Contains(g.out.String(), "reconciler logged") && tc.at != "transfer.upload.audited#1" {
+				t.Errorf("the reconciler logged nothing after a crash at %s", tc.at)
+			}
+			if !tc.ack {
+				u.resume(t, a)
+				checkInbox(t, tm, ups, func(*upload) bool { return false })
+			}
+			ackAll(t, tm, ups)
+			g.stop()
+			w.checkAgreement(t)
+		})
+	}
+}
+
+// TestRandomKills kills lexgate from outside at random moments while three
+// uploads run, restarts it, checks the invariant, resumes them, and goes again.
+func TestRandomKills(t *testing.T) {
+	iterations := 3
+	if v := os.Getenv("LEXGATE_CRASH_ITERATIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("LEXGATE_CRASH_ITERATIONS=%q: want a positive number", v)
+		}
+		iterations = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("LEXGATE_CRASH_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("LEXGATE_CRASH_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("seed %d (LEXGATE_CRASH_SEED=%d to repeat), %d kills", seed, seed, iterations)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	w := newWorld(t, "")
+	g := w.start("")
+	teamKey := registerTeam(t, w.client(g, team))
+	var all []*upload
+	for i := range iterations {
+		a := w.client(g, alice)
+		var batch []*upload
+		for range 3 {
+			batch = append(batch, w.create(t, a, ciphertext(t, 4<<20+rng.IntN(4<<20), teamKey.Recipient())))
+		}
+		all = append(all, batch...)
+		var wg sync.WaitGroup
+		for _, u := range batch {
+			wg.Go(func() { u.push(context.Background(), a, 0) })
+		}
+		delay := time.Duration(rng.IntN(150)) * time.Millisecond
+		time.Sleep(delay)
+		g.kill()
+		wg.Wait()
+		var states []string
+		for _, u := range batch {
+			states = append(states, u.String())
+		}
+		t.Logf("kill %d after %v: %s", i+1, delay, strings.Join(states, "; "))
+
+		g = w.start("")
+		tm, a := w.client(g, team), w.client(g, alice)
+		// A complete upload whose reply the kill cut is ready: allowed, checked byte for byte.
+		checkInbox(t, tm, all, func(*upload) bool { return true })
+		for _, u := range batch {
+			u.resume(t, a)
+		}
+		checkInbox(t, tm, all, func(*upload) bool { return false })
+	}
+	ackAll(t, w.client(g, team), all)
+	g.stop()
+	w.checkAgreement(t)
+}

@@ -1,0 +1,21 @@
+// Package crashtest holds lexgate's crash-consistency and disk-full tests. It
+// has no code of its own besides this page; everything is in its tests, which
+// build the lexgate binary with the "crashpoints" build tag, run it as a child
+// process on 127.0.0.1 and drive it with the real lex client (cli.Client):
+//
+//   - TestCrashPoints kills the gateway (SIGKILL, from inside, see
+//     gateway/internal/crashpoint) at each named step of an upload and of an
+//     acknowledgement, restarts it on the same data directory and checks the
+//     invariant: every upload acknowledged to the client is deliverable byte
+//     for byte, nothing incomplete is ever in an inbox, the upload resumes from
+//     its durable offset, and the audit log agrees with the store.
+//   - TestRandomKills kills it from outside at seeded random moments while
+//     several uploads run, and checks the same invariant after each restart.
+//     LEXGATE_CRASH_ITERATIONS sets how many kills (default 3) and
+//     LEXGATE_CRASH_SEED the seed (default the time, logged).
+//   - TestDiskFull runs the gateway on a small tmpfs and fills it: an upload
+//     and an audit append that meet ENOSPC are refused with a clear error and
+//     no acknowledgement, nothing is half-delivered, and intake resumes once
+//     space is freed. It needs mount(2) (root); it skips without it, and fails
+//     under CI=true.
+package crashtest

@@ -1,0 +1,230 @@
+package crashtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/cli"
+)
+
+// The dev PKI's identities the tests use.
+const (
+	alice     = "spiffe://harbor-law.example/paralegal/alice"
+	team      = "spiffe://manila-lpo.example/site/review-team"
+	gatewayID = "spiffe://harbor-law.example/gateway"
+)
+
+// lexgateBin is the lexgate binary built with -tags crashpoints by TestMain.
+var lexgateBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lexgate-crashtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lexgateBin = filepath.Join(dir, "lexgate")
+	build := exec.Command("go", "build", "-tags", "crashpoints", "-o", lexgateBin, "github.com/lexgate/lexgate/cmd/lexgate")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "crashtest: go build -tags crashpoints ./cmd/lexgate:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is a PKI and a data directory that gateways come and go on.
+type world struct {
+	t    *testing.T
+	dir  string
+	pki  string
+	data string
+}
+
+func newWorld(t *testing.T, data string) *world {
+	t.Helper()
+	dir := t.TempDir()
+	w := &world{t: t, dir: dir, pki: filepath.Join(dir, "pki"), data: data}
+	if w.data == "" {
+		w.data = filepath.Join(dir, "data")
+	}
+	if err := certs.MintDev(w.pki, certs.DefaultDevSpec()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+shutdown_grace: 2s
+log:
+  level: info
+  format: json
+identity:
+  svid_cert: %[1]s/harbor-law.example/gateway.crt
+  svid_key: %[1]s/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: %[1]s/harbor-law.example/bundle.pem
+    manila-lpo.example: %[1]s/manila-lpo.example/bundle.pem
+store:
+  dir: %[2]s
+`, w.pki, w.data)
+	if err := os.WriteFile(w.configPath(), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) configPath() string { return filepath.Join(w.dir, "lexgate.yaml") }
+
+// svidFiles returns the certificate and key of a dev identity.
+func (w *world) svidFiles(id string) (string, string) {
+	td, path, _ := strings.Cut(strings.TrimPrefix(id, "spiffe://"), "/")
+	base := filepath.Join(w.pki, td, strings.ReplaceAll(path, "/", "-"))
+	return base + ".crt", base + ".key"
+}
+
+// gw is one lexgate process.
+type gw struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	logKey string
+	out    *lockedBuffer // everything it wrote on stderr
+	exited chan struct{}
+	err    error // the process's exit, once exited is closed
+}
+
+// start runs lexgate serve on the world's data; crashAt is its LEXGATE_CRASH_AT.
+func (w *world) start(crashAt string) *gw {
+	w.t.Helper()
+	g := &gw{t: w.t, out: &lockedBuffer{}, exited: make(chan struct{})}
+	g.cmd = exec.Command(lexgateBin, "serve", "--config", w.configPath())
+	g.cmd.Env = append(os.Environ(), "LEXGATE_CRASH_AT="+crashAt)
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go g.read(stderr, ready)
+	w.t.Cleanup(func() { g.kill() })
+	select {
+	case <-ready:
+	case <-g.exited:
+		w.t.Fatalf("lexgate exited at start (%v):\n%s", g.err, g.out)
+	case <-time.After(60 * time.Second):
+		w.t.Fatalf("lexgate did not start in 60s:\n%s", g.out)
+	}
+	return g
+}
+
+// read copies the gateway's log, learns its address and log key, and notes its exit.
+func (g *gw) read(r io.Reader, ready chan struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	once := sync.Once{}
+	for sc.Scan() {
+		line := sc.Bytes()
+		g.out.Write(append(append([]byte{}, line...), '\n'))
+		var l struct {
+			Msg    string `json:"msg"`
+			Addr   string `json:"addr"`
+			LogKey string `json:"log_key"`
+		}
+		if json.Unmarshal(line, &l) != nil {
+			continue
+		}
+		switch l.Msg {
+		case "audit log open":
+			g.logKey = l.LogKey
+		case "lexgate serving":
+			g.addr = l.Addr
+			once.Do(func() { close(ready) })
+		}
+	}
+	g.err = g.cmd.Wait()
+	close(g.exited)
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (g *gw) kill() {
+	g.cmd.Process.Signal(syscall.SIGKILL)
+	<-g.exited
+}
+
+// stop asks for a graceful shutdown (SIGTERM) and waits.
+func (g *gw) stop() {
+	g.t.Helper()
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+	case <-time.After(30 * time.Second):
+		g.t.Errorf("lexgate did not stop in 30s")
+		g.kill()
+	}
+}
+
+// waitCrash waits for the process to kill itself at point.
+func (g *gw) waitCrash(point string) {
+	g.t.Helper()
+	select {
+	case <-g.exited:
+	case <-time.After(30 * time.Second):
+		g.t.Fatalf("lexgate did not reach crash point %s in 30s", point)
+	}
+	if !strings.Contains(g.out.String(), "crashpoint: "+point+"\n") {
+		g.t.Fatalf("lexgate exited (%v) without reaching crash point %s:\n%s", g.err, point, g.out)
+	}
+}
+
+// client dials the gateway as id over TCP.
+func (w *world) client(g *gw, id string) *cli.Client {
+	w.t.Helper()
+	cert, key := w.svidFiles(id)
+	cfg := &cli.Config{Gateway: g.addr, GatewayID: gatewayID, SVIDCert: cert, SVIDKey: key,
+		Bundles: map[string]string{
+			"harbor-law.example": filepath.Join(w.pki, "harbor-law.example", "bundle.pem"),
+			"manila-lpo.example": filepath.Join(w.pki, "manila-lpo.example", "bundle.pem"),
+		}, LogKey: g.logKey, Path: filepath.Join(w.dir, "lex.yaml")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := cli.Dial(ctx, cfg, cli.TransportTCP, nil)
+	if err != nil {
+		w.t.Fatalf("dial %s as %s: %v", g.addr, id, err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
