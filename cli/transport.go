@@ -206,6 +206,7 @@ func newBulkTransport(tc *tls.Config) roundTripper {
 		ForceAttemptHTTP2:   false,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // never h2
 		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: 64, // parallel ranges reuse their warmed-up connections
 		WriteBufferSize:     256 << 10,
 		ReadBufferSize:      256 << 10,
 		DisableCompression:  true,
