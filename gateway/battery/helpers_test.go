@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
@@ -92,4 +93,14 @@ func (q quiet) unchanged(t *testing.T) {
 	if f := q.env.SpoolFiles(); len(f) != 0 {
 		t.Errorf("spool holds %v", f)
 	}
+}
+
+// newRecipient returns a fresh post-quantum age recipient.
+func newRecipient(t *testing.T) string {
+	t.Helper()
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient().String()
 }

@@ -259,7 +259,7 @@ func (s *Service) visible(ctx context.Context, caller spiffeid.ID, id string) (*
 	if t.Sender == me {
 		return t, true, nil
 	}
-	if slices.Contains(t.Recipients, me) {
+	if slices.Contains(t.Recipients, me) && namedRecipient(t, me) {
 		return t, false, nil
 	}
 	return nil, false, ErrNotFound
@@ -296,6 +296,10 @@ func (s *Service) Inbox(ctx context.Context, caller spiffeid.ID) ([]api.Transfer
 	}
 	out := make([]api.Transfer, 0, len(ts))
 	for _, t := range ts {
+		if !namedRecipient(t, caller.String()) {
+			s.log.ErrorContext(ctx, "stored transfer names a recipient its signed manifest does not", "transfer", t.ID)
+			continue
+		}
 		v, err := view(t, caller.String())
 		if err != nil {
 			return nil, err
