@@ -72,8 +72,7 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		transport: name,
 	}
 	c.bulk = c.hc
-	if name == TransportTCP {
-		c.bulkRT = newBulkTransport(tc)
+	if c.bulkRT = bulkTransport(mode, name, tc, rt, verbose); c.bulkRT != nil {
 		c.bulk = &http.Client{Transport: c.bulkRT}
 	}
 	return c, nil

@@ -81,7 +81,7 @@ func (r *receiver) fetchParallel(ctx context.Context, f *os.File, id string, off
 	}
 	streams = min(streams, len(spans))
 	r.e.verbosef("download: %d parallel ranges of up to %s over %s (%d requests), from byte %d of %d",
-		streams, humanSize(step), r.c.Transport(), len(spans), off, size)
+		streams, humanSize(step), r.c.BulkTransport(), len(spans), off, size)
 	p := newProgress(r.e.stderr, "receiving", size, off)
 	defer p.done()
 

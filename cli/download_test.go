@@ -77,3 +77,20 @@ func TestReceiveStreamsFlag(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestGatewayBulkPath: auto sends ciphertext over TCP beside a QUIC control
+// connection and says why; --transport quic keeps it on QUIC.
+func TestGatewayBulkPath(t *testing.T) {
+	_, alice, _ := setup(t)
+	folder := caseFolder(t)
+	for _, tc := range []struct{ transport, control, bulk string }{
+		{"auto", "transport: quic (HTTP/3)", "bulk: tcp (HTTP/1.1; congestion control"},
+		{"quic", "transport: quic (HTTP/3)", "bulk: quic (HTTP/3)"},
+		{"tcp", "transport: tcp (HTTP/2)", "bulk: tcp (HTTP/1.1)"},
+	} {
+		code, _, errOut := lex(t, alice, "-v", "--transport", tc.transport, "send", "--to", gatewaytest.Team, "--matter", "HL-2026-0078", folder)
+		if code != 0 || !strings.Contains(errOut, tc.control) || !strings.Contains(errOut, tc.bulk) {
+			t.Errorf("--transport %s: exit %d, want stderr with %q and %q:\n%s", tc.transport, code, tc.control, tc.bulk, errOut)
+		}
+	}
+}
