@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -18,8 +17,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	_ "modernc.org/sqlite"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -210,56 +207,6 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
-}
-
-// TestGatewayTamperedStorage changes the gateway's storage behind its back: a
-// flipped ciphertext bit and a forged manifest signature are caught by lex receive
-// before anything is decrypted or written.
-func TestGatewayTamperedStorage(t *testing.T) {
-	env, alice, team := setup(t)
-	id := sendID(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2026-0042", caseFolder(t))
-	spool := filepath.Join(env.Config.Store.Dir, "spool", id+".age")
-	orig, err := os.ReadFile(spool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dest := filepath.Join(t.TempDir(), "in")
-
-	bad := bytes.Clone(orig)
-	bad[len(bad)/2] ^= 0x01
-	write(t, spool, bad)
-	code, _, errOut := lex(t, team, "receive", id, "-o", dest)
-	if code != cli.ExitError || !strings.Contains(errOut, "does not match the signed manifest") {
-		t.Errorf("flipped bit: exit %d, stderr %q", code, errOut)
-	}
-	assertNothingDelivered(t, dest)
-	write(t, spool, orig)
-
-	db, err := sql.Open("sqlite", filepath.Join(env.Config.Store.Dir, "lexgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var raw []byte
-	if err := db.QueryRow(`SELECT manifest FROM transfers WHERE id = ?`, id).Scan(&raw); err != nil {
-		t.Fatal(err)
-	}
-	var sm api.SignedManifest
-	json.Unmarshal(raw, &sm)
-	sm.Signature[len(sm.Signature)/2] ^= 0x01
-	forged, _ := json.Marshal(sm)
-	if _, err := db.Exec(`UPDATE transfers SET manifest = ? WHERE id = ?`, forged, id); err != nil {
-		t.Fatal(err)
-	}
-	code, _, errOut = lex(t, team, "receive", id, "-o", dest)
-	if code != cli.ExitError || !strings.Contains(errOut, "signature") {
-		t.Errorf("forged signature: exit %d, stderr %q", code, errOut)
-	}
-	assertNothingDelivered(t, dest)
-	if _, err := db.Exec(`UPDATE transfers SET manifest = ? WHERE id = ?`, raw, id); err != nil {
-		t.Fatal(err)
-	}
-	mustLex(t, team, "receive", id, "-o", dest) // intact again: delivered
 }
 
 func assertNothingDelivered(t *testing.T, dest string) {

@@ -328,7 +328,9 @@ func view(t *store.Transfer, viewer string) (*api.Transfer, error) {
 
 // Open returns the ciphertext of a ready transfer for a recipient, after the
 // policy allows the delivery. The decision is asked again at every delivery, so a
-// recipient revoked or an agreement expired after upload stops delivery.
+// recipient revoked or an agreement expired after upload stops delivery. The
+// stored ciphertext is re-hashed before anything is sent: if it changed since
+// the upload the transfer is quarantined (ErrHashMismatch).
 func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.File, *api.Transfer, error) {
 	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
 		return nil, nil, err
@@ -362,6 +364,10 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("transfer: open %s: %w", id, err)
+	}
+	if err := s.verifyStored(ctx, caller.String(), t, f); err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	v, err := view(t, caller.String())
 	if err != nil {
