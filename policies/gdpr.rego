@@ -24,8 +24,11 @@ deny contains reason(
 ) if {
 	eea_subjects
 	some [from, to] in flows
-	export_needs_mechanism(from, to, set_of(data.data.jurisdictions.eu_eea), data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
+	export_needs_mechanism(from, to, eu_eea, data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
 }
 
 # set_of turns a list into a set.
 set_of(xs) := {x | some x in xs}
+
+# eu_eea are the EU/EEA members, as a set made once per decision.
+eu_eea := set_of(data.data.jurisdictions.eu_eea)

@@ -58,21 +58,22 @@ in_force(ag) if {
 	now < time.add_date(date(ag.expires), 0, 0, 1)
 }
 
+# in_force_kinds are the kinds of the agreements between a and b in force at
+# input.time. Every rule asks through it, so each pair's agreements are
+# checked once per decision.
+in_force_kinds(a, b) := {ag.kind |
+	some ag in agreements_between(a, b)
+	in_force(ag)
+}
+
 # covered holds when a and b may exchange documents: they are the same
 # organisation or have at least one agreement in force.
 covered(a, b) if a == b
 
-covered(a, b) if {
-	some ag in agreements_between(a, b)
-	in_force(ag)
-}
+covered(a, b) if count(in_force_kinds(a, b)) > 0
 
 # has_in_force holds when a and b have an agreement of this kind in force.
-has_in_force(a, b, kind) if {
-	some ag in agreements_between(a, b)
-	ag.kind == kind
-	in_force(ag)
-}
+has_in_force(a, b, kind) if kind in in_force_kinds(a, b)
 
 # lapse says in plain words why an agreement is not in force.
 lapse(ag) := sprintf("the %s expired on %s", [ag.kind, ag.expires]) if {

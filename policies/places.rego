@@ -5,8 +5,19 @@ package lexgate
 # adequacy decisions, embargoes) in data/jurisdictions.json.
 
 # site is the site of a party's organisation whose longest path prefix
-# matches the party's SPIFFE path; undefined when no site matches.
+# matches the party's SPIFFE path; undefined when no site matches. The
+# gateway has already found it when it filled in the party (see enriched);
+# otherwise it is looked up in data.data.
 site(p) := s if {
+	enriched(p)
+	s := p.site
+} else := s if {
+	not enriched(p)
+	s := site_in_data(p)
+}
+
+# site_in_data finds a party's site in data.data.organisations.
+site_in_data(p) := s if {
 	path := object.get(p, "path", "")
 	lengths := {count(pre) |
 		some s in object.get(org(p), "sites", [])
@@ -21,6 +32,12 @@ site(p) := s if {
 	startswith(path, pre)
 }
 
+# enriched holds for a party the gateway filled in from this policy set's
+# data (organisation, site, jurisdiction, certifications: README.md, Input).
+# Its facts are then read from the party instead of being worked out again
+# in every decision; they are the same either way.
+enriched(p) if is_object(p.organisation)
+
 # site_name names a party's site in messages ("" without one).
 site_name(p) := site(p).name if {
 	site(p)
@@ -29,17 +46,23 @@ site_name(p) := site(p).name if {
 # jurisdiction is the ISO 3166-1 alpha-2 code governing a party: its
 # site's when the site sets one, else its organisation's.
 jurisdiction(p) := j if {
+	enriched(p)
+	j := p.jurisdiction
+} else := j if {
+	not enriched(p)
 	j := site(p).jurisdiction
 } else := org(p).jurisdiction
 
 # certifications a party holds: its organisation's and its site's.
-certifications(p) := {c | some c in object.get(org(p), "certifications", [])} | {c |
+certifications(p) := {c | some c in object.get(p, "certifications", [])} if {
+	enriched(p)
+} else := {c | some c in object.get(org(p), "certifications", [])} | {c |
 	s := site(p)
 	some c in object.get(s, "certifications", [])
 }
 
 # eea holds when the jurisdiction (or "EU"/"EEA") is in the EU/EEA.
-eea(j) if j in data.data.jurisdictions.eu_eea
+eea(j) if j in eu_eea
 
 eea(j) if j in {"EU", "EEA"}
 
@@ -81,7 +104,7 @@ personal if {
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
 has_any_in_force(a, b, kinds) if {
 	some kind in kinds
-	has_in_force(a, b, kind)
+	kind in in_force_kinds(a, b)
 }
 
 # export_needs_mechanism holds when personal data of subjects in regions

@@ -12,7 +12,7 @@ ch_kinds := {"SCC", "BCR"}
 ch_subjects if "CH" in subject_regions
 
 # ch_home are the jurisdictions the FADP lets personal data go to freely.
-ch_home := {"CH"} | set_of(data.data.jurisdictions.eu_eea)
+ch_home := {"CH"} | eu_eea
 
 deny contains reason(
 	"fadp.no_transfer_mechanism",

@@ -17,7 +17,7 @@ uk_subjects if {
 
 # uk_home are the jurisdictions UK GDPR lets personal data go to freely:
 # the UK and the EU/EEA (adequate since 2021-01-01).
-uk_home := {"GB"} | set_of(data.data.jurisdictions.eu_eea)
+uk_home := {"GB"} | eu_eea
 
 deny contains reason(
 	"uk_gdpr.no_transfer_mechanism",

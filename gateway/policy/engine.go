@@ -1,10 +1,8 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
@@ -194,7 +191,7 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	q, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(set.compiler),
-		rego.Store(inmem.NewFromObject(withIndex(set.documents))),
+		rego.Store(inmem.NewFromObjectWithOpts(withIndex(set.documents), inmem.OptReturnASTValuesOnRead(true))),
 		rego.StrictBuiltinErrors(true),
 	).PrepareForEval(ctx)
 	if err != nil {
@@ -248,10 +245,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 
 // evaluate runs the query and fills d from its result.
 func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decision) error {
-	input, err := toValue(in)
-	if err != nil {
-		return err
-	}
+	input := inputValue(in)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	if err := ctx.Err(); err != nil {
@@ -287,20 +281,6 @@ func undefined(d Decision, why string) Decision {
 	d.Reasons = []Reason{{Code: CodeUndefined, Message: why + ", so the request is refused"}}
 	d.Obligations = Obligations{}
 	return d
-}
-
-// toValue converts in to an OPA value through its JSON form, the form the
-// policy documentation describes.
-func toValue(in Input) (ast.Value, error) {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return nil, fmt.Errorf("policy: encoding input: %w", err)
-	}
-	v, err := ast.ValueFromReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("policy: encoding input: %w", err)
-	}
-	return v, nil
 }
 
 // log writes one Info record for a decision. It names the parties and

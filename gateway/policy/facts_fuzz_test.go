@@ -10,7 +10,7 @@ import (
 
 // FuzzFacts feeds arbitrary contracts data (the merged data.data document)
 // to the data checks and the enrichment: they must not panic, and data they
-// accept must enrich any party.
+// accept must enrich any party into an input whose OPA value is its JSON form.
 func FuzzFacts(f *testing.F) {
 	merged := map[string]any{}
 	for _, name := range []string{"organisations", "agreements", "jurisdictions", "walls", "access"} {
@@ -38,8 +38,8 @@ func FuzzFacts(f *testing.F) {
 			return
 		}
 		in := facts.enrich(Input{Action: "send", Source: Party{ID: src}, Destinations: []Party{{ID: dst}}, Bundle: &Bundle{}})
-		if _, err := toValue(in); err != nil {
-			t.Fatal(err)
+		if got, want := inputValue(in), jsonValue(t, in); got.Compare(want) != 0 {
+			t.Fatalf("inputValue =\n%v\nJSON form =\n%v", got, want)
 		}
 	})
 }
