@@ -55,15 +55,20 @@ type world struct {
 	dir  string
 	pki  string
 	data string
+	// auditDir and auditKey are the audit log's files (default in data).
+	auditDir, auditKey string
 }
 
-func newWorld(t *testing.T, data string) *world {
+// newWorld mints a PKI and writes a gateway config whose store is in data (a
+// fresh directory if ""); extra is appended to the config.
+func newWorld(t *testing.T, data string, extra ...string) *world {
 	t.Helper()
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, pki: filepath.Join(dir, "pki"), data: data}
 	if w.data == "" {
 		w.data = filepath.Join(dir, "data")
 	}
+	w.auditDir, w.auditKey = filepath.Join(w.data, "audit"), filepath.Join(w.data, "audit.key")
 	if err := certs.MintDev(w.pki, certs.DefaultDevSpec()); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ identity:
     manila-lpo.example: %[1]s/manila-lpo.example/bundle.pem
 store:
   dir: %[2]s
-`, w.pki, w.data)
+`, w.pki, w.data) + strings.Join(extra, "\n")
 	if err := os.WriteFile(w.configPath(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +128,12 @@ func (w *world) start(crashAt string) *gw {
 	}
 	ready := make(chan struct{})
 	go g.read(stderr, ready)
-	w.t.Cleanup(func() { g.kill() })
+	w.t.Cleanup(func() {
+		g.kill()
+		if w.t.Failed() {
+			w.t.Logf("lexgate's log:\n%s", g.out)
+		}
+	})
 	select {
 	case <-ready:
 	case <-g.exited:

@@ -239,7 +239,7 @@ func (w *world) checkAgreement(t testing.TB) {
 		t.Fatalf("open store: %v", err)
 	}
 	defer st.Close()
-	log, err := audit.Open(ctx, audit.Config{Dir: w.data + "/audit", KeyFile: w.data + "/audit.key",
+	log, err := audit.Open(ctx, audit.Config{Dir: w.auditDir, KeyFile: w.auditKey,
 		Origin: "harbor-law.example/lexgate-audit"})
 	if err != nil {
 		t.Fatalf("open audit log: %v", err)

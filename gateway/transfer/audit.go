@@ -36,6 +36,9 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 	i, err := s.audit.Append(ctx, ev)
 	if err != nil {
 		s.log.ErrorContext(ctx, "audit append failed", "kind", ev.Kind, "err", err)
+		if noSpace(err) {
+			return 0, fmt.Errorf("%w: %w: %v", ErrAudit, ErrNoSpace, err)
+		}
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
 	return i, nil

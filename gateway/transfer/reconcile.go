@@ -26,6 +26,16 @@ import (
 // it was logged late. The sender, retrying its last chunk or its seal, then gets
 // its receipt as usual.
 
+// logged reports whether t's upload completion is in the audit log. A transfer
+// is deliverable (in an inbox, downloadable) only once it is: the log, not the
+// store, is the commit point a sender's acknowledgement and a recipient's view
+// both follow. A ready transfer whose completion could not be logged (a full
+// disk, a crash) stays invisible until the sender's retry or Reconcile logs it.
+func (s *Service) logged(t *store.Transfer) bool {
+	_, ok := s.audit.Find(audit.LookupUpload(t.ID))
+	return ok
+}
+
 // ReconcileReport counts what [Service.Reconcile] checked and appended.
 type ReconcileReport struct {
 	Ready       int // ready transfers checked

@@ -296,6 +296,9 @@ func (s *Service) Inbox(ctx context.Context, caller spiffeid.ID) ([]api.Transfer
 	}
 	out := make([]api.Transfer, 0, len(ts))
 	for _, t := range ts {
+		if !s.logged(t) {
+			continue // its completion is not in the audit log yet (see reconcile.go)
+		}
 		if !namedRecipient(t, caller.String()) {
 			s.log.ErrorContext(ctx, "stored transfer names a recipient its signed manifest does not", "transfer", t.ID)
 			continue
@@ -355,7 +358,7 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 	if err != nil {
 		return nil, nil, err
 	}
-	if t.State != store.StateReady {
+	if t.State != store.StateReady || !s.logged(t) {
 		return nil, nil, ErrNotReady
 	}
 	f, err := s.store.Open(ctx, id)

@@ -159,6 +159,8 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"
 		s.Audit(ctx, ev)
 		return n, ErrHashMismatch
+	case noSpace(err):
+		return n, fmt.Errorf("%w: upload %s: %w", ErrNoSpace, id, err)
 	case err != nil:
 		return n, fmt.Errorf("transfer: upload %s: %w", id, err)
 	}

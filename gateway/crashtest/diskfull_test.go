@@ -1,0 +1,146 @@
+package crashtest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/lexgate/lexgate/gateway/api"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes at a new directory and unmounts it at
+// the end of the test. Without the right to mount it skips (fails under CI=true).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount tmpfs (needed to fill a disk for real): %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs to fill (%v); run as root", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fill writes a file in dir until the filesystem is full, then gives back keep
+// bytes, and returns the file's path.
+func fill(t *testing.T, dir string, keep int64) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	block := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(block); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	if keep > 0 {
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(max(0, fi.Size()-keep)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// storageFull checks that err is the gateway's "storage full" refusal.
+func storageFull(t *testing.T, what string, err error) {
+	t.Helper()
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("%s on a full disk: %v, want the gateway's error reply", what, err)
+	}
+	if ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "storage is full") {
+		t.Errorf("%s on a full disk: %s %q, want %s saying the storage is full", what, ae.Code, ae.Message, api.CodeUnavailable)
+	}
+	t.Logf("%s on a full disk: %s: %s", what, ae.Code, ae.Message)
+}
+
+// TestDiskFull fills the gateway's store, then its audit log, for real (tmpfs):
+// an upload that meets ENOSPC and an upload whose completion cannot be logged
+// are refused with a clear error and no acknowledgement, nothing is delivered
+// half-done, and both resume once space returns.
+func TestDiskFull(t *testing.T) {
+	data := mountTmpfs(t, "64m")
+	auditDir := mountTmpfs(t, "4m")
+	w := newWorld(t, data, "audit:", "  dir: "+auditDir+"/log", "  key_file: "+auditDir+"/audit.key", "")
+	g := w.start("")
+	defer g.stop()
+	tm, a := w.client(g, team), w.client(g, alice)
+	key := registerTeam(t, tm)
+	before := w.create(t, a, ciphertext(t, 1<<20, key.Recipient()))
+	if err := before.push(context.Background(), a, 0); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+
+	// The store's disk fills during an upload.
+	u1 := w.create(t, a, ciphertext(t, 8<<20, key.Recipient()))
+	filler := fill(t, data, 1<<20)
+	err := u1.push(context.Background(), a, 0)
+	storageFull(t, "upload", err)
+	if u1.done {
+		t.Fatalf("upload acknowledged on a full disk: %s", u1)
+	}
+	checkInbox(t, tm, []*upload{before, u1}, func(*upload) bool { return false })
+	os.Remove(filler)
+	u1.resume(t, a)
+	checkInbox(t, tm, []*upload{before, u1}, func(*upload) bool { return false })
+
+	// The audit log's disk fills: the upload's bytes are stored but its
+	// completion cannot be logged, so it is neither acknowledged nor visible.
+	u2 := w.create(t, a, ciphertext(t, 512<<10, key.Recipient()))
+	filler = fill(t, auditDir, 0)
+	err = u2.push(context.Background(), a, 0)
+	storageFull(t, "upload completion", err)
+	if u2.done {
+		t.Fatalf("upload acknowledged while its completion could not be logged: %s", u2)
+	}
+	_, err = tm.Inbox(context.Background())
+	storageFull(t, "inbox", err)
+	if body, _, err := tm.Download(context.Background(), u2.id, 0); err == nil {
+		io.Copy(io.Discard, body)
+		body.Close()
+		t.Errorf("an upload whose completion is not logged was delivered")
+	}
+	os.Remove(filler)
+	// Space is back, but the completion is still not logged: not deliverable.
+	if _, _, err := tm.Download(context.Background(), u2.id, 0); !isCode(err, api.CodeNotReady) {
+		t.Errorf("download of an upload whose completion is not logged: %v, want %s", err, api.CodeNotReady)
+	}
+	checkInbox(t, tm, []*upload{before, u1, u2}, func(*upload) bool { return false })
+	u2.resume(t, a)
+	all := []*upload{before, u1, u2}
+	checkInbox(t, tm, all, func(*upload) bool { return false })
+	ackAll(t, tm, all)
+	g.stop()
+	w.auditDir, w.auditKey = auditDir+"/log", auditDir+"/audit.key"
+	w.checkAgreement(t)
+}
+
+func isCode(err error, code string) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Code == code
+}
