@@ -110,7 +110,15 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffe
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+t.CiphertextSHA256+`"`)
-	cw := &countingWriter{ResponseWriter: w}
+	keep, none := rangeFor(r.Header.Get("Range"))
+	if none && r.Header.Get("If-Range") == "" {
+		unsatisfiable(w, t.CiphertextSize)
+		return nil
+	}
+	if !none {
+		r.Header.Set("Range", keep)
+	}
+	cw := &countingWriter{ResponseWriter: rangeWriter{w, t.CiphertextSize}}
 	http.ServeContent(cw, r, "", t.Completed, f)
 	h.obs.BytesOut(cw.n)
 	return nil
