@@ -22,6 +22,8 @@ type options struct {
 	json   bool   // JSON output instead of a table
 	keep   bool   // keep the temporary directory
 	parent string // where to make the temporary directory ("" = the system's)
+	// sftpFront measures the SFTP front beside sshd instead of age and lex.
+	sftpFront bool
 }
 
 // bench is one lexbench run: its working directory, the test file, the processes
@@ -60,14 +62,15 @@ func run(ctx context.Context, o options, log io.Writer) (_ *report, err error) {
 	}
 	b.logf("wrote %s of random data to %s", humanBytes(o.size), b.file)
 
-	for _, stage := range []struct {
+	type stage struct {
 		name string
 		fn   func(context.Context) error
-	}{
-		{"age", b.benchAge},
-		{"sftp", b.benchSFTP},
-		{"lex", b.benchLex},
-	} {
+	}
+	stages := []stage{{"age", b.benchAge}, {"sftp", b.benchSFTP}, {"lex", b.benchLex}}
+	if o.sftpFront {
+		stages = []stage{{"sftp", b.benchSFTP}, {"sftp front", b.benchFront}}
+	}
+	for _, stage := range stages {
 		if err := stage.fn(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("interrupted during the %s stage", stage.name)

@@ -28,8 +28,9 @@ type gateway struct {
 }
 
 // startGateway writes a config like the demo's (free ports, the dev PKI's gateway
-// SVID and bundles, a store in dir), starts the gateway and waits for /healthz.
-func (b *bench) startGateway(ctx context.Context, dir, pki string) (*gateway, error) {
+// SVID and bundles, a store in dir, then the extra YAML sections), starts the
+// gateway and waits for /healthz.
+func (b *bench) startGateway(ctx context.Context, dir, pki string, extra ...string) (*gateway, error) {
 	if _, err := mkdir(dir); err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ identity:
     manila-lpo.example: %[3]s/manila-lpo.example/bundle.pem
 store:
   dir: %[4]s
-`, g.addr, admin, pki, filepath.Join(dir, "data"))
+`, g.addr, admin, pki, filepath.Join(dir, "data")) + strings.Join(extra, "")
 	cfgPath := filepath.Join(dir, "lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

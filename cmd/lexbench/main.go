@@ -7,7 +7,11 @@
 //
 // Usage:
 //
-//	lexbench [-bin DIR] [-size SIZE] [-runs N] [-json] [-keep] [-dir DIR]
+//	lexbench [-bin DIR] [-size SIZE] [-runs N] [-json] [-keep] [-dir DIR] [-sftp-front]
+//
+// With -sftp-front it measures the SFTP front instead of lex: the same sftp
+// client puts and gets the file through the throwaway sshd and through a
+// gateway's SFTP front (encrypting on ingest), with the ratios and targets.
 //
 // Every process it starts (sshd, the gateways) is stopped on exit and on Ctrl-C,
 // and its temporary directory is removed unless -keep is given.
@@ -31,6 +35,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs, PKI)")
 	flag.StringVar(&o.parent, "dir", "", "where to make the temporary directory (default: the system's)")
+	flag.BoolVar(&o.sftpFront, "sftp-front", false, "measure sftp through the gateway's SFTP front beside sshd (instead of age and lex)")
 	flag.Parse()
 	o.size = int64(size)
 	if flag.NArg() > 0 || o.runs < 1 || o.size < 1 {
