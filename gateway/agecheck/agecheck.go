@@ -79,6 +79,9 @@ func Header(b []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if !ok && !bytes.HasPrefix([]byte(versionLine), b) {
+		return 0, fail(1, "want the version line %q", versionLine)
+	}
 	if !ok {
 		return 0, p.truncated()
 	}

@@ -203,3 +203,17 @@ func FuzzHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestCheck(t *testing.T) {
+	f := encrypt(t, "memo", x25519(t))
+	r, err := agecheck.Check(bytes.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, f) {
+		t.Fatalf("ReadAll after Check = %d bytes, %v", len(got), err)
+	}
+	if r, err := agecheck.Check(bytes.NewReader(f[:30])); r != nil || !errors.Is(err, agecheck.ErrTruncated) {
+		t.Fatalf("Check of a truncated header = %v, %v", r, err)
+	}
+}

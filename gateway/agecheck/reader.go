@@ -69,3 +69,16 @@ func headerEnds(b []byte) bool {
 	i := bytes.Index(b, []byte("\n---"))
 	return i >= 0 && bytes.IndexByte(b[i+1:], '\n') >= 0
 }
+
+// Check reads the header r starts with and checks it before the caller sees a
+// byte: on success it returns a reader of the whole stream, header included;
+// otherwise the *Error (or the read error of r, if r failed before the header
+// was complete) and a nil reader.
+func Check(r io.Reader) (io.Reader, error) {
+	c := NewReader(r)
+	c.err = c.fill()
+	if !c.checked {
+		return nil, c.err
+	}
+	return c, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lexgate/lexgate/gateway/agecheck"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
@@ -144,8 +145,15 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 		return t.Offset, ErrHashMismatch
 	}
 	crashpoint.Hit("transfer.upload.write")
-	n, err := s.store.WriteAt(ctx, id, offset, r, s.now().UTC())
+	var n int64
+	if offset == 0 { // the age header passes agecheck before the store sees a byte
+		r, err = agecheck.Check(r)
+	}
+	if err == nil {
+		n, err = s.store.WriteAt(ctx, id, offset, r, s.now().UTC())
+	}
 	var oe *store.OffsetError
+	var badHeader *agecheck.Error
 	switch {
 	case errors.As(err, &oe):
 		return n, &OffsetError{Expected: oe.Expected}
@@ -159,6 +167,9 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"
 		s.Audit(ctx, ev)
 		return n, ErrHashMismatch
+	case errors.As(err, &badHeader):
+		s.log.WarnContext(ctx, "upload refused: malformed age header", "transfer", id, "err", badHeader)
+		return n, fmt.Errorf("%w: %w", ErrBadRequest, badHeader)
 	case noSpace(err):
 		return n, fmt.Errorf("%w: upload %s: %w", ErrNoSpace, id, err)
 	case err != nil:
