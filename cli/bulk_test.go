@@ -58,3 +58,17 @@ func TestFallbackRT(t *testing.T) {
 	}
 	f.Close()
 }
+
+func TestRangeSize(t *testing.T) {
+	for _, tc := range []struct {
+		left    int64
+		streams int
+	}{{268505211, 4}, {32 << 20, 4}, {1 << 30, 4}, {100<<20 + 1, 3}, {9 << 20, 8}} {
+		step := rangeSize(tc.left, tc.streams)
+		n := (tc.left + step - 1) / step
+		last := tc.left - (n-1)*step
+		if step > maxRange || last <= 0 || last < step-n {
+			t.Errorf("%d bytes, %d streams: ranges of %d, %d of them, the last %d bytes", tc.left, tc.streams, step, n, last)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Parallel downloads. On a long lossy path one connection's congestion window
@@ -43,10 +44,12 @@ func downloadStreams(left int64, want int) int {
 	return defaultStreams
 }
 
-// rangeSize splits left bytes into about two ranges per stream, so a stream that
-// finishes early takes another while a slow one completes.
+// rangeSize splits left bytes into about two equal ranges per stream, so a
+// stream that finishes early takes another while a slow one completes.
 func rangeSize(left int64, streams int) int64 {
-	return min(max(left/int64(2*streams), minRange), maxRange)
+	step := min(max(left/int64(2*streams), minRange), maxRange)
+	n := (left + step - 1) / step
+	return (left + n - 1) / n
 }
 
 // DownloadRange requests bytes [off, end) of a transfer's ciphertext. The reply
@@ -87,6 +90,7 @@ func (r *receiver) fetchParallel(ctx context.Context, f *os.File, id string, off
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
@@ -117,6 +121,10 @@ func (r *receiver) fetchParallel(ctx context.Context, f *os.File, id string, off
 		})
 	}
 	wg.Wait()
+	if firstErr == nil {
+		r.e.verbosef("downloaded %d bytes in %v (%.0f MB/s over %d %s ranges)", size-off, time.Since(start).Round(time.Millisecond),
+			mbps(size-off, time.Since(start)), streams, r.c.BulkTransport())
+	}
 	whole := off
 	for i, s := range spans {
 		if !done[i] {

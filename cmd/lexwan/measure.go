@@ -176,7 +176,7 @@ func (b *bench) measure(ctx context.Context, row string, up bool, mk func(contex
 func transportNote(stderr string) string {
 	var notes []string
 	for _, l := range strings.Split(stderr, "\n") {
-		if strings.HasPrefix(l, "transport:") || strings.HasPrefix(l, "upload:") || strings.HasPrefix(l, "download:") {
+		if strings.HasPrefix(l, "transport:") || strings.HasPrefix(l, "bulk:") || strings.HasPrefix(l, "upload") || strings.HasPrefix(l, "download") {
 			notes = append(notes, strings.TrimSpace(l))
 		}
 	}
