@@ -296,7 +296,7 @@ commands:
 global flags:
   --config FILE   configuration file (default $LEX_CONFIG, else lex/config.yaml in the user config directory)
   -v              verbose: say which transport is used and why
-  --transport T   auto (QUIC, falling back to TCP), quic or tcp (default auto)
+  --transport T   auto (requests over QUIC, else TCP; ciphertext over TCP), quic or tcp (default auto)
 
 exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy
 `)
