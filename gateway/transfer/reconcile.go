@@ -43,6 +43,7 @@ type ReconcileReport struct {
 	Uploads     int // upload completions appended
 	Acks        int // acknowledgements appended
 	Quarantines int // quarantines appended
+	Purged      int // fully acknowledged transfers purged (with transfer.purge_on_ack)
 }
 
 // Appended is how many entries the reconciler added to the log.
@@ -86,6 +87,10 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			}
 			r.Acks++
 		}
+		if s.cfg.PurgeOnAck && len(t.Acked) == len(t.Recipients) {
+			r.Purged++
+			return s.purge(ctx, t) // the crash came between an ack and its purge
+		}
 		return nil
 	})
 	if err != nil {
@@ -107,7 +112,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return r, err
 	}
 	s.log.InfoContext(ctx, "store and audit log reconciled", "ready", r.Ready, "quarantined", r.Quarantined,
-		"uploads_logged", r.Uploads, "acks_logged", r.Acks, "quarantines_logged", r.Quarantines)
+		"uploads_logged", r.Uploads, "acks_logged", r.Acks, "quarantines_logged", r.Quarantines, "purged", r.Purged)
 	return r, nil
 }
 

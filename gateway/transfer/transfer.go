@@ -49,6 +49,10 @@ type Config struct {
 	MaxCiphertextSize int64 `yaml:"max_ciphertext_size"`
 	// MaxKeys is how many age recipients one identity may register (default 8).
 	MaxKeys int `yaml:"max_keys"`
+	// PurgeOnAck deletes a transfer's ciphertext and metadata as soon as every
+	// recipient has acknowledged it (default false: kept until deleted). The
+	// audit log keeps the transfer's history and receipts either way.
+	PurgeOnAck bool `yaml:"purge_on_ack"`
 }
 
 func (c *Config) withDefaults() Config {
@@ -441,5 +445,6 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 		return err
 	}
 	s.log.InfoContext(ctx, "acknowledged", "transfer", id)
+	s.purgeIfDone(ctx, id)
 	return nil
 }
