@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/lexgate/lexgate/gateway/api"
@@ -166,4 +167,13 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func newIdentity(t *testing.T) string {
+	t.Helper()
+	id, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient().String()
 }
