@@ -83,6 +83,9 @@ func parseConfig(data []byte, path string) (*Config, error) {
 	if err := dec.Decode(c); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if dec.Decode(new(yaml.Node)) != io.EOF {
+		return nil, fmt.Errorf("config %s: more than one YAML document (a config is one; the rest would be ignored)", path)
+	}
 	c.Path = path
 	if err := c.resolve(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -155,6 +156,9 @@ func LoadConfig(path string) (Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("gateway: config %s: %w", path, err)
+	}
+	if dec.Decode(new(yaml.Node)) != io.EOF {
+		return c, fmt.Errorf("gateway: config %s: more than one YAML document (a config is one; the rest would be ignored)", path)
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
