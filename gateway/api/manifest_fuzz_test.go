@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
 )
@@ -83,4 +86,42 @@ func mutate(b []byte, pos int, val byte, op uint8) []byte {
 		b[i] = val
 	}
 	return b
+}
+
+// FuzzValidate: a manifest payload that decodes and validates names every party
+// by the canonical spelling of its SPIFFE ID (so comparing strings is comparing
+// identities), names no recipient twice, and encodes and decodes to itself.
+func FuzzValidate(f *testing.F) {
+	good, _ := json.Marshal(validManifest())
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		sm := api.SignedManifest{Payload: payload}
+		m, err := sm.Decode()
+		if err != nil || m.Validate() != nil {
+			return
+		}
+		ids := append([]string{m.Sender}, m.Recipients...)
+		if m.SealedBy != "" {
+			ids = append(ids, m.SealedBy)
+		}
+		for _, s := range ids {
+			if id, err := spiffeid.FromString(s); err != nil || id.String() != s {
+				t.Fatalf("valid manifest names %q, which is not a canonical SPIFFE ID (%v)", s, err)
+			}
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(m.Recipients)))) != len(m.Recipients) {
+			t.Fatalf("valid manifest names a recipient twice: %q", m.Recipients)
+		}
+		again, _ := json.Marshal(m)
+		var back api.Manifest
+		if err := json.Unmarshal(again, &back); err != nil || !reflect.DeepEqual(back, m) {
+			t.Fatalf("valid manifest %s does not survive encoding: %s (%v)", payload, again, err)
+		}
+	})
+}
+
+func validManifest() api.Manifest {
+	m := manifest()
+	m.Version, m.Created, m.Nonce = api.ManifestVersion, time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), "00112233445566778899aabbccddeeff"
+	return m
 }
