@@ -110,8 +110,7 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, status(err)
 	}
 	h.log.InfoContext(h.ctx, "sftp upload started", "path", r.Filepath, "recipient", rcpt.String())
-	w := &ingestWriter{ctx: h.ctx, log: h.log.With("path", r.Filepath), ing: ing, onDone: func(error) {}}
-	return w, nil
+	return newIngestWriter(h.ctx, h.log.With("path", r.Filepath), ing, max), nil
 }
 
 // Fileread opens a delivery in /inbox: the core decides "receive" each time.

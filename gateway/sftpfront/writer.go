@@ -15,46 +15,85 @@ import (
 // far out of order (a sparse or parallel-chunk upload) is refused.
 const maxPending = 16 << 20
 
-// ingestWriter is the io.WriterAt the request server writes an upload into: it
-// puts the packets back in order and streams them into the core's Ingest. Close
-// (the client's successful close) commits; a transfer error (a dropped
-// connection) or any earlier failure aborts, leaving nothing.
+// queued bounds the in-order chunks waiting for the encrypting goroutine: about
+// 2 MiB with OpenSSH's 32 KiB writes, enough to keep it busy while the request
+// workers parse the next packets, small enough to bound memory per upload.
+const queued = 64
+
+// ingestWriter is the io.WriterAt the request server writes an upload into. The
+// request workers only copy each packet and put it back in order; one goroutine
+// per upload (the encoder) encrypts, hashes and writes the ordered stream into
+// the core's Ingest, so the workers go back to reading packets while it works.
+// Close (the client's successful close) waits for the encoder and commits; a
+// transfer error (a dropped connection) or any earlier failure aborts, leaving
+// nothing.
 type ingestWriter struct {
-	ctx     context.Context
-	log     *slog.Logger
-	ing     *transfer.Ingest
-	onDone  func(error)
+	ctx    context.Context
+	log    *slog.Logger
+	ing    *transfer.Ingest
+	max    int64 // the upload's size limit, as the Ingest's
+	onDone func(error)
+
 	mu      sync.Mutex
-	next    int64
+	next    int64 // offset of the next byte to queue
 	pending map[int64][]byte
 	pbytes  int
-	err     error
+	err     error // the first failure: every later write and Close report it
+	chunks  chan []byte
+	encoded chan struct{} // closed when the encoder has stopped
+	encErr  error         // the encoder's failure, read after encoded is closed
+	failed  chan struct{} // closed by the encoder when it fails
 	cut     bool
+	closed  bool
 }
 
+func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest, max int64) *ingestWriter {
+	w := &ingestWriter{ctx: ctx, log: log, ing: ing, max: max, onDone: func(error) {},
+		chunks: make(chan []byte, queued), encoded: make(chan struct{}), failed: make(chan struct{})}
+	go w.encode()
+	return w
+}
+
+// encode writes the queued chunks, in order, into the Ingest until the queue is
+// closed. After a failure it drains the queue without writing.
+func (w *ingestWriter) encode() {
+	defer close(w.encoded)
+	for b := range w.chunks {
+		if w.encErr != nil {
+			continue
+		}
+		if _, err := w.ing.Write(b); err != nil {
+			w.encErr = status(err)
+			close(w.failed)
+		}
+	}
+}
+
+// WriteAt queues p (copied: pkg/sftp reuses its packet buffers) at off.
 func (w *ingestWriter) WriteAt(p []byte, off int64) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
+	if err := w.failure(); err != nil {
+		return 0, err
 	}
+	end := off + int64(len(p))
 	switch {
+	case end > w.max:
+		return 0, w.fail(failure("%v: the upload exceeds the limit of %d bytes; nothing was kept", transfer.ErrTooLarge, w.max))
 	case off < w.next || w.pending[off] != nil:
-		w.err = failure("write at offset %d overlaps data already written: uploads must be written once, in order", off)
-		return 0, w.err
+		return 0, w.fail(failure("write at offset %d overlaps data already written: uploads must be written once, in order", off))
 	case off > w.next:
 		if w.pbytes+len(p) > maxPending {
-			w.err = failure("write at offset %d is too far ahead of offset %d: uploads must be sequential", off, w.next)
-			return 0, w.err
+			return 0, w.fail(failure("write at offset %d is too far ahead of offset %d: uploads must be sequential", off, w.next))
 		}
 		if w.pending == nil {
 			w.pending = map[int64][]byte{}
 		}
-		w.pending[off] = append([]byte(nil), p...)
+		w.pending[off] = clone(p)
 		w.pbytes += len(p)
 		return len(p), nil
 	}
-	if err := w.write(p); err != nil {
+	if err := w.queue(clone(p)); err != nil {
 		return 0, err
 	}
 	for len(w.pending) > 0 {
@@ -64,20 +103,45 @@ func (w *ingestWriter) WriteAt(p []byte, off int64) (int, error) {
 		}
 		delete(w.pending, w.next)
 		w.pbytes -= len(b)
-		if err := w.write(b); err != nil {
+		if err := w.queue(b); err != nil {
 			return 0, err
 		}
 	}
 	return len(p), nil
 }
 
-func (w *ingestWriter) write(p []byte) error {
-	if _, err := w.ing.Write(p); err != nil {
-		w.err = status(err)
+func clone(p []byte) []byte { return append(make([]byte, 0, len(p)), p...) }
+
+// queue hands b to the encoder, waiting while the queue is full (that wait is
+// what slows a client down to the encoder's pace).
+func (w *ingestWriter) queue(b []byte) error {
+	select {
+	case w.chunks <- b:
+		w.next += int64(len(b))
+		return nil
+	case <-w.failed:
+		return w.failure()
+	}
+}
+
+// failure is the first error of the upload, the writer's or the encoder's.
+func (w *ingestWriter) failure() error {
+	if w.err != nil {
 		return w.err
 	}
-	w.next += int64(len(p))
-	return nil
+	select {
+	case <-w.failed:
+		w.err = w.encErr // written before failed was closed
+	default:
+	}
+	return w.err
+}
+
+func (w *ingestWriter) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+	}
+	return w.err
 }
 
 // TransferError is called by pkg/sftp when the session ends with the file
@@ -86,17 +150,22 @@ func (w *ingestWriter) TransferError(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cut = true
-	if w.err == nil {
-		w.err = fmt.Errorf("connection lost: %w", err)
-	}
+	w.fail(fmt.Errorf("connection lost: %w", err))
 }
 
-// Close commits the upload if every write succeeded and arrived, and aborts it
-// otherwise.
+// Close waits for the encoder, then commits the upload if every write
+// succeeded and arrived, and aborts it otherwise. pkg/sftp calls it once; a
+// second call only returns the first failure.
 func (w *ingestWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := w.err
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	close(w.chunks)
+	<-w.encoded
+	err := w.failure()
 	if err == nil && len(w.pending) > 0 {
 		err = failure("upload has a gap at offset %d: nothing was kept", w.next)
 	}
