@@ -8,7 +8,7 @@ PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
 DEB_PKGS := openssh-client openssh-server lftp
 
-.PHONY: all build demo test test-short vet bench bench-audit bench-wan deb-deps tools clean help
+.PHONY: all build demo test test-short vet bench bench-audit bench-wan load deb-deps tools clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
+	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
 	@echo "make build  - build bin/lex and bin/lexgate"
 
@@ -62,6 +63,13 @@ bench: build tools deb-deps
 # completion adds before its receipt (append + signed checkpoint + inclusion proof).
 bench-audit:
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./gateway/audit/
+
+# One lexgate under load on loopback for LOAD_DURATION: 200 senders of 1 MiB and
+# 20 of 256 MiB bundles, receivers downloading and acknowledging (purged as they
+# go); prints completed, errors, p50/p99, peak RSS and descriptors before/after.
+LOAD_DURATION ?= 60s
+load: build
+	$(GO) run ./cmd/lexload -lexgate $(BIN)/lexgate -duration $(LOAD_DURATION)
 
 # lex and OpenSSH sftp over an emulated long, lossy path between two network
 # namespaces (a Go packet forwarder on TUN devices; Linux, root). WAN_SIZE sets

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"cmd/lexgate":                 {"gateway"},
 	"cmd/lexdemo":                 {},
 	"cmd/lexbench":                {},
+	"cmd/lexload":                 {"certs", "cli", "gateway/api"},
 	"cmd/lexwan":                  {"cmd/lexwan/emu"},
 	"cmd/lexwan/emu":              {},
 }

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// gateway is the lexgate process under load.
+type gateway struct {
+	cmd    *exec.Cmd
+	addr   string
+	logKey string
+	exited chan struct{}
+	err    error
+}
+
+// startGateway writes a config (loopback, ports chosen by the kernel, the PKI in
+// pki, data in data, purge on acknowledgement), starts lexgate and waits until
+// it serves. Its log goes to logPath.
+func startGateway(bin, dir, pki, logPath string) (*gateway, error) {
+	cfg := fmt.Sprintf(`# written by lexload
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+shutdown_grace: 5s
+log:
+  level: info
+  format: json
+identity:
+  svid_cert: %[1]s/harbor-law.example/gateway.crt
+  svid_key: %[1]s/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: %[1]s/harbor-law.example/bundle.pem
+    manila-lpo.example: %[1]s/manila-lpo.example/bundle.pem
+store:
+  dir: %[2]s
+transfer:
+  purge_on_ack: true
+`, pki, filepath.Join(dir, "data"))
+	cfgPath := filepath.Join(dir, "lexgate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{cmd: exec.Command(bin, "serve", "--config", cfgPath), exited: make(chan struct{})}
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	if err := g.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		defer logf.Close()
+		g.follow(io.TeeReader(stderr, logf), ready)
+		g.err = g.cmd.Wait()
+		close(g.exited)
+	}()
+	select {
+	case <-ready:
+		return g, nil
+	case <-g.exited:
+		return nil, fmt.Errorf("lexgate exited at start (%v); see %s", g.err, logPath)
+	case <-time.After(60 * time.Second):
+		g.kill()
+		return nil, fmt.Errorf("lexgate did not start in 60s; see %s", logPath)
+	}
+}
+
+// follow reads the gateway's JSON log for its address and audit log key.
+func (g *gateway) follow(r io.Reader, ready chan struct{}) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg    string `json:"msg"`
+			Addr   string `json:"addr"`
+			LogKey string `json:"log_key"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) != nil {
+			continue
+		}
+		switch l.Msg {
+		case "audit log open":
+			g.logKey = l.LogKey
+		case "lexgate serving":
+			if g.addr == "" {
+				g.addr = l.Addr
+				close(ready)
+			}
+		}
+	}
+	io.Copy(io.Discard, r)
+}
+
+func (g *gateway) pid() int { return g.cmd.Process.Pid }
+
+// stop asks for a graceful shutdown and waits, killing after 30s.
+func (g *gateway) stop() error {
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+		return g.err
+	case <-time.After(30 * time.Second):
+		g.kill()
+		return fmt.Errorf("lexgate did not stop in 30s")
+	}
+}
+
+func (g *gateway) kill() {
+	g.cmd.Process.Kill()
+	<-g.exited
+}
+
+// fds counts the process's open file descriptors.
+func fds(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents), err
+}
+
+// fdKinds counts the process's open descriptors by what they point at: a file
+// path, or the kind of an anonymous one ("socket", "anon_inode:[eventpoll]"…).
+func fdKinds(pid int) map[string]int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	m := map[string]int{}
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if k, _, ok := strings.Cut(target, ":["); ok && !strings.HasPrefix(target, "/") {
+			target = k
+		}
+		m[target]++
+	}
+	return m
+}
+
+// fdDiff describes the descriptors in after beyond those in before.
+func fdDiff(before, after map[string]int) string {
+	var extra []string
+	for k, n := range after {
+		if d := n - before[k]; d > 0 {
+			extra = append(extra, fmt.Sprintf("%s ×%d", k, d))
+		}
+	}
+	slices.Sort(extra)
+	return strings.Join(extra, ", ")
+}
+
+// procStatus reads a "kB" field of /proc/PID/status (VmHWM, VmRSS), in bytes.
+func procStatus(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// spoolUse counts the files and bytes in the gateway's spool.
+func spoolUse(dir string) (files int, bytes int64) {
+	filepath.WalkDir(filepath.Join(dir, "data", "spool"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				files++
+				bytes += fi.Size()
+			}
+		}
+		return nil
+	})
+	return files, bytes
+}

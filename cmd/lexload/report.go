@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// maxErrors is how many error messages a class keeps for the report.
+const maxErrors = 5
+
+// stats are one class's results, shared by its senders.
+type stats struct {
+	c         class
+	mu        sync.Mutex
+	lat       []time.Duration
+	errors    int
+	cuts      int
+	notRecv   int
+	firstErrs []string
+}
+
+func (s *stats) done(d time.Duration) { s.mu.Lock(); s.lat = append(s.lat, d); s.mu.Unlock() }
+func (s *stats) cut()                 { s.mu.Lock(); s.cuts++; s.mu.Unlock() }
+func (s *stats) unreceived()          { s.mu.Lock(); s.notRecv++; s.mu.Unlock() }
+
+func (s *stats) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errors++
+	if len(s.firstErrs) < maxErrors {
+		s.firstErrs = append(s.firstErrs, err.Error())
+	}
+}
+
+// percentile returns the p-th percentile (0 < p ≤ 100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// recvStats are the receivers' results.
+type recvStats struct {
+	mu        sync.Mutex
+	ok        int
+	errors    int
+	firstErrs []string
+}
+
+func (r *recvStats) add(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		r.ok++
+		return
+	}
+	r.errors++
+	if len(r.firstErrs) < maxErrors {
+		r.firstErrs = append(r.firstErrs, err.Error())
+	}
+}
+
+// report is what a run measured.
+type report struct {
+	o          *options
+	pid        int
+	classes    []*stats
+	recv       recvStats
+	elapsed    time.Duration
+	fdsBefore  int
+	fdsAfter   int
+	fdExtra    string // what the descriptors after, beyond those before, are
+	hwm        int64
+	spoolFiles int
+	spoolBytes int64
+}
+
+func (r *report) class(c class) *stats {
+	s := &stats{c: c}
+	r.classes = append(r.classes, s)
+	return s
+}
+
+// errors counts failed transfers, sends and receives.
+func (r *report) errors() int {
+	n := r.recv.errors
+	for _, s := range r.classes {
+		n += s.errors
+	}
+	return n
+}
+
+func (r *report) leaked() bool { return r.fdsAfter > r.fdsBefore+fdSlack }
+
+// ok: no errors and no descriptor leak.
+func (r *report) ok() bool { return r.errors() == 0 && !r.leaked() }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "lexload: %v of load on one lexgate (pid %d), transport %s, chunks of %s, %d receivers\n",
+		r.elapsed.Round(time.Millisecond), r.pid, r.o.transport, mib(r.o.chunk), r.o.receivers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "class\tsenders\tbundle\tcompleted\terrors\tcut at end\tp50\tp99\tMB/s\t")
+	for _, s := range r.classes {
+		if s.c.senders == 0 {
+			continue
+		}
+		slices.Sort(s.lat)
+		var bytes int64 = int64(len(s.lat)) * s.c.size
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%v\t%v\t%.1f\t\n", s.c.name, s.c.senders, mib(s.c.size), len(s.lat),
+			s.errors, s.cuts, percentile(s.lat, 50).Round(time.Millisecond), percentile(s.lat, 99).Round(time.Millisecond),
+			float64(bytes)/1e6/r.elapsed.Seconds())
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "latency: from creating the transfer to the gateway acknowledging its last byte")
+	notRecv := 0
+	for _, s := range r.classes {
+		notRecv += s.notRecv
+	}
+	fmt.Fprintf(w, "received: %d downloaded, SHA-256 checked and acknowledged (then purged), %d errors, %d completed too late to receive\n", r.recv.ok, r.recv.errors, notRecv)
+	leak := "no leak"
+	if r.leaked() {
+		leak = "LEAK"
+	}
+	fmt.Fprintf(w, "gateway: peak RSS (VmHWM) %s; open file descriptors %d before the clients, %d after (%s)\n",
+		mib(r.hwm), r.fdsBefore, r.fdsAfter, leak)
+	if r.fdExtra != "" {
+		fmt.Fprintf(w, "  descriptors open after and not before: %s\n", r.fdExtra)
+	}
+	fmt.Fprintf(w, "spool at the end: %d files, %s (uploads cut by the end of the run, transfers not yet received)\n",
+		r.spoolFiles, mib(r.spoolBytes))
+	for _, s := range r.classes {
+		for _, e := range s.firstErrs {
+			fmt.Fprintf(w, "error (%s): %s\n", s.c.name, e)
+		}
+	}
+	for _, e := range r.recv.firstErrs {
+		fmt.Fprintf(w, "error (receive): %s\n", e)
+	}
+	if r.errors() == 0 {
+		fmt.Fprintln(w, "errors: 0")
+	}
+}
