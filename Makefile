@@ -8,13 +8,14 @@ PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
 DEB_PKGS := openssh-client openssh-server lftp
 
-.PHONY: all build demo test test-short vet bench bench-audit bench-wan load deb-deps tools clean help
+.PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
 all: build
 
 help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
+	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
 	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
@@ -55,6 +56,25 @@ test: tools deb-deps vet
 
 test-short: vet
 	$(GO) test -short $(PKGS)
+
+# Every fuzz target in the tree, one at a time (go test fuzzes one target per run),
+# for FUZZTIME each; FUZZ=regexp picks targets by name. A crasher is written to the
+# package's testdata/fuzz/FuzzX/: fix the bug and commit it as a seed (make test
+# runs every seed). Prints the executions of each target at the end.
+FUZZTIME ?= 30s
+FUZZ     ?= .
+fuzz:
+	@sum=$$(mktemp); log=$$(mktemp); \
+	for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go')); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f | grep -E '$(FUZZ)'); do \
+			echo "== ./$$(dirname $$f) $$t ($(FUZZTIME))"; \
+			if ! $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f) >$$log 2>&1; then \
+				cat $$log; rm -f $$sum $$log; exit 1; \
+			fi; \
+			echo "./$$(dirname $$f) $$t: $$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1)" | tee -a $$sum; \
+		done; \
+	done; \
+	echo; echo "fuzz targets run:"; cat $$sum; rm -f $$sum $$log
 
 bench: build tools deb-deps
 	$(GO) run ./cmd/lexbench -bin $(BIN)
