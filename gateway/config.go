@@ -61,12 +61,17 @@ type LogConfig struct {
 type Limits struct {
 	// MaxHeaderBytes bounds request headers (default 64 KiB).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	// ReadHeaderTimeout bounds how long a client may take to send headers (default 10s).
+	// ReadHeaderTimeout bounds how long a client may take to send headers (default
+	// 10s). It bounds the TLS handshake over TCP and, as the QUIC handshake idle
+	// timeout, the QUIC handshake too: a stalled handshake is cut at this deadline.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes idle connections (default 2m).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxStreamsPerConn bounds concurrent requests on one connection (default 100).
 	MaxStreamsPerConn int `yaml:"max_streams_per_conn"`
+	// MaxPreAuthPerAddr bounds the TCP connections from one IP address whose TLS
+	// handshake is not finished (default 32); more are closed at accept.
+	MaxPreAuthPerAddr int `yaml:"max_preauth_per_addr"`
 }
 
 func (c *Config) setDefaults() {
@@ -90,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Limits.MaxStreamsPerConn == 0 {
 		c.Limits.MaxStreamsPerConn = 100
+	}
+	if c.Limits.MaxPreAuthPerAddr == 0 {
+		c.Limits.MaxPreAuthPerAddr = 32
 	}
 	if c.Store.Dir == "" {
 		c.Store.Dir = "lexgate-data"
@@ -126,7 +134,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q, want debug, info, warn or error", c.Log.Level))
 	}
-	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxStreamsPerConn < 0 || c.Limits.IdleTimeout < 0 || c.Limits.ReadHeaderTimeout < 0 {
+	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxStreamsPerConn < 0 || c.Limits.IdleTimeout < 0 || c.Limits.ReadHeaderTimeout < 0 || c.Limits.MaxPreAuthPerAddr < 0 {
 		errs = append(errs, errors.New("limits: values must not be negative"))
 	}
 	if err := c.Transfer.Validate(); err != nil {

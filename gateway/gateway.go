@@ -227,6 +227,7 @@ func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
 		IdleTimeout:       g.cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
+		ConnState:         preauthConnState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         protocols(true, true),
 		HTTP2: &http.HTTP2Config{
@@ -309,7 +310,8 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		}()
 	}
 	defer g.watchPolicy(ctx)()
-	run("https", func() error { return g.h2.ServeTLS(g.tcpLn, "", "") })
+	preauth := newPreauthListener(g.tcpLn, g.cfg.Limits.MaxPreAuthPerAddr, g.log, g.metrics.reg)
+	run("https", func() error { return g.h2.ServeTLS(preauth, "", "") })
 	if g.h3 != nil {
 		run("http3", func() error { return g.h3.Serve(g.udpConn) })
 	}

@@ -1,0 +1,283 @@
+package battery_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/lexgate/lexgate/gateway"
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/gatewaytest"
+)
+
+// Short limits, so stalls are cut within the battery's time budget.
+const (
+	handshakeDeadline = 500 * time.Millisecond
+	streamCap         = 4
+	headerCap         = 8 << 10
+	preauthCap        = 3
+)
+
+func limited(c *gateway.Config) {
+	c.Limits.ReadHeaderTimeout = handshakeDeadline
+	c.Limits.MaxStreamsPerConn = streamCap
+	c.Limits.MaxHeaderBytes = headerCap
+	c.Limits.MaxPreAuthPerAddr = preauthCap
+	c.Transfer.MaxCiphertextSize = 1 << 20
+}
+
+// cutWithin reads from c until it fails and returns how long the peer took to
+// close it; it fails the test if the connection is still open after limit.
+func cutWithin(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	c.SetReadDeadline(start.Add(limit))
+	_, err := io.Copy(io.Discard, c)
+	took := time.Since(start)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the gateway kept a stalled connection open for %v", limit)
+	}
+	return took
+}
+
+// TestExhaustionSize: a transfer over transfer.max_ciphertext_size is refused
+// at creation, and an upload that carries more than its manifest declared is
+// stopped at the boundary; neither keeps a byte.
+func TestExhaustionSize(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited))
+	alice := env.NewClient(gatewaytest.Alice, false)
+	team := env.NewClient(gatewaytest.Team, false)
+	key := team.Register()
+	before := env.StoreStats()
+	big := gatewaytest.Encrypt(t, make([]byte, 2<<20), key.Recipient())
+	if st, _, e := alice.Create([]string{gatewaytest.Team}, nil, big, nil); st != http.StatusRequestEntityTooLarge || !strings.Contains(e.Message, "at most") {
+		t.Fatalf("create over the size limit: %d %+v, want 413 naming the limit", st, e)
+	}
+	if after := env.StoreStats(); after != before {
+		t.Fatalf("store changed by a refused create: %+v → %+v", before, after)
+	}
+	ct := gatewaytest.Encrypt(t, make([]byte, 64<<10), key.Recipient())
+	st, xfer, _ := alice.Create([]string{gatewaytest.Team}, nil, ct[:len(ct)/2], nil)
+	if st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	before = env.StoreStats()
+	if st, b, _ := alice.Upload(xfer.ID, 0, ct); st != http.StatusRequestEntityTooLarge {
+		t.Fatalf("upload beyond the declared size: %d %s, want 413", st, b)
+	}
+	if after := env.StoreStats(); after.SpoolBytes != before.SpoolBytes || after.Ready != 0 {
+		t.Fatalf("an over-long upload kept bytes: %+v → %+v", before, after)
+	}
+	if _, _, h := alice.Do(http.MethodHead, api.PathTransfer+xfer.ID+"/content", nil, nil); h.Get(api.HeaderUploadOffset) != "0" {
+		t.Fatalf("offset after an over-long upload: %s, want 0", h.Get(api.HeaderUploadOffset))
+	}
+}
+
+// TestExhaustionStalledHandshakes: a TCP peer that sends nothing, or half a
+// ClientHello, is cut at limits.read_header_timeout; so is a QUIC peer that
+// goes silent mid-handshake; an SSH peer that stalls is cut at
+// sftp.handshake_timeout. None reaches a handler.
+func TestExhaustionStalledHandshakes(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited), gatewaytest.WithSFTP(nil),
+		gatewaytest.WithConfig(func(c *gateway.Config) { c.SFTP.HandshakeTimeout = handshakeDeadline }))
+	limit := handshakeDeadline + 2*time.Second
+	t.Run("tcp silent", func(t *testing.T) {
+		c, err := net.Dial("tcp", env.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		t.Logf("cut after %v", cutWithin(t, c, limit))
+	})
+	t.Run("tcp half a ClientHello", func(t *testing.T) {
+		c, err := net.Dial("tcp", env.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A TLS record header announcing a 512-byte handshake message, then 5 bytes of it.
+		c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03})
+		t.Logf("cut after %v", cutWithin(t, c, limit))
+	})
+	t.Run("ssh silent after the banner", func(t *testing.T) {
+		c, err := net.Dial("tcp", env.SFTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("SSH-2.0-stall\r\n"))
+		t.Logf("cut after %v", cutWithin(t, c, limit))
+	})
+	t.Run("quic silent mid-handshake", func(t *testing.T) {
+		// The client stalls inside its handshake (before sending its certificate)
+		// for three times the server's deadline; by then the server has dropped
+		// the connection, so the request on it fails. The control does not stall.
+		for _, stall := range []time.Duration{0, 3 * handshakeDeadline} {
+			tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
+			cert := tc.GetClientCertificate
+			tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				time.Sleep(stall)
+				return cert(cri)
+			}
+			tr := &http3.Transport{TLSClientConfig: tc, QUICConfig: &quic.Config{HandshakeIdleTimeout: 10 * time.Second, MaxIdleTimeout: 2 * time.Second}}
+			resp, err := (&http.Client{Transport: tr, Timeout: 8 * time.Second}).Get("https://" + env.Addr + api.PathInbox)
+			tr.Close()
+			switch {
+			case stall == 0 && err != nil:
+				t.Fatalf("control without a stall: %v", err)
+			case stall == 0:
+				resp.Body.Close()
+			case err == nil:
+				resp.Body.Close()
+				t.Fatalf("a handshake stalled for %v was still served: %d", stall, resp.StatusCode)
+			default:
+				t.Logf("stalled handshake: %v", err)
+			}
+		}
+	})
+}
+
+// TestExhaustionStreamCaps: one connection may carry at most
+// limits.max_streams_per_conn concurrent requests: the HTTP/2 server advertises
+// it, and a QUIC peer cannot open a stream past it.
+func TestExhaustionStreamCaps(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
+	t.Run("h2 SETTINGS_MAX_CONCURRENT_STREAMS", func(t *testing.T) {
+		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
+		tc.NextProtos = []string{"h2"}
+		c, err := tls.Dial("tcp", env.Addr, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		var hdr [9]byte
+		if _, err := io.ReadFull(r, hdr[:]); err != nil || hdr[3] != 0x4 {
+			t.Fatalf("first server frame: %x %v, want SETTINGS", hdr, err)
+		}
+		payload := make([]byte, int(hdr[0])<<16|int(hdr[1])<<8|int(hdr[2]))
+		io.ReadFull(r, payload)
+		got := -1
+		for p := payload; len(p) >= 6; p = p[6:] {
+			if binary.BigEndian.Uint16(p) == 0x3 {
+				got = int(binary.BigEndian.Uint32(p[2:]))
+			}
+		}
+		if got != streamCap {
+			t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want %d", got, streamCap)
+		}
+	})
+	t.Run("quic MaxIncomingStreams", func(t *testing.T) {
+		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
+		tc.NextProtos = []string{http3.NextProtoH3}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := quic.DialAddr(ctx, env.Addr, tc, &quic.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseWithError(0, "")
+		for i := range streamCap {
+			if _, err := conn.OpenStream(); err != nil {
+				t.Fatalf("stream %d of %d: %v", i+1, streamCap, err)
+			}
+		}
+		_, err = conn.OpenStream()
+		var limit *quic.StreamLimitReachedError
+		if !errors.As(err, &limit) {
+			t.Fatalf("stream %d: %v, want the peer's stream limit", streamCap+1, err)
+		}
+	})
+}
+
+// TestExhaustionPreAuthPerAddress: an address may hold at most
+// limits.max_preauth_per_addr TCP connections whose handshake is not done; the
+// next is closed at once, and once the stalled ones are gone the address is
+// served again.
+func TestExhaustionPreAuthPerAddress(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited),
+		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
+	var stalled []net.Conn
+	for range preauthCap {
+		c, err := net.Dial("tcp", env.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		stalled = append(stalled, c)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted
+	extra, err := net.Dial("tcp", env.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if took := cutWithin(t, extra, time.Second); took > 500*time.Millisecond {
+		t.Errorf("a connection over the pre-auth cap was closed after %v, want at once", took)
+	}
+	alice := env.NewClient(gatewaytest.Alice, false)
+	for _, c := range stalled {
+		c.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if st, _ := alice.JSON(http.MethodGet, api.PathInbox, nil); st != http.StatusOK {
+		t.Fatalf("inbox once the stalled connections are gone: %d", st)
+	}
+	// Authenticated connections do not count: more than the cap are served at once.
+	for i := range preauthCap + 2 {
+		cl := gatewaytest.HTTPClient(t, env.TLSConfig(env.LoadSVID(gatewaytest.Alice)), false)
+		cl.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+		resp, err := cl.Get("https://" + env.Addr + api.PathInbox)
+		if err != nil {
+			t.Fatalf("authenticated connection %d: %v", i+1, err)
+		}
+		resp.Body.Close()
+	}
+}
+
+// TestExhaustionHeaderBlock: a header block over limits.max_header_bytes is
+// refused on both transports before any handler runs.
+func TestExhaustionHeaderBlock(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			from := lines(env.Logs())
+			cl := gatewaytest.HTTPClient(t, env.TLSConfig(env.LoadSVID(gatewaytest.Alice)), tr.quic)
+			req, _ := http.NewRequest(http.MethodGet, "https://"+env.Addr+api.PathInbox, nil)
+			req.Header.Set("X-Padding", strings.Repeat("a", 4*headerCap))
+			resp, err := cl.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+					t.Fatalf("oversized header block: %d, want 431 or a reset stream", resp.StatusCode)
+				}
+			} else {
+				t.Logf("oversized header block refused: %v", err)
+			}
+			if l := tail(env.Logs(), from); strings.Contains(l, `"msg":"request"`) {
+				t.Errorf("a handler ran for an oversized header block:\n%s", l)
+			}
+			// The same client with a normal request is served.
+			req, _ = http.NewRequest(http.MethodGet, "https://"+env.Addr+api.PathInbox, nil)
+			if resp, err := cl.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("normal request after the refusal: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+		})
+	}
+}
