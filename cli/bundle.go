@@ -186,11 +186,7 @@ func writeBundleFile(tw *tar.Writer, e bundleEntry) (BundleFile, error) {
 		return BundleFile{}, fmt.Errorf("bundle: %w", err)
 	}
 	defer f.Close()
-	mode := int64(0o644)
-	if e.mode&0o111 != 0 {
-		mode = 0o755
-	}
-	if err := tw.WriteHeader(fileHeader(e.name, e.size, mode)); err != nil {
+	if err := tw.WriteHeader(fileHeader(e.name, e.size, archiveMode(e))); err != nil {
 		return BundleFile{}, fmt.Errorf("bundle %s: %w", e.name, err)
 	}
 	h := newAsyncHash()
@@ -203,6 +199,15 @@ func writeBundleFile(tw *tar.Writer, e bundleEntry) (BundleFile, error) {
 		return BundleFile{}, fmt.Errorf("bundle %s: file shrank from %d to %d bytes while it was read; send it again when it is stable", e.abs, e.size, n)
 	}
 	return BundleFile{Path: e.name, Size: e.size, SHA256: sum}, nil
+}
+
+// archiveMode is the mode a file gets in the bundle: 0755 if any execute bit is
+// set, else 0644.
+func archiveMode(e bundleEntry) int64 {
+	if e.mode&0o111 != 0 {
+		return 0o755
+	}
+	return 0o644
 }
 
 var epoch = time.Unix(0, 0).UTC()

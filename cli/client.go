@@ -226,6 +226,16 @@ func (c *Client) CreateTransfer(ctx context.Context, sm *api.SignedManifest) (*a
 	return &t, nil
 }
 
+// SealTransfer completes a streamed transfer with its final signed manifest.
+// Sealing again with the same manifest returns the ready transfer.
+func (c *Client) SealTransfer(ctx context.Context, id string, sm *api.SignedManifest) (*api.Transfer, error) {
+	var t api.Transfer
+	if err := c.call(ctx, http.MethodPost, transferPath(id, "/seal"), api.SealRequest{Manifest: *sm}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // Transfer returns a transfer's metadata, with its signed manifest.
 func (c *Client) Transfer(ctx context.Context, id string) (*api.Transfer, error) {
 	var t api.Transfer

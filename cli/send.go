@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,10 +27,12 @@ var sendCommand = &command{
 	summary: "encrypt files and directories to recipients and upload them",
 	help: `Bundles the PATHs (files and directories; entries are named from each PATH's
 base name) into a deterministic tar with a manifest of per-file SHA-256 hashes,
-encrypts it with age to every recipient's registered keys, signs a transfer
-manifest with your SVID, asks the gateway's policy, and uploads the ciphertext
-in resumable chunks. If it is interrupted, run the same command again: it
-resumes where the gateway's copy ends. Symbolic links, devices and FIFOs in the
+and encrypts it with age to every recipient's registered keys. The gateway's
+policy decides first, on a manifest signed with your SVID; the ciphertext is
+then uploaded in resumable chunks while it is being encrypted, and the transfer
+is sealed with the final signed manifest, which carries the ciphertext's
+SHA-256. If it is interrupted, run the same command again: it resumes where the
+gateway's copy ends. Symbolic links, devices and FIFOs in the
 input are refused (lex never follows links: name the target instead).
 
   --to IDS       recipients' SPIFFE IDs, comma-separated or repeated
@@ -206,77 +206,25 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st != nil && !spoolIntact(st) {
-		fmt.Fprintf(s.e.stderr, "the spool of an interrupted send is damaged; encrypting afresh\n")
-		st.remove(dir)
-		st = nil
-	}
-	resumed := st != nil
-	if resumed {
-		fmt.Fprintf(s.e.stderr, "resuming an interrupted send (state %s)\n", statePath(dir, key))
-	} else if st, err = s.prepare(ctx, dir, key, in, draft); err != nil {
-		return nil, err
-	}
-	t, err := s.submit(ctx, dir, st)
-	if err != nil {
-		return nil, err
-	}
-	m, _ := st.Manifest.Decode()
-	switch t.State {
-	case api.StateUploading, api.StateReady, api.StateAcknowledged:
-	default:
-		st.remove(dir)
-		return nil, fmt.Errorf("transfer %s is %s at the gateway; run the command again to send afresh", t.ID, t.State)
-	}
-	if t.State == api.StateUploading {
-		start := time.Now()
-		err := s.upload(ctx, t.ID, st.Spool, m.CiphertextSize)
-		if err == nil {
-			s.e.verbosef("uploaded in %v (%.0f MB/s over %s)", time.Since(start).Round(time.Millisecond), mbps(m.CiphertextSize-t.Offset, time.Since(start)), s.c.Transport())
+	var t *api.Transfer
+	if st != nil {
+		if t, err = s.resume(ctx, dir, st); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			var ae *api.Error
-			if errors.As(err, &ae) && (ae.Code == api.CodeHashMismatch || ae.Code == api.CodeTooLarge) {
-				st.remove(dir)
-			}
+	}
+	resumed := t != nil
+	if !resumed {
+		if st, t, err = s.stream(ctx, dir, key, in, draft); err != nil {
 			return nil, err
 		}
 	}
 	st.remove(dir)
+	m, _ := st.Final.Decode()
 	return &sendResult{
-		ID: t.ID, State: api.StateReady, ManifestHash: st.Manifest.Hash(), Recipients: m.Recipients,
+		ID: t.ID, State: api.StateReady, ManifestHash: st.Final.Hash(), Recipients: m.Recipients,
 		Matter: m.Matter, FileCount: m.FileCount, PlaintextSize: m.PlaintextSize,
 		CiphertextSize: m.CiphertextSize, Resumed: resumed, Transport: s.c.Transport(),
 	}, nil
-}
-
-// prepare fetches the recipients' keys, encrypts the bundle into a spool file,
-// signs the manifest and saves the state.
-func (s *sender) prepare(ctx context.Context, dir, key string, in *bundleInputs, m api.Manifest) (*sendState, error) {
-	recips, err := s.fetchRecipients(ctx)
-	if err != nil {
-		return nil, err
-	}
-	spool := filepath.Join(dir, key+".age")
-	start := time.Now()
-	size, sum, err := encryptToSpool(ctx, spool, in, recips, newProgress(s.e.stderr, "encrypting", in.bytes, 0))
-	s.e.verbosef("encrypted %d bytes in %v (%.0f MB/s)", size, time.Since(start).Round(time.Millisecond), mbps(size, time.Since(start)))
-	if err != nil {
-		os.Remove(spool)
-		return nil, err
-	}
-	m.CiphertextSize, m.CiphertextSHA256, m.Created = size, sum, time.Time{}
-	sm, err := api.Sign(m, s.c.svid.PrivateKey, s.c.svid.Certificates)
-	if err != nil {
-		os.Remove(spool)
-		return nil, fmt.Errorf("signing the manifest: %w", err)
-	}
-	st := &sendState{Key: key, Manifest: sm, Spool: spool}
-	if err := st.save(dir); err != nil {
-		os.Remove(spool)
-		return nil, err
-	}
-	return st, nil
 }
 
 // fetchRecipients looks up every addressee's registered keys and chooses what to
@@ -314,64 +262,19 @@ func (s *sender) fetchRecipients(ctx context.Context) ([]age.Recipient, error) {
 	return recips, nil
 }
 
-// encryptToSpool streams the bundle of in through age into a new file at spool
-// (mode 0600), returning the ciphertext's size and hex SHA-256.
-func encryptToSpool(ctx context.Context, spool string, in *bundleInputs, recips []age.Recipient, p *progress) (int64, string, error) {
-	f, err := os.OpenFile(spool, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, "", fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	h := newAsyncHash()
-	defer h.Sum() // stops the hashing goroutine on every path
-	cw := &countWriter{}
-	bw := bufio.NewWriterSize(f, copyBufSize)
-	aw, err := age.Encrypt(io.MultiWriter(bw, h, cw), recips...)
-	if err != nil {
-		return 0, "", fmt.Errorf("encrypt: %w", err)
-	}
-	if _, err := writeBundle(ctx, io.MultiWriter(aw, p), in); err != nil {
-		return 0, "", err
-	}
-	if err := aw.Close(); err != nil {
-		return 0, "", fmt.Errorf("encrypt: %w", err)
-	}
-	p.done()
-	// No fsync: the spool is only a cache for resuming, and a resume checks it
-	// against the signed manifest before sending a byte of it (spoolIntact).
-	if err := bw.Flush(); err != nil {
-		return 0, "", fmt.Errorf("spool: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return 0, "", fmt.Errorf("spool: %w", err)
-	}
-	return cw.n, h.Hex(), nil
-}
-
 // mbps is n bytes over d in MB/s.
 func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / max(d.Seconds(), 1e-9) }
-
-// spoolIntact reports whether a saved send's spool still holds the ciphertext its
-// signed manifest describes (the spool is written without fsync, so a crash may
-// have cut it).
-func spoolIntact(st *sendState) bool {
-	m, err := st.Manifest.Decode()
-	if err != nil {
-		return false
-	}
-	n, sum, err := fileSHA256(st.Spool)
-	return err == nil && n == m.CiphertextSize && sum == m.CiphertextSHA256
-}
 
 // countWriter counts the bytes written to it.
 type countWriter struct{ n int64 }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
-// submit posts the signed manifest. A refusal, or a manifest the gateway rejects,
-// deletes the state and spool: running the command again starts afresh.
+// submit posts the signed manifest that opens the transfer. A refusal, or a
+// manifest the gateway rejects, deletes the state and spool: running the command
+// again starts afresh.
 func (s *sender) submit(ctx context.Context, dir string, st *sendState) (*api.Transfer, error) {
-	t, err := s.c.CreateTransfer(ctx, st.Manifest)
+	t, err := s.c.CreateTransfer(ctx, st.Intent)
 	var ae *api.Error
 	if errors.As(err, &ae) && (ae.Code == api.CodeDenied || ae.Code == api.CodeBadRequest) {
 		st.remove(dir)

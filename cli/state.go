@@ -17,16 +17,21 @@ import (
 // Resuming a send. Before encrypting, "lex send" derives a key from everything that
 // decides the bundle (sender, gateway, recipients, matter, labels, regions, and every
 // input's absolute name, type, size, mode and modification time) and keeps
-// cache_dir/outgoing/<key>.json next to the ciphertext spool <key>.age. Running the
-// same command again finds the state, skips encryption, re-submits the same signed
-// manifest (the gateway answers with the existing transfer) and uploads from the
-// gateway's offset. Success, a refusal or a rejected manifest deletes both files.
+// cache_dir/outgoing/<key>.json next to the ciphertext spool <key>.age, which the
+// send pipeline fills while it uploads. The state records the signed manifest that
+// opened the streamed transfer (Intent), the transfer's ID, and, once encryption
+// has finished, the final manifest with the ciphertext hash (Final). Running the
+// same command again after an interruption checks the spool against Final,
+// uploads the rest from the gateway's offset and seals the transfer; a send
+// interrupted before encryption finished starts afresh. Success, a refusal or a
+// rejected manifest deletes both files.
 
 // sendState is the JSON kept between runs of the same send.
 type sendState struct {
 	Key        string              `json:"key"`
 	TransferID string              `json:"transfer_id,omitempty"`
-	Manifest   *api.SignedManifest `json:"manifest"`
+	Intent     *api.SignedManifest `json:"intent"`
+	Final      *api.SignedManifest `json:"final,omitempty"`
 	Spool      string              `json:"spool"`
 }
 
@@ -73,8 +78,8 @@ func outgoingDir(cfg *Config) (string, error) {
 
 func statePath(dir, key string) string { return filepath.Join(dir, key+".json") }
 
-// loadState returns the saved state of key, or nil if there is none usable: missing,
-// unreadable, or whose spool is gone or not the size the manifest says.
+// loadState returns the saved state of key, or nil if there is none usable:
+// missing, unreadable, or from an older lex.
 func loadState(dir, key string) (*sendState, error) {
 	data, err := os.ReadFile(statePath(dir, key))
 	if errors.Is(err, os.ErrNotExist) {
@@ -84,15 +89,7 @@ func loadState(dir, key string) (*sendState, error) {
 		return nil, fmt.Errorf("send state: %w", err)
 	}
 	var st sendState
-	if err := json.Unmarshal(data, &st); err != nil || st.Key != key || st.Manifest == nil {
-		return nil, nil
-	}
-	m, err := st.Manifest.Decode()
-	if err != nil {
-		return nil, nil
-	}
-	fi, err := os.Stat(st.Spool)
-	if err != nil || fi.Size() != m.CiphertextSize {
+	if err := json.Unmarshal(data, &st); err != nil || st.Key != key || st.Intent == nil {
 		return nil, nil
 	}
 	return &st, nil

@@ -20,7 +20,8 @@ var allowed = map[string][]string{
 	"gateway/api":                 {},
 	"gateway/identity":            {},
 	"gateway/policy":              {},
-	"gateway/store":               {"gateway/internal/crashpoint"},
+	"gateway/store":               {"gateway/internal/crashpoint", "gateway/directio"},
+	"gateway/directio":            {},
 	"gateway/audit":               {},
 	"gateway/agecheck":            {},
 	"gateway/transfer":            {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
@@ -30,7 +31,7 @@ var allowed = map[string][]string{
 	"gateway/gatewaytest":         {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
 	"gateway/battery":             {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":           {}, // test-only: its tests kill a real lexgate process and restart it
-	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy"},
+	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio"},
 	"cmd/lex":                     {"cli"},
 	"cmd/lexgate":                 {"gateway"},
 	"cmd/lexdemo":                 {},

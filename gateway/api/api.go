@@ -15,6 +15,7 @@
 //	HEAD /v1/transfers/{id}/content    the durable upload offset, in the Upload-Offset header (sender)
 //	PATCH /v1/transfers/{id}/content   append ciphertext at Upload-Offset (sender); replies with the new offset
 //	GET  /v1/transfers/{id}/content    download ciphertext, HTTP Range supported (recipient, ready transfers)
+//	POST /v1/transfers/{id}/seal       seal a streamed transfer with its final SignedManifest (SealRequest → Transfer)
 //	POST /v1/transfers/{id}/ack        acknowledge receipt (recipient)
 //	GET  /v1/inbox                     ready transfers addressed to the caller (InboxResponse)
 //	GET  /v1/transfers/{id}/receipt    the caller's audit receipt: the sender's upload completion, a recipient's ack
@@ -74,6 +75,17 @@ type KeysResponse struct {
 // CodeDenied and the policy's reasons. Sending the same signed manifest again returns
 // the existing transfer, so an interrupted send resumes from its Offset.
 type CreateTransferRequest struct {
+	Manifest SignedManifest `json:"manifest"`
+}
+
+// SealRequest completes a streamed transfer: one created from a manifest whose
+// ciphertext_sha256 was still pending (empty), so that the sender could upload
+// while it encrypted. Once every byte is uploaded the sender signs the final
+// manifest, identical to the one the policy decided on except that it now
+// carries the ciphertext's SHA-256. The gateway checks that, and that the hash
+// matches what it received; a mismatch quarantines the transfer. Only a sealed
+// transfer is ever delivered, and recipients verify the final manifest.
+type SealRequest struct {
 	Manifest SignedManifest `json:"manifest"`
 }
 

@@ -44,10 +44,12 @@ type Manifest struct {
 	Matter     string   `json:"matter"`
 	Labels     []string `json:"labels,omitempty"`
 	// Regions are the regions of the data subjects (ISO 3166 codes or "EU").
-	Regions          []string  `json:"data_subject_regions,omitempty"`
-	FileCount        int       `json:"file_count"`
-	PlaintextSize    int64     `json:"plaintext_size"`
-	CiphertextSize   int64     `json:"ciphertext_size"`
+	Regions        []string `json:"data_subject_regions,omitempty"`
+	FileCount      int      `json:"file_count"`
+	PlaintextSize  int64    `json:"plaintext_size"`
+	CiphertextSize int64    `json:"ciphertext_size"`
+	// CiphertextSHA256 is the lowercase hex SHA-256 of the ciphertext, or empty
+	// in the manifest that opens a streamed transfer (see Pending and SealRequest).
 	CiphertextSHA256 string    `json:"ciphertext_sha256"`
 	Created          time.Time `json:"created"`
 	// Nonce makes two otherwise identical sends distinct transfers.
@@ -135,7 +137,7 @@ func (m *Manifest) Validate() error {
 	if m.FileCount < 0 || m.PlaintextSize < 0 || m.CiphertextSize <= 0 {
 		return badf("negative file count or size, or empty ciphertext")
 	}
-	if !hexRE.MatchString(m.CiphertextSHA256) {
+	if !m.Pending() && !hexRE.MatchString(m.CiphertextSHA256) {
 		return badf("ciphertext_sha256 must be 64 lowercase hex digits")
 	}
 	if m.Created.IsZero() {
@@ -157,6 +159,32 @@ func (m *Manifest) Validate() error {
 		}
 	default:
 		return badf("content %q, want %q or %q", m.Content, ContentBundle, ContentFile)
+	}
+	return nil
+}
+
+// Pending reports whether the manifest leaves the ciphertext's SHA-256 to be
+// sealed later: it opens a streamed transfer, which nobody can receive until the
+// sender seals it with the final manifest (SealRequest). A recipient must never
+// accept a pending manifest.
+func (m *Manifest) Pending() bool { return m.CiphertextSHA256 == "" }
+
+// SealOf checks that final may seal a streamed transfer opened by intent: final
+// carries a ciphertext SHA-256 and is otherwise identical to intent, field by
+// field, so nothing the policy decided on (sender, recipients, labels, matter,
+// sizes, time, nonce) changed.
+func SealOf(intent, final Manifest) error {
+	if !intent.Pending() {
+		return badf("the transfer was created with its ciphertext hash; it needs no seal")
+	}
+	if final.Pending() {
+		return badf("the sealing manifest must carry the ciphertext's SHA-256")
+	}
+	a, errA := json.Marshal(intent)
+	final.CiphertextSHA256 = ""
+	b, errB := json.Marshal(final)
+	if errA != nil || errB != nil || string(a) != string(b) {
+		return badf("the sealing manifest differs from the one the policy decided on in more than the ciphertext hash")
 	}
 	return nil
 }

@@ -54,6 +54,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, caller spiffeid
 	return nil
 }
 
+func (h *Handler) seal(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	var req api.SealRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	t, err := h.svc.Seal(r.Context(), caller, r.PathValue("id"), req.Manifest)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
 func (h *Handler) inbox(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
 	ts, err := h.svc.Inbox(r.Context(), caller)
 	if err != nil {

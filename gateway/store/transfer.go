@@ -134,8 +134,8 @@ func checkNew(t *Transfer) error {
 		return invalidf("transfer: no recipients")
 	case t.CiphertextSize < 0:
 		return invalidf("transfer: negative ciphertext size %d", t.CiphertextSize)
-	case !isSHA256Hex(t.CiphertextSHA256):
-		return invalidf("transfer: ciphertext hash %q is not hex SHA-256", t.CiphertextSHA256)
+	case t.CiphertextSHA256 != "" && !isSHA256Hex(t.CiphertextSHA256):
+		return invalidf("transfer: ciphertext hash %q is not hex SHA-256 (or empty, to seal later)", t.CiphertextSHA256)
 	case !isSHA256Hex(t.ManifestHash):
 		return invalidf("transfer: manifest hash %q is not hex SHA-256", t.ManifestHash)
 	}

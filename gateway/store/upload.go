@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/directio"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
 
@@ -48,7 +49,9 @@ type upload struct {
 // When the offset reaches CiphertextSize the SHA-256 is checked: on a match
 // the transfer becomes [StateReady] with Completed set to now; otherwise it
 // becomes [StateQuarantined], its bytes are deleted and the error is
-// [ErrHashMismatch]. Writing to a ready transfer at its end with an empty r
+// [ErrHashMismatch]. A streamed transfer, created with an empty
+// CiphertextSHA256, has no hash to check yet: it stays uploading at its full
+// size until [Store.Seal]. Writing to a ready transfer at its end with an empty r
 // is a no-op, so a client may safely retry its last request. If the
 // spool lost bytes the metadata had recorded, the upload restarts: the
 // error is an [*OffsetError] expecting 0.
@@ -98,7 +101,7 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	}
 	defer f.Close()
 
-	n, copyErr := copyLimited(ctx, newWriteback(f, u.received), h, r, u.size-u.received)
+	n, copyErr := copyLimited(ctx, directio.NewWriter(f, u.received), h, r, u.size-u.received)
 	switch {
 	case errors.Is(copyErr, ErrTooLarge):
 		return u.received, discard(f, u, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size))
@@ -117,8 +120,8 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
 	}
 	crashpoint.Hit("store.upload.synced")
-	if newOff == u.size {
-		err := s.finish(ctx, u, f, h, now)
+	if newOff == u.size && u.wantHash != "" {
+		err := s.finish(ctx, u, f, h, now, nil)
 		if err != nil && !errors.Is(err, ErrHashMismatch) {
 			return u.received, err
 		}
@@ -248,8 +251,9 @@ func (s *Store) recordProgress(ctx context.Context, u *upload, newOff int64, h h
 }
 
 // finish checks the hash of a fully received upload and makes the transfer
-// ready or quarantined. f is the synced .part file.
-func (s *Store) finish(ctx context.Context, u *upload, f *os.File, h hash.Hash, now time.Time) error {
+// ready or quarantined. f is the synced .part file. seal, when not nil, is the
+// final manifest of a streamed transfer, recorded with the ready state.
+func (s *Store) finish(ctx context.Context, u *upload, f *os.File, h hash.Hash, now time.Time, seal *Seal) error {
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != u.wantHash {
 		// Quarantine first: a crash before the file is gone leaves a
@@ -274,7 +278,14 @@ func (s *Store) finish(ctx context.Context, u *upload, f *os.File, h hash.Hash, 
 		return err
 	}
 	crashpoint.Hit("store.finish.published")
-	err := s.update(ctx, u, `SET state = 'ready', received = ?, hash_state = NULL, completed = ?`, u.size, now.UnixNano())
+	var err error
+	if seal == nil {
+		err = s.update(ctx, u, `SET state = 'ready', received = ?, hash_state = NULL, completed = ?`, u.size, now.UnixNano())
+	} else {
+		err = s.update(ctx, u, `SET state = 'ready', received = ?, hash_state = NULL, completed = ?,
+			ciphertext_sha256 = ?, manifest_hash = ?, manifest = ?`, u.size, now.UnixNano(),
+			seal.CiphertextSHA256, seal.ManifestHash, nonNilBytes(seal.Manifest))
+	}
 	if err != nil {
 		s.unpublish(u.id)
 		return err

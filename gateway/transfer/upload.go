@@ -129,7 +129,8 @@ func (s *Service) Offset(ctx context.Context, caller spiffeid.ID, id string) (in
 // Upload appends ciphertext from r at offset to the caller's transfer and returns
 // the new durable offset. The offset must be the durable one (*OffsetError says
 // which it is). When the last byte arrives the SHA-256 is checked: a mismatch
-// quarantines the transfer (ErrHashMismatch) and it is never deliverable.
+// quarantines the transfer (ErrHashMismatch) and it is never deliverable. A
+// streamed transfer (created from a pending manifest) is checked at Seal instead.
 func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, offset int64, r io.Reader) (int64, error) {
 	t, err := s.sent(ctx, caller, id)
 	if err != nil {
@@ -175,7 +176,9 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	case err != nil:
 		return n, fmt.Errorf("transfer: upload %s: %w", id, err)
 	}
-	if n == t.CiphertextSize {
+	if n == t.CiphertextSize && t.CiphertextSHA256 == "" {
+		s.log.InfoContext(ctx, "upload complete, awaiting seal", "transfer", id, "bytes", n)
+	} else if n == t.CiphertextSize {
 		crashpoint.Hit("transfer.upload.committed")
 		if err := s.auditUpload(ctx, t); err != nil {
 			return n, err
