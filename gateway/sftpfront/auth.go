@@ -51,6 +51,26 @@ func (s *Server) authenticate(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 	return nil, errAuth
 }
 
+// connConfig is the SSH server config for one connection: it refuses every key
+// once MaxAuthTries keys were refused on the connection. x/crypto/ssh's own
+// MaxAuthTries does not count keys a client only offers (queries), which is how
+// OpenSSH clients try their keys, so a client could try twice as many.
+func (s *Server) connConfig() *ssh.ServerConfig {
+	cfg := *s.ssh
+	refused := 0
+	cfg.PublicKeyCallback = func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		if refused >= s.cfg.MaxAuthTries {
+			return nil, fmt.Errorf("%w: %d keys were refused on this connection", errAuth, refused)
+		}
+		p, err := s.authenticate(conn, key)
+		if err != nil {
+			refused++
+		}
+		return p, err
+	}
+	return &cfg
+}
+
 // authLog counts failed public key attempts per source address.
 func (s *Server) authLog(conn ssh.ConnMetadata, method string, err error) {
 	if err == nil || method == "none" {

@@ -263,7 +263,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	// The handshake and authentication get HandshakeTimeout in all; after that
 	// a connection that moves no byte for IdleTimeout is closed.
 	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { raw.Close() })
-	conn, chans, reqs, err := ssh.NewServerConn(newIdleConn(raw, s.cfg.IdleTimeout), s.ssh)
+	conn, chans, reqs, err := ssh.NewServerConn(newIdleConn(raw, s.cfg.IdleTimeout), s.connConfig())
 	if !timer.Stop() && err == nil {
 		err = errors.New("handshake timed out")
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/cli"
+	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
@@ -45,6 +46,13 @@ type front struct {
 
 func start(t testing.TB, opts ...func(*sftpfront.Account)) *front {
 	t.Helper()
+	return startFront(t, nil, opts...)
+}
+
+// startFront is start with the front's config changed by cfg (when not nil)
+// after the account and recipients are in.
+func startFront(t testing.TB, cfg func(*sftpfront.Config), opts ...func(*sftpfront.Account)) *front {
+	t.Helper()
 	dir := t.TempDir()
 	key := gatewaytest.NewSSHKey(t, dir, "dms_ed25519")
 	acct := sftpfront.Account{Name: gatewaytest.DMSAccount, ID: gatewaytest.DMS,
@@ -53,7 +61,11 @@ func start(t testing.TB, opts ...func(*sftpfront.Account)) *front {
 		o(&acct)
 	}
 	env := gatewaytest.Start(t, gatewaytest.WithSFTP(map[string]string{"team": gatewaytest.Team, "alice": gatewaytest.Alice,
-		"self": gatewaytest.DMS}, acct))
+		"self": gatewaytest.DMS}, acct), gatewaytest.WithConfig(func(c *gateway.Config) {
+		if cfg != nil {
+			cfg(&c.SFTP)
+		}
+	}))
 	f := &front{env: env, key: key, team: env.ClientConfig(gatewaytest.Team), dms: env.ClientConfig(gatewaytest.DMS), kh: env.KnownHosts()}
 	for _, c := range []string{f.team, f.dms} {
 		mustLex(t, c, "keygen")
