@@ -79,20 +79,19 @@ func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
 	fmt.Fprintf(log, "lexload: lexgate pid %d on %s, work directory %s\n", gw.pid(), gw.addr, dir)
 
 	r := &report{o: o, pid: gw.pid()}
-	if r.fdsBefore, err = fds(gw.pid()); err != nil {
+	data := filepath.Join(dir, "data")
+	if r.fdsBefore, err = countFDs(gw.pid(), data); err != nil {
 		return nil, err
 	}
-	kindsBefore := fdKinds(gw.pid())
 	if err := rg.run(ctx, r); err != nil {
 		return nil, err
 	}
-	// Every client has gone: the gateway should be back to its descriptors at rest.
-	r.fdsAfter, _ = fds(gw.pid())
-	for deadline := time.Now().Add(10 * time.Second); r.fdsAfter > r.fdsBefore+fdSlack && time.Now().Before(deadline); {
+	// Every client has gone: give the gateway a moment to see their connections close.
+	r.fdsAfter, _ = countFDs(gw.pid(), data)
+	for deadline := time.Now().Add(10 * time.Second); r.fdsAfter.leaks(r.fdsBefore) && time.Now().Before(deadline); {
 		time.Sleep(250 * time.Millisecond)
-		r.fdsAfter, _ = fds(gw.pid())
+		r.fdsAfter, _ = countFDs(gw.pid(), data)
 	}
-	r.fdExtra = fdDiff(kindsBefore, fdKinds(gw.pid()))
 	r.hwm, _ = procStatus(gw.pid(), "VmHWM")
 	r.spoolFiles, r.spoolBytes = spoolUse(dir)
 	if err := gw.stop(); err != nil {
@@ -100,11 +99,6 @@ func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
 	}
 	return r, nil
 }
-
-// fdSlack is how many more descriptors than at rest count as no leak: SQLite's
-// idle connections (database/sql keeps two, each with the database and its WAL
-// open) may outnumber those open at start.
-const fdSlack = 4
 
 // run starts the receivers and senders, stops the senders after the duration,
 // drains the receivers, and closes every client.

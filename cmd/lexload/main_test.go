@@ -35,7 +35,7 @@ func TestLoadTiny(t *testing.T) {
 		t.Errorf("%d errors", r.errors())
 	}
 	if r.leaked() {
-		t.Errorf("descriptors: %d before, %d after", r.fdsBefore, r.fdsAfter)
+		t.Errorf("descriptors: %+v before, %+v after", r.fdsBefore, r.fdsAfter)
 	}
 	completed := 0
 	for _, s := range r.classes {

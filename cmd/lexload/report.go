@@ -73,9 +73,8 @@ type report struct {
 	classes    []*stats
 	recv       recvStats
 	elapsed    time.Duration
-	fdsBefore  int
-	fdsAfter   int
-	fdExtra    string // what the descriptors after, beyond those before, are
+	fdsBefore  fdCounts
+	fdsAfter   fdCounts
 	hwm        int64
 	spoolFiles int
 	spoolBytes int64
@@ -96,7 +95,7 @@ func (r *report) errors() int {
 	return n
 }
 
-func (r *report) leaked() bool { return r.fdsAfter > r.fdsBefore+fdSlack }
+func (r *report) leaked() bool { return r.fdsAfter.leaks(r.fdsBefore) }
 
 // ok: no errors and no descriptor leak.
 func (r *report) ok() bool { return r.errors() == 0 && !r.leaked() }
@@ -129,11 +128,10 @@ func (r *report) print(w io.Writer) {
 	if r.leaked() {
 		leak = "LEAK"
 	}
-	fmt.Fprintf(w, "gateway: peak RSS (VmHWM) %s; open file descriptors %d before the clients, %d after (%s)\n",
-		mib(r.hwm), r.fdsBefore, r.fdsAfter, leak)
-	if r.fdExtra != "" {
-		fmt.Fprintf(w, "  descriptors open after and not before: %s\n", r.fdExtra)
-	}
+	fmt.Fprintf(w, "gateway: peak RSS (VmHWM) %s\n", mib(r.hwm))
+	b, a := r.fdsBefore, r.fdsAfter
+	fmt.Fprintf(w, "open file descriptors, before the clients → after they left (%s): total %d → %d; sockets %d → %d, spool files %d → %d, other %d → %d; SQLite's %d → %d (its pool, not judged)\n",
+		leak, b.Total, a.Total, b.Sockets, a.Sockets, b.Spool, a.Spool, b.Other, a.Other, b.Database, a.Database)
 	fmt.Fprintf(w, "spool at the end: %d files, %s (uploads cut by the end of the run, transfers not yet received)\n",
 		r.spoolFiles, mib(r.spoolBytes))
 	for _, s := range r.classes {
