@@ -81,8 +81,10 @@ func (b *bench) runProfile(ctx context.Context, p profile) (*profileReport, erro
 	for _, t := range []string{"auto", "quic", "tcp"} {
 		var stdout strings.Builder
 		res, err := b.measure(ctx, rowSend(t), true, func(ctx context.Context) (*exec.Cmd, error) {
+			// A matter of its own, so that no send resumes another's transfer.
+			m := fmt.Sprintf("%s-%s-%s", matter, strings.ReplaceAll(p.Name, "%", "pct"), t)
 			cmd := b.path.A.Command(ctx, b.lex, "--config", b.alice, "-v", "--transport", t,
-				"send", "--json", "--to", team, "--matter", matter, b.file)
+				"send", "--json", "--to", team, "--matter", m, b.file)
 			cmd.Stdout = &stdout
 			return cmd, nil
 		})
@@ -126,11 +128,19 @@ func (b *bench) runProfile(ctx context.Context, p profile) (*profileReport, erro
 	return r, nil
 }
 
+// sftpTimeoutFactor stretches -timeout for the sftp rows, the baseline of every
+// ratio.
+const sftpTimeoutFactor = 3
+
 // measure runs the command mk makes, bounded by -timeout, and times it. If it
 // times out, its figure is what the link carried in its direction over the time.
 func (b *bench) measure(ctx context.Context, row string, up bool, mk func(context.Context) (*exec.Cmd, error)) (result, error) {
 	res := result{Row: row, Up: up}
-	runCtx, cancel := context.WithTimeout(ctx, b.opt.timeout)
+	timeout := b.opt.timeout
+	if row == rowSFTPPut || row == rowSFTPGet {
+		timeout *= sftpTimeoutFactor // the baseline: a ratio needs it whole
+	}
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd, err := mk(runCtx)
 	if err != nil {

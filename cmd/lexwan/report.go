@@ -27,28 +27,35 @@ func (r result) emuCost() string {
 	return fmt.Sprintf("%.0f%% (%.2f%%/MB/s)", 100*share, 100*share/mbps)
 }
 
-// base is the sftp figure a row compares with.
-func (p *profileReport) base(r result) float64 {
+// base is the sftp figure a row compares with, and whether sftp timed out (its
+// figure is then an upper bound).
+func (p *profileReport) base(r result) (float64, bool) {
 	want := rowSFTPGet
 	if r.Up {
 		want = rowSFTPPut
 	}
 	for _, x := range p.Rows {
 		if x.Row == want {
-			return x.MBps
+			return x.MBps, x.TimedOut
 		}
 	}
-	return 0
+	return 0, false
 }
 
+// ratio is r's figure over sftp's: "≤" when r timed out, "≥" when sftp did.
 func (p *profileReport) ratio(r result) string {
-	b := p.base(r)
+	b, bTimedOut := p.base(r)
 	if b == 0 {
 		return "-"
 	}
 	s := fmt.Sprintf("%.2f×", r.MBps/b)
-	if r.TimedOut {
+	switch {
+	case r.TimedOut && bTimedOut:
+		s = "~" + s
+	case r.TimedOut:
 		s = "≤" + s
+	case bTimedOut:
+		s = "≥" + s
 	}
 	return s
 }
@@ -117,12 +124,16 @@ func writeSummary(w io.Writer, reps []*profileReport, o options) {
 				continue
 			}
 			got := 0.0
-			if b := r.base(x); b > 0 {
+			b, bTimedOut := r.base(x)
+			if b > 0 {
 				got = x.MBps / b
 			}
 			verdict := "met"
 			if got < want {
 				verdict = "NOT met"
+			}
+			if bTimedOut {
+				verdict += " (sftp was stopped: the ratio is a lower bound)"
 			}
 			fmt.Fprintf(w, "  %-14s ≥ %.1f× sftp: %.2f× — %s\n", r.P.Name, want, got, verdict)
 		}
