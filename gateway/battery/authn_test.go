@@ -2,6 +2,7 @@ package battery_test
 
 import (
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // TestAuthN: a peer without a valid SVID of a known trust domain never completes
 // a handshake, over QUIC or TCP: the client gets an error, the gateway logs the
 // refusal, no handler runs, and nothing reaches the store or the audit log (a
-// refused handshake has no identity to audit).
+// refused handshake has no identity to audit); the goroutines the refused
+// connections held are gone afterwards.
 func TestAuthN(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithRevoked(gatewaytest.DMS))
 	harbor := loadCA(t, env, "harbor-law.example")
@@ -61,6 +63,7 @@ func TestAuthN(t *testing.T) {
 		{"fragment", raw(parse("spiffe://harbor-law.example/paralegal/alice#admin"))},
 	}
 	before := snapshot(env)
+	base := runtime.NumGoroutine()
 	for _, tr := range transports {
 		for _, row := range rows {
 			t.Run(tr.name+"/"+row.name, func(t *testing.T) {
@@ -87,4 +90,5 @@ func TestAuthN(t *testing.T) {
 		t.Errorf("a handler ran for a refused peer:\n%s", logs)
 	}
 	before.unchanged(t)
+	goroutinesSettle(t, base, 4)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -88,11 +89,15 @@ func TestExhaustionSize(t *testing.T) {
 // TestExhaustionStalledHandshakes: a TCP peer that sends nothing, or half a
 // ClientHello, is cut at limits.read_header_timeout; so is a QUIC peer that
 // goes silent mid-handshake; an SSH peer that stalls is cut at
-// sftp.handshake_timeout. None reaches a handler.
+// sftp.handshake_timeout. None reaches a handler, and the goroutines they
+// held are gone afterwards.
 func TestExhaustionStalledHandshakes(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited), gatewaytest.WithSFTP(nil),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.SFTP.HandshakeTimeout = handshakeDeadline }))
 	limit := handshakeDeadline + 2*time.Second
+	time.Sleep(500 * time.Millisecond) // the gateway's own goroutines have started
+	base := runtime.NumGoroutine()
+	defer goroutinesSettle(t, base, 4)
 	t.Run("tcp silent", func(t *testing.T) {
 		c, err := net.Dial("tcp", env.Addr)
 		if err != nil {
