@@ -236,6 +236,12 @@ func (c *Client) SealTransfer(ctx context.Context, id string, sm *api.SignedMani
 	return &t, nil
 }
 
+// CancelTransfer deletes one of the caller's transfers whose upload is still in
+// progress.
+func (c *Client) CancelTransfer(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodDelete, transferPath(id, ""), nil, nil)
+}
+
 // Transfer returns a transfer's metadata, with its signed manifest.
 func (c *Client) Transfer(ctx context.Context, id string) (*api.Transfer, error) {
 	var t api.Transfer

@@ -35,8 +35,10 @@ type cutProxy struct {
 	cutAt  atomic.Int64
 	sent   atomic.Int64
 	dead   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
+	// healOnCut makes the cut a blip: connections made after it go through.
+	healOnCut atomic.Bool
+	mu        sync.Mutex
+	conns     []net.Conn
 }
 
 func startCutProxy(t *testing.T, target string, cutAt int64) *cutProxy {
@@ -83,6 +85,9 @@ func (p *cutProxy) forward(c, up net.Conn) {
 		if n > 0 {
 			if p.sent.Add(int64(n)) >= p.cutAt.Load() {
 				p.cut()
+				if p.healOnCut.Load() {
+					p.heal()
+				}
 				return
 			}
 			if _, werr := up.Write(buf[:n]); werr != nil {

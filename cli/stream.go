@@ -141,6 +141,7 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 	if err != nil {
 		cancel()
 		<-uploaded
+		s.abandon(ctx, t.ID)
 		st.remove(dir)
 		return nil, nil, err
 	}
@@ -150,6 +151,7 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 	if st.Final, err = api.Sign(m, s.c.svid.PrivateKey, s.c.svid.Certificates); err != nil {
 		cancel()
 		<-uploaded
+		s.abandon(ctx, t.ID)
 		st.remove(dir)
 		return nil, nil, fmt.Errorf("signing the final manifest: %w", err)
 	}
@@ -168,6 +170,22 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 	s.e.verbosef("uploaded in %v (%.0f MB/s over %s)", time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)), s.c.Transport())
 	t, err = s.seal(ctx, dir, st, t.ID)
 	return st, t, err
+}
+
+// abandon cancels transfer id at the gateway, if there is one and it is still
+// uploading, so that a send given up leaves nothing behind there. It is best
+// effort: whatever fails is only reported with -v.
+func (s *sender) abandon(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.c.CancelTransfer(ctx, id); err != nil {
+		s.e.verbosef("could not cancel the abandoned transfer %s: %v", id, err)
+		return
+	}
+	s.e.verbosef("cancelled the abandoned transfer %s at the gateway", id)
 }
 
 // uploadStream uploads size bytes from body in chunks from offset 0. Any
@@ -216,6 +234,7 @@ func (s *sender) seal(ctx context.Context, dir string, st *sendState, id string)
 func (s *sender) resume(ctx context.Context, dir string, st *sendState) (*api.Transfer, error) {
 	afresh := func(why string) (*api.Transfer, error) {
 		fmt.Fprintf(s.e.stderr, "%s; encrypting afresh\n", why)
+		s.abandon(ctx, st.TransferID)
 		st.remove(dir)
 		return nil, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 )
 
@@ -127,5 +128,46 @@ func TestStreamedSeal(t *testing.T) {
 	}
 	if s := env.StoreStats(); s.Ready != 1 || s.Quarantined != 1 {
 		t.Fatalf("store %+v: want one ready and one quarantined transfer", s)
+	}
+}
+
+// TestCancelUpload: a sender may cancel its own upload in progress, which
+// deletes the bytes that arrived and logs an expiry entry; nobody else can, and
+// a sealed transfer cannot be cancelled.
+func TestCancelUpload(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
+	alice := newAPIClient(t, env, gatewaytest.Alice, false)
+	team := newAPIClient(t, env, gatewaytest.Team, false)
+	ct := encrypt(t, make([]byte, 200<<10), team.register().Recipient())
+	xfer, _ := alice.streamed([]string{gatewaytest.Team}, int64(len(ct)))
+	if st, b, _ := alice.upload(xfer.ID, 0, ct[:len(ct)/2]); st != http.StatusNoContent {
+		t.Fatalf("upload: %d %s", st, b)
+	}
+	if st, _, _ := team.do(http.MethodDelete, api.PathTransfer+xfer.ID, nil, nil); st != http.StatusNotFound {
+		t.Fatalf("cancel by a recipient: %d, want 404", st)
+	}
+	if st, b, _ := alice.do(http.MethodDelete, api.PathTransfer+xfer.ID, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("cancel: %d %s", st, b)
+	}
+	if s := env.StoreStats(); s.Transfers != 0 || len(env.SpoolFiles()) != 0 {
+		t.Fatalf("after cancel: store %+v, spool %q", s, env.SpoolFiles())
+	}
+	if st, _, _ := alice.do(http.MethodGet, api.PathTransfer+xfer.ID, nil, nil); st != http.StatusNotFound {
+		t.Fatalf("status after cancel: %d, want 404", st)
+	}
+	found := false
+	for _, ev := range env.AuditEvents() {
+		found = found || ev.Kind == audit.KindExpiry && ev.Transfer == xfer.ID
+	}
+	if !found {
+		t.Error("no expiry entry in the audit log for the cancelled upload")
+	}
+
+	_, ready, _ := alice.create([]string{gatewaytest.Team}, nil, ct, nil)
+	if st, b, _ := alice.upload(ready.ID, 0, ct); st != http.StatusNoContent {
+		t.Fatalf("upload: %d %s", st, b)
+	}
+	if st, _, _ := alice.do(http.MethodDelete, api.PathTransfer+ready.ID, nil, nil); st != http.StatusBadRequest {
+		t.Fatalf("cancel of a ready transfer: %d, want 400", st)
 	}
 }

@@ -12,6 +12,7 @@
 //	GET  /v1/keys?id=SPIFFE_ID         look up an identity's recipients (KeysResponse)
 //	POST /v1/transfers                 create a transfer from a SignedManifest (CreateTransferRequest → Transfer)
 //	GET  /v1/transfers/{id}            a transfer's metadata (sender or recipient only)
+//	DELETE /v1/transfers/{id}          cancel an upload in progress, deleting what arrived (sender)
 //	HEAD /v1/transfers/{id}/content    the durable upload offset, in the Upload-Offset header (sender)
 //	PATCH /v1/transfers/{id}/content   append ciphertext at Upload-Offset (sender); replies with the new offset
 //	GET  /v1/transfers/{id}/content    download ciphertext, HTTP Range supported (recipient, ready transfers)

@@ -67,6 +67,14 @@ func (h *Handler) seal(w http.ResponseWriter, r *http.Request, caller spiffeid.I
 	return nil
 }
 
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	if err := h.svc.Cancel(r.Context(), caller, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (h *Handler) inbox(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
 	ts, err := h.svc.Inbox(r.Context(), caller)
 	if err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding"
 	"errors"
 	"fmt"
@@ -76,4 +77,40 @@ func (s *Store) Seal(ctx context.Context, id string, seal Seal, now time.Time) e
 	defer f.Close()
 	u.wantHash = seal.CiphertextSHA256
 	return s.finish(context.WithoutCancel(ctx), u, f, h, now, &seal)
+}
+
+// CancelUpload deletes transfer id, metadata and spool bytes, provided it is
+// still uploading: a ready or quarantined transfer is [ErrInvalid] and stays.
+// It waits for an upload in progress on the transfer to finish first.
+func (s *Store) CancelUpload(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("%w: transfer %q", ErrNotFound, id)
+	}
+	unlock, err := s.locks.lock(ctx, id)
+	if err != nil {
+		return fmt.Errorf("store: cancel transfer %s: %w", id, err)
+	}
+	defer unlock()
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var state State
+		err := tx.QueryRowContext(ctx, `SELECT state FROM transfers WHERE id = ?`, id).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: transfer %s", ErrNotFound, id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: cancel transfer %s: %w", id, err)
+		}
+		if state != StateUploading {
+			return invalidf("transfer %s is %s: only an upload in progress can be cancelled", id, state)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM transfers WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: cancel transfer %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Metadata first, as in DeleteTransfer: a crash leaves orphan files only.
+	return s.removeSpool(id)
 }

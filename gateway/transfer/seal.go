@@ -10,6 +10,7 @@ import (
 
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -79,15 +80,53 @@ func (s *Service) Seal(ctx context.Context, caller spiffeid.ID, id string, sm ap
 		return nil, ErrHashMismatch
 	case errors.Is(err, store.ErrInvalid):
 		return nil, badRequest("%v", err)
+	case noSpace(err):
+		return nil, fmt.Errorf("%w: seal %s: %w", ErrNoSpace, id, err)
 	case err != nil:
 		return nil, fmt.Errorf("transfer: seal %s: %w", id, err)
 	}
+	crashpoint.Hit("transfer.seal.committed")
 	if t, err = s.store.Transfer(ctx, id); err != nil {
 		return nil, fmt.Errorf("transfer: load %s: %w", id, err)
 	}
 	if err := s.auditUpload(ctx, t); err != nil {
 		return nil, err
 	}
+	crashpoint.Hit("transfer.seal.audited")
 	s.log.InfoContext(ctx, "upload complete", "transfer", id, "bytes", t.CiphertextSize, "manifest", hash)
 	return view(t, caller.String())
+}
+
+// cancelDetail is the audit entry's detail for a cancelled upload.
+const cancelDetail = "cancelled by its sender before the upload completed"
+
+// Cancel deletes the caller's transfer id while its upload is still in
+// progress, bytes and all, and logs an expiry entry: lex does this when it
+// abandons an interrupted send to start afresh. A sealed or quarantined
+// transfer cannot be cancelled (ErrBadRequest); others' transfers are
+// ErrNotFound.
+func (s *Service) Cancel(ctx context.Context, caller spiffeid.ID, id string) error {
+	t, err := s.sent(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if t.State != store.StateUploading {
+		return badRequest("transfer %s is %s: only an upload in progress can be cancelled", id, t.State)
+	}
+	err = s.store.CancelUpload(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, store.ErrInvalid):
+		return badRequest("%v", err)
+	case err != nil:
+		return fmt.Errorf("transfer: cancel %s: %w", id, err)
+	}
+	ev := transferEvent(audit.KindExpiry, caller.String(), t)
+	ev.Detail = cancelDetail
+	if _, err := s.Audit(ctx, ev); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "upload cancelled by its sender", "transfer", id, "bytes", t.Offset)
+	return nil
 }
