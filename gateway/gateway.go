@@ -174,7 +174,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 	if cfg.SFTP.Enabled() {
-		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Log: log,
+		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log,
 			DefaultHostKey: filepath.Join(cfg.Store.Dir, "sftp_host_ed25519_key")})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)

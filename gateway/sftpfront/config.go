@@ -60,6 +60,12 @@ type Account struct {
 	Regions []string `yaml:"data_subject_regions"`
 	// MaxUploadSize lowers the front's limit for this account.
 	MaxUploadSize int64 `yaml:"max_upload_size"`
+	// CustodialInbox makes the gateway hold an age identity for the account
+	// (sealed at rest beside the host key, its recipient registered as the
+	// account's only key) and serve /inbox decrypted, for systems that cannot
+	// run age. The gateway can then read everything sent to the account: off
+	// by default. See the README's SFTP section.
+	CustodialInbox bool `yaml:"custodial_inbox"`
 }
 
 // Enabled reports whether the front is configured to run.

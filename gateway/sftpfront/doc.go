@@ -38,4 +38,10 @@
 // The legacy client sends plaintext over SSH; the gateway holds it only in memory
 // while encrypting it, and signs the manifest with its own SVID on the sender's
 // behalf (api.Manifest.SealedBy), which lex receive shows as such.
+//
+// /inbox serves ciphertext, except for an account with Account.CustodialInbox:
+// the gateway then holds an age identity for it (sealed at rest with a key
+// derived from the host key, its recipient registered as the account's key),
+// verifies each delivery's signed manifest and serves it decrypted. The gateway
+// can read everything sent to such an account; it is off by default.
 package sftpfront

@@ -123,16 +123,32 @@ func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		return nil, h.refuse("sftp_read", "sftp.outside_tree", denied("%s: only /inbox/<file> can be read", r.Filepath))
 	}
 	id, _, ok := strings.Cut(parts[1], "-")
-	if !ok || !strings.HasSuffix(parts[1], ".age") {
+	if !ok || (h.acct.custody == nil && !strings.HasSuffix(parts[1], ".age")) {
 		return nil, notFound("%s: no such delivery", r.Filepath)
 	}
-	f, _, err := h.s.core.Open(h.ctx, h.acct.id, id)
+	f, t, err := h.s.core.Open(h.ctx, h.acct.id, id)
 	if err != nil {
 		h.log.WarnContext(h.ctx, "sftp download refused", "path", r.Filepath, "err", err)
 		return nil, status(err)
 	}
-	h.log.InfoContext(h.ctx, "sftp download", "transfer", id)
-	return f, nil
+	if h.acct.custody == nil {
+		h.log.InfoContext(h.ctx, "sftp download", "transfer", id)
+		return f, nil
+	}
+	plain, err := h.openPlain(f, t)
+	if err != nil {
+		f.Close()
+		h.log.ErrorContext(h.ctx, "sftp custodial download refused", "transfer", id, "err", err)
+		return nil, h.refuse("sftp_read", "sftp.custody", err)
+	}
+	h.log.InfoContext(h.ctx, "sftp download, decrypted by the gateway (custodial inbox)", "transfer", id)
+	return readerAtCloser{plain, f}, nil
+}
+
+// readerAtCloser serves a decrypted delivery and closes its ciphertext file.
+type readerAtCloser struct {
+	io.ReaderAt
+	io.Closer
 }
 
 // Filecmd: remove in /inbox acknowledges; setstat of times is ignored; every
@@ -252,6 +268,10 @@ func (h *handler) inbox() ([]os.FileInfo, error) {
 	}
 	out := make([]os.FileInfo, 0, len(ts))
 	for _, t := range ts {
+		if h.acct.custody != nil {
+			out = append(out, fileInfo{name: plainName(t), size: t.PlaintextSize, mode: 0o400, mod: t.Created})
+			continue
+		}
 		out = append(out, fileInfo{name: InboxName(t), size: t.CiphertextSize, mode: 0o400, mod: t.Created})
 	}
 	return out, nil

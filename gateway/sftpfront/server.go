@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/pkg/sftp"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"golang.org/x/crypto/ssh"
@@ -33,6 +35,11 @@ type Deps struct {
 	Log *slog.Logger
 	// DefaultHostKey is the host key path used when the config names none.
 	DefaultHostKey string
+	// Bundles are the trust bundles a custodial inbox verifies signed
+	// manifests with; required when an account has custodial_inbox.
+	Bundles x509bundle.Source
+	// Now is the clock for manifest checks (nil: time.Now).
+	Now func() time.Time
 }
 
 // Server is the SSH/SFTP front. Make one with New, run it with Serve, stop it
@@ -47,6 +54,8 @@ type Server struct {
 	ln       net.Listener
 	accounts map[string]*account
 	limiter  *addrLimiter
+	bundles  x509bundle.Source
+	now      func() time.Time
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -62,6 +71,9 @@ type account struct {
 	id   spiffeid.ID
 	keys [][]byte // wire form of each authorized key
 	cas  [][]byte // wire form of each CA key
+	// custody is the gateway-held identity of a custodial account (nil
+	// otherwise): /inbox serves its deliveries decrypted with it.
+	custody *age.X25519Identity
 }
 
 // New checks cfg, loads or creates the host key, removes staged uploads left by
@@ -80,11 +92,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if cfg.HostKey == "" {
 		return nil, errors.New("sftpfront: host_key: no path for the host key")
 	}
-	s := &Server{cfg: cfg, core: deps.Core, sealer: deps.Sealer, log: deps.Log,
+	s := &Server{cfg: cfg, core: deps.Core, sealer: deps.Sealer, log: deps.Log, bundles: deps.Bundles, now: deps.Now,
 		accounts: map[string]*account{}, conns: map[net.Conn]struct{}{}, sessions: map[string]int{},
 		limiter: newAddrLimiter(cfg.MaxAuthFailuresPerAddr, cfg.AuthFailureWindow)}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	s.log = s.log.With("front", "sftp")
 	for _, a := range cfg.Accounts {
@@ -94,8 +109,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}
 		s.accounts[a.Name] = pa
 	}
-	var err error
-	if s.hostKey, err = loadHostKey(cfg.HostKey); err != nil {
+	hostKey, err := loadHostKey(cfg.HostKey)
+	if err != nil {
+		return nil, err
+	}
+	if s.hostKey, err = ssh.ParsePrivateKey(hostKey); err != nil {
+		return nil, fmt.Errorf("sftpfront: host key %s: %w", cfg.HostKey, err)
+	}
+	if err := s.startCustody(ctx, hostKey); err != nil {
 		return nil, err
 	}
 	if n, err := s.core.CleanIngest(); err != nil {
@@ -137,9 +158,9 @@ func parseAccount(a Account) (*account, error) {
 	return pa, nil
 }
 
-// loadHostKey reads the host key at path, or generates an Ed25519 one there
-// (0600) when the file does not exist.
-func loadHostKey(path string) (ssh.Signer, error) {
+// loadHostKey reads the host key file at path, or generates an Ed25519 key
+// there (0600) when the file does not exist, and returns the file's bytes.
+func loadHostKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -168,11 +189,7 @@ func loadHostKey(path string) (ssh.Signer, error) {
 	} else if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("sftpfront: host key %s is readable by others (%v): chmod 600 it", path, fi.Mode().Perm())
 	}
-	signer, err := ssh.ParsePrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("sftpfront: host key %s: %w", path, err)
-	}
-	return signer, nil
+	return b, nil
 }
 
 // Addr is the SSH listener's host:port.
