@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 )
@@ -93,3 +94,36 @@ func TestAgePayloadSize(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestPruneStates: states and spools older than the limit go, fresh ones stay,
+// and a spool without a state goes once it is old.
+func TestPruneStates(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	old := now.Add(-staleAfter - time.Hour)
+	files := map[string]time.Time{
+		"a.json": old, "a.age": now, // an old state: both go
+		"b.json": now, "b.age": old, // a fresh state keeps its spool
+		"c.age": old, // an orphan spool
+		"d.age": now, // a fresh orphan (a send just starting)
+	}
+	for name, mt := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, mt, mt)
+	}
+	removed := pruneStates(dir, staleAfter, now)
+	if len(removed) != 1 || filepath.Base(removed[0]) != "a.json" {
+		t.Errorf("removed %q, want a.json", removed)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if strings.Join(left, " ") != "b.age b.json d.age" {
+		t.Errorf("left %q, want b.age b.json d.age", left)
+	}
+}

@@ -200,6 +200,9 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range pruneStates(dir, staleAfter, time.Now()) {
+		s.e.verbosef("removed the state of a send abandoned over %v ago: %s", staleAfter, p)
+	}
 	key := stateKey(sendKeyInput{sender: draft.Sender, gateway: s.cfg.Gateway, recipients: draft.Recipients,
 		labels: s.o.labels, rgn: s.o.regions, matter: s.o.matter, in: in})
 	st, err := loadState(dir, key)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/lexgate/lexgate/gateway/api"
 )
@@ -129,4 +131,39 @@ func (st *sendState) remove(dir string) {
 	if st.Spool != "" {
 		os.Remove(st.Spool)
 	}
+}
+
+// staleAfter is how long the state and spool of an interrupted send are kept
+// for a resume before "lex send" deletes them.
+const staleAfter = 14 * 24 * time.Hour
+
+// pruneStates deletes send states in dir (and their spools) last written more
+// than maxAge before now, and spools left without a state, returning the
+// states it removed. It is best effort: a file it cannot read or remove stays.
+func pruneStates(dir string, maxAge time.Duration, now time.Time) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < maxAge {
+			continue
+		}
+		name := e.Name()
+		switch filepath.Ext(name) {
+		case ".json":
+			p := filepath.Join(dir, name)
+			if os.Remove(p) == nil {
+				os.Remove(strings.TrimSuffix(p, ".json") + ".age")
+				removed = append(removed, p)
+			}
+		case ".age":
+			if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(name, ".age")+".json")); errors.Is(err, os.ErrNotExist) {
+				os.Remove(filepath.Join(dir, name))
+			}
+		}
+	}
+	return removed
 }
