@@ -22,6 +22,7 @@ var crashCases = []struct {
 	at        string
 	committed bool // the gateway committed the whole upload before dying
 	ack       bool // the crash is in the recipient's ack, after a complete upload
+	streamed  bool // a streamed upload (hash pending), sealed at the end
 }{
 	{at: "transfer.upload.write#1"},                      // before the first chunk
 	{at: "store.upload.mid_chunk#2"},                     // in the first chunk, 2 MiB written, nothing synced
@@ -32,6 +33,11 @@ var crashCases = []struct {
 	{at: "transfer.upload.committed#1", committed: true}, // ready in the store, not in the audit log
 	{at: "transfer.upload.audited#1", committed: true},   // logged, the reply never sent
 	{at: "transfer.ack.committed#1", committed: true, ack: true},
+	// A streamed upload: every chunk is stored, the hash is checked at the seal.
+	{at: "store.upload.synced#3", streamed: true}, // the last chunk synced, its offset not committed
+	{at: "store.finish.published#1", streamed: true},
+	{at: "transfer.seal.committed#1", committed: true, streamed: true},
+	{at: "transfer.seal.audited#1", committed: true, streamed: true},
 }
 
 // TestCrashPoints kills lexgate at each step of an upload and of an ack, and
@@ -44,14 +50,18 @@ func TestCrashPoints(t *testing.T) {
 		if !slices.Contains(crashpoint.Points, name) {
 			t.Fatalf("crash point %s is not one the gateway marks", name)
 		}
-		t.Run(tc.at, func(t *testing.T) {
+		label := tc.at
+		if tc.streamed {
+			label = "streamed/" + tc.at
+		}
+		t.Run(label, func(t *testing.T) {
 			w := newWorld(t, "")
 
 			// An upload acknowledged before any crash, then a kill -9 at rest.
 			g := w.start("")
 			teamKey := registerTeam(t, w.client(g, team))
 			a := w.client(g, alice)
-			before := w.create(t, a, ciphertext(t, 1<<20, teamKey.Recipient()))
+			before := w.create(t, a, ciphertext(t, 1<<20, teamKey.Recipient()), false)
 			if err := before.push(context.Background(), a, 0); err != nil {
 				t.Fatalf("upload: %v", err)
 			}
@@ -60,7 +70,7 @@ func TestCrashPoints(t *testing.T) {
 			// The crash.
 			g = w.start(tc.at)
 			a = w.client(g, alice)
-			u := w.create(t, a, ciphertext(t, 7<<20+12345, teamKey.Recipient()))
+			u := w.create(t, a, ciphertext(t, 7<<20+12345, teamKey.Recipient()), tc.streamed)
 			err := u.push(context.Background(), a, 0)
 			if tc.ack {
 				if err != nil {
@@ -89,7 +99,7 @@ func TestCrashPoints(t *testing.T) {
 				ups = ups[:1] // acked: out of the inbox for good
 			}
 			checkInbox(t, tm, ups, func(*upload) bool { return tc.committed })
-			if tc.committed && !strings.Contains(g.out.String(), "reconciler logged") && tc.at != "transfer.upload.audited#1" {
+			if tc.committed && !strings.Contains(g.out.String(), "reconciler logged") && !strings.HasSuffix(name, ".audited") {
 				t.Errorf("the reconciler logged nothing after a crash at %s", tc.at)
 			}
 			if !tc.ack {
@@ -132,7 +142,7 @@ func TestRandomKills(t *testing.T) {
 		a := w.client(g, alice)
 		var batch []*upload
 		for range 3 {
-			batch = append(batch, w.create(t, a, ciphertext(t, 4<<20+rng.IntN(4<<20), teamKey.Recipient())))
+			batch = append(batch, w.create(t, a, ciphertext(t, 4<<20+rng.IntN(4<<20), teamKey.Recipient()), rng.IntN(2) == 0))
 		}
 		all = append(all, batch...)
 		var wg sync.WaitGroup

@@ -91,13 +91,13 @@ func TestDiskFull(t *testing.T) {
 	defer g.stop()
 	tm, a := w.client(g, team), w.client(g, alice)
 	key := registerTeam(t, tm)
-	before := w.create(t, a, ciphertext(t, 1<<20, key.Recipient()))
+	before := w.create(t, a, ciphertext(t, 1<<20, key.Recipient()), false)
 	if err := before.push(context.Background(), a, 0); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
 
 	// The store's disk fills during an upload.
-	u1 := w.create(t, a, ciphertext(t, 8<<20, key.Recipient()))
+	u1 := w.create(t, a, ciphertext(t, 8<<20, key.Recipient()), true) // streamed: sealed after the resume
 	filler := fill(t, data, 1<<20)
 	err := u1.push(context.Background(), a, 0)
 	storageFull(t, "upload", err)
@@ -111,7 +111,7 @@ func TestDiskFull(t *testing.T) {
 
 	// The audit log's disk fills: the upload's bytes are stored but its
 	// completion cannot be logged, so it is neither acknowledged nor visible.
-	u2 := w.create(t, a, ciphertext(t, 512<<10, key.Recipient()))
+	u2 := w.create(t, a, ciphertext(t, 512<<10, key.Recipient()), false)
 	filler = fill(t, auditDir, 0)
 	err = u2.push(context.Background(), a, 0)
 	storageFull(t, "upload completion", err)

@@ -64,36 +64,55 @@ func registerTeam(t testing.TB, c *cli.Client) *age.X25519Identity {
 type upload struct {
 	id    string
 	ct    []byte
-	acked int64 // the highest offset the gateway acknowledged (a 2xx reply)
-	done  bool  // the gateway acknowledged the last byte: the sender's upload is complete
+	final *api.SignedManifest // the sealing manifest of a streamed transfer, nil otherwise
+	acked int64               // the highest offset the gateway acknowledged (a 2xx reply)
+	done  bool                // the gateway acknowledged the last byte: the sender's upload is complete
 }
 
 func (u *upload) String() string {
 	return fmt.Sprintf("%s (%d/%d bytes acknowledged, done=%v)", u.id, u.acked, len(u.ct), u.done)
 }
 
-// create signs a manifest for ct as alice and creates the transfer.
-func (w *world) create(t testing.TB, c *cli.Client, ct []byte) *upload {
+// create signs a manifest for ct as alice and creates the transfer, streamed
+// (hash pending, sealed at the end) or not.
+func (w *world) create(t testing.TB, c *cli.Client, ct []byte, streamed bool) *upload {
 	t.Helper()
 	cert, key := w.svidFiles(alice)
 	svid, err := certs.LoadSVID(cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := createAs(c, svid, ct)
+	u, err := createAs(c, svid, ct, streamed)
 	if err != nil {
 		t.Fatalf("create transfer: %v", err)
 	}
 	return u
 }
 
-func createAs(c *cli.Client, svid *x509svid.SVID, ct []byte) (*upload, error) {
+// createAs creates a transfer of ct as svid. A streamed one is created with its
+// hash pending, to be sealed once every byte is up, as lex's pipelined send does.
+func createAs(c *cli.Client, svid *x509svid.SVID, ct []byte, streamed bool) (*upload, error) {
 	sum := sha256.Sum256(ct)
-	sm, err := api.Sign(api.Manifest{Sender: alice, Recipients: []string{team}, Matter: "HL-2026-0042",
+	m := api.Manifest{Sender: alice, Recipients: []string{team}, Matter: "HL-2026-0042",
 		Labels: []string{"privileged"}, FileCount: 1, PlaintextSize: int64(len(ct)), CiphertextSize: int64(len(ct)),
-		CiphertextSHA256: hex.EncodeToString(sum[:])}, svid.PrivateKey, svid.Certificates)
+		CiphertextSHA256: hex.EncodeToString(sum[:])}
+	if streamed {
+		m.CiphertextSHA256 = ""
+	}
+	sm, err := api.Sign(m, svid.PrivateKey, svid.Certificates)
 	if err != nil {
 		return nil, err
+	}
+	var final *api.SignedManifest
+	if streamed {
+		intent, err := sm.Decode()
+		if err != nil {
+			return nil, err
+		}
+		intent.CiphertextSHA256 = hex.EncodeToString(sum[:])
+		if final, err = api.Sign(intent, svid.PrivateKey, svid.Certificates); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -101,11 +120,12 @@ func createAs(c *cli.Client, svid *x509svid.SVID, ct []byte) (*upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upload{id: tr.ID, ct: ct}, nil
+	return &upload{id: tr.ID, ct: ct, final: final}, nil
 }
 
-// push uploads from off to the end in chunks, recording every acknowledgement. A
-// 409 moves it to the offset the gateway holds. It stops at the first other error.
+// push uploads from off to the end in chunks, recording every acknowledgement,
+// and seals a streamed transfer. A 409 moves it to the offset the gateway holds.
+// It stops at the first other error.
 func (u *upload) push(ctx context.Context, c *cli.Client, off int64) error {
 	size := int64(len(u.ct))
 	for {
@@ -120,11 +140,22 @@ func (u *upload) push(ctx context.Context, c *cli.Client, off int64) error {
 			return err
 		}
 		u.acked = max(u.acked, next)
-		if next == size {
-			u.done = true
-			return nil
-		}
 		off = next
+		if next < size {
+			continue
+		}
+		if u.final != nil {
+			_, err := c.SealTransfer(ctx, u.id, u.final)
+			if errors.As(err, &ae) && ae.Code == api.CodeConflict {
+				off = ae.Offset
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		u.done = true
+		return nil
 	}
 }
 

@@ -22,7 +22,9 @@
 package crashpoint
 
 // Points are the crash points the gateway calls [Hit] with, in the order an
-// upload reaches them.
+// upload reaches them. A streamed upload (created with its hash pending) goes
+// through the store.* points up to store.upload.synced with each chunk, then
+// store.finish.* and transfer.seal.* when it is sealed.
 var Points = []string{
 	"transfer.upload.write",     // a chunk arrived, before the store writes a byte of it
 	"store.upload.mid_chunk",    // part of a chunk is written to the .part file, not yet synced
@@ -31,5 +33,7 @@ var Points = []string{
 	"store.finish.published",    // renamed to .age, before the metadata says ready
 	"transfer.upload.committed", // the transfer is ready in the store, before the audit append
 	"transfer.upload.audited",   // the upload completion is in the audit log, before the reply
+	"transfer.seal.committed",   // a streamed upload is sealed (ready) in the store, before the audit append
+	"transfer.seal.audited",     // the sealed upload's completion is logged, before the reply
 	"transfer.ack.committed",    // a recipient's ack is in the store, before the audit append
 }
