@@ -1,64 +1,24 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
-	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 )
 
-// dirFetcher reads a tessera POSIX log straight from its directory.
-type dirFetcher string
-
-func (d dirFetcher) ReadCheckpoint(context.Context) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), layout.CheckpointPath))
-}
-
-func (d dirFetcher) ReadTile(_ context.Context, l, i uint64, p uint8) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), layout.TilePath(l, i, p)))
-}
-
-func (d dirFetcher) ReadEntryBundle(_ context.Context, i uint64, p uint8) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), layout.EntriesPath(i, p)))
-}
-
-// auditEvents waits for the checkpoint to settle (the interval is 200ms) and
-// returns every event of the gateway's log, verified against its key.
+// auditEvents returns every event of the gateway's audit log, verified.
 func auditEvents(t *testing.T, env *gatewaytest.Env) []audit.Event {
 	t.Helper()
-	time.Sleep(500 * time.Millisecond)
-	f := dirFetcher(env.Gateway.AuditDir())
-	v, err := audit.ParseVerifier(env.Gateway.LogKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := f.ReadCheckpoint(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := audit.OpenCheckpoint(raw, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var evs []audit.Event
-	if _, err := audit.VerifyLog(t.Context(), f, cp, func(_ uint64, ev audit.Event) error {
-		evs = append(evs, ev)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return evs
+	return env.AuditEvents()
 }
 
 // TestAuditOneEntryPerRefusal: under a policy that refuses everything, every

@@ -59,9 +59,9 @@ func TestAuthZUploadOnlyBySender(t *testing.T) {
 	env := gatewaytest.Start(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			alice := env.NewClient(gatewaytest.Alice, tr.quic)
-			team := env.NewClient(gatewaytest.Team, tr.quic)
-			dms := env.NewClient(gatewaytest.DMS, tr.quic)
+			alice := env.NewClient(gatewaytest.Alice, tr.quic).In(t)
+			team := env.NewClient(gatewaytest.Team, tr.quic).In(t)
+			dms := env.NewClient(gatewaytest.DMS, tr.quic).In(t)
 			key := team.Register()
 			ct := gatewaytest.Encrypt(t, bytes.Repeat([]byte("exhibit "), 4096), key.Recipient())
 			st, xfer, _ := alice.Create([]string{gatewaytest.Team}, nil, ct, nil)
@@ -101,8 +101,8 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // download: the handshake is refused, and no delivery is audited.
 func TestAuthZRevokedAfterUpload(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	alice := env.NewClient(gatewaytest.Alice, false)
-	team := env.NewClient(gatewaytest.Team, false)
+	alice := env.NewClient(gatewaytest.Alice, false).In(t)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
 	s := sendToTeam(t, env, alice, team)
 	env.Config.Identity.Revoked = append(env.Config.Identity.Revoked, gatewaytest.Team)
 	env.Restart()
@@ -125,9 +125,9 @@ func TestAuthZRevokedAfterUpload(t *testing.T) {
 // its signed manifest.
 func TestAuthZRecipientsBoundToManifest(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	alice := env.NewClient(gatewaytest.Alice, false)
-	team := env.NewClient(gatewaytest.Team, false)
-	dms := env.NewClient(gatewaytest.DMS, false)
+	alice := env.NewClient(gatewaytest.Alice, false).In(t)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
+	dms := env.NewClient(gatewaytest.DMS, false).In(t)
 	s := sendToTeam(t, env, alice, team)
 
 	// An edited manifest: the signature no longer covers it.

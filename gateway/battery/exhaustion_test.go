@@ -58,8 +58,8 @@ func cutWithin(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
 // stopped at the boundary; neither keeps a byte.
 func TestExhaustionSize(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited))
-	alice := env.NewClient(gatewaytest.Alice, false)
-	team := env.NewClient(gatewaytest.Team, false)
+	alice := env.NewClient(gatewaytest.Alice, false).In(t)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()
 	before := env.StoreStats()
 	big := gatewaytest.Encrypt(t, make([]byte, 2<<20), key.Recipient())
@@ -234,7 +234,7 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 	if took := cutWithin(t, extra, time.Second); took > 500*time.Millisecond {
 		t.Errorf("a connection over the pre-auth cap was closed after %v, want at once", took)
 	}
-	alice := env.NewClient(gatewaytest.Alice, false)
+	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	for _, c := range stalled {
 		c.Close()
 	}

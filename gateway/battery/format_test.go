@@ -18,8 +18,8 @@ import (
 // recipient: 400 with a message naming the header line, and not a byte kept.
 func TestFormat(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	alice := env.NewClient(gatewaytest.Alice, false)
-	team := env.NewClient(gatewaytest.Team, false)
+	alice := env.NewClient(gatewaytest.Alice, false).In(t)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()
 	good := gatewaytest.Encrypt(t, bytes.Repeat([]byte("exhibit "), 1000), key.Recipient())
 	i := bytes.Index(good, []byte("\n---"))

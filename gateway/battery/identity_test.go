@@ -35,8 +35,8 @@ func TestIdentityFromCertificateOnly(t *testing.T) {
 	env := gatewaytest.Start(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			alice := env.NewClient(gatewaytest.Alice, tr.quic)
-			team := env.NewClient(gatewaytest.Team, tr.quic)
+			alice := env.NewClient(gatewaytest.Alice, tr.quic).In(t)
+			team := env.NewClient(gatewaytest.Team, tr.quic).In(t)
 			key := team.Register()
 			ct := gatewaytest.Encrypt(t, []byte("privileged memo"), key.Recipient())
 			st, xfer, e := alice.Create([]string{gatewaytest.Team}, nil, ct, nil)

@@ -37,7 +37,7 @@ func TestIntegrityBitFlipQuarantined(t *testing.T) {
 	if err := os.WriteFile(spool, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	raw := env.NewClient(gatewaytest.Team, false)
+	raw := env.NewClient(gatewaytest.Team, false).In(t)
 	st, body, _ := raw.Do(http.MethodGet, api.PathTransfer+id+"/content", nil, map[string]string{"Range": "bytes=100-"})
 	if st != http.StatusUnprocessableEntity || !strings.Contains(string(body), api.CodeHashMismatch) || !strings.Contains(string(body), "quarantined") {
 		t.Fatalf("download of a flipped spool file: %d %s, want 422 hash_mismatch, quarantined", st, body)
@@ -77,7 +77,7 @@ func TestIntegrityBitFlipQuarantined(t *testing.T) {
 // nothing. A forged signature on the original manifest is refused the same way.
 func TestIntegrityGatewaySubstitution(t *testing.T) {
 	env, alice, team := lexSetup(t)
-	raw := env.NewClient(gatewaytest.Alice, false)
+	raw := env.NewClient(gatewaytest.Alice, false).In(t)
 	dest := filepath.Join(t.TempDir(), "in")
 	db, err := sql.Open("sqlite", filepath.Join(env.Config.Store.Dir, "lexgate.db"))
 	if err != nil {

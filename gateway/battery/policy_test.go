@@ -52,7 +52,7 @@ func TestPolicy(t *testing.T) {
 			if row.loadError != "" && !strings.Contains(env.Logs(), row.loadError) {
 				t.Errorf("the log does not say the policy was refused for %s:\n%s", row.loadError, env.Logs())
 			}
-			team := env.NewClient(gatewaytest.Team, false)
+			team := env.NewClient(gatewaytest.Team, false).In(t)
 			events := len(env.AuditEvents())
 			start := time.Now()
 			st, b := team.JSON(http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: []string{newRecipient(t)}})

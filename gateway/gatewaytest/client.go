@@ -84,10 +84,25 @@ func HTTPClient(t testing.TB, tlsConf *tls.Config, overQUIC bool) *http.Client {
 	return &http.Client{Transport: rt, Timeout: 30 * time.Second}
 }
 
-// NewClient returns a raw API client presenting the dev PKI identity id.
+// NewClient returns a raw API client presenting the dev PKI identity id. In a
+// subtest, call In(t) on it so failures are reported to the subtest.
 func (e *Env) NewClient(id string, overQUIC bool) *Client {
 	svid := e.LoadSVID(id)
-	return &Client{t: e.t, env: e, SVID: svid, HTTP: HTTPClient(e.t, e.TLSConfig(svid), overQUIC)}
+	return e.ClientWith(e.t, svid, HTTPClient(e.t, e.TLSConfig(svid), overQUIC))
+}
+
+// ClientWith returns a raw API client that signs manifests with svid, sends
+// requests with hc (whose TLS config should present the same SVID) and
+// reports failures to t.
+func (e *Env) ClientWith(t testing.TB, svid *x509svid.SVID, hc *http.Client) *Client {
+	return &Client{t: t, env: e, SVID: svid, HTTP: hc}
+}
+
+// In returns the same client reporting failures to t, for use in a subtest.
+func (c *Client) In(t testing.TB) *Client {
+	cc := *c
+	cc.t = t
+	return &cc
 }
 
 // Do sends a request and returns the status, body and headers; a transport
