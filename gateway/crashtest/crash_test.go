@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
 
@@ -23,6 +24,7 @@ var crashCases = []struct {
 	committed bool // the gateway committed the whole upload before dying
 	ack       bool // the crash is in the recipient's ack, after a complete upload
 	streamed  bool // a streamed upload (hash pending), sealed at the end
+	corrupt   bool // the bytes sent differ from the manifest's hash: quarantined
 }{
 	{at: "transfer.upload.write#1"},                      // before the first chunk
 	{at: "store.upload.mid_chunk#2"},                     // in the first chunk, 2 MiB written, nothing synced
@@ -33,6 +35,7 @@ var crashCases = []struct {
 	{at: "transfer.upload.committed#1", committed: true}, // ready in the store, not in the audit log
 	{at: "transfer.upload.audited#1", committed: true},   // logged, the reply never sent
 	{at: "transfer.ack.committed#1", committed: true, ack: true},
+	{at: "transfer.quarantine.committed#1", committed: true, corrupt: true},
 	// A streamed upload: every chunk is stored, the hash is checked at the seal.
 	{at: "store.upload.synced#3", streamed: true}, // the last chunk synced, its offset not committed
 	{at: "store.finish.published#1", streamed: true},
@@ -71,6 +74,9 @@ func TestCrashPoints(t *testing.T) {
 			g = w.start(tc.at)
 			a = w.client(g, alice)
 			u := w.create(t, a, ciphertext(t, 7<<20+12345, teamKey.Recipient()), tc.streamed)
+			if tc.corrupt {
+				u.ct[len(u.ct)/2] ^= 1 // after the manifest was signed
+			}
 			err := u.push(context.Background(), a, 0)
 			if tc.ack {
 				if err != nil {
@@ -91,18 +97,26 @@ func TestCrashPoints(t *testing.T) {
 			if _, ok := in[before.id]; !ok {
 				t.Errorf("the upload acknowledged before the crash is not in the inbox")
 			}
-			if _, ok := in[u.id]; ok != (tc.committed && !tc.ack) {
-				t.Errorf("after a crash at %s the transfer is in the inbox: %v, want %v", tc.at, ok, tc.committed && !tc.ack)
+			visible := tc.committed && !tc.ack && !tc.corrupt
+			if _, ok := in[u.id]; ok != visible {
+				t.Errorf("after a crash at %s the transfer is in the inbox: %v, want %v", tc.at, ok, visible)
 			}
 			ups := []*upload{before, u}
-			if tc.ack {
-				ups = ups[:1] // acked: out of the inbox for good
+			if tc.ack || tc.corrupt {
+				ups = ups[:1] // acked, or quarantined: out of the inbox for good
 			}
 			checkInbox(t, tm, ups, func(*upload) bool { return tc.committed })
 			if tc.committed && !strings.Contains(g.out.String(), "reconciler logged") && !strings.HasSuffix(name, ".audited") {
 				t.Errorf("the reconciler logged nothing after a crash at %s", tc.at)
 			}
-			if !tc.ack {
+			if tc.corrupt {
+				if _, err := a.UploadOffset(context.Background(), u.id); err != nil {
+					t.Errorf("offset of the quarantined transfer: %v", err)
+				}
+				if err := u.push(context.Background(), a, int64(len(u.ct))); !isCode(err, api.CodeHashMismatch) {
+					t.Errorf("retrying the quarantined upload: %v, want %s", err, api.CodeHashMismatch)
+				}
+			} else if !tc.ack {
 				u.resume(t, a)
 				checkInbox(t, tm, ups, func(*upload) bool { return false })
 			}

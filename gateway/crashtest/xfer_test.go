@@ -259,9 +259,10 @@ func ackAll(t testing.TB, c *cli.Client, ups []*upload) {
 }
 
 // checkAgreement opens the stopped gateway's store and audit log and checks that
-// they agree: every ready transfer has its upload completion logged and every
-// recorded ack its ack entry; every logged completion or ack names a transfer
-// the store has in that state; nothing is uploading with its last byte stored.
+// they agree: every ready transfer has its upload completion logged, every
+// recorded ack its ack entry, every quarantined transfer its quarantine entry;
+// every such entry names a transfer the store has in that state; nothing is
+// uploading with its last byte stored and its hash known.
 func (w *world) checkAgreement(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -296,6 +297,8 @@ func (w *world) checkAgreement(t testing.TB) {
 			logged[audit.LookupUpload(ev.Transfer)] = true
 		case audit.KindAck:
 			logged[audit.LookupAck(ev.Transfer, ev.Actor)] = true
+		case audit.KindQuarantined:
+			logged[audit.LookupQuarantine(ev.Transfer)] = true
 		}
 		return nil
 	})
@@ -309,6 +312,9 @@ func (w *world) checkAgreement(t testing.TB) {
 			t.Fatal(err)
 		}
 		for _, tr := range ts {
+			if state == store.StateQuarantined {
+				want[audit.LookupQuarantine(tr.ID)] = true
+			}
 			if state != store.StateReady {
 				if state == store.StateUploading && tr.CiphertextSHA256 != "" && tr.Offset == tr.CiphertextSize && tr.CiphertextSize > 0 {
 					t.Errorf("transfer %s is uploading with all %d bytes stored", tr.ID, tr.Offset)

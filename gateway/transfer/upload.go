@@ -163,6 +163,7 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	case errors.Is(err, store.ErrTooLarge):
 		return n, fmt.Errorf("%w: the manifest declared %d bytes", ErrTooLarge, t.CiphertextSize)
 	case errors.Is(err, store.ErrHashMismatch):
+		crashpoint.Hit("transfer.quarantine.committed")
 		s.log.WarnContext(ctx, "upload quarantined: hash mismatch", "transfer", id)
 		ev := transferEvent(audit.KindQuarantined, caller.String(), t)
 		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"

@@ -26,14 +26,15 @@ package crashpoint
 // through the store.* points up to store.upload.synced with each chunk, then
 // store.finish.* and transfer.seal.* when it is sealed.
 var Points = []string{
-	"transfer.upload.write",     // a chunk arrived, before the store writes a byte of it
-	"store.upload.mid_chunk",    // part of a chunk is written to the .part file, not yet synced
-	"store.upload.synced",       // a chunk is fsynced, its offset not yet committed
-	"store.finish.verified",     // the whole upload's SHA-256 matched, before the rename to .age
-	"store.finish.published",    // renamed to .age, before the metadata says ready
-	"transfer.upload.committed", // the transfer is ready in the store, before the audit append
-	"transfer.upload.audited",   // the upload completion is in the audit log, before the reply
-	"transfer.seal.committed",   // a streamed upload is sealed (ready) in the store, before the audit append
-	"transfer.seal.audited",     // the sealed upload's completion is logged, before the reply
-	"transfer.ack.committed",    // a recipient's ack is in the store, before the audit append
+	"transfer.upload.write",         // a chunk arrived, before the store writes a byte of it
+	"store.upload.mid_chunk",        // part of a chunk is written to the .part file, not yet synced
+	"store.upload.synced",           // a chunk is fsynced, its offset not yet committed
+	"store.finish.verified",         // the whole upload's SHA-256 matched, before the rename to .age
+	"store.finish.published",        // renamed to .age, before the metadata says ready
+	"transfer.upload.committed",     // the transfer is ready in the store, before the audit append
+	"transfer.upload.audited",       // the upload completion is in the audit log, before the reply
+	"transfer.seal.committed",       // a streamed upload is sealed (ready) in the store, before the audit append
+	"transfer.seal.audited",         // the sealed upload's completion is logged, before the reply
+	"transfer.ack.committed",        // a recipient's ack is in the store, before the audit append
+	"transfer.quarantine.committed", // an upload whose hash did not match is quarantined, before the audit append
 }
