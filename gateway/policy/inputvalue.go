@@ -2,6 +2,7 @@ package policy
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -13,8 +14,8 @@ import (
 func inputValue(in Input) ast.Value {
 	o := ast.NewObject(
 		field("version", ast.InternedTerm(in.Version)),
-		field("action", ast.StringTerm(in.Action)),
-		field("time", ast.StringTerm(jsonTime(in.Time))),
+		field("action", jsonString(in.Action)),
+		field("time", jsonString(jsonTime(in.Time))),
 		field("source", ast.NewTerm(partyValue(in.Source))),
 		field("risk_score", ast.InternedTerm(in.RiskScore)),
 	)
@@ -23,16 +24,16 @@ func inputValue(in Input) ast.Value {
 		for i, p := range in.Destinations {
 			ts[i] = ast.NewTerm(partyValue(p))
 		}
-		o.Insert(ast.StringTerm("destinations"), ast.ArrayTerm(ts...))
+		o.Insert(jsonString("destinations"), ast.ArrayTerm(ts...))
 	}
 	if b := in.Bundle; b != nil {
-		o.Insert(ast.StringTerm("bundle"), ast.ObjectTerm(
-			field("matter", ast.StringTerm(b.Matter)),
+		o.Insert(jsonString("bundle"), ast.ObjectTerm(
+			field("matter", jsonString(b.Matter)),
 			field("labels", stringList(b.Labels)),
 			field("data_subject_regions", stringList(b.Regions)),
 			field("size", ast.IntNumberTerm(int(b.Size))),
 			field("file_count", ast.InternedTerm(b.FileCount)),
-			field("manifest_hash", ast.StringTerm(b.ManifestHash)),
+			field("manifest_hash", jsonString(b.ManifestHash)),
 		))
 	}
 	return o
@@ -40,16 +41,16 @@ func inputValue(in Input) ast.Value {
 
 func partyValue(p Party) ast.Value {
 	o := ast.NewObject(
-		field("id", ast.StringTerm(p.ID)),
-		field("trust_domain", ast.StringTerm(p.TrustDomain)),
-		field("path", ast.StringTerm(p.Path)),
+		field("id", jsonString(p.ID)),
+		field("trust_domain", jsonString(p.TrustDomain)),
+		field("path", jsonString(p.Path)),
 		field("eu_eea", ast.InternedTerm(p.EUEEA)),
 	)
 	if p.Organisation != nil {
-		o.Insert(ast.StringTerm("organisation"), ast.NewTerm(organisationValue(*p.Organisation)))
+		o.Insert(jsonString("organisation"), ast.NewTerm(organisationValue(*p.Organisation)))
 	}
 	if p.Site != nil {
-		o.Insert(ast.StringTerm("site"), ast.NewTerm(siteValue(*p.Site)))
+		o.Insert(jsonString("site"), ast.NewTerm(siteValue(*p.Site)))
 	}
 	optString(o, "jurisdiction", p.Jurisdiction)
 	optStrings(o, "certifications", p.Certifications)
@@ -58,9 +59,9 @@ func partyValue(p Party) ast.Value {
 
 func organisationValue(g Organisation) ast.Value {
 	o := ast.NewObject(
-		field("trust_domain", ast.StringTerm(g.TrustDomain)),
-		field("name", ast.StringTerm(g.Name)),
-		field("jurisdiction", ast.StringTerm(g.Jurisdiction)),
+		field("trust_domain", jsonString(g.TrustDomain)),
+		field("name", jsonString(g.Name)),
+		field("jurisdiction", jsonString(g.Jurisdiction)),
 		field("eu_eea", ast.InternedTerm(g.EUEEA)),
 	)
 	optString(o, "kind", g.Kind)
@@ -69,7 +70,7 @@ func organisationValue(g Organisation) ast.Value {
 		for i, s := range g.Sites {
 			ts[i] = ast.NewTerm(siteValue(s))
 		}
-		o.Insert(ast.StringTerm("sites"), ast.ArrayTerm(ts...))
+		o.Insert(jsonString("sites"), ast.ArrayTerm(ts...))
 	}
 	optStrings(o, "certifications", g.Certifications)
 	optInt(o, "retention_days", int64(g.RetentionDays))
@@ -81,35 +82,45 @@ func organisationValue(g Organisation) ast.Value {
 		for i, a := range g.Agreements {
 			ag := ast.NewObject(
 				field("parties", stringList(a.Parties)),
-				field("kind", ast.StringTerm(a.Kind)),
-				field("signed", ast.StringTerm(a.Signed)),
+				field("kind", jsonString(a.Kind)),
+				field("signed", jsonString(a.Signed)),
 			)
 			optString(ag, "expires", a.Expires)
 			ts[i] = ast.NewTerm(ag)
 		}
-		o.Insert(ast.StringTerm("agreements"), ast.ArrayTerm(ts...))
+		o.Insert(jsonString("agreements"), ast.ArrayTerm(ts...))
 	}
 	return o
 }
 
 func siteValue(s Site) ast.Value {
-	o := ast.NewObject(field("name", ast.StringTerm(s.Name)))
+	o := ast.NewObject(field("name", jsonString(s.Name)))
 	optStrings(o, "paths", s.Paths)
 	optString(o, "jurisdiction", s.Jurisdiction)
 	optStrings(o, "certifications", s.Certifications)
 	if h := s.BusinessHours; h != nil {
-		o.Insert(ast.StringTerm("business_hours"), ast.ObjectTerm(
-			field("time_zone", ast.StringTerm(h.TimeZone)),
+		o.Insert(jsonString("business_hours"), ast.ObjectTerm(
+			field("time_zone", jsonString(h.TimeZone)),
 			field("days", stringList(h.Days)),
-			field("from", ast.StringTerm(h.From)),
-			field("to", ast.StringTerm(h.To)),
+			field("from", jsonString(h.From)),
+			field("to", jsonString(h.To)),
 		))
 	}
 	return o
 }
 
 // field is one key and value of an object.
-func field(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), v} }
+// jsonString is s as a string term the way encoding/json writes it: each byte
+// that is not valid UTF-8 becomes U+FFFD (found by FuzzFacts; "lex policy
+// explain --local" takes parties from the command line).
+func jsonString(s string) *ast.Term {
+	if !utf8.ValidString(s) {
+		s = string([]rune(s))
+	}
+	return ast.StringTerm(s)
+}
+
+func field(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{jsonString(k), v} }
 
 // stringList is a JSON list of strings; nil is null, as encoding/json has it.
 func stringList(ss []string) *ast.Term {
@@ -118,7 +129,7 @@ func stringList(ss []string) *ast.Term {
 	}
 	ts := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		ts[i] = ast.StringTerm(s)
+		ts[i] = jsonString(s)
 	}
 	return ast.ArrayTerm(ts...)
 }
@@ -126,19 +137,19 @@ func stringList(ss []string) *ast.Term {
 // optString, optStrings and optInt add a field tagged omitempty.
 func optString(o ast.Object, k, v string) {
 	if v != "" {
-		o.Insert(ast.StringTerm(k), ast.StringTerm(v))
+		o.Insert(jsonString(k), jsonString(v))
 	}
 }
 
 func optStrings(o ast.Object, k string, v []string) {
 	if len(v) > 0 {
-		o.Insert(ast.StringTerm(k), stringList(v))
+		o.Insert(jsonString(k), stringList(v))
 	}
 }
 
 func optInt(o ast.Object, k string, v int64) {
 	if v != 0 {
-		o.Insert(ast.StringTerm(k), ast.IntNumberTerm(int(v)))
+		o.Insert(jsonString(k), ast.IntNumberTerm(int(v)))
 	}
 }
 
