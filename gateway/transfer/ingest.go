@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
@@ -55,7 +54,7 @@ type Ingest struct {
 	sealer  x509svid.Source
 	recips  []string
 	dec     policy.Decision
-	f       *os.File
+	f       *store.Staged
 	buf     *bufio.Writer
 	h       hash.Hash
 	enc     io.WriteCloser
