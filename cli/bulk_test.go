@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFallbackRT: when TCP cannot connect (a real refused connection: a port
@@ -69,6 +70,26 @@ func TestRangeSize(t *testing.T) {
 		last := tc.left - (n-1)*step
 		if step > maxRange || last <= 0 || last < step-n {
 			t.Errorf("%d bytes, %d streams: ranges of %d, %d of them, the last %d bytes", tc.left, tc.streams, step, n, last)
+		}
+	}
+}
+
+func TestDownloadStreams(t *testing.T) {
+	const far, near = 150 * time.Millisecond, 2 * time.Millisecond
+	for _, tc := range []struct {
+		left  int64
+		want  int
+		reply time.Duration
+		out   int
+	}{
+		{256 << 20, 0, far, defaultStreams},
+		{256 << 20, 0, near, 1},
+		{8 << 20, 0, far, 1},
+		{8 << 20, 3, near, 3},
+		{256 << 20, 1, far, 1},
+	} {
+		if got := downloadStreams(tc.left, tc.want, tc.reply); got != tc.out {
+			t.Errorf("downloadStreams(%d, %d, %v) = %d, want %d", tc.left, tc.want, tc.reply, got, tc.out)
 		}
 	}
 }

@@ -32,13 +32,19 @@ const (
 // minRange is the smallest range requested (a variable for tests).
 var minRange int64 = 8 << 20
 
-// downloadStreams is how many parallel ranges to fetch of left bytes: want (from
-// --streams) when set, else defaultStreams for large downloads, else 1.
-func downloadStreams(left int64, want int) int {
+// nearRTT is the reply time below which the gateway counts as near (a LAN or
+// loopback): one connection fills such a link, and parallel ranges would only
+// add work.
+const nearRTT = 40 * time.Millisecond
+
+// downloadStreams is how many parallel ranges to fetch of left bytes, given how
+// long a small request to the gateway took: want (from --streams) when set, else
+// defaultStreams for large downloads from a far gateway, else 1.
+func downloadStreams(left int64, want int, reply time.Duration) int {
 	switch {
 	case want > 0:
 		return want
-	case left < parallelMin:
+	case left < parallelMin || reply < nearRTT:
 		return 1
 	}
 	return defaultStreams

@@ -128,10 +128,14 @@ type receiver struct {
 	info io.Writer
 	// streams is --streams: ranges fetched at once, 0 for the default.
 	streams int
+	// reply is how long the transfer's metadata took to come: about an RTT.
+	reply time.Duration
 }
 
 func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, error) {
+	start := time.Now()
 	t, err := r.c.Transfer(ctx, id)
+	r.reply = time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}
@@ -249,7 +253,7 @@ func (r *receiver) fetch(ctx context.Context, f *os.File, id string, size int64)
 	if off == size {
 		return "", nil
 	}
-	if n := downloadStreams(size-off, r.streams); n > 1 {
+	if n := downloadStreams(size-off, r.streams, r.reply); n > 1 {
 		return "", r.fetchParallel(ctx, f, id, off, size, n)
 	}
 	body, partial, err := r.c.Download(ctx, id, off)
