@@ -167,7 +167,7 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 			return nil, nil, s.uploadFailed(dir, st, err)
 		}
 	}
-	s.e.verbosef("uploaded in %v (%.0f MB/s over %s)", time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)), s.c.Transport())
+	s.e.verbosef("uploaded in %v (%.0f MB/s over %s, a single upload stream)", time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)), s.c.BulkTransport())
 	t, err = s.seal(ctx, dir, st, t.ID)
 	return st, t, err
 }
