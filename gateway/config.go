@@ -69,8 +69,9 @@ type Limits struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxStreamsPerConn bounds concurrent requests on one connection (default 100).
 	MaxStreamsPerConn int `yaml:"max_streams_per_conn"`
-	// MaxPreAuthPerAddr bounds the TCP connections from one IP address whose TLS
-	// handshake is not finished (default 32); more are closed at accept.
+	// MaxPreAuthPerAddr bounds the connections from one IP address whose TLS
+	// handshake is not finished (default 32), over TCP and over QUIC alike; more
+	// are refused at their first packet.
 	MaxPreAuthPerAddr int `yaml:"max_preauth_per_addr"`
 }
 

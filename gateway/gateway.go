@@ -65,6 +65,7 @@ type Gateway struct {
 	adminLn net.Listener
 	h2      *http.Server
 	h3      *http3.Server
+	quicTr  *quic.Transport // the UDP socket's QUIC transport, with the pre-auth cap
 	admin   *http.Server
 	sftp    *sftpfront.Server // nil unless sftp.listen is set
 
@@ -252,8 +253,11 @@ func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 	// with no trace in our logs; requesting (not requiring) one lets the SPIFFE
 	// verifier refuse an empty chain and log why. The outcome is the same refusal.
 	tlsConf.ClientAuth = tls.RequestClientCert
+	pre := newQUICPreauth(g.cfg.Limits.MaxPreAuthPerAddr, g.log, g.metrics.reg)
+	g.quicTr = &quic.Transport{Conn: g.udpConn, ConnContext: pre.accept}
 	return &http3.Server{
 		Handler:        h,
+		ConnContext:    pre.handshakeDone,
 		TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
 		MaxHeaderBytes: g.cfg.Limits.MaxHeaderBytes,
 		IdleTimeout:    g.cfg.Limits.IdleTimeout,
@@ -313,7 +317,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	preauth := newPreauthListener(g.tcpLn, g.cfg.Limits.MaxPreAuthPerAddr, g.log, g.metrics.reg)
 	run("https", func() error { return g.h2.ServeTLS(preauth, "", "") })
 	if g.h3 != nil {
-		run("http3", func() error { return g.h3.Serve(g.udpConn) })
+		run("http3", g.serveQUIC)
 	}
 	if g.admin != nil {
 		run("admin", func() error { return g.admin.Serve(g.adminLn) })
@@ -367,6 +371,7 @@ func (g *Gateway) Close() error {
 		var errs []error
 		if g.h3 != nil {
 			g.h3.Close()
+			g.quicTr.Close()
 		}
 		if g.h2 != nil {
 			g.h2.Close()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,12 +31,24 @@ type preauthListener struct {
 }
 
 func newPreauthListener(ln net.Listener, max int, log *slog.Logger, reg *prometheus.Registry) *preauthListener {
-	refused := prometheus.NewCounter(prometheus.CounterOpts{
+	return &preauthListener{Listener: ln, max: max, log: log, refused: preauthRefusals(reg).WithLabelValues("tcp"), pending: map[string]int{}}
+}
+
+// preauthRefusals is the counter of connections refused by a pre-auth cap, by
+// transport, registered once in reg.
+func preauthRefusals(reg *prometheus.Registry) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lexgate_preauth_refusals_total",
-		Help: "TCP connections closed at accept because their address had limits.max_preauth_per_addr handshakes pending.",
-	})
-	reg.MustRegister(refused)
-	return &preauthListener{Listener: ln, max: max, log: log, refused: refused, pending: map[string]int{}}
+		Help: "Connections refused at accept because their address had limits.max_preauth_per_addr handshakes pending, by transport.",
+	}, []string{"transport"})
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return are.ExistingCollector.(*prometheus.CounterVec)
+		}
+		panic(err)
+	}
+	return c
 }
 
 // Accept returns the next connection whose address is under the cap.

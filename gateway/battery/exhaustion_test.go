@@ -254,6 +254,61 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 	}
 }
 
+// TestExhaustionPreAuthPerAddressQUIC: the same cap over QUIC. Clients that
+// stall inside their handshakes hold the address's slots; one more is refused
+// at its first packet (CONNECTION_REFUSED) before any TLS work; once the stalled
+// handshakes finish, the address is served again.
+func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited),
+		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
+	unblock := make(chan struct{})
+	dial := func(block bool) (*quic.Conn, error) {
+		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
+		tc.NextProtos = []string{http3.NextProtoH3}
+		if block {
+			cert := tc.GetClientCertificate
+			tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				<-unblock
+				return cert(cri)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		return quic.DialAddr(ctx, env.Addr, tc, &quic.Config{HandshakeIdleTimeout: 8 * time.Second})
+	}
+	type result struct {
+		c   *quic.Conn
+		err error
+	}
+	stalled := make(chan result, preauthCap)
+	for range preauthCap {
+		go func() { c, err := dial(true); stalled <- result{c, err} }()
+	}
+	time.Sleep(300 * time.Millisecond) // every stalled handshake has reached the gateway
+	start := time.Now()
+	if c, err := dial(false); err == nil {
+		c.CloseWithError(0, "")
+		t.Fatal("a handshake over the QUIC pre-auth cap was served")
+	} else if took := time.Since(start); took > time.Second {
+		t.Errorf("a handshake over the cap was refused after %v, want at once: %v", took, err)
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	close(unblock)
+	for range preauthCap {
+		r := <-stalled
+		if r.err != nil {
+			t.Fatalf("a stalled handshake that resumed within the deadline failed: %v", r.err)
+		}
+		r.c.CloseWithError(0, "")
+	}
+	c, err := dial(false)
+	if err != nil {
+		t.Fatalf("handshake once the stalled ones finished: %v", err)
+	}
+	c.CloseWithError(0, "")
+}
+
 // TestExhaustionHeaderBlock: a header block over limits.max_header_bytes is
 // refused on both transports before any handler runs.
 func TestExhaustionHeaderBlock(t *testing.T) {
