@@ -128,10 +128,11 @@ func (w *world) start(crashAt string) *gw {
 	}
 	ready := make(chan struct{})
 	go g.read(stderr, ready)
-	w.t.Cleanup(func() {
+	t := w.t
+	t.Cleanup(func() {
 		g.kill()
-		if w.t.Failed() {
-			w.t.Logf("lexgate's log:\n%s", g.out)
+		if t.Failed() {
+			t.Logf("lexgate's log:\n%s", g.out)
 		}
 	})
 	select {
