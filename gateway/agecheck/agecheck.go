@@ -16,9 +16,11 @@
 // MaxHeaderSize. Stanza types are not interpreted beyond refusing "scrypt": any
 // recipient type, including plugin and grease stanzas, passes.
 //
-// Header checks a header held in memory; NewReader wraps an upload stream and
-// releases no byte until the whole header has passed, so a refused file leaves
-// nothing behind.
+// Header checks a header held in memory; Check and NewReader wrap an upload
+// stream and release no byte until the whole header has passed, so a refused
+// file leaves nothing behind. The whole header must therefore arrive in the
+// upload's first request (at offset 0): at most MaxHeaderSize bytes, a few KiB
+// in practice.
 package agecheck
 
 import (
@@ -150,7 +152,7 @@ func (p *parser) truncated() error {
 	if len(p.b) > MaxHeaderSize {
 		return fail(0, "longer than %d bytes", MaxHeaderSize)
 	}
-	return &Error{Line: p.line + 1, Msg: "the header ends before its MAC line (\"--- \")", Err: ErrTruncated}
+	return &Error{Line: p.line + 1, Msg: "the header ends before its MAC line (\"--- \"); an upload's first request must carry the whole header", Err: ErrTruncated}
 }
 
 // stanza checks a stanza's argument line and reads its body.

@@ -1,26 +1,52 @@
-// Package battery is lexgate's standing attack-and-fault battery: one test per
+// Package battery is lexgate's standing attack-and-fault battery: one case per
 // row of issue 6, grouped by class, each driving a whole real gateway
 // (gatewaytest.Start) over the network and asserting both the refusal (a clear
 // error or status) and the absence of side effects (no transfer, no spool file,
-// no audit entry where none is due).
+// no audit entry where none is due, goroutines back to their baseline).
 //
-// The package has no code outside its tests. Classes and their files:
+// The package has no code outside its tests. The rows, by file and test:
 //
-//   - authn_test.go: handshakes refused (unknown trust domain, expired and
-//     not-yet-valid SVIDs, two URI SANs, none, a CA as leaf, no certificate,
-//     SPIFFE ID tricks), over QUIC and TCP.
-//   - identity_test.go: identity comes from the certificate alone; headers
-//     naming another identity are ignored.
-//   - authz_test.go: uploads only by the sender and never after completion,
-//     revocation after upload, recipients bound to the manifest hash, no QUIC 0-RTT.
-//   - integrity_test.go: a bit flipped in stored ciphertext is caught before
-//     delivery and the transfer quarantined; a substituted file is refused by
-//     lex receive.
-//   - format_test.go: malformed age headers refused at upload (package agecheck).
-//   - policy_test.go: network builtins refused at load; a slow or undefined
-//     evaluation denies.
-//   - exhaustion_test.go: size limits, stalled handshakes (TLS, QUIC, SSH),
-//     stream, header and pre-auth connection caps.
+// authn_test.go, TestAuthN — the handshake is refused over QUIC and over TCP,
+// no handler runs, the store and the audit log do not change, for: no client
+// certificate; an unknown trust domain; an expired and a not-yet-valid SVID;
+// two URI SANs; none; a CA certificate as leaf; a revoked identity; and SPIFFE
+// ID tricks signed by a trusted CA: "/../", "%2e%2e", "//", a trailing "/", an
+// uppercase scheme (refused by identity's byte-for-byte canonical check) or
+// trust domain, userinfo, a port, a query, a fragment.
+//
+// identity_test.go, TestIdentityFromCertificateOnly — headers that name
+// another identity (X-Spiffe-Id, X-Forwarded-Client-Cert, Forwarded, ...) are
+// ignored: inbox, downloads and key registration act as the certificate's.
+//
+// authz_test.go — TestAuthZUploadOnlyBySender: there are no upload tokens;
+// another identity's PATCH is a 404 during and after the upload, the sender's
+// PATCH after completion is refused or changes nothing. TestAuthZRevokedAfterUpload:
+// a recipient revoked after the upload cannot download. TestAuthZRecipientsBoundToManifest:
+// an edited recipient list fails the signature; a recipient added in the store
+// sees and gets nothing, and nobody gets a transfer that disagrees with its
+// signed manifest. TestAuthZNo0RTT: a resumed QUIC session never has 0-RTT.
+//
+// integrity_test.go — TestIntegrityBitFlipQuarantined: a bit flipped in the
+// spool is caught before delivery (422), the transfer quarantined and audited.
+// TestIntegrityGatewaySubstitution: a file the gateway substituted (with its
+// metadata rewritten to match) or a forged signature is refused by lex receive.
+//
+// format_test.go, TestFormat — refused at upload with nothing kept: a truncated
+// age header, non-canonical base64, thousands of stanzas, a very long line, a
+// scrypt stanza, a file that is not age at all (package agecheck).
+//
+// policy_test.go, TestPolicy — http.send, net.lookup_ip_addr and opa.runtime
+// refused at load (the gateway then refuses everything); undefined, failing,
+// malformed and over-deadline decisions deny; each refusal audited once.
+//
+// exhaustion_test.go and sessions_test.go — TestExhaustionSize: over
+// transfer.max_ciphertext_size at creation, over the declared size at upload.
+// TestExhaustionStalledHandshakes: silent TCP, half a ClientHello, a silent
+// QUIC client mid-handshake, a silent SSH client, each cut at its configured
+// deadline. TestExhaustionStreamCaps: HTTP/2 and QUIC stream caps.
+// TestExhaustionPreAuthPerAddress(QUIC): limits.max_preauth_per_addr.
+// TestExhaustionHeaderBlock: limits.max_header_bytes on both transports.
+// TestExhaustionSessionsPerAccount: sftp.max_sessions_per_account.
 //
 // Run it alone with: go test -race ./gateway/battery/
 package battery
