@@ -73,7 +73,7 @@ func (h *handler) resolveRecipient(name string) (spiffeid.ID, bool) {
 		return v, err == nil
 	}
 	td, rest, ok := strings.Cut(name, "+")
-	if !ok {
+	if !ok || strings.Contains(name, "/") { // "a/b+c" would be spiffe://a/b/c, in trust domain a
 		return spiffeid.ID{}, false
 	}
 	v, err := spiffeid.FromString("spiffe://" + td + "/" + strings.ReplaceAll(rest, "+", "/"))
