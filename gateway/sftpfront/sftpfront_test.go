@@ -101,12 +101,12 @@ func (f *front) sshOpts() []string {
 		"-o", "PasswordAuthentication=no", "-o", "LogLevel=ERROR"}
 }
 
-// sftp runs the OpenSSH sftp client in batch mode.
-func (f *front) sftp(t testing.TB, batch string) (string, error) {
+// sftp runs the OpenSSH sftp client in batch mode, with extra options if any.
+func (f *front) sftp(t testing.TB, batch string, extra ...string) (string, error) {
 	t.Helper()
 	need(t, "sftp")
 	_, port, _ := strings.Cut(f.env.SFTPAddr(), ":")
-	args := append([]string{"-b", "-", "-P", port}, f.sshOpts()...)
+	args := append(append([]string{"-b", "-", "-P", port}, extra...), f.sshOpts()...)
 	cmd := exec.CommandContext(t.Context(), "sftp", append(args, gatewaytest.DMSAccount+"@127.0.0.1")...)
 	cmd.Stdin = strings.NewReader(batch)
 	out, err := cmd.CombinedOutput()
