@@ -100,6 +100,9 @@ func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
 	return r, nil
 }
 
+// queueBytes bounds the finished transfers of one class waiting for a receiver.
+const queueBytes = 1 << 30
+
 // run starts the receivers and senders, stops the senders after the duration,
 // drains the receivers, and closes every client.
 func (rg *rig) run(ctx context.Context, r *report) error {
@@ -147,8 +150,9 @@ func (rg *rig) run(ctx context.Context, r *report) error {
 	rg.queue = map[string]chan string{}
 	for _, c := range []class{rg.o.small, rg.o.large} {
 		st := r.class(c)
-		// A short queue: senders wait for receivers rather than fill the disk.
-		rg.queue[c.name] = make(chan string, 2*rg.o.receivers)
+		// A bounded queue: senders wait for receivers rather than fill the disk
+		// (at most about queueBytes of finished transfers wait per class).
+		rg.queue[c.name] = make(chan string, max(2, min(4096, queueBytes/c.size)))
 		for range c.senders {
 			cl, err := rg.dial(ctx, alice)
 			if err != nil {
