@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/api"
 )
 
@@ -96,10 +97,21 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("upload: %v", err)
 	}
 
+	// The store's disk is full: a new transfer is refused, nothing recorded.
+	cert, keyFile := w.svidFiles(alice)
+	svid, err := certs.LoadSVID(cert, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := fill(t, data, 0)
+	_, err = createAs(a, svid, ciphertext(t, 1<<20, key.Recipient()), false)
+	storageFull(t, "create", err)
+	os.Remove(filler)
+
 	// The store's disk fills during an upload.
 	u1 := w.create(t, a, ciphertext(t, 8<<20, key.Recipient()), true) // streamed: sealed after the resume
-	filler := fill(t, data, 1<<20)
-	err := u1.push(context.Background(), a, 0)
+	filler = fill(t, data, 1<<20)
+	err = u1.push(context.Background(), a, 0)
 	storageFull(t, "upload", err)
 	if u1.done {
 		t.Fatalf("upload acknowledged on a full disk: %s", u1)

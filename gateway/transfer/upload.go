@@ -89,6 +89,9 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 			}
 			return view(t, caller.String())
 		}
+		if noSpace(err) {
+			return nil, fmt.Errorf("%w: create: %w", ErrNoSpace, err)
+		}
 		return nil, fmt.Errorf("transfer: create: %w", err)
 	}
 	ev := transferEvent(audit.KindTransferCreated, caller.String(), t)
