@@ -19,7 +19,7 @@ import (
 // destination through an [os.Root] (no path can leave it), checked, and only then
 // moved into place with links that never overwrite. Refused outright: absolute names,
 // ".." or "." elements, backslashes, NUL bytes, symbolic and hard links, devices,
-// FIFOs and any other non-regular entry, names given twice (compared without case, so
+// FIFOs and any other non-regular entry, sparse files, names given twice (compared without case, so
 // that a case-insensitive file system cannot merge two of them), anything after the
 // manifest, and a bundle whose files differ in any way from its manifest.
 
@@ -108,6 +108,9 @@ func (ex *extracted) extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header
 	if err := checkEntryName(name); err != nil {
 		return err
 	}
+	if isSparse(hdr) {
+		return unsafef("entry %q is a sparse file: its few stored bytes would expand to %d bytes of zeros", name, hdr.Size)
+	}
 	key := strings.ToLower(name)
 	if seen[key] {
 		return unsafef("entry %q appears twice", name)
@@ -134,6 +137,19 @@ func (ex *extracted) extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header
 	default:
 		return unsafef("entry %q has type %q: only files and directories are accepted", name, hdr.Typeflag)
 	}
+}
+
+// isSparse reports whether hdr is a GNU sparse file in PAX form (typeflag '0' with
+// GNU.sparse.* records), which archive/tar expands to its declared size with zeros:
+// a few kilobytes of bundle would fill the recipient's disk. lex never writes one.
+// (The old GNU sparse typeflag 'S' is refused as a non-regular entry.)
+func isSparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // writeStagedFile creates name (which must not exist) in root and copies the entry's

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -78,6 +81,19 @@ func nulName(t testing.TB, rest ...entry) []byte {
 	return bytes.Replace(data, []byte("path=a@@@b"), []byte("path=a\x00@@b"), 1)
 }
 
+// sparseTar makes an archive whose first entry is a GNU sparse file in PAX form
+// (format 1.0): one stored byte at the end of realsize bytes, the rest a hole that
+// archive/tar fills with zeros. archive/tar will not write GNU.sparse records, so
+// they are written under another name of the same length and renamed.
+func sparseTar(t testing.TB, name string, realsize int64, rest ...entry) []byte {
+	body := fmt.Sprintf("1\n%d\n1\n", realsize-1)
+	body += strings.Repeat("\x00", 512-len(body)) + "X"
+	e := entry{tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(body)), Mode: 0o644, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"XNU.sparse.major": "1", "XNU.sparse.minor": "0", "XNU.sparse.name": name,
+			"XNU.sparse.realsize": strconv.FormatInt(realsize, 10)}}, body}
+	return bytes.ReplaceAll(makeTar(t, append([]entry{e}, rest...)...), []byte("XNU.sparse."), []byte("GNU.sparse."))
+}
+
 // badTars are archives that a receiver must refuse, leaving nothing behind.
 func badTars(t testing.TB) map[string][]byte {
 	ok := file("ok.txt", "fine")
@@ -93,6 +109,7 @@ func badTars(t testing.TB) map[string][]byte {
 		"duplicate":          makeTar(t, ok, file("ok.txt", "fine"), manifestEntry(okm)),
 		"duplicate case":     makeTar(t, ok, file("OK.txt", "fine"), manifestEntry(okm, bf("OK.txt", "fine"))),
 		"file over dir":      makeTar(t, dir("d/"), file("d", "x"), manifestEntry(bf("d", "x"))),
+		"sparse":             sparseTar(t, "big.bin", 64<<20, ok, manifestEntry(okm)),
 		"fifo":               makeTar(t, ok, entry{tar.Header{Typeflag: tar.TypeFifo, Name: "fifo", Mode: 0o644}, ""}, manifestEntry(okm)),
 		"char device":        makeTar(t, ok, entry{tar.Header{Typeflag: tar.TypeChar, Name: "null", Devmajor: 1, Devminor: 3}, ""}, manifestEntry(okm)),
 		"nul in name":        nulName(t, ok, manifestEntry(okm)),
@@ -216,7 +233,8 @@ func encryptBytes(t testing.TB, data []byte, r age.Recipient) string {
 }
 
 // FuzzExtractBundle feeds arbitrary archives to the extractor: it must never write
-// outside its staging directory nor panic, and whatever it accepts must match its
+// outside its staging directory nor panic, never write more bytes of files than the
+// archive holds (no sparse-file expansion), and whatever it accepts must match its
 // manifest.
 func FuzzExtractBundle(f *testing.F) {
 	for _, data := range badTars(f) {
@@ -231,6 +249,9 @@ func FuzzExtractBundle(f *testing.F) {
 		}
 		ex, err := extractBundle(bytes.NewReader(data), staging)
 		assertOnly(t, parent, "staging")
+		if n := treeSize(t, staging); n > int64(len(data)) {
+			t.Fatalf("an archive of %d bytes wrote %d bytes of files", len(data), n)
+		}
 		if err != nil {
 			return
 		}
@@ -243,6 +264,23 @@ func FuzzExtractBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// treeSize is the total size of the regular files under dir.
+func treeSize(t *testing.T, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		n += fi.Size()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // FuzzParseBundleManifest checks that whatever the parser accepts is safe to use.
