@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
@@ -151,19 +152,39 @@ func TestRandomKills(t *testing.T) {
 	w := newWorld(t, "")
 	g := w.start("")
 	teamKey := registerTeam(t, w.client(g, team))
-	var all []*upload
-	for i := range iterations {
-		a := w.client(g, alice)
+	newBatch := func(a *cli.Client) []*upload {
 		var batch []*upload
 		for range 3 {
 			batch = append(batch, w.create(t, a, ciphertext(t, 4<<20+rng.IntN(4<<20), teamKey.Recipient()), rng.IntN(2) == 0))
 		}
-		all = append(all, batch...)
+		return batch
+	}
+	pushAll := func(a *cli.Client, batch []*upload) *sync.WaitGroup {
 		var wg sync.WaitGroup
 		for _, u := range batch {
 			wg.Go(func() { u.push(context.Background(), a, 0) })
 		}
-		delay := time.Duration(rng.IntN(150)) * time.Millisecond
+		return &wg
+	}
+
+	// How long a batch takes on this machine, uninterrupted: kills land
+	// anywhere in that span (and a little after), however busy the machine is.
+	a := w.client(g, alice)
+	all := newBatch(a)
+	start := time.Now()
+	pushAll(a, all).Wait()
+	span := time.Since(start)
+	for _, u := range all {
+		if !u.done {
+			t.Fatalf("calibration upload %s did not complete", u)
+		}
+	}
+	for i := range iterations {
+		a := w.client(g, alice)
+		batch := newBatch(a)
+		all = append(all, batch...)
+		wg := pushAll(a, batch)
+		delay := time.Duration(rng.Float64() * 1.2 * float64(span))
 		time.Sleep(delay)
 		g.kill()
 		wg.Wait()
@@ -171,7 +192,7 @@ func TestRandomKills(t *testing.T) {
 		for _, u := range batch {
 			states = append(states, u.String())
 		}
-		t.Logf("kill %d after %v: %s", i+1, delay, strings.Join(states, "; "))
+		t.Logf("kill %d after %v of %v: %s", i+1, delay.Round(time.Millisecond), span.Round(time.Millisecond), strings.Join(states, "; "))
 
 		g = w.start("")
 		tm, a := w.client(g, team), w.client(g, alice)
