@@ -131,12 +131,6 @@ func (g *gateway) kill() {
 	<-g.exited
 }
 
-// fds counts the process's open file descriptors.
-func fds(pid int) (int, error) {
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(ents), err
-}
-
 // fdCounts are a process's open descriptors, by what they point at.
 type fdCounts struct {
 	Total, Sockets, Spool, Database, Other int
