@@ -124,7 +124,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid
 }
 
 func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	f, t, err := h.svc.Open(r.Context(), caller, r.PathValue("id"))
+	f, t, err := h.svc.OpenFrom(r.Context(), caller, r.PathValue("id"), rangeStart(r.Header.Get("Range")))
 	if err != nil {
 		return err
 	}
