@@ -19,10 +19,11 @@ import (
 // ErrHashMismatch: nothing is sent.
 //
 // This is the cheapest sound check: one sequential read of the file per
-// delivery request, from the page cache for a recent upload, and nothing
-// stored beside the hash the manifest already carries. A ranged request pays
-// for the whole file too, so a resumed download is verified like a fresh one;
-// recipients still verify the hash and the signature themselves (lex receive).
+// download, from the page cache for a recent upload, and nothing stored beside
+// the hash the manifest already carries. OpenFrom runs it for deliveries from
+// byte 0 only (every download starts there; parallel and resumed ranges from
+// elsewhere do not pay again); recipients verify the hash and the signature of
+// the whole file themselves (lex receive).
 func (s *Service) verifyStored(ctx context.Context, caller string, t *store.Transfer, f *os.File) error {
 	h := sha256.New()
 	n, err := io.Copy(h, io.NewSectionReader(f, 0, t.CiphertextSize+1))
