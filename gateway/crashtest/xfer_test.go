@@ -287,6 +287,7 @@ func (w *world) checkAgreement(t testing.TB) {
 	}
 	defer log.Close()
 	logged := map[string]bool{}
+	once := map[string]int{} // upload completions and quarantines: logged exactly once
 	cp, err := log.Reader().ReadCheckpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -304,10 +305,12 @@ func (w *world) checkAgreement(t testing.TB) {
 		switch ev.Kind {
 		case audit.KindUploadComplete:
 			logged[audit.LookupUpload(ev.Transfer)] = true
+			once[audit.LookupUpload(ev.Transfer)]++
 		case audit.KindAck:
 			logged[audit.LookupAck(ev.Transfer, ev.Actor)] = true
 		case audit.KindQuarantined:
 			logged[audit.LookupQuarantine(ev.Transfer)] = true
+			once[audit.LookupQuarantine(ev.Transfer)]++
 		}
 		return nil
 	})
@@ -344,6 +347,11 @@ func (w *world) checkAgreement(t testing.TB) {
 	for k := range logged {
 		if !want[k] {
 			t.Errorf("the audit log has %q, the store does not", k)
+		}
+	}
+	for k, n := range once {
+		if n != 1 {
+			t.Errorf("the audit log has %q %d times", k, n)
 		}
 	}
 }
