@@ -53,8 +53,8 @@ func deliveries(env *gatewaytest.Env, id string) (n int) {
 // TestAuthZUploadOnlyBySender: there are no upload tokens; an upload is
 // authorised by the caller's SVID being the transfer's sender. Another identity's
 // PATCH is a 404 (as for a transfer that does not exist), during the upload and
-// after it; the sender's PATCH after completion is refused at any other offset
-// and changes nothing at the last one.
+// after it; the sender's PATCH after completion is refused (409 at an earlier
+// offset, 413 with bytes past the end), and only an empty one is accepted.
 func TestAuthZUploadOnlyBySender(t *testing.T) {
 	env := gatewaytest.Start(t)
 	for _, tr := range transports {
@@ -85,8 +85,11 @@ func TestAuthZUploadOnlyBySender(t *testing.T) {
 			if st, b, h := alice.Upload(xfer.ID, 0, other); st != http.StatusConflict || h.Get(api.HeaderUploadOffset) != itoa(len(ct)) {
 				t.Errorf("sender PATCH at 0 after completion: %d %s, want 409 at offset %d", st, b, len(ct))
 			}
-			if st, b, _ := alice.Upload(xfer.ID, int64(len(ct)), other); st != http.StatusNoContent && st != http.StatusRequestEntityTooLarge {
-				t.Errorf("sender PATCH past the end after completion: %d %s", st, b)
+			if st, b, _ := alice.Upload(xfer.ID, int64(len(ct)), other); st != http.StatusRequestEntityTooLarge {
+				t.Errorf("sender PATCH past the end after completion: %d %s, want 413", st, b)
+			}
+			if st, b, _ := alice.Upload(xfer.ID, int64(len(ct)), nil); st != http.StatusNoContent {
+				t.Errorf("sender's empty PATCH at the end (a retried completion): %d %s, want 204", st, b)
 			}
 			if st, got, _ := team.Do(http.MethodGet, api.PathTransfer+xfer.ID+"/content", nil, nil); st != http.StatusOK || !bytes.Equal(got, ct) {
 				t.Errorf("after the replays the recipient gets %d, %d bytes; want the original %d", st, len(got), len(ct))

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/json"
+	"io"
 	"slices"
 
 	"github.com/lexgate/lexgate/gateway/api"
@@ -19,4 +20,11 @@ func namedRecipient(t *store.Transfer, id string) bool {
 	}
 	m, err := sm.Decode()
 	return err == nil && slices.Contains(m.Recipients, id)
+}
+
+// hasMore reports whether r has at least one more byte (consuming it).
+func hasMore(r io.Reader) bool {
+	var b [1]byte
+	n, _ := io.ReadFull(r, b[:])
+	return n > 0
 }

@@ -141,6 +141,9 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	}
 	switch t.State {
 	case store.StateReady:
+		if offset == t.Offset && hasMore(r) { // bytes past the end of a complete upload
+			return t.Offset, fmt.Errorf("%w: transfer %s is complete at %d bytes", ErrTooLarge, id, t.Offset)
+		}
 		if offset == t.Offset { // a retried final chunk: its completion may not be logged yet
 			return t.Offset, s.auditUpload(ctx, t)
 		}
