@@ -45,6 +45,8 @@
 // QUIC client mid-handshake, a silent SSH client, each cut at its configured
 // deadline. TestExhaustionStreamCaps: HTTP/2 and QUIC stream caps.
 // TestExhaustionPreAuthPerAddress(QUIC): limits.max_preauth_per_addr.
+// TestExhaustionConnectionFlood: 200 silent connections hold at most the cap;
+// goroutines and heap are back to their baseline afterwards.
 // TestExhaustionHeaderBlock: limits.max_header_bytes on both transports.
 // TestExhaustionSessionsPerAccount: sftp.max_sessions_per_account.
 //

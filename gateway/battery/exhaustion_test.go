@@ -341,3 +341,50 @@ func TestExhaustionHeaderBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestExhaustionConnectionFlood: 200 connections from one address that never
+// start a handshake hold at most limits.max_preauth_per_addr slots; the rest are
+// closed at once. When the flood is over the gateway's goroutines and heap are
+// back to where they were.
+func TestExhaustionConnectionFlood(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited),
+		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
+	time.Sleep(500 * time.Millisecond) // the gateway's own goroutines have started
+	base, heap := runtime.NumGoroutine(), heapInUse()
+	var conns []net.Conn
+	for range 200 {
+		c, err := net.Dial("tcp", env.Addr)
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns)+1, err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	time.Sleep(200 * time.Millisecond) // the gateway accepted them all
+	held := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) // a closed one answers EOF at once
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			held++
+		}
+	}
+	if held > preauthCap {
+		t.Errorf("%d of 200 silent connections held open, want at most %d", held, preauthCap)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	goroutinesSettle(t, base, 4)
+	if h := heapInUse(); h > heap+16<<20 {
+		t.Errorf("heap in use grew from %d to %d bytes over the flood", heap, h)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
