@@ -35,6 +35,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"send", "--to", aliceID, "--matter", "M"}, ExitUsage, "at least one file"},
 		{[]string{"send", "--to", "alice", "--matter", "M", "x"}, ExitUsage, "not a SPIFFE ID"},
 		{[]string{"send", "--to", aliceID, "--matter", "M", "--chunk", "0", "x"}, ExitUsage, "--chunk"},
+		{[]string{"send", "--to", aliceID, "--matter", "M", "--chunk", "32KiB", "x"}, ExitUsage, "whole age header"},
 		{[]string{"send", "--nope"}, ExitUsage, "flag provided but not defined"},
 		{[]string{"receive", "t1"}, ExitUsage, "-o DIR is required"},
 		{[]string{"receive", "-o", "d"}, ExitUsage, "exactly one transfer ID"},

@@ -63,7 +63,7 @@ func TestGatewaySendReceive(t *testing.T) {
 			_, alice, team := setup(t, tc.opts...)
 			folder := caseFolder(t)
 			code, out, errOut := lex(t, alice, "-v", "--transport", tc.transport, "send", "--json",
-				"--to", gatewaytest.Team, "--matter", "HL-2025-001", "--label", "privileged", "--chunk", "32KiB", folder)
+				"--to", gatewaytest.Team, "--matter", "HL-2025-001", "--label", "privileged", "--chunk", "1MiB", folder)
 			if code != 0 {
 				t.Fatalf("send: exit %d\n%s", code, errOut)
 			}

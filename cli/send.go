@@ -18,6 +18,10 @@ import (
 // defaultChunk is the size of one PATCH of ciphertext.
 const defaultChunk = 256 << 20
 
+// minChunk is the smallest --chunk: the gateway checks the age header before it
+// keeps a byte, so the first request must carry all of it (up to 256 KiB).
+const minChunk = 1 << 20
+
 // uploadAttempts is how many times a chunk is retried after a network error.
 const uploadAttempts = 4
 
@@ -39,7 +43,7 @@ input are refused (lex never follows links: name the target instead).
   --matter M     the client matter the bundle belongs to
   --label L      a label such as privileged or personal-data (repeatable)
   --region XX    data subjects' region, ISO 3166 code or EU (repeatable)
-  --chunk SIZE   upload chunk size (default 256MiB)
+  --chunk SIZE   upload chunk size, at least 1MiB (default 256MiB)
   --receipt FILE where to save the audit receipt (default lex-receipt-ID.json
                  next to the first PATH); check it with "lex verify FILE"
   --json         print the transfer as JSON
@@ -86,6 +90,8 @@ func parseSendArgs(args []string) (*sendOptions, bool, error) {
 		return nil, false, usagef("--matter is required")
 	case len(paths) == 0:
 		return nil, false, usagef("name at least one file or directory to send")
+	case o.chunk < minChunk:
+		return nil, false, usagef("--chunk %s is too small: the first chunk must carry the whole age header; use 1MiB or more", humanSize(o.chunk))
 	}
 	for _, s := range to {
 		id, err := spiffeid.FromString(s)
