@@ -106,7 +106,7 @@ func ParseEvent(b []byte) (Event, error) {
 
 // lookupKey names the events a gateway finds again by subject: the latest upload
 // completion of a transfer, a recipient's ack, an identity's key registration, a
-// transfer's quarantine.
+// transfer's creation and its quarantine.
 func (e Event) lookupKey() string {
 	switch e.Kind {
 	case KindUploadComplete:
@@ -117,6 +117,8 @@ func (e Event) lookupKey() string {
 		return LookupKeys(e.Actor)
 	case KindQuarantined:
 		return LookupQuarantine(e.Transfer)
+	case KindTransferCreated:
+		return LookupCreated(e.Transfer)
 	}
 	return ""
 }
@@ -126,6 +128,9 @@ func LookupUpload(transfer string) string { return "upload " + transfer }
 
 // LookupAck is the Find key of a recipient's acknowledgement of a transfer.
 func LookupAck(transfer, recipient string) string { return "ack " + transfer + " " + recipient }
+
+// LookupCreated is the Find key of a transfer's creation.
+func LookupCreated(transfer string) string { return "created " + transfer }
 
 // LookupQuarantine is the Find key of a transfer's quarantine.
 func LookupQuarantine(transfer string) string { return "quarantine " + transfer }

@@ -219,7 +219,7 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 }
 
 // Find returns the index of the latest entry with lookup key key (LookupUpload,
-// LookupAck, LookupKeys, LookupQuarantine), or false.
+// LookupAck, LookupKeys, LookupCreated, LookupQuarantine), or false.
 func (l *Log) Find(key string) (uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

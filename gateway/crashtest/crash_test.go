@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
@@ -27,6 +28,7 @@ var crashCases = []struct {
 	streamed  bool // a streamed upload (hash pending), sealed at the end
 	corrupt   bool // the bytes sent differ from the manifest's hash: quarantined
 }{
+	{at: "transfer.create.committed#1"},                  // the transfer recorded, its creation not logged, no reply
 	{at: "transfer.upload.write#1"},                      // before the first chunk
 	{at: "store.upload.mid_chunk#2"},                     // in the first chunk, 2 MiB written, nothing synced
 	{at: "store.upload.mid_chunk#5"},                     // in the second chunk, after the first was acknowledged
@@ -60,6 +62,11 @@ func TestCrashPoints(t *testing.T) {
 		t.Fatalf("upload: %v", err)
 	}
 	g.kill() // at rest, right after an acknowledged upload
+	cert, key := w.svidFiles(alice)
+	svid, err := certs.LoadSVID(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	all := []*upload{before}
 
 	for _, tc := range crashCases {
@@ -76,11 +83,13 @@ func TestCrashPoints(t *testing.T) {
 			// The crash.
 			g := w.start(tc.at)
 			a := w.client(g, alice)
-			u := w.create(t, a, ciphertext(t, 7<<20+12345, teamKey.Recipient()), tc.streamed)
+			u, err := createAs(a, svid, ciphertext(t, 7<<20+12345, teamKey.Recipient()), tc.streamed)
 			if tc.corrupt {
 				u.ct[len(u.ct)/2] ^= 1 // after the manifest was signed
 			}
-			err := u.push(context.Background(), a, 0)
+			if err == nil {
+				err = u.push(context.Background(), a, 0)
+			}
 			if tc.ack {
 				if err != nil {
 					t.Fatalf("upload: %v", err)
@@ -114,6 +123,11 @@ func TestCrashPoints(t *testing.T) {
 					t.Errorf("retrying the quarantined upload: %v, want %s", err, api.CodeHashMismatch)
 				}
 			} else if !tc.ack {
+				if u.id == "" { // the create's reply was lost: the same manifest finds the transfer
+					if err := u.create(a); err != nil {
+						t.Fatalf("create again after the crash: %v", err)
+					}
+				}
 				u.resume(t, a)
 				checkInbox(t, tm, ups, func(*upload) bool { return false })
 			}

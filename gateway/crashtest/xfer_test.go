@@ -64,6 +64,7 @@ func registerTeam(t testing.TB, c *cli.Client) *age.X25519Identity {
 type upload struct {
 	id    string
 	ct    []byte
+	sm    *api.SignedManifest // the manifest the transfer was created from
 	final *api.SignedManifest // the sealing manifest of a streamed transfer, nil otherwise
 	acked int64               // the highest offset the gateway acknowledged (a 2xx reply)
 	done  bool                // the gateway acknowledged the last byte: the sender's upload is complete
@@ -116,13 +117,24 @@ func createAs(c *cli.Client, svid *x509svid.SVID, ct []byte, streamed bool) (*up
 			return nil, err
 		}
 	}
+	u := &upload{sm: sm, ct: ct, final: final}
+	return u, u.create(c)
+}
+
+// create submits the upload's signed manifest: the first time it creates the
+// transfer, again it finds the same one.
+func (u *upload) create(c *cli.Client) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr, err := c.CreateTransfer(ctx, sm)
+	tr, err := c.CreateTransfer(ctx, u.sm)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &upload{id: tr.ID, ct: ct, final: final}, nil
+	if u.id != "" && tr.ID != u.id {
+		return fmt.Errorf("creating %s again gave transfer %s", u.id, tr.ID)
+	}
+	u.id = tr.ID
+	return nil
 }
 
 // push uploads from off to the end in chunks, recording every acknowledgement,
@@ -287,7 +299,7 @@ func (w *world) checkAgreement(t testing.TB) {
 	}
 	defer log.Close()
 	logged := map[string]bool{}
-	once := map[string]int{} // upload completions and quarantines: logged exactly once
+	once := map[string]int{} // creations, upload completions and quarantines: logged exactly once
 	cp, err := log.Reader().ReadCheckpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +315,9 @@ func (w *world) checkAgreement(t testing.TB) {
 			return err
 		}
 		switch ev.Kind {
+		case audit.KindTransferCreated:
+			logged[audit.LookupCreated(ev.Transfer)] = true
+			once[audit.LookupCreated(ev.Transfer)]++
 		case audit.KindUploadComplete:
 			logged[audit.LookupUpload(ev.Transfer)] = true
 			once[audit.LookupUpload(ev.Transfer)]++
@@ -324,6 +339,7 @@ func (w *world) checkAgreement(t testing.TB) {
 			t.Fatal(err)
 		}
 		for _, tr := range ts {
+			want[audit.LookupCreated(tr.ID)] = true
 			if state == store.StateQuarantined {
 				want[audit.LookupQuarantine(tr.ID)] = true
 			}

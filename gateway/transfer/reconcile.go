@@ -12,8 +12,9 @@ import (
 // After a crash the store and the audit log can disagree in one direction only:
 // the core commits to the store first and appends to the log second (store →
 // audit), so a kill in between leaves a fact in the store that the log lacks —
-// a transfer ready but its upload completion not logged, a recipient's ack
-// recorded but not logged, a transfer quarantined but not logged. The reverse
+// a transfer created but its creation not logged, a transfer ready but its
+// upload completion not logged, a recipient's ack recorded but not logged, a
+// transfer quarantined but not logged. The reverse
 // (logged but not stored) cannot happen: nothing is logged before it is stored.
 //
 // Reconcile closes that gap at start-up, before the gateway serves, by appending
@@ -38,8 +39,10 @@ func (s *Service) logged(t *store.Transfer) bool {
 
 // ReconcileReport counts what [Service.Reconcile] checked and appended.
 type ReconcileReport struct {
+	Uploading   int // transfers still uploading checked
 	Ready       int // ready transfers checked
 	Quarantined int // quarantined transfers checked
+	Creations   int // transfer creations appended
 	Uploads     int // upload completions appended
 	Acks        int // acknowledgements appended
 	Quarantines int // quarantines appended
@@ -47,7 +50,9 @@ type ReconcileReport struct {
 }
 
 // Appended is how many entries the reconciler added to the log.
-func (r ReconcileReport) Appended() int { return r.Uploads + r.Acks + r.Quarantines }
+func (r ReconcileReport) Appended() int {
+	return r.Creations + r.Uploads + r.Acks + r.Quarantines
+}
 
 // reconcilePage is how many transfers Reconcile loads at a time.
 const reconcilePage = 256
@@ -55,15 +60,26 @@ const reconcilePage = 256
 // reconciledDetail marks an entry appended by Reconcile.
 const reconciledDetail = "logged at start-up by the reconciler: the gateway stopped after storing this and before logging it"
 
-// Reconcile makes the audit log agree with the store after a crash: every ready
-// transfer gets its upload completion and every recorded ack its ack entry, and
-// every quarantined transfer its quarantine entry, if the log lacks them. Call it
+// Reconcile makes the audit log agree with the store after a crash: every
+// transfer gets its creation, every ready transfer its upload completion, every
+// recorded ack its ack entry, and every quarantined transfer its quarantine
+// entry, if the log lacks them. Call it
 // once at start-up, before serving. It logs each entry it appends and returns an
 // error (the gateway must not serve) if the log cannot take one.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var r ReconcileReport
-	err := s.eachTransfer(ctx, store.StateReady, func(t *store.Transfer) error {
+	err := s.eachTransfer(ctx, store.StateUploading, func(t *store.Transfer) error {
+		r.Uploading++
+		return s.reconcileCreated(ctx, t, &r)
+	})
+	if err != nil {
+		return r, err
+	}
+	err = s.eachTransfer(ctx, store.StateReady, func(t *store.Transfer) error {
 		r.Ready++
+		if err := s.reconcileCreated(ctx, t, &r); err != nil {
+			return err
+		}
 		if _, ok := s.audit.Find(audit.LookupUpload(t.ID)); !ok {
 			ev := transferEvent(audit.KindUploadComplete, t.Sender, t)
 			ev.Decision = &audit.Decision{ID: t.DecisionID, Allow: true}
@@ -98,6 +114,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	}
 	err = s.eachTransfer(ctx, store.StateQuarantined, func(t *store.Transfer) error {
 		r.Quarantined++
+		if err := s.reconcileCreated(ctx, t, &r); err != nil {
+			return err
+		}
 		if _, ok := s.audit.Find(audit.LookupQuarantine(t.ID)); ok {
 			return nil
 		}
@@ -111,9 +130,23 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	if err != nil {
 		return r, err
 	}
-	s.log.InfoContext(ctx, "store and audit log reconciled", "ready", r.Ready, "quarantined", r.Quarantined,
-		"uploads_logged", r.Uploads, "acks_logged", r.Acks, "quarantines_logged", r.Quarantines, "purged", r.Purged)
+	s.log.InfoContext(ctx, "store and audit log reconciled", "uploading", r.Uploading, "ready", r.Ready,
+		"quarantined", r.Quarantined, "creations_logged", r.Creations, "uploads_logged", r.Uploads, "acks_logged", r.Acks, "quarantines_logged", r.Quarantines, "purged", r.Purged)
 	return r, nil
+}
+
+// reconcileCreated logs t's creation if the log lacks it.
+func (s *Service) reconcileCreated(ctx context.Context, t *store.Transfer, r *ReconcileReport) error {
+	if _, ok := s.audit.Find(audit.LookupCreated(t.ID)); ok {
+		return nil
+	}
+	ev := transferEvent(audit.KindTransferCreated, t.Sender, t)
+	ev.Action, ev.Decision = "send", &audit.Decision{ID: t.DecisionID, Allow: true}
+	if err := s.reconcileAppend(ctx, ev, "created "+t.Created.Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
+	r.Creations++
+	return nil
 }
 
 // reconcileAppend appends ev, marked as logged at start-up, and says so.

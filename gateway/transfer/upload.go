@@ -94,6 +94,7 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 		}
 		return nil, fmt.Errorf("transfer: create: %w", err)
 	}
+	crashpoint.Hit("transfer.create.committed")
 	ev := transferEvent(audit.KindTransferCreated, caller.String(), t)
 	ev.Action, ev.Decision = "send", auditDecision(d, true)
 	if _, err := s.Audit(ctx, ev); err != nil {

@@ -26,6 +26,7 @@ package crashpoint
 // through the store.* points up to store.upload.synced with each chunk, then
 // store.finish.* and transfer.seal.* when it is sealed.
 var Points = []string{
+	"transfer.create.committed",     // a transfer is recorded in the store, before the audit append
 	"transfer.upload.write",         // a chunk arrived, before the store writes a byte of it
 	"store.upload.mid_chunk",        // part of a chunk is written to the .part file, not yet synced
 	"store.upload.synced",           // a chunk is fsynced, its offset not yet committed
