@@ -75,7 +75,12 @@ func TestLinkForwards(t *testing.T) {
 	}
 	check(kernA, kernB, linkA.LocalAddr().(*net.UnixAddr), delay)
 	check(kernB, kernA, linkB.LocalAddr().(*net.UnixAddr), 2*delay)
+	// The forwarder counts a packet just after writing it: let it catch up.
 	ab, ba := l.Stats()
+	for deadline := time.Now().Add(2 * time.Second); (ab.Forwarded < 50 || ba.Forwarded < 50) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		ab, ba = l.Stats()
+	}
 	if ab.Forwarded != 50 || ba.Forwarded != 50 || ab.Bytes != 50 || ab.Lost+ab.Overflow+ba.Lost+ba.Overflow != 0 {
 		t.Fatalf("stats a→b %+v, b→a %+v", ab, ba)
 	}
