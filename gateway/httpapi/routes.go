@@ -124,24 +124,14 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid
 }
 
 func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	f, t, err := h.svc.OpenFrom(r.Context(), caller, r.PathValue("id"), rangeStart(r.Header.Get("Range")))
+	f, t, err := h.svc.OpenFrom(r.Context(), caller, r.PathValue("id"), deliveryStart(r))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+t.CiphertextSHA256+`"`)
-	keep, none := rangeFor(r.Header.Get("Range"))
-	if none && r.Header.Get("If-Range") == "" {
-		unsatisfiable(w, t.CiphertextSize)
-		return nil
-	}
-	if !none {
-		r.Header.Set("Range", keep)
-	}
-	cw := &countingWriter{ResponseWriter: rangeWriter{w, t.CiphertextSize}}
-	http.ServeContent(cw, r, "", t.Completed, f)
-	h.obs.BytesOut(cw.n)
+	h.obs.BytesOut(serveRange(w, r, t.CiphertextSize, t.Completed, f))
 	return nil
 }
 
