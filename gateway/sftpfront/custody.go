@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/transfer"
 )
 
 // Custody: an account with custodial_inbox set has an age identity held by the
@@ -152,7 +153,7 @@ func plainName(t api.Transfer) string {
 // transfer was stored under) and returns the plaintext of its ciphertext f,
 // decrypted with the account's custodial identity as it is read. Every chunk
 // read is authenticated by age.
-func (h *handler) openPlain(f *os.File, t *api.Transfer) (io.ReaderAt, error) {
+func (h *handler) openPlain(f *transfer.Delivery, t *api.Transfer) (io.ReaderAt, error) {
 	if h.s.bundles == nil {
 		return nil, failure("custodial inbox: the front has no trust bundles to verify manifests with")
 	}
@@ -169,11 +170,7 @@ func (h *handler) openPlain(f *os.File, t *api.Transfer) (io.ReaderAt, error) {
 	if t.Manifest.Hash() != t.ManifestHash || !containsString(m.Recipients, h.acct.ID) {
 		return nil, failure("delivery %s does not match its signed manifest", t.ID)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, failure("delivery %s: %v", t.ID, err)
-	}
-	plain, _, err := age.DecryptReaderAt(f, fi.Size(), h.acct.custody)
+	plain, _, err := age.DecryptReaderAt(f, f.Size(), h.acct.custody)
 	if err != nil {
 		return nil, failure("delivery %s cannot be decrypted with the custodial identity: %v", t.ID, err)
 	}

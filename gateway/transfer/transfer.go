@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -336,9 +335,10 @@ func view(t *store.Transfer, viewer string) (*api.Transfer, error) {
 // Open returns the ciphertext of a ready transfer for a recipient, after the
 // policy allows the delivery. The decision is asked again at every delivery, so a
 // recipient revoked or an agreement expired after upload stops delivery. The
-// stored ciphertext is re-hashed before anything is sent: if it changed since
-// the upload the transfer is quarantined (ErrHashMismatch). Open is OpenFrom at 0.
-func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.File, *api.Transfer, error) {
+// stored ciphertext is checked against the signed manifest (see Delivery): if it
+// changed since the upload the transfer is quarantined (ErrHashMismatch) and is
+// never served whole. Open is OpenFrom at 0. The caller closes the Delivery.
+func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*Delivery, *api.Transfer, error) {
 	return s.OpenFrom(ctx, caller, id, 0)
 }
 
@@ -346,7 +346,7 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*os.
 // Only a delivery from 0 re-hashes the stored ciphertext, so the parallel or
 // resumed ranges of one download cost one extra read of the file, not one each;
 // the recipient verifies the whole file against the signed manifest anyway.
-func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, from int64) (*os.File, *api.Transfer, error) {
+func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, from int64) (*Delivery, *api.Transfer, error) {
 	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
 		return nil, nil, err
 	}
@@ -380,25 +380,24 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	if err != nil {
 		return nil, nil, fmt.Errorf("transfer: open %s: %w", id, err)
 	}
-	if from == 0 {
-		if err := s.verifyStored(ctx, caller.String(), t, f); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
+	dv, err := s.deliver(ctx, caller.String(), t, f, from)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	v, err := view(t, caller.String())
 	if err != nil {
-		f.Close()
+		dv.Close()
 		return nil, nil, err
 	}
 	ev := transferEvent(audit.KindDelivery, caller.String(), t)
 	ev.Action, ev.Decision = "receive", auditDecision(d, true)
 	if _, err := s.Audit(ctx, ev); err != nil {
-		f.Close()
+		dv.Close()
 		return nil, nil, err
 	}
 	s.log.InfoContext(ctx, "delivery", "transfer", id, "sender", t.Sender)
-	return f, v, nil
+	return dv, v, nil
 }
 
 // boundManifest decodes the stored signed manifest and checks that the stored

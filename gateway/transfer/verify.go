@@ -4,35 +4,183 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
-// verifyStored re-hashes the whole stored ciphertext f of t before a delivery
-// and compares it with the SHA-256 of the signed manifest. On a mismatch (a
-// bit flipped on disk, a file replaced behind the store's back) the transfer is
-// quarantined for good, the quarantine is audited, and the error wraps
-// ErrHashMismatch: nothing is sent.
+// Every delivery from byte 0 checks the stored ciphertext against the SHA-256
+// of the signed manifest, so that a bit flipped on disk, or a file replaced
+// behind the store's back, is never handed out whole: on a mismatch the
+// transfer is quarantined for good, the quarantine is audited, and the error
+// wraps ErrHashMismatch. Parallel and resumed ranges from elsewhere do not pay
+// again; recipients verify the hash and the signature of the whole file
+// themselves (lex receive).
 //
-// This is the cheapest sound check: one sequential read of the file per
-// download, from the page cache for a recent upload, and nothing stored beside
-// the hash the manifest already carries. OpenFrom runs it for deliveries from
-// byte 0 only (every download starts there; parallel and resumed ranges from
-// elsewhere do not pay again); recipients verify the hash and the signature of
-// the whole file themselves (lex receive).
+// A transfer up to inlineVerifyMax bytes is checked before the first byte is
+// sent, so a corrupted one is refused outright (422, nothing sent). A larger one
+// is checked while it is served: a goroutine hashes the file from the start as
+// soon as it is opened, and any read that touches its last holdBack bytes waits
+// for the verdict. A corrupted large file therefore never reaches its end (age's
+// STREAM format makes a truncated ciphertext undecryptable), and the recipient
+// does not wait for a whole extra read of the file before the first byte.
+
+const (
+	// inlineVerifyMax is the largest ciphertext checked before it is served.
+	inlineVerifyMax = 64 << 20
+	// holdBack is how many bytes at the end of a larger ciphertext wait for the
+	// background check.
+	holdBack = 1 << 20
+	// verifyBuf is the read size of the check.
+	verifyBuf = 1 << 20
+)
+
+// Delivery is a stored ciphertext opened for a recipient. It reads like the file
+// (io.ReadSeeker for HTTP, io.ReaderAt for SFTP), except that reads of the bytes
+// from Tail on wait until the background check of the whole file has passed,
+// and fail if it did not.
+type Delivery struct {
+	f    *os.File
+	size int64
+	tail int64 // reads ending after this offset wait for the verdict
+	done chan struct{}
+	err  error // the verdict, once done is closed
+
+	stop     context.CancelFunc
+	mu       sync.Mutex
+	pos      int64 // the file offset Read uses
+	closeErr error
+	closed   bool
+}
+
+// Size is the ciphertext's size in bytes.
+func (d *Delivery) Size() int64 { return d.size }
+
+// wait returns the verdict of the check, waiting for it.
+func (d *Delivery) wait() error {
+	<-d.done
+	return d.err
+}
+
+// ReadAt reads like os.File.ReadAt, holding back the last bytes until verified.
+func (d *Delivery) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > d.tail {
+		if err := d.wait(); err != nil {
+			return 0, err
+		}
+	}
+	return d.f.ReadAt(p, off)
+}
+
+// Read reads like os.File.Read, holding back the last bytes until verified.
+func (d *Delivery) Read(p []byte) (int, error) {
+	d.mu.Lock()
+	pos := d.pos
+	d.mu.Unlock()
+	if pos+int64(len(p)) > d.tail {
+		if err := d.wait(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := d.f.ReadAt(p, pos)
+	d.mu.Lock()
+	d.pos = pos + int64(n)
+	d.mu.Unlock()
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	if n > 0 && err == io.EOF && pos+int64(n) < d.size {
+		err = nil
+	}
+	return n, err
+}
+
+// Seek sets the offset of the next Read.
+func (d *Delivery) Seek(offset int64, whence int) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch whence {
+	case io.SeekCurrent:
+		offset += d.pos
+	case io.SeekEnd:
+		offset += d.size
+	}
+	if offset < 0 {
+		return d.pos, errors.New("transfer: seek before the start of the ciphertext")
+	}
+	d.pos = offset
+	return offset, nil
+}
+
+// Close stops the check if it still runs and closes the file.
+func (d *Delivery) Close() error {
+	d.stop()
+	<-d.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.closed, d.closeErr = true, d.f.Close()
+	}
+	return d.closeErr
+}
+
+// deliver wraps f, the stored ciphertext of t, for a delivery starting at from:
+// checked now (small files), checked while served (large ones), or not at all
+// (a range that does not start at 0).
+func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f *os.File, from int64) (*Delivery, error) {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	d := &Delivery{f: f, size: t.CiphertextSize, tail: t.CiphertextSize, done: make(chan struct{}), stop: stop}
+	switch {
+	case from != 0:
+		close(d.done)
+	case t.CiphertextSize <= inlineVerifyMax:
+		d.err = s.verifyStored(ctx, caller, t, f)
+		close(d.done)
+		if d.err != nil {
+			stop()
+			return nil, d.err
+		}
+	default:
+		d.tail = t.CiphertextSize - holdBack
+		go func() {
+			defer close(d.done)
+			d.err = s.verifyStored(bg, caller, t, f)
+		}()
+	}
+	return d, nil
+}
+
+// verifyStored re-hashes the whole stored ciphertext f of t and compares it with
+// the SHA-256 of the signed manifest; on a mismatch it quarantines the transfer.
+// A read that fails (the delivery was closed, ctx ended) is an error but no
+// verdict on the file: nothing is quarantined.
 func (s *Service) verifyStored(ctx context.Context, caller string, t *store.Transfer, f *os.File) error {
 	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(f, 0, t.CiphertextSize+1))
-	if err != nil {
-		return fmt.Errorf("transfer: read stored ciphertext of %s: %w", t.ID, err)
+	buf := make([]byte, verifyBuf)
+	var n int64
+	for n <= t.CiphertextSize {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("transfer: check of %s stopped: %w", t.ID, err)
+		}
+		k, err := f.ReadAt(buf, n)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("transfer: read stored ciphertext of %s: %w", t.ID, err)
+		}
 	}
 	if n == t.CiphertextSize && hex.EncodeToString(h.Sum(nil)) == t.CiphertextSHA256 {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	s.log.ErrorContext(ctx, "stored ciphertext differs from its signed manifest; transfer quarantined", "transfer", t.ID, "bytes", n)
 	if err := s.store.Quarantine(ctx, t.ID); err != nil {
 		return fmt.Errorf("transfer: quarantine %s: %w", t.ID, err)
