@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lexgate/lexgate/gateway/tcptune"
 )
 
 // bbrAllowed reports whether this process may ask for BBR: the kernel has it and
@@ -45,7 +47,7 @@ func TestTCPDialerTuning(t *testing.T) {
 	if bbrAllowed() && cc != "bbr" {
 		t.Errorf("congestion control %q, want bbr (available to us here)", cc)
 	}
-	if want := sockBufs().snd; want > 0 && snd < 2*want {
+	if want := tcptune.FixedSendBuffer(); want > 0 && snd < 2*want {
 		t.Errorf("send buffer %d, want %d (twice what was asked)", snd, 2*want)
 	}
 	t.Logf("%s (socket: %s, SO_SNDBUF %d)", tcpTuning(), cc, snd)

@@ -11,4 +11,4 @@ const Align = 4096
 type Writer struct{ *os.File }
 
 // NewWriter returns a Writer appending to f.
-func NewWriter(f *os.File, _ int64) Writer { return Writer{f} }
+func NewWriter(f *os.File, _ int64) *Writer { return &Writer{f} }
