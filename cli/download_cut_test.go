@@ -5,96 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 )
-
-// downCut forwards TCP connections to a gateway and, once cutAt bytes have come
-// back from the gateway in all, cuts every connection and refuses new ones until
-// healed: a link that drops in the middle of a parallel download, for real.
-type downCut struct {
-	ln     net.Listener
-	target string
-	cutAt  atomic.Int64
-	got    atomic.Int64
-	dead   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func startDownCut(t *testing.T, target string, cutAt int64) *downCut {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &downCut{ln: ln, target: target}
-	p.cutAt.Store(cutAt)
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if p.dead.Load() {
-				c.Close()
-				continue
-			}
-			go p.relay(c)
-		}
-	}()
-	return p
-}
-
-func (p *downCut) relay(c net.Conn) {
-	g, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns = append(p.conns, c, g)
-	p.mu.Unlock()
-	go func() { io.Copy(g, c); g.Close() }()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := g.Read(buf)
-		if n > 0 {
-			if p.got.Add(int64(n)) >= p.cutAt.Load() {
-				p.cut()
-				return
-			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			c.Close()
-			return
-		}
-	}
-}
-
-func (p *downCut) cut() {
-	p.dead.Store(true)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *downCut) heal() { p.cutAt.Store(1 << 62); p.dead.Store(false) }
 
 // TestGatewayParallelReceiveAfterCut cuts the link in the middle of a parallel
 // download: lex fails, leaving in its cache a whole prefix of the ciphertext and
@@ -117,7 +35,7 @@ func TestGatewayParallelReceiveAfterCut(t *testing.T) {
 	proxy := startDownCut(t, env.Addr, 3<<20)
 	cfg, _ := os.ReadFile(team)
 	viaProxy := filepath.Join(filepath.Dir(team), "via-proxy.yaml")
-	os.WriteFile(viaProxy, bytes.Replace(cfg, []byte("gateway: "+env.Addr), []byte("gateway: "+proxy.ln.Addr().String()), 1), 0o600)
+	os.WriteFile(viaProxy, bytes.Replace(cfg, []byte("gateway: "+env.Addr), []byte("gateway: "+proxy.addr()), 1), 0o600)
 	dest := filepath.Join(t.TempDir(), "in")
 	args := []string{"-v", "receive", sent.ID, "-o", dest, "--streams", "4"}
 	if code, _, errOut := lex(t, viaProxy, args...); code == 0 {

@@ -27,11 +27,13 @@ import (
 )
 
 // cutProxy forwards TCP connections to a gateway and, once cutAt bytes have gone
-// from client to gateway, cuts every connection and refuses new ones: a link that
-// drops in the middle of an upload, for real.
+// from client to gateway (or, with down, from gateway to client), cuts every
+// connection and refuses new ones: a link that drops in the middle of an upload
+// or a download, for real.
 type cutProxy struct {
 	ln     net.Listener
 	target string
+	down   bool // count the gateway's bytes to the client instead
 	cutAt  atomic.Int64
 	sent   atomic.Int64
 	dead   atomic.Bool
@@ -41,12 +43,22 @@ type cutProxy struct {
 	conns     []net.Conn
 }
 
+// startCutProxy cuts after cutAt bytes of uploads.
 func startCutProxy(t *testing.T, target string, cutAt int64) *cutProxy {
+	return newCutProxy(t, target, cutAt, false)
+}
+
+// startDownCut cuts after cutAt bytes of downloads.
+func startDownCut(t *testing.T, target string, cutAt int64) *cutProxy {
+	return newCutProxy(t, target, cutAt, true)
+}
+
+func newCutProxy(t *testing.T, target string, cutAt int64, down bool) *cutProxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln, target: target}
+	p := &cutProxy{ln: ln, target: target, down: down}
 	p.cutAt.Store(cutAt)
 	t.Cleanup(func() { ln.Close(); p.cut() })
 	go p.serve()
@@ -73,15 +85,22 @@ func (p *cutProxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
-		go func() { io.Copy(c, up); c.Close() }()
-		go p.forward(c, up)
+		go p.pipe(up, c, p.down)
+		go p.pipe(c, up, !p.down)
 	}
 }
 
-func (p *cutProxy) forward(c, up net.Conn) {
+// pipe copies from to to; on the counted direction it cuts the link once cutAt
+// bytes have passed in all.
+func (p *cutProxy) pipe(from, to net.Conn, counted bool) {
+	if !counted {
+		io.Copy(to, from)
+		to.Close()
+		return
+	}
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := c.Read(buf)
+		n, err := from.Read(buf)
 		if n > 0 {
 			if p.sent.Add(int64(n)) >= p.cutAt.Load() {
 				p.cut()
@@ -90,12 +109,12 @@ func (p *cutProxy) forward(c, up net.Conn) {
 				}
 				return
 			}
-			if _, werr := up.Write(buf[:n]); werr != nil {
+			if _, werr := to.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
-			up.Close()
+			to.Close()
 			return
 		}
 	}
