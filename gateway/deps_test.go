@@ -36,9 +36,10 @@ var allowed = map[string][]string{
 	"cmd/lex":                     {"cli"},
 	"cmd/lexgate":                 {"gateway"},
 	"cmd/lexdemo":                 {},
-	"cmd/lexbench":                {},
-	"cmd/lexload":                 {"certs", "cli", "gateway/api"},
-	"cmd/lexwan":                  {"cmd/lexwan/emu"},
+	"cmd/lexbench":                {"cmd/internal/benchkit"},
+	"cmd/lexload":                 {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
+	"cmd/lexwan":                  {"cmd/lexwan/emu", "cmd/internal/benchkit"},
+	"cmd/internal/benchkit":       {},
 	"cmd/lexwan/emu":              {},
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lexgate/lexgate/cmd/internal/benchkit"
 )
 
 // gateway is one "lexgate serve" subprocess with its own config, log and store,
@@ -43,22 +45,7 @@ func (b *bench) startGateway(ctx context.Context, dir, pki string, extra ...stri
 		return nil, err
 	}
 	g := &gateway{dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(dir, "lexgate.log")}
-	cfg := fmt.Sprintf(`# lexgate config written by lexbench
-listen: %s
-admin_listen: 127.0.0.1:%d
-shutdown_grace: 1s
-log:
-  level: info
-  format: json
-identity:
-  svid_cert: %[3]s/harbor-law.example/gateway.crt
-  svid_key: %[3]s/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: %[3]s/harbor-law.example/bundle.pem
-    manila-lpo.example: %[3]s/manila-lpo.example/bundle.pem
-store:
-  dir: %[4]s
-`, g.addr, admin, pki, filepath.Join(dir, "data")) + strings.Join(extra, "")
+	cfg := benchkit.GatewayConfig("lexbench", g.addr, admin, pki, filepath.Join(dir, "data")) + strings.Join(extra, "")
 	cfgPath := filepath.Join(dir, "lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -177,7 +164,7 @@ func newMonitor(pid int) *monitor {
 }
 
 func (m *monitor) sample() {
-	rss, err := procStatus(m.pid, "VmRSS")
+	rss, err := benchkit.ProcStatus(m.pid, "VmRSS")
 	if err != nil {
 		return
 	}
@@ -203,7 +190,7 @@ func (m *monitor) phasePeak() int64 {
 }
 
 // hwm is the process's VmHWM in bytes.
-func (m *monitor) hwm() (int64, error) { return procStatus(m.pid, "VmHWM") }
+func (m *monitor) hwm() (int64, error) { return benchkit.ProcStatus(m.pid, "VmHWM") }
 
 // cpu is the process's user + system CPU time so far.
 func (m *monitor) cpu() (time.Duration, error) { return procCPU(m.pid) }
@@ -215,26 +202,6 @@ func (m *monitor) close() {
 		close(m.quit)
 	}
 	<-m.done
-}
-
-// procStatus reads a "kB" field of /proc/PID/status, in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || name != field {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
-		}
-		return kb << 10, nil
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat times; 100 on every Linux

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -9,8 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/lexgate/lexgate/cmd/internal/benchkit"
 )
 
 // sshdPath is the OpenSSH server; it must be started by its absolute path.
@@ -70,78 +70,26 @@ func (b *bench) benchSFTP(ctx context.Context) error {
 // startSSHD writes the server's files, starts "sshd -D -e" on a free port and waits
 // for its banner.
 func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
-	dir, err := mkdir(b.path("sshd"))
+	if _, err := lookPath("ssh-keygen"); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	keygen, err := lookPath("ssh-keygen")
+	set, err := benchkit.WriteSSHD(ctx, b.path("sshd"), "lexbench", "127.0.0.1", port)
 	if err != nil {
 		return nil, err
 	}
-	s := &sshd{dir: dir, key: filepath.Join(dir, "client_ed25519"), log: filepath.Join(dir, "sshd.log")}
-	hostKey := filepath.Join(dir, "host_ed25519")
-	for _, k := range []string{hostKey, s.key} {
-		if _, err := runTimed(ctx, "", keygen, "-q", "-t", "ed25519", "-N", "", "-C", "lexbench", "-f", k); err != nil {
-			return nil, err
-		}
-	}
-	pub, err := os.ReadFile(s.key + ".pub")
-	if err != nil {
-		return nil, err
-	}
-	authorized := filepath.Join(dir, "authorized_keys")
-	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
-		return nil, err
-	}
-	if s.port, err = freePort(); err != nil {
-		return nil, err
-	}
-	cfg := fmt.Sprintf(`# throwaway sshd written by lexbench
-Port %d
-ListenAddress 127.0.0.1
-HostKey %s
-PidFile %s
-AuthorizedKeysFile %s
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-ChallengeResponseAuthentication no
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp
-LogLevel INFO
-`, s.port, hostKey, filepath.Join(dir, "sshd.pid"), authorized)
-	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	// The privilege-separated child chroots into /run/sshd, which the Debian
-	// package creates only at boot.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		return nil, fmt.Errorf("sshd needs /run/sshd: %w", err)
-	}
-	if _, err := runTimed(ctx, "", sshdPath, "-t", "-f", cfgPath); err != nil {
+	s := &sshd{dir: set.Dir, key: set.ClientKey, log: set.Log, port: port}
+	if _, err := runTimed(ctx, "", sshdPath, "-t", "-f", set.Config); err != nil {
 		return nil, fmt.Errorf("sshd rejects its config: %w", err)
 	}
-	if s.daemon, err = b.startDaemon("sshd", s.log, sshdPath, "-D", "-e", "-f", cfgPath); err != nil {
+	if s.daemon, err = b.startDaemon("sshd", s.log, sshdPath, "-D", "-e", "-f", set.Config); err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	err = waitFor(ctx, s.daemon, s.log, 10*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		banner, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(banner, "SSH-") {
-			return fmt.Errorf("no SSH banner (%q, %v)", banner, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitFor(ctx, s.daemon, s.log, 10*time.Second, func() error { return benchkit.SSHBanner(addr) }); err != nil {
 		return nil, err
 	}
 	b.logf("sshd (%s) listening on %s", sshdPath, addr)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -171,26 +170,6 @@ func countFDs(pid int, dataDir string) (fdCounts, error) {
 // file another connection holds a lock on), so they are shown but not judged.
 func (after fdCounts) leaks(before fdCounts) bool {
 	return after.Sockets > before.Sockets || after.Spool > before.Spool || after.Other > before.Other
-}
-
-// procStatus reads a "kB" field of /proc/PID/status (VmHWM, VmRSS), in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || name != field {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
-		}
-		return kb << 10, nil
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }
 
 // spoolUse counts the files and bytes in the gateway's spool.

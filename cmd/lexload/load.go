@@ -20,6 +20,8 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/api"
+
+	"github.com/lexgate/lexgate/cmd/internal/benchkit"
 )
 
 // The dev PKI's identities: alice sends, the review team receives.
@@ -92,7 +94,7 @@ func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
 		time.Sleep(250 * time.Millisecond)
 		r.fdsAfter, _ = countFDs(gw.pid(), data)
 	}
-	r.hwm, _ = procStatus(gw.pid(), "VmHWM")
+	r.hwm, _ = benchkit.ProcStatus(gw.pid(), "VmHWM")
 	r.spoolFiles, r.spoolBytes = spoolUse(dir)
 	if err := gw.stop(); err != nil {
 		fmt.Fprintf(log, "lexload: lexgate stop: %v\n", err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/cmd/lexwan/emu"
+
+	"github.com/lexgate/lexgate/cmd/internal/benchkit"
 )
 
 // The dev-PKI identities of the bench, as in the demo: alice sends to the
@@ -114,22 +116,7 @@ func (b *bench) startGateway(ctx context.Context, pki string) (*gateway, error) 
 		return nil, err
 	}
 	g := &gateway{addr: net.JoinHostPort(b.path.B.Addr.String(), fmt.Sprint(gatewayPort))}
-	cfg := fmt.Sprintf(`# lexgate config written by lexwan
-listen: %s
-admin_listen: 127.0.0.1:%d
-shutdown_grace: 1s
-log:
-  level: info
-  format: json
-identity:
-  svid_cert: %[3]s/harbor-law.example/gateway.crt
-  svid_key: %[3]s/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: %[3]s/harbor-law.example/bundle.pem
-    manila-lpo.example: %[3]s/manila-lpo.example/bundle.pem
-store:
-  dir: %[4]s
-`, g.addr, adminPort, pki, filepath.Join(dir, "data"))
+	cfg := benchkit.GatewayConfig("lexwan", g.addr, adminPort, pki, filepath.Join(dir, "data"))
 	cfgPath := filepath.Join(dir, "lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -204,67 +191,16 @@ type sshd struct {
 // startSSHD writes the server's files, starts "sshd -D -e" and waits for its
 // banner (the same set-up as cmd/lexbench, on the firm's address).
 func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
-	dir := filepath.Join(b.dir, "sshd")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	s := &sshd{dir: dir, key: filepath.Join(dir, "client_ed25519")}
-	hostKey := filepath.Join(dir, "host_ed25519")
-	for _, k := range []string{hostKey, s.key} {
-		if out, err := exec.CommandContext(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lexwan", "-f", k).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
-		}
-	}
-	pub, err := os.ReadFile(s.key + ".pub")
+	set, err := benchkit.WriteSSHD(ctx, filepath.Join(b.dir, "sshd"), "lexwan", b.path.B.Addr.String(), sshPort)
 	if err != nil {
 		return nil, err
 	}
-	authorized := filepath.Join(dir, "authorized_keys")
-	if err := os.WriteFile(authorized, pub, 0o600); err != nil {
-		return nil, err
-	}
-	cfg := fmt.Sprintf(`# throwaway sshd written by lexwan
-Port %d
-ListenAddress %s
-HostKey %s
-PidFile %s
-AuthorizedKeysFile %s
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp
-LogLevel INFO
-`, sshPort, b.path.B.Addr, hostKey, filepath.Join(dir, "sshd.pid"), authorized)
-	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	// The privilege-separated child chroots into /run/sshd, which the Debian
-	// package creates only at boot.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		return nil, fmt.Errorf("sshd needs /run/sshd: %w", err)
-	}
-	if s.daemon, err = b.startDaemon(b.path.B, "sshd", filepath.Join(dir, "sshd.log"), sshdPath, "-D", "-e", "-f", cfgPath); err != nil {
+	s := &sshd{dir: set.Dir, key: set.ClientKey}
+	if s.daemon, err = b.startDaemon(b.path.B, "sshd", set.Log, sshdPath, "-D", "-e", "-f", set.Config); err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort(b.path.B.Addr.String(), fmt.Sprint(sshPort))
-	err = waitReady(ctx, s.daemon, b.path.B, 10*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		banner, err := bufio.NewReader(c).ReadString('\n')
-		if err != nil || !strings.HasPrefix(banner, "SSH-") {
-			return fmt.Errorf("no SSH banner (%q, %v)", banner, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitReady(ctx, s.daemon, b.path.B, 10*time.Second, func() error { return benchkit.SSHBanner(addr) }); err != nil {
 		return nil, err
 	}
 	b.logf("sshd on %s", addr)
