@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lexgate/lexgate/cmd/internal/benchkit"
 )
 
 // The two dev-PKI identities of the bench, as in the demo: alice
@@ -164,17 +166,7 @@ func (b *bench) clientConfig(g *gateway, user, t, pki, svid string) (string, err
 	if err != nil {
 		return "", err
 	}
-	cfg := fmt.Sprintf(`gateway: %s
-gateway_id: spiffe://harbor-law.example/gateway
-svid_cert: %[2]s/%[3]s.crt
-svid_key: %[2]s/%[3]s.key
-bundles:
-  harbor-law.example: %[2]s/harbor-law.example/bundle.pem
-  manila-lpo.example: %[2]s/manila-lpo.example/bundle.pem
-identity: identity.age
-cache_dir: cache
-log_key: %[4]s
-`, g.addr, pki, svid, g.logKey)
+	cfg := benchkit.ClientConfig(g.addr, pki, svid, g.logKey)
 	path := filepath.Join(home, "config-"+t+".yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }

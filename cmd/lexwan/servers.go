@@ -166,17 +166,7 @@ func (b *bench) clientConfig(user, pki, svid string) (string, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", err
 	}
-	cfg := fmt.Sprintf(`gateway: %s
-gateway_id: spiffe://harbor-law.example/gateway
-svid_cert: %[2]s/%[3]s.crt
-svid_key: %[2]s/%[3]s.key
-bundles:
-  harbor-law.example: %[2]s/harbor-law.example/bundle.pem
-  manila-lpo.example: %[2]s/manila-lpo.example/bundle.pem
-identity: identity.age
-cache_dir: cache
-log_key: %[4]s
-`, b.gw.addr, pki, svid, b.gw.logKey)
+	cfg := benchkit.ClientConfig(b.gw.addr, pki, svid, b.gw.logKey)
 	path := filepath.Join(home, "config.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }

@@ -40,6 +40,25 @@ store:
 `, tool, addr, adminPort, pki, dataDir)
 }
 
+// ClientConfig is a lex config.yaml for a measuring tool's user: the gateway at
+// addr (the dev PKI's gateway ID), the user's SVID svid ("<trust
+// domain>/<name>", as "lexgate certs dev" names its files under pki), both
+// organisations' bundles, the identity and cache beside the config, and the
+// audit log key the gateway printed.
+func ClientConfig(addr, pki, svid, logKey string) string {
+	return fmt.Sprintf(`gateway: %s
+gateway_id: spiffe://harbor-law.example/gateway
+svid_cert: %[2]s/%[3]s.crt
+svid_key: %[2]s/%[3]s.key
+bundles:
+  harbor-law.example: %[2]s/harbor-law.example/bundle.pem
+  manila-lpo.example: %[2]s/manila-lpo.example/bundle.pem
+identity: identity.age
+cache_dir: cache
+log_key: %[4]s
+`, addr, pki, svid, logKey)
+}
+
 // SSHD is the set-up of a throwaway OpenSSH sshd: its own host key, one client
 // key authorised for root, and a config serving sftp from internal-sftp with
 // password and keyboard-interactive logins off.
