@@ -84,6 +84,9 @@ type Engine struct {
 	reloadMu sync.Mutex
 	current  atomic.Pointer[prepared]
 	dlog     *decisionLog // nil without Config.DecisionLog
+	// seen is the fingerprint of Config.Dir taken before the last load
+	// attempt, good or rejected; Watch reloads when the files differ.
+	seen atomic.Pointer[string]
 }
 
 // prepared is a policy set ready to evaluate.
@@ -175,6 +178,8 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	fsys, root := e.cfg.FS, "."
 	if e.cfg.Dir != "" {
 		fsys, root = nil, e.cfg.Dir
+		fp := fingerprint(e.cfg.Dir) // before reading: a change while loading is seen next time
+		e.seen.Store(&fp)
 	}
 	set, errs := load(ctx, fsys, root, false)
 	if len(errs) > 0 {

@@ -135,6 +135,26 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	}
 }
 
+// A change made between loading and the start of Watch is reloaded too.
+func TestWatchSeesChangeBeforeItStarts(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, map[string]string{"p.rego": denyAll})
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, WatchInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := eng.Version()
+	writeSet(t, dir, map[string]string{"p.rego": allowAll})
+	go eng.Watch(t.Context())
+	deadline := time.Now().Add(10 * time.Second)
+	for eng.Version() == v {
+		if time.Now().After(deadline) {
+			t.Fatal("a change made before Watch started was not reloaded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestDecisionLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.log")
 	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, DecisionLog: path})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -15,17 +16,18 @@ import (
 // Config.WatchInterval is zero.
 const DefaultWatchInterval = 2 * time.Second
 
-// Watch reloads the policy set whenever a file under Config.Dir changes
-// (a file added, removed, resized or modified), until ctx is done. It
-// polls every Config.WatchInterval: no platform file-notification API, so
-// editors that replace files by renaming them are seen too. A rejected set
+// Watch reloads the policy set whenever the files under Config.Dir differ
+// from those the last load attempt read (a file added, removed or its
+// content changed), until ctx is done, so a change made before Watch
+// starts is not missed. It polls every Config.WatchInterval: no platform
+// file-notification API, so editors that replace files by renaming them
+// are seen too. A rejected set
 // is logged by Reload and the last good one keeps serving. Watch returns
 // at once for a set from FS or a negative interval.
 func (e *Engine) Watch(ctx context.Context) {
 	if e.cfg.Dir == "" || e.cfg.WatchInterval < 0 {
 		return
 	}
-	last := fingerprint(e.cfg.Dir)
 	t := time.NewTicker(e.cfg.WatchInterval)
 	defer t.Stop()
 	for {
@@ -34,18 +36,17 @@ func (e *Engine) Watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := fingerprint(e.cfg.Dir)
-		if now == last {
+		if last := e.seen.Load(); last != nil && fingerprint(e.cfg.Dir) == *last {
 			continue
 		}
-		last = now
 		e.cfg.Logger.InfoContext(ctx, "policy files changed; reloading", slog.String("dir", e.cfg.Dir))
 		_ = e.Reload(ctx) // Reload logs a rejection loudly
 	}
 }
 
-// fingerprint summarises the names, sizes and modification times of the
-// files under dir.
+// fingerprint summarises the names and contents of the files under dir.
+// Contents rather than modification times: two writes within one tick of
+// a coarse file-system clock must still differ. Policy sets are small.
 func fingerprint(dir string) string {
 	h := sha256.New()
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -53,11 +54,17 @@ func fingerprint(dir string) string {
 			fmt.Fprintf(h, "%s\x00error\x00", p)
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
+		if d.IsDir() {
+			fmt.Fprintf(h, "%s/\x00", p)
 			return nil
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", p, info.Size(), info.ModTime().UnixNano())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(h, "%s\x00unreadable\x00", p)
+			return nil
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil))
