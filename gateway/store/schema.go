@@ -45,11 +45,21 @@ CREATE TABLE recipients (
 );
 CREATE INDEX recipients_by_recipient ON recipients (recipient, acked);
 `,
+	`
+-- Ranges of a parallel upload held durably beyond the contiguous prefix
+-- (transfers.received): disjoint, none touching the prefix or each other.
+CREATE TABLE upload_ranges (
+	transfer_id TEXT NOT NULL REFERENCES transfers (id) ON DELETE CASCADE,
+	lo          INTEGER NOT NULL, -- first byte
+	hi          INTEGER NOT NULL, -- one past the last byte
+	PRIMARY KEY (transfer_id, lo)
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 func init() {
 	if len(migrations) != SchemaVersion {

@@ -25,11 +25,17 @@ func (s *Store) agePath(id string) string  { return filepath.Join(s.spool, id+ag
 // offset, first cutting off bytes past it left by a crash between fsync
 // and commit.
 func (s *Store) openPart(id string, received int64) (*os.File, error) {
+	return s.openPartKeep(id, received, false)
+}
+
+// openPartKeep is openPart, but with keepTail it leaves the bytes past the
+// durable offset alone: they hold the ranges of a parallel upload.
+func (s *Store) openPartKeep(id string, received int64, keepTail bool) (*os.File, error) {
 	f, err := os.OpenFile(s.partPath(id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
 	}
-	if err := positionPart(f, received); err != nil {
+	if err := positionPart(f, received, keepTail); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
 	}
@@ -48,7 +54,7 @@ func (s *Store) openPart(id string, received int64) (*os.File, error) {
 // offset: the spool lost data the metadata counts on.
 var errShortPart = errors.New("spool file shorter than recorded offset")
 
-func positionPart(f *os.File, received int64) error {
+func positionPart(f *os.File, received int64, keepTail bool) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -56,7 +62,7 @@ func positionPart(f *os.File, received int64) error {
 	switch size := fi.Size(); {
 	case size < received:
 		return fmt.Errorf("%w: %d bytes, %d recorded", errShortPart, size, received)
-	case size > received:
+	case size > received && !keepTail:
 		if err := f.Truncate(received); err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ type Store struct {
 	db       *sql.DB
 	spool    string
 	locks    keyedMutex    // per-transfer: uploads and deletion
+	claims   claimSet      // ranges of parallel uploads being written now
 	writer   chan struct{} // one writing transaction at a time
 	closeErr error
 	once     sync.Once

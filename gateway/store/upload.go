@@ -33,6 +33,12 @@ type upload struct {
 	size      int64
 	wantHash  string
 	hashState []byte
+	// boundary is where an in-order append stops writing: the first byte a
+	// parallel upload holds or is writing beyond the prefix, else size.
+	boundary int64
+	// keepTail: bytes past the prefix belong to a parallel upload, so the
+	// .part file is never cut back to the prefix.
+	keepTail bool
 }
 
 // WriteAt appends the ciphertext read from r to the transfer id, starting
@@ -58,6 +64,9 @@ type upload struct {
 //
 // Concurrent WriteAt calls for one transfer run one at a time; a call that
 // waited for another typically finds the offset moved and gets [ErrOffset].
+// Bytes that ranges of a parallel upload ([Store.WriteRange]) hold or are
+// writing are skipped, not written; once the append reaches them they join
+// the offset returned.
 func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (newOffset int64, err error) {
 	if !validID(id) {
 		return 0, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
@@ -82,7 +91,25 @@ func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reade
 		}
 		return u.received, nil
 	}
+	if err := s.loadBoundary(ctx, u); err != nil {
+		return u.received, err
+	}
 	return s.append(ctx, u, r, now)
+}
+
+// loadBoundary sets u's boundary and keepTail from the ranges of a parallel
+// upload, recorded and being written.
+func (s *Store) loadBoundary(ctx context.Context, u *upload) error {
+	ranges, err := s.loadRanges(ctx, u.id, u.received)
+	if err != nil {
+		return err
+	}
+	busy := append(ranges, s.claims.get(u.id)...)
+	u.boundary, u.keepTail = u.size, len(busy) > 0
+	for _, sp := range busy {
+		u.boundary = min(u.boundary, max(sp.Start, u.received))
+	}
+	return nil
 }
 
 // append does the work of WriteAt for an uploading transfer whose durable
@@ -92,7 +119,7 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.hashState); err != nil {
 		return u.received, fmt.Errorf("store: transfer %s: restore hash state: %w", u.id, err)
 	}
-	f, err := s.openPart(u.id, u.received)
+	f, err := s.openPartKeep(u.id, u.received, u.keepTail)
 	if errors.Is(err, errShortPart) {
 		return s.restart(ctx, u, err)
 	}
@@ -101,7 +128,11 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 	}
 	defer f.Close()
 
-	n, copyErr := copyLimited(ctx, directio.NewWriter(f, u.received), h, r, u.size-u.received)
+	n, copyErr := copyLimited(ctx, directio.NewWriter(f, u.received), h, r, u.boundary-u.received)
+	if errors.Is(copyErr, ErrTooLarge) && u.boundary < u.size {
+		// The rest up to the size is held or being written by ranges: skip it.
+		copyErr = skip(r, u.size-u.boundary-1) // hasMore took one byte
+	}
 	switch {
 	case errors.Is(copyErr, ErrTooLarge):
 		return u.received, discard(f, u, fmt.Errorf("%w: transfer %s declared %d bytes", ErrTooLarge, u.id, u.size))
@@ -109,7 +140,7 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 		// The hash has seen bytes the disk may not have: keep nothing.
 		return u.received, discard(f, u, fmt.Errorf("store: transfer %s: %w", u.id, copyErr))
 	}
-	if n == 0 && (copyErr != nil || u.size > u.received) {
+	if n == 0 && (copyErr != nil || u.boundary > u.received) {
 		return u.received, wrapCopyErr(u, copyErr)
 	}
 	// The bytes on disk are ours now: record them even if the client has
@@ -120,17 +151,29 @@ func (s *Store) append(ctx context.Context, u *upload, r io.Reader, now time.Tim
 		return u.received, fmt.Errorf("store: transfer %s: sync spool: %w", u.id, err)
 	}
 	crashpoint.Hit("store.upload.synced")
-	if newOff == u.size && u.wantHash != "" {
-		err := s.finish(ctx, u, f, h, now, nil)
-		if err != nil && !errors.Is(err, ErrHashMismatch) {
+	var ranges []Span
+	if u.keepTail {
+		if ranges, err = s.loadRanges(ctx, u.id, u.received); err != nil {
 			return u.received, err
 		}
-		return newOff, err
 	}
-	if err := s.recordProgress(ctx, u, newOff, h); err != nil {
-		return u.received, err
+	p, err := s.advance(ctx, u, f, h, newOff, ranges, false, now)
+	if err != nil {
+		return p.Offset, err
 	}
-	return newOff, wrapCopyErr(u, copyErr)
+	return p.Offset, wrapCopyErr(u, copyErr)
+}
+
+// skip reads and drops up to limit bytes of r: bytes an append does not
+// write. A byte beyond limit is ErrTooLarge.
+func skip(r io.Reader, limit int64) error {
+	if _, err := io.Copy(io.Discard, io.LimitReader(r, limit)); err != nil {
+		return err
+	}
+	if hasMore(r) {
+		return ErrTooLarge
+	}
+	return nil
 }
 
 // restart sends an upload whose spool bytes were lost (the .part file is
@@ -147,6 +190,9 @@ func (s *Store) restart(ctx context.Context, u *upload, cause error) (int64, err
 	if err := s.update(ctx, u, `SET received = 0, hash_state = ?`, hs); err != nil {
 		return u.received, err
 	}
+	if err := s.write(ctx, func(tx *sql.Tx) error { return replaceRanges(ctx, tx, u.id, nil) }); err != nil {
+		return u.received, err
+	}
 	return 0, &OffsetError{Expected: 0, Got: u.received}
 }
 
@@ -157,6 +203,9 @@ var errSpoolWrite = errors.New("write spool")
 // discard cuts the .part file back to the durable offset after a write
 // that must leave no trace, and returns err.
 func discard(f *os.File, u *upload, err error) error {
+	if u.keepTail {
+		return err // past the prefix, the file holds ranges; unrecorded bytes are harmless
+	}
 	if terr := f.Truncate(u.received); terr != nil {
 		return fmt.Errorf("%w (and truncating the spool file failed: %v)", err, terr)
 	}
@@ -238,16 +287,6 @@ func (s *Store) loadUpload(ctx context.Context, id string) (*upload, error) {
 		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
 	}
 	return u, nil
-}
-
-// recordProgress commits the new durable offset and the hash state of the
-// bytes up to it, together.
-func (s *Store) recordProgress(ctx context.Context, u *upload, newOff int64, h hash.Hash) error {
-	hs, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("store: transfer %s: save hash state: %w", u.id, err)
-	}
-	return s.update(ctx, u, `SET received = ?, hash_state = ?`, newOff, hs)
 }
 
 // finish checks the hash of a fully received upload and makes the transfer
