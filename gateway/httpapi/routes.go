@@ -94,11 +94,14 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, caller spiffeid
 }
 
 func (h *Handler) offset(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	off, err := h.svc.Offset(r.Context(), caller, r.PathValue("id"))
+	off, spans, err := h.svc.UploadProgress(r.Context(), caller, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(off, 10))
+	if len(spans) > 0 {
+		w.Header().Set(api.HeaderUploadRanges, api.FormatSpans(spans))
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -113,12 +116,25 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid
 		return badRequest("Content-Type must be " + api.ContentTypeChunk)
 	}
 	body := &countingReader{r: r.Body}
-	n, err := h.svc.Upload(r.Context(), caller, r.PathValue("id"), off, body)
+	var n int64
+	var spans []api.Span
+	if v := r.Header.Get(api.HeaderUploadRangeEnd); v != "" { // one range of a parallel upload
+		end, perr := api.ParseOffset(v)
+		if perr != nil {
+			return badRequest("header " + api.HeaderUploadRangeEnd + ": " + perr.Error())
+		}
+		n, spans, err = h.svc.UploadRange(r.Context(), caller, r.PathValue("id"), off, end, body)
+	} else {
+		n, err = h.svc.Upload(r.Context(), caller, r.PathValue("id"), off, body)
+	}
 	h.obs.BytesIn(body.n)
 	if err != nil {
 		return err
 	}
 	w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(n, 10))
+	if len(spans) > 0 {
+		w.Header().Set(api.HeaderUploadRanges, api.FormatSpans(spans))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -212,7 +212,7 @@ func (s *Store) advance(ctx context.Context, u *upload, f *os.File, h hash.Hash,
 		if err != nil && !errors.Is(err, ErrHashMismatch) {
 			return Progress{Offset: u.received}, err
 		}
-		return Progress{Offset: prefix}, err
+		return Progress{Offset: prefix, Done: true}, err
 	}
 	hs, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {

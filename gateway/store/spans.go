@@ -21,6 +21,9 @@ type Progress struct {
 	// Ranges are the durable ranges of a parallel upload beyond Offset:
 	// sorted, disjoint, and touching neither Offset nor each other.
 	Ranges []Span
+	// Done is set when this write completed the upload: the transfer is
+	// ready (or, with ErrHashMismatch, quarantined).
+	Done bool
 }
 
 // claimSet records, per transfer, the spans that parallel range writes are

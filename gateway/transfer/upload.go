@@ -160,6 +160,13 @@ func (s *Service) Upload(ctx context.Context, caller spiffeid.ID, id string, off
 	if err == nil {
 		n, err = s.store.WriteAt(ctx, id, offset, r, s.now().UTC())
 	}
+	return s.uploaded(ctx, caller, t, n, err)
+}
+
+// uploaded turns the outcome of a write to transfer t — n, the durable offset
+// afterwards, and err — into Upload's result, and logs a completed upload.
+func (s *Service) uploaded(ctx context.Context, caller spiffeid.ID, t *store.Transfer, n int64, err error) (int64, error) {
+	id := t.ID
 	var oe *store.OffsetError
 	var badHeader *agecheck.Error
 	switch {

@@ -30,6 +30,8 @@ var Points = []string{
 	"transfer.upload.write",         // a chunk arrived, before the store writes a byte of it
 	"store.upload.mid_chunk",        // part of a chunk is written to the .part file, not yet synced
 	"store.upload.synced",           // a chunk is fsynced, its offset not yet committed
+	"store.range.written",           // a parallel upload's range is written (pwrite), not yet synced
+	"store.range.synced",            // the range is fsynced, not yet recorded
 	"store.finish.verified",         // the whole upload's SHA-256 matched, before the rename to .age
 	"store.finish.published",        // renamed to .age, before the metadata says ready
 	"transfer.upload.committed",     // the transfer is ready in the store, before the audit append
