@@ -17,10 +17,7 @@ import (
 //
 //	go test ./gateway/sftpfront -run '^$' -bench OpenSSHFront -benchtime 1x
 func BenchmarkOpenSSHFront(b *testing.B) {
-	size := 256
-	if v, err := strconv.Atoi(os.Getenv("LEXGATE_BENCH_SIZE")); err == nil && v > 0 {
-		size = v
-	}
+	size := benchSize()
 	f := start(b)
 	dir := b.TempDir()
 	src := filepath.Join(dir, "bench.bin")
@@ -44,4 +41,12 @@ func BenchmarkOpenSSHFront(b *testing.B) {
 	mb := float64(int64(size)<<20) / 1e6 * float64(b.N)
 	b.ReportMetric(mb/put.Seconds(), "put-MB/s")
 	b.ReportMetric(mb/get.Seconds(), "get-MB/s")
+}
+
+// benchSize is LEXGATE_BENCH_SIZE in MiB, 256 by default.
+func benchSize() int {
+	if v, err := strconv.Atoi(os.Getenv("LEXGATE_BENCH_SIZE")); err == nil && v > 0 {
+		return v
+	}
+	return 256
 }

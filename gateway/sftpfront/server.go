@@ -280,7 +280,9 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	// The handshake and authentication get HandshakeTimeout in all; after that
 	// a connection that moves no byte for IdleTimeout is closed.
 	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() { raw.Close() })
-	conn, chans, reqs, err := ssh.NewServerConn(newIdleConn(raw, s.cfg.IdleTimeout), s.connConfig())
+	bc := newBatchConn(newIdleConn(raw, s.cfg.IdleTimeout))
+	defer bc.Close() // stops its writer goroutine on every path
+	conn, chans, reqs, err := ssh.NewServerConn(bc, s.connConfig())
 	if !timer.Stop() && err == nil {
 		err = errors.New("handshake timed out")
 	}
@@ -357,7 +359,7 @@ func (s *Server) serveSession(ctx context.Context, log *slog.Logger, acct *accou
 		started = true
 		go ssh.DiscardRequests(reqs)
 		h := &handler{s: s, acct: acct, log: log, ctx: ctx}
-		rs := sftp.NewRequestServer(ch, h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
+		rs := sftp.NewRequestServer(newBatchChannel(ch), h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
 		if err := rs.Serve(); err != nil && !errors.Is(err, net.ErrClosed) && err.Error() != "EOF" {
 			log.DebugContext(ctx, "sftp session ended", "err", err)
 		}

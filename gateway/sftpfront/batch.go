@@ -1,0 +1,164 @@
+package sftpfront
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// A download is a stream of small writes: pkg/sftp writes each read reply as a
+// 13-byte header and a 32 KiB payload, x/crypto/ssh turns each write into an
+// SSH packet, and writes each packet to the TCP connection in two or three
+// calls (its 4 KiB bufio.Writer is flushed after every packet). Three write
+// system calls and two SSH packets per 32 KiB were most of the front's CPU on a
+// get. batchWriter gathers them: at both layers (the SFTP replies into the SSH
+// channel, and the SSH packets into the TCP connection) Write only copies, and
+// one goroutine hands everything gathered so far to the layer below in one
+// call, while the next replies gather behind it. Under load each call carries
+// many replies; an idle connection still sends a lone packet at once.
+
+const (
+	// batchMax is how many bytes may wait in a batchWriter; Write blocks beyond.
+	batchMax = 256 << 10
+	// drainTimeout bounds how long Close waits for the pending bytes to leave
+	// before it cuts the connection anyway.
+	drainTimeout = 10 * time.Second
+)
+
+// batchWriter gathers writes to w and writes them from one goroutine in as few
+// calls as the pace of w allows. The first error of w is returned by every
+// later Write. Make one with newBatchWriter; drain stops it.
+type batchWriter struct {
+	w io.Writer
+
+	mu      sync.Mutex
+	more    sync.Cond // bytes are pending, or closing
+	room    sync.Cond // the flusher took the pending bytes, or stopped
+	buf     []byte    // pending
+	spare   []byte    // the buffer being written, reused once written
+	busy    bool      // the flusher is in w.Write
+	closing bool
+	err     error
+	done    chan struct{} // closed when the flusher has stopped
+}
+
+func newBatchWriter(w io.Writer) *batchWriter {
+	b := &batchWriter{w: w, done: make(chan struct{})}
+	b.more.L, b.room.L = &b.mu, &b.mu
+	go b.flush()
+	return b
+}
+
+// Write queues a copy of p; it waits while batchMax bytes are pending.
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.buf) >= batchMax && b.err == nil && !b.closing {
+		b.room.Wait()
+	}
+	switch {
+	case b.err != nil:
+		return 0, b.err
+	case b.closing:
+		return 0, net.ErrClosed
+	}
+	b.buf = append(b.buf, p...)
+	if !b.busy {
+		b.more.Signal()
+	}
+	return len(p), nil
+}
+
+// flush writes the pending bytes to w until closing leaves none, or w fails.
+func (b *batchWriter) flush() {
+	defer close(b.done)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer b.room.Broadcast()
+	for {
+		for len(b.buf) == 0 && !b.closing {
+			b.more.Wait()
+		}
+		if len(b.buf) == 0 {
+			return
+		}
+		out := b.buf
+		b.buf, b.busy = b.spare[:0], true
+		b.room.Broadcast()
+		b.mu.Unlock()
+		_, err := b.w.Write(out)
+		b.mu.Lock()
+		b.spare, b.busy = out[:0], false
+		if err != nil {
+			b.err, b.buf = err, nil
+			return
+		}
+	}
+}
+
+// drain refuses further writes, waits until the pending bytes are written or
+// w failed, and returns w's error if any. It may be called more than once.
+func (b *batchWriter) drain() error {
+	b.mu.Lock()
+	b.closing = true
+	b.more.Signal()
+	b.room.Broadcast()
+	b.mu.Unlock()
+	<-b.done
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// drainClose drains b, then closes c; if the bytes do not leave within
+// timeout (a peer that stopped reading) c is closed anyway.
+func drainClose(b *batchWriter, c io.Closer, timeout time.Duration) error {
+	t := time.AfterFunc(timeout, func() { c.Close() })
+	b.drain()
+	t.Stop()
+	return c.Close()
+}
+
+// batchConn is a net.Conn whose writes are batched: the SSH transport's
+// packets reach the socket in few, large writes.
+type batchConn struct {
+	net.Conn
+	bw   *batchWriter
+	once sync.Once
+	err  error
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	return &batchConn{Conn: c, bw: newBatchWriter(c)}
+}
+
+func (c *batchConn) Write(p []byte) (int, error) { return c.bw.Write(p) }
+
+// Close sends what is pending (see drainClose) and closes the connection.
+func (c *batchConn) Close() error {
+	c.once.Do(func() { c.err = drainClose(c.bw, c.Conn, drainTimeout) })
+	return c.err
+}
+
+// batchChannel is an SFTP session's channel with batched writes: many read
+// replies go into one SSH channel write, so into full-sized SSH packets.
+type batchChannel struct {
+	io.Reader
+	bw   *batchWriter
+	c    io.Closer
+	once sync.Once
+	err  error
+}
+
+func newBatchChannel(ch io.ReadWriteCloser) *batchChannel {
+	return &batchChannel{Reader: ch, bw: newBatchWriter(ch), c: ch}
+}
+
+func (c *batchChannel) Write(p []byte) (int, error) { return c.bw.Write(p) }
+
+// Close sends what is pending (see drainClose) and closes the channel.
+func (c *batchChannel) Close() error {
+	c.once.Do(func() { c.err = drainClose(c.bw, c.c, drainTimeout) })
+	return c.err
+}
