@@ -27,7 +27,7 @@ const uploadAttempts = 4
 
 var sendCommand = &command{
 	name:    "send",
-	args:    "--to SPIFFE_ID[,…] --matter M [--label L]… [--region XX]… [--chunk SIZE] [--receipt FILE] [--json] PATH…",
+	args:    "--to SPIFFE_ID[,…] --matter M [--label L]… [--region XX]… [--chunk SIZE] [--streams N] [--receipt FILE] [--json] PATH…",
 	summary: "encrypt files and directories to recipients and upload them",
 	help: `Bundles the PATHs (files and directories; entries are named from each PATH's
 base name) into a deterministic tar with a manifest of per-file SHA-256 hashes,
@@ -44,6 +44,9 @@ input are refused (lex never follows links: name the target instead).
   --label L      a label such as privileged or personal-data (repeatable)
   --region XX    data subjects' region, ISO 3166 code or EU (repeatable)
   --chunk SIZE   upload chunk size, at least 1MiB (default 256MiB)
+  --streams N    upload N ranges of the ciphertext at once, over separate
+                 connections; the default is 4 for a large bundle (32MiB or
+                 more) to a far gateway over TCP, else 1
   --receipt FILE where to save the audit receipt (default lex-receipt-ID.json
                  next to the first PATH); check it with "lex verify FILE"
   --json         print the transfer as JSON
@@ -63,6 +66,7 @@ type sendOptions struct {
 	labels  []string
 	regions []string
 	chunk   int64
+	streams int // --streams: ranges uploaded at once, 0 for the default
 	paths   []string
 	receipt string
 }
@@ -78,11 +82,12 @@ func parseSendArgs(args []string) (*sendOptions, bool, error) {
 	fs.Var(&chunk, "chunk", "")
 	jsonOut := fs.Bool("json", false, "")
 	receipt := fs.String("receipt", "", "")
+	streams := fs.Int("streams", 0, "")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, false, err
 	}
-	o := &sendOptions{matter: *matter, labels: labels, chunk: int64(chunk), paths: paths, receipt: *receipt}
+	o := &sendOptions{matter: *matter, labels: labels, chunk: int64(chunk), streams: *streams, paths: paths, receipt: *receipt}
 	switch {
 	case len(to) == 0:
 		return nil, false, usagef("--to is required")
@@ -92,6 +97,8 @@ func parseSendArgs(args []string) (*sendOptions, bool, error) {
 		return nil, false, usagef("name at least one file or directory to send")
 	case o.chunk < minChunk:
 		return nil, false, usagef("--chunk %s is too small: the first chunk must carry the whole age header; use 1MiB or more", humanSize(o.chunk))
+	case o.streams < 0 || o.streams > 64:
+		return nil, false, usagef("--streams %d: want 1 to 64", o.streams)
 	}
 	for _, s := range to {
 		id, err := spiffeid.FromString(s)
@@ -307,9 +314,14 @@ func (s *sender) upload(ctx context.Context, id, spool string, size int64) error
 		return fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
-	off, err := s.c.UploadOffset(ctx, id)
+	asked := time.Now()
+	off, held, err := s.c.UploadProgress(ctx, id)
 	if err != nil {
 		return fmt.Errorf("upload offset of %s: %w", id, err)
+	}
+	if streams, why := s.uploadStreams(size-off, time.Since(asked)); streams > 1 {
+		s.e.verbosef("upload: %d streams (%s)", streams, why)
+		return s.uploadRanges(ctx, id, spool, completeSpool(size), size, off, held, streams, true)
 	}
 	p := newProgress(s.e.stderr, "uploading", size, off)
 	defer p.done()

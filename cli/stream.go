@@ -125,17 +125,34 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 		return nil, nil, fmt.Errorf("the gateway answered a new transfer with %s at byte %d; run the command again", t.State, t.Offset)
 	}
 
+	streams, why := 1, fmt.Sprintf("%s to send, less than %s", humanSize(e.size), humanSize(parallelMin))
+	if e.size >= parallelMin || s.o.streams > 1 { // a small request tells how far the gateway is
+		asked := time.Now()
+		if _, _, err := s.c.UploadProgress(ctx, t.ID); err == nil {
+			streams, why = s.uploadStreams(e.size, time.Since(asked))
+		}
+	}
+	s.e.verbosef("upload: %d stream(s) (%s)", streams, why)
 	start := time.Now()
-	sum, spooled := hashBlocks(e.fo.sinks[0]), spoolBlocks(f, e.fo.sinks[2])
+	sum := hashBlocks(e.fo.sinks[0])
 	body := &blockReader{in: e.fo.sinks[1]}
 	uploaded := make(chan error, 1)
-	go func() {
-		err := s.uploadStream(ctx, t.ID, e.size, body)
-		if err != nil {
-			body.detach()
-		}
-		uploaded <- err
-	}()
+	var spooled <-chan error
+	if streams > 1 { // ranges leave from the spool as soon as it holds them
+		body.detach()
+		watch := newSpoolWatch()
+		spooled = watch.follow(spoolBlocks(f, watch.relay(e.fo.sinks[2])), e.size)
+		go func() { uploaded <- s.uploadRanges(ctx, t.ID, st.Spool, watch, e.size, 0, nil, streams, false) }()
+	} else {
+		spooled = spoolBlocks(f, e.fo.sinks[2])
+		go func() {
+			err := s.uploadStream(ctx, t.ID, e.size, body)
+			if err != nil {
+				body.detach()
+			}
+			uploaded <- err
+		}()
+	}
 	err = e.run(ctx, in, newProgress(s.e.stderr, "sending", in.bytes, 0))
 	h, serr := <-sum, <-spooled
 	if err != nil {
@@ -167,7 +184,7 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 			return nil, nil, s.uploadFailed(dir, st, err)
 		}
 	}
-	s.e.verbosef("uploaded in %v (%.0f MB/s over %s, a single upload stream)", time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)), s.c.BulkTransport())
+	s.e.verbosef("uploaded in %v (%.0f MB/s over %s, %s)", time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)), s.c.BulkTransport(), streamsPhrase(streams))
 	t, err = s.seal(ctx, dir, st, t.ID)
 	return st, t, err
 }
