@@ -50,5 +50,11 @@
 // TestExhaustionHeaderBlock: limits.max_header_bytes on both transports.
 // TestExhaustionSessionsPerAccount: sftp.max_sessions_per_account.
 //
+// ranges_test.go, TestRangesParallelUpload — ranges of one upload sent out of
+// order, at once, duplicated and overlapping assemble to the identical
+// ciphertext; a range before the age header is in (409 at 0), past the
+// declared size or longer than it says (413) is refused with nothing kept; a
+// range with wrong bytes quarantines the transfer at completion (422).
+//
 // Run it alone with: go test -race ./gateway/battery/
 package battery
