@@ -9,6 +9,11 @@
 //     invariant: every upload acknowledged to the client is deliverable byte
 //     for byte, nothing incomplete is ever in an inbox, the upload resumes from
 //     its durable offset, and the audit log agrees with the store.
+//   - TestCrashRanges kills it while it writes one range of a parallel upload
+//     (after the pwrite; after the fsync, before the range is recorded): every
+//     acknowledged range, also one beyond the contiguous prefix, is held after
+//     the restart, the unacknowledged one is missing, and re-sending only it
+//     completes the upload.
 //   - TestRandomKills kills it from outside at seeded random moments while
 //     several uploads run, and checks the same invariant after each restart.
 //     LEXGATE_CRASH_ITERATIONS sets how many kills (default 3) and
