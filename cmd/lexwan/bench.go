@@ -25,6 +25,8 @@ type options struct {
 	keep     bool
 	verbose  bool
 	cc       string
+	sends    string // comma-separated lex send transports to time
+	receive  bool   // also time sftp get and lex receive
 }
 
 // profile is one emulated path; its conditions apply to both directions.

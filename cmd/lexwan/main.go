@@ -13,7 +13,11 @@
 //
 // Usage:
 //
-//	lexwan [-bin DIR] [-size SIZE] [-profiles LIST] [-timeout D] [-keep] [-v]
+//	lexwan [-bin DIR] [-size SIZE] [-profiles LIST] [-sends LIST] [-receive=false] [-timeout D] [-keep] [-v]
+//
+// -sends and -receive=false shorten a run to the rows one change needs, e.g.
+// "-profiles 150ms,150ms-0.5% -sends auto -receive=false" times only sftp put
+// and lex send (auto) on the two 150 ms paths.
 //
 // A measurement that runs past -timeout is stopped; its figure is then the
 // bytes the link carried in that direction divided by the time (an upper bound
@@ -51,6 +55,8 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs, PKI)")
 	flag.BoolVar(&o.verbose, "v", false, "print lex -v output")
 	flag.StringVar(&o.cc, "cc", "", "set the namespaces' default TCP congestion control (default: the host's)")
+	flag.StringVar(&o.sends, "sends", "auto,quic,tcp", "comma-separated lex send --transport modes to time")
+	flag.BoolVar(&o.receive, "receive", true, "also time sftp get and lex receive")
 	flag.Parse()
 	o.size = int64(size)
 	if flag.NArg() > 0 || o.size < 1 {

@@ -78,7 +78,7 @@ func (b *bench) runProfile(ctx context.Context, p profile) (*profileReport, erro
 		return nil, err
 	}
 	var sent string // a transfer that arrived whole, to receive
-	for _, t := range []string{"auto", "quic", "tcp"} {
+	for _, t := range strings.Split(b.opt.sends, ",") {
 		var stdout strings.Builder
 		res, err := b.measure(ctx, rowSend(t), true, func(ctx context.Context) (*exec.Cmd, error) {
 			// A matter of its own, so that no send resumes another's transfer.
@@ -97,6 +97,9 @@ func (b *bench) runProfile(ctx context.Context, p profile) (*profileReport, erro
 		if !res.TimedOut && sent == "" && json.Unmarshal([]byte(lastJSON(stdout.String())), &sr) == nil {
 			sent = sr.ID
 		}
+	}
+	if !b.opt.receive {
+		return r, nil
 	}
 	get, err := b.measure(ctx, rowSFTPGet, false, func(ctx context.Context) (*exec.Cmd, error) {
 		if _, err := os.Stat(remote); err != nil {
