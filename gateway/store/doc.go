@@ -32,6 +32,12 @@
 //     SHA-256 state, so resuming never rehashes. A chunk at the wrong
 //     offset gets an [*OffsetError] with the offset to resume from; a chunk
 //     that breaks off part way keeps the bytes received.
+//     A parallel upload sends ranges instead, with [Store.WriteRange], in
+//     any order once the first bytes are in: each range is written at its
+//     offset outside the transfer's lock, fsynced, then recorded; the
+//     offset (the contiguous prefix) and its SHA-256 advance as ranges join
+//     it, and [Store.UploadProgress] reports the prefix and the ranges
+//     beyond it.
 //  3. When the offset reaches the declared size the hash is checked. On a
 //     match the file is renamed to <id>.age and the transfer is
 //     [StateReady]; otherwise its bytes are deleted, it is
@@ -56,8 +62,10 @@
 //
 // Bytes are fsynced before the offset that covers them is committed, and
 // the database runs with synchronous=FULL, so a recorded offset always
-// names bytes on disk. After a crash a .part file may be longer than its
-// recorded offset; the next WriteAt cuts it back first. Renames are made
+// names bytes on disk; so does a recorded range of a parallel upload. After
+// a crash a .part file may be longer than its recorded offset; the next
+// WriteAt cuts it back first, unless ranges beyond the offset are recorded,
+// which it keeps. Renames are made
 // durable by syncing the spool directory, and Open reconciles the spool
 // with the metadata: files of unknown, deleted or quarantined transfers
 // are removed, and an upload caught between rename and commit is put back
