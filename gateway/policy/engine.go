@@ -198,6 +198,7 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 		rego.Compiler(set.compiler),
 		rego.Store(inmem.NewFromObjectWithOpts(withIndex(set.documents), inmem.OptReturnASTValuesOnRead(true))),
 		rego.StrictBuiltinErrors(true),
+		rego.GenerateJSON(keepAST),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, errors.Join(locate(err)...)
@@ -250,7 +251,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 
 // evaluate runs the query and fills d from its result.
 func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decision) error {
-	input := inputValue(in)
+	input := p.set.facts.valueOf(in)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	if err := ctx.Err(); err != nil {
@@ -291,6 +292,9 @@ func undefined(d Decision, why string) Decision {
 // log writes one Info record for a decision. It names the parties and
 // the outcome, never bundle contents or keys.
 func (e *Engine) log(ctx context.Context, in Input, d Decision, err error, took time.Duration) {
+	if !e.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("decision_id", d.ID),
 		slog.String("action", in.Action),

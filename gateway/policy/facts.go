@@ -21,6 +21,10 @@ type facts struct {
 
 	// byOrg indexes Agreements by the trust domains of their parties.
 	byOrg map[string][]int
+
+	// values are the parts of enriched inputs taken from these facts, as
+	// OPA values made once (see valueOf).
+	values *valueCache
 }
 
 // jurisdictions are the lists of data/jurisdictions.json.
@@ -105,6 +109,7 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 			}
 		}
 	}
+	f.values = newValueCache(f)
 	return f, nil
 }
 
@@ -158,20 +163,26 @@ func (f *facts) party(p Party, other string) Party {
 
 // siteOf returns a copy of the site whose longest path prefix matches path.
 func siteOf(sites []Site, path string) *Site {
-	var best *Site
-	n := -1
+	i := siteIndex(sites, path)
+	if i < 0 {
+		return nil
+	}
+	s := sites[i]
+	return &s
+}
+
+// siteIndex returns the index of the site whose longest path prefix
+// matches path, -1 if none does.
+func siteIndex(sites []Site, path string) int {
+	best, n := -1, -1
 	for i := range sites {
 		for _, pre := range sites[i].Paths {
 			if strings.HasPrefix(path, pre) && len(pre) > n {
-				best, n = &sites[i], len(pre)
+				best, n = i, len(pre)
 			}
 		}
 	}
-	if best == nil {
-		return nil
-	}
-	s := *best
-	return &s
+	return best
 }
 
 // organisation returns a copy of the organisation of td with its
@@ -186,14 +197,27 @@ func (f *facts) organisation(td, other string) *Organisation {
 	o.Sites = slices.Clone(o.Sites)
 	o.Certifications = slices.Clone(o.Certifications)
 	o.Agreements = nil
-	for _, i := range f.byOrg[td] {
+	for _, i := range f.agreementsWith(td, other) {
 		a := f.Agreements[i]
-		if other != "" && slices.Contains(a.Parties, other) {
-			a.Parties = slices.Clone(a.Parties)
-			o.Agreements = append(o.Agreements, a)
-		}
+		a.Parties = slices.Clone(a.Parties)
+		o.Agreements = append(o.Agreements, a)
 	}
 	return &o
+}
+
+// agreementsWith returns the indexes in Agreements of the agreements
+// between trust domains td and other, none if other is empty.
+func (f *facts) agreementsWith(td, other string) []int {
+	if other == "" {
+		return nil
+	}
+	var out []int
+	for _, i := range f.byOrg[td] {
+		if slices.Contains(f.Agreements[i].Parties, other) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

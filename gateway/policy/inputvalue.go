@@ -24,19 +24,23 @@ func inputValue(in Input) ast.Value {
 		for i, p := range in.Destinations {
 			ts[i] = ast.NewTerm(partyValue(p))
 		}
-		o.Insert(jsonString("destinations"), ast.ArrayTerm(ts...))
+		o.Insert(key("destinations"), ast.ArrayTerm(ts...))
 	}
 	if b := in.Bundle; b != nil {
-		o.Insert(jsonString("bundle"), ast.ObjectTerm(
-			field("matter", jsonString(b.Matter)),
-			field("labels", stringList(b.Labels)),
-			field("data_subject_regions", stringList(b.Regions)),
-			field("size", ast.IntNumberTerm(int(b.Size))),
-			field("file_count", ast.InternedTerm(b.FileCount)),
-			field("manifest_hash", jsonString(b.ManifestHash)),
-		))
+		o.Insert(key("bundle"), bundleValue(*b))
 	}
 	return o
+}
+
+func bundleValue(b Bundle) *ast.Term {
+	return ast.ObjectTerm(
+		field("matter", jsonString(b.Matter)),
+		field("labels", stringList(b.Labels)),
+		field("data_subject_regions", stringList(b.Regions)),
+		field("size", ast.IntNumberTerm(int(b.Size))),
+		field("file_count", ast.InternedTerm(b.FileCount)),
+		field("manifest_hash", jsonString(b.ManifestHash)),
+	)
 }
 
 func partyValue(p Party) ast.Value {
@@ -47,10 +51,10 @@ func partyValue(p Party) ast.Value {
 		field("eu_eea", ast.InternedTerm(p.EUEEA)),
 	)
 	if p.Organisation != nil {
-		o.Insert(jsonString("organisation"), ast.NewTerm(organisationValue(*p.Organisation)))
+		o.Insert(key("organisation"), ast.NewTerm(organisationValue(*p.Organisation)))
 	}
 	if p.Site != nil {
-		o.Insert(jsonString("site"), ast.NewTerm(siteValue(*p.Site)))
+		o.Insert(key("site"), ast.NewTerm(siteValue(*p.Site)))
 	}
 	optString(o, "jurisdiction", p.Jurisdiction)
 	optStrings(o, "certifications", p.Certifications)
@@ -70,7 +74,7 @@ func organisationValue(g Organisation) ast.Value {
 		for i, s := range g.Sites {
 			ts[i] = ast.NewTerm(siteValue(s))
 		}
-		o.Insert(jsonString("sites"), ast.ArrayTerm(ts...))
+		o.Insert(key("sites"), ast.ArrayTerm(ts...))
 	}
 	optStrings(o, "certifications", g.Certifications)
 	optInt(o, "retention_days", int64(g.RetentionDays))
@@ -80,17 +84,21 @@ func organisationValue(g Organisation) ast.Value {
 	if len(g.Agreements) > 0 {
 		ts := make([]*ast.Term, len(g.Agreements))
 		for i, a := range g.Agreements {
-			ag := ast.NewObject(
-				field("parties", stringList(a.Parties)),
-				field("kind", jsonString(a.Kind)),
-				field("signed", jsonString(a.Signed)),
-			)
-			optString(ag, "expires", a.Expires)
-			ts[i] = ast.NewTerm(ag)
+			ts[i] = ast.NewTerm(agreementValue(a))
 		}
-		o.Insert(jsonString("agreements"), ast.ArrayTerm(ts...))
+		o.Insert(key("agreements"), ast.ArrayTerm(ts...))
 	}
 	return o
+}
+
+func agreementValue(a Agreement) ast.Value {
+	ag := ast.NewObject(
+		field("parties", stringList(a.Parties)),
+		field("kind", jsonString(a.Kind)),
+		field("signed", jsonString(a.Signed)),
+	)
+	optString(ag, "expires", a.Expires)
+	return ag
 }
 
 func siteValue(s Site) ast.Value {
@@ -99,7 +107,7 @@ func siteValue(s Site) ast.Value {
 	optString(o, "jurisdiction", s.Jurisdiction)
 	optStrings(o, "certifications", s.Certifications)
 	if h := s.BusinessHours; h != nil {
-		o.Insert(jsonString("business_hours"), ast.ObjectTerm(
+		o.Insert(key("business_hours"), ast.ObjectTerm(
 			field("time_zone", jsonString(h.TimeZone)),
 			field("days", stringList(h.Days)),
 			field("from", jsonString(h.From)),
@@ -120,7 +128,28 @@ func jsonString(s string) *ast.Term {
 	return ast.StringTerm(s)
 }
 
-func field(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{jsonString(k), v} }
+func field(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{key(k), v} }
+
+// keys are the field names of the input document as terms, made once.
+var keys = map[string]*ast.Term{}
+
+func init() {
+	for _, k := range []string{"version", "action", "time", "source", "risk_score", "destinations", "bundle",
+		"matter", "labels", "data_subject_regions", "size", "file_count", "manifest_hash",
+		"id", "trust_domain", "path", "eu_eea", "organisation", "site", "jurisdiction", "certifications",
+		"name", "kind", "sites", "retention_days", "max_downloads", "max_bundle_bytes", "max_files", "agreements",
+		"parties", "signed", "expires", "paths", "business_hours", "time_zone", "days", "from", "to"} {
+		keys[k] = ast.StringTerm(k)
+	}
+}
+
+// key is k as a term, shared for the field names of the input document.
+func key(k string) *ast.Term {
+	if t, ok := keys[k]; ok {
+		return t
+	}
+	return jsonString(k)
+}
 
 // stringList is a JSON list of strings; nil is null, as encoding/json has it.
 func stringList(ss []string) *ast.Term {
@@ -137,22 +166,111 @@ func stringList(ss []string) *ast.Term {
 // optString, optStrings and optInt add a field tagged omitempty.
 func optString(o ast.Object, k, v string) {
 	if v != "" {
-		o.Insert(jsonString(k), jsonString(v))
+		o.Insert(key(k), jsonString(v))
 	}
 }
 
 func optStrings(o ast.Object, k string, v []string) {
 	if len(v) > 0 {
-		o.Insert(jsonString(k), stringList(v))
+		o.Insert(key(k), stringList(v))
 	}
 }
 
 func optInt(o ast.Object, k string, v int64) {
 	if v != 0 {
-		o.Insert(jsonString(k), ast.IntNumberTerm(int(v)))
+		o.Insert(key(k), ast.IntNumberTerm(int(v)))
 	}
 }
 
 // jsonTime is t as encoding/json writes a time.Time: RFC 3339 with
 // nanoseconds, trailing zeros dropped.
 func jsonTime(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+// valueCache holds the OPA values of the parts of enriched inputs that
+// come from the policy data, made once when the data is loaded and shared
+// by every input (OPA never changes a value it is given).
+type valueCache struct {
+	orgs       map[string]*orgValue
+	agreements []*ast.Term // by index in facts.Agreements
+}
+
+// orgValue is an organisation as it appears in an enriched input.
+type orgValue struct {
+	value  *ast.Term      // without agreements: the source's organisation
+	fields [][2]*ast.Term // the fields of value, to add agreements to
+	sites  []*ast.Term    // by index in Organisation.Sites
+}
+
+func newValueCache(f *facts) *valueCache {
+	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), agreements: make([]*ast.Term, len(f.Agreements))}
+	for td := range f.Organisations {
+		o := f.organisation(td, "")
+		v := &orgValue{value: ast.NewTerm(organisationValue(*o)), sites: make([]*ast.Term, len(o.Sites))}
+		v.value.Value.(ast.Object).Foreach(func(k, x *ast.Term) { v.fields = append(v.fields, [2]*ast.Term{k, x}) })
+		for i, s := range o.Sites {
+			v.sites[i] = ast.NewTerm(siteValue(s))
+		}
+		c.orgs[td] = v
+	}
+	for i, a := range f.Agreements {
+		c.agreements[i] = ast.NewTerm(agreementValue(a))
+	}
+	return c
+}
+
+// valueOf is inputValue(in) for an input enriched by f (f.enrich): the
+// same value, built mostly of parts made when the data was loaded.
+func (f *facts) valueOf(in Input) ast.Value {
+	if f.values == nil {
+		return inputValue(in)
+	}
+	o := ast.NewObject(
+		field("version", ast.InternedTerm(in.Version)),
+		field("action", jsonString(in.Action)),
+		field("time", jsonString(jsonTime(in.Time))),
+		field("source", ast.NewTerm(f.partyValue(in.Source, ""))),
+		field("risk_score", ast.InternedTerm(in.RiskScore)),
+	)
+	if len(in.Destinations) > 0 {
+		ts := make([]*ast.Term, len(in.Destinations))
+		for i, p := range in.Destinations {
+			ts[i] = ast.NewTerm(f.partyValue(p, in.Source.TrustDomain))
+		}
+		o.Insert(key("destinations"), ast.ArrayTerm(ts...))
+	}
+	if b := in.Bundle; b != nil {
+		o.Insert(key("bundle"), bundleValue(*b))
+	}
+	return o
+}
+
+// partyValue is partyValue(p) for a party enriched by f, whose
+// organisation carries its agreements with other.
+func (f *facts) partyValue(p Party, other string) ast.Value {
+	cached := f.values.orgs[p.TrustDomain]
+	if p.Organisation == nil || cached == nil {
+		return partyValue(p)
+	}
+	o := ast.NewObject(
+		field("id", jsonString(p.ID)),
+		field("trust_domain", jsonString(p.TrustDomain)),
+		field("path", jsonString(p.Path)),
+		field("eu_eea", ast.InternedTerm(p.EUEEA)),
+	)
+	org := cached.value
+	if ags := f.agreementsWith(p.TrustDomain, other); len(ags) > 0 {
+		ts := make([]*ast.Term, len(ags))
+		for i, a := range ags {
+			ts[i] = f.values.agreements[a]
+		}
+		fields := append(cached.fields[:len(cached.fields):len(cached.fields)], field("agreements", ast.ArrayTerm(ts...)))
+		org = ast.ObjectTerm(fields...)
+	}
+	o.Insert(key("organisation"), org)
+	if p.Site != nil {
+		o.Insert(key("site"), cached.sites[siteIndex(p.Organisation.Sites, p.Path)])
+	}
+	optString(o, "jurisdiction", p.Jurisdiction)
+	optStrings(o, "certifications", p.Certifications)
+	return o
+}

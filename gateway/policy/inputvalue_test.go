@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,36 @@ func TestInputValueIsItsJSON(t *testing.T) {
 			if got.Compare(want) != 0 {
 				t.Errorf("inputValue =\n%v\nJSON form =\n%v", got, want)
 			}
+			if !strings.HasPrefix(name, "enriched") {
+				return
+			}
+			if got := set.facts.valueOf(in); got.Compare(want) != 0 {
+				t.Errorf("valueOf =\n%v\nJSON form =\n%v", got, want)
+			}
 		})
+	}
+}
+
+// TestValueOfIsItsJSON: the engine builds the input of a decision from
+// parts made when the data was loaded (facts.valueOf); for every pair of
+// parties of the fixture world, at every kind of site and with the
+// agreements between them, that is the value of the input's JSON form.
+func TestValueOfIsItsJSON(t *testing.T) {
+	set, errs := load(t.Context(), fixtureWorld(t), ".", false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ids := []string{"law.test/user", "lpo.test/team/mergers/x", "old.test/u", "care.test/u", "uk.test/u", "multi.test/x",
+		"multi.test/ny/x", "multi.test/ny/night/x", "nowhere.test/u", "multi.test", "law.test"}
+	for _, src := range ids {
+		for _, dst := range ids {
+			in := set.facts.enrich(Input{Action: "send", Time: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC),
+				Source:       Party{ID: "spiffe://" + src},
+				Destinations: []Party{{ID: "spiffe://" + dst}, {ID: "spiffe://multi.test/ny/night/y"}},
+				Bundle:       &Bundle{Matter: "M-1", Labels: []string{"health"}, Regions: []string{"DE"}}})
+			if got, want := set.facts.valueOf(in), jsonValue(t, in); got.Compare(want) != 0 {
+				t.Errorf("%s -> %s: valueOf =\n%v\nJSON form =\n%v", src, dst, got, want)
+			}
+		}
 	}
 }
