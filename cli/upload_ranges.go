@@ -27,8 +27,10 @@ import (
 // connection fills such a link, and parallel ranges would only add work.
 
 // headSize is the first range, sent alone before the others: it must carry
-// the whole age header.
-const headSize = 1 << 20
+// the whole age header, which the gateway bounds at 256 KiB
+// (agecheck.MaxHeaderSize). It is no larger, so that it crosses a cold
+// connection in few round trips.
+const headSize = 256 << 10
 
 // uploadStreams is how many ranges to upload at once, of left bytes, and why:
 // --streams when given, else what a download of as many bytes from a gateway
@@ -83,6 +85,27 @@ func (c *Client) UploadRange(ctx context.Context, id string, off, end int64, bod
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body.Close()
 	return progressHeaders(resp)
+}
+
+// warmBulk opens up to n more bulk connections to the gateway, each with a HEAD
+// of transfer id's content, and closes the returned channel when they are done,
+// idle in the pool. Failures are ignored: the ranges dial again.
+func (c *Client) warmBulk(ctx context.Context, id string, n int) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, err := c.newRequest(ctx, http.MethodHead, transferPath(id, "/content"), nil)
+			if err != nil {
+				return
+			}
+			if resp, err := c.doWith(c.bulk, req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
 
 func progressHeaders(resp *http.Response) (int64, []api.Span, error) {
@@ -231,8 +254,13 @@ func (s *sender) uploadRanges(ctx context.Context, id, spool string, w *spoolWat
 	}
 	ru := &rangeUpload{s: s, id: id, f: f, w: w, size: size, p: p}
 	if off == 0 {
+		// While the head goes, the other connections are dialled (TCP and TLS
+		// handshakes take two round trips), so the ranges start on warm ones.
+		warmed := s.c.warmBulk(ctx, id, streams-1)
 		head := api.Span{Start: 0, End: min(headSize, size)}
-		if err := ru.send(ctx, head); err != nil {
+		err := ru.send(ctx, head)
+		<-warmed
+		if err != nil {
 			return err
 		}
 	}
