@@ -9,10 +9,10 @@ package lexgate
 # admin holds when the source is a policy administrator.
 admin if source.id in object.get(data.data, "admins", [])
 
-deny contains reason(
-	"admin.not_admin",
-	sprintf("%s is not a policy administrator: ask your security team to add it to the admins in policies/data", [who(source)]),
-) if {
-	action == "admin"
+deny contains {
+	"code": "admin.not_admin",
+	"message": sprintf("%s is not a policy administrator: ask your security team to add it to the admins in policies/data", [who(source)]),
+} if {
+	input.action == "admin"
 	not admin
 }

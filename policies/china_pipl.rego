@@ -12,15 +12,16 @@ pipl_kinds := {"PIPL-SCC"}
 # pipl_certification lets a recipient take PIPL exports without a contract.
 pipl_certification := "PIPL certification"
 
-deny contains reason(
-	"pipl.no_transfer_mechanism",
-	sprintf("Personal information of subjects in China may go to %s only under the CAC standard contract (PIPL-SCC) or to a PIPL-certified recipient; between %s and %s %s", [
-		jurisdiction(to), from.trust_domain, to.trust_domain,
+deny contains {
+	"code": "pipl.no_transfer_mechanism",
+	"message": sprintf("Personal information of subjects in China may go to %s only under the CAC standard contract (PIPL-SCC) or to a PIPL-certified recipient; between %s and %s %s", [
+		to.jurisdiction, from.trust_domain, to.trust_domain,
 		why_not(from.trust_domain, to.trust_domain, pipl_kinds),
 	]),
-) if {
+} if {
+	personal
 	"CN" in subject_regions
 	some [from, to] in flows
 	export_needs_mechanism(from, to, {"CN"}, {}, pipl_kinds)
-	not pipl_certification in certifications(to)
+	not pipl_certification in object.get(to, "certifications", []) # certifications(to)
 }

@@ -15,20 +15,15 @@ eea_subjects if {
 	eea(r)
 }
 
-deny contains reason(
-	"gdpr.no_transfer_mechanism",
-	sprintf("Personal data of EU/EEA subjects may go to %s only under SCCs or BCRs (%s has no EU adequacy decision); between %s and %s %s", [
-		jurisdiction(to), jurisdiction(to), from.trust_domain, to.trust_domain,
+deny contains {
+	"code": "gdpr.no_transfer_mechanism",
+	"message": sprintf("Personal data of EU/EEA subjects may go to %s only under SCCs or BCRs (%s has no EU adequacy decision); between %s and %s %s", [
+		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain,
 		why_not(from.trust_domain, to.trust_domain, gdpr_kinds),
 	]),
-) if {
+} if {
+	personal
 	eea_subjects
 	some [from, to] in flows
-	export_needs_mechanism(from, to, eu_eea, data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
+	export_needs_mechanism(from, to, {"EEA"}, data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
 }
-
-# set_of turns a list into a set.
-set_of(xs) := {x | some x in xs}
-
-# eu_eea are the EU/EEA members, as a set made once per decision.
-eu_eea := set_of(data.data.jurisdictions.eu_eea)

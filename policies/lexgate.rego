@@ -51,14 +51,14 @@ allow if {
 permit if {
 	input.version == input_version
 	action in actions
-	known(source)
+	source.organisation
 	every p in counterparties {
-		known(p)
+		p.organisation
 	}
 }
 
 # reasons explains the decision: why it was refused, or nothing when allowed.
-reasons := sort([r | some r in deny]) if {
+reasons := sort(deny) if {
 	count(deny) > 0
 } else := [] if {
 	allow
@@ -67,21 +67,21 @@ reasons := sort([r | some r in deny]) if {
 # reason builds one entry of decision.reasons.
 reason(code, message) := {"code": code, "message": message}
 
-deny contains reason(
-	"action.unknown",
-	sprintf("the action %q is not allowed by policy", [action]),
-) if {
+deny contains {
+	"code": "action.unknown",
+	"message": sprintf("the action %q is not allowed by policy", [action]),
+} if {
 	not action in actions
 }
 
-deny contains reason(
-	"input.version",
-	sprintf("the gateway sent input version %v, but this policy reads version %v", [object.get(input, "version", "none"), input_version]),
-) if {
+deny contains {
+	"code": "input.version",
+	"message": sprintf("the gateway sent input version %v, but this policy reads version %v", [object.get(input, "version", "none"), input_version]),
+} if {
 	not input.version == input_version
 }
 
-deny contains reason("input.time", "the request has no valid time") if {
+deny contains {"code": "input.time", "message": "the request has no valid time"} if {
 	not now
 }
 
@@ -93,9 +93,22 @@ now := time.parse_rfc3339_ns(input.time)
 # action is the action requested ("" when missing).
 action := object.get(input, "action", "")
 
-# source is the party requesting the action ({} when missing).
-source := object.get(input, "source", {})
+# source is the party requesting the action ({} when missing), with its
+# facts (with_facts, places.rego).
+source := s if {
+	s := input.source
+	is_object(s.organisation) # enriched(s)
+} else := with_facts(object.get(input, "source", {}))
 
 # counterparties are the other parties of the action: the recipients of a
-# send, the sender of a transfer being received or acknowledged.
-counterparties := object.get(input, "destinations", [])
+# send, the sender of a transfer being received or acknowledged; each with
+# its facts. The gateway sends them enriched, and they are used as they are.
+counterparties := ps if {
+	ps := input.destinations
+	every p in ps {
+		is_object(p.organisation) # enriched(p)
+	}
+} else := [with_facts(p) | some p in object.get(input, "destinations", [])]
+
+# parties are the source and the counterparties.
+parties := array.concat([source], counterparties)

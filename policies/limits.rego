@@ -4,34 +4,34 @@ package lexgate
 # (max_bundle_bytes, max_files), and a site may only move material within
 # its business hours (business_hours: time_zone, days, from, to).
 
-deny contains reason(
-	"limits.size",
-	sprintf("the bundle is %d bytes, over the %d-byte limit of %s", [object.get(bundle, "size", 0), limit, p.trust_domain]),
-) if {
-	action == "send"
-	some p in array.concat([source], counterparties)
-	limit := org(p).max_bundle_bytes
+deny contains {
+	"code": "limits.size",
+	"message": sprintf("the bundle is %d bytes, over the %d-byte limit of %s", [object.get(bundle, "size", 0), limit, p.trust_domain]),
+} if {
+	input.action == "send"
+	some p in parties
+	limit := data.data.organisations[p.trust_domain].max_bundle_bytes
 	object.get(bundle, "size", 0) > limit
 }
 
-deny contains reason(
-	"limits.file_count",
-	sprintf("the bundle has %d files, over the limit of %d files of %s", [object.get(bundle, "file_count", 0), limit, p.trust_domain]),
-) if {
-	action == "send"
-	some p in array.concat([source], counterparties)
-	limit := org(p).max_files
+deny contains {
+	"code": "limits.file_count",
+	"message": sprintf("the bundle has %d files, over the limit of %d files of %s", [object.get(bundle, "file_count", 0), limit, p.trust_domain]),
+} if {
+	input.action == "send"
+	some p in parties
+	limit := data.data.organisations[p.trust_domain].max_files
 	object.get(bundle, "file_count", 0) > limit
 }
 
-deny contains reason(
-	"hours.outside",
-	sprintf("%s can only %s material during its business hours (%s, %s-%s %s); it is %s there", [
+deny contains {
+	"code": "hours.outside",
+	"message": sprintf("%s can only %s material during its business hours (%s, %s-%s %s); it is %s there", [
 		site_name(source), action, concat(" ", h.days), h.from, h.to, h.time_zone, local_time(h.time_zone),
 	]),
-) if {
+} if {
+	h := source.site.business_hours
 	action in {"send", "receive"}
-	h := site(source).business_hours
 	not within_hours(h)
 }
 

@@ -16,26 +16,30 @@ obligations := {
 
 # retention_days is the shortest retention of the counterparties'
 # organisations (of the source's when there is none).
-retention_days := min({org_setting(p, "retention_days", default_retention_days) | some p in counterparties}) if {
-	count(counterparties) > 0
-} else := v if {
-	v := org_setting(source, "retention_days", default_retention_days)
-} else := default_retention_days
+retention_days := min(org_settings("retention_days", default_retention_days))
 
-# max_downloads is the smallest limit of the counterparties' organisations.
-max_downloads := min({org_setting(p, "max_downloads", default_max_downloads) | some p in counterparties}) if {
-	count(counterparties) > 0
-} else := v if {
-	v := org_setting(source, "max_downloads", default_max_downloads)
-} else := default_max_downloads
+# max_downloads is the smallest limit of the counterparties' organisations
+# (of the source's when there is none).
+max_downloads := min(org_settings("max_downloads", default_max_downloads))
 
 # expires_at is when the gateway deletes the transfer: input.time + retention.
 expires_at := t if {
 	t := time.format(time.add_date(now, 0, 0, retention_days))
 } else := ""
 
-# org_setting reads a number from a party's organisation, or the default.
-org_setting(party, key, fallback) := v if {
-	v := org(party)[key]
+# org_settings are the values of a numeric setting (key) of the
+# organisations of the counterparties, or of the source when there is none:
+# each one's own, or fallback for those without one.
+org_settings(key, fallback) := {v |
+	some p in settings_of
+	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), key], fallback)
 	is_number(v)
-} else := fallback
+} | {fallback |
+	some p in settings_of
+	not is_number(object.get(data.data.organisations, [object.get(p, "trust_domain", ""), key], fallback))
+}
+
+# settings_of are the parties whose organisations set the obligations.
+settings_of := counterparties if {
+	count(counterparties) > 0
+} else := [source]

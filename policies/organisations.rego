@@ -7,8 +7,9 @@ package lexgate
 # org is the organisation of a party, looked up by its SPIFFE trust domain.
 org(party) := data.data.organisations[party.trust_domain]
 
-# known holds when the party belongs to an organisation on file.
-known(party) if org(party)
+# known holds when the party (source or a counterparty, with its facts)
+# belongs to an organisation on file.
+known(party) if party.organisation
 
 # who names a party in messages: its SPIFFE ID.
 who(party) := object.get(party, "id", "(unnamed party)")
@@ -16,19 +17,19 @@ who(party) := object.get(party, "id", "(unnamed party)")
 # domain names a party's organisation in messages: its trust domain.
 domain(party) := object.get(party, "trust_domain", "(no trust domain)")
 
-deny contains reason(
-	"org.unknown",
-	sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(source), domain(source)]),
-) if {
-	not known(source)
+deny contains {
+	"code": "org.unknown",
+	"message": sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(source), domain(source)]),
+} if {
+	not source.organisation
 }
 
-deny contains reason(
-	"org.unknown",
-	sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(p), domain(p)]),
-) if {
+deny contains {
+	"code": "org.unknown",
+	"message": sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(p), domain(p)]),
+} if {
 	some p in counterparties
-	not known(p)
+	not p.organisation
 }
 
 # agreements_between lists the agreements on file between trust domains a and b.
@@ -49,14 +50,12 @@ date(s) := time.parse_ns("2006-01-02", s)
 # it is in force from its signing day through the whole of its expiry day (UTC).
 # An agreement without "expires" never expires.
 in_force(ag) if {
-	date(ag.signed) <= now
-	not ag.expires
+	time.parse_ns("2006-01-02", ag.signed) <= now # date(ag.signed)
+	not lapsed(ag)
 }
 
-in_force(ag) if {
-	date(ag.signed) <= now
-	now < time.add_date(date(ag.expires), 0, 0, 1)
-}
+# lapsed holds when input.time is after the agreement's expiry day (UTC).
+lapsed(ag) if now >= time.add_date(time.parse_ns("2006-01-02", ag.expires), 0, 0, 1)
 
 # in_force_kinds are the kinds of the agreements between a and b in force at
 # input.time. Every rule asks through it, so each pair's agreements are
@@ -77,16 +76,16 @@ has_in_force(a, b, kind) if kind in in_force_kinds(a, b)
 
 # lapse says in plain words why an agreement is not in force.
 lapse(ag) := sprintf("the %s expired on %s", [ag.kind, ag.expires]) if {
-	ag.expires
-	now >= time.add_date(date(ag.expires), 0, 0, 1)
+	lapsed(ag)
 } else := sprintf("the %s only takes effect on %s", [ag.kind, ag.signed]) if {
 	now < date(ag.signed)
 } else := sprintf("the %s is in force", [ag.kind])
 
 # why_not explains why a and b have no agreement of one of these kinds in force.
-why_not(a, b, kinds) := sprintf("no %s between them is on file", [concat(" or ", sort(kinds))]) if {
-	count([ag | some ag in agreements_between(a, b); ag.kind in kinds]) == 0
-} else := concat(" and ", sort([lapse(ag) | some ag in agreements_between(a, b); ag.kind in kinds]))
+why_not(a, b, kinds) := concat(" and ", sort(lapses)) if {
+	lapses := [lapse(ag) | some ag in agreements_between(a, b); ag.kind in kinds]
+	count(lapses) > 0
+} else := sprintf("no %s between them is on file", [concat(" or ", sort(kinds))])
 
 # agreement_kinds lists the kinds of agreement on file between a and b.
 agreement_kinds(a, b) := {ag.kind | some ag in agreements_between(a, b)}

@@ -3,20 +3,50 @@ package lexgate
 # Where a party is: its site, the jurisdiction whose law governs it, the
 # certifications it holds, and the lists of jurisdictions (EU/EEA members,
 # adequacy decisions, embargoes) in data/jurisdictions.json.
+#
+# The rules read these facts from the parties themselves (source and
+# counterparties, lexgate.rego): p.organisation, p.site, p.jurisdiction and
+# p.certifications. The gateway fills them in from this policy set's data
+# (README.md, Input); for a party that comes without them (opa test, opa
+# eval), with_facts works them out here from data.data. Both ways give the
+# same facts.
 
-# site is the site of a party's organisation whose longest path prefix
-# matches the party's SPIFFE path; undefined when no site matches. The
-# gateway has already found it when it filled in the party (see enriched);
-# otherwise it is looked up in data.data.
-site(p) := s if {
+# with_facts is party p with its facts: as given when the gateway enriched
+# it, worked out from data.data otherwise, and as given when its
+# organisation is unknown.
+with_facts(p) := p if {
 	enriched(p)
-	s := p.site
-} else := s if {
-	not enriched(p)
-	s := site_in_data(p)
-}
+} else := object.union(p, facts_in_data(p)) if {
+	org(p)
+} else := p
 
-# site_in_data finds a party's site in data.data.organisations.
+# enriched holds for a party the gateway filled in from this policy set's
+# data (organisation, site, jurisdiction, certifications: README.md, Input).
+enriched(p) if is_object(p.organisation)
+
+# facts_in_data are the facts of a party of a known organisation, from
+# data.data: the fields the gateway would have filled in.
+facts_in_data(p) := object.union(
+	{
+		"organisation": org(p),
+		"jurisdiction": jurisdiction_in_data(p),
+		"certifications": sort({c | some c in object.get(org(p), "certifications", [])} | {c |
+			s := site_in_data(p)
+			some c in object.get(s, "certifications", [])
+		}),
+	},
+	{"site": s | s := site_in_data(p)},
+)
+
+# jurisdiction_in_data is the party's site's jurisdiction when the site sets
+# one, else its organisation's.
+jurisdiction_in_data(p) := j if {
+	j := site_in_data(p).jurisdiction
+} else := org(p).jurisdiction
+
+# site_in_data finds a party's site in data.data.organisations: the site
+# whose longest path prefix matches the party's SPIFFE path; undefined when
+# no site matches.
 site_in_data(p) := s if {
 	path := object.get(p, "path", "")
 	lengths := {count(pre) |
@@ -32,39 +62,32 @@ site_in_data(p) := s if {
 	startswith(path, pre)
 }
 
-# enriched holds for a party the gateway filled in from this policy set's
-# data (organisation, site, jurisdiction, certifications: README.md, Input).
-# Its facts are then read from the party instead of being worked out again
-# in every decision; they are the same either way.
-enriched(p) if is_object(p.organisation)
+# site is the site of a party (undefined when no site matches).
+site(p) := p.site
 
 # site_name names a party's site in messages ("" without one).
-site_name(p) := site(p).name if {
-	site(p)
-} else := ""
+site_name(p) := object.get(p, ["site", "name"], "")
 
 # jurisdiction is the ISO 3166-1 alpha-2 code governing a party: its
 # site's when the site sets one, else its organisation's.
-jurisdiction(p) := j if {
-	enriched(p)
-	j := p.jurisdiction
-} else := j if {
-	not enriched(p)
-	j := site(p).jurisdiction
-} else := org(p).jurisdiction
+jurisdiction(p) := p.jurisdiction
 
 # certifications a party holds: its organisation's and its site's.
-certifications(p) := {c | some c in object.get(p, "certifications", [])} if {
-	enriched(p)
-} else := {c | some c in object.get(org(p), "certifications", [])} | {c |
-	s := site(p)
-	some c in object.get(s, "certifications", [])
-}
+certifications(p) := object.get(p, "certifications", [])
 
 # eea holds when the jurisdiction (or "EU"/"EEA") is in the EU/EEA.
-eea(j) if j in eu_eea
+eea(j) if j in data.data.jurisdictions.eu_eea
 
 eea(j) if j in {"EU", "EEA"}
+
+# inside holds when jurisdiction j is one of home, a set of jurisdictions
+# in which "EEA" stands for every EU/EEA member.
+inside(j, home) if j in home
+
+inside(j, home) if {
+	"EEA" in home
+	j in data.data.jurisdictions.eu_eea
+}
 
 # adequate holds when the adequacy list (a map of jurisdiction to the date
 # its decision took effect) covers j at input.time.
@@ -77,12 +100,12 @@ embargoed(j) if date(data.data.jurisdictions.embargoed[j]) <= now
 # parties: a send moves it from the source to each recipient; a receive
 # moves it from its sender (the counterparty) to the source.
 flows contains [source, p] if {
-	action == "send"
+	input.action == "send"
 	some p in counterparties
 }
 
 flows contains [p, source] if {
-	action == "receive"
+	input.action == "receive"
 	some p in counterparties
 }
 
@@ -90,7 +113,7 @@ flows contains [p, source] if {
 bundle := object.get(input, "bundle", {})
 
 # subject_regions are where the data subjects of the bundle live.
-subject_regions := {r | some r in object.get(bundle, "data_subject_regions", [])}
+subject_regions := object.get(bundle, "data_subject_regions", [])
 
 # personal_labels mark a bundle holding personal data.
 personal_labels := {"personal-data", "special-category", "health"}
@@ -103,20 +126,21 @@ personal if {
 
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
 has_any_in_force(a, b, kinds) if {
-	some kind in kinds
-	kind in in_force_kinds(a, b)
+	some kind in in_force_kinds(a, b)
+	kind in kinds
 }
 
-# export_needs_mechanism holds when personal data of subjects in regions
-# moves from a party to a party outside home (a set of jurisdictions), to a
-# jurisdiction that the adequacy list does not cover, without an agreement
-# of kinds in force between their organisations.
+# export_needs_mechanism holds when personal data moves from a party to a
+# party outside home (a set of jurisdictions, "EEA" standing for the EU/EEA
+# members: see inside), to a jurisdiction that the adequacy list does not
+# cover, without an agreement of kinds in force between their
+# organisations. The rules that use it check first that the bundle holds
+# personal data (personal) of the regime's data subjects.
 export_needs_mechanism(from, to, home, list, kinds) if {
-	personal
-	known(from)
-	known(to)
-	j := jurisdiction(to)
-	not j in home
+	from.organisation
+	to.organisation
+	j := to.jurisdiction
+	not inside(j, home)
 	not adequate(list, j)
 	not has_any_in_force(from.trust_domain, to.trust_domain, kinds)
 }

@@ -8,26 +8,26 @@ package lexgate
 # privilege_certification is what a site needs to hold privileged material.
 privilege_certification := "ISO 27001"
 
-deny contains reason(
-	"privilege.no_iso27001",
-	sprintf("%s cannot receive privileged material: its site%s does not hold ISO 27001", [to.id, site_label(to)]),
-) if {
-	labelled("privileged")
-	some [from, to] in flows
-	known(to)
-	not privilege_certification in certifications(to)
+deny contains {
+	"code": "privilege.no_iso27001",
+	"message": sprintf("%s cannot receive privileged material: its site%s does not hold ISO 27001", [to.id, site_label(to)]),
+} if {
+	"privileged" in input.bundle.labels
+	some [_, to] in flows
+	to.organisation
+	not privilege_certification in object.get(to, "certifications", []) # certifications(to)
 }
 
-deny contains reason(
-	"privilege.no_nda",
-	sprintf("%s cannot receive privileged material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
-) if {
-	labelled("privileged")
+deny contains {
+	"code": "privilege.no_nda",
+	"message": sprintf("%s cannot receive privileged material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
+} if {
+	"privileged" in input.bundle.labels
 	some [from, to] in flows
-	known(from)
-	known(to)
+	from.organisation
+	to.organisation
 	from.trust_domain != to.trust_domain
-	not has_in_force(from.trust_domain, to.trust_domain, "NDA")
+	not "NDA" in in_force_kinds(from.trust_domain, to.trust_domain)
 }
 
 # site_label is " (NAME)" for a party with a site, "" otherwise.

@@ -4,11 +4,12 @@ package lexgate
 # (data.data.jurisdictions.embargoed, with the date each took effect),
 # whatever the action.
 
-deny contains reason(
-	"sanctions.embargoed",
-	sprintf("%s is in %s, which is under embargo: lexgate refuses every action to or from it", [who(p), jurisdiction(p)]),
-) if {
-	some p in array.concat([source], counterparties)
-	known(p)
-	embargoed(jurisdiction(p))
+deny contains {
+	"code": "sanctions.embargoed",
+	"message": sprintf("%s is in %s, which is under embargo: lexgate refuses every action to or from it", [who(p), p.jurisdiction]),
+} if {
+	some p in parties
+	p.organisation
+	since := data.data.jurisdictions.embargoed[p.jurisdiction] # embargoed(p.jurisdiction), places.rego
+	date(since) <= now
 }

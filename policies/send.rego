@@ -3,33 +3,36 @@ package lexgate
 # Sending: every recipient's organisation must be the sender's own, or have
 # at least one agreement (NDA, DPA, SCC, BAA...) in force with it.
 
-deny contains reason("send.no_recipients", "a transfer needs at least one recipient") if {
-	action == "send"
+deny contains {"code": "send.no_recipients", "message": "a transfer needs at least one recipient"} if {
+	input.action == "send"
 	count(counterparties) == 0
 }
 
-deny contains reason(
-	"agreement.none",
-	sprintf("%s has no agreement in force with %s: no agreement between them is on file", [p.trust_domain, source.trust_domain]),
-) if {
-	action == "send"
+deny contains {
+	"code": "agreement.none",
+	"message": sprintf("%s has no agreement in force with %s: no agreement between them is on file", [p.trust_domain, s.trust_domain]),
+} if {
+	input.action == "send"
+	s := source
+	s.organisation
 	some p in counterparties
-	known(source)
-	known(p)
-	count(agreements_between(source.trust_domain, p.trust_domain)) == 0
-	not covered(source.trust_domain, p.trust_domain)
+	p.organisation
+	p.trust_domain != s.trust_domain
+	count(agreements_between(s.trust_domain, p.trust_domain)) == 0
 }
 
-deny contains reason(
-	"agreement.not_in_force",
-	sprintf("%s has no agreement in force with %s: %s", [p.trust_domain, source.trust_domain, why]),
-) if {
-	action == "send"
+deny contains {
+	"code": "agreement.not_in_force",
+	"message": sprintf("%s has no agreement in force with %s: %s", [p.trust_domain, s.trust_domain, why]),
+} if {
+	input.action == "send"
+	s := source
+	s.organisation
 	some p in counterparties
-	known(source)
-	known(p)
-	kinds := agreement_kinds(source.trust_domain, p.trust_domain)
+	p.organisation
+	p.trust_domain != s.trust_domain
+	count(in_force_kinds(s.trust_domain, p.trust_domain)) == 0
+	kinds := agreement_kinds(s.trust_domain, p.trust_domain)
 	count(kinds) > 0
-	not covered(source.trust_domain, p.trust_domain)
-	why := why_not(source.trust_domain, p.trust_domain, kinds)
+	why := why_not(s.trust_domain, p.trust_domain, kinds)
 }

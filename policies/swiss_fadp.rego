@@ -12,15 +12,16 @@ ch_kinds := {"SCC", "BCR"}
 ch_subjects if "CH" in subject_regions
 
 # ch_home are the jurisdictions the FADP lets personal data go to freely.
-ch_home := {"CH"} | eu_eea
+ch_home := {"CH", "EEA"}
 
-deny contains reason(
-	"fadp.no_transfer_mechanism",
-	sprintf("Personal data of Swiss subjects may go to %s only under SCCs or BCRs (%s is not on the Swiss adequacy list); between %s and %s %s", [
-		jurisdiction(to), jurisdiction(to), from.trust_domain, to.trust_domain,
+deny contains {
+	"code": "fadp.no_transfer_mechanism",
+	"message": sprintf("Personal data of Swiss subjects may go to %s only under SCCs or BCRs (%s is not on the Swiss adequacy list); between %s and %s %s", [
+		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain,
 		why_not(from.trust_domain, to.trust_domain, ch_kinds),
 	]),
-) if {
+} if {
+	personal
 	ch_subjects
 	some [from, to] in flows
 	export_needs_mechanism(from, to, ch_home, data.data.jurisdictions.ch_adequacy, ch_kinds)

@@ -17,15 +17,16 @@ uk_subjects if {
 
 # uk_home are the jurisdictions UK GDPR lets personal data go to freely:
 # the UK and the EU/EEA (adequate since 2021-01-01).
-uk_home := {"GB"} | eu_eea
+uk_home := {"GB", "EEA"}
 
-deny contains reason(
-	"uk_gdpr.no_transfer_mechanism",
-	sprintf("Personal data of UK subjects may go to %s only under an IDTA or the UK Addendum (%s has no UK adequacy regulations); between %s and %s %s", [
-		jurisdiction(to), jurisdiction(to), from.trust_domain, to.trust_domain,
+deny contains {
+	"code": "uk_gdpr.no_transfer_mechanism",
+	"message": sprintf("Personal data of UK subjects may go to %s only under an IDTA or the UK Addendum (%s has no UK adequacy regulations); between %s and %s %s", [
+		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain,
 		why_not(from.trust_domain, to.trust_domain, uk_kinds),
 	]),
-) if {
+} if {
+	personal
 	uk_subjects
 	some [from, to] in flows
 	export_needs_mechanism(from, to, uk_home, data.data.jurisdictions.uk_adequacy, uk_kinds)

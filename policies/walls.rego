@@ -25,11 +25,12 @@ wall_matches(e, id) if {
 	startswith(id, concat("", [e, "/"]))
 }
 
-deny contains reason(
-	"wall.blocked",
-	sprintf("%s is behind an ethical wall for matter %s (%s) and must never receive its material", [to.id, matter, concat(", ", entries)]),
-) if {
-	matter := object.get(bundle, "matter", "")
+deny contains {
+	"code": "wall.blocked",
+	"message": sprintf("%s is behind an ethical wall for matter %s (%s) and must never receive its material", [to.id, matter, concat(", ", entries)]),
+} if {
+	matter := input.bundle.matter
+	data.data.ethical_walls[matter]
 	matter != ""
 	some [_, to] in flows
 	entries := walled_off(matter, to)
