@@ -130,6 +130,9 @@ type sendResult struct {
 }
 
 func runSend(e *env, args []string) error {
+	if _, ok := e.stderr.(*os.File); !ok { // parallel ranges report from several goroutines
+		e.stderr = &lockedWriter{w: e.stderr} // (a terminal stays an *os.File, for the progress bar)
+	}
 	o, jsonOut, err := parseSendArgs(args)
 	if err != nil {
 		return err

@@ -416,3 +416,17 @@ func streamsPhrase(n int) string {
 	}
 	return fmt.Sprintf("%d parallel range streams", n)
 }
+
+// lockedWriter serialises writes to w, so that lines written from several
+// goroutines (the workers of a parallel upload, the encryption) do not race
+// on a writer that is not safe for concurrent use, as an *os.File is.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
