@@ -24,11 +24,13 @@ import (
 //
 // A transfer up to inlineVerifyMax bytes is checked before the first byte is
 // sent, so a corrupted one is refused outright (422, nothing sent). A larger one
-// is checked while it is served: a goroutine hashes the file from the start as
-// soon as it is opened, and any read that touches its last holdBack bytes waits
-// for the verdict. A corrupted large file therefore never reaches its end (age's
-// STREAM format makes a truncated ciphertext undecryptable), and the recipient
-// does not wait for a whole extra read of the file before the first byte.
+// is checked while it is served: a goroutine hashes the file from the start,
+// a little ahead of the recipient's reads, which it answers from what it read
+// (see window.go: the file is read from the disk once), and any read that
+// touches its last holdBack bytes waits for the verdict. A corrupted large file
+// therefore never reaches its end (age's STREAM format makes a truncated
+// ciphertext undecryptable), and the recipient does not wait for a whole extra
+// read of the file before the first byte.
 
 const (
 	// inlineVerifyMax is the largest ciphertext checked before it is served.
@@ -49,7 +51,8 @@ type Delivery struct {
 	size int64
 	tail int64 // reads ending after this offset wait for the verdict
 	done chan struct{}
-	err  error // the verdict, once done is closed
+	err  error   // the verdict, once done is closed
+	win  *window // what the check read last (deliveries checked while served)
 
 	stop     context.CancelFunc
 	mu       sync.Mutex
@@ -70,8 +73,29 @@ func (d *Delivery) wait() error {
 // ReadAt reads like os.File.ReadAt, holding back the last bytes until verified.
 func (d *Delivery) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(len(p)) > d.tail {
-		if err := d.wait(); err != nil {
+		if err := d.waitTail(); err != nil {
 			return 0, err
+		}
+	}
+	return d.readAt(p, off)
+}
+
+// waitTail waits for the verdict, letting the check run to it at full speed.
+func (d *Delivery) waitTail() error {
+	if d.win != nil {
+		d.win.toVerdict()
+	}
+	return d.wait()
+}
+
+// readAt reads from the check's window where it can, else from the file.
+func (d *Delivery) readAt(p []byte, off int64) (int, error) {
+	if d.win != nil {
+		if n, ok := d.win.read(p, off); ok {
+			if n < len(p) {
+				return n, io.EOF
+			}
+			return n, nil
 		}
 	}
 	return d.f.ReadAt(p, off)
@@ -83,11 +107,11 @@ func (d *Delivery) Read(p []byte) (int, error) {
 	pos := d.pos
 	d.mu.Unlock()
 	if pos+int64(len(p)) > d.tail {
-		if err := d.wait(); err != nil {
+		if err := d.waitTail(); err != nil {
 			return 0, err
 		}
 	}
-	n, err := d.f.ReadAt(p, pos)
+	n, err := d.readAt(p, pos)
 	d.mu.Lock()
 	d.pos = pos + int64(n)
 	d.mu.Unlock()
@@ -121,6 +145,9 @@ func (d *Delivery) Seek(offset int64, whence int) (int64, error) {
 func (d *Delivery) Close() error {
 	d.stop()
 	<-d.done
+	if d.win != nil {
+		d.win.release()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.closed {
@@ -147,9 +174,10 @@ func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer,
 		}
 	default:
 		d.tail = t.CiphertextSize - holdBack
+		d.win = newWindow(t.CiphertextSize)
 		go func() {
 			defer close(d.done)
-			d.err = s.verifyStored(bg, caller, t, f)
+			d.err = s.checkServed(bg, caller, t, f, d.win)
 		}()
 	}
 	return d, nil
@@ -177,7 +205,13 @@ func (s *Service) verifyStored(ctx context.Context, caller string, t *store.Tran
 			return fmt.Errorf("transfer: read stored ciphertext of %s: %w", t.ID, err)
 		}
 	}
-	if n == t.CiphertextSize && hex.EncodeToString(h.Sum(nil)) == t.CiphertextSHA256 {
+	return s.verdict(ctx, caller, t, n, h.Sum(nil))
+}
+
+// verdict compares the n bytes with SHA-256 sum read from the stored ciphertext
+// of t with its signed manifest; on a mismatch it quarantines the transfer.
+func (s *Service) verdict(ctx context.Context, caller string, t *store.Transfer, n int64, sum []byte) error {
+	if n == t.CiphertextSize && hex.EncodeToString(sum) == t.CiphertextSHA256 {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
