@@ -121,6 +121,27 @@ func TestDiskFull(t *testing.T) {
 	u1.resume(t, a)
 	checkInbox(t, tm, []*upload{before, u1}, func(*upload) bool { return false })
 
+	// The store's disk fills during a range of a parallel upload: 507, the
+	// range is not recorded, and sending what is missing completes it.
+	ctx := context.Background()
+	u3 := w.create(t, a, ciphertext(t, 8<<20, key.Recipient()), false)
+	size3 := int64(len(u3.ct))
+	if _, _, err := u3.sendRange(ctx, a, api.Span{Start: 0, End: 1 << 20}); err != nil {
+		t.Fatalf("the head range: %v", err)
+	}
+	filler = fill(t, data, 1<<20)
+	_, _, err = u3.sendRange(ctx, a, api.Span{Start: 1 << 20, End: size3})
+	storageFull(t, "range upload", err)
+	os.Remove(filler)
+	if off, held, err := a.UploadProgress(ctx, u3.id); err != nil || off != 1<<20 || held != nil {
+		t.Fatalf("after a range that met a full disk the gateway holds [0, %d) and %v (%v); want the head only", off, held, err)
+	}
+	if got, _, err := u3.sendRange(ctx, a, api.Span{Start: 1 << 20, End: size3}); err != nil || got != size3 {
+		t.Fatalf("the range again, with space back: %d, %v", got, err)
+	}
+	u3.acked, u3.done = size3, true
+	checkInbox(t, tm, []*upload{before, u1, u3}, func(*upload) bool { return false })
+
 	// The audit log's disk fills: the upload's bytes are stored but its
 	// completion cannot be logged, so it is neither acknowledged nor visible.
 	u2 := w.create(t, a, ciphertext(t, 512<<10, key.Recipient()), false)
@@ -142,9 +163,9 @@ func TestDiskFull(t *testing.T) {
 	if _, _, err := tm.Download(context.Background(), u2.id, 0); !isCode(err, api.CodeNotReady) {
 		t.Errorf("download of an upload whose completion is not logged: %v, want %s", err, api.CodeNotReady)
 	}
-	checkInbox(t, tm, []*upload{before, u1, u2}, func(*upload) bool { return false })
+	checkInbox(t, tm, []*upload{before, u1, u3, u2}, func(*upload) bool { return false })
 	u2.resume(t, a)
-	all := []*upload{before, u1, u2}
+	all := []*upload{before, u1, u3, u2}
 	checkInbox(t, tm, all, func(*upload) bool { return false })
 	ackAll(t, tm, all)
 	g.stop()

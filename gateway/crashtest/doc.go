@@ -19,7 +19,8 @@
 //     LEXGATE_CRASH_ITERATIONS sets how many kills (default 3) and
 //     LEXGATE_CRASH_SEED the seed (default the time, logged).
 //   - TestDiskFull runs the gateway on a small tmpfs and fills it: an upload
-//     and an audit append that meet ENOSPC are refused with a clear error and
+//     (also one range of a parallel upload) and an audit append that meet
+//     ENOSPC are refused with a clear error and
 //     no acknowledgement, nothing is half-delivered, and intake resumes once
 //     space is freed. It needs mount(2) (root); it skips without it, and fails
 //     under CI=true.
