@@ -192,3 +192,32 @@ func BenchmarkWriteRange(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestCancelWithRanges: cancelling a parallel upload removes its recorded
+// ranges and bytes; a range still being written then finds no transfer.
+func TestCancelWithRanges(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	content := randomBytes(t, 4<<20)
+	tr := create(t, s, content)
+	writeRange(t, s, tr.ID, content, 0, 1<<20)
+	writeRange(t, s, tr.ID, content, 2<<20, 3<<20)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WriteRange(context.Background(), tr.ID, 3<<20, 4<<20, pr, t0)
+		done <- err
+	}()
+	pw.Write(content[3<<20 : 3<<20+1000]) // the range is claimed and writing
+	if err := s.CancelUpload(t.Context(), tr.ID); err != nil {
+		t.Fatalf("CancelUpload: %v", err)
+	}
+	pw.Write(content[3<<20+1000 : 4<<20])
+	pw.Close()
+	if err := <-done; !errors.Is(err, ErrNotFound) {
+		t.Errorf("a range written across the cancel: %v, want ErrNotFound", err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM upload_ranges`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d range rows left after the cancel (%v)", n, err)
+	}
+}
