@@ -67,15 +67,35 @@ type BundleRevision struct {
 // decisionPath is Query in the decision-log form.
 const decisionPath = "lexgate/decision"
 
-// decisionLog appends entries to a file.
+// decisionLog appends entries to a file from its own goroutine, so that a
+// decision does not wait for the encoding of its entry and the write: an
+// allowed decision returns once its entry is queued. A refusal waits until
+// its line is written, because the refused client is given the decision
+// id to look up. Nothing queued is lost: close writes it all first. When
+// the writer falls behind by queueSize entries, decisions wait for it.
 type decisionLog struct {
-	mu     sync.Mutex
-	f      *os.File
+	mu     sync.RWMutex // read-held while queueing, held by close
 	closed bool
+	queue  chan queuedEntry
+	done   chan struct{} // closed when the writer has written everything
+	f      *os.File
+	log    *slog.Logger
+	err    error // the file's close error, once done
 }
 
-// openDecisionLog opens path for appending, creating it 0600.
-func openDecisionLog(path string) (*decisionLog, error) {
+// queuedEntry is one entry waiting to be written; written, when not nil,
+// is closed once it is.
+type queuedEntry struct {
+	entry   DecisionLogEntry
+	written chan struct{}
+}
+
+// queueSize is how many entries may wait for the writer.
+const queueSize = 4096
+
+// openDecisionLog opens path for appending, creating it 0600, and starts
+// its writer, which reports write failures to log.
+func openDecisionLog(path string, log *slog.Logger) (*decisionLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("policy: decision log: %w", err)
 	}
@@ -83,12 +103,15 @@ func openDecisionLog(path string) (*decisionLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: decision log: %w", err)
 	}
-	return &decisionLog{f: f}, nil
+	l := &decisionLog{queue: make(chan queuedEntry, queueSize), done: make(chan struct{}), f: f, log: log}
+	go l.run()
+	return l, nil
 }
 
-// write appends the entry of one decision. A write failure is logged to
-// log, never returned: the decision stands.
-func (l *decisionLog) write(ctx context.Context, log *slog.Logger, in Input, d Decision, err error, at time.Time, took time.Duration) {
+// write queues the entry of one decision; for a refusal it returns once
+// the entry is written. A write failure is logged, never returned: the
+// decision stands.
+func (l *decisionLog) write(ctx context.Context, in Input, d Decision, err error, at time.Time, took time.Duration) {
 	e := DecisionLogEntry{
 		DecisionID: d.ID,
 		Path:       decisionPath,
@@ -104,31 +127,68 @@ func (l *decisionLog) write(ctx context.Context, log *slog.Logger, in Input, d D
 		e.Error = err.Error()
 	}
 	e.Result = &DecisionResult{Allow: d.Allow, Reasons: d.Reasons, Obligations: d.Obligations}
-	b, merr := json.Marshal(e)
-	if merr != nil {
-		log.ErrorContext(ctx, "decision log: encoding failed", slog.String("decision_id", d.ID), slog.Any("error", merr))
-		return
+	q := queuedEntry{entry: e}
+	if !d.Allow {
+		q.written = make(chan struct{})
 	}
-	b = append(b, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
 	if l.closed {
+		l.mu.RUnlock()
 		return
 	}
-	if _, werr := l.f.Write(b); werr != nil {
-		log.ErrorContext(ctx, "decision log: write failed", slog.String("decision_id", d.ID), slog.Any("error", werr))
+	l.queue <- q
+	l.mu.RUnlock()
+	if q.written != nil {
+		<-q.written
 	}
 }
 
+// run writes the queued entries, a batch at a time, until the queue is
+// closed and drained; then it closes the file.
+func (l *decisionLog) run() {
+	defer close(l.done)
+	var buf []byte
+	var waiting []chan struct{}
+	flush := func() {
+		if len(buf) > 0 {
+			if _, err := l.f.Write(buf); err != nil {
+				l.log.Error("decision log: write failed", slog.Int("bytes", len(buf)), slog.Any("error", err))
+			}
+		}
+		for _, w := range waiting {
+			close(w)
+		}
+		buf, waiting = buf[:0], waiting[:0]
+	}
+	for q := range l.queue {
+		b, err := json.Marshal(q.entry)
+		if err != nil {
+			l.log.Error("decision log: encoding failed", slog.String("decision_id", q.entry.DecisionID), slog.Any("error", err))
+		} else {
+			buf = append(append(buf, b...), '\n')
+		}
+		if q.written != nil {
+			waiting = append(waiting, q.written)
+		}
+		if len(l.queue) == 0 || len(buf) >= 1<<16 {
+			flush()
+		}
+	}
+	flush()
+	if err := l.f.Close(); err != nil {
+		l.err = fmt.Errorf("policy: decision log: %w", err)
+	}
+}
+
+// close writes every queued entry and closes the file. Entries of later
+// decisions are dropped. It is idempotent.
 func (l *decisionLog) close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil
+	if !l.closed {
+		l.closed = true
+		close(l.queue)
 	}
-	l.closed = true
-	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("policy: decision log: %w", err)
-	}
-	return nil
+	l.mu.Unlock()
+	<-l.done
+	return l.err
 }

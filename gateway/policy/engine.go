@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg}
 	if cfg.DecisionLog != "" {
-		if e.dlog, err = openDecisionLog(cfg.DecisionLog); err != nil {
+		if e.dlog, err = openDecisionLog(cfg.DecisionLog, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -245,7 +245,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	}
 	e.log(ctx, in, d, err, time.Since(start))
 	if e.dlog != nil {
-		e.dlog.write(ctx, e.cfg.Logger, in, d, err, start, time.Since(start))
+		e.dlog.write(ctx, in, d, err, start, time.Since(start))
 	}
 	return d, err
 }
