@@ -33,13 +33,14 @@ var allowed = map[string][]string{
 	"gateway/battery":             {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":           {}, // test-only: its tests kill a real lexgate process and restart it
 	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune"},
-	"cmd/lex":                     {"cli"},
-	"cmd/lexgate":                 {"gateway"},
+	"cmd/lex":                     {"cli", "cmd/internal/cpuprof"},
+	"cmd/lexgate":                 {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":                 {},
 	"cmd/lexbench":                {"cmd/internal/benchkit"},
 	"cmd/lexload":                 {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
 	"cmd/lexwan":                  {"cmd/lexwan/emu", "cmd/internal/benchkit"},
 	"cmd/internal/benchkit":       {},
+	"cmd/internal/cpuprof":        {},
 	"cmd/lexwan/emu":              {},
 }
 

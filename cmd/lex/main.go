@@ -10,11 +10,14 @@ import (
 	"syscall"
 
 	"github.com/lexgate/lexgate/cli"
+	"github.com/lexgate/lexgate/cmd/internal/cpuprof"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := cpuprof.Start()
 	code := cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
