@@ -12,11 +12,11 @@ import (
 	"time"
 )
 
-// TestFallbackRT: when TCP cannot connect (a real refused connection: a port
+// TestAdaptiveRTDialFailure: when TCP cannot connect (a real refused connection: a port
 // nobody listens on), a bodiless request moves to the other transport at once,
 // one with a body fails (its caller resumes by offset) and every later request
 // goes over the other transport.
-func TestFallbackRT(t *testing.T) {
+func TestAdaptiveRTDialFailure(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		fmt.Fprint(w, "ok")
@@ -33,7 +33,7 @@ func TestFallbackRT(t *testing.T) {
 	}}}
 	other := closeIdle{&http.Transport{}}
 	var log strings.Builder
-	f := &fallbackRT{tcp: refused, quic: other, logf: func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }}
+	f := newAdaptiveRT(refused, other, func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) })
 	if f.name() != TransportTCP {
 		t.Fatalf("starts on %s", f.name())
 	}
