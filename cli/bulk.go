@@ -65,7 +65,8 @@ type adaptiveRT struct {
 
 	mu       sync.Mutex
 	calls    map[*bulkCall]struct{}
-	moves    int // moves for collapse, at most maxMoves
+	moves    int     // moves for collapse, at most maxMoves
+	left     float64 // the goodput of the path last left, bytes/s
 	watching bool
 	closed   bool
 	stop     chan struct{}
@@ -183,14 +184,25 @@ func (a *adaptiveRT) watch() {
 		i := int(a.active.Load())
 		m := &a.paths[i].m
 		rate, full, busy := m.tick()
-		if !busy || !m.collapsed(rate, full) || a.moves >= maxMoves {
+		var why string
+		switch {
+		case !busy || a.moves >= maxMoves:
+		case m.collapsed(rate, full):
+			why = fmt.Sprintf("goodput fell to %s over the last %v, from a peak of %s",
+				rateString(rate), goodputWindow*goodputTick, rateString(m.peak))
+		case full && rate < a.left:
+			// The move made things worse: go back to what the other path
+			// still gave when it was left.
+			why = fmt.Sprintf("goodput is %s over the last %v, below the %s %s still gave",
+				rateString(rate), goodputWindow*goodputTick, rateString(a.left), a.paths[1-i].name)
+		}
+		if why == "" {
 			a.mu.Unlock()
 			continue
 		}
 		a.moves++
+		a.left = rate
 		from, to := &a.paths[i], &a.paths[1-i]
-		why := fmt.Sprintf("goodput fell to %s over the last %v, from a peak of %s",
-			rateString(rate), goodputWindow*goodputTick, rateString(m.peak))
 		if h := a.conns.health(); i == pathTCP && h != "" {
 			why += "; " + h
 		}

@@ -186,3 +186,42 @@ func (r rewriteRT) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (r rewriteRT) Close() error { return r.rt.Close() }
+
+// TestAdaptiveRTMovesBack: when the path the bulk moved to turns out slower
+// than what the collapsed one still gave, the bulk goes back, and then stays
+// (at most maxMoves moves a run).
+func TestAdaptiveRTMovesBack(t *testing.T) {
+	first := throttledServer(t, 16e6, 1500*time.Millisecond)
+	worse := throttledServer(t, 32e3, 0)
+	var mu sync.Mutex
+	var log strings.Builder
+	a := newAdaptiveRT(closeIdle{&http.Transport{}}, closeIdle{&http.Transport{}}, func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(&log, format+"\n", args...)
+	})
+	defer a.Close()
+	a.paths[pathQUIC].rt = rewriteRT{to: worse.URL, rt: a.paths[pathQUIC].rt}
+	hc := &http.Client{Transport: a}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	upload := func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, first.URL, io.LimitReader(zeros{}, 1<<30))
+		req.ContentLength = 1 << 30
+		_, err := hc.Do(req)
+		return err
+	}
+	var moved *pathMoveError
+	if err := upload(); !errors.As(err, &moved) || moved.to != TransportQUIC {
+		t.Fatalf("first upload: %v", err)
+	}
+	if err := upload(); !errors.As(err, &moved) || moved.to != TransportTCP || !strings.Contains(moved.why, "below the") {
+		t.Fatalf("upload on the worse path: %v, want a move back to tcp", err)
+	}
+	if a.name() != TransportTCP || a.moves != maxMoves {
+		t.Fatalf("after moving back: on %s after %d moves", a.name(), a.moves)
+	}
+	mu.Lock()
+	t.Logf("-v:\n%s", log.String())
+	mu.Unlock()
+}
