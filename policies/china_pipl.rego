@@ -19,8 +19,8 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, pipl_kinds),
 	]),
 } if {
+	"CN" in input.bundle.data_subject_regions
 	personal
-	"CN" in subject_regions
 	some [from, to] in flows
 	export_needs_mechanism(from, to, {"CN"}, {}, pipl_kinds)
 	not pipl_certification in object.get(to, "certifications", []) # certifications(to)

@@ -11,7 +11,7 @@ gdpr_kinds := {"SCC", "BCR"}
 
 # eea_subjects holds when some data subjects of the bundle live in the EU/EEA.
 eea_subjects if {
-	some r in subject_regions
+	some r in input.bundle.data_subject_regions
 	eea(r)
 }
 
@@ -22,8 +22,8 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, gdpr_kinds),
 	]),
 } if {
-	personal
 	eea_subjects
+	personal
 	some [from, to] in flows
 	export_needs_mechanism(from, to, {"EEA"}, data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
 }

@@ -9,7 +9,7 @@ package lexgate
 ch_kinds := {"SCC", "BCR"}
 
 # ch_subjects holds when some data subjects of the bundle live in Switzerland.
-ch_subjects if "CH" in subject_regions
+ch_subjects if "CH" in input.bundle.data_subject_regions
 
 # ch_home are the jurisdictions the FADP lets personal data go to freely.
 ch_home := {"CH", "EEA"}
@@ -21,8 +21,8 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, ch_kinds),
 	]),
 } if {
+	"CH" in input.bundle.data_subject_regions # ch_subjects, tested on the input so that OPA's rule index applies
 	personal
-	ch_subjects
 	some [from, to] in flows
 	export_needs_mechanism(from, to, ch_home, data.data.jurisdictions.ch_adequacy, ch_kinds)
 }

@@ -11,7 +11,7 @@ uk_kinds := {"IDTA", "UK-ADDENDUM"}
 
 # uk_subjects holds when some data subjects of the bundle live in the UK.
 uk_subjects if {
-	some r in subject_regions
+	some r in input.bundle.data_subject_regions
 	r in {"GB", "UK"}
 }
 
@@ -26,8 +26,9 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, uk_kinds),
 	]),
 } if {
+	some r in input.bundle.data_subject_regions # uk_subjects, tested on the input so that OPA's rule index applies
+	r in {"GB", "UK"}
 	personal
-	uk_subjects
 	some [from, to] in flows
 	export_needs_mechanism(from, to, uk_home, data.data.jurisdictions.uk_adequacy, uk_kinds)
 }
