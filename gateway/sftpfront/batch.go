@@ -140,25 +140,3 @@ func (c *batchConn) Close() error {
 	c.once.Do(func() { c.err = drainClose(c.bw, c.Conn, drainTimeout) })
 	return c.err
 }
-
-// batchChannel is an SFTP session's channel with batched writes: many read
-// replies go into one SSH channel write, so into full-sized SSH packets.
-type batchChannel struct {
-	io.Reader
-	bw   *batchWriter
-	c    io.Closer
-	once sync.Once
-	err  error
-}
-
-func newBatchChannel(ch io.ReadWriteCloser) *batchChannel {
-	return &batchChannel{Reader: ch, bw: newBatchWriter(ch), c: ch}
-}
-
-func (c *batchChannel) Write(p []byte) (int, error) { return c.bw.Write(p) }
-
-// Close sends what is pending (see drainClose) and closes the channel.
-func (c *batchChannel) Close() error {
-	c.once.Do(func() { c.err = drainClose(c.bw, c.c, drainTimeout) })
-	return c.err
-}

@@ -359,7 +359,7 @@ func (s *Server) serveSession(ctx context.Context, log *slog.Logger, acct *accou
 		started = true
 		go ssh.DiscardRequests(reqs)
 		h := &handler{s: s, acct: acct, log: log, ctx: ctx}
-		rs := sftp.NewRequestServer(newBatchChannel(ch), h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
+		rs := sftp.NewRequestServer(newSFTPChannel(ch), h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
 		if err := rs.Serve(); err != nil && !errors.Is(err, net.ErrClosed) && err.Error() != "EOF" {
 			log.DebugContext(ctx, "sftp session ended", "err", err)
 		}
