@@ -108,3 +108,33 @@ func decide(t *testing.T, p *prepared, in Input) string {
 	}
 	return fmt.Sprintf("%+v", res)
 }
+
+// TestEnrichedAgreementsOfThePair: a destination's organisation carries
+// the agreements between its organisation and the source's, and no
+// others: within one organisation, only those whose two parties are that
+// organisation (it listed every agreement of the organisation).
+func TestEnrichedAgreementsOfThePair(t *testing.T) {
+	set, errs := load(t.Context(), fixtureWorld(t), ".", false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, tc := range []struct {
+		from, to string
+		want     []string
+	}{
+		{"multi.test", "multi.test", []string{"multi.test multi.test BCR"}},
+		{"law.test", "law.test", nil},
+		{"law.test", "lpo.test", []string{"law.test lpo.test NDA", "law.test lpo.test SCC"}},
+		{"lpo.test", "law.test", []string{"law.test lpo.test NDA", "law.test lpo.test SCC"}},
+		{"law.test", "none.test", nil},
+	} {
+		in := set.facts.enrich(Input{Action: "send", Source: Party{ID: "spiffe://" + tc.from + "/x"}, Destinations: []Party{{ID: "spiffe://" + tc.to + "/y"}}})
+		var got []string
+		for _, a := range in.Destinations[0].Organisation.Agreements {
+			got = append(got, a.Parties[0]+" "+a.Parties[1]+" "+a.Kind)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s -> %s: agreements %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+}

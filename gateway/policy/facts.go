@@ -206,14 +206,15 @@ func (f *facts) organisation(td, other string) *Organisation {
 }
 
 // agreementsWith returns the indexes in Agreements of the agreements
-// between trust domains td and other, none if other is empty.
+// between trust domains td and other (with td == other, those whose two
+// parties are td: an intra-group BCR), none if other is empty.
 func (f *facts) agreementsWith(td, other string) []int {
 	if other == "" {
 		return nil
 	}
 	var out []int
 	for _, i := range f.byOrg[td] {
-		if slices.Contains(f.Agreements[i].Parties, other) {
+		if p := f.Agreements[i].Parties; p[0] == td && p[1] == other || p[0] == other && p[1] == td {
 			out = append(out, i)
 		}
 	}
