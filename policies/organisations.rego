@@ -28,9 +28,14 @@ deny contains {
 	"code": "org.unknown",
 	"message": sprintf("%s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [who(p), domain(p)]),
 } if {
+	some p in unknown_counterparties
+}
+
+# unknown_counterparties are the counterparties of no known organisation.
+unknown_counterparties := [p |
 	some p in counterparties
 	not p.organisation
-}
+]
 
 # agreements_between lists the agreements on file between trust domains a and b.
 # The gateway indexes data.data.agreements by pair of parties at load time
