@@ -22,6 +22,9 @@ deny contains {
 	"CN" in input.bundle.data_subject_regions
 	personal
 	some [from, to] in flows
-	export_needs_mechanism(from, to, {"CN"}, {}, pipl_kinds)
+	from.organisation
+	to.organisation
+	to.jurisdiction != "CN" # leaves mainland China; there is no adequacy list
+	count(in_force_kinds(from.trust_domain, to.trust_domain) & pipl_kinds) == 0
 	not pipl_certification in object.get(to, "certifications", []) # certifications(to)
 }

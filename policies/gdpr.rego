@@ -25,5 +25,10 @@ deny contains {
 	eea_subjects
 	personal
 	some [from, to] in flows
-	export_needs_mechanism(from, to, {"EEA"}, data.data.jurisdictions.gdpr_adequacy, gdpr_kinds)
+	from.organisation
+	to.organisation
+	j := to.jurisdiction
+	not j in data.data.jurisdictions.eu_eea # leaves the EEA
+	not adequate(data.data.jurisdictions.gdpr_adequacy, j)
+	count(in_force_kinds(from.trust_domain, to.trust_domain) & gdpr_kinds) == 0
 }

@@ -80,15 +80,6 @@ eea(j) if j in data.data.jurisdictions.eu_eea
 
 eea(j) if j in {"EU", "EEA"}
 
-# inside holds when jurisdiction j is one of home, a set of jurisdictions
-# in which "EEA" stands for every EU/EEA member.
-inside(j, home) if j in home
-
-inside(j, home) if {
-	"EEA" in home
-	j in data.data.jurisdictions.eu_eea
-}
-
 # adequate holds when the adequacy list (a map of jurisdiction to the date
 # its decision took effect) covers j at input.time.
 adequate(list, j) if date(list[j]) <= now
@@ -125,22 +116,9 @@ personal if {
 }
 
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
+# (The export rules, gdpr.rego, uk_gdpr.rego, swiss_fadp.rego and
+# china_pipl.rego, test count(in_force_kinds(a, b) & kinds) == 0, the same.)
 has_any_in_force(a, b, kinds) if {
 	some kind in in_force_kinds(a, b)
 	kind in kinds
-}
-
-# export_needs_mechanism holds when personal data moves from a party to a
-# party outside home (a set of jurisdictions, "EEA" standing for the EU/EEA
-# members: see inside), to a jurisdiction that the adequacy list does not
-# cover, without an agreement of kinds in force between their
-# organisations. The rules that use it check first that the bundle holds
-# personal data (personal) of the regime's data subjects.
-export_needs_mechanism(from, to, home, list, kinds) if {
-	from.organisation
-	to.organisation
-	j := to.jurisdiction
-	not inside(j, home)
-	not adequate(list, j)
-	not has_any_in_force(from.trust_domain, to.trust_domain, kinds)
 }

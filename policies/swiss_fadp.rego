@@ -11,9 +11,6 @@ ch_kinds := {"SCC", "BCR"}
 # ch_subjects holds when some data subjects of the bundle live in Switzerland.
 ch_subjects if "CH" in input.bundle.data_subject_regions
 
-# ch_home are the jurisdictions the FADP lets personal data go to freely.
-ch_home := {"CH", "EEA"}
-
 deny contains {
 	"code": "fadp.no_transfer_mechanism",
 	"message": sprintf("Personal data of Swiss subjects may go to %s only under SCCs or BCRs (%s is not on the Swiss adequacy list); between %s and %s %s", [
@@ -24,5 +21,11 @@ deny contains {
 	"CH" in input.bundle.data_subject_regions # ch_subjects, tested on the input so that OPA's rule index applies
 	personal
 	some [from, to] in flows
-	export_needs_mechanism(from, to, ch_home, data.data.jurisdictions.ch_adequacy, ch_kinds)
+	from.organisation
+	to.organisation
+	j := to.jurisdiction
+	j != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)
+	not j in data.data.jurisdictions.eu_eea
+	not adequate(data.data.jurisdictions.ch_adequacy, j)
+	count(in_force_kinds(from.trust_domain, to.trust_domain) & ch_kinds) == 0
 }

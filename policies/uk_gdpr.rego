@@ -15,10 +15,6 @@ uk_subjects if {
 	r in {"GB", "UK"}
 }
 
-# uk_home are the jurisdictions UK GDPR lets personal data go to freely:
-# the UK and the EU/EEA (adequate since 2021-01-01).
-uk_home := {"GB", "EEA"}
-
 deny contains {
 	"code": "uk_gdpr.no_transfer_mechanism",
 	"message": sprintf("Personal data of UK subjects may go to %s only under an IDTA or the UK Addendum (%s has no UK adequacy regulations); between %s and %s %s", [
@@ -30,5 +26,11 @@ deny contains {
 	r in {"GB", "UK"}
 	personal
 	some [from, to] in flows
-	export_needs_mechanism(from, to, uk_home, data.data.jurisdictions.uk_adequacy, uk_kinds)
+	from.organisation
+	to.organisation
+	j := to.jurisdiction
+	j != "GB" # leaves the UK and the EEA (adequate for UK GDPR since 2021-01-01)
+	not j in data.data.jurisdictions.eu_eea
+	not adequate(data.data.jurisdictions.uk_adequacy, j)
+	count(in_force_kinds(from.trust_domain, to.trust_domain) & uk_kinds) == 0
 }
