@@ -7,16 +7,15 @@ import (
 	"time"
 )
 
-// A download is a stream of small writes: pkg/sftp writes each read reply as a
-// 13-byte header and a 32 KiB payload, x/crypto/ssh turns each write into an
-// SSH packet, and writes each packet to the TCP connection in two or three
-// calls (its 4 KiB bufio.Writer is flushed after every packet). Three write
-// system calls and two SSH packets per 32 KiB were most of the front's CPU on a
-// get. batchWriter gathers them: at both layers (the SFTP replies into the SSH
-// channel, and the SSH packets into the TCP connection) Write only copies, and
-// one goroutine hands everything gathered so far to the layer below in one
-// call, while the next replies gather behind it. Under load each call carries
-// many replies; an idle connection still sends a lone packet at once.
+// A download is a stream of small writes: x/crypto/ssh writes each SSH packet
+// (at most 32 KiB of data for OpenSSH's channels) to the TCP connection in two
+// or three calls, its 4 KiB bufio.Writer being flushed after every packet, and
+// pkg/sftp writes each reply's 13-byte header as a packet of its own. Write
+// system calls were most of the front's CPU on a get. batchConn gathers them:
+// Write only copies, and one goroutine hands everything gathered so far to the
+// socket in one call while the next packets gather behind it. Under load each
+// call carries many packets; an idle connection still sends a lone packet at
+// once.
 
 const (
 	// batchMax is how many bytes may wait in a batchWriter; Write blocks beyond.

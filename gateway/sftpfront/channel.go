@@ -36,15 +36,14 @@ const (
 	maxExtended = 64 << 10
 )
 
-// sftpChannel is an SFTP session's channel as the request server sees it:
-// writes batched (see batchWriter: many read replies go into one SSH channel
-// write, so into full-sized SSH packets), and limits@openssh.com spoken.
+// sftpChannel is an SFTP session's channel as the request server sees it, with
+// limits@openssh.com spoken. Its writes go straight to the SSH channel (the
+// connection below batches the socket writes): gathering the replies into full
+// SSH packets too would save one small packet per 255 KiB reply at the price of
+// copying every byte once more.
 type sftpChannel struct {
-	in   limitsReader
-	bw   *batchWriter
-	c    io.Closer
-	once sync.Once
-	err  error
+	in limitsReader
+	ch io.WriteCloser
 
 	mu        sync.Mutex
 	boundary  sync.Cond // the outgoing stream is between packets
@@ -56,7 +55,7 @@ type sftpChannel struct {
 }
 
 func newSFTPChannel(ch io.ReadWriteCloser) *sftpChannel {
-	c := &sftpChannel{bw: newBatchWriter(ch), c: ch}
+	c := &sftpChannel{ch: ch}
 	c.boundary.L = &c.mu
 	c.in = limitsReader{r: ch, reply: c.inject}
 	return c
@@ -65,19 +64,19 @@ func newSFTPChannel(ch io.ReadWriteCloser) *sftpChannel {
 // Read reads the client's packets, minus the limits requests it answered.
 func (c *sftpChannel) Read(p []byte) (int, error) { return c.in.Read(p) }
 
-// Write queues the request server's bytes, adding the extension to VERSION.
+// Write writes the request server's bytes, adding the extension to VERSION.
 func (c *sftpChannel) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.versioned && c.left == 0 && c.nLen == 0 && isVersion(p) {
 		c.versioned = true
-		if _, err := c.bw.Write(withLimits(p)); err != nil {
+		if _, err := c.ch.Write(withLimits(p)); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
 	c.frame(p)
-	n, err := c.bw.Write(p)
+	n, err := c.ch.Write(p)
 	if c.left == 0 && c.nLen == 0 {
 		c.boundary.Broadcast()
 	}
@@ -112,19 +111,18 @@ func (c *sftpChannel) inject(pkt []byte) error {
 	if c.closed {
 		return net.ErrClosed
 	}
-	_, err := c.bw.Write(pkt)
+	_, err := c.ch.Write(pkt)
 	return err
 }
 
-// Close sends what is pending (see drainClose) and closes the channel; an
-// answer waiting to go out is dropped.
+// Close closes the channel; an answer waiting to go out is dropped.
 func (c *sftpChannel) Close() error {
-	c.once.Do(func() { c.err = drainClose(c.bw, c.c, drainTimeout) })
+	err := c.ch.Close()
 	c.mu.Lock()
 	c.closed = true
 	c.boundary.Broadcast()
 	c.mu.Unlock()
-	return c.err
+	return err
 }
 
 // isVersion reports whether p is exactly one SSH_FXP_VERSION packet.

@@ -50,8 +50,7 @@
 // A download is served the way OpenSSH's own sftp-server serves it: the front
 // answers the limits@openssh.com extension (which pkg/sftp v1 lacks; see
 // channel.go), so OpenSSH's client reads 255 KiB per request instead of 32 KiB,
-// and the replies are gathered into full SSH packets and few socket writes
-// (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
+// and the SSH packets reach the socket in few, large writes (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
 // integrity check, which answers the reads from what it hashed
 // (transfer.Delivery). BenchmarkOpenSSHFrontGet reports the gateway's CPU time
 // per GiB served; lexbench -sftp-front compares the front with sshd.
