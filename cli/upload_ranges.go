@@ -360,24 +360,36 @@ func (ru *rangeUpload) heldOr(def []api.Span) []api.Span {
 
 // send uploads span once the spool holds it, retrying after network errors:
 // each retry asks the gateway what it holds of the span and sends only the rest.
+// A range the gateway answered without holding all of it (bytes another
+// request of this send is still writing: one abandoned on a path lex left,
+// still draining at the gateway) is checked again after a pause, and whatever
+// that other request did not finish is sent again, for up to pendingWait.
 func (ru *rangeUpload) send(ctx context.Context, span api.Span) error {
 	if err := ru.w.wait(ctx, span.End); err != nil {
 		return err
 	}
 	todo := []api.Span{span}
+	var waited time.Duration
 	for failures := 0; ; {
 		err := ru.sendAll(ctx, todo)
 		var ae *api.Error
+		var pending *pendingError
+		pause := time.Duration(failures+1) * 500 * time.Millisecond
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &ae) || ctx.Err() != nil || failures >= uploadAttempts:
+		case errors.As(err, &pending) && waited < pendingWait:
+			pause = min(pendingPause<<min(waited/pendingPause, 4), pendingWait-waited)
+			waited += pause
+			ru.s.e.verbosef("upload: %v; checking again in %v", err, pause)
+		case errors.As(err, &pending) || errors.As(err, &ae) || ctx.Err() != nil || failures >= uploadAttempts:
 			return fmt.Errorf("upload of %s, bytes %d-%d: %w", ru.id, span.Start, span.End-1, err)
+		default:
+			failures++
+			ru.s.e.verbosef("upload: range %d-%d: %v; retrying", span.Start, span.End-1, err)
 		}
-		failures++
-		ru.s.e.verbosef("upload: range %d-%d: %v; retrying", span.Start, span.End-1, err)
 		select {
-		case <-time.After(time.Duration(failures) * 500 * time.Millisecond):
+		case <-time.After(pause):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -386,17 +398,43 @@ func (ru *rangeUpload) send(ctx context.Context, span api.Span) error {
 			continue // send the same again
 		}
 		ru.note(off, held)
-		todo = nil
-		for _, m := range missing(ru.size, off, held) {
-			if a, b := max(m.Start, span.Start), min(m.End, span.End); a < b {
-				todo = append(todo, api.Span{Start: a, End: b})
-			}
+		todo = within(span, missing(ru.size, off, held))
+		if len(todo) == 0 {
+			return nil
 		}
 	}
 }
 
-// sendAll sends each of spans as one range request, in turn.
+// pendingWait bounds how long a range waits for bytes another request is
+// writing; pendingPause is its first pause (doubling, up to 16×).
+const (
+	pendingWait  = 2 * time.Minute
+	pendingPause = 500 * time.Millisecond
+)
+
+// pendingError is a range request the gateway answered while it still lacked
+// some of the range's bytes.
+type pendingError struct{ lack []api.Span }
+
+func (e *pendingError) Error() string {
+	return fmt.Sprintf("the gateway still lacks %s of the range (another request may be writing it)", humanSize(spanBytes(e.lack)))
+}
+
+// within is the parts of spans inside span.
+func within(span api.Span, spans []api.Span) []api.Span {
+	var out []api.Span
+	for _, m := range spans {
+		if a, b := max(m.Start, span.Start), min(m.End, span.End); a < b {
+			out = append(out, api.Span{Start: a, End: b})
+		}
+	}
+	return out
+}
+
+// sendAll sends each of spans as one range request, in turn. A reply that
+// does not cover its range is a *pendingError.
 func (ru *rangeUpload) sendAll(ctx context.Context, spans []api.Span) error {
+	var lack []api.Span
 	for _, sp := range spans {
 		body := io.TeeReader(io.NewSectionReader(ru.f, sp.Start, sp.End-sp.Start), ru.p)
 		off, held, err := ru.s.c.UploadRange(ctx, ru.id, sp.Start, sp.End, body)
@@ -404,6 +442,12 @@ func (ru *rangeUpload) sendAll(ctx context.Context, spans []api.Span) error {
 			return err
 		}
 		ru.note(off, held)
+		if off < ru.size { // a completed upload holds everything
+			lack = append(lack, within(sp, missing(ru.size, off, held))...)
+		}
+	}
+	if len(lack) > 0 {
+		return &pendingError{lack: lack}
 	}
 	return nil
 }

@@ -24,10 +24,14 @@ import (
 // only to claim the span and to record it: the data is fsynced first, then the
 // range is recorded in the metadata. When recorded ranges join the contiguous
 // prefix, the prefix advances and its running SHA-256 reads the newly joined
-// bytes back from the spool file. Bytes of the range that are durable already,
-// or that another write is writing now, are skipped: a duplicated or
-// overlapping range is harmless, and the part of it that no one else holds
-// is kept.
+// bytes back from the spool file. Bytes of the range that are durable already
+// are skipped: a duplicated or overlapping range is harmless. Bytes another
+// range write is writing now are written again: that write may be one the
+// client gave up on (a request abandoned when lex moved to another path,
+// still trickling in through a middlebox's buffers), and a retry must not
+// depend on it, so when WriteRange returns without error every byte of the
+// range is durable. Both writes carry the sender's same ciphertext; if they
+// did not, the SHA-256 check at the end (and again at delivery) refuses it.
 //
 // end beyond the declared CiphertextSize is [ErrTooLarge], and so is a body
 // longer than end − offset; nothing of that write is kept. The upload's first
@@ -120,7 +124,9 @@ func (s *Store) claimRange(ctx context.Context, id string, offset, end int64) (*
 			return nil, p, err
 		}
 	}
-	rw := &rangeWrite{f: f, holes: holes(Span{max(offset, u.received), end}, p.Ranges, s.claims.get(id))}
+	// Claims of writes in flight are not excluded (see WriteRange); they are
+	// recorded so that an in-order append leaves those bytes to them.
+	rw := &rangeWrite{f: f, holes: holes(Span{max(offset, u.received), end}, p.Ranges)}
 	s.claims.add(id, rw.holes)
 	return rw, p, nil
 }
