@@ -122,3 +122,23 @@ has_any_in_force(a, b, kinds) if {
 	some kind in in_force_kinds(a, b)
 	kind in kinds
 }
+
+# jurisdiction_lists are the lists of data/jurisdictions.json the rules
+# read. Without one, a rule that needs it cannot tell where data may go
+# (GDPR and the UK and Swiss export rules, sanctions), so every action is
+# refused until it is restored: a lost data file must not open the gate.
+jurisdiction_lists := ["eu_eea", "gdpr_adequacy", "uk_adequacy", "ch_adequacy", "embargoed"]
+
+deny contains {
+	"code": "policy.data_missing",
+	"message": sprintf("the policy data has no jurisdictions list %q (data/jurisdictions.json): lexgate refuses every action until it is restored", [name]),
+} if {
+	some name in jurisdiction_lists
+	not jurisdiction_list(name)
+}
+
+# jurisdiction_list holds when data/jurisdictions.json has the list name,
+# as an array or an object (of jurisdiction to date).
+jurisdiction_list(name) if is_array(data.data.jurisdictions[name])
+
+jurisdiction_list(name) if is_object(data.data.jurisdictions[name])

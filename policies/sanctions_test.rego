@@ -13,3 +13,22 @@ test_sanctions_source_embargoed_for_every_action if {
 		"sanctions.embargoed" in codes(decide(req(act, "ir.test", ["law.test"], [], t0)))
 	}
 }
+
+test_missing_jurisdiction_list_refuses_every_action if {
+	every name in data.lexgate.jurisdiction_lists {
+		every act in ["send", "receive", "list_inbox"] {
+			d := data.lexgate.decision with input as req(act, "law.test", ["lpo.test"], [], t0)
+				with data.data.organisations as orgs
+				with data.data.agreements as agreements
+				with data.data.jurisdictions as object.remove(jurisdictions, [name])
+			not d.allow
+			"policy.data_missing" in codes(d)
+		}
+	}
+}
+
+test_shipped_jurisdiction_lists_are_all_there if {
+	every name in data.lexgate.jurisdiction_lists {
+		data.data.jurisdictions[name]
+	}
+}
