@@ -24,6 +24,9 @@ type options struct {
 	parent string // where to make the temporary directory ("" = the system's)
 	// sftpFront measures the SFTP front beside sshd instead of age and lex.
 	sftpFront bool
+	// cipher, if set, is the SSH cipher every sftp command asks for (-c),
+	// against sshd and the front alike.
+	cipher string
 }
 
 // bench is one lexbench run: its working directory, the test file, the processes

@@ -36,7 +36,11 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs, PKI)")
 	flag.StringVar(&o.parent, "dir", "", "where to make the temporary directory (default: the system's)")
 	flag.BoolVar(&o.sftpFront, "sftp-front", false, "measure sftp through the gateway's SFTP front beside sshd (instead of age and lex)")
+	flag.StringVar(&o.cipher, "ssh-cipher", "", "SSH cipher for every sftp command (default: OpenSSH's choice, or with -sftp-front "+frontCipher+", which the front offers, so both servers are compared on the same cipher)")
 	flag.Parse()
+	if o.sftpFront && o.cipher == "" {
+		o.cipher = frontCipher
+	}
 	o.size = int64(size)
 	if flag.NArg() > 0 || o.runs < 1 || o.size < 1 {
 		flag.Usage()

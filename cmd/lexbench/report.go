@@ -104,6 +104,7 @@ func newReport(o options) *report {
 			"sftp put/get: OpenSSH sftp against a throwaway sshd (internal-sftp, plain files, no fsync)",
 			"via front: the same client through lexgate's SFTP front: the put is age-encrypted on ingest, hashed, fsynced and sealed; the get downloads the delivery's ciphertext",
 			"ratio: against sftp put/get to sshd; higher is faster",
+			"ssh cipher: the same for sshd and the front (-ssh-cipher; by default aes128-gcm@openssh.com, which the front offers)",
 		}
 		return r
 	}

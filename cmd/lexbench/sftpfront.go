@@ -70,7 +70,7 @@ func (b *bench) benchFront(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f := frontClient{dir: b.path("sftp-front"), key: key, port: port}
+	f := frontClient{dir: b.path("sftp-front"), key: key, port: port, cipher: b.opt.cipher}
 	for i := range b.opt.runs {
 		g.mon.reset()
 		cpu0, _ := g.mon.cpu()
@@ -115,9 +115,10 @@ func (b *bench) benchFront(ctx context.Context) error {
 
 // frontClient runs the stock sftp client against the gateway's SFTP front.
 type frontClient struct {
-	dir  string // for the batch file
-	key  string
-	port int
+	dir    string // for the batch file
+	key    string
+	port   int
+	cipher string // -c, if set
 }
 
 // sftp runs one batch command, timed like the sshd stage's (connection set-up
@@ -132,9 +133,9 @@ func (f frontClient) sftp(ctx context.Context, command string) (execResult, erro
 		return execResult{}, err
 	}
 	settle()
-	return runTimed(ctx, "", sftp, "-b", batch, "-i", f.key, "-P", strconv.Itoa(f.port),
+	return runTimed(ctx, "", sftp, append(cipherArgs(f.cipher), "-b", batch, "-i", f.key, "-P", strconv.Itoa(f.port),
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
-		"-o", "LogLevel=ERROR", frontAccount+"@127.0.0.1")
+		"-o", "LogLevel=ERROR", frontAccount+"@127.0.0.1")...)
 }
 
 // deliveryName finds the delivery in "ls -1 /inbox" output.
