@@ -39,9 +39,10 @@ unknown_counterparties := [p |
 
 # agreements_between lists the agreements on file between trust domains a and b.
 # The gateway indexes data.data.agreements by pair of parties at load time
-# (data.lexgate_index, never edited by hand) so that a decision does not scan
-# every agreement; without the index (opa test, opa eval) the list is scanned.
-agreements_between(a, b) := object.get(data.lexgate_index.agreements, [a, b], []) if {
+# (data.lexgate_index: the positions of each pair's agreements, never edited
+# by hand) so that a decision does not scan every agreement; without the
+# index (opa test, opa eval) the list is scanned.
+agreements_between(a, b) := [data.data.agreements[i] | some i in object.get(data.lexgate_index.agreements, [a, b], [])] if {
 	data.lexgate_index.agreements
 } else := [ag |
 	some ag in data.data.agreements
