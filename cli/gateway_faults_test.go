@@ -64,6 +64,19 @@ func bigBundle(t *testing.T, bigSize int) (string, map[string][32]byte) {
 	return root, sums
 }
 
+// arrivesWhole checks that the gateway holds exactly one transfer, ready,
+// and that the review team receives from it the files of sums under the
+// matter HL-2026-0042.
+func arrivesWhole(t *testing.T, env *gatewaytest.Env, team, id string, sums map[string][32]byte) {
+	t.Helper()
+	if s := env.StoreStats(); s.Transfers != 1 || s.Ready != 1 {
+		t.Fatalf("store %+v: want one ready transfer", s)
+	}
+	dest := t.TempDir()
+	mustLex(t, team, "receive", id, "-o", dest)
+	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+}
+
 func write(t *testing.T, path string, data []byte) {
 	t.Helper()
 	os.MkdirAll(filepath.Dir(path), 0o755)

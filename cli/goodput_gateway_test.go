@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,7 +206,5 @@ func bulkMovesMidFlight(t *testing.T, streams string) {
 	if udp > limit {
 		t.Errorf("%d bytes over udp for the %d left after the move (limit %d): the upload started over", udp, res.CiphertextSize-tcp, limit)
 	}
-	dest := t.TempDir()
-	mustLex(t, team, "receive", res.ID, "-o", dest)
-	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+	arrivesWhole(t, env, team, res.ID, sums)
 }

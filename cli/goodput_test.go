@@ -121,14 +121,7 @@ func TestAdaptiveRTCollapse(t *testing.T) {
 				fmt.Fprint(w, n)
 			}))
 			t.Cleanup(good.Close)
-			var mu sync.Mutex
-			var log strings.Builder
-			a := newAdaptiveRT(closeIdle{&http.Transport{}}, closeIdle{&http.Transport{}}, func(format string, args ...any) {
-				mu.Lock()
-				defer mu.Unlock()
-				fmt.Fprintf(&log, format+"\n", args...)
-			})
-			defer a.Close()
+			a, said := newTestRT(t)
 			// Both paths of this test are plain TCP to local servers: the
 			// path the test starts on reaches the slow one, the other the
 			// good one.
@@ -151,10 +144,7 @@ func TestAdaptiveRTCollapse(t *testing.T) {
 			if a.name() != to {
 				t.Fatalf("after the collapse the bulk is on %s", a.name())
 			}
-			mu.Lock()
-			msg := log.String()
-			mu.Unlock()
-			if !strings.Contains(msg, "bulk: "+from+" goodput fell to") || !strings.Contains(msg, "moving to "+to) {
+			if msg := said(); !strings.Contains(msg, "bulk: "+from+" goodput fell to") || !strings.Contains(msg, "moving to "+to) {
 				t.Errorf("-v said %q", msg)
 			}
 			req, _ = http.NewRequestWithContext(ctx, http.MethodPatch, slow.URL, io.LimitReader(zeros{}, 8<<20))
@@ -168,6 +158,24 @@ func TestAdaptiveRTCollapse(t *testing.T) {
 				t.Errorf("the new path's server got %s bytes", body)
 			}
 		})
+	}
+}
+
+// newTestRT is an adaptiveRT over two plain HTTP transports, closed with the
+// test, and a function returning what it has logged.
+func newTestRT(t *testing.T) (*adaptiveRT, func() string) {
+	var mu sync.Mutex
+	var log strings.Builder
+	a := newAdaptiveRT(closeIdle{&http.Transport{}}, closeIdle{&http.Transport{}}, func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(&log, format+"\n", args...)
+	})
+	t.Cleanup(func() { a.Close() })
+	return a, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
 	}
 }
 
@@ -193,14 +201,7 @@ func (r rewriteRT) Close() error { return r.rt.Close() }
 func TestAdaptiveRTMovesBack(t *testing.T) {
 	first := throttledServer(t, 16e6, 1500*time.Millisecond)
 	worse := throttledServer(t, 32e3, 0)
-	var mu sync.Mutex
-	var log strings.Builder
-	a := newAdaptiveRT(closeIdle{&http.Transport{}}, closeIdle{&http.Transport{}}, func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(&log, format+"\n", args...)
-	})
-	defer a.Close()
+	a, said := newTestRT(t)
 	a.paths[pathQUIC].rt = rewriteRT{to: worse.URL, rt: a.paths[pathQUIC].rt}
 	hc := &http.Client{Transport: a}
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
@@ -221,7 +222,5 @@ func TestAdaptiveRTMovesBack(t *testing.T) {
 	if a.name() != TransportTCP || a.moves != maxMoves {
 		t.Fatalf("after moving back: on %s after %d moves", a.name(), a.moves)
 	}
-	mu.Lock()
-	t.Logf("-v:\n%s", log.String())
-	mu.Unlock()
+	t.Logf("-v:\n%s", said())
 }

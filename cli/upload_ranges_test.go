@@ -3,7 +3,6 @@ package cli_test
 import (
 	"encoding/json"
 	mrand "math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,12 +39,7 @@ func TestGatewayParallelSend(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if s := env.StoreStats(); s.Transfers != 1 || s.Ready != 1 {
-		t.Fatalf("store %+v: want one ready transfer", s)
-	}
-	dest := t.TempDir()
-	mustLex(t, team, "receive", id, "-o", dest)
-	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+	arrivesWhole(t, env, team, id, sums)
 }
 
 // TestGatewayParallelSendCut: every connection is cut once in the middle of
@@ -64,12 +58,7 @@ func TestGatewayParallelSendCut(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, "retrying") {
 		t.Fatalf("parallel send over a link cut once: exit %d, want 0 and a retried range\nstderr: %s", code, errOut)
 	}
-	if s := env.StoreStats(); s.Transfers != 1 || s.Ready != 1 {
-		t.Fatalf("store %+v: want one ready transfer", s)
-	}
-	dest := t.TempDir()
-	mustLex(t, team, "receive", id, "-o", dest)
-	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+	arrivesWhole(t, env, team, id, sums)
 }
 
 // TestGatewayParallelSendResumes: the link goes down for good in the middle of
@@ -92,12 +81,7 @@ func TestGatewayParallelSendResumes(t *testing.T) {
 	if strings.Contains(errOut, "parallel ranges") && strings.Contains(errOut, " left") {
 		t.Logf("resumed: %s", line(errOut, "parallel ranges"))
 	}
-	if s := env.StoreStats(); s.Transfers != 1 || s.Ready != 1 {
-		t.Fatalf("store %+v: want one ready transfer", s)
-	}
-	dest := t.TempDir()
-	mustLex(t, team, "receive", id, "-o", dest)
-	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+	arrivesWhole(t, env, team, id, sums)
 }
 
 // line returns the first line of s containing sub.

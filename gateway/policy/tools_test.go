@@ -116,42 +116,33 @@ func TestReloadRejectsFailingTests(t *testing.T) {
 	}
 }
 
-func TestWatchReloadsChangedFiles(t *testing.T) {
-	dir := t.TempDir()
-	writeSet(t, dir, map[string]string{"p.rego": denyAll})
-	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, WatchInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go eng.Watch(t.Context())
-	v := eng.Version()
-	writeSet(t, dir, map[string]string{"p.rego": allowAll})
-	deadline := time.Now().Add(10 * time.Second)
-	for eng.Version() == v {
-		if time.Now().After(deadline) {
-			t.Fatal("the changed set was not reloaded")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// A change made between loading and the start of Watch is reloaded too.
-func TestWatchSeesChangeBeforeItStarts(t *testing.T) {
-	dir := t.TempDir()
-	writeSet(t, dir, map[string]string{"p.rego": denyAll})
-	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, WatchInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := eng.Version()
-	writeSet(t, dir, map[string]string{"p.rego": allowAll})
-	go eng.Watch(t.Context())
-	deadline := time.Now().Add(10 * time.Second)
-	for eng.Version() == v {
-		if time.Now().After(deadline) {
-			t.Fatal("a change made before Watch started was not reloaded")
-		}
-		time.Sleep(10 * time.Millisecond)
+// TestWatch: Watch reloads a changed set, including a change made between
+// the load and the start of Watch.
+func TestWatch(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed before Watch starts=%v", early), func(t *testing.T) {
+			dir := t.TempDir()
+			writeSet(t, dir, map[string]string{"p.rego": denyAll})
+			eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, WatchInterval: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := eng.Version()
+			if !early {
+				go eng.Watch(t.Context())
+			}
+			writeSet(t, dir, map[string]string{"p.rego": allowAll})
+			if early {
+				go eng.Watch(t.Context())
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for eng.Version() == v {
+				if time.Now().After(deadline) {
+					t.Fatal("the changed set was not reloaded")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 

@@ -150,24 +150,12 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("connect
 // waits beyond the prefix and is read back when the prefix reaches it: the
 // cost of a parallel upload beside BenchmarkWriteAt's in-order one.
 func BenchmarkWriteRange(b *testing.B) {
-	const size, chunk = 256 << 20, 16 << 20
-	data := randomBytes(b, chunk)
-	h := hexSHA(bytes.Repeat(data, size/chunk))
-	s := openStore(b, b.TempDir())
-	ctx := context.Background()
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		tr := newTransfer(b, alice, nil, bob)
-		tr.CiphertextSize, tr.CiphertextSHA256 = size, h
-		if err := s.CreateTransfer(ctx, tr); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.WriteRange(ctx, tr.ID, 0, chunk, bytes.NewReader(data), t0); err != nil {
+	benchUploads(b, func(ctx context.Context, s *Store, id string, data []byte, size, chunk int64) {
+		if _, err := s.WriteRange(ctx, id, 0, chunk, bytes.NewReader(data), t0); err != nil {
 			b.Fatal(err)
 		}
 		offs := make(chan int64, size/chunk)
-		for off := int64(size - chunk); off > 0; off -= chunk {
+		for off := size - chunk; off > 0; off -= chunk {
 			offs <- off
 		}
 		close(offs)
@@ -175,22 +163,14 @@ func BenchmarkWriteRange(b *testing.B) {
 		for range 4 {
 			wg.Go(func() {
 				for off := range offs {
-					if _, err := s.WriteRange(ctx, tr.ID, off, off+chunk, bytes.NewReader(data), t0); err != nil {
+					if _, err := s.WriteRange(ctx, id, off, off+chunk, bytes.NewReader(data), t0); err != nil {
 						b.Error(err)
 					}
 				}
 			})
 		}
 		wg.Wait()
-		b.StopTimer()
-		if got, err := s.Transfer(ctx, tr.ID); err != nil || got.State != StateReady {
-			b.Fatalf("after every range: %v, %v", got, err)
-		}
-		if err := s.DeleteTransfer(ctx, tr.ID); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-	}
+	})
 }
 
 // TestCancelWithRanges: cancelling a parallel upload removes its recorded
