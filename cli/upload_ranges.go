@@ -360,36 +360,26 @@ func (ru *rangeUpload) heldOr(def []api.Span) []api.Span {
 
 // send uploads span once the spool holds it, retrying after network errors:
 // each retry asks the gateway what it holds of the span and sends only the rest.
-// A range the gateway answered without holding all of it (bytes another
-// request of this send is still writing: one abandoned on a path lex left,
-// still draining at the gateway) is checked again after a pause, and whatever
-// that other request did not finish is sent again, for up to pendingWait.
+// A reply that does not cover its range (the gateway writes every byte of a
+// range it answers, so this would be a fault) is retried the same way.
 func (ru *rangeUpload) send(ctx context.Context, span api.Span) error {
 	if err := ru.w.wait(ctx, span.End); err != nil {
 		return err
 	}
 	todo := []api.Span{span}
-	var waited time.Duration
 	for failures := 0; ; {
 		err := ru.sendAll(ctx, todo)
 		var ae *api.Error
-		var pending *pendingError
-		pause := time.Duration(failures+1) * 500 * time.Millisecond
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &pending) && waited < pendingWait:
-			pause = min(pendingPause<<min(waited/pendingPause, 4), pendingWait-waited)
-			waited += pause
-			ru.s.e.verbosef("upload: %v; checking again in %v", err, pause)
-		case errors.As(err, &pending) || errors.As(err, &ae) || ctx.Err() != nil || failures >= uploadAttempts:
+		case errors.As(err, &ae) || ctx.Err() != nil || failures >= uploadAttempts:
 			return fmt.Errorf("upload of %s, bytes %d-%d: %w", ru.id, span.Start, span.End-1, err)
-		default:
-			failures++
-			ru.s.e.verbosef("upload: range %d-%d: %v; retrying", span.Start, span.End-1, err)
 		}
+		failures++
+		ru.s.e.verbosef("upload: range %d-%d: %v; retrying", span.Start, span.End-1, err)
 		select {
-		case <-time.After(pause):
+		case <-time.After(time.Duration(failures) * 500 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -405,21 +395,6 @@ func (ru *rangeUpload) send(ctx context.Context, span api.Span) error {
 	}
 }
 
-// pendingWait bounds how long a range waits for bytes another request is
-// writing; pendingPause is its first pause (doubling, up to 16×).
-const (
-	pendingWait  = 2 * time.Minute
-	pendingPause = 500 * time.Millisecond
-)
-
-// pendingError is a range request the gateway answered while it still lacked
-// some of the range's bytes.
-type pendingError struct{ lack []api.Span }
-
-func (e *pendingError) Error() string {
-	return fmt.Sprintf("the gateway still lacks %s of the range (another request may be writing it)", humanSize(spanBytes(e.lack)))
-}
-
 // within is the parts of spans inside span.
 func within(span api.Span, spans []api.Span) []api.Span {
 	var out []api.Span
@@ -432,9 +407,8 @@ func within(span api.Span, spans []api.Span) []api.Span {
 }
 
 // sendAll sends each of spans as one range request, in turn. A reply that
-// does not cover its range is a *pendingError.
+// does not cover its range is an error.
 func (ru *rangeUpload) sendAll(ctx context.Context, spans []api.Span) error {
-	var lack []api.Span
 	for _, sp := range spans {
 		body := io.TeeReader(io.NewSectionReader(ru.f, sp.Start, sp.End-sp.Start), ru.p)
 		off, held, err := ru.s.c.UploadRange(ctx, ru.id, sp.Start, sp.End, body)
@@ -442,12 +416,9 @@ func (ru *rangeUpload) sendAll(ctx context.Context, spans []api.Span) error {
 			return err
 		}
 		ru.note(off, held)
-		if off < ru.size { // a completed upload holds everything
-			lack = append(lack, within(sp, missing(ru.size, off, held))...)
+		if lack := within(sp, missing(ru.size, off, held)); off < ru.size && len(lack) > 0 {
+			return fmt.Errorf("the gateway answered bytes %d-%d without holding %s of them", sp.Start, sp.End-1, humanSize(spanBytes(lack)))
 		}
-	}
-	if len(lack) > 0 {
-		return &pendingError{lack: lack}
 	}
 	return nil
 }
