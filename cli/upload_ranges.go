@@ -18,8 +18,9 @@ import (
 // Parallel uploads. On a long lossy path one TCP connection's congestion
 // window caps what it carries, so a large bundle for a far gateway goes up as
 // several ranges at once over separate connections, into the same resumable
-// transfer; the gateway reassembles them by offset. The first MiB (the age
-// header, which the gateway checks before it keeps a byte) goes first, alone.
+// transfer; the gateway reassembles them by offset. The first 256 KiB (the
+// age header, which the gateway checks before it keeps a byte) goes first,
+// alone.
 // The ranges are read from the spool, which the encryption fills as it goes: a
 // range leaves once the spool holds it. Each range is retried on its own; a
 // resumed send asks the gateway which ranges it holds and sends only the rest.
@@ -236,8 +237,8 @@ func (w *spoolWatch) wait(ctx context.Context, end int64) error {
 
 // uploadRanges uploads what the gateway does not hold of transfer id (prefix
 // off, ranges held beyond it) from the spool, whose progress w follows, as
-// ranges over streams connections at once: the first MiB alone first if the
-// gateway holds nothing yet. On return without error the gateway holds every
+// ranges over streams connections at once: the first headSize bytes alone
+// first if the gateway holds nothing yet. On return without error the gateway holds every
 // byte. bar says whether to draw a progress bar (a send that is encrypting
 // draws its own).
 func (s *sender) uploadRanges(ctx context.Context, id, spool string, w *spoolWatch, size, off int64, held []api.Span, streams int, bar bool) error {
