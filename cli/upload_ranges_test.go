@@ -22,7 +22,7 @@ func sendParallel(t *testing.T, config, root string) (int, string, string) {
 	return code, res.ID, errOut
 }
 
-// TestGatewayParallelSend: with --streams 4, lex sends the first MiB alone and
+// TestGatewayParallelSend: with --streams 4, lex sends the first 256 KiB alone and
 // the rest as ranges over four connections, out of order as they finish; the
 // gateway reassembles them, the seal's hash check passes, and the recipient
 // gets the identical tree.
