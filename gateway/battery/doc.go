@@ -2,7 +2,11 @@
 // row of issue 6, grouped by class, each driving a whole real gateway
 // (gatewaytest.Start) over the network and asserting both the refusal (a clear
 // error or status) and the absence of side effects (no transfer, no spool file,
-// no audit entry where none is due, goroutines back to their baseline).
+// no audit entry where none is due). Every test also takes the process's
+// goroutines and heap in use once its gateway has started and, when its rows
+// are done and the clients' connections are closed, fails unless both are back
+// to that baseline (within 4 goroutines and 16 MiB: memoryNow and back in
+// helpers_test.go).
 //
 // The package has no code outside its tests. The rows, by file and test:
 //

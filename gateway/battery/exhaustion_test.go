@@ -58,6 +58,7 @@ func cutWithin(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
 // stopped at the boundary; neither keeps a byte.
 func TestExhaustionSize(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited))
+	defer memoryNow(env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()
@@ -159,6 +160,7 @@ func TestExhaustionStalledHandshakes(t *testing.T) {
 // it, and a QUIC peer cannot open a stream past it.
 func TestExhaustionStreamCaps(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
+	defer memoryNow(env).back(t)
 	t.Run("h2 SETTINGS_MAX_CONCURRENT_STREAMS", func(t *testing.T) {
 		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
 		tc.NextProtos = []string{"h2"}
@@ -216,6 +218,7 @@ func TestExhaustionStreamCaps(t *testing.T) {
 func TestExhaustionPreAuthPerAddress(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
+	defer memoryNow(env).back(t)
 	var stalled []net.Conn
 	for range preauthCap {
 		c, err := net.Dial("tcp", env.Addr)
@@ -261,6 +264,7 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
+	defer memoryNow(env).back(t)
 	unblock := make(chan struct{})
 	dial := func(block bool) (*quic.Conn, error) {
 		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
@@ -322,6 +326,7 @@ func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
 // refused on both transports before any handler runs.
 func TestExhaustionHeaderBlock(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
+	defer memoryNow(env).back(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			from := lines(env.Logs())

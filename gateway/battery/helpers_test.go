@@ -1,6 +1,7 @@
 package battery_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,42 @@ func newRecipient(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return id.Recipient().String()
+}
+
+// memory is what the test process runs and holds while the gateway is idle:
+// its goroutines and heap in use. Every row's test takes it once the gateway
+// has started and checks, when its rows are done, that the refusals left
+// nothing running or held behind.
+type memory struct {
+	env        *gatewaytest.Env
+	goroutines int
+	heap       uint64
+}
+
+// memoryNow closes the clients' connections, waits until the goroutine
+// count holds still (the gateway's own workers have started) and records it
+// with the heap in use.
+func memoryNow(env *gatewaytest.Env) memory {
+	env.CloseClients()
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	return memory{env: env, goroutines: n, heap: heapInUse()}
+}
+
+// back fails the test unless, with the clients' connections closed, the
+// goroutines come back to within 4 of m and the heap in use within 16 MiB.
+func (m memory) back(t *testing.T) {
+	t.Helper()
+	m.env.CloseClients()
+	goroutinesSettle(t, m.goroutines, 4)
+	if h := heapInUse(); h > m.heap+16<<20 {
+		t.Errorf("heap in use grew from %d to %d bytes over the rows", m.heap, h)
+	}
 }

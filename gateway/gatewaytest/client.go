@@ -88,7 +88,11 @@ func HTTPClient(t testing.TB, tlsConf *tls.Config, overQUIC bool) *http.Client {
 // subtest, call In(t) on it so failures are reported to the subtest.
 func (e *Env) NewClient(id string, overQUIC bool) *Client {
 	svid := e.LoadSVID(id)
-	return e.ClientWith(e.t, svid, HTTPClient(e.t, e.TLSConfig(svid), overQUIC))
+	hc := HTTPClient(e.t, e.TLSConfig(svid), overQUIC)
+	e.clientsMu.Lock()
+	e.clients = append(e.clients, hc)
+	e.clientsMu.Unlock()
+	return e.ClientWith(e.t, svid, hc)
 }
 
 // ClientWith returns a raw API client that signs manifests with svid, sends

@@ -13,12 +13,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway"
@@ -48,6 +51,25 @@ type Env struct {
 	cancel  context.CancelFunc
 	done    chan error
 	logs    syncBuffer
+
+	clientsMu sync.Mutex
+	clients   []*http.Client // made by NewClient, for CloseClients
+}
+
+// CloseClients closes the connections of every client NewClient made (idle
+// HTTP/2 connections; HTTP/3 transports with their UDP sockets), so a test can
+// count what the gateway itself still holds. An HTTP/3 client is unusable
+// afterwards.
+func (e *Env) CloseClients() {
+	e.clientsMu.Lock()
+	defer e.clientsMu.Unlock()
+	for _, hc := range e.clients {
+		if tr, ok := hc.Transport.(*http3.Transport); ok {
+			tr.Close()
+			continue
+		}
+		hc.CloseIdleConnections()
+	}
 }
 
 // Logs returns everything the gateway logged so far (JSON lines).
