@@ -27,6 +27,9 @@ type options struct {
 	// cipher, if set, is the SSH cipher every sftp command asks for (-c),
 	// against sshd and the front alike.
 	cipher string
+	// getCache is the page-cache state of the served file before each get of
+	// -sftp-front: cold, warm, both or as-is (see pagecache.go).
+	getCache string
 }
 
 // bench is one lexbench run: its working directory, the test file, the processes
@@ -71,7 +74,7 @@ func run(ctx context.Context, o options, log io.Writer) (_ *report, err error) {
 	}
 	stages := []stage{{"age", b.benchAge}, {"sftp", b.benchSFTP}, {"lex", b.benchLex}}
 	if o.sftpFront {
-		stages = []stage{{"sftp", b.benchSFTP}, {"sftp front", b.benchFront}}
+		stages = []stage{{"sftp and sftp front", b.benchSFTPFront}}
 	}
 	for _, stage := range stages {
 		if err := stage.fn(ctx); err != nil {

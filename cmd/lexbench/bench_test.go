@@ -19,27 +19,7 @@ func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sshd and two gateways")
 	}
-	for _, p := range []string{sshdPath, "sftp", "ssh-keygen"} {
-		if _, err := lookPath(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing (run \"make deb-deps\")", p)
-			}
-			t.Skipf("%s is missing (run \"make deb-deps\")", p)
-		}
-	}
-	if os.Geteuid() != 0 {
-		// sshd must run as root to authenticate a login.
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the bench runs sshd, which needs root")
-		}
-		t.Skip("the bench runs sshd, which needs root")
-	}
-
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "github.com/lexgate/lexgate/cmd/lex", "github.com/lexgate/lexgate/cmd/lexgate")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building lex and lexgate: %v\n%s", err, out)
-	}
+	bin := buildForBench(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -94,6 +74,85 @@ func TestBenchSmall(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 	t.Logf("\n%s", table.String())
+}
+
+// TestBenchSFTPFrontSmall runs -sftp-front on an 8 MiB file, two runs (sshd
+// first, then the front first), gets in both cache states: every row has two
+// runs, the cold gets started with none of the served file in the page cache
+// and the warm ones with all of it, and the ratios and targets are there.
+func TestBenchSFTPFrontSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sshd and a gateway")
+	}
+	bin := buildForBench(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	rep, err := run(ctx, options{bin: bin, size: 8 << 20, runs: 2, parent: t.TempDir(), sftpFront: true, cipher: frontCipher, getCache: cacheBoth}, &log)
+	if err != nil {
+		t.Fatalf("bench: %v\nprogress:\n%s", err, log.String())
+	}
+	if len(rep.Rows) != 6 || len(rep.Targets) != 3 {
+		t.Fatalf("%d rows, %d targets; want 6 and 3", len(rep.Rows), len(rep.Targets))
+	}
+	for _, r := range rep.Rows {
+		if r.MBps <= 0 || len(r.RunSeconds) != 2 || r.Baseline != "" && r.Ratio <= 0 {
+			t.Errorf("row %q: %.1f MB/s, %d runs, ratio %.2f", r.Name, r.MBps, len(r.RunSeconds), r.Ratio)
+		}
+		want := -1.0
+		switch {
+		case strings.HasSuffix(r.Name, "cold cache"):
+			want = 0
+		case strings.HasSuffix(r.Name, "warm cache"):
+			want = 100
+		}
+		for _, p := range r.ResidentPercent {
+			if want < 0 || p != want {
+				t.Errorf("row %q: %.1f%% resident before a get, want %.0f%%", r.Name, p, want)
+			}
+		}
+		if want >= 0 && len(r.ResidentPercent) != 2 {
+			t.Errorf("row %q: residency of %d gets recorded, want 2", r.Name, len(r.ResidentPercent))
+		}
+	}
+	var table bytes.Buffer
+	if err := rep.writeTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sftp get via front, cold cache", "sftp get, warm cache", "resident", "vs sshd, cold"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	t.Logf("\n%s", table.String())
+}
+
+// buildForBench builds lex and lexgate for a bench run and returns their
+// directory. Without OpenSSH or root it skips, except under CI=true, where
+// that is a failure.
+func buildForBench(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{sshdPath, "sftp", "ssh-keygen"} {
+		if _, err := lookPath(p); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing (run \"make deb-deps\")", p)
+			}
+			t.Skipf("%s is missing (run \"make deb-deps\")", p)
+		}
+	}
+	if os.Geteuid() != 0 {
+		// sshd must run as root to authenticate a login.
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the bench runs sshd, which needs root")
+		}
+		t.Skip("the bench runs sshd, which needs root")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "github.com/lexgate/lexgate/cmd/lex", "github.com/lexgate/lexgate/cmd/lexgate")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building lex and lexgate: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func TestParseSize(t *testing.T) {

@@ -7,11 +7,17 @@
 //
 // Usage:
 //
-//	lexbench [-bin DIR] [-size SIZE] [-runs N] [-json] [-keep] [-dir DIR] [-sftp-front]
+//	lexbench [-bin DIR] [-size SIZE] [-runs N] [-json] [-keep] [-dir DIR] [-sftp-front [-get-cache STATE]]
 //
 // With -sftp-front it measures the SFTP front instead of lex: the same sftp
 // client puts and gets the file through the throwaway sshd and through a
-// gateway's SFTP front (encrypting on ingest), with the ratios and targets.
+// gateway's SFTP front (encrypting on ingest), taking turns in every run, with
+// the ratios and targets. Before every get the file the server will read is
+// put in the same page-cache state on both sides: -get-cache cold (dropped
+// from the page cache, as a file uploaded a while ago), warm (all of it in
+// memory), both (the default: a cold get, then a warm one) or as-is (left as
+// the put left it, only recorded). The table shows how much of the served
+// file was resident as each get began.
 //
 // Every process it starts (sshd, the gateways) is stopped on exit and on Ctrl-C,
 // and its temporary directory is removed unless -keep is given.
@@ -37,7 +43,13 @@ func main() {
 	flag.StringVar(&o.parent, "dir", "", "where to make the temporary directory (default: the system's)")
 	flag.BoolVar(&o.sftpFront, "sftp-front", false, "measure sftp through the gateway's SFTP front beside sshd (instead of age and lex)")
 	flag.StringVar(&o.cipher, "ssh-cipher", "", "SSH cipher for every sftp command (default: OpenSSH's choice, or with -sftp-front "+frontCipher+", which the front offers, so both servers are compared on the same cipher)")
+	flag.StringVar(&o.getCache, "get-cache", cacheBoth, "with -sftp-front, the page-cache state of the served file before every get, the same for sshd and the front: "+
+		"cold (fsynced and dropped from the page cache, as a file uploaded a while ago), warm (read once, all in memory), both (cold, then warm), or as-is (left as the put left it; only recorded)")
 	flag.Parse()
+	if _, err := getCaches(o.getCache); err != nil {
+		fmt.Fprintf(os.Stderr, "lexbench: %v\n", err)
+		os.Exit(2)
+	}
 	if o.sftpFront && o.cipher == "" {
 		o.cipher = frontCipher
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,11 +33,14 @@ const (
 
 // report is what a bench run found; it is printed as a table or as JSON.
 type report struct {
-	SizeBytes         int64           `json:"size_bytes"`
-	Runs              int             `json:"runs"`
-	CPUs              int             `json:"cpus"`
-	GoVersion         string          `json:"go_version"`
-	SSHCipher         string          `json:"ssh_cipher,omitempty"`
+	SizeBytes int64  `json:"size_bytes"`
+	Runs      int    `json:"runs"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	SSHCipher string `json:"ssh_cipher,omitempty"`
+	// GetCaches are the page-cache states the gets of -sftp-front were
+	// measured in (see pagecache.go).
+	GetCaches         []string        `json:"get_caches,omitempty"`
 	LoadBefore        string          `json:"load_average_before"`
 	LoadAfter         string          `json:"load_average_after"`
 	Rows              []*row          `json:"rows"`
@@ -58,8 +62,14 @@ type row struct {
 	ClientCPUSeconds  float64   `json:"client_cpu_seconds,omitempty"`
 	GatewayCPUSeconds float64   `json:"gateway_cpu_seconds,omitempty"`
 	RunSeconds        []float64 `json:"run_seconds"`
+	// ResidentPercent is, for a get of -sftp-front, the share of the served
+	// file in the page cache just before each run's get; DirtyMiB the
+	// system's dirty and under-writeback page cache then.
+	ResidentPercent []float64 `json:"resident_percent,omitempty"`
+	DirtyMiB        []float64 `json:"dirty_mib,omitempty"`
 
 	walls, cpus, gwcpus []time.Duration
+	resident, dirty     []float64
 }
 
 // gatewayStats is the memory use of the gateway that served one transport.
@@ -95,15 +105,23 @@ func newReport(o options) *report {
 		r.byName[name] = w
 	}
 	if o.sftpFront {
+		caches, _ := getCaches(o.getCache)
+		r.GetCaches = caches
 		add(rowSFTPPut, "")
-		add(rowSFTPGet, "")
 		add(rowFrontPut, rowSFTPPut)
-		add(rowFrontGet, rowSFTPGet)
+		for _, c := range caches {
+			add(rowGet(false, c), "")
+			add(rowGet(true, c), rowGet(false, c))
+		}
 		r.Notes = []string{
 			"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole sftp command (connection set-up included)",
-			"sftp put/get: OpenSSH sftp against a throwaway sshd (internal-sftp, plain files, no fsync)",
-			"via front: the same client through lexgate's SFTP front: the put is age-encrypted on ingest, hashed, fsynced and sealed; the get downloads the delivery's ciphertext",
-			"ratio: against sftp put/get to sshd; higher is faster",
+			"sftp put/get: OpenSSH sftp against a throwaway sshd (internal-sftp, plain files, buffered reads and writes, no fsync)",
+			"via front: the same client through lexgate's SFTP front: the put is age-encrypted on ingest, hashed, fsynced and sealed; the get downloads the delivery's ciphertext (read with O_DIRECT, hashed as served)",
+			"sshd and the front take turns in every run (sshd first in odd runs, the front first in even ones); every command starts after sync(2)",
+			"cold cache: before the get, the file the server will read (sshd: the put's file; front: the stored ciphertext) is fdatasynced and dropped from the page cache with posix_fadvise(DONTNEED), as a file uploaded a while ago; the same for both",
+			"warm cache: before the get, that file is read through the page cache once, the same for both; the front reads with O_DIRECT, so only sshd can gain from it",
+			"resident: share of the served file in the page cache just before the get (mincore), median over the runs",
+			"ratio: against sftp put/get to sshd in the same cache state; higher is faster",
 			"ssh cipher: the same for sshd and the front (-ssh-cipher; by default aes128-gcm@openssh.com, which the front offers)",
 		}
 		return r
@@ -158,6 +176,10 @@ func (r *report) finish() {
 		for _, x := range w.walls {
 			w.RunSeconds = append(w.RunSeconds, x.Seconds())
 		}
+		w.ResidentPercent, w.DirtyMiB = nil, w.dirty
+		for _, x := range w.resident {
+			w.ResidentPercent = append(w.ResidentPercent, 100*x)
+		}
 	}
 	for _, w := range r.Rows {
 		if b := r.byName[w.Baseline]; b != nil && b.MBps > 0 {
@@ -168,10 +190,13 @@ func (r *report) finish() {
 		r.GatewayPeakRSSMiB = max(r.GatewayPeakRSSMiB, g.PeakRSSMiB)
 	}
 	if w, ok := r.byName[rowFrontPut]; ok {
-		put, get := w.Ratio, r.row(rowFrontGet).Ratio
+		put := w.Ratio
 		r.Targets = []target{
 			{Name: "sftp put via front vs sshd", Want: fmt.Sprintf("≥ %.1f×", targetFrontPut), Got: put, Unit: "×", Met: put >= targetFrontPut},
-			{Name: "sftp get via front vs sshd", Want: fmt.Sprintf("≥ %.1f×", targetFrontGet), Got: get, Unit: "×", Met: get >= targetFrontGet},
+		}
+		for _, c := range r.GetCaches {
+			get := r.row(rowGet(true, c)).Ratio
+			r.Targets = append(r.Targets, target{Name: "sftp get via front vs sshd, " + c, Want: fmt.Sprintf("≥ %.1f×", targetFrontGet), Got: get, Unit: "×", Met: get >= targetFrontGet})
 		}
 		return
 	}
@@ -209,13 +234,22 @@ func (r *report) writeTable(w io.Writer) error {
 		width = max(width, len(x.Name))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s\tseconds\tMB/s\tratio\t\tclient CPU s\tgateway CPU s\t\n", strings.Repeat(" ", width))
+	extra := len(r.GetCaches) > 0 // -sftp-front: the spread of the runs and the page cache
+	head := ""
+	if extra {
+		head = "MB/s min–max\tresident\t"
+	}
+	fmt.Fprintf(tw, "%s\tseconds\tMB/s\t%sratio\t\tclient CPU s\tgateway CPU s\t\n", strings.Repeat(" ", width), head)
 	for _, x := range r.Rows {
 		ratio, base := "", ""
 		if x.Ratio > 0 {
 			ratio, base = fmt.Sprintf("%.2f×", x.Ratio), x.Baseline
 		}
-		fmt.Fprintf(tw, "%-*s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t\n", width, x.Name, x.Seconds, x.MBps, ratio, base,
+		cols := ""
+		if extra {
+			cols = spread(r.SizeBytes, x.RunSeconds) + "\t" + percent(x.ResidentPercent) + "\t"
+		}
+		fmt.Fprintf(tw, "%-*s\t%.2f\t%.1f\t%s%s\t%s\t%s\t%s\t\n", width, x.Name, x.Seconds, x.MBps, cols, ratio, base,
 			seconds(x.ClientCPUSeconds), seconds(x.GatewayCPUSeconds))
 	}
 	if err := tw.Flush(); err != nil {
@@ -242,13 +276,32 @@ func (r *report) writeTable(w io.Writer) error {
 		if t.Met {
 			verdict = "met"
 		}
-		fmt.Fprintf(w, "  %-28s %-10s got %-12s %s\n", t.Name, t.Want, got, verdict)
+		fmt.Fprintf(w, "  %-36s %-10s got %-12s %s\n", t.Name, t.Want, got, verdict)
 	}
 	fmt.Fprintln(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
 	return nil
+}
+
+// spread formats the slowest and fastest run's MB/s.
+func spread(size int64, runs []float64) string {
+	if len(runs) == 0 {
+		return ""
+	}
+	lo, hi := slices.Max(runs), slices.Min(runs)
+	return fmt.Sprintf("%.0f–%.0f", float64(size)/1e6/lo, float64(size)/1e6/hi)
+}
+
+// percent formats the median of ps as a percentage, blank if there are none.
+func percent(ps []float64) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	s := slices.Clone(ps)
+	slices.Sort(s)
+	return fmt.Sprintf("%.0f%%", s[len(s)/2])
 }
 
 // seconds formats a CPU time column, blank when not measured.

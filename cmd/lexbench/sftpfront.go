@@ -7,15 +7,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The SFTP front mode (-sftp-front): the same stock OpenSSH sftp client puts and
-// gets the test file through lexgate's SFTP front (encrypted on ingest to the
-// account's registered age key, sealed, stored; the get downloads the delivery's
-// ciphertext from /inbox) beside the throwaway sshd of the sftp stage.
+// gets the test file through the throwaway sshd and through lexgate's SFTP
+// front (encrypted on ingest to the account's registered age key, sealed,
+// stored; the get downloads the delivery's ciphertext from /inbox). The two
+// servers take turns within every run (sshd first in odd runs, the front first
+// in even ones), so that other work on the host weighs on both alike, and
+// before every get the file the server is about to read is put in the same
+// page-cache state on both sides (-get-cache, see pagecache.go).
 const (
 	rowFrontPut = "sftp put via front"
-	rowFrontGet = "sftp get via front"
 
 	// frontAccount is the SSH user of the front; it acts as the review team and
 	// uploads to itself (/outbox/self), so the upload lands in its own /inbox.
@@ -25,23 +29,141 @@ const (
 	targetFrontGet = 0.8 // sftp get via front ≥ 0.8× sftp get from sshd
 )
 
-// benchFront starts a gateway with its SFTP front, registers the account's age
-// key, and times sftp put and get of the test file through the front.
-func (b *bench) benchFront(ctx context.Context) error {
-	pki := b.path("pki")
-	if _, err := runTimed(ctx, "", b.lexgate, "certs", "dev", "--out", pki); err != nil {
+// rowGet is the get row of sshd (front false) or the front in cache state.
+func rowGet(front bool, state string) string {
+	name := rowSFTPGet
+	if front {
+		name = "sftp get via front"
+	}
+	return name + ", " + state + " cache"
+}
+
+// frontBench is the gateway with its SFTP front and the client that uses it.
+type frontBench struct {
+	g     *gateway
+	c     frontClient
+	spool string // the gateway's spool directory
+	local string // where gets land
+	stats *gatewayStats
+}
+
+// sshdBench is the throwaway sshd and where its puts and gets land.
+type sshdBench struct {
+	s        *sshd
+	up, down string
+}
+
+// benchSFTPFront starts sshd and a gateway with its SFTP front, then times sftp
+// put and get of the test file through both, taking turns.
+func (b *bench) benchSFTPFront(ctx context.Context) error {
+	caches, err := getCaches(b.opt.getCache)
+	if err != nil {
 		return err
 	}
-	key := b.path("sshd", "client_ed25519") // the sftp stage's client key
+	s, err := b.startSSHD(ctx)
+	if err != nil {
+		return err
+	}
+	remote, err := mkdir(b.path("sftp", "remote"))
+	if err != nil {
+		return err
+	}
+	local, err := mkdir(b.path("sftp", "local"))
+	if err != nil {
+		return err
+	}
+	sb := &sshdBench{s: s, up: filepath.Join(remote, "bench.bin"), down: filepath.Join(local, "bench.bin")}
+	fb, err := b.startFront(ctx, s.key)
+	if err != nil {
+		return err
+	}
+	for i := range b.opt.runs {
+		first, second := func() error { return b.runSSHD(ctx, sb, i, caches) }, func() error { return b.runFront(ctx, fb, i, caches) }
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
+	}
+	hwm, err := fb.g.mon.hwm()
+	if err != nil {
+		return fmt.Errorf("gateway peak RSS: %w", err)
+	}
+	fb.stats.PeakRSSMiB = max(mib(hwm), fb.stats.SendPeakRSSMiB, fb.stats.ReceivePeakRSSMiB)
+	if err := fb.g.stop(); err != nil {
+		return err
+	}
+	return s.stop(10 * time.Second)
+}
+
+// runSSHD is one run against sshd: a put, then a get in every cache state.
+func (b *bench) runSSHD(ctx context.Context, sb *sshdBench, run int, caches []string) error {
+	r, err := sb.s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(sb.up)))
+	if err != nil {
+		return fmt.Errorf("sftp put: %w", err)
+	}
+	if err := checkSize(sb.up, b.opt.size); err != nil {
+		return fmt.Errorf("sftp put: %w", err)
+	}
+	b.record(rowSFTPPut, run, r.wall, r.cpu)
+	if b.rep.SSHCipher == "" {
+		b.rep.SSHCipher = negotiatedCipher(r.stderr)
+	}
+	for _, state := range caches {
+		row := rowGet(false, state)
+		if err := b.cacheBeforeGet(row, state, sb.up); err != nil {
+			return err
+		}
+		r, err = sb.s.sftp(ctx, fmt.Sprintf("get %s %s", quote(sb.up), quote(sb.down)))
+		if err != nil {
+			return fmt.Errorf("sftp get: %w", err)
+		}
+		if err := checkSize(sb.down, b.opt.size); err != nil {
+			return fmt.Errorf("sftp get: %w", err)
+		}
+		b.record(row, run, r.wall, r.cpu)
+		os.Remove(sb.down)
+	}
+	return os.Remove(sb.up)
+}
+
+// cacheBeforeGet puts the files a get will read in state and records how much
+// of them is resident and how much of the page cache is dirty as it starts.
+func (b *bench) cacheBeforeGet(row, state string, files ...string) error {
+	settle()
+	frac, err := prepareCache(state, files)
+	if err != nil {
+		return fmt.Errorf("%s: %w", row, err)
+	}
+	dirty := dirtyMiB()
+	w := b.rep.row(row)
+	w.resident = append(w.resident, frac)
+	w.dirty = append(w.dirty, dirty)
+	b.logf("%-34s %5.1f%% of the served file in the page cache, %.0f MiB dirty or under writeback", row+":", 100*frac, dirty)
+	return nil
+}
+
+// startFront starts a gateway with its SFTP front, the account authorised
+// with the sftp stage's client key, and registers the account's age key.
+func (b *bench) startFront(ctx context.Context, key string) (*frontBench, error) {
+	pki := b.path("pki")
+	if _, err := runTimed(ctx, "", b.lexgate, "certs", "dev", "--out", pki); err != nil {
+		return nil, err
+	}
 	pub, err := os.ReadFile(key + ".pub")
 	if err != nil {
-		return fmt.Errorf("the sftp stage's client key: %w", err)
+		return nil, fmt.Errorf("the sftp stage's client key: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g, err := b.startGateway(ctx, b.path("gateway-sftp"), pki, fmt.Sprintf(`sftp:
+	dir := b.path("gateway-sftp")
+	g, err := b.startGateway(ctx, dir, pki, fmt.Sprintf(`sftp:
   listen: 127.0.0.1:%[1]d
   recipients:
     self: %[2]s
@@ -52,65 +174,81 @@ func (b *bench) benchFront(ctx context.Context) error {
       matter: %[5]s
 `, port, team, frontAccount, strings.TrimSpace(string(pub)), matter))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.logf("gateway with SFTP front on 127.0.0.1:%d (pid %d, log %s)", port, g.pid(), g.log)
 	teamCfg, err := b.clientConfig(g, "review-team", "tcp", pki, teamSVID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, args := range [][]string{{"keygen"}, {"--transport", "tcp", "register"}} {
 		if _, err := runTimed(ctx, "", b.lex, append([]string{"--config", teamCfg}, args...)...); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	local, err := mkdir(b.path("sftp-front", "local"))
+	if err != nil {
+		return nil, err
 	}
 	stats := &gatewayStats{Transport: "sftp front"}
 	b.rep.Gateways = append(b.rep.Gateways, stats)
-	local, err := mkdir(b.path("sftp-front", "local"))
+	return &frontBench{
+		g:     g,
+		c:     frontClient{dir: b.path("sftp-front"), key: key, port: port, cipher: b.opt.cipher},
+		spool: filepath.Join(dir, "data", "spool"),
+		local: local,
+		stats: stats,
+	}, nil
+}
+
+// runFront is one run through the front: a put, then a get of the delivery in
+// every cache state, then its acknowledgement.
+func (b *bench) runFront(ctx context.Context, fb *frontBench, run int, caches []string) error {
+	g, f := fb.g, fb.c
+	g.mon.reset()
+	cpu0, _ := g.mon.cpu()
+	r, err := f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/bench.bin", quote(b.file)))
 	if err != nil {
-		return err
+		return fmt.Errorf("sftp put via the front: %w", err)
 	}
-	f := frontClient{dir: b.path("sftp-front"), key: key, port: port, cipher: b.opt.cipher}
-	for i := range b.opt.runs {
-		g.mon.reset()
-		cpu0, _ := g.mon.cpu()
-		r, err := f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/bench.bin", quote(b.file)))
-		if err != nil {
-			return fmt.Errorf("sftp put via the front: %w", err)
+	b.gatewayPhase(g, rowFrontPut, &fb.stats.SendPeakRSSMiB, cpu0)
+	b.record(rowFrontPut, run, r.wall, r.cpu)
+	ls, err := f.sftp(ctx, "ls -1 /inbox")
+	if err != nil {
+		return fmt.Errorf("sftp ls /inbox: %w", err)
+	}
+	name := deliveryName(ls.stdout)
+	if name == "" {
+		return fmt.Errorf("the upload is not in /inbox: %q", ls.stdout)
+	}
+	// The stored ciphertext: <spool>/<id>.age for the delivery <id>-bench.bin.age.
+	stored := filepath.Join(fb.spool, strings.TrimSuffix(name, "-bench.bin.age")+".age")
+	if _, err := os.Stat(stored); err != nil {
+		return fmt.Errorf("the delivery's stored ciphertext: %w", err)
+	}
+	down := filepath.Join(fb.local, name)
+	for _, state := range caches {
+		row := rowGet(true, state)
+		if err := b.cacheBeforeGet(row, state, stored); err != nil {
+			return err
 		}
-		b.gatewayPhase(g, rowFrontPut, &stats.SendPeakRSSMiB, cpu0)
-		b.record(rowFrontPut, i, r.wall, r.cpu)
-		ls, err := f.sftp(ctx, "ls -1 /inbox")
-		if err != nil {
-			return fmt.Errorf("sftp ls /inbox: %w", err)
-		}
-		name := deliveryName(ls.stdout)
-		if name == "" {
-			return fmt.Errorf("the upload is not in /inbox: %q", ls.stdout)
-		}
-		down := filepath.Join(local, name)
 		g.mon.reset()
 		cpu0, _ = g.mon.cpu()
 		r, err = f.sftp(ctx, fmt.Sprintf("get /inbox/%s %s", name, quote(down)))
 		if err != nil {
 			return fmt.Errorf("sftp get via the front: %w", err)
 		}
-		b.gatewayPhase(g, rowFrontGet, &stats.ReceivePeakRSSMiB, cpu0)
+		b.gatewayPhase(g, row, &fb.stats.ReceivePeakRSSMiB, cpu0)
 		if fi, err := os.Stat(down); err != nil || fi.Size() <= b.opt.size {
 			return fmt.Errorf("sftp get via the front: %s is not the whole ciphertext (%v)", down, err)
 		}
-		b.record(rowFrontGet, i, r.wall, r.cpu)
-		if _, err := f.sftp(ctx, "rm /inbox/"+name); err != nil {
-			return fmt.Errorf("sftp rm (acknowledge): %w", err)
-		}
+		b.record(row, run, r.wall, r.cpu)
 		os.Remove(down)
 	}
-	hwm, err := g.mon.hwm()
-	if err != nil {
-		return fmt.Errorf("gateway peak RSS: %w", err)
+	if _, err := f.sftp(ctx, "rm /inbox/"+name); err != nil {
+		return fmt.Errorf("sftp rm (acknowledge): %w", err)
 	}
-	stats.PeakRSSMiB = max(mib(hwm), stats.SendPeakRSSMiB, stats.ReceivePeakRSSMiB)
-	return g.stop()
+	return nil
 }
 
 // frontClient runs the stock sftp client against the gateway's SFTP front.
