@@ -88,7 +88,8 @@ func (d *Delivery) waitTail() error {
 	return d.wait()
 }
 
-// readAt reads from the check's window where it can, else from the file.
+// readAt reads from the check's window where it can, else from the file
+// (directly, for a delivery read past the page cache by its check).
 func (d *Delivery) readAt(p []byte, off int64) (int, error) {
 	if d.win != nil {
 		if n, ok := d.win.read(p, off); ok {
@@ -97,6 +98,7 @@ func (d *Delivery) readAt(p []byte, off int64) (int, error) {
 			}
 			return n, nil
 		}
+		return readMissed(d.f, p, off)
 	}
 	return d.f.ReadAt(p, off)
 }

@@ -270,6 +270,41 @@ func (w *window) check(ctx context.Context, f *os.File) (int64, []byte, error) {
 	}
 }
 
+// readMissed reads f at off into p like os.File.ReadAt, for a read the window
+// could not answer (dropped already, or the check stopped): directly, past the
+// page cache, in aligned pieces copied out of a window buffer where the file
+// system allows, as the check reads. A buffered read there would be a cold one
+// (the spool is written with O_DIRECT), costing the page cache's insertion and
+// read-ahead for bytes read once.
+func readMissed(f *os.File, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return f.ReadAt(p, off) // its error
+	}
+	r := store.NewDirectReader(f)
+	defer r.Close()
+	pooled := pieceBufs.Get().(*[]byte)
+	defer pieceBufs.Put(pooled)
+	buf := *pooled
+	n := 0
+	for n < len(p) {
+		o := off + int64(n)
+		from := o &^ (store.DirectAlign - 1)
+		skip := int(o - from)
+		want := min(len(p)-n, len(buf)-skip)
+		span := (skip + want + store.DirectAlign - 1) &^ (store.DirectAlign - 1)
+		k, err := readPiece(r, buf[:span], from)
+		got := min(max(k-skip, 0), want)
+		n += copy(p[n:], buf[skip:skip+got])
+		switch {
+		case err == io.EOF && n == len(p):
+			return n, nil
+		case err != nil:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // readPiece fills buf from r at off; io.EOF once the end of the file is in buf
 // (or was already reached).
 func readPiece(r *store.DirectReader, buf []byte, off int64) (int, error) {

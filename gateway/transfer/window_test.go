@@ -186,3 +186,38 @@ func TestWindowShortFile(t *testing.T) {
 	}
 	w.release()
 }
+
+// TestReadMissed: a read the window could not answer, served directly in
+// aligned pieces, returns what os.File.ReadAt returns (bytes, count, io.EOF
+// at the end) for aligned and unaligned offsets, reads longer than a piece,
+// and reads across, at and beyond the end of the file.
+func TestReadMissed(t *testing.T) {
+	size := 3*pieceSize + 5000
+	f, _ := storedFile(t, size)
+	for _, tc := range []struct {
+		name string
+		off  int64
+		n    int
+	}{
+		{"aligned", 4096, 8192},
+		{"OpenSSH's 255 KiB read", 7 * 261120, 261120},
+		{"unaligned, within a block", 17, 100},
+		{"longer than a piece", 1000, 2*pieceSize + 3},
+		{"the whole file", 0, size},
+		{"across the end", int64(size - 300), 4096},
+		{"ending at the end", int64(size - 4096), 4096},
+		{"at the end", int64(size), 10},
+		{"beyond the end", int64(size + 9000), 10},
+		{"negative offset", -1, 10},
+	} {
+		want, got := make([]byte, tc.n), make([]byte, tc.n)
+		wn, werr := f.ReadAt(want, tc.off)
+		gn, gerr := readMissed(f, got, tc.off)
+		if gn != wn || (gerr == nil) != (werr == nil) || !errors.Is(gerr, werr) && !(gerr != nil && tc.off < 0) {
+			t.Errorf("%s: readMissed = %d, %v; os.File.ReadAt = %d, %v", tc.name, gn, gerr, wn, werr)
+		}
+		if !bytes.Equal(got[:gn], want[:wn]) {
+			t.Errorf("%s: other bytes than the file's", tc.name)
+		}
+	}
+}
