@@ -96,17 +96,18 @@ action := object.get(input, "action", "")
 source := s if {
 	s := input.source
 	is_object(s.organisation) # enriched(s)
-} else := with_facts(object.get(input, "source", {}))
+} else := with_facts(object.get(input, "source", {}), null)
 
 # counterparties are the other parties of the action: the recipients of a
 # send, the sender of a transfer being received or acknowledged; each with
-# its facts. The gateway sends them enriched, and they are used as they are.
+# its facts, its organisation carrying its agreements with the source's. The
+# gateway sends them enriched, and they are used as they are.
 counterparties := ps if {
 	ps := input.destinations
 	every p in ps {
 		is_object(p.organisation) # enriched(p)
 	}
-} else := [with_facts(p) | some p in object.get(input, "destinations", [])]
+} else := [with_facts(p, object.get(source, "trust_domain", null)) | some p in object.get(input, "destinations", [])]
 
 # parties are the source and the counterparties.
 parties := array.concat([source], counterparties)

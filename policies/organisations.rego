@@ -37,14 +37,28 @@ unknown_counterparties := [p |
 	not p.organisation
 ]
 
-# agreements_between lists the agreements on file between trust domains a and b.
-# The gateway indexes data.data.agreements by pair of parties at load time
-# (data.lexgate_index: the positions of each pair's agreements, never edited
-# by hand) so that a decision does not scan every agreement; without the
-# index (opa test, opa eval) the list is scanned.
-agreements_between(a, b) := [data.data.agreements[i] | some i in object.get(data.lexgate_index.agreements, [a, b], [])] if {
-	data.lexgate_index.agreements
-} else := [ag |
+# agreements_between lists the agreements on file between trust domains a
+# and b: the source's and a counterparty's, in either order. They are the
+# ones that counterparty carries in organisation.agreements: the gateway puts
+# each pair's agreements in the input (README.md, Input), so a decision never
+# reads the agreements in data.data; for a party that comes without its facts
+# (opa test, opa eval), with_facts (places.rego) finds them there.
+agreements_between(a, b) := pair_agreements[b] if {
+	a == source.trust_domain
+} else := pair_agreements[a] if {
+	b == source.trust_domain
+} else := []
+
+# pair_agreements maps the trust domain of each known counterparty to the
+# agreements between its organisation and the source's.
+pair_agreements[p.trust_domain] := object.get(p.organisation, "agreements", []) if {
+	some p in counterparties
+	p.organisation
+}
+
+# agreements_in_data lists the agreements between trust domains a and b in
+# data.data.agreements (in file order).
+agreements_in_data(a, b) := [ag |
 	some ag in data.data.agreements
 	{ag.parties[0], ag.parties[1]} == {a, b}
 ]

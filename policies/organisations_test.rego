@@ -28,11 +28,33 @@ test_no_expiry_never_expires if {
 	in_force_at(object.remove(nda, {"expires"}), "2099-01-01T00:00:00Z")
 }
 
-test_agreements_between_is_symmetric if {
-	ab := lexgate.agreements_between("a.test", "b.test") with data.data.agreements as [nda]
-	ba := lexgate.agreements_between("b.test", "a.test") with data.data.agreements as [nda]
+test_agreements_in_data_is_symmetric if {
+	ab := lexgate.agreements_in_data("a.test", "b.test") with data.data.agreements as [nda]
+	ba := lexgate.agreements_in_data("b.test", "a.test") with data.data.agreements as [nda]
 	ab == [nda]
 	ba == [nda]
+}
+
+# The gateway sends each counterparty with its agreements with the source:
+# agreements_between reads them there, in either order, not data.data.
+test_agreements_between_reads_the_counterparty if {
+	x := {
+		"source": {"trust_domain": "a.test", "organisation": {}},
+		"destinations": [{"trust_domain": "b.test", "organisation": {"agreements": [nda]}}, {"trust_domain": "c.test", "organisation": {}}],
+	}
+	lexgate.agreements_between("a.test", "b.test") == [nda] with input as x with data.data.agreements as []
+	lexgate.agreements_between("b.test", "a.test") == [nda] with input as x with data.data.agreements as []
+	lexgate.agreements_between("a.test", "c.test") == [] with input as x with data.data.agreements as [nda]
+	lexgate.agreements_between("a.test", "d.test") == [] with input as x
+}
+
+# Without the gateway's enrichment, a counterparty's agreements with the
+# source come from data.data.
+test_counterparty_agreements_from_data if {
+	x := req("send", "law.test", ["lpo.test", "law.test"], [], t0)
+	ags := lexgate.agreements_between("law.test", "lpo.test") with input as x with data.data.organisations as orgs with data.data.agreements as agreements
+	{ag.kind | some ag in ags} == {"NDA", "SCC"}
+	lexgate.agreements_between("law.test", "law.test") == [] with input as x with data.data.organisations as orgs with data.data.agreements as agreements
 }
 
 test_lapse_messages if {

@@ -13,10 +13,12 @@ package lexgate
 
 # with_facts is party p with its facts: as given when the gateway enriched
 # it, worked out from data.data otherwise, and as given when its
-# organisation is unknown.
-with_facts(p) := p if {
+# organisation is unknown. other is the trust domain of the source for a
+# counterparty, whose organisation then carries its agreements with the
+# source's (as the gateway sends them), and null for the source.
+with_facts(p, other) := p if {
 	enriched(p)
-} else := object.union(p, facts_in_data(p)) if {
+} else := object.union(p, facts_in_data(p, other)) if {
 	org(p)
 } else := p
 
@@ -26,9 +28,12 @@ enriched(p) if is_object(p.organisation)
 
 # facts_in_data are the facts of a party of a known organisation, from
 # data.data: the fields the gateway would have filled in.
-facts_in_data(p) := object.union(
+facts_in_data(p, other) := object.union(
 	{
-		"organisation": org(p),
+		"organisation": object.union(org(p), {"agreements": ags |
+			other != null
+			ags := agreements_in_data(p.trust_domain, other)
+		}),
 		"jurisdiction": jurisdiction_in_data(p),
 		"certifications": sort({c | some c in object.get(org(p), "certifications", [])} | {c |
 			s := site_in_data(p)

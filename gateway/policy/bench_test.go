@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"syscall"
 	"testing"
@@ -86,12 +88,16 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
+	objects0 := heapObjects()
 	eng, err := policy.New(b.Context(), policy.Config{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The engine's live heap: every garbage collection marks all of it
+	// while decisions run.
+	objects := heapObjects() - objects0
 	lat := make([]time.Duration, 0, b.N)
-	cpu0 := cpuTime(b)
+	cpu0, gc0 := cpuTime(b), gcCPU()
 	for i := 0; b.Loop(); i++ {
 		in := input(i)
 		start := time.Now()
@@ -100,11 +106,15 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 		}
 		lat = append(lat, time.Since(start))
 	}
-	cpu := cpuTime(b) - cpu0
+	cpu, gc := cpuTime(b)-cpu0, gcCPU()-gc0
+	runtime.KeepAlive(eng)
 	slices.Sort(lat)
 	// CPU time (user and system, every thread: GC included) per decision
 	// varies less than wall time on a machine shared with other work.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/op")
+	// The garbage collector's share of it (runtime/metrics' estimate).
+	b.ReportMetric(gc.Seconds()*1e6/float64(len(lat)), "gc-cpu-µs/op")
+	b.ReportMetric(float64(objects), "engine-heap-objects")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
@@ -116,4 +126,20 @@ func cpuTime(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapObjects is the number of live heap objects after a full collection.
+func heapObjects() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapObjects)
+}
+
+// gcCPU is the CPU time the garbage collector has used so far, as
+// runtime/metrics estimates it.
+func gcCPU() time.Duration {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return time.Duration(s[0].Value.Float64() * 1e9)
 }

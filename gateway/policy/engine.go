@@ -14,7 +14,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
 // DefaultTimeout is the time a decision may take when Config.Timeout is zero.
@@ -194,10 +193,18 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	if !set.hasDecision {
 		e.cfg.Logger.WarnContext(ctx, "policy has no rule "+Query+": every action will be denied")
 	}
+	store, err := newDataStore(set.documents)
+	if err != nil {
+		return nil, err
+	}
+	// The engine needs neither the documents as loaded nor the modules as
+	// parsed (the store and the compiler hold them): every object kept
+	// alive is marked by each garbage collection while decisions run.
+	set.documents, set.modules = nil, nil
 	q, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(set.compiler),
-		rego.Store(inmem.NewFromObjectWithOpts(withIndex(set.documents), inmem.OptReturnASTValuesOnRead(true))),
+		rego.Store(store),
 		rego.StrictBuiltinErrors(true),
 		rego.GenerateJSON(keepAST),
 	).PrepareForEval(ctx)

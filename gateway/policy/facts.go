@@ -59,6 +59,10 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	}
 	for _, td := range sortedKeys(f.Organisations) {
 		o := f.Organisations[td]
+		if td == "" {
+			bad("organisations: an organisation has an empty trust domain as its key")
+			continue
+		}
 		if o.Name == "" {
 			bad("organisations[%q]: name is missing", td)
 		}
@@ -101,6 +105,7 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	f.intern()
 	f.byOrg = map[string][]int{}
 	for i, a := range f.Agreements {
 		for j, td := range a.Parties {
@@ -111,6 +116,33 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	}
 	f.values = newValueCache(f)
 	return f, nil
+}
+
+// intern makes the strings of the agreements (parties, kinds, dates) that
+// are equal share their bytes: thousands of agreements name a few hundred
+// organisations and days, and each string decoded on its own is one more
+// heap object for the garbage collector to mark on every cycle.
+func (f *facts) intern() {
+	seen := make(map[string]string, len(f.Organisations)+64)
+	for td := range f.Organisations {
+		seen[td] = td
+	}
+	one := func(s *string) {
+		if v, ok := seen[*s]; ok {
+			*s = v
+		} else {
+			seen[*s] = *s
+		}
+	}
+	for i := range f.Agreements {
+		a := &f.Agreements[i]
+		for j := range a.Parties {
+			one(&a.Parties[j])
+		}
+		one(&a.Kind)
+		one(&a.Signed)
+		one(&a.Expires)
+	}
 }
 
 // enrich returns in with defaults applied and each party's Organisation

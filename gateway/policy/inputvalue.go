@@ -16,13 +16,13 @@ func inputValue(in Input) ast.Value {
 		field("version", ast.InternedTerm(in.Version)),
 		field("action", jsonString(in.Action)),
 		field("time", jsonString(jsonTime(in.Time))),
-		field("source", ast.NewTerm(partyValue(in.Source))),
+		field("source", ast.NewTerm(partyValue(nil, in.Source))),
 		field("risk_score", ast.InternedTerm(in.RiskScore)),
 	)
 	if len(in.Destinations) > 0 {
 		ts := make([]*ast.Term, len(in.Destinations))
 		for i, p := range in.Destinations {
-			ts[i] = ast.NewTerm(partyValue(p))
+			ts[i] = ast.NewTerm(partyValue(nil, p))
 		}
 		o.Insert(key("destinations"), ast.ArrayTerm(ts...))
 	}
@@ -35,15 +35,15 @@ func inputValue(in Input) ast.Value {
 func bundleValue(b Bundle) *ast.Term {
 	return ast.ObjectTerm(
 		field("matter", jsonString(b.Matter)),
-		field("labels", stringList(b.Labels)),
-		field("data_subject_regions", stringList(b.Regions)),
+		field("labels", stringList(nil, b.Labels)),
+		field("data_subject_regions", stringList(nil, b.Regions)),
 		field("size", ast.IntNumberTerm(int(b.Size))),
 		field("file_count", ast.InternedTerm(b.FileCount)),
 		field("manifest_hash", jsonString(b.ManifestHash)),
 	)
 }
 
-func partyValue(p Party) ast.Value {
+func partyValue(c *terms, p Party) ast.Value {
 	o := ast.NewObject(
 		field("id", jsonString(p.ID)),
 		field("trust_domain", jsonString(p.TrustDomain)),
@@ -51,32 +51,32 @@ func partyValue(p Party) ast.Value {
 		field("eu_eea", ast.InternedTerm(p.EUEEA)),
 	)
 	if p.Organisation != nil {
-		o.Insert(key("organisation"), ast.NewTerm(organisationValue(*p.Organisation)))
+		o.Insert(key("organisation"), ast.NewTerm(organisationValue(c, *p.Organisation)))
 	}
 	if p.Site != nil {
-		o.Insert(key("site"), ast.NewTerm(siteValue(*p.Site)))
+		o.Insert(key("site"), ast.NewTerm(siteValue(c, *p.Site)))
 	}
-	optString(o, "jurisdiction", p.Jurisdiction)
-	optStrings(o, "certifications", p.Certifications)
+	optString(c, o, "jurisdiction", p.Jurisdiction)
+	optStrings(c, o, "certifications", p.Certifications)
 	return o
 }
 
-func organisationValue(g Organisation) ast.Value {
+func organisationValue(c *terms, g Organisation) ast.Value {
 	o := ast.NewObject(
-		field("trust_domain", jsonString(g.TrustDomain)),
-		field("name", jsonString(g.Name)),
-		field("jurisdiction", jsonString(g.Jurisdiction)),
+		field("trust_domain", c.str(g.TrustDomain)),
+		field("name", c.str(g.Name)),
+		field("jurisdiction", c.str(g.Jurisdiction)),
 		field("eu_eea", ast.InternedTerm(g.EUEEA)),
 	)
-	optString(o, "kind", g.Kind)
+	optString(c, o, "kind", g.Kind)
 	if len(g.Sites) > 0 {
 		ts := make([]*ast.Term, len(g.Sites))
 		for i, s := range g.Sites {
-			ts[i] = ast.NewTerm(siteValue(s))
+			ts[i] = ast.NewTerm(siteValue(c, s))
 		}
 		o.Insert(key("sites"), ast.ArrayTerm(ts...))
 	}
-	optStrings(o, "certifications", g.Certifications)
+	optStrings(c, o, "certifications", g.Certifications)
 	optInt(o, "retention_days", int64(g.RetentionDays))
 	optInt(o, "max_downloads", int64(g.MaxDownloads))
 	optInt(o, "max_bundle_bytes", g.MaxBundleBytes)
@@ -84,40 +84,63 @@ func organisationValue(g Organisation) ast.Value {
 	if len(g.Agreements) > 0 {
 		ts := make([]*ast.Term, len(g.Agreements))
 		for i, a := range g.Agreements {
-			ts[i] = ast.NewTerm(agreementValue(a))
+			ts[i] = ast.NewTerm(agreementValue(c, a))
 		}
 		o.Insert(key("agreements"), ast.ArrayTerm(ts...))
 	}
 	return o
 }
 
-func agreementValue(a Agreement) ast.Value {
+func agreementValue(c *terms, a Agreement) ast.Value {
 	ag := ast.NewObject(
-		field("parties", stringList(a.Parties)),
-		field("kind", jsonString(a.Kind)),
-		field("signed", jsonString(a.Signed)),
+		field("parties", stringList(c, a.Parties)),
+		field("kind", c.str(a.Kind)),
+		field("signed", c.str(a.Signed)),
 	)
-	optString(ag, "expires", a.Expires)
+	optString(c, ag, "expires", a.Expires)
 	return ag
 }
 
-func siteValue(s Site) ast.Value {
-	o := ast.NewObject(field("name", jsonString(s.Name)))
-	optStrings(o, "paths", s.Paths)
-	optString(o, "jurisdiction", s.Jurisdiction)
-	optStrings(o, "certifications", s.Certifications)
+func siteValue(c *terms, s Site) ast.Value {
+	o := ast.NewObject(field("name", c.str(s.Name)))
+	optStrings(c, o, "paths", s.Paths)
+	optString(c, o, "jurisdiction", s.Jurisdiction)
+	optStrings(c, o, "certifications", s.Certifications)
 	if h := s.BusinessHours; h != nil {
 		o.Insert(key("business_hours"), ast.ObjectTerm(
-			field("time_zone", jsonString(h.TimeZone)),
-			field("days", stringList(h.Days)),
-			field("from", jsonString(h.From)),
-			field("to", jsonString(h.To)),
+			field("time_zone", c.str(h.TimeZone)),
+			field("days", stringList(c, h.Days)),
+			field("from", c.str(h.From)),
+			field("to", c.str(h.To)),
 		))
 	}
 	return o
 }
 
-// field is one key and value of an object.
+// terms are string terms made once and shared by the values built with
+// them (OPA never changes a value it is given). A nil *terms makes new
+// terms; one that no longer adds (once the cache is built, when decisions
+// read it concurrently) makes new terms for the strings it lacks.
+type terms struct {
+	m   map[string]*ast.Term
+	add bool
+}
+
+// str is s as a string term (jsonString), shared when c has it.
+func (c *terms) str(s string) *ast.Term {
+	if c == nil {
+		return jsonString(s)
+	}
+	t, ok := c.m[s]
+	if !ok {
+		t = jsonString(s)
+		if c.add {
+			c.m[s] = t
+		}
+	}
+	return t
+}
+
 // jsonString is s as a string term the way encoding/json writes it: each byte
 // that is not valid UTF-8 becomes U+FFFD (found by FuzzFacts; "lex policy
 // explain --local" takes parties from the command line).
@@ -152,27 +175,27 @@ func key(k string) *ast.Term {
 }
 
 // stringList is a JSON list of strings; nil is null, as encoding/json has it.
-func stringList(ss []string) *ast.Term {
+func stringList(c *terms, ss []string) *ast.Term {
 	if ss == nil {
 		return ast.NullTerm()
 	}
 	ts := make([]*ast.Term, len(ss))
 	for i, s := range ss {
-		ts[i] = jsonString(s)
+		ts[i] = c.str(s)
 	}
 	return ast.ArrayTerm(ts...)
 }
 
 // optString, optStrings and optInt add a field tagged omitempty.
-func optString(o ast.Object, k, v string) {
+func optString(c *terms, o ast.Object, k, v string) {
 	if v != "" {
-		o.Insert(key(k), jsonString(v))
+		o.Insert(key(k), c.str(v))
 	}
 }
 
-func optStrings(o ast.Object, k string, v []string) {
+func optStrings(c *terms, o ast.Object, k string, v []string) {
 	if len(v) > 0 {
-		o.Insert(key(k), stringList(v))
+		o.Insert(key(k), stringList(c, v))
 	}
 }
 
@@ -188,10 +211,14 @@ func jsonTime(t time.Time) string { return t.Format(time.RFC3339Nano) }
 
 // valueCache holds the OPA values of the parts of enriched inputs that
 // come from the policy data, made once when the data is loaded and shared
-// by every input (OPA never changes a value it is given).
+// by every input (OPA never changes a value it is given): each
+// organisation, and the strings of the agreements. An agreement's value is
+// made for each input that carries it (a few per decision): made once for
+// each of 10,000 agreements, they were 200,000 heap objects for the garbage
+// collector to mark on every cycle.
 type valueCache struct {
-	orgs       map[string]*orgValue
-	agreements []*ast.Term // by index in facts.Agreements
+	orgs    map[string]*orgValue
+	strings *terms
 }
 
 // orgValue is an organisation as it appears in an enriched input.
@@ -202,19 +229,20 @@ type orgValue struct {
 }
 
 func newValueCache(f *facts) *valueCache {
-	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), agreements: make([]*ast.Term, len(f.Agreements))}
+	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), strings: &terms{m: map[string]*ast.Term{}, add: true}}
 	for td := range f.Organisations {
 		o := f.organisation(td, "")
-		v := &orgValue{value: ast.NewTerm(organisationValue(*o)), sites: make([]*ast.Term, len(o.Sites))}
+		v := &orgValue{value: ast.NewTerm(organisationValue(c.strings, *o)), sites: make([]*ast.Term, len(o.Sites))}
 		v.value.Value.(ast.Object).Foreach(func(k, x *ast.Term) { v.fields = append(v.fields, [2]*ast.Term{k, x}) })
 		for i, s := range o.Sites {
-			v.sites[i] = ast.NewTerm(siteValue(s))
+			v.sites[i] = ast.NewTerm(siteValue(c.strings, s))
 		}
 		c.orgs[td] = v
 	}
-	for i, a := range f.Agreements {
-		c.agreements[i] = ast.NewTerm(agreementValue(a))
+	for _, a := range f.Agreements {
+		agreementValue(c.strings, a) // its strings
 	}
+	c.strings.add = false // read by concurrent decisions from now on
 	return c
 }
 
@@ -249,7 +277,7 @@ func (f *facts) valueOf(in Input) ast.Value {
 func (f *facts) partyValue(p Party, other string) ast.Value {
 	cached := f.values.orgs[p.TrustDomain]
 	if p.Organisation == nil || cached == nil {
-		return partyValue(p)
+		return partyValue(nil, p)
 	}
 	o := ast.NewObject(
 		field("id", jsonString(p.ID)),
@@ -261,7 +289,7 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 	if ags := f.agreementsWith(p.TrustDomain, other); len(ags) > 0 {
 		ts := make([]*ast.Term, len(ags))
 		for i, a := range ags {
-			ts[i] = f.values.agreements[a]
+			ts[i] = ast.NewTerm(agreementValue(f.values.strings, f.Agreements[a]))
 		}
 		fields := append(cached.fields[:len(cached.fields):len(cached.fields)], field("agreements", ast.ArrayTerm(ts...)))
 		org = ast.ObjectTerm(fields...)
@@ -270,7 +298,7 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 	if p.Site != nil {
 		o.Insert(key("site"), cached.sites[siteIndex(p.Organisation.Sites, p.Path)])
 	}
-	optString(o, "jurisdiction", p.Jurisdiction)
-	optStrings(o, "certifications", p.Certifications)
+	optString(nil, o, "jurisdiction", p.Jurisdiction)
+	optStrings(nil, o, "certifications", p.Certifications)
 	return o
 }

@@ -1,0 +1,183 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// dataStore is the OPA store a policy set is evaluated against: its data
+// documents, in OPA's in-memory store as OPA values, except the agreements
+// (data.data.agreements), which it keeps as JSON text and turns into OPA
+// values only when a policy reads them.
+//
+// The library never reads them while deciding: the engine puts each pair's
+// agreements in the input (organisation.agreements of a counterparty). As
+// OPA values, 10,000 agreements are some 350,000 heap objects that the
+// garbage collector marks on every cycle while decisions run; as JSON text
+// they are two. A policy that does read data.data.agreements (a custom rule,
+// opa eval's way of working facts out) gets exactly what the data files
+// hold, only more slowly.
+type dataStore struct {
+	storage.Store // the documents without data.data.agreements, as OPA values
+	agreements    *jsonArray
+
+	// root and data are the documents at the root and at data.data, as
+	// read: the documents as loaded (Go values), with the agreements as JSON
+	// text (json.RawMessage). OPA evaluates such a map as an object whose
+	// members become OPA values only when read (ast.LazyObject), so that its
+	// rule index, which reads data.data whole to look into data.data.x, does
+	// not decode the agreements. (A policy that turns data.data whole into
+	// Go values, as json.marshal does, gets the JSON text for the agreements.)
+	root, data map[string]any
+}
+
+// newDataStore returns the store of documents (as the loader read them; not
+// modified).
+func newDataStore(documents map[string]any) (*dataStore, error) {
+	s := &dataStore{}
+	data, _ := documents["data"].(map[string]any)
+	list, ok := data["agreements"].([]any)
+	if !ok {
+		s.Store = inmem.NewFromObjectWithOpts(documents, inmem.OptReturnASTValuesOnRead(true))
+		return s, nil
+	}
+	a, err := newJSONArray(list)
+	if err != nil {
+		return nil, fmt.Errorf("policy: data.agreements: %w", err)
+	}
+	s.agreements = a
+	s.data = make(map[string]any, len(data))
+	for k, v := range data {
+		if k != "agreements" {
+			s.data[k] = v
+		}
+	}
+	s.root = make(map[string]any, len(documents))
+	for k, v := range documents {
+		s.root[k] = v
+	}
+	s.root["data"] = s.data
+	s.Store = inmem.NewFromObjectWithOpts(s.root, inmem.OptReturnASTValuesOnRead(true))
+	s.data["agreements"] = json.RawMessage(a.text)
+	return s, nil
+}
+
+// agreementsPath is where the agreements are: data.data.agreements.
+var agreementsPath = storage.Path{"data", "agreements"}
+
+// Read reads the document at path: from the JSON text for the agreements
+// and the documents that contain them, from the in-memory store otherwise.
+func (s *dataStore) Read(ctx context.Context, txn storage.Transaction, path storage.Path) (any, error) {
+	switch {
+	case s.agreements == nil || len(path) > 0 && path[0] != agreementsPath[0] ||
+		len(path) > 1 && path[1] != agreementsPath[1]:
+		return s.Store.Read(ctx, txn, path)
+	case len(path) == 0:
+		return s.root, nil
+	case len(path) == 1:
+		return s.data, nil
+	}
+	return s.agreements.read(path, path[2:])
+}
+
+// Write refuses to write the agreements or a document that contains them
+// (the engine never writes to its store).
+func (s *dataStore) Write(ctx context.Context, txn storage.Transaction, op storage.PatchOp, path storage.Path, value any) error {
+	if s.agreements != nil && (len(path) < 2 || path[0] == agreementsPath[0] && path[1] == agreementsPath[1]) {
+		return &storage.Error{Code: storage.WritesNotSupportedErr, Message: "policy: the agreements are read-only: " + path.String()}
+	}
+	return s.Store.Write(ctx, txn, op, path, value)
+}
+
+// jsonArray is a JSON array kept as text: its elements one after another
+// in one buffer, as "[e0,e1,...]".
+type jsonArray struct {
+	text []byte
+	ends []int32 // ends[i] is the offset in text just after element i
+}
+
+func newJSONArray(list []any) (*jsonArray, error) {
+	a := &jsonArray{text: []byte{'['}, ends: make([]int32, len(list))}
+	for i, v := range list {
+		if i > 0 {
+			a.text = append(a.text, ',')
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+		a.text = append(a.text, b...)
+		if len(a.text) > 1<<31-1 {
+			return nil, fmt.Errorf("over 2 GiB of JSON")
+		}
+		a.ends[i] = int32(len(a.text))
+	}
+	a.text = append(a.text, ']')
+	a.text = a.text[:len(a.text):len(a.text)]
+	return a, nil
+}
+
+// value is the whole array as an OPA value.
+func (a *jsonArray) value() (ast.Value, error) { return decodeValue(a.text) }
+
+// read reads the document at rest inside the array; path is the whole path
+// (for errors).
+func (a *jsonArray) read(path, rest storage.Path) (ast.Value, error) {
+	if len(rest) == 0 {
+		return a.value()
+	}
+	i, err := strconv.Atoi(rest[0])
+	if err != nil || i < 0 || i >= len(a.ends) || rest[0] != strconv.Itoa(i) {
+		return nil, notFound(path)
+	}
+	start := int32(1)
+	if i > 0 {
+		start = a.ends[i-1] + 1
+	}
+	v, err := decodeValue(a.text[start:a.ends[i]])
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range rest[1:] {
+		switch x := v.(type) {
+		case ast.Object:
+			t := x.Get(ast.StringTerm(k))
+			if t == nil {
+				return nil, notFound(path)
+			}
+			v = t.Value
+		case *ast.Array:
+			j, err := strconv.Atoi(k)
+			if err != nil || j < 0 || j >= x.Len() || k != strconv.Itoa(j) {
+				return nil, notFound(path)
+			}
+			v = x.Elem(j).Value
+		default:
+			return nil, notFound(path)
+		}
+	}
+	return v, nil
+}
+
+func decodeValue(text []byte) (ast.Value, error) {
+	var x any
+	if err := util.UnmarshalJSON(text, &x); err != nil {
+		return nil, &storage.Error{Code: storage.InternalErr, Message: "policy: data store: " + err.Error()}
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return nil, &storage.Error{Code: storage.InternalErr, Message: "policy: data store: " + err.Error()}
+	}
+	return v, nil
+}
+
+func notFound(path storage.Path) error {
+	return &storage.Error{Code: storage.NotFoundErr, Message: path.String() + ": document does not exist"}
+}
