@@ -44,7 +44,7 @@ func main() {
 	flag.BoolVar(&o.sftpFront, "sftp-front", false, "measure sftp through the gateway's SFTP front beside sshd (instead of age and lex)")
 	flag.StringVar(&o.cipher, "ssh-cipher", "", "SSH cipher for every sftp command (default: OpenSSH's choice, or with -sftp-front "+frontCipher+", which the front offers, so both servers are compared on the same cipher)")
 	flag.StringVar(&o.getCache, "get-cache", cacheBoth, "with -sftp-front, the page-cache state of the served file before every get, the same for sshd and the front: "+
-		"cold (fsynced and dropped from the page cache, as a file uploaded a while ago), warm (read once, all in memory), both (cold, then warm), or as-is (left as the put left it; only recorded)")
+		"cold (fsynced and dropped from the page cache, as a file uploaded a while ago), warm (read once, all in memory), both (cold, then warm), as-is (left as the put left it; only recorded), or a comma-separated list such as warm,cold (in that order)")
 	flag.Parse()
 	if _, err := getCaches(o.getCache); err != nil {
 		fmt.Fprintf(os.Stderr, "lexbench: %v\n", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -30,16 +31,24 @@ const (
 	cacheBoth = "both" // cold, then warm
 )
 
-// getCaches is the list of states each run's gets are measured in for the
-// -get-cache value v.
+// getCaches is the list of states each run's gets are measured in, in order,
+// for the -get-cache value v: one state, both, or a comma-separated list of
+// distinct states ("warm,cold" measures the warm get first).
 func getCaches(v string) ([]string, error) {
-	switch v {
-	case cacheCold, cacheWarm, cacheAsIs:
-		return []string{v}, nil
-	case cacheBoth:
+	if v == cacheBoth {
 		return []string{cacheCold, cacheWarm}, nil
 	}
-	return nil, fmt.Errorf("-get-cache %q: want %s, %s, %s or %s", v, cacheCold, cacheWarm, cacheBoth, cacheAsIs)
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		switch {
+		case s != cacheCold && s != cacheWarm && s != cacheAsIs:
+			return nil, fmt.Errorf("-get-cache %q: want %s, %s, %s, %s or a comma-separated list of them", v, cacheCold, cacheWarm, cacheAsIs, cacheBoth)
+		case slices.Contains(out, s):
+			return nil, fmt.Errorf("-get-cache %q: %s twice", v, s)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // prepareCache puts the files in state and returns the fraction of their bytes

@@ -33,8 +33,13 @@ func TestCacheStates(t *testing.T) {
 			t.Errorf("%s: %.3f of the file resident, want %.0f", tc.state, got, tc.min)
 		}
 	}
-	if _, err := getCaches("lukewarm"); err == nil {
-		t.Error("-get-cache lukewarm accepted")
+	for _, bad := range []string{"lukewarm", "cold,cold", "", "warm,"} {
+		if _, err := getCaches(bad); err == nil {
+			t.Errorf("-get-cache %q accepted", bad)
+		}
+	}
+	if c, err := getCaches("warm,as-is"); err != nil || len(c) != 2 || c[0] != cacheWarm || c[1] != cacheAsIs {
+		t.Errorf("warm,as-is = %v, %v", c, err)
 	}
 	if c, err := getCaches(cacheBoth); err != nil || len(c) != 2 || c[0] != cacheCold || c[1] != cacheWarm {
 		t.Errorf("both = %v, %v", c, err)
