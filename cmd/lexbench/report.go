@@ -117,7 +117,7 @@ func newReport(o options) *report {
 			"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole sftp command (connection set-up included)",
 			"sftp put/get: OpenSSH sftp against a throwaway sshd (internal-sftp, plain files, buffered reads and writes, no fsync)",
 			"via front: the same client through lexgate's SFTP front: the put is age-encrypted on ingest, hashed, fsynced and sealed; the get downloads the delivery's ciphertext (read with O_DIRECT, hashed as served)",
-			"sshd and the front take turns in every run (sshd first in odd runs, the front first in even ones); every command starts after sync(2)",
+			"sshd and the front take turns in every run (sshd first in odd runs, the front first in even ones); every command starts after sync(2); before every put the test file is read through once, so the client reads it from memory for both",
 			"cold cache: before the get, the file the server will read (sshd: the put's file; front: the stored ciphertext) is fdatasynced and dropped from the page cache with posix_fadvise(DONTNEED), as a file uploaded a while ago; the same for both",
 			"warm cache: before the get, that file is read through the page cache once, the same for both; the front reads with O_DIRECT, so only sshd can gain from it",
 			"resident: share of the served file in the page cache just before the get (mincore), median over the runs",
