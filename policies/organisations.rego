@@ -51,7 +51,9 @@ agreements_between(a, b) := pair_agreements[b] if {
 
 # pair_agreements maps the trust domain of each known counterparty to the
 # agreements between its organisation and the source's.
-pair_agreements[p.trust_domain] := object.get(p.organisation, "agreements", []) if {
+# (One object made once per decision: as a partial object rule, each lookup
+# evaluated the rule again.)
+pair_agreements := {p.trust_domain: object.get(p.organisation, "agreements", []) |
 	some p in counterparties
 	p.organisation
 }
