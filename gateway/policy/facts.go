@@ -178,29 +178,30 @@ func (f *facts) party(p Party, other string) Party {
 	if o == nil {
 		return p
 	}
-	p.Jurisdiction = o.Jurisdiction
-	certs := slices.Clone(o.Certifications)
-	if s := siteOf(o.Sites, p.Path); s != nil {
-		p.Site = s
-		if s.Jurisdiction != "" {
-			p.Jurisdiction = s.Jurisdiction
-		}
-		certs = append(certs, s.Certifications...)
+	i := siteIndex(o.Sites, p.Path)
+	if i >= 0 {
+		s := o.Sites[i]
+		p.Site = &s
 	}
-	slices.Sort(certs)
-	p.Certifications = slices.Compact(certs)
+	p.Jurisdiction, p.Certifications = placeOf(o, i)
 	p.EUEEA = slices.Contains(f.Jurisdictions.EUEEA, p.Jurisdiction)
 	return p
 }
 
-// siteOf returns a copy of the site whose longest path prefix matches path.
-func siteOf(sites []Site, path string) *Site {
-	i := siteIndex(sites, path)
-	if i < 0 {
-		return nil
+// placeOf returns the jurisdiction and the certifications (sorted, without
+// duplicates) of a party of organisation o at its site i (none if -1).
+func placeOf(o *Organisation, i int) (string, []string) {
+	j := o.Jurisdiction
+	certs := slices.Clone(o.Certifications)
+	if i >= 0 {
+		s := o.Sites[i]
+		if s.Jurisdiction != "" {
+			j = s.Jurisdiction
+		}
+		certs = append(certs, s.Certifications...)
 	}
-	s := sites[i]
-	return &s
+	slices.Sort(certs)
+	return j, slices.Compact(certs)
 }
 
 // siteIndex returns the index of the site whose longest path prefix

@@ -27,16 +27,16 @@ func inputValue(in Input) ast.Value {
 		o.Insert(key("destinations"), ast.ArrayTerm(ts...))
 	}
 	if b := in.Bundle; b != nil {
-		o.Insert(key("bundle"), bundleValue(*b))
+		o.Insert(key("bundle"), bundleValue(nil, *b))
 	}
 	return o
 }
 
-func bundleValue(b Bundle) *ast.Term {
+func bundleValue(c *terms, b Bundle) *ast.Term {
 	return ast.ObjectTerm(
 		field("matter", jsonString(b.Matter)),
-		field("labels", stringList(nil, b.Labels)),
-		field("data_subject_regions", stringList(nil, b.Regions)),
+		field("labels", stringList(c, b.Labels)),
+		field("data_subject_regions", stringList(c, b.Regions)),
 		field("size", ast.IntNumberTerm(int(b.Size))),
 		field("file_count", ast.InternedTerm(b.FileCount)),
 		field("manifest_hash", jsonString(b.ManifestHash)),
@@ -225,22 +225,47 @@ type valueCache struct {
 type orgValue struct {
 	value  *ast.Term      // without agreements: the source's organisation
 	fields [][2]*ast.Term // the fields of value, to add agreements to
+	td     *ast.Term      // its trust domain
 	sites  []*ast.Term    // by index in Organisation.Sites
+	// certifications are those of a party of the organisation at each site,
+	// at index 1+site (0: at none of its sites); nil when it holds none.
+	certifications []*ast.Term
 }
 
 func newValueCache(f *facts) *valueCache {
 	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), strings: &terms{m: map[string]*ast.Term{}, add: true}}
 	for td := range f.Organisations {
 		o := f.organisation(td, "")
-		v := &orgValue{value: ast.NewTerm(organisationValue(c.strings, *o)), sites: make([]*ast.Term, len(o.Sites))}
+		v := &orgValue{value: ast.NewTerm(organisationValue(c.strings, *o)), sites: make([]*ast.Term, len(o.Sites)),
+			td: c.strings.str(td), certifications: make([]*ast.Term, len(o.Sites)+1)}
 		v.value.Value.(ast.Object).Foreach(func(k, x *ast.Term) { v.fields = append(v.fields, [2]*ast.Term{k, x}) })
 		for i, s := range o.Sites {
 			v.sites[i] = ast.NewTerm(siteValue(c.strings, s))
+		}
+		for i := range v.certifications {
+			j, certs := placeOf(o, i-1)
+			c.strings.str(j)
+			if len(certs) > 0 {
+				v.certifications[i] = stringList(c.strings, certs)
+			}
 		}
 		c.orgs[td] = v
 	}
 	for _, a := range f.Agreements {
 		agreementValue(c.strings, a) // its strings
+	}
+	// Strings that inputs repeat: actions, bundle labels, jurisdictions.
+	for _, s := range []string{"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain",
+		"privileged", "personal-data", "special-category", "health", "financial", "export-controlled", "client-confidential", "GB", "UK", "EU", "EEA"} {
+		c.strings.str(s)
+	}
+	for _, list := range []map[string]string{f.Jurisdictions.GDPRAdequacy, f.Jurisdictions.UKAdequacy, f.Jurisdictions.CHAdequacy, f.Jurisdictions.Embargoed} {
+		for j := range list {
+			c.strings.str(j)
+		}
+	}
+	for _, j := range f.Jurisdictions.EUEEA {
+		c.strings.str(j)
 	}
 	c.strings.add = false // read by concurrent decisions from now on
 	return c
@@ -252,24 +277,23 @@ func (f *facts) valueOf(in Input) ast.Value {
 	if f.values == nil {
 		return inputValue(in)
 	}
-	o := ast.NewObject(
-		field("version", ast.InternedTerm(in.Version)),
-		field("action", jsonString(in.Action)),
-		field("time", jsonString(jsonTime(in.Time))),
-		field("source", ast.NewTerm(f.partyValue(in.Source, ""))),
-		field("risk_score", ast.InternedTerm(in.RiskScore)),
-	)
+	fields := make([][2]*ast.Term, 5, 7)
+	fields[0] = field("version", ast.InternedTerm(in.Version))
+	fields[1] = field("action", f.values.strings.str(in.Action))
+	fields[2] = field("time", jsonString(jsonTime(in.Time)))
+	fields[3] = field("source", ast.NewTerm(f.partyValue(in.Source, "")))
+	fields[4] = field("risk_score", ast.InternedTerm(in.RiskScore))
 	if len(in.Destinations) > 0 {
 		ts := make([]*ast.Term, len(in.Destinations))
 		for i, p := range in.Destinations {
 			ts[i] = ast.NewTerm(f.partyValue(p, in.Source.TrustDomain))
 		}
-		o.Insert(key("destinations"), ast.ArrayTerm(ts...))
+		fields = append(fields, field("destinations", ast.ArrayTerm(ts...)))
 	}
 	if b := in.Bundle; b != nil {
-		o.Insert(key("bundle"), bundleValue(*b))
+		fields = append(fields, field("bundle", bundleValue(f.values.strings, *b)))
 	}
-	return o
+	return ast.NewObject(fields...)
 }
 
 // partyValue is partyValue(p) for a party enriched by f, whose
@@ -279,12 +303,11 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 	if p.Organisation == nil || cached == nil {
 		return partyValue(nil, p)
 	}
-	o := ast.NewObject(
-		field("id", jsonString(p.ID)),
-		field("trust_domain", jsonString(p.TrustDomain)),
-		field("path", jsonString(p.Path)),
-		field("eu_eea", ast.InternedTerm(p.EUEEA)),
-	)
+	fields := make([][2]*ast.Term, 4, 8)
+	fields[0] = field("id", jsonString(p.ID))
+	fields[1] = field("trust_domain", cached.td)
+	fields[2] = field("path", jsonString(p.Path))
+	fields[3] = field("eu_eea", ast.InternedTerm(p.EUEEA))
 	org := cached.value
 	if ags := f.agreementsWith(p.TrustDomain, other); len(ags) > 0 {
 		ts := make([]*ast.Term, len(ags))
@@ -294,11 +317,16 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 		fields := append(cached.fields[:len(cached.fields):len(cached.fields)], field("agreements", ast.ArrayTerm(ts...)))
 		org = ast.ObjectTerm(fields...)
 	}
-	o.Insert(key("organisation"), org)
+	fields = append(fields, field("organisation", org))
+	site := siteIndex(p.Organisation.Sites, p.Path)
 	if p.Site != nil {
-		o.Insert(key("site"), cached.sites[siteIndex(p.Organisation.Sites, p.Path)])
+		fields = append(fields, field("site", cached.sites[site]))
 	}
-	optString(nil, o, "jurisdiction", p.Jurisdiction)
-	optStrings(nil, o, "certifications", p.Certifications)
-	return o
+	if p.Jurisdiction != "" {
+		fields = append(fields, field("jurisdiction", f.values.strings.str(p.Jurisdiction)))
+	}
+	if len(p.Certifications) > 0 {
+		fields = append(fields, field("certifications", cached.certifications[1+site]))
+	}
+	return ast.NewObject(fields...)
 }
