@@ -139,11 +139,11 @@ deny contains {
 	"message": sprintf("the policy data has no jurisdictions list %q (data/jurisdictions.json): lexgate refuses every action until it is restored", [name]),
 } if {
 	some name in jurisdiction_lists
-	not jurisdiction_list(name)
+
+	# The list is there, as an array or an object (of jurisdiction to date).
+	# Tested in one expression, not a function with a rule per type: this
+	# runs on every decision. A missing list is read as null (object.get):
+	# OPA evaluates the reference outside the negation, so with the list
+	# missing `not is_array(data.data.jurisdictions[name])` does not hold.
+	not type_name(object.get(data.data.jurisdictions, name, null)) in {"array", "object"}
 }
-
-# jurisdiction_list holds when data/jurisdictions.json has the list name,
-# as an array or an object (of jurisdiction to date).
-jurisdiction_list(name) if is_array(data.data.jurisdictions[name])
-
-jurisdiction_list(name) if is_object(data.data.jurisdictions[name])
