@@ -20,9 +20,14 @@
 //	if !d.Allow { // d.Reasons say why, in words for the user
 //
 // Before evaluating, the engine enriches the input: each party gets the
-// [Organisation] the policy data records for its trust domain, with its
-// agreements. [Engine.Enrich] shows the input exactly as the policy sees
-// it.
+// [Organisation] the policy data records for its trust domain, a
+// counterparty with its agreements with the source's organisation.
+// [Engine.Enrich] shows the input exactly as the policy sees it. The
+// library reads agreements from there, so the engine keeps
+// data.data.agreements out of OPA's values (as JSON text, decoded only for
+// a policy that reads it): thousands of agreements as OPA values would be
+// hundreds of thousands of heap objects for every garbage collection to
+// mark while decisions run.
 //
 // # Failing closed
 //
