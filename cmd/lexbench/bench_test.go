@@ -114,12 +114,17 @@ func TestBenchSFTPFrontSmall(t *testing.T) {
 		if want >= 0 && len(r.ResidentPercent) != 2 {
 			t.Errorf("row %q: residency of %d gets recorded, want 2", r.Name, len(r.ResidentPercent))
 		}
+		// The server's CPU is measured for sshd (its reaped sessions) as for
+		// the gateway, and the rest of the machine's for every command.
+		if r.GatewayCPUSeconds <= 0 || len(r.OtherCPUSeconds) != 2 || len(r.StealSeconds) != 2 {
+			t.Errorf("row %q: server CPU %.2f s, other CPU %v, steal %v", r.Name, r.GatewayCPUSeconds, r.OtherCPUSeconds, r.StealSeconds)
+		}
 	}
 	var table bytes.Buffer
 	if err := rep.writeTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sftp get via front, cold cache", "sftp get, warm cache", "resident", "vs sshd, cold"} {
+	for _, want := range []string{"sftp get via front, cold cache", "sftp get, warm cache", "resident", "vs sshd, cold", "server CPU s"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -209,20 +209,29 @@ func (m *monitor) close() {
 const clockTick = 100
 
 // procCPU reads utime + stime from /proc/PID/stat.
-func procCPU(pid int) (time.Duration, error) {
+func procCPU(pid int) (time.Duration, error) { return procStatCPU(pid, 2) }
+
+// procTreeCPU reads utime + stime + cutime + cstime from /proc/PID/stat: the
+// process's CPU and that of the children it has waited for (sshd's
+// per-connection sessions, once they have ended).
+func procTreeCPU(pid int) (time.Duration, error) { return procStatCPU(pid, 4) }
+
+// procStatCPU sums n CPU time fields of /proc/PID/stat from utime on.
+func procStatCPU(pid, n int) (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
 	// The command name (field 2) may hold spaces; the fields after its closing
-	// parenthesis start with field 3 (state). utime and stime are fields 14, 15.
+	// parenthesis start with field 3 (state). utime, stime, cutime and cstime
+	// are fields 14 to 17.
 	i := strings.LastIndexByte(string(data), ')')
 	fields := strings.Fields(string(data[i+1:]))
-	if i < 0 || len(fields) < 13 {
+	if i < 0 || len(fields) < 11+n {
 		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	var ticks int64
-	for _, f := range fields[11:13] {
+	for _, f := range fields[11 : 11+n] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)

@@ -67,9 +67,15 @@ type row struct {
 	// system's dirty and under-writeback page cache then.
 	ResidentPercent []float64 `json:"resident_percent,omitempty"`
 	DirtyMiB        []float64 `json:"dirty_mib,omitempty"`
+	// With -sftp-front, GatewayCPUSeconds is the server's (the gateway's, or
+	// sshd's and its session's) and OtherCPUSeconds, per run, the CPU time
+	// the rest of the machine used during the command (StealSeconds: taken
+	// by the hypervisor).
+	OtherCPUSeconds []float64 `json:"other_cpu_seconds,omitempty"`
+	StealSeconds    []float64 `json:"steal_seconds,omitempty"`
 
-	walls, cpus, gwcpus []time.Duration
-	resident, dirty     []float64
+	walls, cpus, gwcpus           []time.Duration
+	resident, dirty, other, steal []float64
 }
 
 // gatewayStats is the memory use of the gateway that served one transport.
@@ -121,6 +127,7 @@ func newReport(o options) *report {
 			"cold cache: before the get, the file the server will read (sshd: the put's file; front: the stored ciphertext) is fdatasynced and dropped from the page cache with posix_fadvise(DONTNEED), as a file uploaded a while ago; the same for both",
 			"warm cache: before the get, that file is read through the page cache once, the same for both; the front reads with O_DIRECT, so only sshd can gain from it",
 			"resident: share of the served file in the page cache just before the get (mincore), median over the runs",
+			"server CPU s: the gateway's, or sshd's with its session processes (reaped by the daemon); other CPU s: the machine's busy CPU time during the command less the client's and the server's (other work on the host); medians",
 			"ratio: against sftp put/get to sshd in the same cache state; higher is faster",
 			"ssh cipher: the same for sshd and the front (-ssh-cipher; by default aes128-gcm@openssh.com, which the front offers)",
 		}
@@ -176,7 +183,7 @@ func (r *report) finish() {
 		for _, x := range w.walls {
 			w.RunSeconds = append(w.RunSeconds, x.Seconds())
 		}
-		w.ResidentPercent, w.DirtyMiB = nil, w.dirty
+		w.ResidentPercent, w.DirtyMiB, w.OtherCPUSeconds, w.StealSeconds = nil, w.dirty, w.other, w.steal
 		for _, x := range w.resident {
 			w.ResidentPercent = append(w.ResidentPercent, 100*x)
 		}
@@ -235,22 +242,23 @@ func (r *report) writeTable(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	extra := len(r.GetCaches) > 0 // -sftp-front: the spread of the runs and the page cache
-	head := ""
+	head, server := "", "gateway CPU s"
 	if extra {
-		head = "MB/s min–max\tresident\t"
+		head, server = "MB/s min–max\tresident\t", "server CPU s\tother CPU s"
 	}
-	fmt.Fprintf(tw, "%s\tseconds\tMB/s\t%sratio\t\tclient CPU s\tgateway CPU s\t\n", strings.Repeat(" ", width), head)
+	fmt.Fprintf(tw, "%s\tseconds\tMB/s\t%sratio\t\tclient CPU s\t%s\t\n", strings.Repeat(" ", width), head, server)
 	for _, x := range r.Rows {
 		ratio, base := "", ""
 		if x.Ratio > 0 {
 			ratio, base = fmt.Sprintf("%.2f×", x.Ratio), x.Baseline
 		}
-		cols := ""
+		cols, other := "", ""
 		if extra {
 			cols = spread(r.SizeBytes, x.RunSeconds) + "\t" + percent(x.ResidentPercent) + "\t"
+			other = "\t" + seconds(medianOf(x.OtherCPUSeconds))
 		}
-		fmt.Fprintf(tw, "%-*s\t%.2f\t%.1f\t%s%s\t%s\t%s\t%s\t\n", width, x.Name, x.Seconds, x.MBps, cols, ratio, base,
-			seconds(x.ClientCPUSeconds), seconds(x.GatewayCPUSeconds))
+		fmt.Fprintf(tw, "%-*s\t%.2f\t%.1f\t%s%s\t%s\t%s\t%s%s\t\n", width, x.Name, x.Seconds, x.MBps, cols, ratio, base,
+			seconds(x.ClientCPUSeconds), seconds(x.GatewayCPUSeconds), other)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -299,9 +307,18 @@ func percent(ps []float64) string {
 	if len(ps) == 0 {
 		return ""
 	}
-	s := slices.Clone(ps)
+	return fmt.Sprintf("%.0f%%", medianOf(ps))
+}
+
+// medianOf is the middle value of xs (the upper one of an even count), 0 if
+// there are none.
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
 	slices.Sort(s)
-	return fmt.Sprintf("%.0f%%", s[len(s)/2])
+	return s[len(s)/2]
 }
 
 // seconds formats a CPU time column, blank when not measured.

@@ -105,7 +105,10 @@ func (b *bench) runSSHD(ctx context.Context, sb *sshdBench, run int, caches []st
 	if err := b.inputBeforePut(rowSFTPPut); err != nil {
 		return err
 	}
-	r, err := sb.s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(sb.up)))
+	srv := serverCPU{cpu: func() (time.Duration, error) { return procTreeCPU(sb.s.pid()) }, settle: true}
+	r, err := b.timedSFTP(rowSFTPPut, srv, func() (execResult, error) {
+		return sb.s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(sb.up)))
+	})
 	if err != nil {
 		return fmt.Errorf("sftp put: %w", err)
 	}
@@ -121,7 +124,9 @@ func (b *bench) runSSHD(ctx context.Context, sb *sshdBench, run int, caches []st
 		if err := b.cacheBeforeGet(row, state, sb.up); err != nil {
 			return err
 		}
-		r, err = sb.s.sftp(ctx, fmt.Sprintf("get %s %s", quote(sb.up), quote(sb.down)))
+		r, err = b.timedSFTP(row, srv, func() (execResult, error) {
+			return sb.s.sftp(ctx, fmt.Sprintf("get %s %s", quote(sb.up), quote(sb.down)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp get: %w", err)
 		}
@@ -132,6 +137,26 @@ func (b *bench) runSSHD(ctx context.Context, sb *sshdBench, run int, caches []st
 		os.Remove(sb.down)
 	}
 	return os.Remove(sb.up)
+}
+
+// timedSFTP runs one timed sftp command and records, for row, the server's
+// CPU time during it and the CPU time the rest of the machine used.
+func (b *bench) timedSFTP(row string, srv serverCPU, command func() (execResult, error)) (execResult, error) {
+	var r execResult
+	span, err := measureCPU(srv, func() (time.Duration, error) {
+		var err error
+		r, err = command()
+		return r.cpu, err
+	})
+	if err != nil {
+		return r, err
+	}
+	w := b.rep.row(row)
+	w.gwcpus = append(w.gwcpus, span.server)
+	w.other = append(w.other, span.other.Seconds())
+	w.steal = append(w.steal, span.steal.Seconds())
+	b.logf("%-34s server %.2f CPU-s, client %.2f, rest of the machine %.2f (steal %.2f)", row+":", span.server.Seconds(), r.cpu.Seconds(), span.other.Seconds(), span.steal.Seconds())
+	return r, nil
 }
 
 // cacheBeforeGet puts the files a get will read in state and records how much
@@ -225,13 +250,15 @@ func (b *bench) runFront(ctx context.Context, fb *frontBench, run int, caches []
 	if err := b.inputBeforePut(rowFrontPut); err != nil {
 		return err
 	}
+	srv := serverCPU{cpu: g.mon.cpu}
 	g.mon.reset()
-	cpu0, _ := g.mon.cpu()
-	r, err := f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/bench.bin", quote(b.file)))
+	r, err := b.timedSFTP(rowFrontPut, srv, func() (execResult, error) {
+		return f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/bench.bin", quote(b.file)))
+	})
 	if err != nil {
 		return fmt.Errorf("sftp put via the front: %w", err)
 	}
-	b.gatewayPhase(g, rowFrontPut, &fb.stats.SendPeakRSSMiB, cpu0)
+	fb.stats.SendPeakRSSMiB = max(fb.stats.SendPeakRSSMiB, mib(g.mon.phasePeak()))
 	b.record(rowFrontPut, run, r.wall, r.cpu)
 	ls, err := f.sftp(ctx, "ls -1 /inbox")
 	if err != nil {
@@ -253,12 +280,13 @@ func (b *bench) runFront(ctx context.Context, fb *frontBench, run int, caches []
 			return err
 		}
 		g.mon.reset()
-		cpu0, _ = g.mon.cpu()
-		r, err = f.sftp(ctx, fmt.Sprintf("get /inbox/%s %s", name, quote(down)))
+		r, err = b.timedSFTP(row, srv, func() (execResult, error) {
+			return f.sftp(ctx, fmt.Sprintf("get /inbox/%s %s", name, quote(down)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp get via the front: %w", err)
 		}
-		b.gatewayPhase(g, row, &fb.stats.ReceivePeakRSSMiB, cpu0)
+		fb.stats.ReceivePeakRSSMiB = max(fb.stats.ReceivePeakRSSMiB, mib(g.mon.phasePeak()))
 		if fi, err := os.Stat(down); err != nil || fi.Size() <= b.opt.size {
 			return fmt.Errorf("sftp get via the front: %s is not the whole ciphertext (%v)", down, err)
 		}
