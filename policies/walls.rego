@@ -30,7 +30,7 @@ deny contains {
 	"message": sprintf("%s is behind an ethical wall for matter %s (%s) and must never receive its material", [to.id, matter, concat(", ", entries)]),
 } if {
 	matter := input.bundle.matter
-	data.data.ethical_walls[matter]
+	object.get(data.data.ethical_walls, matter, false) # not data.data.ethical_walls[matter]: see README.md, Input
 	matter != ""
 	some [_, to] in flows
 	entries := walled_off(matter, to)
