@@ -52,6 +52,10 @@
 // channel.go), so OpenSSH's client reads 255 KiB per request instead of 32 KiB,
 // and the SSH packets reach the socket in few, large writes (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
 // integrity check, which answers the reads from what it hashed
-// (transfer.Delivery). BenchmarkOpenSSHFrontGet reports the gateway's CPU time
-// per GiB served; lexbench -sftp-front compares the front with sshd.
+// (transfer.Delivery; the rare read that falls behind its 8 MiB window is read
+// with O_DIRECT too). BenchmarkOpenSSHFrontGet reports the gateway's CPU time
+// per GiB served; lexbench -sftp-front compares the front with sshd, with the
+// served file in the same page-cache state on both sides (cold: the front
+// reads from the disk as sshd then does; warm: sshd reads from memory, which
+// the front never does), and reports both servers' CPU time.
 package sftpfront

@@ -24,7 +24,7 @@ import (
 // 64 pipelined reads from 8 goroutines), is still in the window when asked for.
 // A read ahead of the check waits for it; a read of a piece the window has
 // already dropped, or that the check will not bring (it stopped), reads the
-// file. A read of the held-back tail lifts the pace: the check runs to its
+// file, directly too (readMissed). A read of the held-back tail lifts the pace: the check runs to its
 // verdict at the speed of the disk. A delivery closed before its end stops the
 // check without a verdict.
 
