@@ -127,7 +127,7 @@ func newReport(o options) *report {
 			"cold cache: before the get, the file the server will read (sshd: the put's file; front: the stored ciphertext) is fdatasynced and dropped from the page cache with posix_fadvise(DONTNEED), as a file uploaded a while ago; the same for both",
 			"warm cache: before the get, that file is read through the page cache once, the same for both; the front reads with O_DIRECT, so only sshd can gain from it",
 			"resident: share of the served file in the page cache just before the get (mincore), median over the runs",
-			"server CPU s: the gateway's, or sshd's with its session processes (reaped by the daemon); other CPU s: the machine's busy CPU time during the command less the client's and the server's (other work on the host); medians",
+			"server CPU s: the gateway's, or sshd's with its session processes (reaped by the daemon); other CPU s: the machine's busy CPU time during the command less the client's and the server's (other work on the host, and kernel work charged to no process: I/O completion, writeback); medians",
 			"ratio: against sftp put/get to sshd in the same cache state; higher is faster",
 			"ssh cipher: the same for sshd and the front (-ssh-cipher; by default aes128-gcm@openssh.com, which the front offers)",
 		}
