@@ -93,6 +93,7 @@ type Engine struct {
 type prepared struct {
 	set   *policySet
 	query rego.PreparedEvalQuery
+	store *dataStore
 }
 
 // New compiles the policy set of cfg and prepares its query. A policy set
@@ -211,7 +212,7 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	if err != nil {
 		return nil, errors.Join(locate(err)...)
 	}
-	return &prepared{set: set, query: q}, nil
+	return &prepared{set: set, query: q, store: store}, nil
 }
 
 // Enrich returns in as the policy sees it: Version defaulted, TrustDomain

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
@@ -36,6 +37,10 @@ type dataStore struct {
 	// not decode the agreements. (A policy that turns data.data whole into
 	// Go values, as json.marshal does, gets the JSON text for the agreements.)
 	root, data map[string]any
+
+	// lazyReads counts the reads that decode agreements or serve a document
+	// containing them: none while the library decides (TestDecisionsLeaveAgreementsAside).
+	lazyReads atomic.Int64
 }
 
 // newDataStore returns the store of documents (as the loader read them; not
@@ -75,13 +80,15 @@ var agreementsPath = storage.Path{"data", "agreements"}
 // Read reads the document at path: from the JSON text for the agreements
 // and the documents that contain them, from the in-memory store otherwise.
 func (s *dataStore) Read(ctx context.Context, txn storage.Transaction, path storage.Path) (any, error) {
-	switch {
-	case s.agreements == nil || len(path) > 0 && path[0] != agreementsPath[0] ||
-		len(path) > 1 && path[1] != agreementsPath[1]:
+	if s.agreements == nil || len(path) > 0 && path[0] != agreementsPath[0] ||
+		len(path) > 1 && path[1] != agreementsPath[1] {
 		return s.Store.Read(ctx, txn, path)
-	case len(path) == 0:
+	}
+	s.lazyReads.Add(1)
+	switch len(path) {
+	case 0:
 		return s.root, nil
-	case len(path) == 1:
+	case 1:
 		return s.data, nil
 	}
 	return s.agreements.read(path, path[2:])

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"encoding/json"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -68,5 +70,36 @@ kinds contains ag.kind if some ag in data.data.agreements
 		if err := ours.Write(t.Context(), txn, storage.ReplaceOp, path, ast.NewArray()); err == nil {
 			t.Errorf("write %v: no error", path)
 		}
+	}
+}
+
+// TestDecisionsLeaveAgreementsAside: the library decides from the enriched
+// input without reading data.data.agreements, or data.data whole, from the
+// engine's store (each such read decodes JSON or builds an object during
+// the decision), for every action over the parties of the fixture world,
+// unknown organisations included.
+func TestDecisionsLeaveAgreementsAside(t *testing.T) {
+	eng, err := New(t.Context(), Config{FS: fixtureWorld(t), Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"law.test/user", "lpo.test/team/mergers/x", "old.test/u", "care.test/u", "uk.test/u", "cn.test/u",
+		"multi.test/ny/night/x", "ir.test/u", "nowhere.test/u"}
+	bundle := &Bundle{Matter: "M-42", Labels: []string{"privileged", "personal-data", "health"}, Regions: []string{"DE", "GB", "CH", "CN"}}
+	n := 0
+	for _, action := range []string{"send", "receive", "ack", "list_inbox", "admin", "explain"} {
+		for _, src := range ids {
+			for _, dst := range ids {
+				in := Input{Action: action, Time: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC), Bundle: bundle,
+					Source: Party{ID: "spiffe://" + src}, Destinations: []Party{{ID: "spiffe://" + dst}, {ID: "spiffe://lpo.test/u"}}}
+				if _, err := eng.Decide(t.Context(), in); err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+		}
+	}
+	if reads := eng.current.Load().store.lazyReads.Load(); reads != 0 {
+		t.Errorf("%d decisions read the agreements (or data.data whole) %d times", n, reads)
 	}
 }
