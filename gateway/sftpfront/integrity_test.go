@@ -1,0 +1,73 @@
+package sftpfront_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/sftpfront"
+)
+
+// TestOpenSSHGetOfCorruptedDelivery: a delivery large enough to be checked
+// while it is served (past the inline check), with one bit flipped on disk
+// after it was stored, is never served whole to the stock OpenSSH sftp
+// client: the get fails without the last MiB, the transfer is quarantined and
+// the quarantine audited, and a second get is refused.
+func TestOpenSSHGetOfCorruptedDelivery(t *testing.T) {
+	f := start(t)
+	dir := t.TempDir()
+	src, _ := randomFile(t, dir, "ledger.xlsx", 70<<20)
+	if out, err := f.sftp(t, "put "+src+" /outbox/self/\n"); err != nil {
+		t.Fatalf("sftp put: %v\n%s", err, out)
+	}
+	ts := inbox(t, f.dms)
+	if len(ts) != 1 {
+		t.Fatalf("dms inbox holds %d transfers, want 1", len(ts))
+	}
+	spool := f.env.SpoolFiles()
+	if len(spool) != 1 {
+		t.Fatalf("spool: %q", spool)
+	}
+	sf, err := os.OpenFile(spool[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if _, err := sf.ReadAt(b[:], 5<<20); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := sf.WriteAt(b[:], 5<<20); err != nil {
+		t.Fatal(err)
+	}
+	sf.Close()
+
+	name := "/inbox/" + sftpfront.InboxName(ts[0])
+	local := filepath.Join(dir, "got.age")
+	if out, err := f.sftp(t, "get "+name+" "+local+"\n"); err == nil {
+		t.Fatalf("sftp get of a corrupted delivery succeeded:\n%s", out)
+	}
+	if fi, err := os.Stat(local); err == nil && fi.Size() >= ts[0].CiphertextSize-(1<<20) {
+		t.Fatalf("a corrupted delivery was served up to byte %d of %d; its last MiB must be held back", fi.Size(), ts[0].CiphertextSize)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.env.StoreStats().Quarantined != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the corrupted transfer was not quarantined")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	found := false
+	for _, ev := range f.env.AuditEvents() {
+		found = found || ev.Kind == audit.KindQuarantined && ev.Transfer == ts[0].ID
+	}
+	if !found {
+		t.Error("the quarantine found at delivery is not in the audit log")
+	}
+	os.Remove(local)
+	if out, err := f.sftp(t, "get "+name+" "+local+"\n"); err == nil {
+		t.Fatalf("sftp get after the quarantine succeeded:\n%s", out)
+	}
+}
