@@ -97,7 +97,7 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// while decisions run.
 	objects := heapObjects() - objects0
 	lat := make([]time.Duration, 0, b.N)
-	cpu0, gc0 := cpuTime(b), gcCPU()
+	cpu0, gc0, cycles0 := cpuTime(b), gcCPU(), gcCycles()
 	for i := 0; b.Loop(); i++ {
 		in := input(i)
 		start := time.Now()
@@ -106,7 +106,7 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 		}
 		lat = append(lat, time.Since(start))
 	}
-	cpu, gc := cpuTime(b)-cpu0, gcCPU()-gc0
+	cpu, gc, cycles := cpuTime(b)-cpu0, gcCPU()-gc0, gcCycles()-cycles0
 	runtime.KeepAlive(eng)
 	slices.Sort(lat)
 	// CPU time (user and system, every thread: GC included) per decision
@@ -115,6 +115,11 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// The garbage collector's share of it (runtime/metrics' estimate).
 	b.ReportMetric(gc.Seconds()*1e6/float64(len(lat)), "gc-cpu-µs/op")
 	b.ReportMetric(float64(objects), "engine-heap-objects")
+	// How often a collection ran: each slows the decisions around it, which
+	// is most of the tail (p99). Its pace is set by the live heap (a cycle
+	// per live heap's worth of allocation), so a smaller heap means more,
+	// shorter cycles.
+	b.ReportMetric(float64(cycles)*1000/float64(len(lat)), "gc-cycles/1000op")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
@@ -134,6 +139,13 @@ func heapObjects() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapObjects)
+}
+
+// gcCycles is the number of garbage collections so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // gcCPU is the CPU time the garbage collector has used so far, as
