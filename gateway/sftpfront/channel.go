@@ -13,8 +13,9 @@ import (
 // reads 255 KiB at a time, a eighth of the requests, replies and SSH packets
 // for the same file. pkg/sftp v1 does not know the extension, so the session's
 // channel speaks it in front of the request server: it adds the extension to
-// pkg/sftp's VERSION and answers the limits request itself; every other packet
-// passes through untouched. Reads of up to limitRead are served (pkg/sftp's
+// pkg/sftp's VERSION and answers the limits request itself; it also answers
+// the reads of downloads (fastread.go); every other packet passes through
+// untouched. Reads of up to limitRead are served (pkg/sftp's
 // maxTxPacket); writes stay at 32 KiB, the size the upload path is tuned for.
 
 const (
@@ -54,10 +55,12 @@ type sftpChannel struct {
 	closed    bool
 }
 
-func newSFTPChannel(ch io.ReadWriteCloser) *sftpChannel {
+// newSFTPChannel speaks for the request server on ch; the reads of handles in
+// reads are answered by the channel itself (see fastread.go).
+func newSFTPChannel(ch io.ReadWriteCloser, reads *readHandles) *sftpChannel {
 	c := &sftpChannel{ch: ch}
 	c.boundary.L = &c.mu
-	c.in = limitsReader{r: ch, reply: c.inject}
+	c.in = limitsReader{r: ch, reply: c.inject, reads: reads}
 	return c
 }
 
@@ -155,12 +158,16 @@ func limitsReply(id uint32) []byte {
 }
 
 // limitsReader passes the client's packets through, except the limits
-// requests, which it answers with reply.
+// requests and the reads of handles in reads (if not nil), which it answers
+// with reply.
 type limitsReader struct {
 	r       io.Reader
 	reply   func([]byte) error
+	reads   *readHandles
 	pending []byte // bytes to hand out before reading r again
 	left    int64  // bytes of the current packet to pass straight from r
+	body    []byte // a READ or CLOSE request being looked at
+	out     []byte // the reply to a read
 }
 
 func (l *limitsReader) Read(p []byte) (int, error) {
@@ -186,6 +193,24 @@ func (l *limitsReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		length := int64(binary.BigEndian.Uint32(hdr[:]))
+		if l.reads != nil && (hdr[4] == fxpRead || hdr[4] == fxpClose) && length >= 1+4+4 && length <= maxHandleRequest {
+			if cap(l.body) < maxHandleRequest {
+				l.body = make([]byte, maxHandleRequest)
+			}
+			body := l.body[:length-1]
+			if n, err := io.ReadFull(l.r, body); err != nil {
+				l.pending = append(hdr[:], body[:n]...)
+				continue
+			}
+			served, err := l.handleRequest(hdr[4], body)
+			if err != nil {
+				return 0, err
+			}
+			if !served {
+				l.pending = append(hdr[:], body...)
+			}
+			continue
+		}
 		if hdr[4] != fxpExtended || length < 1+4+4 || length > maxExtended {
 			l.pending, l.left = append([]byte(nil), hdr[:]...), max(length-1, 0)
 			continue

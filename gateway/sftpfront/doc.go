@@ -50,7 +50,9 @@
 // A download is served the way OpenSSH's own sftp-server serves it: the front
 // answers the limits@openssh.com extension (which pkg/sftp v1 lacks; see
 // channel.go), so OpenSSH's client reads 255 KiB per request instead of 32 KiB,
-// and the SSH packets reach the socket in few, large writes (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
+// the channel answers those reads itself, reading each into its reply once
+// (fastread.go: pkg/sftp would copy every byte twice), and the SSH packets
+// reach the socket in few, large writes (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
 // integrity check, which answers the reads from what it hashed
 // (transfer.Delivery; the rare read that falls behind its 8 MiB window is read
 // with O_DIRECT too). BenchmarkOpenSSHFrontGet reports the gateway's CPU time

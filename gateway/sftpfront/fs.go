@@ -33,6 +33,9 @@ type handler struct {
 	acct *account
 	log  *slog.Logger
 	ctx  context.Context
+	// reads gets the reader of every file opened for reading, under its
+	// handle, so that the channel answers its reads (nil: pkg/sftp does).
+	reads *readHandles
 }
 
 func (h *handler) handlers() sftp.Handlers {
@@ -115,6 +118,16 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 
 // Fileread opens a delivery in /inbox: the core decides "receive" each time.
 func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	rd, err := h.fileread(r)
+	if err == nil && h.reads != nil {
+		if handle, ok := requestHandle(r); ok {
+			h.reads.add(handle, rd)
+		}
+	}
+	return rd, err
+}
+
+func (h *handler) fileread(r *sftp.Request) (io.ReaderAt, error) {
 	parts, err := split(r.Filepath)
 	if err != nil {
 		return nil, h.refuse("sftp_read", "sftp.bad_name", err)

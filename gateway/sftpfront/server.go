@@ -358,8 +358,9 @@ func (s *Server) serveSession(ctx context.Context, log *slog.Logger, acct *accou
 		}
 		started = true
 		go ssh.DiscardRequests(reqs)
-		h := &handler{s: s, acct: acct, log: log, ctx: ctx}
-		rs := sftp.NewRequestServer(newSFTPChannel(ch), h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
+		reads := &readHandles{}
+		h := &handler{s: s, acct: acct, log: log, ctx: ctx, reads: reads}
+		rs := sftp.NewRequestServer(newSFTPChannel(ch, reads), h.handlers(), sftp.WithRSAllocator(), sftp.WithRSMaxTxPacket(maxTxPacket))
 		if err := rs.Serve(); err != nil && !errors.Is(err, net.ErrClosed) && err.Error() != "EOF" {
 			log.DebugContext(ctx, "sftp session ended", "err", err)
 		}
