@@ -1,6 +1,7 @@
 package sftpfront
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"sync"
@@ -120,17 +121,28 @@ func drainClose(b *batchWriter, c io.Closer, timeout time.Duration) error {
 }
 
 // batchConn is a net.Conn whose writes are batched: the SSH transport's
-// packets reach the socket in few, large writes.
+// packets reach the socket in few, large writes. Its reads are buffered too:
+// x/crypto/ssh reads each packet with its 4 KiB bufio.Reader, which reads a
+// 32 KiB packet body from the socket directly, in two or three system calls
+// per packet (its length, the rest of the buffer, the body); an upload then
+// cost about 100,000 read calls per GiB. Through readBuffer bytes of buffer,
+// the socket is read in as few calls as what has arrived allows.
 type batchConn struct {
 	net.Conn
+	br   *bufio.Reader
 	bw   *batchWriter
 	once sync.Once
 	err  error
 }
 
+// readBuffer is the size of a batchConn's read buffer.
+const readBuffer = 256 << 10
+
 func newBatchConn(c net.Conn) *batchConn {
-	return &batchConn{Conn: c, bw: newBatchWriter(c)}
+	return &batchConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), bw: newBatchWriter(c)}
 }
+
+func (c *batchConn) Read(p []byte) (int, error) { return c.br.Read(p) }
 
 func (c *batchConn) Write(p []byte) (int, error) { return c.bw.Write(p) }
 

@@ -16,7 +16,8 @@ import (
 // pkg/sftp's VERSION and answers the limits request itself; it also answers
 // the reads of downloads (fastread.go); every other packet passes through
 // untouched. Reads of up to limitRead are served (pkg/sftp's
-// maxTxPacket); writes stay at 32 KiB, the size the upload path is tuned for.
+// maxTxPacket), and writes of up to limitWrite, as sftp-server offers them: an
+// upload then comes in an eighth of the write requests and status replies.
 
 const (
 	fxpVersion       = 2
@@ -30,8 +31,10 @@ const (
 	// sftp-server offers (its 256 KiB packets, less room for the header),
 	// within maxTxPacket.
 	limitRead = maxTxPacket - 1024
-	// limitWrite keeps uploads at OpenSSH's default write size.
-	limitWrite = 32 << 10
+	// limitWrite is the largest write the front takes whole: what OpenSSH's
+	// sftp-server offers, within limitPacket (the write request's header
+	// takes less than the 1 KiB left).
+	limitWrite = limitPacket - 1024
 	// maxExtended is the largest extended request read whole to look at its
 	// name; larger ones pass through to pkg/sftp.
 	maxExtended = 64 << 10

@@ -15,10 +15,23 @@ import (
 // far out of order (a sparse or parallel-chunk upload) is refused.
 const maxPending = 16 << 20
 
-// queued bounds the in-order chunks waiting for the encrypting goroutine: about
-// 2 MiB with OpenSSH's 32 KiB writes, enough to keep it busy while the request
-// workers parse the next packets, small enough to bound memory per upload.
-const queued = 64
+// queueBytes bounds the in-order bytes waiting for the encrypting goroutine:
+// enough to keep it busy while the request workers parse the next packets (64
+// of OpenSSH's default 32 KiB writes, 8 of the 255 KiB writes it sends when
+// limits@openssh.com offers them), small enough to bound memory per upload.
+// It is counted in credits of creditBytes: a chunk takes one per started
+// creditBytes, the encoder gives them back once it has written the chunk.
+const (
+	queueBytes  = 2 << 20
+	creditBytes = 32 << 10
+	queued      = queueBytes / creditBytes // chunks (and credits) at most in the queue
+)
+
+// creditsFor is the number of credits a chunk of n bytes takes (at least one,
+// at most the whole queue).
+func creditsFor(n int) int {
+	return min(max(1, (n+creditBytes-1)/creditBytes), queued)
+}
 
 // ingestWriter is the io.WriterAt the request server writes an upload into. The
 // request workers only copy each packet and put it back in order; one goroutine
@@ -40,6 +53,7 @@ type ingestWriter struct {
 	pbytes  int
 	err     error // the first failure: every later write and Close report it
 	chunks  chan []byte
+	credits chan struct{} // one token per credit a queued chunk holds
 	encoded chan struct{} // closed when the encoder has stopped
 	encErr  error         // the encoder's failure, read after encoded is closed
 	failed  chan struct{} // closed by the encoder when it fails
@@ -49,7 +63,7 @@ type ingestWriter struct {
 
 func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest, max int64) *ingestWriter {
 	w := &ingestWriter{ctx: ctx, log: log, ing: ing, max: max, onDone: func(error) {},
-		chunks: make(chan []byte, queued), encoded: make(chan struct{}), failed: make(chan struct{})}
+		chunks: make(chan []byte, queued), credits: make(chan struct{}, queued), encoded: make(chan struct{}), failed: make(chan struct{})}
 	go w.encode()
 	return w
 }
@@ -59,13 +73,16 @@ func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest
 func (w *ingestWriter) encode() {
 	defer close(w.encoded)
 	for b := range w.chunks {
-		if w.encErr != nil {
-			continue
+		if w.encErr == nil {
+			if _, err := w.ing.Write(b); err != nil {
+				w.encErr = status(err)
+				close(w.failed)
+			}
 		}
-		if _, err := w.ing.Write(b); err != nil {
-			w.encErr = status(err)
-			close(w.failed)
+		for range creditsFor(len(b)) {
+			<-w.credits
 		}
+		putChunk(b)
 	}
 }
 
@@ -89,11 +106,11 @@ func (w *ingestWriter) WriteAt(p []byte, off int64) (int, error) {
 		if w.pending == nil {
 			w.pending = map[int64][]byte{}
 		}
-		w.pending[off] = clone(p)
+		w.pending[off] = chunk(p)
 		w.pbytes += len(p)
 		return len(p), nil
 	}
-	if err := w.queue(clone(p)); err != nil {
+	if err := w.queue(chunk(p)); err != nil {
 		return 0, err
 	}
 	for len(w.pending) > 0 {
@@ -110,18 +127,45 @@ func (w *ingestWriter) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-func clone(p []byte) []byte { return append(make([]byte, 0, len(p)), p...) }
+// chunkPool holds buffers for the large writes OpenSSH sends when
+// limits@openssh.com offers them (up to limitWrite): the encoder gives each
+// back once it has written it, so an upload does not allocate and zero a fresh
+// 255 KiB buffer per write. Smaller writes are copied into buffers of their
+// size, which the queue's byte budget then bounds.
+var chunkPool = sync.Pool{New: func() any { return new([limitWrite]byte) }}
 
-// queue hands b to the encoder, waiting while the queue is full (that wait is
-// what slows a client down to the encoder's pace).
-func (w *ingestWriter) queue(b []byte) error {
-	select {
-	case w.chunks <- b:
-		w.next += int64(len(b))
-		return nil
-	case <-w.failed:
-		return w.failure()
+// pooled is the smallest write copied into a pooled buffer.
+const pooled = 64 << 10
+
+// chunk copies p into a buffer the encoder can keep.
+func chunk(p []byte) []byte {
+	if len(p) < pooled || len(p) > limitWrite {
+		return append(make([]byte, 0, len(p)), p...)
 	}
+	return append(chunkPool.Get().(*[limitWrite]byte)[:0], p...)
+}
+
+// putChunk gives a pooled buffer back once the encoder has written it.
+func putChunk(b []byte) {
+	if cap(b) == limitWrite {
+		chunkPool.Put((*[limitWrite]byte)(b[:limitWrite]))
+	}
+}
+
+// queue hands b to the encoder, waiting while the queue holds queueBytes (that
+// wait is what slows a client down to the encoder's pace). Every chunk in the
+// queue holds a credit, so the chunk itself never waits for room.
+func (w *ingestWriter) queue(b []byte) error {
+	for range creditsFor(len(b)) {
+		select {
+		case w.credits <- struct{}{}:
+		case <-w.failed:
+			return w.failure()
+		}
+	}
+	w.chunks <- b
+	w.next += int64(len(b))
+	return nil
 }
 
 // failure is the first error of the upload, the writer's or the encoder's.
