@@ -7,10 +7,10 @@ import (
 	"sync"
 )
 
-// OpenSSH's sftp client downloads in reads of 32 KiB unless the server answers
-// the limits@openssh.com extension, which it asks for (OpenSSH 8.6 and later)
-// when the server's VERSION lists it; against its own sftp-server it then
-// reads 255 KiB at a time, a eighth of the requests, replies and SSH packets
+// OpenSSH's sftp client downloads in reads and uploads in writes of 32 KiB
+// unless the server answers the limits@openssh.com extension, which it asks
+// for (OpenSSH 8.6 and later) when the server's VERSION lists it; against its
+// own sftp-server it then reads and writes 255 KiB at a time, a eighth of the requests, replies and SSH packets
 // for the same file. pkg/sftp v1 does not know the extension, so the session's
 // channel speaks it in front of the request server: it adds the extension to
 // pkg/sftp's VERSION and answers the limits request itself; it also answers

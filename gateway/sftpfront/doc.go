@@ -49,7 +49,8 @@
 //
 // A download is served the way OpenSSH's own sftp-server serves it: the front
 // answers the limits@openssh.com extension (which pkg/sftp v1 lacks; see
-// channel.go), so OpenSSH's client reads 255 KiB per request instead of 32 KiB,
+// channel.go), so OpenSSH's client reads (and writes) 255 KiB per request
+// instead of 32 KiB,
 // the channel answers those reads itself, reading each into its reply once
 // (fastread.go: pkg/sftp would copy every byte twice), and the SSH packets
 // reach the socket in few, large writes (batch.go). The stored ciphertext is read once, with O_DIRECT, by the core's
@@ -59,5 +60,8 @@
 // per GiB served; lexbench -sftp-front compares the front with sshd, with the
 // served file in the same page-cache state on both sides (cold: the front
 // reads from the disk as sshd then does; warm: sshd reads from memory, which
-// the front never does), and reports both servers' CPU time.
+// the front never does), and reports both servers' CPU time. An upload is
+// read from the connection through a 256 KiB buffer (batch.go), and its writes
+// are queued, in order, to one goroutine that encrypts, hashes and writes them
+// (writer.go).
 package sftpfront
