@@ -60,19 +60,11 @@ func (b *bench) benchSFTPFront(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s, err := b.startSSHD(ctx)
+	s, up, down, err := b.startSSHDWithFiles(ctx)
 	if err != nil {
 		return err
 	}
-	remote, err := mkdir(b.path("sftp", "remote"))
-	if err != nil {
-		return err
-	}
-	local, err := mkdir(b.path("sftp", "local"))
-	if err != nil {
-		return err
-	}
-	sb := &sshdBench{s: s, up: filepath.Join(remote, "bench.bin"), down: filepath.Join(local, "bench.bin")}
+	sb := &sshdBench{s: s, up: up, down: down}
 	fb, err := b.startFront(ctx, s.key)
 	if err != nil {
 		return err

@@ -29,19 +29,10 @@ type sshd struct {
 
 // benchSFTP starts a private sshd and times sftp put and get of the test file.
 func (b *bench) benchSFTP(ctx context.Context) error {
-	s, err := b.startSSHD(ctx)
+	s, up, down, err := b.startSSHDWithFiles(ctx)
 	if err != nil {
 		return err
 	}
-	remote, err := mkdir(b.path("sftp", "remote"))
-	if err != nil {
-		return err
-	}
-	local, err := mkdir(b.path("sftp", "local"))
-	if err != nil {
-		return err
-	}
-	up, down := filepath.Join(remote, "bench.bin"), filepath.Join(local, "bench.bin")
 	for i := range b.opt.runs {
 		r, err := s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(up)))
 		if err != nil {
@@ -66,6 +57,23 @@ func (b *bench) benchSFTP(ctx context.Context) error {
 		os.Remove(down)
 	}
 	return s.stop(10 * time.Second)
+}
+
+// startSSHDWithFiles starts sshd and returns the paths its puts write (up,
+// on the server's side) and its gets write (down, on the client's side).
+func (b *bench) startSSHDWithFiles(ctx context.Context) (s *sshd, up, down string, err error) {
+	if s, err = b.startSSHD(ctx); err != nil {
+		return nil, "", "", err
+	}
+	remote, err := mkdir(b.path("sftp", "remote"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	local, err := mkdir(b.path("sftp", "local"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	return s, filepath.Join(remote, "bench.bin"), filepath.Join(local, "bench.bin"), nil
 }
 
 // startSSHD writes the server's files, starts "sshd -D -e" on a free port and waits
