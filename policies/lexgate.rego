@@ -35,8 +35,15 @@ input_version := 1
 decision := {
 	"allow": allow,
 	"reasons": reasons,
-	"obligations": obligations,
+	"obligations": decision_obligations,
 }
+
+# decision_obligations are the obligations of an allowed decision, and {}
+# for a refused one: nothing is transferred, so there is nothing to enforce,
+# and a refusal does not work them out.
+decision_obligations := obligations if allow
+
+else := {}
 
 default allow := false
 

@@ -25,7 +25,14 @@ test_without_destinations_source_retention if {
 }
 
 test_obligations_defined_without_time if {
-	o := decide({}).obligations
+	o := data.lexgate.obligations with input as {}
+		with data.data.organisations as orgs
 	o.expires_at == ""
 	o.retention_days == 30
+}
+
+test_refused_decision_has_no_obligations if {
+	d := decide({})
+	d.allow == false
+	d.obligations == {}
 }

@@ -22,7 +22,8 @@ type Decision struct {
 	// Reasons explain a refusal, in words meant for the person refused.
 	// A refusal always has at least one reason.
 	Reasons []Reason `json:"reasons"`
-	// Obligations are what the gateway must enforce on an allowed transfer.
+	// Obligations are what the gateway must enforce on an allowed transfer;
+	// zero for a refusal (the library does not work them out then).
 	Obligations Obligations `json:"obligations"`
 	// PolicyVersion identifies the policy set that decided, as
 	// "sha256:" and a prefix of the hash of its files.
