@@ -9,11 +9,17 @@ package lexgate
 # gdpr_kinds are the agreements that make such a transfer lawful.
 gdpr_kinds := {"SCC", "BCR"}
 
-# eea_subjects holds when some data subjects of the bundle live in the EU/EEA.
+# eea_subjects holds when some data subjects of the bundle live in the EU/EEA
+# (eea(r), places.rego, written out: a function call per region costs an
+# evaluation and a cache entry).
 eea_subjects if {
 	some r in input.bundle.data_subject_regions
-	eea(r)
+	r in data.data.jurisdictions.eu_eea
 }
+
+eea_subjects if "EU" in input.bundle.data_subject_regions
+
+eea_subjects if "EEA" in input.bundle.data_subject_regions
 
 deny contains {
 	"code": "gdpr.no_transfer_mechanism",

@@ -50,3 +50,20 @@ test_gdpr_intra_group_needs_bcr if {
 test_gdpr_rechecked_on_receive if {
 	codes(decide(breq("receive", party("lpo.test"), [party("law.test")], pd(["DE"]), "2027-01-01T00:00:00Z"))) == {"gdpr.no_transfer_mechanism"}
 }
+
+test_personal_is_each_personal_label if {
+	every l in data.lexgate.personal_labels {
+		data.lexgate.personal with input as {"bundle": {"labels": ["financial", l]}}
+	}
+	not data.lexgate.personal with input as {"bundle": {"labels": ["financial", "privileged"]}}
+	not data.lexgate.personal with input as {}
+}
+
+test_eea_subjects_by_member_state_or_bloc if {
+	every r in ["DE", "EU", "EEA"] {
+		data.lexgate.eea_subjects with input as {"bundle": {"data_subject_regions": ["US", r]}}
+			with data.data.jurisdictions as jurisdictions
+	}
+	not data.lexgate.eea_subjects with input as {"bundle": {"data_subject_regions": ["US", "GB"]}}
+		with data.data.jurisdictions as jurisdictions
+}
