@@ -9,7 +9,7 @@ deny contains {
 	"message": sprintf("%s is in %s, which is under embargo: lexgate refuses every action to or from it", [who(p), p.jurisdiction]),
 } if {
 	some p in parties
+	since := data.data.jurisdictions.embargoed[p.jurisdiction] # embargoed(p.jurisdiction), places.rego; first: it rules out most parties at once
 	p.organisation
-	since := data.data.jurisdictions.embargoed[p.jurisdiction] # embargoed(p.jurisdiction), places.rego
 	date(since) <= now
 }
