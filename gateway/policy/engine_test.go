@@ -59,6 +59,10 @@ func TestNewRefusesBrokenPolicies(t *testing.T) {
 		{"bad contract", map[string]string{"p.rego": allowAll, "data/a.json": `{"organisations": {"a.test": {"name": "A", "jurisdiction": "Germany"}},
 			"agreements": [{"parties": ["a.test", "b.test"], "kind": "NDA", "signed": "2025-13-01"}]}`},
 			[]string{"jurisdiction \"Germany\"", "party \"b.test\" is not in organisations", "signed \"2025-13-01\" is not a date"}},
+		{"zero limits", map[string]string{"p.rego": allowAll, "data/a.json": `{"organisations": {"a.test": {"name": "A", "jurisdiction": "DE",
+			"max_bundle_bytes": 0, "max_files": 0, "retention_days": 0, "max_downloads": 0}}}`},
+			[]string{`organisations["a.test"]: max_bundle_bytes is 0: give a positive number of bytes, or leave it out for no limit`,
+				`max_files is 0`, `retention_days is 0: give a number of days, or leave it out for the policy's default (30)`, `max_downloads is 0`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

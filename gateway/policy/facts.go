@@ -72,6 +72,9 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 		if o.RetentionDays < 0 || o.MaxDownloads < 0 || o.MaxBundleBytes < 0 || o.MaxFiles < 0 {
 			bad("organisations[%q]: retention_days, max_downloads, max_bundle_bytes and max_files cannot be negative", td)
 		}
+		for _, z := range zeroLimits(raw, td) {
+			bad("organisations[%q]: %s is 0: %s", td, z, zeroLimitHint[z])
+		}
 		errs = append(errs, checkSites(td, o.Sites)...)
 	}
 	errs = append(errs, f.checkLists()...)
@@ -252,6 +255,50 @@ func (f *facts) agreementsWith(td, other string) []int {
 		}
 	}
 	return out
+}
+
+// zeroLimitHint says, for each organisation setting where 0 would be
+// ambiguous, what to write instead. The policy reads a 0 as it is (a bundle
+// limit of 0 bytes refuses every send, a retention of 0 days expires a
+// transfer at once), while the Go types read it as "not set": so a 0 is
+// refused when the data is loaded, and the setting is left out instead.
+var zeroLimitHint = map[string]string{
+	"retention_days":   "give a number of days, or leave it out for the policy's default (30)",
+	"max_downloads":    "give a number of downloads, or leave it out for the policy's default (5)",
+	"max_bundle_bytes": "give a positive number of bytes, or leave it out for no limit",
+	"max_files":        "give a positive number of files, or leave it out for no limit",
+}
+
+// zeroLimits lists the settings of organisation td that the data
+// documents (as loaded) set to 0, in a fixed order.
+func zeroLimits(data any, td string) []string {
+	d, _ := data.(map[string]any)
+	orgs, _ := d["organisations"].(map[string]any)
+	o, _ := orgs[td].(map[string]any)
+	var zero []string
+	for _, k := range []string{"retention_days", "max_downloads", "max_bundle_bytes", "max_files"} {
+		if v, ok := o[k]; ok && isZero(v) {
+			zero = append(zero, k)
+		}
+	}
+	return zero
+}
+
+// isZero holds for a number that is 0, as the loader or encoding/json
+// decodes it.
+func isZero(v any) bool {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return err == nil && f == 0
+	case float64:
+		return n == 0
+	case int:
+		return n == 0
+	case int64:
+		return n == 0
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -120,7 +120,8 @@ type Organisation struct {
 	// "ISO 27001".
 	Certifications []string `json:"certifications,omitempty"`
 	// RetentionDays is how long transfers to the organisation are kept;
-	// zero means the policy's default.
+	// zero means the policy's default (the data files leave it out: a 0
+	// there is refused at load).
 	RetentionDays int `json:"retention_days,omitempty"`
 	// MaxDownloads limits how often a transfer to the organisation may be
 	// downloaded; zero means the policy's default.
