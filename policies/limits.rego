@@ -10,7 +10,7 @@ deny contains {
 } if {
 	input.action == "send"
 	some p in parties
-	limit := data.data.organisations[p.trust_domain].max_bundle_bytes
+	limit := p.organisation.max_bundle_bytes
 	object.get(bundle, "size", 0) > limit
 }
 
@@ -20,7 +20,7 @@ deny contains {
 } if {
 	input.action == "send"
 	some p in parties
-	limit := data.data.organisations[p.trust_domain].max_files
+	limit := p.organisation.max_files
 	object.get(bundle, "file_count", 0) > limit
 }
 

@@ -70,14 +70,15 @@ date(s) := time.parse_ns("2006-01-02", s)
 
 # in_force holds when the agreement is signed and has not expired at input.time:
 # it is in force from its signing day through the whole of its expiry day (UTC).
-# An agreement without "expires" never expires.
+# An agreement without "expires" never expires. (Days compare as strings with
+# today, places.rego: no date is parsed.)
 in_force(ag) if {
-	time.parse_ns("2006-01-02", ag.signed) <= now # date(ag.signed)
+	ag.signed <= today
 	not lapsed(ag)
 }
 
 # lapsed holds when input.time is after the agreement's expiry day (UTC).
-lapsed(ag) if now >= time.add_date(time.parse_ns("2006-01-02", ag.expires), 0, 0, 1)
+lapsed(ag) if ag.expires < today
 
 # in_force_kinds are the kinds of the agreements between a and b in force at
 # input.time. Every rule asks through it, so each pair's agreements are
@@ -100,7 +101,7 @@ has_in_force(a, b, kind) if kind in in_force_kinds(a, b)
 lapse(ag) := sprintf("the %s expired on %s", [ag.kind, ag.expires]) if {
 	lapsed(ag)
 } else := sprintf("the %s only takes effect on %s", [ag.kind, ag.signed]) if {
-	now < date(ag.signed)
+	today < ag.signed
 } else := sprintf("the %s is in force", [ag.kind])
 
 # why_not explains why a and b have no agreement of one of these kinds in force.

@@ -87,10 +87,16 @@ eea(j) if j in {"EU", "EEA"}
 
 # adequate holds when the adequacy list (a map of jurisdiction to the date
 # its decision took effect) covers j at input.time.
-adequate(list, j) if date(list[j]) <= now
+adequate(list, j) if list[j] <= today
 
 # embargoed holds when j is under embargo at input.time.
-embargoed(j) if date(data.data.jurisdictions.embargoed[j]) <= now
+embargoed(j) if data.data.jurisdictions.embargoed[j] <= today
+
+# today is the day of the request, YYYY-MM-DD in UTC. The data files give
+# days in that form, which sorts as it reads, so rules compare them with
+# today as strings rather than parse each one (the gateway refuses data
+# whose dates are not YYYY-MM-DD: lex policy check).
+today := time.format([now, "UTC", "2006-01-02"])
 
 # flows are the movements of a bundle an action makes, as [from, to]
 # parties: a send moves it from the source to each recipient; a receive

@@ -11,5 +11,5 @@ deny contains {
 	some p in parties
 	since := data.data.jurisdictions.embargoed[p.jurisdiction] # embargoed(p.jurisdiction), places.rego; first: it rules out most parties at once
 	p.organisation
-	date(since) <= now
+	since <= today
 }
