@@ -15,9 +15,9 @@ import (
 
 // dualPath reaches a gateway on one port number through a TCP proxy and a UDP
 // relay: TCP client-to-gateway bytes go at fastRate for the first fastBytes,
-// then at 128 KB/s per connection (a middlebox that starts throttling TCP in the middle of a
-// transfer); UDP goes through untouched. It counts what each carried from the
-// client to the gateway.
+// then at 128 KB/s per connection (a middlebox that starts throttling TCP in
+// the middle of a transfer); UDP goes through untouched. It counts what each
+// carried from the client to the gateway.
 type dualPath struct {
 	ln      net.Listener
 	udp     *net.UDPConn

@@ -284,18 +284,14 @@ func zeroLimits(data any, td string) []string {
 	return zero
 }
 
-// isZero holds for a number that is 0, as the loader or encoding/json
-// decodes it.
+// isZero holds for a number that is 0, as OPA's loader (json.Number) or
+// encoding/json (float64) decodes it.
 func isZero(v any) bool {
 	switch n := v.(type) {
 	case json.Number:
 		f, err := n.Float64()
 		return err == nil && f == 0
 	case float64:
-		return n == 0
-	case int:
-		return n == 0
-	case int64:
 		return n == 0
 	}
 	return false
