@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/lexgate/lexgate/gateway/api"
@@ -35,19 +34,7 @@ func TestLargeDeliveryCheckedWhileServed(t *testing.T) {
 		t.Fatalf("download of an intact file: %d, %d of %d bytes", st, len(got), len(ct))
 	}
 
-	files := env.SpoolFiles()
-	if len(files) != 1 {
-		t.Fatalf("spool: %q", files)
-	}
-	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [1]byte
-	f.ReadAt(b[:], 5<<20)
-	b[0] ^= 0x10
-	f.WriteAt(b[:], 5<<20)
-	f.Close()
+	env.FlipSpoolBit(5 << 20)
 
 	_, got, _ := team.do(http.MethodGet, path, nil, nil)
 	if len(got) >= len(ct)-(1<<20) {

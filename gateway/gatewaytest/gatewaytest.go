@@ -212,6 +212,30 @@ func (e *Env) ClientConfig(id string, extra ...string) string {
 	return path
 }
 
+// FlipSpoolBit flips one bit of the byte at off in the only file of the
+// store's spool, as a disk fault would after the file was stored. It fails
+// the test unless the spool holds exactly one file with that byte.
+func (e *Env) FlipSpoolBit(off int64) {
+	e.t.Helper()
+	files := e.SpoolFiles()
+	if len(files) != 1 {
+		e.t.Fatalf("spool: %q, want one file", files)
+	}
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		e.t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // SpoolFiles lists the files in the store's spool directory, for "nothing stored" checks.
 func (e *Env) SpoolFiles() []string {
 	var out []string

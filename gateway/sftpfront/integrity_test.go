@@ -26,23 +26,7 @@ func TestOpenSSHGetOfCorruptedDelivery(t *testing.T) {
 	if len(ts) != 1 {
 		t.Fatalf("dms inbox holds %d transfers, want 1", len(ts))
 	}
-	spool := f.env.SpoolFiles()
-	if len(spool) != 1 {
-		t.Fatalf("spool: %q", spool)
-	}
-	sf, err := os.OpenFile(spool[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [1]byte
-	if _, err := sf.ReadAt(b[:], 5<<20); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := sf.WriteAt(b[:], 5<<20); err != nil {
-		t.Fatal(err)
-	}
-	sf.Close()
+	f.env.FlipSpoolBit(5 << 20)
 
 	name := "/inbox/" + sftpfront.InboxName(ts[0])
 	local := filepath.Join(dir, "got.age")
