@@ -208,6 +208,9 @@ func (a *adaptiveRT) watch() {
 		}
 		a.active.Store(int32(1 - i))
 		to.m.restart()
+		// Said before the requests are stopped, so that -v shows the move
+		// ahead of what each stopped request reports about it.
+		a.logf("bulk: %s %s; moving to %s, resuming at the gateway's offset", from.name, why, to.name)
 		cause := &pathMoveError{from: from.name, to: to.name, why: why}
 		for c := range a.calls {
 			if c.path == i {
@@ -218,7 +221,6 @@ func (a *adaptiveRT) watch() {
 		if i == pathTCP {
 			a.conns.reset()
 		}
-		a.logf("bulk: %s %s; moving to %s, resuming at the gateway's offset", from.name, why, to.name)
 	}
 }
 
