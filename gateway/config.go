@@ -14,6 +14,7 @@ import (
 
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -49,6 +50,27 @@ type Config struct {
 	// Audit configures the audit log; its dir defaults to <store.dir>/audit and
 	// its signing key to <store.dir>/audit.key.
 	Audit audit.Config `yaml:"audit"`
+	// GC tunes Go's garbage collector for lexgate serve.
+	GC GCConfig `yaml:"gc"`
+}
+
+// GCConfig tunes Go's garbage collector for the gateway process.
+type GCConfig struct {
+	// MinHeapMiB is the heap size, in MiB, under which no collection starts
+	// (default 64; -1 leaves Go's pacing, GOGC, alone). A gateway whose live
+	// heap is small (its policy set, its connections) otherwise collects
+	// every few MB of allocation, and the decisions that run during a
+	// collection take twice as long (policies/README.md, Speed). GOGC=off
+	// in the environment turns the floor off too; GOMEMLIMIT still caps it.
+	MinHeapMiB int `yaml:"min_heap_mib"`
+}
+
+// MinHeap is the heap floor in bytes, 0 when it is off.
+func (c GCConfig) MinHeap() uint64 {
+	if c.MinHeapMiB <= 0 {
+		return 0
+	}
+	return uint64(c.MinHeapMiB) << 20
 }
 
 // LogConfig configures log/slog output on stderr.
@@ -103,6 +125,9 @@ func (c *Config) setDefaults() {
 	if c.Store.Dir == "" {
 		c.Store.Dir = "lexgate-data"
 	}
+	if c.GC.MinHeapMiB == 0 {
+		c.GC.MinHeapMiB = heapfloor.Default >> 20
+	}
 	if c.Policy.DecisionLog == "" { // "off" turns it off
 		c.Policy.DecisionLog = filepath.Join(c.Store.Dir, "decisions.log")
 	}
@@ -137,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxHeaderBytes < 0 || c.Limits.MaxStreamsPerConn < 0 || c.Limits.IdleTimeout < 0 || c.Limits.ReadHeaderTimeout < 0 || c.Limits.MaxPreAuthPerAddr < 0 {
 		errs = append(errs, errors.New("limits: values must not be negative"))
+	}
+	if c.GC.MinHeapMiB < -1 || c.GC.MinHeapMiB > 1<<20 {
+		errs = append(errs, fmt.Errorf("gc.min_heap_mib: %d, want a size in MiB up to 1048576, or -1 for Go's own pacing", c.GC.MinHeapMiB))
 	}
 	if err := c.Transfer.Validate(); err != nil {
 		errs = append(errs, err)

@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 
 	"k8s.io/klog/v2"
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 )
 
 const usage = `lexgate is the lexgate file transfer gateway.
@@ -86,6 +89,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	logger := NewLogger(cfg.Log, stderr)
 	klog.SetSlogLogger(logger) // tessera (the audit log) logs through klog
+	// Process-wide, so here and not in Run (tests run several gateways).
+	defer heapfloor.Start(cfg.GC.MinHeap())()
+	logger.Info("garbage collector", slog.Int("min_heap_mib", cfg.GC.MinHeapMiB), slog.String("GOGC", os.Getenv("GOGC")), slog.String("GOMEMLIMIT", os.Getenv("GOMEMLIMIT")))
 	if err := Run(ctx, cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "lexgate: %v\n", err)
 		return 1

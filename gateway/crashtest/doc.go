@@ -24,4 +24,6 @@
 //     no acknowledgement, nothing is half-delivered, and intake resumes once
 //     space is freed. It needs mount(2) (root); it skips without it, and fails
 //     under CI=true.
+//   - TestServeHeapFloor checks the process-wide setting lexgate serve makes
+//     for the garbage collector (gc.min_heap_mib), on its /metrics.
 package crashtest

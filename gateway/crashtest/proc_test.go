@@ -107,6 +107,7 @@ type gw struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	addr   string
+	admin  string // the admin listener's address (/metrics)
 	logKey string
 	out    *lockedBuffer // everything it wrote on stderr
 	exited chan struct{}
@@ -156,6 +157,7 @@ func (g *gw) read(r io.Reader, ready chan struct{}) {
 		var l struct {
 			Msg    string `json:"msg"`
 			Addr   string `json:"addr"`
+			Admin  string `json:"admin"`
 			LogKey string `json:"log_key"`
 		}
 		if json.Unmarshal(line, &l) != nil {
@@ -165,7 +167,7 @@ func (g *gw) read(r io.Reader, ready chan struct{}) {
 		case "audit log open":
 			g.logKey = l.LogKey
 		case "lexgate serving":
-			g.addr = l.Addr
+			g.addr, g.admin = l.Addr, l.Admin
 			once.Do(func() { close(ready) })
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/policies"
 )
@@ -66,19 +67,28 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 
 // BenchmarkDecide measures one decision of the policy library (a send of
 // privileged EU personal data to two recipients) and reports the p50 and p99
-// latency: with 1,000 organisations and 10,000 generated agreements, and with
-// the shipped contracts.
+// latency: with 1,000 organisations and 10,000 generated agreements (under
+// the gateway's garbage collection settings and under Go's defaults), and
+// with the shipped contracts.
 func BenchmarkDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	bundle := &policy.Bundle{Matter: "M-1", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
-	b.Run("orgs=1000,agreements=10000", func(b *testing.B) {
-		benchDecide(b, bigWorld(b, 1000, 10000), func(i int) policy.Input {
-			k := i % 998
-			return policy.Input{Action: "send", Time: at, Bundle: bundle,
-				Source:       policy.Party{ID: "spiffe://" + orgName(k) + "/paralegal/a"},
-				Destinations: []policy.Party{{ID: "spiffe://" + orgName(k+1) + "/team/b"}, {ID: "spiffe://" + orgName(k+2) + "/team/c"}}}
+	// Under the gateway's garbage collection settings (lexgate serve keeps
+	// a 64 MiB heap floor, gc.min_heap_mib) and under Go's defaults alone.
+	for _, gc := range []struct {
+		name  string
+		floor uint64
+	}{{"gateway", heapfloor.Default}, {"go", 0}} {
+		b.Run("orgs=1000,agreements=10000,gc="+gc.name, func(b *testing.B) {
+			defer heapfloor.Start(gc.floor)()
+			benchDecide(b, bigWorld(b, 1000, 10000), func(i int) policy.Input {
+				k := i % 998
+				return policy.Input{Action: "send", Time: at, Bundle: bundle,
+					Source:       policy.Party{ID: "spiffe://" + orgName(k) + "/paralegal/a"},
+					Destinations: []policy.Party{{ID: "spiffe://" + orgName(k+1) + "/team/b"}, {ID: "spiffe://" + orgName(k+2) + "/team/c"}}}
+			})
 		})
-	})
+	}
 	b.Run("shipped", func(b *testing.B) {
 		benchDecide(b, policies.FS, func(int) policy.Input {
 			return policy.Input{Action: "send", Time: at, Bundle: bundle, Source: alice,
@@ -120,6 +130,9 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// per live heap's worth of allocation), so a smaller heap means more,
 	// shorter cycles.
 	b.ReportMetric(float64(cycles)*1000/float64(len(lat)), "gc-cycles/1000op")
+	// The heap size at which the next collection starts: the memory the
+	// pacing costs.
+	b.ReportMetric(float64(heapGoal())/(1<<20), "heap-goal-MiB")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
@@ -139,6 +152,13 @@ func heapObjects() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapObjects)
+}
+
+// heapGoal is the runtime's current heap goal in bytes.
+func heapGoal() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // gcCycles is the number of garbage collections so far.

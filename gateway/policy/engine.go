@@ -14,6 +14,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // DefaultTimeout is the time a decision may take when Config.Timeout is zero.
@@ -266,7 +267,14 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
+	// OPA stops an evaluation when its Cancel is set. Left to itself, Eval
+	// starts a goroutine per query to watch ctx, and waking a thread for it
+	// cost each decision about 30µs of CPU (futex calls, 6% of a decision's
+	// profile); context.AfterFunc only runs when ctx is done.
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics), rego.EvalExternalCancel(c))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// Too late is a refusal, even if the policy answered.
 		if err != nil {
