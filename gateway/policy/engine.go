@@ -274,7 +274,9 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 	c := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, c.Cancel)
 	defer stop()
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics), rego.EvalExternalCancel(c))
+	vc := getVirtualCache()
+	defer vc.release()
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics), rego.EvalExternalCancel(c), rego.EvalVirtualCache(vc))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		// Too late is a refusal, even if the policy answered.
 		if err != nil {
