@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -72,7 +75,7 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 // privileged EU personal data to two recipients) and reports the p50 and p99
 // latency: with 1,000 organisations and 10,000 generated agreements, and
 // with the shipped contracts. Each runs under the gateway's garbage
-// collection settings (gc=gateway: lexgate serve keeps a 64 MiB heap floor,
+// collection settings (gc=gateway: lexgate serve keeps a 128 MiB heap floor,
 // gc.min_heap_mib); the first also under Go's defaults alone (gc=go).
 func BenchmarkDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
@@ -114,7 +117,7 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// while decisions run.
 	objects := heapObjects() - objects0
 	lat := make([]time.Duration, 0, b.N)
-	cpu0, gc0, cycles0 := cpuTime(b), gcCPU(), gcCycles()
+	cpu0, gc0, cycles0, steal0, start := cpuTime(b), gcCPU(), gcCycles(), stealTicks(), time.Now()
 	for i := 0; b.Loop(); i++ {
 		in := input(i)
 		start := time.Now()
@@ -124,6 +127,12 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 		lat = append(lat, time.Since(start))
 	}
 	cpu, gc, cycles := cpuTime(b)-cpu0, gcCPU()-gc0, gcCycles()-cycles0
+	// The share of the machine's CPU time its hypervisor gave to others
+	// while the loop ran (steal in /proc/stat, Linux): the tail of a run
+	// with steal says more about the host than about lexgate.
+	if steal := stealTicks() - steal0; steal0 >= 0 {
+		b.ReportMetric(float64(steal)/100/time.Since(start).Seconds()/float64(runtime.NumCPU())*100, "steal-%")
+	}
 	runtime.KeepAlive(eng)
 	slices.Sort(lat)
 	// CPU time (user and system, every thread: GC included) per decision
@@ -159,6 +168,25 @@ func heapObjects() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapObjects)
+}
+
+// stealTicks is the machine's steal time so far in /proc/stat, in
+// clock ticks (USER_HZ, 100 per second); -1 where it cannot be read.
+func stealTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	n, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // heapGoal is the runtime's current heap goal in bytes.

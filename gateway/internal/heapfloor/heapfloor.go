@@ -6,10 +6,10 @@
 // about 10 MB, and whose every decision allocates about 56 KB, then collects
 // every ~190 decisions, and the decisions that run while a collection marks
 // take about twice as long: one in ten, which is the whole of the decision
-// latency's 99th percentile (policies/README.md, Speed). A floor of 64 MiB
-// makes such a gateway collect about five times less often, for at most
-// 64 MiB of memory; a gateway whose live heap is above half the floor (a busy
-// one) collects exactly as Go would have.
+// latency's 99th percentile (policies/README.md, Speed). A floor of 128 MiB
+// makes such a gateway collect about ten times less often, for at most
+// 128 MiB of memory; a gateway whose live heap is above half the floor (a
+// busy one) collects exactly as Go would have.
 //
 // The floor works through GOGC: after each collection, [Start]'s watcher
 // sets the GC percentage (debug.SetGCPercent) so that the next collection
@@ -29,7 +29,7 @@ import (
 
 // Default is the floor the gateway keeps unless configured otherwise
 // (gc.min_heap_mib).
-const Default = 64 << 20
+const Default = 128 << 20
 
 // minHeap is the runtime's smallest heap goal at GOGC=100, which it
 // scales with the GC percentage (4 MB at 100, 16 MB at 400...).
