@@ -11,6 +11,7 @@ import (
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
+	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 )
 
 // allowEverything is a policy that decides nothing: the floor of the gate's cost.
@@ -24,8 +25,11 @@ decision := {"allow": true, "reasons": [], "obligations": {"retention_days": 30,
 // library (embedded defaults) and under a policy that allows everything. The
 // difference between the two is the gate's overhead. GET /v1/inbox is one
 // list_inbox decision; POST /v1/policy/explain is an explain decision plus a
-// send decision (privileged EU personal data to Manila). Reports p50/p99.
+// send decision (privileged EU personal data to Manila). Reports p50/p99,
+// under the garbage collection setting lexgate serve makes (a heap floor,
+// gc.min_heap_mib).
 func BenchmarkPolicyGate(b *testing.B) {
+	defer heapfloor.Start(heapfloor.Default)()
 	floor := b.TempDir()
 	if err := os.WriteFile(filepath.Join(floor, "allow.rego"), []byte(allowEverything), 0o644); err != nil {
 		b.Fatal(err)
