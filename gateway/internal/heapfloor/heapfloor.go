@@ -3,10 +3,10 @@
 //
 // Go starts a collection each time the program has allocated as much again
 // as its live heap (GOGC=100). A gateway whose live heap is a policy set of
-// about 10 MB, and whose every decision allocates about 56 KB, then collects
-// every ~190 decisions, and the decisions that run while a collection marks
-// take about twice as long: one in ten, which is the whole of the decision
-// latency's 99th percentile (policies/README.md, Speed). A floor of 128 MiB
+// about 11 MB, and whose every decision allocates about 50 KB, then collects
+// every ~200 decisions, and the decisions that run while a collection marks
+// take two to three times as long: three or four in a hundred, which decides
+// the decision latency's 99th percentile (policies/README.md, Speed). A floor of 128 MiB
 // makes such a gateway collect about ten times less often, for at most
 // 128 MiB of memory; a gateway whose live heap is above half the floor (a
 // busy one) collects exactly as Go would have.
@@ -37,9 +37,9 @@ const minHeap = 4 << 20
 
 // Start keeps the heap goal at floor bytes or more until stop is called,
 // which restores the GC percentage the process started with. It runs one
-// collection, to measure the live heap. It does
-// nothing when floor is 0 or when GOGC=off turns the collector off; a
-// process calls it once (the GC percentage is process-wide).
+// collection, to measure the live heap. It does nothing when floor is 0 or
+// when GOGC=off turns the collector off; a process calls it once (the GC
+// percentage is process-wide).
 func Start(floor uint64) (stop func()) {
 	base, ok := basePercent(os.Getenv("GOGC"))
 	if floor == 0 || !ok {
