@@ -6,10 +6,10 @@
 // about 11 MB, and whose every decision allocates about 50 KB, then collects
 // every ~200 decisions, and the decisions that run while a collection marks
 // take two to three times as long: three or four in a hundred, which decides
-// the decision latency's 99th percentile (policies/README.md, Speed). A floor of 128 MiB
-// makes such a gateway collect about ten times less often, for at most
-// 128 MiB of memory; a gateway whose live heap is above half the floor (a
-// busy one) collects exactly as Go would have.
+// the decision latency's 99th percentile (policies/README.md, Speed). A
+// floor of 128 MiB makes such a gateway collect about ten times less often,
+// for at most 128 MiB of memory; a gateway whose live heap is above half the
+// floor (a busy one) collects exactly as Go would have.
 //
 // The floor works through GOGC: after each collection, [Start]'s watcher
 // sets the GC percentage (debug.SetGCPercent) so that the next collection
