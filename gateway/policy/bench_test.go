@@ -117,7 +117,7 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// while decisions run.
 	objects := heapObjects() - objects0
 	lat := make([]time.Duration, 0, b.N)
-	cpu0, gc0, cycles0, steal0, start := cpuTime(b), gcCPU(), gcCycles(), stealTicks(), time.Now()
+	cpu0, gc0, cycles0, steal0, loopStart := cpuTime(b), gcCPU(), gcCycles(), stealTicks(), time.Now()
 	for i := 0; b.Loop(); i++ {
 		in := input(i)
 		start := time.Now()
@@ -130,8 +130,8 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// The share of the machine's CPU time its hypervisor gave to others
 	// while the loop ran (steal in /proc/stat, Linux): the tail of a run
 	// with steal says more about the host than about lexgate.
-	if steal := stealTicks() - steal0; steal0 >= 0 {
-		b.ReportMetric(float64(steal)/100/time.Since(start).Seconds()/float64(runtime.NumCPU())*100, "steal-%")
+	if steal1 := stealTicks(); steal0 >= 0 && steal1 >= 0 {
+		b.ReportMetric(float64(steal1-steal0)/100/time.Since(loopStart).Seconds()/float64(runtime.NumCPU())*100, "steal-%")
 	}
 	runtime.KeepAlive(eng)
 	slices.Sort(lat)
