@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -129,7 +130,7 @@ func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policy
 		compiler:    compiler,
 		documents:   res.Documents,
 		facts:       f,
-		version:     version(raw, res.Documents),
+		version:     version(root, raw, res.Documents),
 		hasDecision: len(compiler.GetRulesExact(ast.MustParseRef(Query))) > 0,
 	}, nil
 }
@@ -229,12 +230,23 @@ func fromAST(e *ast.Error) *Error {
 	return out
 }
 
-// version hashes the modules and data of a policy set.
-func version(raw map[string][]byte, documents map[string]any) string {
+// version hashes the modules and data of a policy set. Modules are named
+// relative to root, so the same files give the same version wherever they
+// are loaded from: the gateway's policy.dir (an absolute path), lex policy
+// explain --local (a directory FS) or the embedded defaults.
+func version(root string, raw map[string][]byte, documents map[string]any) string {
+	rel := make(map[string][]byte, len(raw))
+	for name, b := range raw {
+		r, err := filepath.Rel(root, name)
+		if err != nil {
+			r = name
+		}
+		rel[filepath.ToSlash(r)] = b
+	}
 	h := sha256.New()
-	for _, name := range sortedKeys(raw) {
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(raw[name]))
-		h.Write(raw[name])
+	for _, name := range sortedKeys(rel) {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(rel[name]))
+		h.Write(rel[name])
 	}
 	data, _ := json.Marshal(documents) // map keys are sorted
 	h.Write(data)
