@@ -36,10 +36,14 @@ type Config struct {
 	// 127.0.0.1:9443. "off" disables it. A host that is not loopback is
 	// refused unless AdminPublic is set.
 	Admin string `yaml:"admin_listen"`
-	// AdminPublic lets the admin listener bind an address that is not
-	// loopback (a metrics scraper on another host), logged at WARN on every
-	// start: its plain HTTP carries no client authentication.
+	// AdminPublic lets the plain-HTTP admin listener bind an address that is
+	// not loopback (a metrics scraper on another host), logged at WARN on
+	// every start: it carries no client authentication.
 	AdminPublic bool `yaml:"admin_listen_public"`
+	// AdminMTLS serves the admin listener over mutual TLS with the gateway's
+	// SVID: callers present an SVID and the policy decides the "admin" action
+	// for each request. Any address is then accepted.
+	AdminMTLS bool `yaml:"admin_mtls"`
 	// GatewayID is the SPIFFE ID this gateway serves as; it refuses to start
 	// with an SVID that is not it (or one of GatewayIDs). Default: the path
 	// /gateway in its SVID's trust domain, the ID lex expects by default.

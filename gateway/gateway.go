@@ -65,8 +65,11 @@ type Gateway struct {
 	h2      *http.Server
 	h3      *http3.Server
 	quicTr  *quic.Transport // the UDP socket's QUIC transport, with the pre-auth cap
-	admin   *http.Server
-	sftp    *sftpfront.Server // nil unless sftp.listen is set
+	// resetKey lets a restarted gateway reset the QUIC connections of the
+	// process before it, so clients reconnect at once.
+	resetKey *quic.StatelessResetKey
+	admin    *http.Server
+	sftp     *sftpfront.Server // nil unless sftp.listen is set
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
 	// its durable offset before the store closes.
@@ -120,7 +123,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if err := cfg.checkKeyFiles(); err != nil {
 		return nil, err
 	}
-	if cfg.Admin != "off" && cfg.AdminPublic && !isLoopback(adminHost(cfg.Admin)) {
+	if cfg.Admin != "off" && cfg.AdminPublic && !cfg.AdminMTLS && !isLoopback(adminHost(cfg.Admin)) {
 		log.Warn("admin listener is not on loopback (admin_listen_public: true): /metrics and /healthz are plain HTTP without authentication", "admin_listen", cfg.Admin)
 	}
 	idcfg := cfg.Identity
@@ -177,10 +180,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	log.Info("tcp tuning", "congestion_control", cc, "send_buffer", sndbuf)
 	g.h2 = g.newTCPServer(handler)
 	if g.udpConn != nil {
+		if g.resetKey, err = loadResetKey(cfg.Store.Dir); err != nil {
+			return nil, err
+		}
 		g.h3 = g.newQUICServer(handler)
 	}
 	if g.adminLn != nil {
-		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		h := g.adminHandler()
+		if cfg.AdminMTLS {
+			tc := g.id.ServerTLSConfig()
+			tc.NextProtos = []string{"http/1.1"}
+			g.adminLn, h = tls.NewListener(g.adminLn, tc), g.adminMTLS(h)
+		}
+		g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	}
 	if cfg.SFTP.Enabled() {
 		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log,
@@ -262,7 +274,7 @@ func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 	// verifier refuse an empty chain and log why. The outcome is the same refusal.
 	tlsConf.ClientAuth = tls.RequestClientCert
 	pre := newQUICPreauth(g.cfg.Limits.MaxPreAuthPerAddr, g.log, g.metrics.reg)
-	g.quicTr = &quic.Transport{Conn: g.udpConn, ConnContext: pre.accept}
+	g.quicTr = &quic.Transport{Conn: g.udpConn, ConnContext: pre.accept, StatelessResetKey: g.resetKey}
 	return &http3.Server{
 		Handler:        h,
 		ConnContext:    pre.handshakeDone,

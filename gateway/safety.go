@@ -1,21 +1,27 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/policy"
 )
 
 // checkAdmin refuses an admin address that is not host:port, or whose host is
-// not loopback without admin_listen_public: /metrics and /healthz are plain
-// HTTP with no client authentication, so they stay on the host unless the
-// operator says otherwise.
+// not loopback when the listener is plain HTTP (no admin_mtls) and
+// admin_listen_public is not set: /metrics and /healthz without client
+// authentication stay on the host unless the operator says otherwise.
 func (c *Config) checkAdmin() error {
 	if c.Admin == "off" {
 		return nil
@@ -24,10 +30,10 @@ func (c *Config) checkAdmin() error {
 	if err != nil {
 		return fmt.Errorf("admin_listen: %q is not host:port or off: %w", c.Admin, err)
 	}
-	if c.AdminPublic || isLoopback(host) {
+	if c.AdminPublic || c.AdminMTLS || isLoopback(host) {
 		return nil
 	}
-	return fmt.Errorf("admin_listen: %q is not a loopback address, and the admin listener is plain HTTP without authentication: use 127.0.0.1 or [::1], or set admin_listen_public: true to serve it there on purpose", c.Admin)
+	return fmt.Errorf("admin_listen: %q is not a loopback address, and the admin listener is plain HTTP without authentication: use 127.0.0.1 or [::1], set admin_mtls: true to serve it over mutual TLS to administrators only, or admin_listen_public: true to serve it there as it is", c.Admin)
 }
 
 // isLoopback reports whether host is a loopback IP address or "localhost". An
@@ -81,6 +87,7 @@ func (c *Config) checkKeyFiles() error {
 		{"identity.svid_key", c.Identity.SVIDKey},
 		{"audit.key_file", c.Audit.KeyFileOrDefault()},
 		{"sftp.host_key", hostKey},
+		{"the QUIC stateless reset key", filepath.Join(c.Store.Dir, statelessResetKeyFile)},
 	}
 	custody, _ := filepath.Glob(filepath.Join(filepath.Dir(hostKey), "sftp_custody", "*.sealed"))
 	for _, p := range custody {
@@ -107,4 +114,36 @@ func defaultHostKey(storeDir string) string {
 func adminHost(addr string) string {
 	host, _, _ := net.SplitHostPort(addr)
 	return host
+}
+
+// adminMTLS serves the admin listener's handler h over mutual TLS: the caller
+// presents an X.509-SVID the gateway's bundles verify, and the policy decides
+// the "admin" action for it on every request (only data.admins may, in the
+// default policies). It is what lets admin_listen leave loopback safely.
+func (g *Gateway) adminMTLS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := identity.PeerID(r.TLS)
+		if err != nil {
+			http.Error(w, "a verified SPIFFE client certificate is required", http.StatusUnauthorized)
+			return
+		}
+		d, err := g.policy.Decide(r.Context(), policy.Input{Action: "admin", Time: time.Now().UTC(), Source: policy.Party{ID: caller.String()}})
+		if err != nil || !d.Allow {
+			g.log.Warn("admin request refused", "caller", caller.String(), "path", r.URL.Path, "decision_id", d.ID, "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(api.Error{Code: api.CodeDenied, Message: "refused by policy: the admin listener is for administrators", DecisionID: d.ID, Reasons: apiReasons(d.Reasons)})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// apiReasons converts policy reasons to their wire form.
+func apiReasons(rs []policy.Reason) []api.Reason {
+	out := make([]api.Reason, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, api.Reason{Code: r.Code, Message: r.Message})
+	}
+	return out
 }

@@ -3,11 +3,16 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway"
@@ -43,15 +48,15 @@ func devConfig(t *testing.T, svid string) gateway.Config {
 }
 
 // startGateway runs gateway.New on cfg and closes what it returns; it returns
-// New's error and the log it wrote.
-func startGateway(t *testing.T, cfg gateway.Config) (error, string) {
+// the log it wrote and New's error.
+func startGateway(t *testing.T, cfg gateway.Config) (string, error) {
 	t.Helper()
 	var logs bytes.Buffer
 	g, err := gateway.New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if g != nil {
 		g.Close()
 	}
-	return err, logs.String()
+	return logs.String(), err
 }
 
 // TestRefusesExposedPrivateKeys: lexgate does not start while a private key file
@@ -87,7 +92,7 @@ func TestRefusesExposedPrivateKeys(t *testing.T) {
 			if err := os.Chmod(path, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			err, _ := startGateway(t, cfg)
+			_, err := startGateway(t, cfg)
 			if err == nil {
 				t.Fatalf("gateway started with %s at mode %04o", path, tc.mode)
 			}
@@ -100,7 +105,7 @@ func TestRefusesExposedPrivateKeys(t *testing.T) {
 			if tc.name == "sftp custody" || tc.name == "sftp host key" || strings.HasPrefix(tc.name, "audit") {
 				return // a placeholder file, not a key the gateway can read
 			}
-			if err, logs := startGateway(t, cfg); err != nil {
+			if logs, err := startGateway(t, cfg); err != nil {
 				t.Errorf("after chmod 600: %v\n%s", err, logs)
 			}
 		})
@@ -128,7 +133,7 @@ func TestAdminListenLoopbackOnly(t *testing.T) {
 	} {
 		cfg := devConfig(t, gatewaytest.GatewayID)
 		cfg.Admin, cfg.AdminPublic = tc.addr, tc.public
-		err, logs := startGateway(t, cfg)
+		logs, err := startGateway(t, cfg)
 		if tc.ok != (err == nil) {
 			t.Errorf("admin_listen %q public=%v: err %v, want ok=%v", tc.addr, tc.public, err, tc.ok)
 			continue
@@ -147,21 +152,21 @@ func TestAdminListenLoopbackOnly(t *testing.T) {
 // when gateway_id (or gateway_ids) names it.
 func TestRefusesForeignSVID(t *testing.T) {
 	cfg := devConfig(t, gatewaytest.Team)
-	err, _ := startGateway(t, cfg)
+	_, err := startGateway(t, cfg)
 	if err == nil || !strings.Contains(err.Error(), gatewaytest.Team) || !strings.Contains(err.Error(), "spiffe://manila-lpo.example/gateway") {
 		t.Fatalf("gateway served as %s by default: %v", gatewaytest.Team, err)
 	}
 	cfg.GatewayID = gatewaytest.GatewayID
-	if err, _ := startGateway(t, cfg); err == nil || !strings.Contains(err.Error(), gatewaytest.GatewayID) {
+	if _, err := startGateway(t, cfg); err == nil || !strings.Contains(err.Error(), gatewaytest.GatewayID) {
 		t.Errorf("gateway_id %s: served as %s: %v", cfg.GatewayID, gatewaytest.Team, err)
 	}
 	cfg.GatewayIDs = []string{gatewaytest.Team}
-	if err, logs := startGateway(t, cfg); err != nil {
+	if logs, err := startGateway(t, cfg); err != nil {
 		t.Errorf("gateway_ids lists %s, still refused: %v\n%s", gatewaytest.Team, err, logs)
 	}
 	cfg = devConfig(t, gatewaytest.GatewayID)
 	cfg.GatewayID = "not a spiffe id"
-	if err, _ := startGateway(t, cfg); err == nil || !strings.Contains(err.Error(), "gateway_id") {
+	if _, err := startGateway(t, cfg); err == nil || !strings.Contains(err.Error(), "gateway_id") {
 		t.Errorf("a bad gateway_id: %v", err)
 	}
 }
@@ -186,5 +191,56 @@ func TestConfigTypoSuggestion(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\nlacks %q", err, want)
 		}
+	}
+}
+
+// TestAdminOverMTLS: with admin_mtls the admin listener serves /metrics only
+// over mutual TLS and only to identities the policy lets administer; a plain
+// HTTP request, a handshake without an SVID and a paralegal are refused. Such
+// a listener may leave loopback.
+func TestAdminOverMTLS(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithConfig(func(c *gateway.Config) { c.AdminMTLS = true }))
+	addr := env.Gateway.AdminAddr()
+	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP to an mTLS admin listener got /metrics")
+		}
+	}
+	ca, err := certs.LoadCA(filepath.Join(env.PKI, "harbor-law.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundles, err := certs.LoadBundles(env.Bundles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(id string) (int, string) {
+		t.Helper()
+		svid, err := ca.MintSVID(spiffeid.RequireFromString(id), certs.SVIDOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := tlsconfig.MTLSClientConfig(svid, bundles, tlsconfig.AuthorizeID(spiffeid.RequireFromString(gatewaytest.GatewayID)))
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Get("https://" + addr + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics as %s: %v", id, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("spiffe://harbor-law.example/security/policy-admin"); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("the policy administrator: %d %.200s", code, body)
+	}
+	if code, body := get(gatewaytest.Alice); code != http.StatusForbidden || !strings.Contains(body, "admin.not_admin") {
+		t.Errorf("a paralegal: %d %.200s", code, body)
+	}
+	cfg := devConfig(t, gatewaytest.GatewayID)
+	cfg.Admin, cfg.AdminMTLS = "0.0.0.0:9443", true
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("admin_mtls on a public address: %v", err)
 	}
 }
