@@ -12,7 +12,7 @@ import (
 
 var auditCommand = &command{
 	name:    "audit",
-	args:    "export [--matter M] [--identity ID] [--since T] [--until T] [--out FILE] | verify",
+	args:    "export [--matter M] [--identity ID] [--since T] [--until T] [--out FILE] | verify [--json]",
 	summary: "export or verify the gateway's audit log",
 	help: `Reads the gateway's audit log (read-only, over the API connection), checked
 against the pinned log_key and the checkpoint lex remembers.
@@ -24,7 +24,7 @@ against the pinned log_key and the checkpoint lex remembers.
       T is RFC 3339 (2026-11-27T10:00:00Z) or a date (2026-11-27). The whole log
       is verified while it is read; a failure ends the export with an error.
 
-  lex audit verify
+  lex audit verify [--json]
       walks the whole log, checks every entry against the hash tiles and
       recomputes the tree's root from the entries: it must be the signed one.`,
 	run: runAudit,
@@ -74,6 +74,7 @@ func runAuditExport(e *env, args []string) error {
 	sinceS := fs.String("since", "", "")
 	untilS := fs.String("until", "", "")
 	outPath := fs.String("out", "", "")
+	fs.Bool("json", false, "") // the output is JSON lines already
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -132,6 +133,7 @@ func runAuditExport(e *env, args []string) error {
 
 func runAuditVerify(e *env, args []string) error {
 	fs := newFlagSet("audit verify")
+	jsonOut := fs.Bool("json", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -147,6 +149,13 @@ func runAuditVerify(e *env, args []string) error {
 	n, err := audit.VerifyLog(e.ctx, ls.f, ls.cp, nil)
 	if err != nil {
 		return fmt.Errorf("THE AUDIT LOG DOES NOT VERIFY: %w", err)
+	}
+	if *jsonOut {
+		return writeJSON(e.stdout, struct {
+			Origin  string `json:"origin"`
+			Entries uint64 `json:"entries"`
+			Root    string `json:"root"`
+		}{ls.cp.Origin, n, fmt.Sprintf("%x", ls.cp.Hash)})
 	}
 	fmt.Fprintf(e.stdout, "audit log %s verifies: %d entries, root %x, consistent with the checkpoint lex saw before\n",
 		ls.cp.Origin, n, ls.cp.Hash)

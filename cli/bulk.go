@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -59,7 +60,10 @@ func bulkTransport(mode, name string, tc *tls.Config, rt roundTripper, verbose i
 type adaptiveRT struct {
 	paths  [2]bulkPath // pathTCP, pathQUIC
 	active atomic.Int32
-	logf   func(string, ...any)
+	// tcpWorked is set once a request went through over TCP: a refused
+	// connection after that is a gateway restarting, not a firewall.
+	tcpWorked atomic.Bool
+	logf      func(string, ...any)
 
 	conns connSet // the TCP path's connections, reset when the bulk leaves it
 
@@ -109,9 +113,15 @@ func newAdaptiveRT(tcp, quic roundTripper, logf func(string, ...any)) *adaptiveR
 func (a *adaptiveRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	i := int(a.active.Load())
 	resp, err := a.roundTrip(i, req)
+	if i == pathTCP && err == nil {
+		a.tcpWorked.Store(true)
+	}
 	var op *net.OpError
 	if i != pathTCP || err == nil || req.Context().Err() != nil || !errors.As(err, &op) || op.Op != "dial" {
 		return resp, err
+	}
+	if a.tcpWorked.Load() && errors.Is(err, syscall.ECONNREFUSED) {
+		return resp, err // TCP worked in this run: the gateway is restarting, not firewalled
 	}
 	if a.active.CompareAndSwap(pathTCP, pathQUIC) {
 		a.logf("bulk: tcp cannot connect (%v); moving to quic", err)
@@ -318,6 +328,10 @@ func (a *adaptiveRT) Close() error {
 	a.mu.Unlock()
 	return a.paths[pathTCP].rt.Close()
 }
+
+// CloseIdle drops the idle connections of the TCP path (the QUIC path's
+// transport is the control one, whose owner drops them).
+func (a *adaptiveRT) CloseIdle() { a.paths[pathTCP].rt.CloseIdle() }
 
 // BulkTransport is the transport ciphertext goes over now: TransportTCP or
 // TransportQUIC.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -39,6 +40,21 @@ type Client struct {
 	bundles   *x509bundle.Set
 	transport string
 	log       *logState // the audit log as verified by followLog, nil without log_key
+
+	// reconnect is how long one outage may last before a request gives up
+	// (0, the default of Dial, never retries; lex sets --reconnect).
+	reconnect time.Duration
+	// reached is set once the gateway has answered: only then is a network
+	// error an outage worth waiting out, not a wrong address.
+	reached atomic.Bool
+	verbose io.Writer // -v output, or nil
+}
+
+// verbosef prints a line on the -v output, if any.
+func (c *Client) verbosef(format string, args ...any) {
+	if c.verbose != nil {
+		fmt.Fprintf(c.verbose, format+"\n", args...)
+	}
 }
 
 // Dial loads the SVID and bundles of cfg and connects to its gateway with transport
@@ -50,6 +66,9 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 	}
 	svid, err := cfg.loadSVID()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkValidity(svid.Certificates[0], cfg.SVIDCert, time.Now()); err != nil {
 		return nil, err
 	}
 	bundles, err := cfg.loadBundles()
@@ -70,6 +89,7 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		svid:      svid,
 		bundles:   bundles,
 		transport: name,
+		verbose:   verbose,
 	}
 	c.bulk = c.hc
 	if c.bulkRT = bulkTransport(mode, name, tc, rt, verbose); c.bulkRT != nil {
@@ -77,6 +97,11 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 	}
 	return c, nil
 }
+
+// SetReconnect sets how long one outage (the gateway restarting, the link
+// dropping) may last before a request gives up; 0 never retries. A request
+// is retried only once the gateway has answered this client.
+func (c *Client) SetReconnect(d time.Duration) { c.reconnect = max(d, 0) }
 
 // Close releases the client's connections.
 func (c *Client) Close() error {
@@ -98,8 +123,25 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	return c.doWith(c.hc, req)
 }
 
-// doWith is do over the given HTTP client.
+// doWith is do over the given HTTP client. A request that can be sent again
+// (no body, or one net/http can rewind) is, after a network error or a 503,
+// with backoff, for as long as the client's reconnect window allows: the
+// gateway restarting costs a pause, not the command.
 func (c *Client) doWith(hc *http.Client, req *http.Request) (*http.Response, error) {
+	r := retrier{c: c} // once's errors name the request
+	for {
+		resp, err := c.once(hc, req)
+		if err == nil || !replayable(req) || !r.again(req.Context(), err) {
+			return resp, err
+		}
+		if req, err = again(req); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once sends req one time; see do.
+func (c *Client) once(hc *http.Client, req *http.Request) (*http.Response, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		if herr := handshakeError(err); herr != nil {
@@ -110,8 +152,9 @@ func (c *Client) doWith(hc *http.Client, req *http.Request) (*http.Response, err
 				return nil, herr
 			}
 		}
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, explain(c.addr, err))
 	}
+	c.reached.Store(true)
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/buildinfo"
 )
 
 // Exit codes of [Main].
@@ -37,7 +40,7 @@ func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
-		verifyCommand, auditCommand,
+		verifyCommand, auditCommand, completionCommand,
 	}
 }
 
@@ -50,18 +53,45 @@ type env struct {
 	configPath string // from --config, or "" for the default
 	verbose    bool
 	transport  string
+	reconnect  time.Duration // --reconnect: how long an outage may last
+	// json: --json, before the command or among its arguments: results, and
+	// failures and refusals too, are JSON on stdout.
+	json bool
+	// printed counts what the command wrote on stdout: a command that
+	// printed its own JSON before it failed (lex policy test) gets no second
+	// document.
+	printed *countingWriter
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Main runs the lex command line args (without the program name) and returns the
 // process exit code: [ExitOK], [ExitError], [ExitUsage] or [ExitRefused]. It
 // writes results to stdout and diagnostics, progress bars and errors to stderr.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	if _, ok := stderr.(*os.File); !ok { // goroutines of one command (parallel ranges) all report
+		stderr = &lockedWriter{w: stderr} // (an *os.File is safe already, and stays one for the progress bar)
+	}
+	out := &countingWriter{w: stdout}
+	e := &env{ctx: ctx, stdin: stdin, stdout: out, stderr: stderr, printed: out}
 	fs := flag.NewFlagSet("lex", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.configPath, "config", "", "configuration `FILE`")
 	fs.BoolVar(&e.verbose, "v", false, "verbose: say which transport is used and why")
 	fs.StringVar(&e.transport, "transport", TransportAuto, "auto, quic or tcp")
+	fs.DurationVar(&e.reconnect, "reconnect", DefaultReconnect, "how long to keep reconnecting to a gateway that went away")
+	fs.BoolVar(&e.json, "json", false, "JSON on stdout, failures included")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
@@ -72,6 +102,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ExitUsage
 	}
 	rest := fs.Args()
+	if *version {
+		return printVersion(e)
+	}
 	if len(rest) == 0 {
 		printUsage(stderr)
 		return ExitUsage
@@ -91,7 +124,37 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		printUsage(stderr)
 		return ExitUsage
 	}
-	return e.report(cmd, cmd.run(e, rest[1:]))
+	cargs := rest[1:]
+	switch {
+	case hasJSONFlag(cargs):
+		e.json = true
+	case e.json && strings.Contains(cmd.args, "--json"):
+		cargs = withJSONFlag(cargs) // lex --json send … is lex send … --json
+	}
+	return e.report(cmd, cmd.run(e, cargs))
+}
+
+// withJSONFlag adds --json to a command's arguments, after its subcommand
+// and before any "--".
+func withJSONFlag(args []string) []string {
+	i := slices.Index(args, "--")
+	if i < 0 {
+		i = len(args)
+	}
+	return slices.Insert(slices.Clone(args), i, "--json")
+}
+
+// hasJSONFlag reports whether a command's arguments ask for --json.
+func hasJSONFlag(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 func findCommand(name string) *command {
@@ -103,8 +166,47 @@ func findCommand(name string) *command {
 	return nil
 }
 
-// report prints err (if any) and maps it to an exit code.
+// report prints err (if any) and maps it to an exit code. Under --json a
+// failure is also a JSON document on stdout (see jsonFailure); the words stay
+// on stderr.
 func (e *env) report(cmd *command, err error) int {
+	code := e.explainErr(cmd, err)
+	if e.json && code != ExitOK && e.printed.n == 0 {
+		f := jsonFailure{Status: "error", Command: cmd.name, ExitCode: code}
+		if err != nil {
+			f.Error = err.Error()
+		}
+		var apiErr *api.Error
+		switch {
+		case code == ExitUsage:
+			f.Status = "usage"
+		case code == ExitRefused && errors.As(err, &apiErr):
+			f.Status, f.Error = "refused", apiErr.Message
+		}
+		if errors.As(err, &apiErr) {
+			f.Code, f.Reasons, f.DecisionID, f.RequestID = apiErr.Code, apiErr.Reasons, apiErr.DecisionID, apiErr.RequestID
+		}
+		writeJSON(e.stdout, f)
+	}
+	return code
+}
+
+// jsonFailure is what --json prints on stdout when a command fails: a refusal
+// by policy (status "refused", exit 3) with its reasons and decision id, a
+// usage error ("usage", exit 2) or any other error ("error", exit 1).
+type jsonFailure struct {
+	Status     string       `json:"status"`
+	Command    string       `json:"command"`
+	Error      string       `json:"error"`
+	Code       string       `json:"code,omitempty"` // the gateway's error code, when it answered
+	Reasons    []api.Reason `json:"reasons,omitempty"`
+	DecisionID string       `json:"decision_id,omitempty"`
+	RequestID  string       `json:"request_id,omitempty"`
+	ExitCode   int          `json:"exit_code"`
+}
+
+// explainErr prints err (if any) on stderr and maps it to an exit code.
+func (e *env) explainErr(cmd *command, err error) int {
 	var (
 		usage  *usageError
 		apiErr *api.Error
@@ -189,6 +291,7 @@ func (e *env) dial() (*Config, *Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	c.SetReconnect(e.reconnect)
 	if c.log, err = c.followLog(e.ctx, cfg); err != nil {
 		c.Close()
 		return nil, nil, err
@@ -284,7 +387,8 @@ func writeJSON(w io.Writer, v any) error {
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `lex sends and receives end-to-end encrypted bundles through a lexgate gateway.
 
-usage: lex [--config FILE] [-v] [--transport auto|quic|tcp] COMMAND [ARGS]
+usage: lex [--config FILE] [-v] [--json] [--transport auto|quic|tcp] [--reconnect D] COMMAND [ARGS]
+       lex --version
 
 commands:
 `)
@@ -296,7 +400,10 @@ commands:
 global flags:
   --config FILE   configuration file (default $LEX_CONFIG, else lex/config.yaml in the user config directory)
   -v              verbose: say which transport is used and why
+  --json          JSON on stdout, failures and refusals included (also after the command)
+  --version       the version of lex and of the libraries it was built with
   --transport T   auto (requests over QUIC, else TCP; ciphertext over TCP), quic or tcp (default auto)
+  --reconnect D   keep reconnecting to a gateway that went away (a restart) for D, then give up (default 1m; 0: never)
 
 exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy
 `)
@@ -342,3 +449,14 @@ func helpCommand(e *env, args []string) int {
 
 // isNotExist reports whether err says a file does not exist.
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// printVersion prints lex's version (as JSON under --json).
+func printVersion(e *env) int {
+	in := buildinfo.Read("lex")
+	if e.json {
+		writeJSON(e.stdout, in)
+		return ExitOK
+	}
+	fmt.Fprint(e.stdout, in)
+	return ExitOK
+}

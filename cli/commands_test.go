@@ -265,7 +265,7 @@ func TestRenderBar(t *testing.T) {
 	}{
 		{0, 2048, "sending    [>         ]   0% 0 B / 2.0 KiB"},
 		{1024, 2048, "sending    [=====>    ]  50% 1.0 KiB / 2.0 KiB"},
-		{4096, 2048, "sending    [==========] 100% 4.0 KiB / 2.0 KiB"},
+		{4096, 2048, "sending    [==========] 100% 2.0 KiB / 2.0 KiB"},
 	} {
 		if got := renderBar("sending", tc.n, tc.total, 10); got != tc.want {
 			t.Errorf("renderBar(%d, %d) = %q, want %q", tc.n, tc.total, got, tc.want)

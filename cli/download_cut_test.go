@@ -37,7 +37,7 @@ func TestGatewayParallelReceiveAfterCut(t *testing.T) {
 	viaProxy := filepath.Join(filepath.Dir(team), "via-proxy.yaml")
 	os.WriteFile(viaProxy, bytes.Replace(cfg, []byte("gateway: "+env.Addr), []byte("gateway: "+proxy.addr()), 1), 0o600)
 	dest := filepath.Join(t.TempDir(), "in")
-	args := []string{"-v", "receive", sent.ID, "-o", dest, "--streams", "4"}
+	args := []string{"-v", "--reconnect", "1s", "receive", sent.ID, "-o", dest, "--streams", "4"}
 	if code, _, errOut := lex(t, viaProxy, args...); code == 0 {
 		t.Fatalf("receive over a cut link succeeded:\n%s", errOut)
 	}

@@ -181,7 +181,8 @@ func TestGatewayResumeAfterCut(t *testing.T) {
 	viaProxy := filepath.Join(filepath.Dir(alice), "via-proxy.yaml")
 	write(t, viaProxy, bytes.Replace(cfg, []byte("gateway: "+env.Addr), []byte("gateway: "+proxy.addr()), 1))
 
-	args := []string{"--transport", "tcp", "send", "--json", "--to", gatewaytest.Team, "--matter", "HL-2026-0042", "--chunk", "4MiB", root}
+	// --reconnect 1s: the link stays cut until this run gives up, as a user would.
+	args := []string{"--transport", "tcp", "--reconnect", "1s", "send", "--json", "--to", gatewaytest.Team, "--matter", "HL-2026-0042", "--chunk", "4MiB", root}
 	code, _, errOut := lex(t, viaProxy, args...)
 	if code != cli.ExitError {
 		t.Fatalf("send over a cut link: exit %d, want %d\n%s", code, cli.ExitError, errOut)
@@ -385,7 +386,7 @@ func TestGatewayHandshakeErrors(t *testing.T) {
 			"the gateway's certificate is not spiffe://harbor-law.example/not-the-gateway"},
 		{"SVID from a rogue CA", svidConfig("rogue", rogueCA, certs.SVIDOptions{}), "the gateway refused our certificate"},
 		{"expired SVID", svidConfig("expired", harborCA, certs.SVIDOptions{NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}),
-			"the gateway refused our certificate"},
+			"expired.crt) expired on " + time.Now().Add(-time.Hour).UTC().Format("2006-01-02")},
 		{"revoked identity", env.ClientConfig(gatewaytest.DMS), "the gateway refused our certificate"},
 	}
 	for _, c := range cases {

@@ -195,6 +195,8 @@ func (r rewriteRT) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (r rewriteRT) Close() error { return r.rt.Close() }
 
+func (r rewriteRT) CloseIdle() { r.rt.CloseIdle() }
+
 // TestAdaptiveRTMovesBack: when the path the bulk moved to turns out slower
 // than what the collapsed one still gave, the bulk goes back, and then stays
 // (at most maxMoves moves a run).

@@ -14,7 +14,7 @@ import (
 
 var policyCommand = &command{
 	name:    "policy",
-	args:    "test [DIR] | check DIR | explain --from ID --to ID ... [--local DIR]",
+	args:    "test [DIR] [--json] | check DIR [--json] | explain --from ID --to ID ... [--local DIR] [--json]",
 	summary: "test, check and explain the gateway's policies (for security teams)",
 	help: `Tools for the Rego policies the gateway decides with (see policies/README.md).
 
@@ -24,7 +24,7 @@ var policyCommand = &command{
       does, and prints a pass/fail summary and the coverage of each policy
       file. Exit status 1 when a test fails.
 
-  lex policy check DIR
+  lex policy check DIR [--json]
       compiles the policy set in DIR with its data, tests included, and
       reports every problem as FILE:LINE: message, before anyone deploys it.
       Exit status 1 when there are problems.
@@ -144,6 +144,7 @@ func printTestReport(e *env, dir string, rep policy.TestReport, verbose bool) {
 
 func runPolicyCheck(e *env, args []string) error {
 	fset := newFlagSet("policy check")
+	jsonOut := fset.Bool("json", false, "")
 	pos, err := parseArgs(fset, args)
 	if err != nil {
 		return err
@@ -164,12 +165,24 @@ func runPolicyCheck(e *env, args []string) error {
 			}
 			return nil
 		})
+		if *jsonOut {
+			return writeJSON(e.stdout, struct {
+				Dir       string `json:"dir"`
+				OK        bool   `json:"ok"`
+				RegoFiles int    `json:"rego_files"`
+			}{dir, true, n})
+		}
 		fmt.Fprintf(e.stdout, "%s: ok (%d Rego files and their data compile)\n", dir, n)
 		return nil
 	}
+	var lines []string
 	for _, err := range errs {
-		fmt.Fprintln(e.stdout, located(dir, err))
+		lines = append(lines, located(dir, err))
 	}
+	if *jsonOut { // the failure document carries them
+		return fmt.Errorf("%d problem(s) in %s:\n%s", len(errs), dir, strings.Join(lines, "\n"))
+	}
+	fmt.Fprintln(e.stdout, strings.Join(lines, "\n"))
 	return fmt.Errorf("%d problem(s) in %s", len(errs), dir)
 }
 

@@ -21,6 +21,11 @@ type progress struct {
 	total int64
 	n     int64
 	last  time.Time
+
+	now   func() time.Time // time.Now, or a test's clock
+	start time.Time        // when the bar began
+	n0    int64            // n then: a resumed transfer's rate counts only what this run moved
+	ended bool
 }
 
 // redrawEvery limits how often the bar is drawn.
@@ -32,7 +37,12 @@ func newProgress(w io.Writer, label string, total, start int64) *progress {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	p := &progress{w: w, label: label, total: total, n: start}
+	return startProgress(w, label, total, start, time.Now)
+}
+
+// startProgress returns a progress bar on w, terminal or not, timed by now.
+func startProgress(w io.Writer, label string, total, start int64, now func() time.Time) *progress {
+	p := &progress{w: w, label: label, total: total, n: start, n0: start, now: now, start: now()}
 	p.draw()
 	return p
 }
@@ -45,7 +55,7 @@ func (p *progress) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n += int64(len(b))
-	if time.Since(p.last) >= redrawEvery {
+	if p.now().Sub(p.last) >= redrawEvery {
 		p.draw()
 	}
 	return len(b), nil
@@ -62,20 +72,70 @@ func (p *progress) set(n int64) {
 	p.draw()
 }
 
-// done draws the final state and ends the line.
+// complete draws the bar full, with the average rate and the time taken, and
+// ends its line, so what is printed next starts on a line of its own. It is
+// for work that finished: see done.
+func (p *progress) complete() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n = max(p.n, p.total)
+	p.end()
+}
+
+// done draws the bar as it stands and ends its line; after complete it does
+// nothing, so it can be deferred.
 func (p *progress) done() {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.end()
+}
+
+func (p *progress) end() {
+	if p.ended {
+		return
+	}
+	p.ended = true
 	p.draw()
 	fmt.Fprintln(p.w)
 }
 
 func (p *progress) draw() {
-	p.last = time.Now()
-	fmt.Fprintf(p.w, "\r%s", renderBar(p.label, p.n, p.total, 30))
+	p.last = p.now()
+	elapsed := p.last.Sub(p.start)
+	fmt.Fprintf(p.w, "\r%s%s", renderBar(p.label, p.n, p.total, 30), renderRate(p.n-p.n0, p.total-p.n, elapsed, p.ended))
+}
+
+// renderRate renders "  12.0 MiB/s  ETA 0:42" for moved bytes over elapsed
+// with left still to go, or "  12.0 MiB/s  in 1:05" once ended; nothing
+// before there is a rate to speak of.
+func renderRate(moved, left int64, elapsed time.Duration, ended bool) string {
+	if moved <= 0 || elapsed < 200*time.Millisecond {
+		if ended {
+			return "  in " + clock(elapsed)
+		}
+		return ""
+	}
+	rate := float64(moved) / elapsed.Seconds()
+	s := fmt.Sprintf("  %s/s", humanSize(int64(rate)))
+	if ended {
+		return s + "  in " + clock(elapsed)
+	}
+	return s + "  ETA " + clock(time.Duration(float64(max(left, 0))/rate*float64(time.Second)))
+}
+
+// clock formats d as m:ss, or h:mm:ss from an hour on.
+func clock(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
 // renderBar renders "label [=====>     ]  42% 1.2 MiB / 3.0 MiB".
@@ -90,7 +150,7 @@ func renderBar(label string, n, total int64, width int) string {
 	if full < width {
 		bar += ">" + strings.Repeat(" ", width-full-1)
 	}
-	return fmt.Sprintf("%-10s [%s] %3d%% %s / %s", label, bar, int(frac*100), humanSize(n), humanSize(total))
+	return fmt.Sprintf("%-10s [%s] %3d%% %s / %s", label, bar, int(frac*100), humanSize(min(n, max(total, 0))), humanSize(total))
 }
 
 // humanSize formats a byte count with binary units.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -22,7 +23,8 @@ const defaultChunk = 256 << 20
 // keeps a byte, so the first request must carry all of it (up to 256 KiB).
 const minChunk = 1 << 20
 
-// uploadAttempts is how many times a chunk is retried after a network error.
+// uploadAttempts bounds the retries that do not wait out an outage (those last
+// the client's reconnect window): offset conflicts in a row, download retries.
 const uploadAttempts = 4
 
 var sendCommand = &command{
@@ -125,8 +127,12 @@ type sendResult struct {
 	CiphertextSize int64    `json:"ciphertext_size"`
 	Resumed        bool     `json:"resumed"`
 	Transport      string   `json:"transport"`
-	Receipt        string   `json:"receipt"`   // the saved audit receipt file
-	LogIndex       uint64   `json:"log_index"` // the upload's entry in the audit log
+	// BytesSent is the ciphertext this run put on the wire: more than
+	// CiphertextSize by what was sent again after an interruption, less when
+	// it resumed a send the gateway already held part of.
+	BytesSent int64  `json:"bytes_sent"`
+	Receipt   string `json:"receipt"`   // the saved audit receipt file
+	LogIndex  uint64 `json:"log_index"` // the upload's entry in the audit log
 }
 
 func runSend(e *env, args []string) error {
@@ -175,6 +181,23 @@ type sender struct {
 	cfg *Config
 	c   *Client
 	o   *sendOptions
+
+	sent atomic.Int64 // ciphertext bytes handed to the transport
+}
+
+// counted returns r counting what is read from it into s.sent.
+func (s *sender) counted(r io.Reader) io.Reader { return &countingReader{r: r, n: &s.sent} }
+
+// countingReader adds what is read through it to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func (s *sender) recipients() []string {
@@ -243,6 +266,7 @@ func (s *sender) run(ctx context.Context) (*sendResult, error) {
 		ID: t.ID, State: api.StateReady, ManifestHash: st.Final.Hash(), Recipients: m.Recipients,
 		Matter: m.Matter, FileCount: m.FileCount, PlaintextSize: m.PlaintextSize,
 		CiphertextSize: m.CiphertextSize, Resumed: resumed, Transport: s.c.Transport(),
+		BytesSent: s.sent.Load(),
 	}, nil
 }
 
@@ -328,26 +352,28 @@ func (s *sender) upload(ctx context.Context, id, spool string, size int64) error
 	}
 	p := newProgress(s.e.stderr, "uploading", size, off)
 	defer p.done()
-	failures, conflicts := 0, 0
+	r := retrier{c: s.c, what: "upload of " + id}
+	conflicts := 0
 	for off < size {
 		n := min(s.o.chunk, size-off)
-		body := io.TeeReader(io.NewSectionReader(f, off, n), p)
+		body := s.counted(io.TeeReader(io.NewSectionReader(f, off, n), p))
 		next, err := s.c.UploadChunk(ctx, id, off, body, n)
 		var ae *api.Error
 		switch {
 		case errors.As(err, &ae) && ae.Code == api.CodeConflict && conflicts < uploadAttempts:
 			conflicts++
 			next = ae.Offset
-		case err != nil && ae == nil && ctx.Err() == nil && failures < uploadAttempts:
-			failures++
-			time.Sleep(time.Duration(failures) * 500 * time.Millisecond)
+		case err != nil && r.again(ctx, err):
+			// The gateway is back (or the link): continue from what it made durable.
 			if next, err = s.c.UploadOffset(ctx, id); err != nil {
-				continue
+				return fmt.Errorf("upload of %s: asking the gateway's offset after %w", id, err)
 			}
+			s.e.verbosef("upload: the gateway holds %d bytes; resuming there", next)
 		case err != nil:
 			return fmt.Errorf("upload of %s at byte %d: %w", id, off, err)
 		default:
-			failures, conflicts = 0, 0
+			r.ok()
+			conflicts = 0
 		}
 		if next < 0 || next > size {
 			return fmt.Errorf("upload of %s: the gateway reports offset %d of %d bytes", id, next, size)
@@ -355,5 +381,6 @@ func (s *sender) upload(ctx context.Context, id, spool string, size int64) error
 		off = next
 		p.set(off)
 	}
+	p.complete()
 	return nil
 }

@@ -153,7 +153,13 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 			uploaded <- err
 		}()
 	}
-	err = e.run(ctx, in, newProgress(s.e.stderr, "sending", in.bytes, 0))
+	bar := newProgress(s.e.stderr, "sending", in.bytes, 0)
+	err = e.run(ctx, in, bar)
+	if err == nil {
+		bar.complete()
+	} else {
+		bar.done()
+	}
 	h, serr := <-sum, <-spooled
 	if err != nil {
 		cancel()
@@ -180,6 +186,7 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 			return nil, nil, fmt.Errorf("upload of %s: %w", t.ID, err)
 		}
 		s.e.verbosef("the streamed upload stopped (%v); resuming from the spool", err)
+		s.c.resetConns() // a gateway that went away took the control connection with it
 		if err := s.upload(ctx, t.ID, st.Spool, e.size); err != nil {
 			return nil, nil, s.uploadFailed(dir, st, err)
 		}
@@ -211,7 +218,7 @@ func (s *sender) uploadStream(ctx context.Context, id string, size int64, body i
 	var off int64
 	for off < size {
 		n := min(s.o.chunk, size-off)
-		next, err := s.c.UploadChunk(ctx, id, off, io.LimitReader(body, n), n)
+		next, err := s.c.UploadChunk(ctx, id, off, s.counted(io.LimitReader(body, n)), n)
 		if err != nil {
 			return err
 		}

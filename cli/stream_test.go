@@ -57,7 +57,7 @@ func TestGatewayResumeUnfinishedEncryption(t *testing.T) {
 	root, sums := bigBundle(t, 12<<20)
 	proxy := startCutProxy(t, env.Addr, 4<<20)
 	cfg := viaProxy(t, alice, env.Addr, proxy.addr())
-	args := []string{"-v", "--transport", "tcp", "send", "--json", "--to", gatewaytest.Team, "--matter", "HL-2026-0042", "--chunk", "1MiB", root}
+	args := []string{"-v", "--transport", "tcp", "--reconnect", "1s", "send", "--json", "--to", gatewaytest.Team, "--matter", "HL-2026-0042", "--chunk", "1MiB", root}
 	if code, _, errOut := lex(t, cfg, args...); code == 0 {
 		t.Fatalf("send over a cut link succeeded:\n%s", errOut)
 	}

@@ -57,9 +57,15 @@ func (e *GatewayIDError) Error() string {
 // X.509-SVID of a trust domain in our bundles.
 type GatewayCertError struct {
 	Err error
+	// Reason, when set, is the likely cause in words ("the gateway's
+	// certificate expired on …").
+	Reason string
 }
 
 func (e *GatewayCertError) Error() string {
+	if e.Reason != "" {
+		return e.Reason + ": " + e.Err.Error()
+	}
 	return "the gateway's certificate does not verify against our trust bundles: " + e.Err.Error()
 }
 
@@ -92,7 +98,11 @@ func tlsConfig(svid *x509svid.SVID, bundles *x509bundle.Set, gatewayID spiffeid.
 		err := verify(raw, chains)
 		var idErr *GatewayIDError
 		if err != nil && !errors.As(err, &idErr) {
-			return &GatewayCertError{Err: err}
+			ce := &GatewayCertError{Err: err}
+			if why := peerValidity(raw, time.Now()); why != nil {
+				ce.Reason = why.Error()
+			}
+			return ce
 		}
 		return err
 	}
@@ -126,10 +136,12 @@ func handshakeError(err error) error {
 	return nil
 }
 
-// roundTripper is an http.RoundTripper that can be closed.
+// roundTripper is an http.RoundTripper that can be closed, and whose idle
+// connections can be dropped (CloseIdle) so the next request dials afresh.
 type roundTripper interface {
 	http.RoundTripper
 	io.Closer
+	CloseIdle()
 }
 
 // connect chooses the transport to addr for mode and says which and why on verbose
@@ -150,7 +162,7 @@ func connect(ctx context.Context, addr, mode string, tc *tls.Config, verbose io.
 			if herr := handshakeError(err); herr != nil {
 				return nil, "", herr
 			}
-			return nil, "", fmt.Errorf("QUIC to %s: %w (try --transport tcp)", addr, err)
+			return nil, "", fmt.Errorf("QUIC to %s: %w (try --transport tcp)", addr, explain(addr, err))
 		}
 		logf("transport: quic (HTTP/3) to %s", addr)
 		return rt, TransportQUIC, nil
@@ -224,6 +236,8 @@ type closeIdle struct{ *http.Transport }
 
 func (c closeIdle) Close() error { c.CloseIdleConnections(); return nil }
 
+func (c closeIdle) CloseIdle() { c.CloseIdleConnections() }
+
 // newQUICTransport dials addr over QUIC (within timeout, if not zero) and returns an
 // HTTP/3 transport whose first connection is that one.
 func newQUICTransport(ctx context.Context, addr string, tc *tls.Config, timeout time.Duration) (roundTripper, error) {
@@ -263,6 +277,12 @@ type quicTransport struct {
 func (t *quicTransport) Close() error {
 	t.d.close()
 	return t.Transport.Close()
+}
+
+// CloseIdle drops the probe connection and the idle pooled ones.
+func (t *quicTransport) CloseIdle() {
+	t.d.close()
+	t.CloseIdleConnections()
 }
 
 // quicDialer hands out the probe connection once, then dials new ones.

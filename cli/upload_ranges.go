@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -247,9 +246,12 @@ func (s *sender) uploadRanges(ctx context.Context, id, spool string, w *spoolWat
 		return fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
-	var p io.Writer = io.Discard
+	var (
+		p  io.Writer = io.Discard
+		pb *progress // nil without a bar
+	)
 	if bar {
-		pb := newProgress(s.e.stderr, "uploading", size, size-spanBytes(missing(size, off, held)))
+		pb = newProgress(s.e.stderr, "uploading", size, size-spanBytes(missing(size, off, held)))
 		defer pb.done()
 		p = pb
 	}
@@ -306,6 +308,7 @@ func (s *sender) uploadRanges(ctx context.Context, id, spool string, w *spoolWat
 	if got := ru.prefix(0); got != size {
 		return fmt.Errorf("upload of %s: every range is up, but the gateway holds %d of %d bytes", id, got, size)
 	}
+	pb.complete()
 	return nil
 }
 
@@ -368,21 +371,14 @@ func (ru *rangeUpload) send(ctx context.Context, span api.Span) error {
 		return err
 	}
 	todo := []api.Span{span}
-	for failures := 0; ; {
+	r := retrier{c: ru.s.c, what: fmt.Sprintf("upload of %s, bytes %d-%d", ru.id, span.Start, span.End-1)}
+	for {
 		err := ru.sendAll(ctx, todo)
-		var ae *api.Error
-		switch {
-		case err == nil:
+		if err == nil {
 			return nil
-		case errors.As(err, &ae) || ctx.Err() != nil || failures >= uploadAttempts:
-			return fmt.Errorf("upload of %s, bytes %d-%d: %w", ru.id, span.Start, span.End-1, err)
 		}
-		failures++
-		ru.s.e.verbosef("upload: range %d-%d: %v; retrying", span.Start, span.End-1, err)
-		select {
-		case <-time.After(time.Duration(failures) * 500 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
+		if !r.again(ctx, err) {
+			return fmt.Errorf("upload of %s, bytes %d-%d: %w", ru.id, span.Start, span.End-1, err)
 		}
 		off, held, perr := ru.s.c.UploadProgress(ctx, ru.id)
 		if perr != nil {
@@ -411,7 +407,7 @@ func within(span api.Span, spans []api.Span) []api.Span {
 // does not cover its range is an error.
 func (ru *rangeUpload) sendAll(ctx context.Context, spans []api.Span) error {
 	for _, sp := range spans {
-		body := io.TeeReader(io.NewSectionReader(ru.f, sp.Start, sp.End-sp.Start), ru.p)
+		body := ru.s.counted(io.TeeReader(io.NewSectionReader(ru.f, sp.Start, sp.End-sp.Start), ru.p))
 		off, held, err := ru.s.c.UploadRange(ctx, ru.id, sp.Start, sp.End, body)
 		if err != nil {
 			return err

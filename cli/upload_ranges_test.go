@@ -15,7 +15,8 @@ import (
 // returns the exit code, the transfer ID and stderr.
 func sendParallel(t *testing.T, config, root string) (int, string, string) {
 	t.Helper()
-	code, out, errOut := lex(t, config, "-v", "--transport", "tcp", "send", "--json", "--streams", "4",
+	// --reconnect 2s: a link down for good is given up soon (a cut one heals at once).
+	code, out, errOut := lex(t, config, "-v", "--transport", "tcp", "--reconnect", "2s", "send", "--json", "--streams", "4",
 		"--to", gatewaytest.Team, "--matter", "HL-2026-0042", "--chunk", "4MiB", root)
 	var res struct{ ID string }
 	json.Unmarshal([]byte(out), &res)
