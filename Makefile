@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server lftp
+DEB_PKGS := openssh-client openssh-server lftp zsh fish systemd
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -22,8 +22,11 @@ help:
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
 	@echo "make build  - build bin/lex and bin/lexgate"
 
+# The commit --version reports, for builds the go command does not stamp.
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -modified)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/lex ./cmd/lexgate
+	$(GO) build -ldflags "-X github.com/lexgate/lexgate/gateway/buildinfo.commit=$(COMMIT)" -o $(BIN)/ ./cmd/lex ./cmd/lexgate
 
 # Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
 tools:
@@ -35,6 +38,9 @@ deb-deps:
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
+	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
+	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
+	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

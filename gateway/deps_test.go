@@ -29,15 +29,17 @@ var allowed = map[string][]string{
 	"gateway/audit":              {},
 	"gateway/agecheck":           {},
 	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
-	"gateway/yamlcheck":     {},
+	"gateway/yamlcheck": {},
+	// buildinfo is --version for lex and lexgate.
+	"gateway/buildinfo":     {},
 	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
 	"gateway/httpapi":       {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":     {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck"},
+	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo"},
 	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
 	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it
-	"cli":                   {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck"},
+	"cli":                   {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck", "gateway/buildinfo"},
 	"cmd/lex":               {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":           {},

@@ -2,17 +2,20 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	"k8s.io/klog/v2"
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/buildinfo"
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 )
 
@@ -23,6 +26,7 @@ Usage:
   lexgate log-key --config lexgate.yaml print the audit log's public key (lex's log_key)
   lexgate certs dev --out DIR           mint a development PKI (see "lexgate certs -h")
   lexgate certs ca|issue ...            mint a trust-domain CA or an X.509-SVID
+  lexgate version [--json]              the version, and those of the libraries it was built with
   lexgate help                          this text
 
 The config file is YAML; unknown keys are errors. A minimal one:
@@ -55,6 +59,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return certs.Command(ctx, args[1:], stdout, stderr)
 	case "log-key":
 		return logKey(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		in := buildinfo.Read("lexgate")
+		if slices.Contains(args[1:], "--json") {
+			if err := json.NewEncoder(stdout).Encode(in); err != nil {
+				return 1
+			}
+			return 0
+		}
+		fmt.Fprint(stdout, in)
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
