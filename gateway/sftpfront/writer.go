@@ -62,7 +62,7 @@ type ingestWriter struct {
 	encoded chan struct{} // closed when the encoder has stopped
 	encErr  error         // the encoder's failure, read after encoded is closed
 	failed  chan struct{} // closed by the encoder when it fails
-	cut     bool // the connection dropped with the file open
+	cut     bool          // the connection dropped with the file open
 	closed  bool
 	done    bool // committed, discarded or abandoned: nothing more to do
 }
