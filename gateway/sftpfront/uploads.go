@@ -157,8 +157,8 @@ func (u *uploads) expire(k uploadKey, w *ingestWriter) {
 	}
 	delete(u.active, k)
 	u.mu.Unlock()
-	w.abandon()
 	w.log.InfoContext(w.ctx, "sftp interrupted upload discarded: not resumed within sftp.upload_window", "bytes", w.size())
+	w.abandon()
 }
 
 // finished records that the upload w of k completed (delivered as transfer,
