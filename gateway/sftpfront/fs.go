@@ -124,7 +124,7 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		max = h.acct.MaxUploadSize
 	}
 	ing, err := h.s.core.BeginIngest(h.ctx, h.acct.id, h.s.sealer, transfer.IngestRequest{Recipient: rcpt,
-		Name: parts[2], Matter: h.acct.Matter, Labels: h.acct.Labels, Regions: h.acct.Regions, MaxSize: max})
+		Name: deliveredName(parts[2]), Matter: h.acct.Matter, Labels: h.acct.Labels, Regions: h.acct.Regions, MaxSize: max})
 	if err != nil {
 		log.WarnContext(h.ctx, "sftp upload refused", "err", err)
 		return nil, h.status(err)
@@ -133,6 +133,37 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	w := newIngestWriter(h.ctx, log, ing, max, key, h.s.uploads, h.s.metrics)
 	h.s.uploads.begin(key, w)
 	return w, nil
+}
+
+// tempSuffix is the suffix WinSCP uploads under before renaming the file to
+// its name (its default for files over 100 KB, for resumable transfers).
+const tempSuffix = ".filepart"
+
+// deliveredName is the name an upload written as name is delivered under:
+// name without WinSCP's temporary suffix.
+func deliveredName(name string) string {
+	if n := strings.TrimSuffix(name, tempSuffix); n != "" && api.ValidFileName(n) == nil {
+		return n
+	}
+	return name
+}
+
+// finishRename accepts the rename that ends a WinSCP-style upload: a finished
+// /outbox/<r>/<name>.filepart to /outbox/<r>/<name> in the same directory.
+// The upload was delivered as <name> when it closed; the rename only moves
+// its listing. Any other rename is refused by the caller.
+func (h *handler) finishRename(r *sftp.Request, parts []string) bool {
+	to, err := split(r.Target)
+	if err != nil || len(parts) != 3 || len(to) != 3 || parts[0] != dirOutbox || to[0] != dirOutbox ||
+		parts[1] != to[1] || parts[2] == to[2] || deliveredName(parts[2]) != to[2] {
+		return false
+	}
+	from := uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}
+	if !h.s.uploads.rename(from, uploadKey{account: h.acct.Name, dir: to[1], name: to[2]}) {
+		return false
+	}
+	h.log.InfoContext(h.ctx, "sftp upload renamed from its temporary name (it was delivered under the final name)", "from", r.Filepath, "to", r.Target)
+	return true
 }
 
 // status is status(err), counting a policy refusal in the metrics.
@@ -216,6 +247,10 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 		return h.setstat(r, parts)
 	case "Symlink", "Link":
 		return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.link", denied("links cannot be created here"))
+	case "Rename":
+		if h.finishRename(r, parts) {
+			return nil
+		}
 	}
 	return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.unsupported",
 		denied("%s %s: not allowed; upload into /outbox/<recipient>/, download from /inbox/", strings.ToLower(r.Method), r.Filepath))

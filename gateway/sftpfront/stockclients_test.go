@@ -407,3 +407,33 @@ func TestCustodialBundleGet(t *testing.T) {
 		}
 	}
 }
+
+// TestTempNameUpload: WinSCP's default sequence for files over 100 KB, driven
+// with OpenSSH's sftp (WinSCP itself runs on Windows): upload to
+// <name>.filepart, then rename it to <name>. The delivery is named <name>, the
+// rename succeeds, the listing shows <name>; the same sequence again is
+// recognised as identical and not delivered twice.
+func TestTempNameUpload(t *testing.T) {
+	f := start(t)
+	dir := t.TempDir()
+	src, want := randomFile(t, dir, "brief.pdf", 250_000)
+	batch := "put " + src + " /outbox/team/brief.pdf.filepart\nrename /outbox/team/brief.pdf.filepart /outbox/team/brief.pdf\nls -l /outbox/team\n"
+	for range 2 {
+		out, err := f.sftp(t, batch)
+		if err != nil {
+			t.Fatalf("sftp put + rename: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "250000") || !strings.Contains(out, " brief.pdf\n") {
+			t.Errorf("the listing does not show brief.pdf after the rename:\n%s", out)
+		}
+	}
+	ts := inbox(t, f.team)
+	if len(ts) != 1 {
+		t.Fatalf("team has %d deliveries, want 1", len(ts))
+	}
+	recv := filepath.Join(dir, "received")
+	mustLex(t, f.team, "receive", ts[0].ID, "-o", recv)
+	if got, _ := os.ReadFile(filepath.Join(recv, "brief.pdf")); !bytes.Equal(got, want) {
+		t.Error("brief.pdf received differs from the file put as brief.pdf.filepart")
+	}
+}

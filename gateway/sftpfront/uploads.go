@@ -188,16 +188,18 @@ func (u *uploads) ended(k uploadKey, w *ingestWriter) {
 }
 
 // duplicate returns the transfer that an upload of k with size and sum
-// repeats, if one finished within the window.
+// repeats, if one finished within the window (under k's name, or under the
+// name it is delivered as, where a WinSCP-style rename moved it).
 func (u *uploads) duplicate(k uploadKey, size int64, sum [32]byte) (string, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.prune(u.now())
-	f := u.done[k]
-	if f == nil || f.size != size || f.sum != sum {
-		return "", false
+	for _, k := range []uploadKey{k, {account: k.account, dir: k.dir, name: deliveredName(k.name)}} {
+		if f := u.done[k]; f != nil && f.size == size && f.sum == sum {
+			return f.transfer, true
+		}
 	}
-	return f.transfer, true
+	return "", false
 }
 
 // prune forgets finished uploads older than the window. u.mu is held.
@@ -207,6 +209,21 @@ func (u *uploads) prune(now time.Time) {
 			delete(u.done, k)
 		}
 	}
+}
+
+// rename moves the finished upload from to the name to, reporting whether
+// from finished within the window.
+func (u *uploads) rename(from, to uploadKey) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.prune(u.now())
+	f := u.done[from]
+	if f == nil {
+		return false
+	}
+	delete(u.done, from)
+	u.done[to] = f
+	return true
 }
 
 // setTimes keeps mod as the time of k, reporting whether k exists.
