@@ -61,9 +61,13 @@ type LegacyAlgorithms struct {
 	Ciphers      []string `yaml:"ciphers"`
 	MACs         []string `yaml:"macs"`
 	KeyExchanges []string `yaml:"key_exchanges"`
-	// Until ends the exception (required): e.g. 2027-03-31T00:00:00Z.
+	// Until ends the exception (required, at most a year ahead), e.g.
+	// 2027-03-31T00:00:00Z.
 	Until time.Time `yaml:"until"`
 }
+
+// maxLegacyWindow is how far ahead LegacyAlgorithms.Until may be.
+const maxLegacyWindow = 366 * 24 * time.Hour
 
 func (l LegacyAlgorithms) set() bool {
 	return len(l.Ciphers)+len(l.MACs)+len(l.KeyExchanges) > 0
@@ -98,6 +102,9 @@ func (c *Config) validateAlgorithms(bad func(string, ...any)) {
 	check("legacy_algorithms.key_exchanges", l.KeyExchanges, supported.KeyExchanges, insecure.KeyExchanges, true)
 	if l.set() && (l.Until.IsZero() || len(l.Accounts) == 0) {
 		bad("legacy_algorithms: accounts and until are required: the exception names who may use it and when it ends")
+	}
+	if l.Until.After(time.Now().Add(maxLegacyWindow)) {
+		bad("legacy_algorithms.until: %s is more than a year ahead: the exception is for the time an upgrade takes; renew it when it runs out", l.Until.Format(time.DateOnly))
 	}
 	for _, a := range l.Accounts {
 		if !slices.ContainsFunc(c.Accounts, func(x Account) bool { return x.Name == a }) {

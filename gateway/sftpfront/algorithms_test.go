@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 )
@@ -85,6 +87,8 @@ func TestAlgorithms(t *testing.T) {
 		{"sha1 kex", sftpfront.Config{KeyExchanges: []string{"diffie-hellman-group14-sha1"}}, "sftp.legacy_algorithms"},
 		{"legacy without until", sftpfront.Config{LegacyAlgorithms: sftpfront.LegacyAlgorithms{
 			Accounts: []string{"x"}, Ciphers: []string{"aes128-cbc"}}}, "until are required"},
+		{"legacy for years", sftpfront.Config{LegacyAlgorithms: sftpfront.LegacyAlgorithms{
+			Accounts: []string{"x"}, Ciphers: []string{"aes128-cbc"}, Until: time.Now().AddDate(3, 0, 0)}}, "more than a year ahead"},
 		{"legacy for no account", sftpfront.Config{LegacyAlgorithms: sftpfront.LegacyAlgorithms{
 			Accounts: []string{"ghost"}, Ciphers: []string{"aes128-cbc"}, Until: time.Now()}}, `"ghost" is not an account`},
 	} {
@@ -95,5 +99,29 @@ func TestAlgorithms(t *testing.T) {
 				t.Errorf("Validate = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestAlgorithmsYAML: the algorithm settings as lexgate.yaml spells them; a
+// date alone is a valid until.
+func TestAlgorithmsYAML(t *testing.T) {
+	const doc = `
+listen: 127.0.0.1:0
+macs: [hmac-sha2-256-etm@openssh.com]
+legacy_algorithms:
+  accounts: [dms]
+  ciphers: [aes128-cbc]
+  macs: [hmac-sha1]
+  until: 2027-03-31
+upload_window: 30m
+`
+	var c sftpfront.Config
+	if err := yaml.Unmarshal([]byte(doc), &c); err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)
+	if !c.LegacyAlgorithms.Until.Equal(want) || c.UploadWindow != 30*time.Minute || len(c.MACs) != 1 ||
+		c.LegacyAlgorithms.Ciphers[0] != "aes128-cbc" {
+		t.Errorf("decoded %+v", c)
 	}
 }
