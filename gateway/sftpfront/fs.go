@@ -388,8 +388,10 @@ func (h *handler) inbox() ([]os.FileInfo, error) {
 		if h.acct.custody != nil {
 			size, err := h.servedSize(t)
 			if err != nil {
-				h.log.ErrorContext(h.ctx, "sftp custodial inbox: the size of a delivery cannot be worked out", "transfer", t.ID, "err", err)
-				return nil, failure("delivery %s cannot be listed: its stored ciphertext does not parse; see the gateway's log", t.ID)
+				// Still listed, so that it is seen; its get fails the same way.
+				h.log.ErrorContext(h.ctx, "sftp custodial inbox: the size served of a delivery cannot be worked out from its stored ciphertext; listed at its manifest's size",
+					"transfer", t.ID, "err", err)
+				size = t.PlaintextSize
 			}
 			out = append(out, fileInfo{name: plainName(t), size: size, mode: 0o400, mod: t.Created})
 			continue
