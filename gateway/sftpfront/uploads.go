@@ -54,6 +54,9 @@ type finishedUpload struct {
 const maxParked = 8
 
 // uploads is the front's memory of recent uploads. Safe for concurrent use.
+// Lock order: an ingestWriter's mu, then uploads.mu (Close reports to the
+// registry holding its writer's lock); the registry never takes a writer's
+// lock while holding its own, and abandons writers only after unlocking.
 type uploads struct {
 	window time.Duration
 	now    func() time.Time

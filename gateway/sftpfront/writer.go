@@ -7,6 +7,7 @@ import (
 	"hash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lexgate/lexgate/gateway/transfer"
 )
@@ -51,6 +52,8 @@ type ingestWriter struct {
 	reg *uploads
 	m   *frontMetrics
 	sum hash.Hash // SHA-256 of the plaintext, written by the encoder
+	// received is next, for readers that must not take mu.
+	received atomic.Int64
 
 	mu      sync.Mutex
 	next    int64 // offset of the next byte to queue
@@ -75,12 +78,9 @@ func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest
 }
 
 // size is how many bytes of the upload arrived in order: where a resume
-// writes on.
-func (w *ingestWriter) size() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.next
-}
+// writes on. It takes no lock: the upload registry asks while holding its own,
+// which Close takes while holding w.mu.
+func (w *ingestWriter) size() int64 { return w.received.Load() }
 
 // encode writes the queued chunks, in order, into the Ingest until the queue is
 // closed. After a failure it drains the queue without writing.
@@ -180,6 +180,7 @@ func (w *ingestWriter) queue(b []byte) error {
 	}
 	w.chunks <- b
 	w.next += int64(len(b))
+	w.received.Store(w.next)
 	w.m.bytesIn.Add(float64(len(b)))
 	return nil
 }
