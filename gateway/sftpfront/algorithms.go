@@ -30,8 +30,8 @@ import (
 // otherwise: AES-GCM, then AES-CTR. An OpenSSH client picks aes128-ctr from
 // this list (its own order puts CTR before GCM); `-c aes128-gcm@openssh.com`
 // or `Ciphers aes128-gcm@openssh.com` in its ssh_config makes it pick AES-GCM,
-// which costs the gateway about half the CPU per byte (one pass instead of a
-// cipher pass and an HMAC pass).
+// which costs the gateway less CPU per byte (one pass over the data instead
+// of a cipher pass and an HMAC pass).
 var DefaultCiphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM,
 	ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR}
 
