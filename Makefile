@@ -5,8 +5,10 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
-# Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server lftp zsh fish systemd
+# Debian packages some tests and benchmarks drive as real peers. Debian's curl
+# speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3; zsh and
+# fish load lex's completion scripts; systemd's systemd-analyze rates the unit.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -38,6 +40,9 @@ deb-deps:
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
+	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
+	/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing="$$missing python3-paramiko"; \
+	curl -V 2>/dev/null | grep -qw sftp || missing="$$missing curl"; \
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \

@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	}
 	if cfg.SFTP.Enabled() {
-		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log,
+		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log, Metrics: g.metrics.reg,
 			DefaultHostKey: defaultHostKey(cfg.Store.Dir)})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
@@ -239,6 +239,7 @@ func (g *Gateway) listen() error {
 
 func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 	tlsConf := countRefusals(g.id.ServerTLSConfig(), g.refusals.WithLabelValues("tcp"))
+	tlsConf.ClientAuth = tls.RequestClientCert // counted when refused: see handshake.go
 	// HTTP/1.1 beside HTTP/2: lex moves bulk ciphertext over HTTP/1.1, where a body
 	// is plain TLS records with no framing or flow-control overhead.
 	tlsConf.NextProtos = []string{"h2", "http/1.1"}
