@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"k8s.io/klog/v2"
 
@@ -19,7 +20,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 )
 
-const usage = `lexgate is the lexgate file transfer gateway.
+const usageHead = `lexgate is the lexgate file transfer gateway.
 
 Usage:
   lexgate serve --config lexgate.yaml   run the gateway (HTTP/3 + HTTPS on one port)
@@ -29,22 +30,33 @@ Usage:
   lexgate version [--json]              the version, and those of the libraries it was built with
   lexgate help                          this text
 
-The config file is YAML; unknown keys are errors. A minimal one:
+The config file is YAML; unknown keys are errors. A minimal one, for the PKI
+"lexgate certs dev --out pki" mints:
 
-  listen: 127.0.0.1:8443
-  identity:
-    svid_cert: pki/harbor-law.example/gateway.crt
-    svid_key:  pki/harbor-law.example/gateway.key
-    bundles:
-      harbor-law.example: pki/harbor-law.example/bundle.pem
-      manila-lpo.example: pki/manila-lpo.example/bundle.pem
-  store:
-    dir: data
+`
 
+const usageTail = `
 Without policy.dir the embedded default policies are used. With it, the gateway
 reloads the policies when their files change or on SIGHUP; a set that does not
 compile or fails its tests is rejected and the last good one keeps serving.
+examples/lexgate.yaml in the source tree is a production config.
 `
+
+// usage is the help text, with a minimal config written by Config.Marshal.
+var usage = func() string {
+	c := DevConfig("pki", "data")
+	c.Listen, c.Admin = "127.0.0.1:8443", ""
+	b, err := c.Marshal()
+	if err != nil {
+		panic(err) // a DevConfig always marshals
+	}
+	var s strings.Builder
+	s.WriteString(usageHead)
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		s.WriteString("  " + l + "\n")
+	}
+	return s.String() + usageTail
+}()
 
 // Main is the lexgate command. It returns the process exit code: 0 ok, 1 error, 2 usage.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {

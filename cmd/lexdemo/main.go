@@ -25,6 +25,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lexgate/lexgate/gateway"
+	"github.com/lexgate/lexgate/gateway/sftpfront"
 )
 
 // sentRE finds the transfer id in lex send's summary line.
@@ -312,30 +315,20 @@ func (d *demo) startGateway(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf(`# lexgate config written by the demo
-listen: 127.0.0.1:%d
-admin_listen: 127.0.0.1:%d
-log:
-  format: json
-identity:
-  svid_cert: pki/harbor-law.example/gateway.crt
-  svid_key: pki/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: pki/harbor-law.example/bundle.pem
-    manila-lpo.example: pki/manila-lpo.example/bundle.pem
-store:
-  dir: data
-sftp:
-  listen: 127.0.0.1:%d
-  recipients:
-    %s: %s
-  accounts:
-    - name: %s
-      spiffe_id: %s
-      authorized_keys: [%q]
-      matter: HL-2026-0042
-      labels: [client-confidential]
-`, port, admin, d.sftpPort, teamAlias, team, dmsAccount, dms, strings.TrimSpace(string(pub)))
+	c := gateway.DevConfig("pki", "data") // relative to the config file
+	c.Listen, c.Admin = fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", admin)
+	c.Log.Format = "json"
+	c.SFTP = sftpfront.Config{
+		Listen:     fmt.Sprintf("127.0.0.1:%d", d.sftpPort),
+		Recipients: map[string]string{teamAlias: team},
+		Accounts: []sftpfront.Account{{Name: dmsAccount, ID: dms, AuthorizedKeys: []string{strings.TrimSpace(string(pub))},
+			Matter: "HL-2026-0042", Labels: []string{"client-confidential"}}},
+	}
+	b, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	cfg := "# lexgate config written by the demo\n" + string(b)
 	cfgPath := d.path("lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
+	"github.com/lexgate/lexgate/gateway"
 )
 
 // The dev PKI's identities the tests use.
@@ -72,21 +73,14 @@ func newWorld(t *testing.T, data string, extra ...string) *world {
 	if err := certs.MintDev(w.pki, certs.DefaultDevSpec()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-admin_listen: 127.0.0.1:0
-shutdown_grace: 2s
-log:
-  level: info
-  format: json
-identity:
-  svid_cert: %[1]s/harbor-law.example/gateway.crt
-  svid_key: %[1]s/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: %[1]s/harbor-law.example/bundle.pem
-    manila-lpo.example: %[1]s/manila-lpo.example/bundle.pem
-store:
-  dir: %[2]s
-`, w.pki, w.data) + strings.Join(extra, "\n")
+	c := gateway.DevConfig(w.pki, w.data)
+	c.ShutdownGrace = 2 * time.Second
+	c.Log = gateway.LogConfig{Level: "info", Format: "json"}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b) + strings.Join(extra, "\n")
 	if err := os.WriteFile(w.configPath(), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,9 @@ func (w *world) pinPort(g *gw) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	if !bytes.HasPrefix(b, []byte("listen: 127.0.0.1:0\n")) {
+		w.t.Fatalf("the world's config does not start with listen: 127.0.0.1:0:\n%s", b)
+	}
 	b = bytes.Replace(b, []byte("listen: 127.0.0.1:0\n"), []byte("listen: "+g.addr+"\n"), 1)
 	if err := os.WriteFile(w.configPath(), b, 0o600); err != nil {
 		w.t.Fatal(err)
@@ -208,7 +211,10 @@ func TestLexReconnectsAfterKill(t *testing.T) {
 func TestLexUploadFinishesOnSIGTERM(t *testing.T) {
 	w := newWorld(t, "")
 	b, _ := os.ReadFile(w.configPath())
-	os.WriteFile(w.configPath(), bytes.Replace(b, []byte("shutdown_grace: 2s"), []byte("shutdown_grace: 2m"), 1), 0o600)
+	if !bytes.Contains(b, []byte("shutdown_grace: 2s\n")) {
+		t.Fatalf("the world's config has no shutdown_grace: 2s:\n%s", b)
+	}
+	os.WriteFile(w.configPath(), bytes.Replace(b, []byte("shutdown_grace: 2s\n"), []byte("shutdown_grace: 2m0s\n"), 1), 0o600)
 	g := w.start("")
 	w.pinPort(g)
 	// The upload goes through a proxy that passes 8 MB/s, so it is still in
