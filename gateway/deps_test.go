@@ -44,9 +44,9 @@ var allowed = map[string][]string{
 	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":           {"gateway", "gateway/sftpfront"}, // writes its lexgate.yaml with gateway.Config.Marshal
 	"cmd/lexbench":          {"cmd/internal/benchkit"},
-	"cmd/lexload":           {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
+	"cmd/lexload":           {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit"},
 	"cmd/lexwan":            {"cmd/lexwan/emu", "cmd/internal/benchkit"},
-	"cmd/internal/benchkit": {},
+	"cmd/internal/benchkit": {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
 	"cmd/internal/cpuprof":  {},
 	"cmd/lexwan/emu":        {},
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	lexgate "github.com/lexgate/lexgate/gateway"
 )
 
 // gateway is the lexgate process under load.
@@ -27,28 +29,19 @@ type gateway struct {
 // that one loopback address would hit), starts lexgate and waits until it
 // serves. Its log goes to logPath.
 func startGateway(bin, dir, pki, logPath string) (*gateway, error) {
-	cfg := fmt.Sprintf(`# written by lexload
-listen: 127.0.0.1:0
-admin_listen: 127.0.0.1:0
-shutdown_grace: 5s
-# Every lexload client comes from 127.0.0.1, where 220 users would come from as
-# many addresses: lift the per-address cap on handshakes in flight (default 32).
-limits:
-  max_preauth_per_addr: 1024
-log:
-  level: info
-  format: json
-identity:
-  svid_cert: %[1]s/harbor-law.example/gateway.crt
-  svid_key: %[1]s/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: %[1]s/harbor-law.example/bundle.pem
-    manila-lpo.example: %[1]s/manila-lpo.example/bundle.pem
-store:
-  dir: %[2]s
-transfer:
-  purge_on_ack: true
-`, pki, filepath.Join(dir, "data"))
+	c := lexgate.DevConfig(pki, filepath.Join(dir, "data"))
+	c.ShutdownGrace = 5 * time.Second
+	// Every lexload client comes from 127.0.0.1, where 220 users would come
+	// from as many addresses: lift the per-address cap on handshakes in
+	// flight (default 32).
+	c.Limits.MaxPreAuthPerAddr = 1024
+	c.Log = lexgate.LogConfig{Level: "info", Format: "json"}
+	c.Transfer.PurgeOnAck = true
+	b, err := c.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	cfg := "# written by lexload\n" + string(b)
 	cfgPath := filepath.Join(dir, "lexgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lexgate/lexgate/gateway"
 )
 
 // GatewayConfig is the start of a lexgate.yaml for a measuring tool: the gateway
@@ -22,22 +24,15 @@ import (
 // "lexgate certs dev", and keeps its store in dataDir. Tools append their own
 // sections.
 func GatewayConfig(tool, addr string, adminPort int, pki, dataDir string) string {
-	return fmt.Sprintf(`# lexgate config written by %s
-listen: %s
-admin_listen: 127.0.0.1:%d
-shutdown_grace: 1s
-log:
-  level: info
-  format: json
-identity:
-  svid_cert: %[4]s/harbor-law.example/gateway.crt
-  svid_key: %[4]s/harbor-law.example/gateway.key
-  bundles:
-    harbor-law.example: %[4]s/harbor-law.example/bundle.pem
-    manila-lpo.example: %[4]s/manila-lpo.example/bundle.pem
-store:
-  dir: %[5]s
-`, tool, addr, adminPort, pki, dataDir)
+	c := gateway.DevConfig(pki, dataDir)
+	c.Listen, c.Admin = addr, fmt.Sprintf("127.0.0.1:%d", adminPort)
+	c.ShutdownGrace = time.Second
+	c.Log = gateway.LogConfig{Level: "info", Format: "json"}
+	b, err := c.Marshal()
+	if err != nil {
+		panic(err) // a DevConfig always marshals
+	}
+	return "# lexgate config written by " + tool + "\n" + string(b)
 }
 
 // ClientConfig is a lex config.yaml for a measuring tool's user: the gateway at
