@@ -13,7 +13,8 @@ import (
 // Marshal writes c as lexgate.yaml: the keys LoadConfig reads, with every
 // setting left at its zero value (its default) omitted, so a generated config
 // says only what it chose. Tools and tests that start a lexgate process write
-// their config with it rather than by hand, so it never falls behind Config.
+// their config with it rather than by hand (lexgate help, the demo, the
+// benchmarks, lexload and the crash tests), so it never falls behind Config.
 func (c Config) Marshal() ([]byte, error) {
 	var doc yaml.Node
 	if err := doc.Encode(c); err != nil {
