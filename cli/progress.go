@@ -112,10 +112,10 @@ func (p *progress) draw() {
 }
 
 // renderRate renders "  12.0 MiB/s  ETA 0:42" for moved bytes over elapsed
-// with left still to go, or "  12.0 MiB/s  in 1:05" once ended; nothing
-// before there is a rate to speak of.
+// with left still to go, or "  12.0 MiB/s  in 1:05" once ended; while
+// running, nothing before there is a steady rate to speak of.
 func renderRate(moved, left int64, elapsed time.Duration, ended bool) string {
-	if moved <= 0 || elapsed < 200*time.Millisecond {
+	if moved <= 0 || elapsed <= 0 || (!ended && elapsed < 200*time.Millisecond) { // too early for a steady rate
 		if ended {
 			return "  in " + clock(elapsed)
 		}
