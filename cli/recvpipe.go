@@ -368,4 +368,3 @@ func (s *netSource) retry(err error) bool {
 		return false
 	}
 }
-
