@@ -39,9 +39,7 @@ func decryptFile(r io.Reader, staging string, ids []age.Identity, m api.Manifest
 	if err != nil {
 		return nil, fmt.Errorf("staging %s: %w", m.Name, err)
 	}
-	h := newFileHash(m.PlaintextSize)
-	n, err := copyFull(io.MultiWriter(f, h), io.LimitReader(pr, m.PlaintextSize+1), make([]byte, copyBufSize))
-	sum := h.hex()
+	n, sum, err := writeReceived(f, io.LimitReader(pr, m.PlaintextSize+1), m.PlaintextSize)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -166,11 +166,7 @@ func writeStagedFile(root *os.Root, r io.Reader, name string, hdr *tar.Header) (
 	if err != nil {
 		return BundleFile{}, unsafef("file %q: %v", name, err)
 	}
-	h := newFileHash(hdr.Size)
-	buf := copyBufs.Get().(*[]byte)
-	n, err := copyFull(io.MultiWriter(f, h), r, *buf)
-	copyBufs.Put(buf)
-	sum := h.hex()
+	n, sum, err := writeReceived(f, r, hdr.Size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
