@@ -133,7 +133,7 @@ func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, f *o
 	}()
 
 	err = p.from(io.NewSectionReader(prefix, 0, off), nil)
-	var spooled <-chan int64
+	var spooled <-chan spoolResult
 	if err == nil && off < size {
 		if streams > 1 {
 			err = r.followRanges(ctx, p, f, id, off, size, streams)
@@ -151,7 +151,11 @@ func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, f *o
 	sum := <-hashed
 	dec := <-decrypted
 	if spooled != nil {
-		whole := <-spooled
+		sp := <-spooled
+		whole := sp.whole
+		if sp.err != nil {
+			fmt.Fprintf(r.e.stderr, "lex: warning: writing the download cache %s: %v; a receive cut from here would start over\n", f.Name(), sp.err)
+		}
 		if err != nil {
 			if terr := f.Truncate(whole); terr != nil {
 				err = errors.Join(err, terr)
@@ -256,26 +260,32 @@ func (p *pump) close() {
 	}
 }
 
+// spoolResult is where the cache writer got to: the end of the whole prefix
+// written, and the write error that stopped it, if any.
+type spoolResult struct {
+	whole int64
+	err   error
+}
+
 // spoolFrom writes the blocks of in to f from offset off (f's position),
-// directly to the disk where it can, and sends the end of the whole prefix
-// written when in is closed. After a write error it stops writing but keeps
-// releasing blocks: the cache only serves a later resume. There is no fsync:
-// a resume hashes the cache again with everything else.
-func spoolFrom(f *os.File, off int64, in <-chan *block) <-chan int64 {
-	out := make(chan int64, 1)
+// directly to the disk where it can, and sends where it got to when in is
+// closed. After a write error it stops writing but keeps releasing blocks:
+// the cache only serves a later resume. There is no fsync: a resume hashes
+// the cache again with everything else.
+func spoolFrom(f *os.File, off int64, in <-chan *block) <-chan spoolResult {
+	out := make(chan spoolResult, 1)
 	go func() {
 		w := directio.NewWriter(f, off)
-		whole := off
-		failed := false
+		res := spoolResult{whole: off}
 		for b := range in {
-			if !failed {
+			if res.err == nil {
 				n, err := w.Write(b.buf)
-				whole += int64(n)
-				failed = err != nil
+				res.whole += int64(n)
+				res.err = err
 			}
 			b.release()
 		}
-		out <- whole
+		out <- res
 	}()
 	return out
 }
