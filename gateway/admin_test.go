@@ -75,12 +75,6 @@ func TestLoadConfig(t *testing.T) {
 	if cfg.GC.MinHeap() != 128<<20 {
 		t.Errorf("default heap floor %d bytes, want 128 MiB", cfg.GC.MinHeap())
 	}
-	if cfg.GC.MemoryLimit() != gateway.DefaultMemoryLimitMiB<<20 {
-		t.Errorf("default memory limit %d bytes, want %d MiB", cfg.GC.MemoryLimit(), gateway.DefaultMemoryLimitMiB)
-	}
-	if cfg, err := gateway.LoadConfig(write("gc:\n  memory_limit_mib: -1\n")); err != nil || cfg.GC.MemoryLimit() != 0 {
-		t.Errorf("gc.memory_limit_mib -1: limit %d, %v; want 0 (none)", cfg.GC.MemoryLimit(), err)
-	}
 	if cfg, err := gateway.LoadConfig(write("gc:\n  min_heap_mib: -1\n")); err != nil || cfg.GC.MinHeap() != 0 {
 		t.Errorf("gc.min_heap_mib -1: floor %d, %v; want 0 (off)", cfg.GC.MinHeap(), err)
 	}
@@ -91,7 +85,6 @@ func TestLoadConfig(t *testing.T) {
 		{"admin_listen: everywhere\n", "admin_listen"},
 		{"shutdown_grace: -1s\n", "shutdown_grace"},
 		{"gc:\n  min_heap_mib: -2\n", "gc.min_heap_mib"},
-		{"gc:\n  memory_limit_mib: -2\n", "gc.memory_limit_mib"},
 	} {
 		if _, err := gateway.LoadConfig(write(c.body)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %q: error %v, want %q", c.body, err, c.want)

@@ -63,26 +63,6 @@ type GCConfig struct {
 	// collection take twice as long (policies/README.md, Speed). GOGC=off
 	// in the environment turns the floor off too; GOMEMLIMIT still caps it.
 	MinHeapMiB int `yaml:"min_heap_mib"`
-	// MemoryLimitMiB is a soft limit, in MiB, on the memory the Go runtime
-	// holds (default 100; -1 for none), through debug.SetMemoryLimit. It caps
-	// the heap floor: without it, the garbage of relaying a large file (a few
-	// percent of its bytes, mostly over QUIC and SFTP) piles up to the floor
-	// before the first collection, and the process's RSS reaches the floor plus
-	// everything outside the heap. A live heap above the limit is still
-	// served; Go then collects often, with at most half the CPU. GOMEMLIMIT in
-	// the environment takes precedence.
-	MemoryLimitMiB int `yaml:"memory_limit_mib"`
-}
-
-// DefaultMemoryLimitMiB is gc.memory_limit_mib's default.
-const DefaultMemoryLimitMiB = 100
-
-// MemoryLimit is the soft memory limit in bytes, 0 when there is none.
-func (c GCConfig) MemoryLimit() int64 {
-	if c.MemoryLimitMiB <= 0 {
-		return 0
-	}
-	return int64(c.MemoryLimitMiB) << 20
 }
 
 // MinHeap is the heap floor in bytes, 0 when it is off.
@@ -148,9 +128,6 @@ func (c *Config) setDefaults() {
 	if c.GC.MinHeapMiB == 0 {
 		c.GC.MinHeapMiB = heapfloor.Default >> 20
 	}
-	if c.GC.MemoryLimitMiB == 0 {
-		c.GC.MemoryLimitMiB = DefaultMemoryLimitMiB
-	}
 	if c.Policy.DecisionLog == "" { // "off" turns it off
 		c.Policy.DecisionLog = filepath.Join(c.Store.Dir, "decisions.log")
 	}
@@ -188,9 +165,6 @@ func (c *Config) Validate() error {
 	}
 	if c.GC.MinHeapMiB < -1 || c.GC.MinHeapMiB > 1<<20 {
 		errs = append(errs, fmt.Errorf("gc.min_heap_mib: %d, want a size in MiB up to 1048576, or -1 for Go's own pacing", c.GC.MinHeapMiB))
-	}
-	if c.GC.MemoryLimitMiB < -1 || c.GC.MemoryLimitMiB > 1<<20 {
-		errs = append(errs, fmt.Errorf("gc.memory_limit_mib: %d, want a size in MiB up to 1048576, or -1 for no limit", c.GC.MemoryLimitMiB))
 	}
 	if err := c.Transfer.Validate(); err != nil {
 		errs = append(errs, err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 
 	"k8s.io/klog/v2"
 
@@ -91,12 +90,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	logger := NewLogger(cfg.Log, stderr)
 	klog.SetSlogLogger(logger) // tessera (the audit log) logs through klog
 	// Process-wide, so here and not in Run (tests run several gateways).
-	if limit := cfg.GC.MemoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
-	}
 	defer heapfloor.Start(cfg.GC.MinHeap())()
-	logger.Info("garbage collector", slog.Int("min_heap_mib", cfg.GC.MinHeapMiB), slog.Int("memory_limit_mib", cfg.GC.MemoryLimitMiB),
-		slog.String("GOGC", os.Getenv("GOGC")), slog.String("GOMEMLIMIT", os.Getenv("GOMEMLIMIT")))
+	logger.Info("garbage collector", slog.Int("min_heap_mib", cfg.GC.MinHeapMiB), slog.String("GOGC", os.Getenv("GOGC")), slog.String("GOMEMLIMIT", os.Getenv("GOMEMLIMIT")))
 	if err := Run(ctx, cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "lexgate: %v\n", err)
 		return 1
