@@ -23,11 +23,12 @@ var receiveCommand = &command{
 	args:    "ID -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
 	summary: "download, verify, decrypt and unpack a transfer into DIR",
 	help: `Checks the sender's signature on the transfer manifest against the trust bundles
-before downloading anything, downloads the ciphertext (resuming a partial
-download), checks its size and SHA-256 against the signed manifest, decrypts it
-with your identity and unpacks it into a staging directory inside DIR, where every
-file is checked against the bundle's manifest. Only then are the files moved into
-DIR. Existing files are never overwritten; on any failure nothing is left in DIR.
+before downloading anything, then downloads the ciphertext (resuming a partial
+download) and, as it arrives, hashes it, decrypts it with your identity and
+unpacks it into a staging directory inside DIR, checking every file against the
+bundle's manifest. Only when the whole ciphertext's size and SHA-256 match the
+signed manifest and every file matches are the files moved into DIR. Existing
+files are never overwritten; on any failure nothing is left in DIR.
 
   -o DIR   where to put the files (created if missing)
   --ack    acknowledge receipt after a successful receive, and save the audit
