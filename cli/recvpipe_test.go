@@ -129,3 +129,35 @@ func TestGatewayPipelinedReceiveCut(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayReceiveCorruptCache: the cache of a cut receive is corrupted on
+// disk (one bit flipped in the prefix a resume starts from). The pipeline
+// decrypts that prefix first and age refuses the damaged chunk, but the whole
+// ciphertext is still hashed: lex reports that it does not match the signed
+// manifest, delivers nothing and drops the cache, and the next receive
+// downloads it afresh and succeeds.
+func TestGatewayReceiveCorruptCache(t *testing.T) {
+	env, alice, team := setup(t, gatewaytest.WithoutQUIC())
+	root, sums := bigBundle(t, 6<<20)
+	id := sendID(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2026-0042", root)
+	ciphertext, err := os.ReadFile(env.SpoolFiles()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(filepath.Dir(team), "cache", "incoming", id+".age")
+	prefix := append([]byte(nil), ciphertext[:2<<20]...)
+	prefix[1<<20] ^= 0x10
+	write(t, cache, prefix)
+
+	dest := filepath.Join(t.TempDir(), "in")
+	code, _, errOut := lex(t, team, "-v", "receive", id, "-o", dest)
+	if code != cli.ExitError || !strings.Contains(errOut, "does not match the signed manifest") || !strings.Contains(errOut, "from byte 2097152 of") {
+		t.Fatalf("receive from a corrupt cache: exit %d, want %d, a resume from byte 2097152 and a mismatch; stderr:\n%s", code, cli.ExitError, errOut)
+	}
+	assertNothingDelivered(t, dest)
+	if _, err := os.Stat(cache); !os.IsNotExist(err) {
+		t.Errorf("the corrupt cache is still there (%v)", err)
+	}
+	mustLex(t, team, "receive", id, "-o", dest)
+	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
+}
