@@ -21,8 +21,8 @@ import (
 // once to three sinks:
 //
 //   - the SHA-256 that must match the signed manifest,
-//   - age's decryption, feeding the bundle's extraction into a staging
-//     directory beside the destination (each file hashed as it is written),
+//   - age's decryption, feeding the bundle's extraction into a hidden staging
+//     directory inside the destination (each file hashed as it is written),
 //   - the cache file a later run resumes from (blocks from the network only).
 //
 // Nothing leaves the staging directory until the whole ciphertext has arrived,
