@@ -169,10 +169,12 @@ func newReport(o options) *report {
 	}
 	r.Notes = []string{
 		"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole command (connection set-up included)",
-		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = download, SHA-256, signature check, decrypt, untar, per-file hashes",
+		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = signature check, then download with SHA-256, decrypt, untar and per-file hashes as the ciphertext arrives (the cache and large files written with O_DIRECT)",
 		"* upload/download only: the PATCH/GET content requests alone, from the gateway's request log (ms resolution)",
 		"gateway RSS: a fresh gateway per transport; peak = its VmHWM over all its sends and receives; send/receive = VmRSS sampled every 20ms",
 		"ratio: against sftp put for age and sends, sftp get for receives; higher is faster",
+		"production: many small files (-files, -file-size) in 20 folders, sftp put -r/get -r beside lex send/receive over TCP; ratios against sftp -r",
+		"CPU per GiB: each end's CPU (client: lex; gateway: lexgate during the command) per GiB of the test file, beside the sum of the floors it pays, each measured on one locked thread (getrusage RUSAGE_THREAD)",
 	}
 	return r
 }
