@@ -43,7 +43,7 @@ var allowed = map[string][]string{
 	"cmd/lex":               {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":           {"gateway", "gateway/sftpfront"}, // writes its lexgate.yaml with gateway.Config.Marshal
-	"cmd/lexbench":          {"cmd/internal/benchkit"},
+	"cmd/lexbench":          {"cmd/internal/benchkit", "gateway/directio"},
 	"cmd/lexload":           {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit"},
 	"cmd/lexwan":            {"cmd/lexwan/emu", "cmd/internal/benchkit"},
 	"cmd/internal/benchkit": {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
