@@ -242,10 +242,14 @@ func (b *bench) runFront(ctx context.Context, fb *frontBench, run int, caches []
 	if err := b.inputBeforePut(rowFrontPut); err != nil {
 		return err
 	}
+	// Each run uploads under its own name: the front recognises an identical
+	// re-upload of the same name and does not deliver it twice.
+	remote := fmt.Sprintf("bench-%d.bin", run)
+	suffix := "-" + remote + ".age"
 	srv := serverCPU{cpu: g.mon.cpu}
 	g.mon.reset()
 	r, err := b.timedSFTP(rowFrontPut, srv, func() (execResult, error) {
-		return f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/bench.bin", quote(b.file)))
+		return f.sftp(ctx, fmt.Sprintf("put %s /outbox/self/%s", quote(b.file), remote))
 	})
 	if err != nil {
 		return fmt.Errorf("sftp put via the front: %w", err)
@@ -256,12 +260,12 @@ func (b *bench) runFront(ctx context.Context, fb *frontBench, run int, caches []
 	if err != nil {
 		return fmt.Errorf("sftp ls /inbox: %w", err)
 	}
-	name := deliveryName(ls.stdout)
+	name := deliveryName(ls.stdout, suffix)
 	if name == "" {
 		return fmt.Errorf("the upload is not in /inbox: %q", ls.stdout)
 	}
-	// The stored ciphertext: <spool>/<id>.age for the delivery <id>-bench.bin.age.
-	stored := filepath.Join(fb.spool, strings.TrimSuffix(name, "-bench.bin.age")+".age")
+	// The stored ciphertext: <spool>/<id>.age for the delivery <id>-bench-N.bin.age.
+	stored := filepath.Join(fb.spool, strings.TrimSuffix(name, suffix)+".age")
 	if _, err := os.Stat(stored); err != nil {
 		return fmt.Errorf("the delivery's stored ciphertext: %w", err)
 	}
@@ -317,10 +321,10 @@ func (f frontClient) sftp(ctx context.Context, command string) (execResult, erro
 }
 
 // deliveryName finds the delivery in "ls -1 /inbox" output.
-func deliveryName(out string) string {
+func deliveryName(out, suffix string) string {
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
-		if strings.HasSuffix(l, "-bench.bin.age") {
+		if strings.HasSuffix(l, suffix) {
 			return filepath.Base(l)
 		}
 	}
