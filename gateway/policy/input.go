@@ -44,6 +44,19 @@ type Input struct {
 	// RiskScore is the gateway's risk estimate for the request, 0 (none)
 	// to 100. The default policy does not use it yet.
 	RiskScore int `json:"risk_score"`
+
+	// MatterGrants are the four-eyes-approved recipients added to the
+	// bundle's matter at run time, from the gateway's store (send, receive).
+	MatterGrants []MatterGrant `json:"matter_grants,omitempty"`
+
+	// MatterHold is a run-time legal hold on the bundle's matter, from the
+	// gateway's store; nil when there is none.
+	MatterHold *MatterHold `json:"matter_hold,omitempty"`
+
+	// Request describes a matter request (matter_request_recipient,
+	// matter_approve_recipient, legal_hold_place, legal_hold_lift); nil
+	// otherwise.
+	Request *Request `json:"request,omitempty"`
 }
 
 // Party is one SPIFFE identity taking part in an action.
@@ -192,8 +205,14 @@ type Bundle struct {
 	// Regions are the ISO 3166-1 alpha-2 codes of where the data subjects
 	// of personal data in the bundle live.
 	Regions []string `json:"data_subject_regions"`
-	// Size is the ciphertext size in bytes.
+	// Size is the plaintext size in bytes: the sum of the file sizes the
+	// signed manifest declares. Limits such as max_bundle_bytes read it.
 	Size int64 `json:"size"`
+	// CiphertextSize is the ciphertext size in bytes.
+	CiphertextSize int64 `json:"ciphertext_size"`
+	// Stage is "declared" (a send decided before its upload) or "final"
+	// (an SFTP upload decided again with its real size before sealing).
+	Stage string `json:"stage,omitempty"`
 	// FileCount is the number of files in the bundle.
 	FileCount int `json:"file_count"`
 	// ManifestHash is the hex SHA-256 of the signed manifest.

@@ -29,18 +29,26 @@ func inputValue(in Input) ast.Value {
 	if b := in.Bundle; b != nil {
 		o.Insert(key("bundle"), bundleValue(nil, *b))
 	}
+	for _, f := range extraFields(in) {
+		o.Insert(f[0], f[1])
+	}
 	return o
 }
 
 func bundleValue(c *terms, b Bundle) *ast.Term {
-	return ast.ObjectTerm(
+	fields := [][2]*ast.Term{
 		field("matter", jsonString(b.Matter)),
 		field("labels", stringList(c, b.Labels)),
 		field("data_subject_regions", stringList(c, b.Regions)),
 		field("size", ast.IntNumberTerm(int(b.Size))),
+		field("ciphertext_size", ast.IntNumberTerm(int(b.CiphertextSize))),
 		field("file_count", ast.InternedTerm(b.FileCount)),
 		field("manifest_hash", jsonString(b.ManifestHash)),
-	)
+	}
+	if b.Stage != "" {
+		fields = append(fields, field("stage", jsonString(b.Stage)))
+	}
+	return ast.ObjectTerm(fields...)
 }
 
 func partyValue(c *terms, p Party) ast.Value {
@@ -293,6 +301,7 @@ func (f *facts) valueOf(in Input) ast.Value {
 	if b := in.Bundle; b != nil {
 		fields = append(fields, field("bundle", bundleValue(f.values.strings, *b)))
 	}
+	fields = append(fields, extraFields(in)...)
 	return ast.NewObject(fields...)
 }
 
