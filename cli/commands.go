@@ -37,7 +37,7 @@ func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
-		verifyCommand, auditCommand,
+		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
 	}
 }
 
