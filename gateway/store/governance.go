@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -348,36 +349,50 @@ type Destruction struct {
 	Certificate []byte // the signed statement, opaque to the store
 }
 
-// Destroy deletes transfer d.TransferID — metadata and ciphertext — and
-// keeps d in its place, in one transaction. It returns [ErrNotFound] if there
-// is no such transfer. Like DeleteTransfer it waits for an upload in
-// progress on the transfer.
-func (s *Store) Destroy(ctx context.Context, d Destruction) error {
-	unlock, err := s.locks.lock(ctx, d.TransferID)
-	if err != nil {
-		return fmt.Errorf("store: destroy %s: %w", d.TransferID, err)
+// Destroy deletes the transfers of ds — metadata and ciphertext — and keeps
+// each destruction record in its transfer's place, all in one transaction
+// (the sweeper destroys a page of transfers at a time). A transfer already
+// gone is skipped. Like DeleteTransfer it waits for uploads in progress on
+// the transfers.
+func (s *Store) Destroy(ctx context.Context, ds ...Destruction) error {
+	for _, d := range ds {
+		unlock, err := s.locks.lock(ctx, d.TransferID)
+		if err != nil {
+			return fmt.Errorf("store: destroy %s: %w", d.TransferID, err)
+		}
+		defer unlock()
 	}
-	defer unlock()
-	rs, _ := json.Marshal(nonNil(d.Recipients))
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM transfers WHERE id = ?`, d.TransferID)
-		if err != nil {
-			return fmt.Errorf("store: destroy: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: transfer %s", ErrNotFound, d.TransferID)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO destructions (transfer_id, sender, recipients, matter, destroyed, audit_index, certificate)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, d.TransferID, d.Sender, string(rs), d.Matter, d.Destroyed.UnixNano(), int64(d.AuditIndex), nonNilBytes(d.Certificate))
-		if err != nil {
-			return fmt.Errorf("store: destroy: %w", err)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, d := range ds {
+			res, err := tx.ExecContext(ctx, `DELETE FROM transfers WHERE id = ?`, d.TransferID)
+			if err != nil {
+				return fmt.Errorf("store: destroy: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			rs, _ := json.Marshal(nonNil(d.Recipients))
+			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO destructions (transfer_id, sender, recipients, matter, destroyed, audit_index, certificate)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, d.TransferID, d.Sender, string(rs), d.Matter, d.Destroyed.UnixNano(), int64(d.AuditIndex), nonNilBytes(d.Certificate))
+			if err != nil {
+				return fmt.Errorf("store: destroy: %w", err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return s.removeSpool(d.TransferID)
+	// Metadata first: a crash here leaves orphan files, which Open removes.
+	var errs []error
+	for _, d := range ds {
+		for _, p := range []string{s.partPath(d.TransferID), s.agePath(d.TransferID)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("store: transfer %s: %w", d.TransferID, err))
+			}
+		}
+	}
+	return errors.Join(append(errs, s.syncSpool())...)
 }
 
 // DestructionOf returns the destruction record of transfer id, or [ErrNotFound].

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -56,6 +57,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 		if err != nil {
 			return r, fmt.Errorf("transfer: sweep: %w", err)
 		}
+		var doomed []*store.Transfer
 		for _, t := range ts {
 			after = t.ID
 			r.Expired++
@@ -64,12 +66,15 @@ func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
 				s.noteHeld(ctx, t)
 				continue
 			}
-			if err := s.destroy(ctx, t, audit.WhyExpired, "its retention obligation expired on "+t.Obligations.ExpiresAt.Format(time.RFC3339)); err != nil {
-				r.Failed++
-				s.log.ErrorContext(ctx, "sweep: deletion failed; the next sweep retries", "transfer", t.ID, "err", err)
-				continue
-			}
-			r.Destroyed++
+			doomed = append(doomed, t)
+		}
+		n, err := s.destroyAll(ctx, doomed, audit.WhyExpired, func(t *store.Transfer) string {
+			return "its retention obligation expired on " + t.Obligations.ExpiresAt.Format(time.RFC3339)
+		})
+		r.Destroyed += n
+		r.Failed += len(doomed) - n
+		if err != nil {
+			s.log.ErrorContext(ctx, "sweep: some deletions failed; the next sweep retries", "failed", len(doomed)-n, "err", err)
 		}
 		if len(ts) < s.cfg.SweepBatch {
 			break
@@ -122,11 +127,57 @@ func (s *Service) RunSweeper(ctx context.Context) {
 	}
 }
 
-// destroy certifies and deletes t: it signs the destruction statement, logs
-// the destruction entry that commits to it, then deletes the transfer and
-// keeps the certificate in its place.
+// sweepWorkers is how many destruction entries the sweeper appends at once:
+// the audit log sequences concurrent appends in one batch, where one at a
+// time would each wait for its own.
+const sweepWorkers = 64
+
+// destroy certifies and deletes t (destroyAll of one).
 func (s *Service) destroy(ctx context.Context, t *store.Transfer, why, detail string) error {
+	_, err := s.destroyAll(ctx, []*store.Transfer{t}, why, func(*store.Transfer) string { return detail })
+	return err
+}
+
+// destroyAll certifies and deletes ts: for each it signs the destruction
+// statement and logs the destruction entry that commits to it (concurrently),
+// then it deletes every transfer whose entry is logged, keeping the
+// certificates in their place, in one store transaction. It returns how many
+// it deleted.
+func (s *Service) destroyAll(ctx context.Context, ts []*store.Transfer, why string, detail func(*store.Transfer) string) (int, error) {
+	if len(ts) == 0 {
+		return 0, nil
+	}
 	now := s.now().UTC()
+	ds := make([]store.Destruction, len(ts))
+	errs := make([]error, len(ts))
+	sem := make(chan struct{}, sweepWorkers)
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ds[i], errs[i] = s.certify(ctx, t, why, detail(t), now)
+		}()
+	}
+	wg.Wait()
+	logged := ds[:0]
+	for i := range ds {
+		if errs[i] == nil {
+			logged = append(logged, ds[i])
+		}
+	}
+	if err := s.store.Destroy(context.WithoutCancel(ctx), logged...); err != nil {
+		return 0, fmt.Errorf("transfer: destroy: %w", errors.Join(append(errs, err)...))
+	}
+	for _, d := range logged {
+		s.log.InfoContext(ctx, "transfer destroyed and certified", "transfer", d.TransferID, "why", why, "audit_index", d.AuditIndex)
+	}
+	return len(logged), errors.Join(errs...)
+}
+
+// certify signs t's destruction statement and logs its destruction entry.
+func (s *Service) certify(ctx context.Context, t *store.Transfer, why, detail string, now time.Time) (store.Destruction, error) {
 	stored := t.Completed
 	if stored.IsZero() {
 		stored = t.Created
@@ -146,21 +197,16 @@ func (s *Service) destroy(ctx context.Context, t *store.Transfer, why, detail st
 	}
 	signed, sum, err := s.audit.SignStatement(st)
 	if err != nil {
-		return err
+		return store.Destruction{}, err
 	}
 	ev := transferEvent(audit.KindDestruction, s.actor(), t)
 	ev.Detail, ev.StatementSHA256, ev.Time = why+": "+st.Detail, sum, now
 	idx, err := s.Audit(ctx, ev)
 	if err != nil {
-		return err
+		return store.Destruction{}, err
 	}
-	err = s.store.Destroy(context.WithoutCancel(ctx), store.Destruction{TransferID: t.ID, Sender: t.Sender,
-		Recipients: t.Recipients, Matter: t.Matter, Destroyed: now, AuditIndex: idx, Certificate: signed})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("transfer: destroy %s: %w", t.ID, err)
-	}
-	s.log.InfoContext(ctx, "transfer destroyed and certified", "transfer", t.ID, "why", why, "audit_index", idx)
-	return nil
+	return store.Destruction{TransferID: t.ID, Sender: t.Sender, Recipients: t.Recipients, Matter: t.Matter,
+		Destroyed: now, AuditIndex: idx, Certificate: signed}, nil
 }
 
 // Certificate returns the destruction certificate of transfer id to its
