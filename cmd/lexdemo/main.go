@@ -2,8 +2,9 @@
 // lexgate binaries, narrating each step: a dev PKI for two organisations, the
 // gateway on embedded defaults, key registration, a send, a receive with the
 // identical files back, a legacy document management system pushing a file over
-// SFTP with the stock OpenSSH client, and a send the policy refuses. "make demo"
-// runs it (the SFTP step needs sftp and ssh-keygen: make deb-deps).
+// SFTP with the stock OpenSSH client, a send the policy refuses, and governance
+// (a send refused for want of the client's consent, a legal hold stopping a
+// deletion, a destruction certificate verified offline). "make demo" runs it (the SFTP step needs sftp and ssh-keygen: make deb-deps).
 package main
 
 import (
@@ -256,6 +257,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway's spool is unchanged")
 
+	if err := d.governance(ctx, aliceCfg, teamCfg, bundle); err != nil {
+		return err
+	}
+
 	d.say("Compliance: the matter's audit trail with proofs, and the whole log recomputed")
 	exportPath := d.path("audit-HL-2026-0042.jsonl")
 	if _, err := d.must(ctx, "lex", "--config", aliceCfg, "audit", "export", "--matter", "HL-2026-0042", "--out", exportPath); err != nil {
@@ -325,6 +330,8 @@ identity:
     manila-lpo.example: pki/manila-lpo.example/bundle.pem
 store:
   dir: data
+transfer:
+  sweep_interval: 1s
 sftp:
   listen: 127.0.0.1:%d
   recipients:
