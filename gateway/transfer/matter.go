@@ -45,10 +45,11 @@ func checkMatter(matter string) error {
 	return nil
 }
 
-// checkGrantee accepts a SPIFFE ID or a trust domain.
+// checkGrantee accepts a SPIFFE ID, a team prefix (a SPIFFE ID ending in
+// "/") or a trust domain.
 func checkGrantee(r string) error {
 	if strings.HasPrefix(r, "spiffe://") {
-		if _, err := spiffeid.FromString(r); err != nil {
+		if _, err := spiffeid.FromString(strings.TrimSuffix(r, "/")); err != nil {
 			return badRequest("recipient %q: %v", r, err)
 		}
 		return nil
