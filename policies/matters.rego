@@ -264,34 +264,32 @@ consent_lapse(c) := sprintf("consent %s expired on %s", [c.reference, c.expires]
 	c.expires < today
 } else := sprintf("consent %s only takes effect on %s", [c.reference, c.given])
 
-deny contains {
+# consent_reason is the reason an unconsented recipient to is refused:
+# no consent on the matter at all, consents covering it that are not in
+# force, or consents that do not cover it.
+consent_reason(to) := {
 	"code": "consent.missing",
 	"message": sprintf("%s is an outside provider in %s: the client of matter %s (%s) has not consented to outsourced or offshore work (ABA Formal Opinion 08-451); record the client's informed consent on the matter first", [
 		who(to), to.jurisdiction, matter_id, object.get(matter_record, "client", "?"),
 	]),
 } if {
-	some to in unconsented
 	count(consents) == 0
-}
-
-deny contains {
+} else := {
 	"code": "consent.expired",
 	"message": sprintf("%s may receive material of matter %s only with the client's consent in force: %s (ABA Formal Opinion 08-451); ask the client to renew it", [
 		who(to), matter_id, concat("; ", sort(lapses)),
 	]),
 } if {
-	some to in unconsented
 	lapses := [consent_lapse(c) | some c in consents; consent_covers(c, to)]
 	count(lapses) > 0
-}
-
-deny contains {
+} else := {
 	"code": "consent.not_covering",
 	"message": sprintf("the client's consent on matter %s (%s) does not cover %s (%s, in %s): ask the client to extend it to that organisation or country (ABA Formal Opinion 08-451)", [
 		matter_id, concat(", ", sort([c.reference | some c in consents])), who(to), to.trust_domain, to.jurisdiction,
 	]),
-} if {
+}
+
+deny contains r if {
 	some to in unconsented
-	count(consents) > 0
-	count([c | some c in consents; consent_covers(c, to)]) == 0
+	r := consent_reason(to)
 }

@@ -52,22 +52,25 @@ nexus_of_party(p) := nexus_of(p.trust_domain) if {
 } else := set()
 
 # sanction_regimes are the regimes the firm must observe for the request.
-sanction_regimes := (nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}) & {r | some r, _ in object.get(data.data.jurisdictions, "sanctions", {})}
+sanction_regimes := nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}
 
-# places_of are the country and, when its site records one, the ISO 3166-2
-# region of party p.
-places_of(p) := {p.jurisdiction} | {r | r := p.site.region}
-
-# sanction_hits are the [party, regime, place, entry] of the parties in
-# sanctioned places, by a regime the firm observes, in force today.
+# sanction_hits are the [party, regime, place, entry] of the parties whose
+# country or site region (ISO 3166-2) is under a sanctions regime the firm
+# observes, in force today. (Each place is looked up under each regime by
+# its path, and the firm's nexus worked out only for a hit: most parties
+# are in no sanctioned place.)
 sanction_hits := [[p, regime, place, e] |
-	some regime in sanction_regimes
 	some p in parties
 	p.organisation
-	some place in places_of(p)
+	some place in [p.jurisdiction, object.get(p, ["site", "region"], "")]
+	some regime in sanction_regime_names
 	e := data.data.jurisdictions.sanctions[regime][place]
+	regime in sanction_regimes
 	entry_in_force(e)
 ]
+
+# sanction_regime_names are the regimes the data may hold.
+sanction_regime_names := ["EU", "US", "UK"]
 
 deny contains {
 	"code": "sanctions.embargoed",
@@ -115,27 +118,26 @@ screened_counterparties := [[p, object.get(data.data.organisations, [p.trust_dom
 	p.trust_domain != matter_owner
 ]
 
-deny contains {
+# screening_reason is the reason a screening record s of party p refuses
+# the transfer, if any.
+screening_reason(p, s) := {
 	"code": "sanctions.screening_missing",
 	"message": sprintf("%s has no sanctions screening on file (EU, OFAC SDN and UK consolidated lists): screen it and record the result (organisation screening: lists, date, result)", [p.trust_domain]),
 } if {
-	some [p, s] in screened_counterparties
 	not s.date
-}
-
-deny contains {
+} else := {
 	"code": "sanctions.screening_stale",
 	"message": sprintf("the sanctions screening of %s dates from %s, older than %d days (settings.screening_max_age_days): screen it again", [p.trust_domain, s.date, screening_max_age]),
 } if {
-	some [p, s] in screened_counterparties
 	s.date < screening_cutoff
-}
-
-deny contains {
+} else := {
 	"code": "sanctions.screening_hit",
 	"message": sprintf("the sanctions screening of %s on %s found %q: the compliance team must clear it first", [p.trust_domain, s.date, s.result]),
 } if {
-	some [p, s] in screened_counterparties
-	s.date >= screening_cutoff
 	s.result != "clear"
+}
+
+deny contains r if {
+	some [p, s] in screened_counterparties
+	r := screening_reason(p, s)
 }
