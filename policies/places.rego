@@ -161,6 +161,14 @@ personal if "health" in labels
 
 personal if "phi" in labels
 
+# The rules that only personal data can break (GDPR, UK GDPR, FADP, PIPL,
+# Art. 28) add to personal_denies, which counts only when the bundle holds
+# personal data: for every other request one test settles them all.
+deny contains r if {
+	personal
+	some r in personal_denies
+}
+
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
 # (The export rules, gdpr.rego, uk_gdpr.rego, swiss_fadp.rego and
 # china_pipl.rego, test count(in_force_kinds(a, b) & kinds) == 0, the same.)
