@@ -188,14 +188,12 @@ deny contains {
 	"message": sprintf("the policy data has no jurisdictions list %q (data/jurisdictions.json): lexgate refuses every action until it is restored", [name]),
 } if {
 	some name in jurisdiction_lists
-	not jurisdiction_list(name)
-}
 
-# jurisdiction_list holds when the list is there, as an array or an object
-# (of jurisdiction to date or entry). One function body, reading the list by
-# its path: `object.get(data.data.jurisdictions, name, null)` made OPA
-# evaluate the whole document five times a decision, which cost more as it
-# grew dated entries with their sources. (In a function, a missing list
-# leaves it undefined, so `not` holds; written inline, OPA would evaluate the
-# reference outside the negation.)
-jurisdiction_list(name) if type_name(data.data.jurisdictions[name]) in {"array", "object"}
+	# The list is there, as an array or an object (of jurisdiction to date
+	# or entry). Tested in one expression, not a function with a rule per
+	# type: this runs on every decision. A missing list is read as null
+	# (object.get): OPA evaluates the reference outside the negation, so with
+	# the list missing `not is_array(data.data.jurisdictions[name])` does not
+	# hold.
+	not type_name(object.get(data.data.jurisdictions, name, null)) in {"array", "object"}
+}

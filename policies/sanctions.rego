@@ -56,21 +56,16 @@ sanction_regimes := nexus_of_party(source) | {r | some r in nexus_of(matter_owne
 
 # sanction_hits are the [party, regime, place, entry] of the parties whose
 # country or site region (ISO 3166-2) is under a sanctions regime the firm
-# observes, in force today. (Each place is looked up under each regime by
-# its path, and the firm's nexus worked out only for a hit: most parties
-# are in no sanctioned place.)
+# observes, in force today: each place looked up under each such regime.
 sanction_hits := [[p, regime, place, e] |
+	some regime in sanction_regimes
+	entries := data.data.jurisdictions.sanctions[regime]
 	some p in parties
 	p.organisation
 	some place in [p.jurisdiction, object.get(p, ["site", "region"], "")]
-	some regime in sanction_regime_names
-	e := data.data.jurisdictions.sanctions[regime][place]
-	regime in sanction_regimes
+	e := entries[place]
 	entry_in_force(e)
 ]
-
-# sanction_regime_names are the regimes the data may hold.
-sanction_regime_names := ["EU", "US", "UK"]
 
 deny contains {
 	"code": "sanctions.embargoed",
@@ -106,18 +101,6 @@ screening_max_age := data.data.settings.screening_max_age_days
 # screening_cutoff is the oldest day a screening may carry today.
 screening_cutoff := time.format([time.add_date(now, 0, 0, 0 - screening_max_age), "UTC", "2006-01-02"])
 
-# screened_counterparties are the organisations of a transfer other than
-# the matter's owner (the sender's recipients, or the receiver), with their
-# screening record ({} when none).
-screened_counterparties := [[p, object.get(data.data.organisations, [p.trust_domain, "screening"], {})] |
-	screening_max_age
-	action in matter_actions
-	matter
-	some p in parties
-	p.organisation
-	p.trust_domain != matter_owner
-]
-
 # screening_reason is the reason a screening record s of party p refuses
 # the transfer, if any.
 screening_reason(p, s) := {
@@ -137,7 +120,14 @@ screening_reason(p, s) := {
 	s.result != "clear"
 }
 
+# The organisations of a transfer other than the matter's owner (the
+# sender's recipients, or the receiver) need a screening record.
 deny contains r if {
-	some [p, s] in screened_counterparties
-	r := screening_reason(p, s)
+	screening_max_age
+	action in matter_actions
+	matter
+	some p in parties
+	p.organisation
+	p.trust_domain != matter_owner
+	r := screening_reason(p, object.get(data.data.organisations[p.trust_domain], "screening", {}))
 }
