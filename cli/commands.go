@@ -40,7 +40,8 @@ func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
-		verifyCommand, auditCommand, completionCommand,
+		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
+		completionCommand,
 	}
 }
 

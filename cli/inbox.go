@@ -52,14 +52,14 @@ func runInbox(e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tFROM\tMATTER\tLABELS\tFILES\tSIZE\tDATE")
+	fmt.Fprintln(tw, "ID\tFROM\tMATTER\tLABELS\tFILES\tSIZE\tDATE\tNOTE")
 	for _, t := range ir.Transfers {
 		labels := strings.Join(t.Labels, ",")
 		if labels == "" {
 			labels = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.ID, t.Sender, t.Matter, labels,
-			t.FileCount, humanSize(t.PlaintextSize), t.Created.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Sender, t.Matter, labels,
+			t.FileCount, humanSize(t.PlaintextSize), t.Created.Local().Format("2006-01-02 15:04"), obligationNote(t))
 	}
 	return tw.Flush()
 }

@@ -11,12 +11,16 @@ import (
 
 var verifyCommand = &command{
 	name:    "verify",
-	args:    "[--log-key KEY] [--json] RECEIPT",
-	summary: "check an audit receipt offline",
+	args:    "[--log-key KEY] [--json] RECEIPT|CERTIFICATE",
+	summary: "check an audit receipt or a destruction certificate offline",
 	help: `Checks a receipt saved by "lex send" or "lex ack" without the gateway: the
 checkpoint's signature against the pinned log_key, the entry against its leaf
 hash, and the inclusion proof from the entry to the checkpoint's root. It says
 which part is wrong when one is, and prints what the entry records.
+
+A destruction certificate ("lex certificate get") is checked the same way:
+its statement's signature, its receipt, and that the logged destruction entry
+commits to this very statement.
 
 Anyone holding the log's public key can check a receipt the same way, without a
 lex config: --log-key takes the key ("lexgate log-key" prints it) instead of
@@ -48,6 +52,9 @@ func runVerify(e *env, args []string) error {
 	b, err := os.ReadFile(pos[0])
 	if err != nil {
 		return err
+	}
+	if audit.IsCertificate(b) { // a destruction certificate (lex certificate get)
+		return verifyCertificate(e, cfg, pos[0], b, *jsonOut)
 	}
 	r, err := audit.ParseReceipt(b)
 	if err != nil {

@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"gateway/httpapi":       {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":     {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo"},
-	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
+	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
 	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it
 	"cli":                   {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck", "gateway/buildinfo"},

@@ -70,6 +70,13 @@ type Gateway struct {
 	resetKey *quic.StatelessResetKey
 	admin    *http.Server
 	sftp     *sftpfront.Server // nil unless sftp.listen is set
+	svc      *transfer.Service
+
+	// sweeper is the retention sweeper's goroutine, started by Serve and
+	// stopped by Shutdown (or Serve's end) before the store closes.
+	sweepMu     sync.Mutex
+	sweepCancel context.CancelFunc
+	sweepDone   chan struct{}
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
 	// its durable offset before the store closes.
@@ -161,7 +168,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	}
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
 	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
-		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit})
+		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
+		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String()})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -169,6 +177,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if _, err := svc.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	g.svc = svc
 	front := httpapi.New(svc, log, g.metrics)
 	front.ServeLog(g.audit.Handler())
 	var handler http.Handler = front
@@ -346,6 +355,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	if g.sftp != nil {
 		run("sftp", func() error { return g.sftp.Serve(ctx) })
 	}
+	g.startSweeper(ctx)
 	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
 	var err error
 	select {
@@ -366,6 +376,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 // offset) and releases everything. It is safe to call more than once.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.log.Info("lexgate shutting down")
+	g.stopSweeper()
 	var errs []error
 	var wg sync.WaitGroup
 	if g.h3 != nil {
@@ -389,6 +400,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // policy and identity. It is idempotent.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		g.stopSweeper()
 		var errs []error
 		if g.h3 != nil {
 			g.h3.Close()

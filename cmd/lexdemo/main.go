@@ -2,8 +2,9 @@
 // lexgate binaries, narrating each step: a dev PKI for two organisations, the
 // gateway on embedded defaults, key registration, a send, a receive with the
 // identical files back, a legacy document management system pushing a file over
-// SFTP with the stock OpenSSH client, and a send the policy refuses. "make demo"
-// runs it (the SFTP step needs sftp and ssh-keygen: make deb-deps).
+// SFTP with the stock OpenSSH client, a send the policy refuses, and governance
+// (a send refused for want of the client's consent, a legal hold stopping a
+// deletion, a destruction certificate verified offline). "make demo" runs it (the SFTP step needs sftp and ssh-keygen: make deb-deps).
 package main
 
 import (
@@ -75,6 +76,8 @@ type demo struct {
 	dmsKey   string // the DMS's SSH private key file
 	logKey   string // the audit log key, pinned in the lex configs
 	step     int
+	// lastOutput is what the last command printed (stdout and stderr).
+	lastOutput string
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -105,6 +108,7 @@ func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, in
 	c.Stdout = io.MultiWriter(&stdout, both)
 	c.Stderr = both
 	err := c.Run()
+	d.lastOutput = both.String()
 	for _, l := range strings.Split(strings.TrimRight(both.String(), "\n"), "\n") {
 		if l != "" {
 			fmt.Fprintf(d.out, "     %s\n", l)
@@ -259,6 +263,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprintln(d.out, "   ✓ refused with exit code 3; the gateway's spool is unchanged")
 
+	if err := d.governance(ctx, aliceCfg, teamCfg, bundle); err != nil {
+		return err
+	}
+
 	d.say("Compliance: the matter's audit trail with proofs, and the whole log recomputed")
 	exportPath := d.path("audit-HL-2026-0042.jsonl")
 	if _, err := d.must(ctx, "lex", "--config", aliceCfg, "audit", "export", "--matter", "HL-2026-0042", "--out", exportPath); err != nil {
@@ -318,6 +326,7 @@ func (d *demo) startGateway(ctx context.Context) error {
 	c := gateway.DevConfig("pki", "data") // relative to the config file
 	c.Listen, c.Admin = fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", admin)
 	c.Log.Format = "json"
+	c.Transfer.SweepInterval = time.Second // the demo waits for a retention sweep
 	c.SFTP = sftpfront.Config{
 		Listen:     fmt.Sprintf("127.0.0.1:%d", d.sftpPort),
 		Recipients: map[string]string{teamAlias: team},

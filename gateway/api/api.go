@@ -118,6 +118,13 @@ type Transfer struct {
 	// Manifest is the sender's signed manifest, for the recipient to verify before
 	// decrypting a byte.
 	Manifest SignedManifest `json:"manifest"`
+	// Obligations are those of the decision that allowed the transfer.
+	Obligations *Obligations `json:"obligations,omitempty"`
+	// Downloads is how many downloads the viewer (a recipient) has used.
+	Downloads int `json:"downloads,omitempty"`
+	// HeldPastExpiry: the transfer expired but a legal hold on its matter
+	// keeps it; it is no longer delivered.
+	HeldPastExpiry bool `json:"held_past_expiry,omitempty"`
 }
 
 // InboxResponse lists the ready transfers addressed to the caller that it has not

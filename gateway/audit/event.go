@@ -28,6 +28,11 @@ const (
 	KindExpiry          Kind = "expiry"           // a transfer expired or was purged
 	KindSFTPLogin       Kind = "sftp_login"       // a login on the SFTP front, allowed or refused
 	KindAdmin           Kind = "admin"            // an operator's action
+	KindDestruction     Kind = "destruction"      // the sweeper deleted a transfer's ciphertext; a certificate was issued
+	KindLegalHold       Kind = "legal_hold"       // a legal hold placed (Action legal_hold_place) or lifted (legal_hold_lift)
+	KindMatterRequest   Kind = "matter_request"   // a four-eyes request to add a recipient to a matter
+	KindMatterApproval  Kind = "matter_approval"  // a four-eyes request approved: the recipient is granted
+	KindHeldPastExpiry  Kind = "held_past_expiry" // the sweeper kept an expired transfer because its matter is on legal hold
 )
 
 // Decision is the policy decision an Event was made under.
@@ -56,6 +61,19 @@ type Event struct {
 	Keys             []string  `json:"keys,omitempty"` // age recipients registered
 	Decision         *Decision `json:"decision,omitempty"`
 	Detail           string    `json:"detail,omitempty"`
+	// Obligations are those of the decision that allowed a transfer, in its
+	// transfer_created entry.
+	Obligations *Obligations `json:"obligations,omitempty"`
+	// StatementSHA256 is the hex SHA-256 of the signed destruction statement
+	// a destruction entry certifies (see Certificate).
+	StatementSHA256 string `json:"statement_sha256,omitempty"`
+}
+
+// Obligations are a transfer's obligations as the policy decided them.
+type Obligations struct {
+	RetentionDays int       `json:"retention_days"`
+	MaxDownloads  int       `json:"max_downloads"`
+	ExpiresAt     time.Time `json:"expires_at,omitzero"`
 }
 
 // Marshal returns the canonical encoding of e: compact JSON, fields in a fixed
@@ -119,6 +137,10 @@ func (e Event) lookupKey() string {
 		return LookupQuarantine(e.Transfer)
 	case KindTransferCreated:
 		return LookupCreated(e.Transfer)
+	case KindDestruction:
+		return LookupDestruction(e.Transfer)
+	case KindHeldPastExpiry:
+		return LookupHeld(e.Transfer)
 	}
 	return ""
 }
@@ -134,6 +156,12 @@ func LookupCreated(transfer string) string { return "created " + transfer }
 
 // LookupQuarantine is the Find key of a transfer's quarantine.
 func LookupQuarantine(transfer string) string { return "quarantine " + transfer }
+
+// LookupDestruction is the Find key of a transfer's destruction.
+func LookupDestruction(transfer string) string { return "destruction " + transfer }
+
+// LookupHeld is the Find key of the entry saying a hold keeps a transfer past its expiry.
+func LookupHeld(transfer string) string { return "held " + transfer }
 
 // LookupKeys is the Find key of an identity's latest key registration.
 func LookupKeys(id string) string { return "keys " + id }

@@ -55,11 +55,48 @@ CREATE TABLE upload_ranges (
 	PRIMARY KEY (transfer_id, lo)
 );
 `,
+	`
+-- Issue 14: the obligations of the decision that allowed each transfer,
+-- counted downloads, legal holds, four-eyes matter requests, and the
+-- destruction certificates of transfers the sweeper deleted.
+ALTER TABLE transfers ADD COLUMN retention_days INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN max_downloads  INTEGER NOT NULL DEFAULT 0; -- 0: no limit
+ALTER TABLE transfers ADD COLUMN expires_at     INTEGER NOT NULL DEFAULT 0; -- Unix nanoseconds, 0: never
+CREATE INDEX transfers_by_expiry ON transfers (expires_at) WHERE expires_at > 0;
+ALTER TABLE recipients ADD COLUMN downloads     INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE recipients ADD COLUMN last_download INTEGER;                    -- Unix nanoseconds
+CREATE TABLE holds (
+	matter    TEXT PRIMARY KEY,
+	placed_by TEXT NOT NULL,
+	placed_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason    TEXT NOT NULL
+);
+CREATE TABLE matter_requests (
+	id           TEXT PRIMARY KEY,
+	matter       TEXT NOT NULL,
+	recipient    TEXT NOT NULL,
+	requested_by TEXT NOT NULL,
+	reason       TEXT NOT NULL,
+	created      INTEGER NOT NULL,
+	approved_by  TEXT,    -- NULL while pending
+	approved_at  INTEGER
+);
+CREATE INDEX matter_requests_by_matter ON matter_requests (matter, approved_at);
+CREATE TABLE destructions (
+	transfer_id TEXT PRIMARY KEY,
+	sender      TEXT NOT NULL,
+	recipients  TEXT NOT NULL,   -- JSON array
+	matter      TEXT NOT NULL,
+	destroyed   INTEGER NOT NULL, -- Unix nanoseconds
+	audit_index INTEGER NOT NULL, -- the destruction's audit entry
+	certificate BLOB NOT NULL     -- the signed statement, opaque to the store
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 func init() {
 	if len(migrations) != SchemaVersion {

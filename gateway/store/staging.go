@@ -128,6 +128,7 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 		return err
 	}
 	t.State, t.Offset, t.Completed, t.Acked = StateReady, t.CiphertextSize, now, map[string]time.Time{}
+	t.Downloads = map[string]int{}
 	t.CiphertextSHA256, t.ManifestHash = strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash)
 	return nil
 }
@@ -141,11 +142,12 @@ func (s *Store) insertReady(ctx context.Context, t *Transfer, now time.Time) err
 	return s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO transfers (id, sender, matter, labels, file_count,
 			plaintext_size, ciphertext_size, ciphertext_sha256, manifest_hash, manifest, decision_id,
-			state, received, hash_state, created, completed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			state, received, hash_state, created, completed, retention_days, max_downloads, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Sender, t.Matter, string(labels), t.FileCount, t.PlaintextSize, t.CiphertextSize,
 			strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash), nonNilBytes(t.Manifest),
-			t.DecisionID, StateReady, t.CiphertextSize, hs, t.Created.UnixNano(), now.UnixNano())
+			t.DecisionID, StateReady, t.CiphertextSize, hs, t.Created.UnixNano(), now.UnixNano(),
+			t.Obligations.RetentionDays, t.Obligations.MaxDownloads, nanosOrZero(t.Obligations.ExpiresAt))
 		if isConstraint(err) {
 			return fmt.Errorf("%w: transfer %s or manifest %s from %s", ErrExists, t.ID, t.ManifestHash, t.Sender)
 		}

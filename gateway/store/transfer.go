@@ -50,6 +50,11 @@ type Transfer struct {
 	Completed        time.Time // zero until ready
 	// Acked maps each recipient that acknowledged delivery to when it did.
 	Acked map[string]time.Time
+	// Obligations are those of the decision that allowed the transfer.
+	Obligations Obligations
+	// Downloads maps each recipient to its counted downloads (see
+	// [Store.CountDownload]); recipients with none are absent.
+	Downloads map[string]int
 }
 
 // Deliverable reports whether recipient may be offered the transfer: it is
@@ -95,11 +100,12 @@ func (s *Store) CreateTransfer(ctx context.Context, t *Transfer) error {
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO transfers (id, sender, matter, labels, file_count,
 			plaintext_size, ciphertext_size, ciphertext_sha256, manifest_hash, manifest, decision_id,
-			state, received, hash_state, created, completed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL)`,
+			state, received, hash_state, created, completed, retention_days, max_downloads, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, ?, ?, ?)`,
 			id, t.Sender, t.Matter, string(labels), t.FileCount, t.PlaintextSize, t.CiphertextSize,
 			strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash), nonNilBytes(t.Manifest),
-			t.DecisionID, StateUploading, hs, created.UnixNano())
+			t.DecisionID, StateUploading, hs, created.UnixNano(),
+			t.Obligations.RetentionDays, t.Obligations.MaxDownloads, nanosOrZero(t.Obligations.ExpiresAt))
 		if isConstraint(err) {
 			return fmt.Errorf("%w: transfer %s or manifest %s from %s", ErrExists, id, t.ManifestHash, t.Sender)
 		}
@@ -119,6 +125,7 @@ func (s *Store) CreateTransfer(ctx context.Context, t *Transfer) error {
 	}
 	t.ID, t.Created = id, created
 	t.State, t.Offset, t.Completed, t.Acked = StateUploading, 0, time.Time{}, map[string]time.Time{}
+	t.Downloads = map[string]int{}
 	t.CiphertextSHA256, t.ManifestHash = strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash)
 	return nil
 }
@@ -225,7 +232,8 @@ func (s *Store) one(ctx context.Context, where string, args ...any) (*Transfer, 
 }
 
 const transferColumns = `id, sender, matter, labels, file_count, plaintext_size, ciphertext_size,
-	ciphertext_sha256, manifest_hash, manifest, decision_id, state, received, created, completed`
+	ciphertext_sha256, manifest_hash, manifest, decision_id, state, received, created, completed,
+	retention_days, max_downloads, expires_at`
 
 // list returns the transfers selected by where, recipients included, from
 // one snapshot.
@@ -258,9 +266,11 @@ func scanTransfers(ctx context.Context, tx *sql.Tx, where string, args []any) ([
 		var labels string
 		var created int64
 		var completed sql.NullInt64
+		var expires int64
 		if err := rows.Scan(&t.ID, &t.Sender, &t.Matter, &labels, &t.FileCount, &t.PlaintextSize,
 			&t.CiphertextSize, &t.CiphertextSHA256, &t.ManifestHash, &t.Manifest, &t.DecisionID,
-			&t.State, &t.Offset, &created, &completed); err != nil {
+			&t.State, &t.Offset, &created, &completed,
+			&t.Obligations.RetentionDays, &t.Obligations.MaxDownloads, &expires); err != nil {
 			return nil, fmt.Errorf("store: scan transfer: %w", err)
 		}
 		if err := json.Unmarshal([]byte(labels), &t.Labels); err != nil {
@@ -276,6 +286,9 @@ func scanTransfers(ctx context.Context, tx *sql.Tx, where string, args []any) ([
 		if completed.Valid {
 			t.Completed = fromNanos(completed.Int64)
 		}
+		if expires != 0 {
+			t.Obligations.ExpiresAt = fromNanos(expires)
+		}
 		ts = append(ts, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -285,21 +298,25 @@ func scanTransfers(ctx context.Context, tx *sql.Tx, where string, args []any) ([
 }
 
 func loadRecipients(ctx context.Context, tx *sql.Tx, t *Transfer) error {
-	rows, err := tx.QueryContext(ctx, `SELECT recipient, acked FROM recipients WHERE transfer_id = ? ORDER BY pos`, t.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT recipient, acked, downloads FROM recipients WHERE transfer_id = ? ORDER BY pos`, t.ID)
 	if err != nil {
 		return fmt.Errorf("store: query recipients: %w", err)
 	}
 	defer rows.Close()
-	t.Acked = map[string]time.Time{}
+	t.Acked, t.Downloads = map[string]time.Time{}, map[string]int{}
 	for rows.Next() {
 		var r string
 		var acked sql.NullInt64
-		if err := rows.Scan(&r, &acked); err != nil {
+		var n int
+		if err := rows.Scan(&r, &acked, &n); err != nil {
 			return fmt.Errorf("store: scan recipient: %w", err)
 		}
 		t.Recipients = append(t.Recipients, r)
 		if acked.Valid {
 			t.Acked[r] = fromNanos(acked.Int64)
+		}
+		if n > 0 {
+			t.Downloads[r] = n
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -22,6 +22,10 @@ type Auditor interface {
 	Receipt(ctx context.Context, index uint64) (*audit.Receipt, error)
 	// Find returns the latest entry with a lookup key (audit.LookupUpload …).
 	Find(key string) (uint64, bool)
+	// SignStatement signs a destruction statement with the log's key.
+	SignStatement(st audit.Statement) (signed []byte, sum string, err error)
+	// Origin is the log's origin, named in certificates.
+	Origin() string
 }
 
 var _ Auditor = (*audit.Log)(nil)

@@ -82,13 +82,13 @@ func (s *Service) BeginIngest(ctx context.Context, caller spiffeid.ID, sealer x5
 		return nil, badRequest("no recipient")
 	}
 	in := policy.Input{Action: "send", Source: party(caller), Destinations: []policy.Party{party(req.Recipient)},
-		Bundle: &policy.Bundle{Matter: req.Matter, Labels: req.Labels, Regions: req.Regions, FileCount: 1}}
+		Bundle: &policy.Bundle{Matter: req.Matter, Labels: req.Labels, Regions: req.Regions, FileCount: 1, Stage: StageDeclared}}
 	if s.revoked(req.Recipient) {
 		d := policy.Decision{Reasons: []policy.Reason{{Code: "identity.revoked", Message: req.Recipient.String() + " is revoked and cannot receive transfers"}}}
 		s.auditRefusal(ctx, in, d)
 		return nil, &DeniedError{Action: "send", Decision: d}
 	}
-	d, err := s.decide(ctx, in)
+	d, err := s.decideMatter(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +234,22 @@ func (in *Ingest) commit(ctx context.Context) (*api.Transfer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transfer: ingest: encode manifest: %w", err)
 	}
+	// Decide again with the real sizes before anything is kept: the policy's
+	// size limits apply over SFTP too. A refusal is audited; Commit removes
+	// the staged ciphertext.
+	final := policy.Input{Action: "send", Source: party(in.caller), Destinations: []policy.Party{party(in.req.Recipient)},
+		Bundle: bundleOf(m, sm.Hash())}
+	final.Bundle.Stage = StageFinal
+	d, err := s.decideMatter(ctx, final)
+	if err != nil {
+		s.log.InfoContext(ctx, "ingest refused at its final size; nothing kept", "plaintext_size", in.n, "decision", d.ID)
+		return nil, err
+	}
+	in.dec = d
 	t := &store.Transfer{Sender: m.Sender, Recipients: m.Recipients, Matter: m.Matter, Labels: m.Labels,
 		FileCount: 1, PlaintextSize: m.PlaintextSize, CiphertextSize: m.CiphertextSize,
-		CiphertextSHA256: m.CiphertextSHA256, ManifestHash: sm.Hash(), Manifest: raw, DecisionID: in.dec.ID}
+		CiphertextSHA256: m.CiphertextSHA256, ManifestHash: sm.Hash(), Manifest: raw, DecisionID: d.ID,
+		Obligations: obligationsOf(d, s.now())}
 	name := in.f.Name()
 	in.f.Close()
 	if err := s.store.CreateReady(context.WithoutCancel(ctx), t, name, s.now()); err != nil {
@@ -244,6 +257,7 @@ func (in *Ingest) commit(ctx context.Context) (*api.Transfer, error) {
 	}
 	ev := transferEvent(audit.KindTransferCreated, m.Sender, t)
 	ev.Action, ev.Decision = "send", auditDecision(in.dec, true)
+	ev.Obligations = auditObligations(t.Obligations)
 	ev.Detail = "sealed on ingest by " + m.SealedBy
 	if _, err := s.Audit(ctx, ev); err != nil {
 		s.store.DeleteTransfer(context.WithoutCancel(ctx), t.ID)

@@ -30,17 +30,24 @@ func (s *Service) purgeIfDone(ctx context.Context, id string) {
 	}
 }
 
-// purge deletes t if every recipient acknowledged it.
+// purge deletes t if every recipient acknowledged it and its matter is not
+// on legal hold: an expiry entry, then a certified destruction (sweep.go).
 func (s *Service) purge(ctx context.Context, t *store.Transfer) error {
 	if t.State != store.StateReady || len(t.Acked) < len(t.Recipients) {
 		return nil
+	}
+	if _, err := s.store.HoldOn(ctx, t.Matter); err == nil || s.staticHold(t.Matter) {
+		s.log.InfoContext(ctx, "not purged: its matter is on legal hold", "transfer", t.ID, "matter", t.Matter)
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("transfer: purge %s: %w", t.ID, err)
 	}
 	ev := transferEvent(audit.KindExpiry, t.Sender, t)
 	ev.Detail = purgeDetail
 	if _, err := s.Audit(ctx, ev); err != nil {
 		return err
 	}
-	if err := s.store.DeleteTransfer(context.WithoutCancel(ctx), t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.destroy(ctx, t, audit.WhyPurgeOnAck, "every recipient acknowledged it (transfer.purge_on_ack)"); err != nil {
 		return fmt.Errorf("transfer: purge %s: %w", t.ID, err)
 	}
 	s.log.InfoContext(ctx, "purged after every recipient acknowledged", "transfer", t.ID)

@@ -141,6 +141,7 @@ func (s *Service) reconcileCreated(ctx context.Context, t *store.Transfer, r *Re
 		return nil
 	}
 	ev := transferEvent(audit.KindTransferCreated, t.Sender, t)
+	ev.Obligations = auditObligations(t.Obligations)
 	ev.Action, ev.Decision = "send", &audit.Decision{ID: t.DecisionID, Allow: true}
 	if err := s.reconcileAppend(ctx, ev, "created "+t.Created.Format(time.RFC3339Nano)); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -52,6 +53,15 @@ type Config struct {
 	// recipient has acknowledged it (default false: kept until deleted). The
 	// audit log keeps the transfer's history and receipts either way.
 	PurgeOnAck bool `yaml:"purge_on_ack"`
+	// ResumeWindow is how long after a recipient's last counted download it
+	// may still fetch ranges that do not start at byte 0 once it is at the
+	// transfer's max_downloads (default 1h; see obligations.go).
+	ResumeWindow time.Duration `yaml:"resume_window"`
+	// SweepInterval is how often the retention sweeper runs (default 1m).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// SweepBatch is how many expired transfers the sweeper loads at a time
+	// (default 256).
+	SweepBatch int `yaml:"sweep_batch"`
 }
 
 func (c *Config) withDefaults() Config {
@@ -62,13 +72,22 @@ func (c *Config) withDefaults() Config {
 	if out.MaxKeys == 0 {
 		out.MaxKeys = 8
 	}
+	if out.ResumeWindow == 0 {
+		out.ResumeWindow = time.Hour
+	}
+	if out.SweepInterval == 0 {
+		out.SweepInterval = time.Minute
+	}
+	if out.SweepBatch == 0 {
+		out.SweepBatch = 256
+	}
 	return out
 }
 
 // Validate reports a config that cannot work.
 func (c *Config) Validate() error {
-	if c.MaxCiphertextSize < 0 || c.MaxKeys < 0 {
-		return errors.New("transfer: limits must not be negative")
+	if c.MaxCiphertextSize < 0 || c.MaxKeys < 0 || c.ResumeWindow < 0 || c.SweepInterval < 0 || c.SweepBatch < 0 {
+		return errors.New("transfer: limits, resume_window, sweep_interval and sweep_batch must not be negative")
 	}
 	return nil
 }
@@ -83,6 +102,12 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	audit   Auditor
+	// custodial reports whether the gateway holds the age identity of a
+	// recipient (a custodial SFTP account), for destruction certificates.
+	custodial  func(id string) bool
+	staticHeld func(matter string) bool
+	gatewayID  string
+	sweepMu    sync.Mutex
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -94,6 +119,15 @@ type Deps struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	Audit   Auditor
+	// Custodial reports whether the gateway holds the age identity of an
+	// identity (a custodial SFTP account); nil: of none. Destruction
+	// certificates say so.
+	Custodial func(id string) bool
+	// GatewayID is the gateway's own SPIFFE ID, named in certificates.
+	GatewayID string
+	// StaticHold reports a legal hold recorded in the policy data's matter
+	// registry; nil: the sweeper obeys only the holds in the store.
+	StaticHold func(matter string) bool
 }
 
 // New returns a core on deps.
@@ -105,7 +139,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, errors.New("transfer: store, policy, bundles and audit are required")
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
-		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit}
+		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
+		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold}
+	if s.custodial == nil {
+		s.custodial = func(string) bool { return false }
+	}
 	if s.revoked == nil {
 		s.revoked = func(spiffeid.ID) bool { return false }
 	}
@@ -277,7 +315,14 @@ func (s *Service) Status(ctx context.Context, caller spiffeid.ID, id string) (*a
 	if err != nil {
 		return nil, err
 	}
-	return view(t, caller.String())
+	v, err := view(t, caller.String())
+	if err != nil {
+		return nil, err
+	}
+	if v.HeldPastExpiry, err = s.heldPastExpiry(ctx, t); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Inbox lists the ready transfers addressed to the caller that it has not acknowledged.
@@ -310,6 +355,9 @@ func (s *Service) Inbox(ctx context.Context, caller spiffeid.ID) ([]api.Transfer
 		if err != nil {
 			return nil, err
 		}
+		if v.HeldPastExpiry, err = s.heldPastExpiry(ctx, t); err != nil {
+			return nil, err
+		}
 		out = append(out, *v)
 	}
 	return out, nil
@@ -326,6 +374,10 @@ func view(t *store.Transfer, viewer string) (*api.Transfer, error) {
 	if _, ok := t.Acked[viewer]; ok {
 		v.State = api.StateAcknowledged
 	}
+	if o := t.Obligations; o != (store.Obligations{}) {
+		v.Obligations = &api.Obligations{RetentionDays: o.RetentionDays, MaxDownloads: o.MaxDownloads, ExpiresAt: o.ExpiresAt}
+	}
+	v.Downloads = t.Downloads[viewer]
 	if err := json.Unmarshal(t.Manifest, &v.Manifest); err != nil {
 		return nil, fmt.Errorf("transfer: stored manifest of %s: %w", t.ID, err)
 	}
@@ -365,13 +417,18 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 		return nil, nil, ErrNotFound
 	}
 	srcID, _ := spiffeid.FromString(t.Sender)
-	d, err := s.decide(ctx, policy.Input{Action: "receive", Source: party(caller),
-		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)})
+	in := policy.Input{Action: "receive", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}
+	d, err := s.decideMatter(ctx, in)
 	if err != nil {
 		return nil, nil, err
 	}
 	if t.State != store.StateReady || !s.logged(t) {
 		return nil, nil, ErrNotReady
+	}
+	detail, err := s.enforce(ctx, caller.String(), t, from, in, d)
+	if err != nil {
+		return nil, nil, err
 	}
 	f, err := s.store.Open(ctx, id)
 	if errors.Is(err, store.ErrNotComplete) {
@@ -391,7 +448,7 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 		return nil, nil, err
 	}
 	ev := transferEvent(audit.KindDelivery, caller.String(), t)
-	ev.Action, ev.Decision = "receive", auditDecision(d, true)
+	ev.Action, ev.Decision, ev.Detail = "receive", auditDecision(d, true), detail
 	if _, err := s.Audit(ctx, ev); err != nil {
 		dv.Close()
 		return nil, nil, err
@@ -422,7 +479,7 @@ func (s *Service) boundManifest(t *store.Transfer) (api.Manifest, error) {
 
 func bundleOf(m api.Manifest, manifestHash string) *policy.Bundle {
 	return &policy.Bundle{Matter: m.Matter, Labels: m.Labels, Regions: m.Regions,
-		Size: m.PlaintextSize, FileCount: m.FileCount, ManifestHash: manifestHash}
+		Size: m.PlaintextSize, CiphertextSize: m.CiphertextSize, FileCount: m.FileCount, ManifestHash: manifestHash}
 }
 
 // Ack records that the caller, a recipient, has received the transfer.
@@ -440,7 +497,13 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 	if t.State != store.StateReady {
 		return ErrNotReady
 	}
-	d, err := s.decide(ctx, policy.Input{Action: "ack", Source: party(caller)})
+	m, err := s.boundManifest(t)
+	if err != nil {
+		return err
+	}
+	srcID, _ := spiffeid.FromString(t.Sender)
+	d, err := s.decideMatter(ctx, policy.Input{Action: "ack", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)})
 	if err != nil {
 		return err
 	}

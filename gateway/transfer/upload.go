@@ -55,7 +55,8 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 	}
 	hash := sm.Hash()
 	in := policy.Input{Action: "send", Source: party(caller), Destinations: dests, Bundle: bundleOf(m, hash)}
-	d, err := s.decide(ctx, in)
+	in.Bundle.Stage = StageDeclared
+	d, err := s.decideMatter(ctx, in)
 	if err != nil {
 		s.log.InfoContext(ctx, "send refused", "manifest", hash, "decision", d.ID)
 		return nil, err
@@ -76,7 +77,7 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 		Sender: caller.String(), Recipients: m.Recipients, Matter: m.Matter, Labels: m.Labels,
 		FileCount: m.FileCount, PlaintextSize: m.PlaintextSize, CiphertextSize: m.CiphertextSize,
 		CiphertextSHA256: m.CiphertextSHA256, ManifestHash: hash, Manifest: raw, DecisionID: d.ID,
-		State: store.StateUploading, Created: s.now().UTC(),
+		State: store.StateUploading, Created: s.now().UTC(), Obligations: obligationsOf(d, s.now()),
 	}
 	if err := s.store.CreateTransfer(ctx, t); err != nil {
 		if errors.Is(err, store.ErrExists) { // a concurrent create of the same manifest won
@@ -96,7 +97,7 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 	}
 	crashpoint.Hit("transfer.create.committed")
 	ev := transferEvent(audit.KindTransferCreated, caller.String(), t)
-	ev.Action, ev.Decision = "send", auditDecision(d, true)
+	ev.Action, ev.Decision, ev.Obligations = "send", auditDecision(d, true), auditObligations(t.Obligations)
 	if _, err := s.Audit(ctx, ev); err != nil {
 		return nil, err
 	}
@@ -104,6 +105,14 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 		"recipients", len(m.Recipients), "ciphertext_size", m.CiphertextSize)
 	return view(t, caller.String())
 }
+
+// Stages of a send decision (policy input bundle.stage).
+const (
+	// StageDeclared: decided before the upload, on the declared sizes.
+	StageDeclared = "declared"
+	// StageFinal: an SFTP upload decided again with its real size, before sealing.
+	StageFinal = "final"
+)
 
 // sent loads a transfer the caller sent, or ErrNotFound.
 func (s *Service) sent(ctx context.Context, caller spiffeid.ID, id string) (*store.Transfer, error) {
