@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -34,6 +35,10 @@ type Config struct {
 	// Revoked lists SPIFFE IDs refused at the TLS handshake (the admin deny
 	// list), whatever their certificates say.
 	Revoked []string `yaml:"revoked"`
+	// WatchInterval is how often [Source.Watch] looks for renewed SVID and
+	// bundle files (DefaultWatchInterval if zero, never if negative; SIGHUP
+	// reloads them too). The Workload API streams its updates instead.
+	WatchInterval time.Duration `yaml:"watch_interval"`
 	// Logger receives refused handshakes and Workload API trouble; nil
 	// means slog.Default().
 	Logger *slog.Logger `yaml:"-"`
@@ -54,6 +59,7 @@ type checked struct {
 	bundles map[spiffeid.TrustDomain]string // trust domain -> PEM file
 	revoked map[spiffeid.ID]struct{}
 	log     *slog.Logger
+	watch   time.Duration
 }
 
 // check validates c, naming the field at fault, and returns it parsed.
@@ -61,6 +67,10 @@ func (c Config) check() (*checked, error) {
 	out := &checked{log: c.Logger, bundles: map[spiffeid.TrustDomain]string{}, revoked: map[spiffeid.ID]struct{}{}}
 	if out.log == nil {
 		out.log = slog.Default()
+	}
+	out.watch = c.WatchInterval
+	if out.watch == 0 {
+		out.watch = DefaultWatchInterval
 	}
 	kind, addr, err := c.source()
 	if err != nil {

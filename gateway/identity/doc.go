@@ -22,6 +22,13 @@
 //	  revoked:
 //	    - spiffe://harbor-law.example/paralegal/mallory
 //
+// The files are reloaded without a restart: [Source.Watch] looks at their
+// contents every watch_interval (default [DefaultWatchInterval]) and the
+// gateway calls [Source.Reload] on SIGHUP. A renewed SVID is used by every
+// later handshake and signature once it verifies against the bundles and
+// carries the same SPIFFE ID; one that does not load is logged and the
+// loaded SVID keeps serving.
+//
 // In production the SPIFFE Workload API (a SPIRE agent) is the source:
 // set workload_api to its address, or leave both workload_api and svid_cert
 // empty and set the SPIFFE_ENDPOINT_SOCKET environment variable

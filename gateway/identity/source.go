@@ -29,12 +29,16 @@ var ErrClosed = errors.New("identity: source is closed")
 // bundles of every trust domain it accepts, plus the deny list. It is safe
 // for concurrent use.
 type Source struct {
-	svid    *x509svid.SVID           // file source
-	wl      *workloadapi.X509Source  // Workload API source
-	bundles *x509bundle.Set          // from Config.Bundles
-	id      spiffeid.ID              // the gateway's own ID at New
-	revoked map[spiffeid.ID]struct{} // read-only after New
+	files   *fileSet                       // file source: the files to (re)load; nil with the Workload API
+	svid    atomic.Pointer[x509svid.SVID]  // file source, swapped by Reload
+	wl      *workloadapi.X509Source        // Workload API source
+	bundles atomic.Pointer[x509bundle.Set] // from Config.Bundles, swapped by Reload
+	id      spiffeid.ID                    // the gateway's own ID at New
+	revoked map[spiffeid.ID]struct{}       // read-only after New
 	log     *slog.Logger
+	reload  sync.Mutex                // one Reload at a time
+	loaded  atomic.Pointer[fileStamp] // what Reload last loaded
+	watch   time.Duration             // Config.WatchInterval, defaulted
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -56,22 +60,17 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{revoked: c.revoked, log: c.log, bundles: x509bundle.NewSet()}
-	for td, path := range c.bundles {
-		b, err := x509bundle.Load(td, path)
-		if err != nil {
-			return nil, fmt.Errorf("identity: bundles[%s]: %s: %w", td, path, err)
-		}
-		if b.Empty() {
-			return nil, fmt.Errorf("identity: bundles[%s]: %s holds no certificate", td, path)
-		}
-		s.bundles.Add(b)
-	}
+	s := &Source{revoked: c.revoked, log: c.log, watch: c.watch}
 	switch c.kind {
 	case fromFiles:
-		err = s.loadFiles(cfg.SVIDCert, cfg.SVIDKey)
+		s.files = &fileSet{cert: cfg.SVIDCert, key: cfg.SVIDKey, bundles: c.bundles}
+		err = s.Reload()
 	case fromWorkloadAPI:
-		err = s.dialWorkloadAPI(ctx, c.addr)
+		var set *x509bundle.Set
+		if set, err = loadBundles(c.bundles); err == nil {
+			s.bundles.Store(set)
+			err = s.dialWorkloadAPI(ctx, c.addr)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -79,17 +78,20 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	return s, nil
 }
 
-// loadFiles loads the gateway's SVID from PEM files and verifies it.
-func (s *Source) loadFiles(certPath, keyPath string) error {
-	svid, err := x509svid.Load(certPath, keyPath)
-	if err != nil {
-		return fmt.Errorf("identity: svid_cert %s, svid_key %s: %w", certPath, keyPath, err)
+// loadBundles loads the configured bundle files.
+func loadBundles(files map[spiffeid.TrustDomain]string) (*x509bundle.Set, error) {
+	set := x509bundle.NewSet()
+	for td, path := range files {
+		b, err := x509bundle.Load(td, path)
+		if err != nil {
+			return nil, fmt.Errorf("identity: bundles[%s]: %s: %w", td, path, err)
+		}
+		if b.Empty() {
+			return nil, fmt.Errorf("identity: bundles[%s]: %s holds no certificate", td, path)
+		}
+		set.Add(b)
 	}
-	if _, _, err := x509svid.Verify(svid.Certificates, s.bundles); err != nil {
-		return fmt.Errorf("identity: svid_cert %s (%s) does not verify against the configured bundles: %w", certPath, svid.ID, err)
-	}
-	s.svid, s.id = svid, svid.ID
-	return nil
+	return set, nil
 }
 
 // dialWorkloadAPI connects to the Workload API and waits for the first SVID.
@@ -135,6 +137,9 @@ func (s *Source) ID() spiffeid.ID {
 			return svid.ID
 		}
 	}
+	if svid := s.svid.Load(); svid != nil {
+		return svid.ID
+	}
 	return s.id
 }
 
@@ -143,7 +148,7 @@ func (s *Source) ID() spiffeid.ID {
 // the Workload API federates with are accepted too but are not listed.)
 func (s *Source) TrustDomains() []spiffeid.TrustDomain {
 	tds := map[spiffeid.TrustDomain]struct{}{}
-	for _, b := range s.bundles.Bundles() {
+	for _, b := range s.bundles.Load().Bundles() {
 		tds[b.TrustDomain()] = struct{}{}
 	}
 	if s.wl != nil {
@@ -176,7 +181,7 @@ func (s *Source) GetX509SVID() (*x509svid.SVID, error) {
 		}
 		return svid, nil
 	}
-	return s.svid, nil
+	return s.svid.Load(), nil
 }
 
 // GetX509BundleForTrustDomain returns the X.509 bundle of td: the
@@ -186,7 +191,7 @@ func (s *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bund
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if b, ok := s.bundles.Get(td); ok {
+	if b, ok := s.bundles.Load().Get(td); ok {
 		return b, nil
 	}
 	if s.wl != nil {
