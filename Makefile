@@ -8,7 +8,7 @@ PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
 DEB_PKGS := openssh-client openssh-server lftp
 
-.PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
+.PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools spire clean help
 
 all: build
 
@@ -28,6 +28,22 @@ build:
 # Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
 tools:
 	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
+
+# Heavy test-only servers (SPIRE), pinned in their own nested module
+# (cmd/internal/tools/spire/go.mod) so that their dependencies stay out of
+# lexgate's go.mod. Built once into TOOLS_DIR (one directory per version) and
+# kept there and in the Go build cache; gateway/spiretest finds them there,
+# and builds them itself when they are missing. A cold build takes about ten
+# minutes on two cores; keep $(HOME)/.cache between CI runs.
+TOOLS_DIR ?= $(HOME)/.cache/lexgate-tools
+SPIRE_VERSION := v1.13.3
+SPIRE_DIR := $(TOOLS_DIR)/spire-$(SPIRE_VERSION)
+export LEXGATE_TOOLS_DIR := $(TOOLS_DIR)
+spire: $(SPIRE_DIR)/spire-server $(SPIRE_DIR)/spire-agent
+$(SPIRE_DIR)/spire-server $(SPIRE_DIR)/spire-agent: cmd/internal/tools/spire/go.mod cmd/internal/tools/spire/go.sum
+	@mkdir -p $(SPIRE_DIR)
+	cd cmd/internal/tools/spire && GOWORK=off $(GO) build -o $(SPIRE_DIR)/ github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
+	@touch $(SPIRE_DIR)/spire-server $(SPIRE_DIR)/spire-agent
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:
@@ -49,7 +65,7 @@ vet:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$fmt" ]; then echo "gofmt would change:"; echo "$$fmt"; exit 1; fi
 
-test: tools deb-deps vet
+test: tools spire deb-deps vet
 	$(GO) tool opa fmt --fail -l policies/ >/dev/null
 	$(GO) tool opa test policies/
 	$(GO) test -race -timeout 14m $(PKGS)

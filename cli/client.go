@@ -15,9 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/lexgate/lexgate/gateway/api"
 )
@@ -35,8 +33,8 @@ type Client struct {
 	bulk      *http.Client // ciphertext up and down: HTTP/1.1 over TCP, else hc
 	bulkRT    roundTripper
 	rt        roundTripper
-	svid      *x509svid.SVID
-	bundles   *x509bundle.Set
+	ids       idSource // the SVID and bundles, current at each use
+	id        spiffeid.ID
 	transport string
 	log       *logState // the audit log as verified by followLog, nil without log_key
 }
@@ -48,17 +46,19 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 	if err := cfg.checkNetwork(); err != nil {
 		return nil, err
 	}
-	svid, err := cfg.loadSVID()
+	ids, err := cfg.openIDSource(ctx)
 	if err != nil {
 		return nil, err
 	}
-	bundles, err := cfg.loadBundles()
+	svid, err := currentSVID(ids)
 	if err != nil {
+		ids.Close()
 		return nil, err
 	}
-	tc := tlsConfig(svid, bundles, cfg.gatewayID())
+	tc := tlsConfig(ids, ids, cfg.gatewayID())
 	rt, name, err := connect(ctx, cfg.Gateway, mode, tc, verbose)
 	if err != nil {
+		ids.Close()
 		return nil, err
 	}
 	c := &Client{
@@ -67,8 +67,8 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		base:      "https://" + cfg.Gateway,
 		hc:        &http.Client{Transport: rt},
 		rt:        rt,
-		svid:      svid,
-		bundles:   bundles,
+		ids:       ids,
+		id:        svid.ID,
 		transport: name,
 	}
 	c.bulk = c.hc
@@ -83,11 +83,14 @@ func (c *Client) Close() error {
 	if c.bulkRT != nil {
 		c.bulkRT.Close()
 	}
-	return c.rt.Close()
+	err := c.rt.Close()
+	c.ids.Close()
+	return err
 }
 
-// ID is the caller's own SPIFFE ID, from its SVID.
-func (c *Client) ID() spiffeid.ID { return c.svid.ID }
+// ID is the caller's own SPIFFE ID, from its SVID when the client was made
+// (a rotated SVID keeps the ID).
+func (c *Client) ID() spiffeid.ID { return c.id }
 
 // Transport is the transport in use: TransportQUIC or TransportTCP.
 func (c *Client) Transport() string { return c.transport }

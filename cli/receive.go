@@ -139,7 +139,7 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}
-	m, signer, at, err := verifyTransfer(t, r.c.bundles, r.c.ID())
+	m, signer, at, err := verifyTransfer(t, r.c.ids, r.c.ID())
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"gateway/gatewaytest":        {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
 	"gateway/battery":            {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":          {}, // test-only: its tests kill a real lexgate process and restart it
+	"gateway/spiretest":          {}, // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
 	"cli":                        {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune"},
 	"cmd/lex":                    {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":                {"gateway", "cmd/internal/cpuprof"},

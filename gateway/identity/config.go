@@ -32,6 +32,10 @@ type Config struct {
 	// unix:///run/spire/agent.sock. If it and SVIDCert are empty, the
 	// SPIFFE_ENDPOINT_SOCKET environment variable is used.
 	WorkloadAPI string `yaml:"workload_api"`
+	// SPIFFEID picks, among the SVIDs the Workload API offers, the one with
+	// this ID (the first if empty, as the specification says). Set it when
+	// the agent's registration entries give this workload several.
+	SPIFFEID string `yaml:"spiffe_id"`
 	// Revoked lists SPIFFE IDs refused at the TLS handshake (the admin deny
 	// list), whatever their certificates say.
 	Revoked []string `yaml:"revoked"`
@@ -56,6 +60,7 @@ const (
 type checked struct {
 	kind    sourceKind
 	addr    string                          // Workload API address
+	pick    spiffeid.ID                     // Config.SPIFFEID, zero if unset
 	bundles map[spiffeid.TrustDomain]string // trust domain -> PEM file
 	revoked map[spiffeid.ID]struct{}
 	log     *slog.Logger
@@ -77,6 +82,16 @@ func (c Config) check() (*checked, error) {
 		return nil, err
 	}
 	out.kind, out.addr = kind, addr
+	if c.SPIFFEID != "" {
+		if kind != fromWorkloadAPI {
+			return nil, errors.New("identity: spiffe_id picks an SVID of the workload API; the files hold one")
+		}
+		id, err := spiffeid.FromString(c.SPIFFEID)
+		if err != nil {
+			return nil, fmt.Errorf("identity: spiffe_id %q: %w", c.SPIFFEID, err)
+		}
+		out.pick = id
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Bundles)) {
 		td, err := spiffeid.TrustDomainFromString(name)
 		if err != nil {

@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		var set *x509bundle.Set
 		if set, err = loadBundles(c.bundles); err == nil {
 			s.bundles.Store(set)
-			err = s.dialWorkloadAPI(ctx, c.addr)
+			err = s.dialWorkloadAPI(ctx, c.addr, c.pick)
 		}
 	}
 	if err != nil {
@@ -95,17 +95,20 @@ func loadBundles(files map[spiffeid.TrustDomain]string) (*x509bundle.Set, error)
 }
 
 // dialWorkloadAPI connects to the Workload API and waits for the first SVID.
-func (s *Source) dialWorkloadAPI(ctx context.Context, addr string) error {
+func (s *Source) dialWorkloadAPI(ctx context.Context, addr string, pick spiffeid.ID) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultWorkloadAPITimeout)
 		defer cancel()
 	}
-	wl, err := dialWorkloadAPI(ctx, addr, s.log)
+	wl, err := dialWorkloadAPI(ctx, addr, pick, s.log)
 	if err != nil {
 		return err
 	}
 	svid, err := wl.GetX509SVID()
+	if err == nil && !pick.IsZero() && svid.ID != pick {
+		err = fmt.Errorf("it offers no SVID for spiffe_id %s (only %s): register this workload for it", pick, svid.ID)
+	}
 	if err != nil {
 		wl.Close()
 		return fmt.Errorf("identity: workload API %s: %w", addr, err)
