@@ -25,6 +25,9 @@ func (g *Gateway) readiness(now time.Time) []string {
 	if msg := g.svidReadiness(now); msg != "" {
 		bad = append(bad, msg)
 	}
+	for _, err := range g.id.FederationErrors(now) {
+		bad = append(bad, "federation: "+err.Error())
+	}
 	if g.policy.Version() == "" {
 		bad = append(bad, "policy: no policy set is loaded, so every request is refused: fix the files in policy.dir (the log says why they were rejected); they are reloaded on change and on SIGHUP")
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	// Revoked lists SPIFFE IDs refused at the TLS handshake (the admin deny
 	// list), whatever their certificates say.
 	Revoked []string `yaml:"revoked"`
+	// Federation lists partner trust domains whose bundles are fetched from
+	// their SPIFFE bundle endpoints and refreshed (see [Federation]).
+	Federation []Federation `yaml:"federation"`
 	// WatchInterval is how often [Source.Watch] looks for renewed SVID and
 	// bundle files (DefaultWatchInterval if zero, never if negative; SIGHUP
 	// reloads them too). The Workload API streams its updates instead.
@@ -65,6 +68,7 @@ type checked struct {
 	revoked map[spiffeid.ID]struct{}
 	log     *slog.Logger
 	watch   time.Duration
+	fed     []*federated
 }
 
 // check validates c, naming the field at fault, and returns it parsed.
@@ -101,6 +105,9 @@ func (c Config) check() (*checked, error) {
 			return nil, fmt.Errorf("identity: bundles: no file given for trust domain %s", td)
 		}
 		out.bundles[td] = c.Bundles[name]
+	}
+	if out.fed, err = checkFederation(c.Federation, out.bundles); err != nil {
+		return nil, err
 	}
 	if kind == fromFiles && len(out.bundles) == 0 {
 		return nil, errors.New("identity: bundles: at least one trust domain bundle is required with svid_cert")

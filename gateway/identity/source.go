@@ -39,6 +39,7 @@ type Source struct {
 	reload  sync.Mutex                // one Reload at a time
 	loaded  atomic.Pointer[fileStamp] // what Reload last loaded
 	watch   time.Duration             // Config.WatchInterval, defaulted
+	fed     *federations              // Config.Federation; nil without
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -74,6 +75,12 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(c.fed) > 0 {
+		if s.fed, err = startFederation(c.fed, cfg.Federation, s.log); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -123,6 +130,7 @@ func (s *Source) dialWorkloadAPI(ctx context.Context, addr string, pick spiffeid
 func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.fed.stop()
 		if s.wl != nil {
 			if err := s.wl.Close(); err != nil {
 				s.closeErr = fmt.Errorf("identity: closing workload API source: %w", err)
@@ -153,6 +161,11 @@ func (s *Source) TrustDomains() []spiffeid.TrustDomain {
 	tds := map[spiffeid.TrustDomain]struct{}{}
 	for _, b := range s.bundles.Load().Bundles() {
 		tds[b.TrustDomain()] = struct{}{}
+	}
+	if s.fed != nil {
+		for td := range s.fed.byTD {
+			tds[td] = struct{}{}
+		}
 	}
 	if s.wl != nil {
 		tds[s.ID().TrustDomain()] = struct{}{}
@@ -188,7 +201,8 @@ func (s *Source) GetX509SVID() (*x509svid.SVID, error) {
 }
 
 // GetX509BundleForTrustDomain returns the X.509 bundle of td: the
-// configured file first, then the Workload API's. It implements
+// configured file first, then the federated one (Config.Federation: the last
+// good bundle fetched, refused once expired), then the Workload API's. It implements
 // [x509bundle.Source]; an unknown trust domain is an error.
 func (s *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
 	if s.closed.Load() {
@@ -196,6 +210,11 @@ func (s *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bund
 	}
 	if b, ok := s.bundles.Load().Get(td); ok {
 		return b, nil
+	}
+	if s.fed != nil {
+		if f, ok := s.fed.byTD[td]; ok {
+			return f.current(time.Now())
+		}
 	}
 	if s.wl != nil {
 		if b, err := s.wl.GetX509BundleForTrustDomain(td); err == nil {
