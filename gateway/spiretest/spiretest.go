@@ -50,8 +50,9 @@ type Options struct {
 	// the next CA at half of it and activates it at five sixths.
 	CATTL time.Duration
 	// BundleEndpoint serves the trust bundle on 127.0.0.1 for federation
-	// (the https_spiffe profile).
+	// (the https_spiffe profile), at BundlePort (a free port if 0).
 	BundleEndpoint bool
+	BundlePort     int
 	// Federation lists trust domains to federate with through their bundle
 	// endpoints.
 	Federation []Peer
@@ -81,8 +82,9 @@ func ServerID(td spiffeid.TrustDomain) spiffeid.ID {
 	return spiffeid.RequireFromPath(td, "/spire/server")
 }
 
-// freePort returns a TCP port free on 127.0.0.1 a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port free on 127.0.0.1 a moment ago (for a bundle
+// endpoint whose address another server's config must name first).
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +113,7 @@ func StartServer(t testing.TB, td string, o Options) *Server {
 	bins := Binaries(t)
 	s := &Server{TD: spiffeid.RequireTrustDomainFromString(td), Dir: shortDir(t, "spire-srv"), bin: bins.Server, agentBin: bins.Agent}
 	s.sock = filepath.Join(s.Dir, "api.sock")
-	s.Port = freePort(t)
+	s.Port = FreePort(t)
 	if o.SVIDTTL == 0 {
 		o.SVIDTTL = time.Hour
 	}
@@ -122,7 +124,10 @@ func StartServer(t testing.TB, td string, o Options) *Server {
 	if o.BundleEndpoint || len(o.Federation) > 0 {
 		fed.WriteString("  federation {\n")
 		if o.BundleEndpoint {
-			s.BundlePort = freePort(t)
+			s.BundlePort = o.BundlePort
+			if s.BundlePort == 0 {
+				s.BundlePort = FreePort(t)
+			}
 			fmt.Fprintf(&fed, "    bundle_endpoint {\n      address = \"127.0.0.1\"\n      port = %d\n      refresh_hint = \"5s\"\n    }\n", s.BundlePort)
 		}
 		for _, p := range o.Federation {
@@ -206,6 +211,18 @@ func (s *Server) WriteBundle(t testing.TB, path string) {
 	if err := os.WriteFile(path, s.BundlePEM(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BundleURL is the server's bundle endpoint.
+func (s *Server) BundleURL() string { return fmt.Sprintf("https://127.0.0.1:%d", s.BundlePort) }
+
+// SetFederatedBundle stores other's current bundle in s, the out-of-band
+// bootstrap of SPIRE federation; s refreshes it from other's endpoint after.
+func (s *Server) SetFederatedBundle(t testing.TB, other *Server) {
+	t.Helper()
+	path := filepath.Join(s.Dir, other.TD.Name()+".bootstrap.pem")
+	other.WriteBundle(t, path)
+	s.MustRun(t, "bundle", "set", "-format", "pem", "-id", other.TD.IDString(), "-path", path)
 }
 
 // Agent is a running spire-agent.
