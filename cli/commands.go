@@ -20,6 +20,7 @@ const (
 	ExitError   = 1 // any failure not listed below
 	ExitUsage   = 2 // bad command line
 	ExitRefused = 3 // refused by policy: the gateway answered with api.CodeDenied
+	ExitLogin   = 4 // no valid sign-in: the person certificate is missing or expired; run lex login
 )
 
 // command is one "lex" subcommand.
@@ -37,7 +38,7 @@ func init() {
 	commands = []*command{
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
-		verifyCommand, auditCommand,
+		verifyCommand, auditCommand, loginCommand, logoutCommand,
 	}
 }
 
@@ -124,6 +125,9 @@ func (e *env) report(cmd *command, err error) int {
 		return ExitRefused
 	case errors.Is(err, errPolicyWouldRefuse): // lex policy explain printed why
 		return ExitRefused
+	case errors.Is(err, ErrLoginNeeded):
+		fmt.Fprintf(e.stderr, "lex %s: %v\n", cmd.name, err)
+		return ExitLogin
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(e.stderr, "lex %s: interrupted\n", cmd.name)
 		return ExitError

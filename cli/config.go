@@ -53,6 +53,9 @@ type Config struct {
 	CacheDir string            `yaml:"cache_dir"`
 	// LogKey pins the gateway's audit log public key (a note verifier key).
 	LogKey string `yaml:"log_key"`
+	// Login is single sign-on for people (lex login): without svid_cert and
+	// workload_api, lex uses the certificate lex login stored.
+	Login *LoginConfig `yaml:"login"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -125,6 +128,13 @@ func (c *Config) resolve() error {
 	for td, p := range c.Bundles {
 		c.Bundles[td] = abs(p)
 	}
+	if c.Login != nil {
+		c.Login.CARoot = abs(c.Login.CARoot)
+		if c.Login.Dir == "" {
+			c.Login.Dir = "login"
+		}
+		c.Login.Dir = abs(c.Login.Dir)
+	}
 	if c.Identity == "" {
 		c.Identity = "identity.age"
 	}
@@ -145,8 +155,10 @@ func (c *Config) resolve() error {
 func (c *Config) checkNetwork() error {
 	var missing []string
 	fields := []struct{ key, val string }{{"gateway", c.Gateway}, {"gateway_id", c.GatewayID}}
-	if c.WorkloadAPI == "" {
+	if c.WorkloadAPI == "" && !c.Login.enabled() {
 		fields = append(fields, struct{ key, val string }{"svid_cert", c.SVIDCert}, struct{ key, val string }{"svid_key", c.SVIDKey})
+	} else if c.Login.enabled() && (c.SVIDCert != "" || c.WorkloadAPI != "") {
+		return fmt.Errorf("config %s: a login section replaces svid_cert, svid_key and workload_api: set one of them", c.Path)
 	} else if c.SVIDCert != "" || c.SVIDKey != "" {
 		return fmt.Errorf("config %s: set either svid_cert and svid_key, or workload_api, not both", c.Path)
 	}

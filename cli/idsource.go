@@ -54,6 +54,17 @@ func (w *workloadSource) Close() error { return w.wl.Close() }
 
 // openIDSource opens the identity source cfg names; checkNetwork validated it.
 func (c *Config) openIDSource(ctx context.Context) (idSource, error) {
+	if c.Login.enabled() {
+		svid, err := c.Login.loadPersonSVID(time.Now())
+		if err != nil {
+			return nil, err
+		}
+		files, err := c.loadBundles()
+		if err != nil {
+			return nil, err
+		}
+		return fileSource{svid, files}, nil
+	}
 	if c.WorkloadAPI == "" {
 		svid, err := c.loadSVID()
 		if err != nil {

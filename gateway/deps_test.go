@@ -33,9 +33,10 @@ var allowed = map[string][]string{
 	"gateway/sftpfront":          {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway":                    {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor"},
 	"gateway/gatewaytest":        {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront"},
-	"gateway/battery":            {}, // test-only: its tests drive a whole gateway, and lex as a client
-	"gateway/crashtest":          {}, // test-only: its tests kill a real lexgate process and restart it
-	"gateway/spiretest":          {}, // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
+	"gateway/battery":            {},                    // test-only: its tests drive a whole gateway, and lex as a client
+	"gateway/crashtest":          {},                    // test-only: its tests kill a real lexgate process and restart it
+	"gateway/spiretest":          {},                    // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
+	"gateway/ssotest":            {"gateway/spiretest"}, // runs Ory Hydra and step-ca for tests (built with spiretest.Build); its tests drive lex login
 	"cli":                        {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune"},
 	"cmd/lex":                    {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":                {"gateway", "cmd/internal/cpuprof"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,14 +39,37 @@ func ToolsDir() (string, error) {
 // others wait on a lock. A build failure fails the test; it never skips.
 func Binaries(t testing.TB) Programs {
 	t.Helper()
+	bins := Build(t, Tool{Name: "spire", Version: Version, Module: "spire",
+		Packages: []string{"github.com/spiffe/spire/cmd/spire-server", "github.com/spiffe/spire/cmd/spire-agent"}})
+	return Programs{Server: bins[0], Agent: bins[1]}
+}
+
+// Tool is a heavy test-only program pinned in a nested module under
+// cmd/internal/tools.
+type Tool struct {
+	Name, Version string
+	Module        string   // directory under cmd/internal/tools
+	Packages      []string // main packages; the binaries take their last element's name
+	Tags          string   // build tags
+	Env           []string // extra environment (CGO_ENABLED=0)
+}
+
+// Build returns the paths of t's binaries in ToolsDir()/Name-Version,
+// building them first if they are missing (once across concurrent test
+// binaries: the others wait on a lock). A failure fails the test.
+func Build(t testing.TB, tool Tool) []string {
+	t.Helper()
 	root, err := ToolsDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "spire-"+Version)
-	p := Programs{Server: filepath.Join(dir, "spire-server"), Agent: filepath.Join(dir, "spire-agent")}
-	if present(p) {
-		return p
+	dir := filepath.Join(root, tool.Name+"-"+tool.Version)
+	var paths []string
+	for _, p := range tool.Packages {
+		paths = append(paths, filepath.Join(dir, binName(p)))
+	}
+	if present(paths) {
+		return paths
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -59,37 +83,51 @@ func Binaries(t testing.TB) Programs {
 		t.Fatal(err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if present(p) { // built by another test binary while we waited
-		return p
+	if present(paths) { // built by another test binary while we waited
+		return paths
 	}
-	mod, err := toolsModule()
+	mod, err := toolsModule(tool.Module)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("building SPIRE %s into %s (once; several minutes on a cold cache; \"make spire\" does it ahead)", Version, dir)
+	t.Logf("building %s %s into %s (once; minutes on a cold cache; \"make tools-heavy\" does it ahead)", tool.Name, tool.Version, dir)
 	start := time.Now()
 	tmp, err := os.MkdirTemp(dir, ".build-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.Command("go", "build", "-o", tmp+"/", "github.com/spiffe/spire/cmd/spire-server", "github.com/spiffe/spire/cmd/spire-agent")
-	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building SPIRE %s in %s: %v\n%s", Version, mod, err, out)
+	args := []string{"build", "-o", tmp + "/"}
+	if tool.Tags != "" {
+		args = append(args, "-tags", tool.Tags)
 	}
-	for _, name := range []string{"spire-server", "spire-agent"} {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+	cmd := exec.Command("go", append(args, tool.Packages...)...)
+	cmd.Dir = mod
+	cmd.Env = append(append(os.Environ(), "GOWORK=off"), tool.Env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s %s in %s: %v\n%s", tool.Name, tool.Version, mod, err, out)
+	}
+	for _, p := range paths {
+		if err := os.Rename(filepath.Join(tmp, filepath.Base(p)), p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("built SPIRE %s in %v", Version, time.Since(start).Round(time.Second))
-	return p
+	t.Logf("built %s %s in %v", tool.Name, tool.Version, time.Since(start).Round(time.Second))
+	return paths
 }
 
-func present(p Programs) bool {
-	for _, f := range []string{p.Server, p.Agent} {
+// binName is the name go build gives a main package's binary: its last
+// path element, or the one before a major version suffix (…/hydra/v2).
+func binName(pkg string) string {
+	base := path.Base(pkg)
+	if len(base) > 1 && base[0] == 'v' && strings.Trim(base[1:], "0123456789") == "" {
+		return path.Base(path.Dir(pkg))
+	}
+	return base
+}
+
+func present(paths []string) bool {
+	for _, f := range paths {
 		if fi, err := os.Stat(f); err != nil || fi.Mode()&0o111 == 0 {
 			return false
 		}
@@ -97,8 +135,8 @@ func present(p Programs) bool {
 	return true
 }
 
-// toolsModule finds cmd/internal/tools/spire beside the lexgate module's go.mod.
-func toolsModule() (string, error) {
+// toolsModule finds cmd/internal/tools/<name> beside the lexgate module's go.mod.
+func toolsModule(name string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("spiretest: go env GOMOD: %w", err)
@@ -107,7 +145,7 @@ func toolsModule() (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", fmt.Errorf("spiretest: not inside the lexgate module")
 	}
-	dir := filepath.Join(filepath.Dir(gomod), "cmd", "internal", "tools", "spire")
+	dir := filepath.Join(filepath.Dir(gomod), "cmd", "internal", "tools", name)
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		return "", fmt.Errorf("spiretest: tools module: %w", err)
 	}
