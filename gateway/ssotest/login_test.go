@@ -78,7 +78,8 @@ func TestLogin(t *testing.T) {
 	h := ssotest.StartHydra(t)
 	h.Users["alice"] = ssotest.User{Subject: "alice", AMR: []string{"pwd", "otp"}, Groups: []string{"paralegals"}}
 	h.Users["bob"] = ssotest.User{Subject: "bob", AMR: []string{"pwd"}}
-	ca := ssotest.StartStepCA(t, h, harbor, 8*time.Hour)
+	h.Users["carol"] = ssotest.User{Subject: "carol", AMR: []string{"pwd", "otp"}}
+	ca := ssotest.StartStepCA(t, h, 8*time.Hour)
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(func(c *gateway.Config) {
 		// The firm's bundle holds both roots, the workloads' and the people
 		// CA's; everyone (the gateway, the partner's lex) trusts that file.
@@ -145,14 +146,21 @@ func TestLogin(t *testing.T) {
 	if code, _, errOut := login(t, h, bob, "bob"); code != cli.ExitError || !strings.Contains(errOut, "multi-factor authentication is required") {
 		t.Errorf("login without MFA: exit %d\n%s", code, errOut)
 	}
-	// Not (any more) in the directory: the provider refuses.
+	if _, err := os.Stat(filepath.Join(env.Dir, "people", "bob", "login", "person.crt")); err == nil {
+		t.Error("bob got a certificate without a second factor")
+	}
+	// Carol signs in, leaves the firm (removed from the directory), and
+	// cannot sign in again.
+	if code, _, errOut := login(t, h, carol, "carol"); code != 0 {
+		t.Fatalf("carol's first login: exit %d\n%s", code, errOut)
+	}
+	delete(h.Users, "carol")
+	mustLex(t, carol, "logout")
 	if code, _, errOut := login(t, h, carol, "carol"); code != cli.ExitError || !strings.Contains(errOut, "the identity provider refused the sign-in: access_denied") {
 		t.Errorf("login of a removed user: exit %d\n%s", code, errOut)
 	}
-	for _, p := range []string{"bob", "carol"} {
-		if _, err := os.Stat(filepath.Join(env.Dir, "people", p, "login", "person.crt")); err == nil {
-			t.Errorf("%s got a certificate", p)
-		}
+	if _, err := os.Stat(filepath.Join(env.Dir, "people", "carol", "login", "person.crt")); err == nil {
+		t.Error("a removed user got a certificate")
 	}
 
 	// An expired sign-in.
@@ -179,5 +187,20 @@ func TestLogin(t *testing.T) {
 	}
 	if code, _, errOut := lex(t, alice, "inbox"); code != cli.ExitLogin || !strings.Contains(errOut, "not signed in") {
 		t.Errorf("after logout: exit %d %q", code, errOut)
+	}
+}
+
+// TestExampleLexConfig: examples/step-ca/lex.yaml loads, with its login section.
+func TestExampleLexConfig(t *testing.T) {
+	path, err := filepath.Abs(filepath.Join("..", "..", "examples", "step-ca", "lex.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cli.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Login == nil || c.Login.Issuer == "" || !filepath.IsAbs(c.Login.CARoot) || !filepath.IsAbs(c.Login.Dir) {
+		t.Errorf("login section: %+v", c.Login)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -190,23 +191,12 @@ type StepCA struct {
 	Root string // root certificate PEM file: people's certificates chain to it
 }
 
-// PersonTemplate is the provisioner's X.509 template: the person's SPIFFE
-// ID from the token's subject, client authentication only, and a refusal
-// without a second factor.
-func PersonTemplate(trustDomain string) string {
-	return `{{- if not (and .Token.amr (has "otp" .Token.amr)) }}{{ fail "multi-factor authentication is required: sign in with your second factor" }}{{ end -}}
-{
-  "subject": {"commonName": {{ toJson .Token.sub }}},
-  "uris": {{ toJson (list (printf "spiffe://` + trustDomain + `/person/%s" .Token.sub)) }},
-  "keyUsage": ["digitalSignature"],
-  "extKeyUsage": ["clientAuth"]
-}
-`
-}
-
-// StartStepCA initialises a CA with "step ca init", adds an OIDC provisioner
-// trusting h with PersonTemplate and certificates of ttl, and starts it.
-func StartStepCA(t testing.TB, h *Hydra, trustDomain string, ttl time.Duration) *StepCA {
+// StartStepCA initialises a CA with "step ca init", adds the OIDC
+// provisioner of examples/step-ca (provisioner.json with its person.tpl,
+// pointed at h, certificates of ttl) and starts it. The template names
+// harbor-law.example.
+func StartStepCA(t testing.TB, h *Hydra, ttl time.Duration) *StepCA {
+	const trustDomain = "harbor-law.example"
 	t.Helper()
 	bins := spiretest.Build(t, spiretest.Tool{Name: "stepca", Version: StepCAVersion, Module: "stepca", Env: []string{"CGO_ENABLED=0"},
 		Packages: []string{"github.com/smallstep/certificates/cmd/step-ca", "github.com/smallstep/cli/cmd/step"}})
@@ -223,8 +213,22 @@ func StartStepCA(t testing.TB, h *Hydra, trustDomain string, ttl time.Duration) 
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("step ca init: %v\n%s", err, out)
 	}
-	tpl := filepath.Join(dir, "person.tpl")
-	os.WriteFile(tpl, []byte(PersonTemplate(trustDomain)), 0o600)
+	examples, err := examplesDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov map[string]any
+	if b, err := os.ReadFile(filepath.Join(examples, "provisioner.json")); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &prov); err != nil {
+		t.Fatalf("examples/step-ca/provisioner.json: %v", err)
+	}
+	prov["clientID"] = ClientID
+	prov["configurationEndpoint"] = h.Issuer + "/.well-known/openid-configuration"
+	prov["claims"].(map[string]any)["defaultTLSCertDuration"] = ttl.String()
+	prov["claims"].(map[string]any)["maxTLSCertDuration"] = ttl.String()
+	prov["claims"].(map[string]any)["minTLSCertDuration"] = "1s"
+	prov["options"].(map[string]any)["x509"].(map[string]any)["templateFile"] = filepath.Join(examples, "person.tpl")
 	caJSON := filepath.Join(dir, "config", "ca.json")
 	var ca map[string]any
 	b, err := os.ReadFile(caJSON)
@@ -235,12 +239,7 @@ func StartStepCA(t testing.TB, h *Hydra, trustDomain string, ttl time.Duration) 
 		t.Fatal(err)
 	}
 	auth := ca["authority"].(map[string]any)
-	auth["provisioners"] = append(auth["provisioners"].([]any), map[string]any{
-		"type": "OIDC", "name": "firm-sso", "clientID": ClientID, "clientSecret": "",
-		"configurationEndpoint": h.Issuer + "/.well-known/openid-configuration",
-		"claims":                map[string]any{"defaultTLSCertDuration": ttl.String(), "maxTLSCertDuration": ttl.String(), "minTLSCertDuration": "1s"},
-		"options":               map[string]any{"x509": map[string]any{"templateFile": tpl}},
-	})
+	auth["provisioners"] = append(auth["provisioners"].([]any), prov)
 	b, _ = json.MarshalIndent(ca, "", "  ")
 	os.WriteFile(caJSON, b, 0o600)
 	s := &StepCA{URL: fmt.Sprintf("https://127.0.0.1:%d", port), Root: filepath.Join(dir, "certs", "root_ca.crt")}
@@ -250,6 +249,15 @@ func StartStepCA(t testing.TB, h *Hydra, trustDomain string, ttl time.Duration) 
 	roots.AppendCertsFromPEM(rootPEM)
 	waitOK(t, "step-ca", s.URL+"/health", &tls.Config{RootCAs: roots})
 	return s
+}
+
+// examplesDir finds examples/step-ca beside the lexgate module's go.mod.
+func examplesDir() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("ssotest: go env GOMOD: %w", err)
+	}
+	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "step-ca"), nil
 }
 
 // run starts a long-lived program and stops it at the end of the test,
