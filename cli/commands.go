@@ -302,7 +302,7 @@ global flags:
   -v              verbose: say which transport is used and why
   --transport T   auto (requests over QUIC, else TCP; ciphertext over TCP), quic or tcp (default auto)
 
-exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy
+exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy, 4 not signed in (run lex login)
 `)
 }
 
@@ -324,7 +324,24 @@ unknown keys are an error.
     harbor-law.example: harbor-law.example/bundle.pem
     manila-lpo.example: manila-lpo.example/bundle.pem
   identity: identity.age                          # default <config dir>/identity.age
-  cache_dir: /home/alice/.cache/lex               # default <user cache dir>/lex`
+  cache_dir: /home/alice/.cache/lex               # default <user cache dir>/lex
+
+Instead of svid_cert and svid_key, a workload (a DMS export job) may take its
+SVID from a SPIRE agent, rotated while lex runs:
+
+  workload_api: unix:///run/spire/agent.sock
+  spiffe_id: spiffe://harbor-law.example/legacy/dms   # which SVID, if it offers several
+
+and a person signs in with the firm's single sign-on (lex login):
+
+  login:
+    issuer: https://sso.harbor-law.example          # OpenID Connect provider
+    client_id: lex
+    ca_url: https://people-ca.harbor-law.example:9000 # step-ca
+    ca_root: people-root.pem
+    dir: login                                      # default; person.crt, person.key (0600)
+
+See docs/identity.md.`
 
 func helpCommand(e *env, args []string) int {
 	switch {

@@ -38,7 +38,16 @@
 //	  workload_api: unix:///run/spire/agent.sock
 //
 // SVIDs and bundles, federated ones included, then stream in and rotate
-// without a restart; bundles listed in the config take precedence. New
+// without a restart; bundles listed in the config take precedence. When the
+// agent offers several SVIDs, spiffe_id picks the gateway's.
+//
+// # Federation
+//
+// Partners' bundles may also come from their SPIFFE bundle endpoints
+// ([Federation], the federation list): fetched with go-spiffe's federation
+// package (https_spiffe), refreshed, and kept while the endpoint is down until
+// they expire; then the partner is refused ([ErrBundleExpired],
+// [Source.FederationErrors]). New
 // waits for the first SVID until its context is done, or for
 // [DefaultWorkloadAPITimeout] if the context has no deadline, and fails
 // with an error naming the address.

@@ -99,9 +99,11 @@ func (s *Source) Reload() error {
 		s.log.Info("identity: X.509-SVID reloaded from files", slog.String("spiffe_id", svid.ID.String()),
 			slog.Time("not_after", svid.Certificates[0].NotAfter), slog.String("svid_cert", s.files.cert))
 	}
+	if s.svid.Load() == nil {
+		s.id = svid.ID // the first load, in New, before s is shared
+	}
 	s.bundles.Store(set)
 	s.svid.Store(svid)
-	s.id = svid.ID
 	s.loaded.Store(&st)
 	return nil
 }
