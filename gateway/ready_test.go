@@ -220,3 +220,30 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestReadyzStoreAndAudit: /readyz fails, naming it, while the store's or the
+// audit log's directory cannot be written (here: moved away, as an unmounted
+// volume would be), and recovers when it is back.
+func TestReadyzStoreAndAudit(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
+	for _, tc := range []struct{ what, dir string }{
+		{"store", env.Config.Store.Dir},
+		{"audit", env.Gateway.AuditDir()},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			if err := os.Rename(tc.dir, tc.dir+".away"); err != nil {
+				t.Fatal(err)
+			}
+			st, body := adminGet(t, env, "/readyz")
+			if err := os.Rename(tc.dir+".away", tc.dir); err != nil {
+				t.Fatal(err)
+			}
+			if st != http.StatusServiceUnavailable || !strings.Contains(body, tc.what+": "+tc.dir+" is not writable") {
+				t.Fatalf("/readyz without the %s directory: %d %q", tc.what, st, body)
+			}
+			if st, body := adminGet(t, env, "/readyz"); st != http.StatusOK {
+				t.Fatalf("/readyz with the %s directory back: %d %q", tc.what, st, body)
+			}
+		})
+	}
+}
