@@ -84,7 +84,6 @@ func (c *Config) openIDSource(ctx context.Context) (idSource, error) {
 	if c.SPIFFEID != "" {
 		want, _ = spiffeid.FromString(c.SPIFFEID) // checked by checkNetwork
 	}
-	var picked error
 	pick := func(svids []*x509svid.SVID) *x509svid.SVID {
 		if want.IsZero() {
 			return svids[0]
@@ -94,8 +93,7 @@ func (c *Config) openIDSource(ctx context.Context) (idSource, error) {
 				return s
 			}
 		}
-		picked = fmt.Errorf("the workload API offers no SVID for spiffe_id %s", want)
-		return svids[0]
+		return svids[0] // refused below when it is so at the start
 	}
 	ctx, cancel := context.WithTimeout(ctx, workloadAPITimeout)
 	defer cancel()
@@ -107,7 +105,7 @@ func (c *Config) openIDSource(ctx context.Context) (idSource, error) {
 	}
 	svid, err := wl.GetX509SVID()
 	if err == nil && !want.IsZero() && svid.ID != want {
-		err = picked
+		err = fmt.Errorf("it offers no SVID for spiffe_id %s (the first is %s): register this workload for it", want, svid.ID)
 	}
 	if err != nil {
 		wl.Close()

@@ -70,7 +70,6 @@ type federated struct {
 	log      *slog.Logger
 
 	bundle  atomic.Pointer[x509bundle.Bundle] // last good
-	fetched atomic.Pointer[time.Time]         // when it was fetched; nil for the bootstrap bundle
 	lastErr atomic.Pointer[string]            // the last fetch's error, nil after a success
 }
 
@@ -200,13 +199,11 @@ func (f *federated) fetch(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("the bundle endpoint served a bundle with no X.509 authority")
 	}
 	hint, _ := sb.RefreshHint()
-	now := time.Now()
 	if old := f.bundle.Load(); !old.Equal(b) {
 		f.log.Info("identity: federated bundle updated", slog.String("trust_domain", f.td.Name()),
 			slog.Int("x509_authorities", len(b.X509Authorities())), slog.String("url", f.url))
 	}
 	f.bundle.Store(b)
-	f.fetched.Store(&now)
 	f.lastErr.Store(nil)
 	return hint, nil
 }
