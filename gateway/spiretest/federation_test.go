@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +44,9 @@ func issuer(t testing.TB, agent *spiretest.Agent, id string) string {
 // federation package; the review team's lex gets harbor's bundle from its own
 // SPIRE agent (SPIRE federation). Manila's CA lives two minutes, so SPIRE
 // rotates it during the run: alice's sends keep reaching the team, before
-// and after the team's SVIDs are issued by the new CA, with no restart.
+// and after the team's SVIDs are issued by the new CA, with no restart. Then
+// manila's bundle endpoint becomes unreachable: the gateway keeps the last
+// good bundle and the team is still served.
 func TestSPIREFederation(t *testing.T) {
 	pHarbor, pManila := spiretest.FreePort(t), spiretest.FreePort(t)
 	harborSrv := spiretest.StartServer(t, harbor, spiretest.Options{SVIDTTL: time.Minute, BundleEndpoint: true, BundlePort: pHarbor,
@@ -58,10 +63,13 @@ func TestSPIREFederation(t *testing.T) {
 		spiretest.Entry{ID: spiffeid.RequireFromString(gatewaytest.Team), FederatesWith: []string{harbor}})
 	bootstrap := filepath.Join(t.TempDir(), "manila-bootstrap.pem")
 	manilaSrv.WriteBundle(t, bootstrap)
+	// The gateway reaches manila's endpoint through a TCP relay the test
+	// can cut, as a partner's network path fails.
+	relay := startRelay(t, fmt.Sprintf("127.0.0.1:%d", manilaSrv.BundlePort))
 
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(func(c *gateway.Config) {
 		c.Identity = identity.Config{WorkloadAPI: harborAgent.Addr(), SPIFFEID: gatewaytest.GatewayID,
-			Federation: []identity.Federation{{TrustDomain: manila, BundleEndpoint: manilaSrv.BundleURL(),
+			Federation: []identity.Federation{{TrustDomain: manila, BundleEndpoint: "https://" + relay.addr(),
 				EndpointSPIFFEID: "spiffe://" + manila + "/spire/server", BootstrapBundle: bootstrap, Refresh: 2 * time.Second}}}
 	}))
 	alice := lexConfig(t, env, "alice", fmt.Sprintf("workload_api: %s\nspiffe_id: %s\n", harborAgent.Addr(), gatewaytest.Alice), nil)
@@ -77,26 +85,40 @@ func TestSPIREFederation(t *testing.T) {
 	os.WriteFile(filepath.Join(folder, "brief.txt"), bytes.Repeat([]byte("privileged\n"), 1000), 0o644)
 
 	first := issuer(t, manilaAgent, gatewaytest.Team)
-	after := 0 // rounds since the team's SVID came from manila's next CA
-	deadline := time.Now().Add(8 * time.Minute)
-	for round := 1; after < 2; round++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d rounds manila's CA has not rotated", round)
-		}
+	round := func(n int) {
+		t.Helper()
 		var sent struct{ ID string }
 		if err := json.Unmarshal([]byte(mustLex(t, alice, "send", "--json", "--to", gatewaytest.Team, "--matter", matter, folder)), &sent); err != nil {
 			t.Fatal(err)
 		}
-		id := sent.ID
-		got := mustLex(t, team, "receive", id, "-o", t.TempDir(), "--ack")
+		got := mustLex(t, team, "receive", sent.ID, "-o", t.TempDir(), "--ack")
 		if !strings.Contains(got, "from "+gatewaytest.Alice+" (signature verified)") {
-			t.Fatalf("round %d: receive printed %q", round, got)
+			t.Fatalf("round %d: receive printed %q", n, got)
 		}
+	}
+	after := 0 // rounds since the team's SVID came from manila's next CA
+	deadline := time.Now().Add(8 * time.Minute)
+	n := 1
+	for ; after < 2; n++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d rounds manila's CA has not rotated", n)
+		}
+		round(n)
 		if issuer(t, manilaAgent, gatewaytest.Team) != first {
 			after++
 		}
-		t.Logf("round %d: team SVID from the next CA: %v", round, after > 0)
+		t.Logf("round %d: team SVID from the next CA: %v", n, after > 0)
 	}
+
+	// Manila's bundle endpoint becomes unreachable: the gateway keeps the
+	// last good bundle, and the team is still served.
+	relay.cut()
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(env.Logs(), "federated bundle fetch failed"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway never noticed the unreachable bundle endpoint")
+		}
+	}
+	round(n)
 	if strings.Contains(env.Logs(), "refused TLS handshake") {
 		t.Errorf("the gateway refused a handshake:\n%s", env.Logs())
 	}
@@ -119,5 +141,53 @@ func waitLex(t testing.TB, config string, args ...string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("lex %v: %s", args, errOut)
 		}
+	}
+}
+
+// relay forwards TCP connections to a target until cut.
+type relay struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startRelay(t testing.TB, target string) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c, u)
+			r.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	t.Cleanup(r.cut)
+	return r
+}
+
+func (r *relay) addr() string { return r.ln.Addr().String() }
+
+// cut refuses new connections and closes those open.
+func (r *relay) cut() {
+	r.ln.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
 	}
 }
