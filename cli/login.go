@@ -321,7 +321,35 @@ func authCodePKCE(ctx context.Context, l *LoginConfig, d *discovery, say io.Writ
 	if res.err != nil {
 		return "", res.err
 	}
-	return exchangeCode(ctx, l, d, res.code, redirect, verifier)
+	tok, err := exchangeCode(ctx, l, d, res.code, redirect, verifier)
+	if err != nil {
+		return "", err
+	}
+	if got := tokenNonce(tok); got != nonce {
+		return "", errors.New("the identity provider's ID token does not carry this sign-in's nonce: refusing it (start lex login again)")
+	}
+	return tok, nil
+}
+
+// tokenNonce returns the nonce claim of a JWT without verifying it: the
+// people CA verifies the token; lex only checks that it answers this
+// sign-in. "" if there is none or the token is malformed.
+func tokenNonce(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	return c.Nonce
 }
 
 // exchangeCode trades the authorization code for the ID token.
