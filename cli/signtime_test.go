@@ -47,7 +47,7 @@ func TestReceiveAfterSignerSVIDExpired(t *testing.T) {
 				t.Fatalf("send printed %q: %v", out, err)
 			}
 			id = sent.ID
-		case attempt < 3 && time.Now().After(notAfter):
+		case attempt < 5 && time.Now().After(notAfter):
 			t.Logf("send %d outlasted its 20-second SVID; again with a fresh one: %s", attempt, errOut)
 		default:
 			t.Fatalf("send: exit %d\n%s", code, errOut)
