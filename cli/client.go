@@ -16,9 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/lexgate/lexgate/gateway/api"
 )
@@ -36,8 +34,8 @@ type Client struct {
 	bulk      *http.Client // ciphertext up and down: HTTP/1.1 over TCP, else hc
 	bulkRT    roundTripper
 	rt        roundTripper
-	svid      *x509svid.SVID
-	bundles   *x509bundle.Set
+	ids       idSource // the SVID and bundles, current at each use
+	id        spiffeid.ID
 	transport string
 	log       *logState // the audit log as verified by followLog, nil without log_key
 
@@ -64,20 +62,24 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 	if err := cfg.checkNetwork(); err != nil {
 		return nil, err
 	}
-	svid, err := cfg.loadSVID()
+	ids, err := cfg.openIDSource(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkValidity(svid.Certificates[0], cfg.SVIDCert, time.Now()); err != nil {
-		return nil, err
+	svid, err := currentSVID(ids)
+	if err == nil && cfg.SVIDCert != "" {
+		// A file SVID out of its validity period: say so before the
+		// handshake fails with a less helpful error.
+		err = checkValidity(svid.Certificates[0], cfg.SVIDCert, time.Now())
 	}
-	bundles, err := cfg.loadBundles()
 	if err != nil {
+		ids.Close()
 		return nil, err
 	}
-	tc := tlsConfig(svid, bundles, cfg.gatewayID())
+	tc := tlsConfig(ids, ids, cfg.gatewayID())
 	rt, name, err := connect(ctx, cfg.Gateway, mode, tc, verbose)
 	if err != nil {
+		ids.Close()
 		return nil, err
 	}
 	c := &Client{
@@ -86,8 +88,8 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		base:      "https://" + cfg.Gateway,
 		hc:        &http.Client{Transport: rt},
 		rt:        rt,
-		svid:      svid,
-		bundles:   bundles,
+		ids:       ids,
+		id:        svid.ID,
 		transport: name,
 		verbose:   verbose,
 	}
@@ -108,11 +110,14 @@ func (c *Client) Close() error {
 	if c.bulkRT != nil {
 		c.bulkRT.Close()
 	}
-	return c.rt.Close()
+	err := c.rt.Close()
+	c.ids.Close()
+	return err
 }
 
-// ID is the caller's own SPIFFE ID, from its SVID.
-func (c *Client) ID() spiffeid.ID { return c.svid.ID }
+// ID is the caller's own SPIFFE ID, from its SVID when the client was made
+// (a rotated SVID keeps the ID).
+func (c *Client) ID() spiffeid.ID { return c.id }
 
 // Transport is the transport in use: TransportQUIC or TransportTCP.
 func (c *Client) Transport() string { return c.transport }

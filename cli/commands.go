@@ -23,6 +23,7 @@ const (
 	ExitError   = 1 // any failure not listed below
 	ExitUsage   = 2 // bad command line
 	ExitRefused = 3 // refused by policy: the gateway answered with api.CodeDenied
+	ExitLogin   = 4 // no valid sign-in: the person certificate is missing or expired; run lex login
 )
 
 // command is one "lex" subcommand.
@@ -41,7 +42,7 @@ func init() {
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
 		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
-		completionCommand,
+		loginCommand, logoutCommand, completionCommand,
 	}
 }
 
@@ -227,6 +228,9 @@ func (e *env) explainErr(cmd *command, err error) int {
 		return ExitRefused
 	case errors.Is(err, errPolicyWouldRefuse): // lex policy explain printed why
 		return ExitRefused
+	case errors.Is(err, ErrLoginNeeded):
+		fmt.Fprintf(e.stderr, "lex %s: %v\n", cmd.name, err)
+		return ExitLogin
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(e.stderr, "lex %s: interrupted\n", cmd.name)
 		return ExitError
@@ -406,7 +410,7 @@ global flags:
   --transport T   auto (requests over QUIC, else TCP; ciphertext over TCP), quic or tcp (default auto)
   --reconnect D   keep reconnecting to a gateway that went away (a restart) for D, then give up (default 1m; 0: never)
 
-exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy
+exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy, 4 not signed in (run lex login)
 `)
 }
 
@@ -428,7 +432,24 @@ unknown keys are an error.
     harbor-law.example: harbor-law.example/bundle.pem
     manila-lpo.example: manila-lpo.example/bundle.pem
   identity: identity.age                          # default <config dir>/identity.age
-  cache_dir: /home/alice/.cache/lex               # default <user cache dir>/lex`
+  cache_dir: /home/alice/.cache/lex               # default <user cache dir>/lex
+
+Instead of svid_cert and svid_key, a workload (a DMS export job) may take its
+SVID from a SPIRE agent, rotated while lex runs:
+
+  workload_api: unix:///run/spire/agent.sock
+  spiffe_id: spiffe://harbor-law.example/legacy/dms   # which SVID, if it offers several
+
+and a person signs in with the firm's single sign-on (lex login):
+
+  login:
+    issuer: https://sso.harbor-law.example          # OpenID Connect provider
+    client_id: lex
+    ca_url: https://people-ca.harbor-law.example:9000 # step-ca
+    ca_root: people-root.pem
+    dir: login                                      # default; person.crt, person.key (0600)
+
+See docs/identity.md.`
 
 func helpCommand(e *env, args []string) int {
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lexgate/lexgate/certs"
@@ -26,21 +27,36 @@ import (
 //	gateway_id: spiffe://harbor-law.example/gateway # the gateway's SPIFFE ID
 //	svid_cert: alice.crt                            # this user's X.509-SVID chain (PEM)
 //	svid_key: alice.key
+//	# or, instead of svid_cert and svid_key, the SPIFFE Workload API (a SPIRE
+//	# agent), which rotates the SVID while lex runs:
+//	# workload_api: unix:///run/spire/agent.sock
+//	# spiffe_id: spiffe://harbor-law.example/legacy/dms # which SVID, if it offers several
 //	bundles:                                        # trust domain → CA bundle (PEM)
 //	  harbor-law.example: harbor-law.example/bundle.pem
 //	identity: identity.age                          # default <config dir>/identity.age
 //	cache_dir: /var/cache/lex                       # default os.UserCacheDir()/lex
 //	log_key: harbor-law.example/lexgate-audit+1a2b3c4d+AbC… # the gateway's audit log key ("lexgate log-key")
 type Config struct {
-	Gateway   string            `yaml:"gateway"`
-	GatewayID string            `yaml:"gateway_id"`
-	SVIDCert  string            `yaml:"svid_cert"`
-	SVIDKey   string            `yaml:"svid_key"`
-	Bundles   map[string]string `yaml:"bundles"`
-	Identity  string            `yaml:"identity"`
-	CacheDir  string            `yaml:"cache_dir"`
+	Gateway   string `yaml:"gateway"`
+	GatewayID string `yaml:"gateway_id"`
+	SVIDCert  string `yaml:"svid_cert"`
+	SVIDKey   string `yaml:"svid_key"`
+	// WorkloadAPI is the SPIFFE Workload API address (unix:///path): the SVID
+	// and the bundles of its trust domain (and federated ones) come from it,
+	// instead of svid_cert and svid_key. Bundles listed in bundles take
+	// precedence.
+	WorkloadAPI string `yaml:"workload_api"`
+	// SPIFFEID picks the SVID with this ID when the Workload API offers
+	// several; the first otherwise.
+	SPIFFEID string            `yaml:"spiffe_id"`
+	Bundles  map[string]string `yaml:"bundles"`
+	Identity string            `yaml:"identity"`
+	CacheDir string            `yaml:"cache_dir"`
 	// LogKey pins the gateway's audit log public key (a note verifier key).
 	LogKey string `yaml:"log_key"`
+	// Login is single sign-on for people (lex login): without svid_cert and
+	// workload_api, lex uses the certificate lex login stored.
+	Login *LoginConfig `yaml:"login"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -135,6 +151,13 @@ func (c *Config) resolve() error {
 	for td, p := range c.Bundles {
 		c.Bundles[td] = abs(p)
 	}
+	if c.Login != nil {
+		c.Login.CARoot = abs(c.Login.CARoot)
+		if c.Login.Dir == "" {
+			c.Login.Dir = "login"
+		}
+		c.Login.Dir = abs(c.Login.Dir)
+	}
 	if c.Identity == "" {
 		c.Identity = "identity.age"
 	}
@@ -154,15 +177,20 @@ func (c *Config) resolve() error {
 // the file lacks or gets wrong.
 func (c *Config) checkNetwork() error {
 	var missing []string
-	for _, f := range []struct{ key, val string }{
-		{"gateway", c.Gateway}, {"gateway_id", c.GatewayID},
-		{"svid_cert", c.SVIDCert}, {"svid_key", c.SVIDKey},
-	} {
+	fields := []struct{ key, val string }{{"gateway", c.Gateway}, {"gateway_id", c.GatewayID}}
+	if c.WorkloadAPI == "" && !c.Login.enabled() {
+		fields = append(fields, struct{ key, val string }{"svid_cert", c.SVIDCert}, struct{ key, val string }{"svid_key", c.SVIDKey})
+	} else if c.Login.enabled() && (c.SVIDCert != "" || c.WorkloadAPI != "") {
+		return fmt.Errorf("config %s: a login section replaces svid_cert, svid_key and workload_api: set one of them", c.Path)
+	} else if c.SVIDCert != "" || c.SVIDKey != "" {
+		return fmt.Errorf("config %s: set either svid_cert and svid_key, or workload_api, not both", c.Path)
+	}
+	for _, f := range fields {
 		if f.val == "" {
 			missing = append(missing, f.key)
 		}
 	}
-	if len(c.Bundles) == 0 {
+	if c.WorkloadAPI == "" && len(c.Bundles) == 0 {
 		missing = append(missing, "bundles")
 	}
 	if len(missing) > 0 {
@@ -173,6 +201,16 @@ func (c *Config) checkNetwork() error {
 	}
 	if _, err := spiffeid.FromString(c.GatewayID); err != nil {
 		return fmt.Errorf("config %s: gateway_id %q: %v", c.Path, c.GatewayID, err)
+	}
+	if c.WorkloadAPI != "" {
+		if err := workloadapi.ValidateAddress(c.WorkloadAPI); err != nil {
+			return fmt.Errorf("config %s: workload_api %q: want unix:///path/to/agent.sock (%v)", c.Path, c.WorkloadAPI, err)
+		}
+	}
+	if c.SPIFFEID != "" {
+		if _, err := spiffeid.FromString(c.SPIFFEID); err != nil {
+			return fmt.Errorf("config %s: spiffe_id %q: %v", c.Path, c.SPIFFEID, err)
+		}
 	}
 	return nil
 }

@@ -138,7 +138,7 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}
-	m, signer, err := verifyTransfer(t, r.c.bundles, r.c.ID(), time.Now())
+	m, signer, at, err := verifyTransfer(t, r.c.ids, r.c.ID())
 	if err != nil {
 		return nil, fmt.Errorf("transfer %s: %w", id, err)
 	}
@@ -152,6 +152,7 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 	} else {
 		fmt.Fprintf(r.info, "from %s (signature verified), matter %s\n", signer, m.Matter)
 	}
+	fmt.Fprintf(r.info, "signed by %s with a certificate valid at signing time, %s\n", signer, at.UTC().Format(time.RFC3339))
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -164,26 +165,29 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 }
 
 // verifyTransfer checks, before anything is downloaded, that the transfer's manifest
-// is signed by a valid SVID of its sender, names me as a recipient, and describes the
-// same ciphertext the gateway's record does.
-func verifyTransfer(t *api.Transfer, bundles x509bundle.Source, me spiffeid.ID, now time.Time) (api.Manifest, spiffeid.ID, error) {
-	m, signer, err := t.Manifest.Verify(bundles, now)
+// is signed by an SVID of its sender that was valid when the gateway accepted the
+// signature (api.Transfer.VerifyManifest: not now, so a short-lived SVID that
+// expired since still vouches for what it signed), names me as a recipient, and
+// describes the same ciphertext the gateway's record does. It returns the time the
+// signature was judged at.
+func verifyTransfer(t *api.Transfer, bundles x509bundle.Source, me spiffeid.ID) (api.Manifest, spiffeid.ID, time.Time, error) {
+	m, signer, at, err := t.VerifyManifest(bundles)
 	if err != nil {
-		return m, signer, fmt.Errorf("the sender's signature does not check out, refusing to download: %w", err)
+		return m, signer, at, fmt.Errorf("the sender's signature does not check out, refusing to download: %w", err)
 	}
 	switch {
 	case !slices.Contains(m.Recipients, me.String()):
-		return m, signer, fmt.Errorf("the signed manifest does not name you (%s) as a recipient", me)
+		return m, signer, at, fmt.Errorf("the signed manifest does not name you (%s) as a recipient", me)
 	case t.Sender != "" && t.Sender != m.Sender:
-		return m, signer, fmt.Errorf("the gateway says the sender is %s but the signed manifest says %s", t.Sender, m.Sender)
+		return m, signer, at, fmt.Errorf("the gateway says the sender is %s but the signed manifest says %s", t.Sender, m.Sender)
 	case t.CiphertextSHA256 != m.CiphertextSHA256 || t.CiphertextSize != m.CiphertextSize:
-		return m, signer, errors.New("the gateway's record of the ciphertext differs from the signed manifest")
+		return m, signer, at, errors.New("the gateway's record of the ciphertext differs from the signed manifest")
 	case t.ManifestHash != "" && t.ManifestHash != t.Manifest.Hash():
-		return m, signer, errors.New("the gateway's manifest hash differs from the signed manifest")
+		return m, signer, at, errors.New("the gateway's manifest hash differs from the signed manifest")
 	case t.State != "" && t.State != api.StateReady && t.State != api.StateAcknowledged:
-		return m, signer, fmt.Errorf("the transfer is %s, not ready to download", t.State)
+		return m, signer, at, fmt.Errorf("the transfer is %s, not ready to download", t.State)
 	}
-	return m, signer, nil
+	return m, signer, at, nil
 }
 
 var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")

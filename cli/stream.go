@@ -100,7 +100,11 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 		return nil, nil, err
 	}
 	draft.CiphertextSize, draft.CiphertextSHA256, draft.Created = e.size, "", time.Time{}
-	intent, err := api.Sign(draft, s.c.svid.PrivateKey, s.c.svid.Certificates)
+	svid, err := currentSVID(s.c.ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	intent, err := api.Sign(draft, svid.PrivateKey, svid.Certificates)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing the manifest: %w", err)
 	}
@@ -171,7 +175,10 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 	s.e.verbosef("encrypted %d bytes in %v (%.0f MB/s), uploading as it went", e.size, time.Since(start).Round(time.Millisecond), mbps(e.size, time.Since(start)))
 	m, _ := intent.Decode()
 	m.CiphertextSHA256 = h
-	if st.Final, err = api.Sign(m, s.c.svid.PrivateKey, s.c.svid.Certificates); err != nil {
+	if svid, err = currentSVID(s.c.ids); err == nil { // rotated since, perhaps: same ID
+		st.Final, err = api.Sign(m, svid.PrivateKey, svid.Certificates)
+	}
+	if err != nil {
 		cancel()
 		<-uploaded
 		s.abandon(ctx, t.ID)

@@ -84,7 +84,7 @@ func (e *RefusedCertError) Unwrap() error { return e.Err }
 
 // tlsConfig returns the mTLS client configuration: TLS 1.3, our SVID, the gateway's
 // SVID verified against bundles and authorized as gatewayID, errors typed.
-func tlsConfig(svid *x509svid.SVID, bundles *x509bundle.Set, gatewayID spiffeid.ID) *tls.Config {
+func tlsConfig(svid x509svid.Source, bundles x509bundle.Source, gatewayID spiffeid.ID) *tls.Config {
 	authorize := func(got spiffeid.ID, _ [][]*x509.Certificate) error {
 		if got != gatewayID {
 			return &GatewayIDError{Want: gatewayID, Got: got}

@@ -243,6 +243,9 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&p)
 		c.Identity.Bundles[td] = p
 	}
+	for i := range c.Identity.Federation {
+		abs(&c.Identity.Federation[i].BootstrapBundle)
+	}
 	abs(&c.Policy.Dir)
 	if c.Policy.DecisionLog != "off" {
 		abs(&c.Policy.DecisionLog)

@@ -40,6 +40,8 @@ var allowed = map[string][]string{
 	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it
 	"cli":                   {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck", "gateway/buildinfo"},
+	"gateway/spiretest":     {},                    // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
+	"gateway/ssotest":       {"gateway/spiretest"}, // runs Ory Hydra and step-ca for tests (built with spiretest.Build); its tests drive lex login
 	"cmd/lex":               {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":           {"gateway", "gateway/sftpfront"}, // writes its lexgate.yaml with gateway.Config.Marshal

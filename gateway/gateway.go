@@ -1,7 +1,7 @@
 // Package gateway wires lexgate's parts into one server: the SPIFFE identity
 // source, the OPA policy engine, the store, the transfer core, and the HTTP/3 +
-// HTTPS front on one port number, plus /healthz and /metrics on a loopback admin
-// listener.
+// HTTPS front on one port number, plus /healthz (liveness), /readyz (readiness:
+// SVID, policy, audit log and store) and /metrics on a loopback admin listener.
 //
 //	g, err := gateway.New(ctx, cfg, logger) // binds the listeners
 //	err = g.Serve(ctx)                      // until ctx is done, then a graceful shutdown
@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if err := cfg.checkOwnID(g.id.ID()); err != nil {
 		return nil, fmt.Errorf("gateway: refusing to start: %w", err)
 	}
+	g.registerSVIDMetrics(g.metrics.reg)
 	pcfg := cfg.Policy
 	pcfg.Logger = log
 	if pcfg.Dir == "" && pcfg.FS == nil {
@@ -343,7 +344,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	defer g.watchPolicy(ctx)()
+	defer g.watchReload(ctx)()
 	preauth := newPreauthListener(g.tcpLn, g.cfg.Limits.MaxPreAuthPerAddr, g.log, g.metrics.reg)
 	run("https", func() error { return g.h2.ServeTLS(preauth, "", "") })
 	if g.h3 != nil {

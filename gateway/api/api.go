@@ -30,7 +30,11 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // Paths of the v1 API. {id} stands for a transfer ID.
@@ -125,6 +129,47 @@ type Transfer struct {
 	// HeldPastExpiry: the transfer expired but a legal hold on its matter
 	// keeps it; it is no longer delivered.
 	HeldPastExpiry bool `json:"held_past_expiry,omitempty"`
+}
+
+// VerifyManifest verifies the transfer's signed manifest as SignedManifest.Verify
+// does, judging the signer's certificate at the time the gateway accepted the
+// signature rather than now: a signature is valid when the signer's X.509-SVID
+// chained to its bundle and was within its validity when it was made, so a
+// transfer stays receivable after the sender's short-lived SVID expired.
+//
+// The gateway verified the manifest at one of two times it records and binds in
+// the audit log: Created (the transfer_created entry), for a manifest that
+// opened the transfer with its ciphertext hash; Completed (the upload_complete
+// entry, the sender's receipt, which carries the manifest hash), for the final
+// manifest that sealed a streamed transfer. VerifyManifest judges at Created
+// first, then at Completed, and returns the time that held. A certificate valid
+// at neither (expired or not yet valid when the gateway accepted it) fails with
+// an error wrapping ErrSignerCertNotValid.
+func (t *Transfer) VerifyManifest(bundles x509bundle.Source) (Manifest, spiffeid.ID, time.Time, error) {
+	times := []time.Time{t.Created}
+	if !t.Completed.IsZero() && !t.Completed.Equal(t.Created) {
+		times = append(times, t.Completed)
+	}
+	var first error
+	for _, at := range times {
+		if at.IsZero() {
+			continue
+		}
+		m, id, err := t.Manifest.Verify(bundles, at)
+		if err == nil {
+			return m, id, at, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if !errors.Is(err, ErrSignerCertNotValid) {
+			break // not a matter of time: judging later changes nothing
+		}
+	}
+	if first == nil {
+		first = badf("the gateway's record has no time of acceptance")
+	}
+	return Manifest{}, spiffeid.ID{}, time.Time{}, first
 }
 
 // InboxResponse lists the ready transfers addressed to the caller that it has not

@@ -286,11 +286,20 @@ func (sm *SignedManifest) Decode() (Manifest, error) {
 	return m, nil
 }
 
+// ErrSignerCertNotValid is wrapped, beside ErrBadManifest, when the signer's
+// certificate was expired or not yet valid at the time the signature is judged at.
+var ErrSignerCertNotValid = errors.New("the signer's certificate was not valid at signing time")
+
 // Verify checks that the manifest was signed by the X.509-SVID in its chain, that the
 // SVID chains to a bundle in bundles at time now, that its SPIFFE ID is the manifest's
 // sender (or, for a manifest sealed on ingest, its SealedBy gateway), and that the
 // manifest is valid. It returns the manifest and the signer's ID: a caller that
 // accepts sealed manifests must check that the signer is a gateway it trusts.
+//
+// now is the time the signature is judged at. The gateway judges a manifest when
+// it accepts it, at its own clock's now; everyone later judges it at the time the
+// gateway accepted it (Transfer.VerifyManifest), so that a signature stays valid
+// after the signer's short-lived SVID expired or rotated.
 func (sm *SignedManifest) Verify(bundles x509bundle.Source, now time.Time) (Manifest, spiffeid.ID, error) {
 	m, err := sm.Decode()
 	if err != nil {
@@ -309,6 +318,10 @@ func (sm *SignedManifest) Verify(bundles x509bundle.Source, now time.Time) (Mani
 			return m, spiffeid.ID{}, badf("signer certificate %d: %v", i, err)
 		}
 		chain = append(chain, c)
+	}
+	if leaf := chain[0]; now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return m, spiffeid.ID{}, fmt.Errorf("%w: %w: signed at %s with a certificate valid only from %s to %s",
+			ErrBadManifest, ErrSignerCertNotValid, now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	id, _, err := x509svid.Verify(chain, bundles, x509svid.WithTime(now))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -31,9 +32,20 @@ type Config struct {
 	// unix:///run/spire/agent.sock. If it and SVIDCert are empty, the
 	// SPIFFE_ENDPOINT_SOCKET environment variable is used.
 	WorkloadAPI string `yaml:"workload_api"`
+	// SPIFFEID picks, among the SVIDs the Workload API offers, the one with
+	// this ID (the first if empty, as the specification says). Set it when
+	// the agent's registration entries give this workload several.
+	SPIFFEID string `yaml:"spiffe_id"`
 	// Revoked lists SPIFFE IDs refused at the TLS handshake (the admin deny
 	// list), whatever their certificates say.
 	Revoked []string `yaml:"revoked"`
+	// Federation lists partner trust domains whose bundles are fetched from
+	// their SPIFFE bundle endpoints and refreshed (see [Federation]).
+	Federation []Federation `yaml:"federation"`
+	// WatchInterval is how often [Source.Watch] looks for renewed SVID and
+	// bundle files (DefaultWatchInterval if zero, never if negative; SIGHUP
+	// reloads them too). The Workload API streams its updates instead.
+	WatchInterval time.Duration `yaml:"watch_interval"`
 	// Logger receives refused handshakes and Workload API trouble; nil
 	// means slog.Default().
 	Logger *slog.Logger `yaml:"-"`
@@ -51,9 +63,12 @@ const (
 type checked struct {
 	kind    sourceKind
 	addr    string                          // Workload API address
+	pick    spiffeid.ID                     // Config.SPIFFEID, zero if unset
 	bundles map[spiffeid.TrustDomain]string // trust domain -> PEM file
 	revoked map[spiffeid.ID]struct{}
 	log     *slog.Logger
+	watch   time.Duration
+	fed     []*federated
 }
 
 // check validates c, naming the field at fault, and returns it parsed.
@@ -62,11 +77,25 @@ func (c Config) check() (*checked, error) {
 	if out.log == nil {
 		out.log = slog.Default()
 	}
+	out.watch = c.WatchInterval
+	if out.watch == 0 {
+		out.watch = DefaultWatchInterval
+	}
 	kind, addr, err := c.source()
 	if err != nil {
 		return nil, err
 	}
 	out.kind, out.addr = kind, addr
+	if c.SPIFFEID != "" {
+		if kind != fromWorkloadAPI {
+			return nil, errors.New("identity: spiffe_id picks an SVID of the workload API; the files hold one")
+		}
+		id, err := spiffeid.FromString(c.SPIFFEID)
+		if err != nil {
+			return nil, fmt.Errorf("identity: spiffe_id %q: %w", c.SPIFFEID, err)
+		}
+		out.pick = id
+	}
 	for _, name := range slices.Sorted(maps.Keys(c.Bundles)) {
 		td, err := spiffeid.TrustDomainFromString(name)
 		if err != nil {
@@ -76,6 +105,9 @@ func (c Config) check() (*checked, error) {
 			return nil, fmt.Errorf("identity: bundles: no file given for trust domain %s", td)
 		}
 		out.bundles[td] = c.Bundles[name]
+	}
+	if out.fed, err = checkFederation(c.Federation, out.bundles); err != nil {
+		return nil, err
 	}
 	if kind == fromFiles && len(out.bundles) == 0 {
 		return nil, errors.New("identity: bundles: at least one trust domain bundle is required with svid_cert")

@@ -22,6 +22,13 @@
 //	  revoked:
 //	    - spiffe://harbor-law.example/paralegal/mallory
 //
+// The files are reloaded without a restart: [Source.Watch] looks at their
+// contents every watch_interval (default [DefaultWatchInterval]) and the
+// gateway calls [Source.Reload] on SIGHUP. A renewed SVID is used by every
+// later handshake and signature once it verifies against the bundles and
+// carries the same SPIFFE ID; one that does not load is logged and the
+// loaded SVID keeps serving.
+//
 // In production the SPIFFE Workload API (a SPIRE agent) is the source:
 // set workload_api to its address, or leave both workload_api and svid_cert
 // empty and set the SPIFFE_ENDPOINT_SOCKET environment variable
@@ -31,7 +38,16 @@
 //	  workload_api: unix:///run/spire/agent.sock
 //
 // SVIDs and bundles, federated ones included, then stream in and rotate
-// without a restart; bundles listed in the config take precedence. New
+// without a restart; bundles listed in the config take precedence. When the
+// agent offers several SVIDs, spiffe_id picks the gateway's.
+//
+// # Federation
+//
+// Partners' bundles may also come from their SPIFFE bundle endpoints
+// ([Federation], the federation list): fetched with go-spiffe's federation
+// package (https_spiffe), refreshed, and kept while the endpoint is down until
+// they expire; then the partner is refused ([ErrBundleExpired],
+// [Source.FederationErrors]). New
 // waits for the first SVID until its context is done, or for
 // [DefaultWorkloadAPITimeout] if the context has no deadline, and fails
 // with an error naming the address.

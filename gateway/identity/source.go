@@ -29,12 +29,17 @@ var ErrClosed = errors.New("identity: source is closed")
 // bundles of every trust domain it accepts, plus the deny list. It is safe
 // for concurrent use.
 type Source struct {
-	svid    *x509svid.SVID           // file source
-	wl      *workloadapi.X509Source  // Workload API source
-	bundles *x509bundle.Set          // from Config.Bundles
-	id      spiffeid.ID              // the gateway's own ID at New
-	revoked map[spiffeid.ID]struct{} // read-only after New
+	files   *fileSet                       // file source: the files to (re)load; nil with the Workload API
+	svid    atomic.Pointer[x509svid.SVID]  // file source, swapped by Reload
+	wl      *workloadapi.X509Source        // Workload API source
+	bundles atomic.Pointer[x509bundle.Set] // from Config.Bundles, swapped by Reload
+	id      spiffeid.ID                    // the gateway's own ID at New
+	revoked map[spiffeid.ID]struct{}       // read-only after New
 	log     *slog.Logger
+	reload  sync.Mutex                // one Reload at a time
+	loaded  atomic.Pointer[fileStamp] // what Reload last loaded
+	watch   time.Duration             // Config.WatchInterval, defaulted
+	fed     *federations              // Config.Federation; nil without
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -56,8 +61,34 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{revoked: c.revoked, log: c.log, bundles: x509bundle.NewSet()}
-	for td, path := range c.bundles {
+	s := &Source{revoked: c.revoked, log: c.log, watch: c.watch}
+	switch c.kind {
+	case fromFiles:
+		s.files = &fileSet{cert: cfg.SVIDCert, key: cfg.SVIDKey, bundles: c.bundles}
+		err = s.Reload()
+	case fromWorkloadAPI:
+		var set *x509bundle.Set
+		if set, err = loadBundles(c.bundles); err == nil {
+			s.bundles.Store(set)
+			err = s.dialWorkloadAPI(ctx, c.addr, c.pick)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(c.fed) > 0 {
+		if s.fed, err = startFederation(c.fed, cfg.Federation, s.log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// loadBundles loads the configured bundle files.
+func loadBundles(files map[spiffeid.TrustDomain]string) (*x509bundle.Set, error) {
+	set := x509bundle.NewSet()
+	for td, path := range files {
 		b, err := x509bundle.Load(td, path)
 		if err != nil {
 			return nil, fmt.Errorf("identity: bundles[%s]: %s: %w", td, path, err)
@@ -65,45 +96,26 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		if b.Empty() {
 			return nil, fmt.Errorf("identity: bundles[%s]: %s holds no certificate", td, path)
 		}
-		s.bundles.Add(b)
+		set.Add(b)
 	}
-	switch c.kind {
-	case fromFiles:
-		err = s.loadFiles(cfg.SVIDCert, cfg.SVIDKey)
-	case fromWorkloadAPI:
-		err = s.dialWorkloadAPI(ctx, c.addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// loadFiles loads the gateway's SVID from PEM files and verifies it.
-func (s *Source) loadFiles(certPath, keyPath string) error {
-	svid, err := x509svid.Load(certPath, keyPath)
-	if err != nil {
-		return fmt.Errorf("identity: svid_cert %s, svid_key %s: %w", certPath, keyPath, err)
-	}
-	if _, _, err := x509svid.Verify(svid.Certificates, s.bundles); err != nil {
-		return fmt.Errorf("identity: svid_cert %s (%s) does not verify against the configured bundles: %w", certPath, svid.ID, err)
-	}
-	s.svid, s.id = svid, svid.ID
-	return nil
+	return set, nil
 }
 
 // dialWorkloadAPI connects to the Workload API and waits for the first SVID.
-func (s *Source) dialWorkloadAPI(ctx context.Context, addr string) error {
+func (s *Source) dialWorkloadAPI(ctx context.Context, addr string, pick spiffeid.ID) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultWorkloadAPITimeout)
 		defer cancel()
 	}
-	wl, err := dialWorkloadAPI(ctx, addr, s.log)
+	wl, err := dialWorkloadAPI(ctx, addr, pick, s.log)
 	if err != nil {
 		return err
 	}
 	svid, err := wl.GetX509SVID()
+	if err == nil && !pick.IsZero() && svid.ID != pick {
+		err = fmt.Errorf("it offers no SVID for spiffe_id %s (only %s): register this workload for it", pick, svid.ID)
+	}
 	if err != nil {
 		wl.Close()
 		return fmt.Errorf("identity: workload API %s: %w", addr, err)
@@ -118,6 +130,7 @@ func (s *Source) dialWorkloadAPI(ctx context.Context, addr string) error {
 func (s *Source) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.fed.stop()
 		if s.wl != nil {
 			if err := s.wl.Close(); err != nil {
 				s.closeErr = fmt.Errorf("identity: closing workload API source: %w", err)
@@ -135,6 +148,9 @@ func (s *Source) ID() spiffeid.ID {
 			return svid.ID
 		}
 	}
+	if svid := s.svid.Load(); svid != nil {
+		return svid.ID
+	}
 	return s.id
 }
 
@@ -143,8 +159,13 @@ func (s *Source) ID() spiffeid.ID {
 // the Workload API federates with are accepted too but are not listed.)
 func (s *Source) TrustDomains() []spiffeid.TrustDomain {
 	tds := map[spiffeid.TrustDomain]struct{}{}
-	for _, b := range s.bundles.Bundles() {
+	for _, b := range s.bundles.Load().Bundles() {
 		tds[b.TrustDomain()] = struct{}{}
+	}
+	if s.fed != nil {
+		for td := range s.fed.byTD {
+			tds[td] = struct{}{}
+		}
 	}
 	if s.wl != nil {
 		tds[s.ID().TrustDomain()] = struct{}{}
@@ -176,18 +197,24 @@ func (s *Source) GetX509SVID() (*x509svid.SVID, error) {
 		}
 		return svid, nil
 	}
-	return s.svid, nil
+	return s.svid.Load(), nil
 }
 
 // GetX509BundleForTrustDomain returns the X.509 bundle of td: the
-// configured file first, then the Workload API's. It implements
+// configured file first, then the federated one (Config.Federation: the last
+// good bundle fetched, refused once expired), then the Workload API's. It implements
 // [x509bundle.Source]; an unknown trust domain is an error.
 func (s *Source) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	if b, ok := s.bundles.Get(td); ok {
+	if b, ok := s.bundles.Load().Get(td); ok {
 		return b, nil
+	}
+	if s.fed != nil {
+		if f, ok := s.fed.byTD[td]; ok {
+			return f.current(time.Now())
+		}
 	}
 	if s.wl != nil {
 		if b, err := s.wl.GetX509BundleForTrustDomain(td); err == nil {

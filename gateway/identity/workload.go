@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
@@ -20,8 +21,8 @@ const SocketEnv = workloadapi.SocketEnv
 // addr and waits, until ctx is done, for the first X.509-SVID. The source
 // then keeps the SVID and bundles (federated ones included) up to date,
 // reconnecting with go-spiffe's backoff, until it is closed.
-func dialWorkloadAPI(ctx context.Context, addr string, log *slog.Logger) (*workloadapi.X509Source, error) {
-	wlog := &workloadLogger{log: log.With(slog.String("workload_api", addr))}
+func dialWorkloadAPI(ctx context.Context, addr string, pick spiffeid.ID, log *slog.Logger) (*workloadapi.X509Source, error) {
+	wlog := &workloadLogger{log: log.With(slog.String("workload_api", addr)), want: pick}
 	src, err := workloadapi.NewX509Source(ctx,
 		workloadapi.WithClientOptions(workloadapi.WithAddr(addr), workloadapi.WithLogger(wlog)),
 		workloadapi.WithDefaultX509SVIDPicker(wlog.pick),
@@ -39,7 +40,8 @@ func dialWorkloadAPI(ctx context.Context, addr string, log *slog.Logger) (*workl
 // workloadLogger passes go-spiffe's Workload API client logs to slog and
 // remembers the last error, so that a failed [New] can say why.
 type workloadLogger struct {
-	log *slog.Logger
+	log  *slog.Logger
+	want spiffeid.ID // Config.SPIFFEID
 
 	mu   sync.Mutex
 	last string
@@ -71,11 +73,23 @@ func (l *workloadLogger) lastError() string {
 	return l.last
 }
 
-// pick chooses the default SVID of each Workload API update, the first as
-// the specification says, and logs it. The list is never empty: go-spiffe
-// rejects an update without SVIDs.
+// pick chooses the default SVID of each Workload API update: the one with
+// Config.SPIFFEID if set and offered, else the first as the specification
+// says, and logs it. The list is never empty: go-spiffe rejects an update
+// without SVIDs.
 func (l *workloadLogger) pick(svids []*x509svid.SVID) *x509svid.SVID {
 	svid := svids[0]
+	if !l.want.IsZero() {
+		found := false
+		for _, s := range svids {
+			if s.ID == l.want {
+				svid, found = s, true
+			}
+		}
+		if !found {
+			l.log.Error("identity: the workload API no longer offers an SVID for spiffe_id; check the registration entries", slog.String("spiffe_id", l.want.String()), slog.String("offered_first", svid.ID.String()))
+		}
+	}
 	l.log.Info("identity: X.509-SVID updated from the workload API", slog.String("spiffe_id", svid.ID.String()), slog.Time("not_after", svid.Certificates[0].NotAfter))
 	return svid
 }
