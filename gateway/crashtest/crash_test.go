@@ -13,7 +13,9 @@ import (
 
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
+	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
 
@@ -163,7 +165,17 @@ func TestRandomKills(t *testing.T) {
 	t.Logf("seed %d (LEXGATE_CRASH_SEED=%d to repeat), %d kills", seed, seed, iterations)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	w := newWorld(t, "")
+	// checkInbox downloads every transfer whole after each kill, more often
+	// than the shipped download limit (5) allows: raise the recipient
+	// organisation's limit so the check reads the invariant, not the policy.
+	w := newWorldWith(t, "", func(c *gateway.Config) {
+		c.Policy.Dir = gatewaytest.PolicyDir(t, func(file string, doc map[string]any) {
+			if file == "organisations.json" {
+				orgs := doc["organisations"].(map[string]any)
+				orgs["manila-lpo.example"].(map[string]any)["max_downloads"] = 1000
+			}
+		})
+	})
 	g := w.start("")
 	teamKey := registerTeam(t, w.client(g, team))
 	newBatch := func(a *cli.Client) []*upload {

@@ -64,6 +64,13 @@ type world struct {
 // fresh directory if ""); extra is appended to the config.
 func newWorld(t *testing.T, data string, extra ...string) *world {
 	t.Helper()
+	return newWorldWith(t, data, nil, extra...)
+}
+
+// newWorldWith is newWorld with edit, if not nil, applied to the config
+// before it is written.
+func newWorldWith(t *testing.T, data string, edit func(*gateway.Config), extra ...string) *world {
+	t.Helper()
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, pki: filepath.Join(dir, "pki"), data: data}
 	if w.data == "" {
@@ -76,6 +83,9 @@ func newWorld(t *testing.T, data string, extra ...string) *world {
 	c := gateway.DevConfig(w.pki, w.data)
 	c.ShutdownGrace = 2 * time.Second
 	c.Log = gateway.LogConfig{Level: "info", Format: "json"}
+	if edit != nil {
+		edit(&c)
+	}
 	b, err := c.Marshal()
 	if err != nil {
 		t.Fatal(err)
