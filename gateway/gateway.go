@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
 	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
 		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
-		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String()})
+		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), StaticHold: g.policy.MatterHeld})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

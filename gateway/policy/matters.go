@@ -439,3 +439,29 @@ func (f *facts) checkRecords(data any) []error {
 	}
 	return errs
 }
+
+// MatterHeld reports whether the matter registry of the policy set in use
+// records a legal hold on matter. The retention sweeper asks it before it
+// deletes a transfer, beside the holds placed at run time. With no policy
+// set loaded, or a registry entry it cannot read, it reports true: a
+// sweeper that cannot tell must not delete.
+func (e *Engine) MatterHeld(matter string) bool {
+	p := e.current.Load()
+	if p == nil || p.store == nil {
+		return true
+	}
+	if p.store.matters == nil {
+		return false // no registry: nothing is held by it
+	}
+	b, ok := p.store.matters.members[matter]
+	if !ok {
+		return false
+	}
+	var m struct {
+		LegalHold *LegalHold `json:"legal_hold"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return true
+	}
+	return m.LegalHold != nil && m.LegalHold.Held
+}
