@@ -18,3 +18,18 @@ deny contains {
 	input.action == "admin"
 	not admin
 }
+
+# Revoking a transfer or identity, undoing it, and quarantining or
+# releasing a transfer (input.admin.op, sent by the admin plane with action
+# "admin") are for security administrators only (role security_admin in
+# input.source.roles or data.data.roles), on top of being an administrator.
+security_ops := {"revoke", "unrevoke", "quarantine", "release"}
+
+deny contains {
+	"code": "role.not_security_admin",
+	"message": sprintf("%s may not %s: only security administrators may (a group mapped to security_admin in policies/data roles_from_groups, or roles.security_admin)", [who(source), input.admin.op]),
+} if {
+	input.action == "admin"
+	input.admin.op in security_ops
+	not has_role("security_admin")
+}

@@ -3,8 +3,12 @@ package lexgate
 # Matter governance actions: adding a recipient to a matter (requested by
 # one person, approved by another: four-eyes), placing and lifting a legal
 # hold, and fetching a destruction certificate. Who may do what is policy
-# data: data.data.roles (data/access.json) lists, per role, SPIFFE IDs or
-# team prefixes ending in "/":
+# data. The gateway fills input.source.roles (sorted) from the people
+# directory the firm syncs from its identity provider (data/people.json:
+# people[organisation][SPIFFE ID or person subject].groups, mapped to roles
+# by roles_from_groups[organisation][group]) and from data.data.roles
+# (data/access.json), which lists, per role, SPIFFE IDs or team prefixes
+# ending in "/". Either source of a role counts:
 #
 #   approver         approves a pending request to add a recipient
 #   records_manager  places and lifts legal holds
@@ -23,7 +27,11 @@ deny contains r if {
 # request_actions are the actions about a matter named by input.request.
 request_actions := {"matter_request_recipient", "matter_approve_recipient", "legal_hold_place", "legal_hold_lift"}
 
-# has_role holds when the source holds role (data.data.roles[role]).
+# has_role holds when the source holds role: input.source.roles (filled by
+# the gateway from the people directory and the role lists), or
+# data.data.roles[role] read directly (for inputs not enriched by it).
+has_role(role) if role in object.get(source, "roles", [])
+
 has_role(role) if {
 	some e in data.data.roles[role]
 	wall_matches(e, object.get(source, "id", ""))
@@ -79,7 +87,7 @@ recipient_domain(r) := split(trim_prefix(r, "spiffe://"), "/")[0]
 
 request_denies contains {
 	"code": "role.not_approver",
-	"message": sprintf("%s is not an approver of %s: ask one of the approvers in policies/data (roles.approver) to approve request %s", [
+	"message": sprintf("%s is not an approver of %s: ask one of the approvers (a group mapped to approver in policies/data roles_from_groups, or roles.approver) to approve request %s", [
 		who(source), matter_owner, object.get(request, "request_id", "?"),
 	]),
 } if {

@@ -21,6 +21,11 @@ type facts struct {
 	Matters       map[string]Matter       `json:"matters"`
 	Labels        map[string]string       `json:"labels"`
 	Roles         map[string][]string     `json:"roles"`
+	// People is the directory the firm syncs from its identity provider
+	// (data/people.json): organisation → SPIFFE ID or person subject →
+	// person. RolesFromGroups maps, per organisation, a group to roles.
+	People          map[string]map[string]Person   `json:"people"`
+	RolesFromGroups map[string]map[string][]string `json:"roles_from_groups"`
 
 	// byOrg indexes Agreements by the trust domains of their parties.
 	byOrg map[string][]int
@@ -122,6 +127,7 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	}
 	errs = append(errs, f.checkLists()...)
 	errs = append(errs, f.checkMatters()...)
+	errs = append(errs, f.checkPeople()...)
 	errs = append(errs, f.checkRecords(raw)...)
 	for i, a := range f.Agreements {
 		where := fmt.Sprintf("agreements[%d] (%s %v)", i, a.Kind, a.Parties)
@@ -209,6 +215,7 @@ func (f *facts) enrich(in Input) Input {
 		in.Bundle = &b
 	}
 	in.Source = f.party(in.Source, "")
+	in.Source.Roles = f.rolesOf(in.Source)
 	if in.Destinations != nil {
 		dests := make([]Party, len(in.Destinations))
 		for i, p := range in.Destinations {

@@ -94,6 +94,13 @@ type Party struct {
 	// Certifications are the organisation's and the site's, sorted.
 	// Filled in by the engine.
 	Certifications []string `json:"certifications,omitempty"`
+	// Roles are the roles the source holds (paralegal, attorney, approver,
+	// records_manager, security_admin), sorted: from the people directory
+	// (data/people.json, its groups mapped by roles_from_groups) and the
+	// role lists of data/access.json. Filled in by the engine for the
+	// source only, whatever the caller put there, so that a client cannot
+	// claim a role; empty for destinations.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // PartyOf returns the Party of a SPIFFE ID.

@@ -97,6 +97,7 @@ func partyValue(c *terms, p Party) ast.Value {
 	}
 	optString(c, o, "jurisdiction", p.Jurisdiction)
 	optStrings(c, o, "certifications", p.Certifications)
+	optStrings(c, o, "roles", p.Roles)
 	return o
 }
 
@@ -389,6 +390,9 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 	}
 	if len(p.Certifications) > 0 {
 		fields = append(fields, field("certifications", cached.certifications[1+site]))
+	}
+	if len(p.Roles) > 0 {
+		fields = append(fields, field("roles", stringList(f.values.strings, p.Roles)))
 	}
 	return ast.NewObject(fields...)
 }
