@@ -15,6 +15,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
+	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -52,6 +53,8 @@ type Config struct {
 	Audit audit.Config `yaml:"audit"`
 	// GC tunes Go's garbage collector for lexgate serve.
 	GC GCConfig `yaml:"gc"`
+	// Notify sends email and webhook notifications from the store's outbox.
+	Notify notify.Config `yaml:"notify"`
 }
 
 // GCConfig tunes Go's garbage collector for the gateway process.
@@ -175,6 +178,9 @@ func (c *Config) Validate() error {
 	if err := c.Audit.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("gateway: invalid config: %w", errors.Join(errs...))
 	}
@@ -226,4 +232,5 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)
+	c.resolveNotifyPaths(abs)
 }

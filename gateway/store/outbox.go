@@ -20,7 +20,8 @@ import (
 // never lost by a crash, and delivered at least once per endpoint; the
 // event's ID is the idempotency key a receiver deduplicates on.
 
-// Event kinds the store's triggers write. Others come from EnqueueEvent.
+// Event kinds. The store's triggers write the first seven; the core
+// enqueues refusals and the notifier expiry warnings.
 const (
 	EventTransferReady        = "transfer.ready"
 	EventTransferReceived     = "transfer.received"
@@ -29,6 +30,8 @@ const (
 	EventHoldLifted           = "hold.lifted"
 	EventApprovalRequested    = "approval.requested"
 	EventApprovalGranted      = "approval.granted"
+	EventTransferRefused      = "transfer.refused"
+	EventTransferExpiring     = "transfer.expiring"
 )
 
 // Event is one queued notification event.
@@ -263,7 +266,7 @@ func (s *Store) setDelivery(ctx context.Context, eventID, endpoint string, from 
 // ExpiringTransfers returns the ready transfers whose expiry falls in
 // [now, before), for expiry warnings.
 func (s *Store) ExpiringTransfers(ctx context.Context, now, before time.Time) ([]*Transfer, error) {
-	return s.list(ctx, `state = 'ready' AND expires_at >= ? AND expires_at < ? ORDER BY expires_at`,
+	return s.list(ctx, `WHERE state = 'ready' AND expires_at >= ? AND expires_at < ? ORDER BY expires_at`,
 		now.UnixNano(), before.UnixNano())
 }
 

@@ -142,3 +142,23 @@ func TestOutboxDeliveries(t *testing.T) {
 		t.Error("no next delivery")
 	}
 }
+
+// TestExpiringTransfers: ready transfers expiring in the window, and no others.
+func TestExpiringTransfers(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	var ids []string
+	for _, exp := range []time.Duration{time.Hour, 48 * time.Hour, 0} {
+		content := randomBytes(t, 32)
+		tr := newTransfer(t, alice, content, bob)
+		if exp > 0 {
+			tr.Obligations = Obligations{RetentionDays: 1, ExpiresAt: t0.Add(exp)}
+		}
+		createUploaded(t, s, tr, content)
+		ids = append(ids, tr.ID)
+	}
+	ts, err := s.ExpiringTransfers(ctx, t0, t0.Add(24*time.Hour))
+	if err != nil || len(ts) != 1 || ts[0].ID != ids[0] || len(ts[0].Recipients) != 1 {
+		t.Fatalf("expiring: %+v %v", ts, err)
+	}
+}

@@ -74,6 +74,7 @@ func (s *Service) auditRefusal(ctx context.Context, in policy.Input, d policy.De
 	ev := inputEvent(audit.KindDecision, in)
 	ev.Decision = auditDecision(d, false)
 	s.Audit(ctx, ev)
+	s.queueRefusal(ctx, in, d)
 }
 
 // auditAllowed logs an allowed decision that leaves no other record.

@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+
+	"github.com/lexgate/lexgate/gateway/notify"
+)
+
+// background runs the gateway's long-lived workers besides the sweeper —
+// the notifier (issue 21) and the SIEM forwarder — owned by the gateway:
+// stop cancels them and waits.
+type background struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (b *background) start(ctx context.Context, fns ...func(context.Context)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cancel != nil {
+		return
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel = cancel
+	for _, fn := range fns {
+		if fn == nil {
+			continue
+		}
+		b.wg.Go(func() { fn(bctx) })
+	}
+}
+
+// stop cancels the workers and waits for them; safe to call more than once.
+func (b *background) stop() {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	b.wg.Wait()
+}
+
+// Notifier is the gateway's notifier: admins list and retry parked
+// deliveries through it.
+func (g *Gateway) Notifier() *notify.Notifier { return g.notifier }
+
+// resolveNotifyPaths makes the notify and siem sections' file names absolute.
+func (c *Config) resolveNotifyPaths(abs func(*string)) {
+	abs(&c.Notify.Directory)
+	abs(&c.Notify.Email.CAFile)
+	abs(&c.Notify.Email.PasswordFile)
+	abs(&c.Notify.Email.Templates)
+	for i := range c.Notify.Webhooks {
+		abs(&c.Notify.Webhooks[i].CAFile)
+		abs(&c.Notify.Webhooks[i].SecretFile)
+	}
+}
