@@ -151,4 +151,3 @@ func refuseOne(t testing.TB, alice *gatewaytest.Client, team *gatewaytest.Client
 	}
 	return e.DecisionID
 }
-
