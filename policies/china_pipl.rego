@@ -19,7 +19,7 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, pipl_kinds),
 	]),
 } if {
-	"CN" in input.bundle.data_subject_regions
+	"CN" in regions
 	personal
 	some [from, to] in flows
 	from.organisation

@@ -8,10 +8,13 @@ manila := {"id": "spiffe://manila-lpo.example/site/review-team", "trust_domain":
 
 bogota := {"id": "spiffe://bogota-lpo.example/site/review-team", "trust_domain": "bogota-lpo.example", "path": "/site/review-team"}
 
-send_to(dests, labels, t) := d if {
+send_to(dests, labels, t) := send_on("HL-2026-0042", dests, labels, t)
+
+# send_on is a send from Alice on a matter of the shipped registry.
+send_on(matter, dests, labels, t) := d if {
 	d := data.lexgate.decision with input as {
 		"version": 1, "action": "send", "time": t,
-		"source": harbor, "destinations": dests, "bundle": {"labels": labels},
+		"source": harbor, "destinations": dests, "bundle": {"matter": matter, "labels": labels},
 	}
 }
 
@@ -33,12 +36,12 @@ test_shipped_health_to_manila_refused_no_baa if {
 }
 
 test_shipped_bogota_nda_expired if {
-	d := send_to([bogota], [], t0)
+	d := send_on("HL-2026-0050", [bogota], [], t0)
 	d.reasons == [{
 		"code": "agreement.not_in_force",
 		"message": "bogota-lpo.example has no agreement in force with harbor-law.example: the NDA expired on 2026-03-31",
 	}]
-	send_to([bogota], [], "2026-03-31T12:00:00Z").allow == true
+	send_on("HL-2026-0050", [bogota], [], "2026-03-31T12:00:00Z").allow == true
 }
 
 test_shipped_organisations_have_iso_jurisdictions if {
@@ -61,7 +64,7 @@ test_shipped_agreements_are_well_formed if {
 }
 
 test_shipped_eu_personal_data_to_manila_under_scc if {
-	b := {"matter": "2026-0042", "labels": ["personal-data"], "data_subject_regions": ["DE"]}
+	b := {"matter": "HL-2026-0050", "labels": ["personal-data"], "data_subject_regions": ["DE"]}
 	d := data.lexgate.decision with input as {"version": 1, "action": "send", "time": t0, "source": harbor, "destinations": [manila], "bundle": b}
 	d.allow == true
 	d2 := data.lexgate.decision with input as {"version": 1, "action": "send", "time": "2026-03-01T00:00:00Z", "source": harbor, "destinations": [bogota], "bundle": b}

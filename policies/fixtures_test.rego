@@ -69,6 +69,49 @@ walls := {"M-42": ["spiffe://lpo.test/team/mergers/", "spiffe://care.test", "spi
 # admins of the fixture world.
 admins := ["spiffe://law.test/security"]
 
+# roles of the fixture world: approvers, records managers, security admins.
+roles := {
+	"approver": ["spiffe://law.test/partner/", "spiffe://law.test/user"],
+	"records_manager": ["spiffe://law.test/records/"],
+	"security_admin": ["spiffe://law.test/security"],
+}
+
+# vocabulary is the fixture world's closed set of labels.
+vocabulary := {
+	"privileged": "privileged",
+	"client-confidential": "client confidential",
+	"personal-data": "personal data",
+	"special-category": "special categories",
+	"health": "health",
+	"financial": "financial",
+	"export-controlled": "export-controlled",
+}
+
+# all_orgs are the trust domains of every fixture organisation.
+all_orgs := sort([td | some td, _ in orgs])
+
+# anyone is a matter of law.test open to every fixture organisation, with
+# the client's consent to work anywhere: the matters the tests of the
+# other rules use, so that only those rules decide.
+anyone(jurisdictions) := {
+	"client": "Client",
+	"owner": "law.test",
+	"data_subject_jurisdictions": jurisdictions,
+	"client_consents": [{"reference": "C-ALL", "given": "2020-01-01", "organisations": all_orgs}],
+	"permitted_recipients": {"organisations": all_orgs},
+}
+
+# matters of the fixture world. M-1 (req, pd) has US data subjects, so that
+# a bundle of personal data always has a known jurisdiction; M-2, M-3 and
+# M-42 have none of their own. The matter tests add their own (matters_test.rego).
+matters := {
+	"M-1": anyone(["US"]),
+	"M-2": anyone([]),
+	"M-3": anyone([]),
+	"M-42": anyone([]),
+	"M-43": anyone([]),
+}
+
 # party makes a party of a trust domain.
 party(td) := {"id": sprintf("spiffe://%s/user", [td]), "trust_domain": td, "path": "/user"}
 
@@ -79,7 +122,7 @@ req(act, from, to, labels, t) := {
 	"time": t,
 	"source": party(from),
 	"destinations": [party(d) | some d in to],
-	"bundle": {"labels": labels},
+	"bundle": {"matter": "M-1", "labels": labels},
 }
 
 # at makes a party with a SPIFFE path in a trust domain.
@@ -96,13 +139,19 @@ breq(act, from, to, b, t) := {
 }
 
 # decide evaluates the decision in the fixture world.
-decide(x) := d if {
+decide(x) := decide_with(x, matters)
+
+# decide_with evaluates the decision in the fixture world with matters ms.
+decide_with(x, ms) := d if {
 	d := data.lexgate.decision with input as x
 		with data.data.organisations as orgs
 		with data.data.agreements as agreements
 		with data.data.jurisdictions as jurisdictions
 		with data.data.ethical_walls as walls
 		with data.data.admins as admins
+		with data.data.matters as ms
+		with data.data.labels as vocabulary
+		with data.data.roles as roles
 }
 
 # pd is a personal-data bundle about subjects in regions.

@@ -13,13 +13,13 @@ gdpr_kinds := {"SCC", "BCR"}
 # (eea(r), places.rego, written out: a function call per region costs an
 # evaluation and a cache entry).
 eea_subjects if {
-	some r in input.bundle.data_subject_regions
+	some r in regions
 	r in data.data.jurisdictions.eu_eea
 }
 
-eea_subjects if "EU" in input.bundle.data_subject_regions
+eea_subjects if "EU" in regions
 
-eea_subjects if "EEA" in input.bundle.data_subject_regions
+eea_subjects if "EEA" in regions
 
 deny contains {
 	"code": "gdpr.no_transfer_mechanism",

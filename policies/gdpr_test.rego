@@ -35,7 +35,7 @@ test_gdpr_within_eea_allowed if {
 }
 
 test_gdpr_only_for_personal_data_of_eea_subjects if {
-	no_pd := {"labels": ["financial"], "data_subject_regions": ["DE"]}
+	no_pd := {"matter": "M-1", "labels": ["financial"], "data_subject_regions": ["DE"]}
 	decide(breq("send", party("law.test"), [party("old.test")], no_pd, "2026-03-01T00:00:00Z")).allow == true
 	decide(breq("send", party("law.test"), [party("old.test")], pd(["BR"]), "2026-03-01T00:00:00Z")).allow == true
 }

@@ -5,15 +5,15 @@ package lexgate
 # checked when a bundle is sent and again when it is received, so a BAA
 # that lapses in between stops the delivery.
 
-# labelled holds when the bundle carries the label. (Rules test
-# `"health" in input.bundle.labels` directly, which reads the same.)
-labelled(label) if label in input.bundle.labels
+# labelled holds when the bundle carries the label among its effective
+# labels (the matter's categories and the sender's labels, matters.rego).
+labelled(label) if label in labels
 
 deny contains {
 	"code": "hipaa.no_baa",
 	"message": sprintf("%s cannot receive health data from %s without a Business Associate Agreement (BAA): %s", [recipient, sender, why_not(sender, recipient, {"BAA"})]),
 } if {
-	"health" in input.bundle.labels
+	"health" in labels
 	action in {"send", "receive"}
 	source.organisation
 	some p in counterparties
@@ -34,6 +34,6 @@ deny contains {
 	"message": "health data can only be delivered when the policy knows who sent it, to check their Business Associate Agreement (BAA): the request names no sender",
 } if {
 	input.action == "receive"
-	"health" in input.bundle.labels
+	"health" in labels
 	count(counterparties) == 0
 }

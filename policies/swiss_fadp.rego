@@ -9,7 +9,7 @@ package lexgate
 ch_kinds := {"SCC", "BCR"}
 
 # ch_subjects holds when some data subjects of the bundle live in Switzerland.
-ch_subjects if "CH" in input.bundle.data_subject_regions
+ch_subjects if "CH" in regions
 
 deny contains {
 	"code": "fadp.no_transfer_mechanism",
@@ -18,7 +18,7 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, ch_kinds),
 	]),
 } if {
-	"CH" in input.bundle.data_subject_regions # ch_subjects, tested on the input so that OPA's rule index applies
+	ch_subjects
 	personal
 	some [from, to] in flows
 	from.organisation

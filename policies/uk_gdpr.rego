@@ -11,7 +11,7 @@ uk_kinds := {"IDTA", "UK-ADDENDUM"}
 
 # uk_subjects holds when some data subjects of the bundle live in the UK.
 uk_subjects if {
-	some r in input.bundle.data_subject_regions
+	some r in regions
 	r in {"GB", "UK"}
 }
 
@@ -22,8 +22,7 @@ deny contains {
 		why_not(from.trust_domain, to.trust_domain, uk_kinds),
 	]),
 } if {
-	some r in input.bundle.data_subject_regions # uk_subjects, tested on the input so that OPA's rule index applies
-	r in {"GB", "UK"}
+	uk_subjects
 	personal
 	some [from, to] in flows
 	from.organisation

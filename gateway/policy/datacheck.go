@@ -137,9 +137,13 @@ func placeDataErrors(fsys fs.FS, root string, errs []error) []error {
 		if m[2] != "" {
 			n, _ := strconv.Atoi(m[2])
 			e.Line = nthLine(f.text, `"parties"`, n)
-		} else if q := dataQuotedRE.FindString(e.Message); q != "" {
-			if e.Line = nthLine(f.text, q, 0); e.Line == 0 { // YAML: unquoted
-				e.Line = nthLine(f.text, strings.Trim(q, `"`), 0)
+		} else if qs := dataQuotedRE.FindAllString(e.Message, 2); len(qs) > 0 {
+			if e.Line = nthLine(f.text, qs[0], 0); e.Line == 0 { // YAML: unquoted
+				e.Line = nthLine(f.text, strings.Trim(qs[0], `"`), 0)
+			} else if len(qs) > 1 {
+				// The value the message is about, within the entry named
+				// first: matters["M-1"]: category "helth"...
+				e.Line = lineAfter(f.text, qs[0], qs[1], e.Line)
 			}
 		}
 	}
@@ -195,6 +199,20 @@ func dataFiles(fsys fs.FS, root string) map[string]dataFile {
 		}
 	}
 	return out
+}
+
+// lineAfter is the line of the first occurrence of value after the first
+// of entry in text, or line when there is none.
+func lineAfter(text, entry, value string, line int) int {
+	i := strings.Index(text, entry)
+	if i < 0 {
+		return line
+	}
+	j := strings.Index(text[i+len(entry):], value)
+	if j < 0 {
+		return line
+	}
+	return strings.Count(text[:i+len(entry)+j], "\n") + 1
 }
 
 // nthLine is the 1-based line of the n-th (from 0) occurrence of needle in

@@ -204,3 +204,56 @@ func TestCheckLocatesDataErrors(t *testing.T) {
 		t.Errorf("located at %v, want %v", got, want)
 	}
 }
+
+// TestCheckLocatesMatterErrors: a bad matter registry or label vocabulary is
+// refused, each problem at the line of the value it is about.
+func TestCheckLocatesMatterErrors(t *testing.T) {
+	matters := `{"matters": {
+  "M-1": {
+    "client": "Acme",
+    "owner": "a.test",
+    "categories": ["helth"],
+    "data_subject_jurisdictions": ["Germany"],
+    "client_consents": [{"reference": "C1", "given": "2025-13-01", "organisations": ["c.test"]}],
+    "permitted_recipients": {"organisations": ["d.test"], "identities": ["b.test/x"]},
+    "legal_hold": {"held": true, "at": "yesterday"},
+    "retention_seconds": 0
+  },
+  "M-2": {"client": "", "owner": "nowhere.test", "permitted_recipients": {}}
+}}
+`
+	fsys := mapFS(map[string]string{
+		"p.rego":                  allowAll,
+		"data/organisations.json": "{\"organisations\": {\n  \"a.test\": {\"name\": \"A\", \"jurisdiction\": \"DE\"}\n}}\n",
+		"data/labels.json":        "{\"labels\": {\n  \"health\": \"Health\",\n  \"Bad Label\": \"x\"\n}}\n",
+		"data/access.json":        "{\"roles\": {\n  \"approver\": [\"bob\"]\n}}\n",
+		"data/matters.json":       matters,
+	})
+	var got []string
+	for _, err := range policy.Check(t.Context(), fsys) {
+		var pe *policy.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("%T %v", err, err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d %s", pe.File, pe.Line, pe.Message))
+	}
+	for _, want := range []string{
+		`data/labels.json:3 labels: "Bad Label" must be lower case`,
+		`data/access.json:2 roles["approver"]: "bob" is not a SPIFFE ID`,
+		`data/matters.json:5 matters["M-1"]: category "helth" is not in the label vocabulary`,
+		`data/matters.json:6 matters["M-1"]: data-subject jurisdiction "Germany"`,
+		`data/matters.json:7 matters["M-1"]: client_consents[0]: organisation "c.test" is not in organisations`,
+		`data/matters.json:7 matters["M-1"]: client_consents[0]: given "2025-13-01" is not a date`,
+		`data/matters.json:8 matters["M-1"]: permitted recipient organisation "d.test" is not in organisations`,
+		`data/matters.json:8 matters["M-1"]: permitted recipient "b.test/x" is not a SPIFFE ID`,
+		`data/matters.json:2 matters["M-1"]: legal_hold is held but by or reason is missing`,
+		`data/matters.json:9 matters["M-1"]: legal_hold at "yesterday" is not an RFC 3339 time`,
+		`data/matters.json:2 matters["M-1"]: retention_seconds is 0`,
+		`data/matters.json:12 matters["M-2"]: client is missing`,
+		`data/matters.json:12 matters["M-2"]: owner "nowhere.test" is not in organisations`,
+	} {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, want) }) {
+			t.Errorf("no error %q in:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
