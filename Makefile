@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server lftp
+DEB_PKGS := openssh-client openssh-server lftp rsyslog rsyslog-gnutls
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -26,8 +26,11 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/lex ./cmd/lexgate
 
 # Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
+# Mailpit (the SMTP server of the notification tests) is pinned in a module of
+# its own, gateway/notify/tools, so its dependencies stay out of go.mod.
 tools:
 	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
+	cd gateway/notify/tools && $(GO) build -o /dev/null github.com/axllent/mailpit
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:
@@ -35,6 +38,8 @@ deb-deps:
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
+	[ -x /usr/sbin/rsyslogd ] || missing="$$missing rsyslog"; \
+	dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing="$$missing rsyslog-gnutls"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -18,6 +18,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	GC GCConfig `yaml:"gc"`
 	// Notify sends email and webhook notifications from the store's outbox.
 	Notify notify.Config `yaml:"notify"`
+	// SIEM forwards policy decisions as syslog over TLS; its cursor defaults
+	// to <store.dir>/siem.cursor.
+	SIEM siem.Config `yaml:"siem"`
 }
 
 // GCConfig tunes Go's garbage collector for the gateway process.
@@ -137,6 +141,9 @@ func (c *Config) setDefaults() {
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = filepath.Join(c.Store.Dir, "audit")
 	}
+	if c.SIEM.Cursor == "" {
+		c.SIEM.Cursor = filepath.Join(c.Store.Dir, "siem.cursor")
+	}
 }
 
 // Validate reports every problem it finds in the config, each naming its key.
@@ -179,6 +186,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.SIEM.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

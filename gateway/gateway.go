@@ -33,6 +33,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/policies"
@@ -79,6 +80,7 @@ type Gateway struct {
 
 	// notifier delivers the outbox (issue 21); bg runs it from Serve.
 	notifier *notify.Notifier
+	siem     *siem.Forwarder // nil unless siem.syslog.addr is set
 	bg       background
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
@@ -172,7 +174,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.svc = svc
-	if g.notifier, err = notify.New(cfg.Notify, notify.Deps{Store: g.store, Log: log}); err != nil {
+	if g.notifier, g.siem, err = newForwarders(cfg, pcfg.DecisionLog, g.store, log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	front := httpapi.New(svc, log, g.metrics)
@@ -343,7 +345,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		run("sftp", func() error { return g.sftp.Serve(ctx) })
 	}
 	g.startSweeper(ctx)
-	g.bg.start(ctx, g.notifier.Run)
+	g.startForwarders(ctx)
 	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
 	var err error
 	select {

@@ -2,10 +2,33 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
 	"github.com/lexgate/lexgate/gateway/notify"
+	"github.com/lexgate/lexgate/gateway/siem"
+	"github.com/lexgate/lexgate/gateway/store"
 )
+
+// newForwarders builds the notifier and, when configured, the SIEM
+// forwarder of the decision log at decisionLog.
+func newForwarders(cfg Config, decisionLog string, s *store.Store, log *slog.Logger) (*notify.Notifier, *siem.Forwarder, error) {
+	n, err := notify.New(cfg.Notify, notify.Deps{Store: s, Log: log})
+	if err != nil || !cfg.SIEM.Enabled() {
+		return n, nil, err
+	}
+	f, err := siem.New(cfg.SIEM, siem.Deps{DecisionLog: decisionLog, Log: log})
+	return n, f, err
+}
+
+// startForwarders starts the notifier and the SIEM forwarder.
+func (g *Gateway) startForwarders(ctx context.Context) {
+	var fwd func(context.Context)
+	if g.siem != nil {
+		fwd = g.siem.Run
+	}
+	g.bg.start(ctx, g.notifier.Run, fwd)
+}
 
 // background runs the gateway's long-lived workers besides the sweeper —
 // the notifier (issue 21) and the SIEM forwarder — owned by the gateway:
@@ -49,6 +72,10 @@ func (g *Gateway) Notifier() *notify.Notifier { return g.notifier }
 
 // resolveNotifyPaths makes the notify and siem sections' file names absolute.
 func (c *Config) resolveNotifyPaths(abs func(*string)) {
+	abs(&c.SIEM.Cursor)
+	abs(&c.SIEM.Syslog.CAFile)
+	abs(&c.SIEM.Syslog.CertFile)
+	abs(&c.SIEM.Syslog.KeyFile)
 	abs(&c.Notify.Directory)
 	abs(&c.Notify.Email.CAFile)
 	abs(&c.Notify.Email.PasswordFile)

@@ -1,0 +1,335 @@
+package siem
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Deps are what a Forwarder runs on.
+type Deps struct {
+	// DecisionLog is the decision log's path (policy.Config.DecisionLog).
+	DecisionLog string
+	// Log receives the forwarder's own troubles; slog.Default() if nil.
+	Log *slog.Logger
+}
+
+// Forwarder ships the decision log to a syslog receiver. Start it with
+// [Forwarder.Run]; it stops when the context is done.
+type Forwarder struct {
+	cfg    Config
+	path   string
+	log    *slog.Logger
+	tls    *tls.Config
+	host   string
+	conn   net.Conn
+	cursor cursor
+}
+
+// cursor is how far forwarding got: the file (by inode, which a rename
+// keeps) and the offset after the last line sent.
+type cursor struct {
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+}
+
+// New checks cfg and builds a forwarder.
+func New(cfg Config, deps Deps) (*Forwarder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.DecisionLog == "" {
+		return nil, errors.New("siem: forwarding needs the decision log: set policy.decision_log (it is off)")
+	}
+	if cfg.Cursor == "" {
+		return nil, errors.New("siem: cursor: no file given")
+	}
+	cfg = cfg.withDefaults()
+	f := &Forwarder{cfg: cfg, path: deps.DecisionLog, log: deps.Log}
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	host, _, _ := net.SplitHostPort(cfg.Syslog.Addr)
+	f.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.Syslog.ServerName != "" {
+		f.tls.ServerName = cfg.Syslog.ServerName
+	}
+	if cfg.Syslog.CAFile != "" {
+		b, err := os.ReadFile(cfg.Syslog.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("siem: syslog.ca_file: %w", err)
+		}
+		f.tls.RootCAs = x509.NewCertPool()
+		if !f.tls.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("siem: syslog.ca_file %s holds no PEM certificate", cfg.Syslog.CAFile)
+		}
+	}
+	if cfg.Syslog.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.Syslog.CertFile, cfg.Syslog.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("siem: syslog client certificate: %w", err)
+		}
+		f.tls.Certificates = []tls.Certificate{c}
+	}
+	f.host = cfg.Syslog.Hostname
+	if f.host == "" {
+		f.host, _ = os.Hostname()
+	}
+	if err := f.loadCursor(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Forwarder) loadCursor() error {
+	b, err := os.ReadFile(f.cfg.Cursor)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // from the oldest file's first line
+	}
+	if err != nil {
+		return fmt.Errorf("siem: cursor: %w", err)
+	}
+	if err := json.Unmarshal(b, &f.cursor); err != nil {
+		return fmt.Errorf("siem: cursor %s is damaged (%v): delete it to forward from the oldest decision log file", f.cfg.Cursor, err)
+	}
+	return nil
+}
+
+// saveCursor writes the cursor durably: a temporary file, fsync, rename.
+func (f *Forwarder) saveCursor() error {
+	b, _ := json.Marshal(f.cursor)
+	tmp := f.cfg.Cursor + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("siem: cursor: %w", err)
+	}
+	_, err = fh.Write(b)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.cfg.Cursor)
+	}
+	if err != nil {
+		return fmt.Errorf("siem: cursor: %w", err)
+	}
+	return nil
+}
+
+// files lists the decision log's files oldest first: PATH.1, PATH.2, …,
+// then PATH.
+func (f *Forwarder) files() []string {
+	matches, _ := filepath.Glob(f.path + ".*")
+	type numbered struct {
+		n    int
+		name string
+	}
+	var ns []numbered
+	for _, m := range matches {
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, f.path+".")); err == nil {
+			ns = append(ns, numbered{n, m})
+		}
+	}
+	sort.Slice(ns, func(i, j int) bool { return ns[i].n < ns[j].n })
+	out := make([]string, 0, len(ns)+1)
+	for _, n := range ns {
+		out = append(out, n.name)
+	}
+	return append(out, f.path)
+}
+
+func inode(path string) (uint64, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return sys.Ino, true
+}
+
+// position finds the file the cursor is in and its index in files; a
+// cursor whose file is gone restarts at the oldest file.
+func (f *Forwarder) position(files []string) int {
+	for i, p := range files {
+		if ino, ok := inode(p); ok && ino == f.cursor.Inode {
+			return i
+		}
+	}
+	if f.cursor.Inode != 0 {
+		f.log.Warn("siem: the decision log file the cursor points into is gone; forwarding from the oldest file",
+			"cursor", f.cfg.Cursor)
+	}
+	ino, _ := inode(files[0])
+	f.cursor = cursor{Inode: ino}
+	return 0
+}
+
+// Run forwards until ctx is done, reconnecting with backoff when the
+// receiver is away.
+func (f *Forwarder) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := f.forward(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		f.log.Warn("siem: forwarding interrupted; reconnecting", "addr", f.cfg.Syslog.Addr, "err", err, "in", backoff)
+		f.closeConn()
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	f.closeConn()
+}
+
+func (f *Forwarder) closeConn() {
+	if f.conn != nil {
+		f.conn.Close()
+		f.conn = nil
+	}
+}
+
+func (f *Forwarder) dial(ctx context.Context) error {
+	d := tls.Dialer{Config: f.tls, NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	c, err := d.DialContext(ctx, "tcp", f.cfg.Syslog.Addr)
+	if err != nil {
+		return fmt.Errorf("siem: dial %s: %w", f.cfg.Syslog.Addr, err)
+	}
+	f.conn = c
+	return nil
+}
+
+// forward sends from the cursor on, following the log through rotations,
+// until an error or ctx is done.
+func (f *Forwarder) forward(ctx context.Context) error {
+	if err := f.dial(ctx); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		files := f.files()
+		i := f.position(files)
+		done, err := f.sendFile(ctx, files[i])
+		if err != nil {
+			return err
+		}
+		if done && i+1 < len(files) {
+			// The file was rotated and sent to its end: on to the next one.
+			ino, _ := inode(files[i+1])
+			f.cursor = cursor{Inode: ino}
+			if err := f.saveCursor(); err != nil {
+				return err
+			}
+			continue
+		}
+		f.idle(ctx)
+	}
+	return nil
+}
+
+// idle waits a poll interval.
+func (f *Forwarder) idle(ctx context.Context) {
+	t := time.NewTimer(f.cfg.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// sendFile sends the complete lines of path after the cursor. done reports
+// that path is no longer the active file and all of it was sent.
+func (f *Forwarder) sendFile(ctx context.Context, path string) (done bool, err error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("siem: %w", err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err != nil {
+		return false, fmt.Errorf("siem: %w", err)
+	} else if sys, ok := st.Sys().(*syscall.Stat_t); !ok || sys.Ino != f.cursor.Inode {
+		return false, nil // renamed since the listing: list again
+	}
+	// Checked before reading: a file that is no longer the active one gets
+	// no more lines, so reading it to its end sends all of it.
+	rotated := path != f.path
+	if ino, ok := inode(f.path); !ok || ino != f.cursor.Inode {
+		rotated = true
+	}
+	if _, err := fh.Seek(f.cursor.Offset, io.SeekStart); err != nil {
+		return false, fmt.Errorf("siem: %w", err)
+	}
+	r := bufio.NewReaderSize(fh, 1<<16)
+	var batch bytes.Buffer
+	batchEnd := f.cursor.Offset // after the last line sent or skipped
+	flush := func() error {
+		if batch.Len() > 0 {
+			f.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if _, err := f.conn.Write(batch.Bytes()); err != nil {
+				return fmt.Errorf("siem: send: %w", err)
+			}
+			batch.Reset()
+		}
+		if batchEnd == f.cursor.Offset {
+			return nil
+		}
+		f.cursor.Offset = batchEnd
+		return f.saveCursor()
+	}
+	off := f.cursor.Offset
+	for ctx.Err() == nil {
+		line, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			break // a partial last line is read again next time
+		}
+		if err != nil {
+			return false, fmt.Errorf("siem: read %s: %w", path, err)
+		}
+		off += int64(len(line))
+		msg, ferr := format(bytes.TrimRight(line, "\n"), f.cfg.Syslog.Facility, f.host)
+		if ferr != nil {
+			f.log.Error("siem: decision log line skipped", "file", path, "offset", off-int64(len(line)), "err", ferr)
+		} else {
+			batch.Write(frame(msg))
+		}
+		batchEnd = off
+		if batch.Len() >= 1<<16 {
+			if err := flush(); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return false, err
+	}
+	if !rotated || ctx.Err() != nil {
+		return false, nil
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		return false, fmt.Errorf("siem: %w", err)
+	}
+	return f.cursor.Offset >= st.Size(), nil
+}
