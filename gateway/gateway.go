@@ -368,6 +368,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.log.Info("lexgate shutting down")
 	g.stopSweeper()
 	g.bg.stop()
+	if g.svc != nil {
+		g.svc.StopWatches() // long polls answer now, not at the grace deadline
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	if g.h3 != nil {
