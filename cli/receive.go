@@ -22,7 +22,7 @@ import (
 
 var receiveCommand = &command{
 	name:    "receive",
-	args:    "ID -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
+	args:    "ID|--all -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
 	summary: "download, verify, decrypt and unpack a transfer into DIR",
 	help: `Checks the sender's signature on the transfer manifest against the trust bundles
 before downloading anything, downloads the ciphertext (resuming a partial
@@ -32,6 +32,7 @@ file is checked against the bundle's manifest. Only then are the files moved int
 DIR. Existing files are never overwritten; on any failure nothing is left in DIR.
 
   -o DIR   where to put the files (created if missing)
+  --all    receive every transfer waiting in your inbox, each into DIR/ID
   --ack    acknowledge receipt after a successful receive, and save the audit
            receipt of the acknowledgement (lex-receipt-ID-ack.json beside DIR,
            or --receipt FILE)
@@ -61,9 +62,13 @@ func runReceive(e *env, args []string) error {
 	receipt := fs.String("receipt", "", "")
 	jsonOut := fs.Bool("json", false, "")
 	streams := fs.Int("streams", 0, "")
+	all := fs.Bool("all", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *all {
+		return receiveAll(e, args, pos, *dir, *receipt)
 	}
 	id, err := oneTransferID(pos)
 	if err != nil {

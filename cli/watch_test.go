@@ -112,3 +112,23 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestReceiveAll: `lex receive --all -o DIR --ack` receives every waiting
+// transfer into DIR/ID and acknowledges it, leaving the inbox empty.
+func TestReceiveAll(t *testing.T) {
+	_, alice, team := setup(t)
+	ids := []string{sendCase(t, alice), sendCase(t, alice)}
+	dir := t.TempDir()
+	mustLex(t, team, "receive", "--all", "-o", dir, "--ack")
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(dir, id, "HL-2025-001", "index.txt")); err != nil {
+			t.Errorf("transfer %s not received into DIR/ID: %v", id, err)
+		}
+	}
+	if out := mustLex(t, team, "inbox"); !strings.Contains(out, "no transfers waiting") {
+		t.Errorf("inbox after receive --all --ack:\n%s", out)
+	}
+	if code, _, errOut := lex(t, team, "receive", "--all", "-o", dir, "--receipt", "x.json"); code == 0 || !strings.Contains(errOut, "--receipt") {
+		t.Errorf("--all with --receipt: exit %d, %s", code, errOut)
+	}
+}
