@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/siem"
@@ -84,4 +88,48 @@ func (c *Config) resolveNotifyPaths(abs func(*string)) {
 		abs(&c.Notify.Webhooks[i].CAFile)
 		abs(&c.Notify.Webhooks[i].SecretFile)
 	}
+}
+
+// parkedDelivery is one parked delivery as GET /notify/parked lists it.
+type parkedDelivery struct {
+	Event     string    `json:"event"`
+	Kind      string    `json:"kind"`
+	Subject   string    `json:"subject"`
+	Endpoint  string    `json:"endpoint"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	Queued    time.Time `json:"queued"`
+}
+
+// notifyAdmin adds the outbox's admin endpoints to the loopback admin
+// listener: GET /notify/parked lists the deliveries that gave up, POST
+// /notify/retry?event=ID&endpoint=EP queues one again.
+func (g *Gateway) notifyAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /notify/parked", func(w http.ResponseWriter, r *http.Request) {
+		ds, err := g.notifier.Parked(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out := make([]parkedDelivery, 0, len(ds))
+		for _, d := range ds {
+			out = append(out, parkedDelivery{Event: d.Event.ID, Kind: d.Event.Kind, Subject: d.Event.Subject,
+				Endpoint: d.Endpoint, Attempts: d.Attempts, LastError: d.LastError, Queued: d.Event.Created})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("POST /notify/retry", func(w http.ResponseWriter, r *http.Request) {
+		ev, ep := r.URL.Query().Get("event"), r.URL.Query().Get("endpoint")
+		err := g.notifier.Retry(r.Context(), ev, ep)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			http.Error(w, "no parked delivery of event "+ev+" to "+ep, http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			g.log.Info("notify: parked delivery queued again by an admin", "event", ev, "endpoint", ep)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
 }

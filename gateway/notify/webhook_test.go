@@ -2,6 +2,9 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -94,12 +97,34 @@ func TestWebhookParkedAndRetried(t *testing.T) {
 	if attempts != 2 {
 		t.Errorf("%d attempts before parking, want 2", attempts)
 	}
-	rcv.setRefuseAll(false)
-	if err := env.Gateway.Notifier().Retry(ctx, p.Event.ID, p.Endpoint); err != nil {
+	admin := "http://" + env.Gateway.AdminAddr()
+	var listed []struct {
+		Event, Endpoint, Kind string
+		LastError             string `json:"last_error"`
+	}
+	resp, err := http.Get(admin + "/notify/parked")
+	if err != nil {
 		t.Fatal(err)
 	}
+	json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if len(listed) != 1 || listed[0].Event != p.Event.ID || listed[0].Kind != store.EventTransferReady || listed[0].LastError == "" {
+		t.Errorf("GET /notify/parked: %+v", listed)
+	}
+	retry := func() int {
+		resp, err := http.Post(admin+"/notify/retry?"+url.Values{"event": {p.Event.ID}, "endpoint": {p.Endpoint}}.Encode(), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	rcv.setRefuseAll(false)
+	if st := retry(); st != http.StatusNoContent {
+		t.Fatalf("POST /notify/retry: %d", st)
+	}
 	rcv.waitKinds(map[string]int{store.EventTransferReady: 1})
-	if err := env.Gateway.Notifier().Retry(ctx, p.Event.ID, p.Endpoint); err == nil {
-		t.Error("a delivered event was retried")
+	if st := retry(); st != http.StatusNotFound {
+		t.Errorf("retrying a delivered event: %d, want 404", st)
 	}
 }
