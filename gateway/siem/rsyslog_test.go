@@ -36,7 +36,7 @@ type rsyslog struct {
 	out    string
 }
 
-func tlsFiles(t *testing.T, dir string) (cert, key string) {
+func tlsFiles(t testing.TB, dir string) (cert, key string) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
