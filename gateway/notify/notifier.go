@@ -78,10 +78,26 @@ func New(cfg Config, deps Deps) (*Notifier, error) {
 // batch is how many events or deliveries one pass handles.
 const batch = 256
 
+// minPass spaces the passes a busy store wakes (every upload chunk is a
+// write), so the notifier reads the outbox at most this often.
+const minPass = 20 * time.Millisecond
+
 // Run works through the outbox until ctx is done: it wakes when the store
-// commits a write, when the next retry is due, or every PollInterval.
+// commits a write (at most every minPass), when the next retry is due, or
+// every PollInterval.
 func (n *Notifier) Run(ctx context.Context) {
+	var last time.Time
 	for {
+		if wait := minPass - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		last = time.Now()
 		changed := n.store.Changed()
 		more, err := n.Pass(ctx)
 		if err != nil && ctx.Err() == nil {
