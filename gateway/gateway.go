@@ -174,7 +174,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.svc = svc
-	if g.notifier, g.siem, err = newForwarders(cfg, pcfg.DecisionLog, g.store, log); err != nil {
+	if g.notifier, g.siem, err = newForwarders(cfg, pcfg.DecisionLog, g.store, g.audit, log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	front := httpapi.New(svc, log, g.metrics)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -16,12 +17,16 @@ import (
 
 // newForwarders builds the notifier and, when configured, the SIEM
 // forwarder of the decision log at decisionLog.
-func newForwarders(cfg Config, decisionLog string, s *store.Store, log *slog.Logger) (*notify.Notifier, *siem.Forwarder, error) {
+func newForwarders(cfg Config, decisionLog string, s *store.Store, al *audit.Log, log *slog.Logger) (*notify.Notifier, *siem.Forwarder, error) {
 	n, err := notify.New(cfg.Notify, notify.Deps{Store: s, Log: log})
 	if err != nil || !cfg.SIEM.Enabled() {
 		return n, nil, err
 	}
-	f, err := siem.New(cfg.SIEM, siem.Deps{DecisionLog: decisionLog, Log: log})
+	entries, err := newAuditEntries(al)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := siem.New(cfg.SIEM, siem.Deps{DecisionLog: decisionLog, Audit: entries, Log: log})
 	return n, f, err
 }
 

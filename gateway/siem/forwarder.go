@@ -25,8 +25,16 @@ import (
 type Deps struct {
 	// DecisionLog is the decision log's path (policy.Config.DecisionLog).
 	DecisionLog string
+	// Audit, when not nil, is the audit log, whose entries are forwarded too.
+	Audit AuditSource
 	// Log receives the forwarder's own troubles; slog.Default() if nil.
 	Log *slog.Logger
+}
+
+// AuditSource gives the audit log's entries from an index on, up to its
+// latest checkpoint, in order.
+type AuditSource interface {
+	Entries(ctx context.Context, from uint64, fn func(index uint64, entry []byte) error) error
 }
 
 // Forwarder ships the decision log to a syslog receiver. Start it with
@@ -34,6 +42,7 @@ type Deps struct {
 type Forwarder struct {
 	cfg    Config
 	path   string
+	audit  AuditSource
 	log    *slog.Logger
 	tls    *tls.Config
 	host   string
@@ -46,6 +55,8 @@ type Forwarder struct {
 type cursor struct {
 	Inode  uint64 `json:"inode"`
 	Offset int64  `json:"offset"`
+	// AuditNext is the index of the next audit log entry to send.
+	AuditNext uint64 `json:"audit_next"`
 }
 
 // New checks cfg and builds a forwarder.
@@ -60,7 +71,7 @@ func New(cfg Config, deps Deps) (*Forwarder, error) {
 		return nil, errors.New("siem: cursor: no file given")
 	}
 	cfg = cfg.withDefaults()
-	f := &Forwarder{cfg: cfg, path: deps.DecisionLog, log: deps.Log}
+	f := &Forwarder{cfg: cfg, path: deps.DecisionLog, audit: deps.Audit, log: deps.Log}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -181,7 +192,7 @@ func (f *Forwarder) position(files []string) int {
 			"cursor", f.cfg.Cursor)
 	}
 	ino, _ := inode(files[0])
-	f.cursor = cursor{Inode: ino}
+	f.cursor = cursor{Inode: ino, AuditNext: f.cursor.AuditNext}
 	return 0
 }
 
@@ -238,15 +249,58 @@ func (f *Forwarder) forward(ctx context.Context) error {
 		if done && i+1 < len(files) {
 			// The file was rotated and sent to its end: on to the next one.
 			ino, _ := inode(files[i+1])
-			f.cursor = cursor{Inode: ino}
+			f.cursor.Inode, f.cursor.Offset = ino, 0
 			if err := f.saveCursor(); err != nil {
 				return err
 			}
 			continue
 		}
+		if err := f.sendAudit(ctx); err != nil {
+			return err
+		}
 		f.idle(ctx)
 	}
 	return nil
+}
+
+// sendAudit sends the audit entries after the cursor, in batches.
+func (f *Forwarder) sendAudit(ctx context.Context) error {
+	if f.audit == nil {
+		return nil
+	}
+	var batch bytes.Buffer
+	next := f.cursor.AuditNext
+	flush := func() error {
+		if batch.Len() > 0 {
+			f.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if _, err := f.conn.Write(batch.Bytes()); err != nil {
+				return fmt.Errorf("siem: send: %w", err)
+			}
+			batch.Reset()
+		}
+		if next == f.cursor.AuditNext {
+			return nil
+		}
+		f.cursor.AuditNext = next
+		return f.saveCursor()
+	}
+	err := f.audit.Entries(ctx, f.cursor.AuditNext, func(index uint64, entry []byte) error {
+		msg, err := formatAudit(index, entry, f.cfg.Syslog.Facility, f.host)
+		if err != nil {
+			f.log.Error("siem: audit entry skipped", "index", index, "err", err)
+		} else {
+			batch.Write(frame(msg))
+		}
+		next = index + 1
+		if batch.Len() >= 1<<16 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // idle waits a poll interval.

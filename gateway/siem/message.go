@@ -161,3 +161,70 @@ func headerField(s string) string {
 func frame(msg []byte) []byte {
 	return append([]byte(strconv.Itoa(len(msg))+" "), msg...)
 }
+
+// auditEntry is what the forwarder reads of an audit log entry
+// (audit.Event).
+type auditEntry struct {
+	Kind           string    `json:"kind"`
+	Time           time.Time `json:"time"`
+	Actor          string    `json:"actor"`
+	Action         string    `json:"action"`
+	Recipients     []string  `json:"recipients"`
+	Transfer       string    `json:"transfer"`
+	Matter         string    `json:"matter"`
+	Labels         []string  `json:"labels"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Decision       *struct {
+		ID      string   `json:"id"`
+		Allow   bool     `json:"allow"`
+		Reasons []string `json:"reasons"`
+	} `json:"decision"`
+	Detail string `json:"detail"`
+}
+
+// formatAudit turns audit log entry index into an RFC 5424 message.
+func formatAudit(index uint64, entry []byte, facility int, hostname string) ([]byte, error) {
+	var e auditEntry
+	if err := json.Unmarshal(entry, &e); err != nil {
+		return nil, fmt.Errorf("siem: audit entry %d: %w", index, err)
+	}
+	if e.Kind == "" {
+		return nil, fmt.Errorf("siem: audit entry %d has no kind", index)
+	}
+	params := [][2]string{
+		{"audit_index", strconv.FormatUint(index, 10)},
+		{"kind", e.Kind},
+		{"actor", e.Actor},
+		{"action", e.Action},
+		{"recipients", strings.Join(e.Recipients, ",")},
+		{"transfer", e.Transfer},
+		{"matter", e.Matter},
+		{"labels", strings.Join(e.Labels, ",")},
+		{"manifest_sha256", e.ManifestSHA256},
+		{"detail", e.Detail},
+	}
+	sev := sevInfo
+	if d := e.Decision; d != nil {
+		params = append(params, [2]string{"decision_id", d.ID}, [2]string{"allow", strconv.FormatBool(d.Allow)},
+			[2]string{"reasons", strings.Join(d.Reasons, ",")})
+		if !d.Allow {
+			sev = sevNotice
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "<%d>1 %s %s lexgate - audit [%s", facility*8+sev,
+		e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), headerField(hostname), sdID)
+	for _, p := range params {
+		if p[1] != "" {
+			fmt.Fprintf(&b, ` %s="%s"`, p[0], sdEscape(p[1]))
+		}
+	}
+	b.WriteString("] ")
+	b.WriteString(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, fmt.Sprintf("audit %d %s %s", index, e.Kind, e.Transfer)))
+	return []byte(b.String()), nil
+}

@@ -33,6 +33,11 @@ func TestFormat(t *testing.T) {
 			t.Errorf("format(%q) succeeded", bad)
 		}
 	}
+	audit := `{"v":1,"kind":"decision","time":"2026-12-07T08:00:00Z","actor":"spiffe://a.example/p","action":"send","matter":"M-1","decision":{"id":"D1","allow":false,"reasons":["x"]}}`
+	want := `<109>1 2026-12-07T08:00:00.000000Z gw lexgate - audit [lexgate@32473 audit_index="7" kind="decision" actor="spiffe://a.example/p" action="send" matter="M-1" decision_id="D1" allow="false" reasons="x"] audit 7 decision `
+	if got, err := formatAudit(7, []byte(audit), 13, "gw"); err != nil || string(got) != want {
+		t.Errorf("formatAudit:\ngot  %s (%v)\nwant %s", got, err, want)
+	}
 	if got := string(frame([]byte("hello"))); got != "5 hello" {
 		t.Errorf("frame: %q", got)
 	}

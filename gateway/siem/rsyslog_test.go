@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,10 +106,16 @@ action(type="omfile" file="%[5]s" template="sd" flushOnTXEnd="on" asyncWriting="
 	}
 }
 
-var decisionIDRE = regexp.MustCompile(`decision_id="([^"]+)"`)
+var (
+	decisionIDRE = regexp.MustCompile(`decision_id="([^"]+)"`)
+	auditIndexRE = regexp.MustCompile(`audit_index="([0-9]+)"`)
+)
 
 // received lists the decision ids rsyslog wrote, in order.
-func (r *rsyslog) received(t *testing.T) []string {
+func (r *rsyslog) received(t *testing.T) []string { return r.matching(t, "decision ", decisionIDRE) }
+
+// matching lists the first group of re in the lines of MSGID msgid.
+func (r *rsyslog) matching(t *testing.T, msgid string, re *regexp.Regexp) []string {
 	f, err := os.Open(r.out)
 	if os.IsNotExist(err) {
 		return nil
@@ -119,7 +126,10 @@ func (r *rsyslog) received(t *testing.T) []string {
 	defer f.Close()
 	var ids []string
 	for sc := bufio.NewScanner(f); sc.Scan(); {
-		if m := decisionIDRE.FindStringSubmatch(sc.Text()); m != nil {
+		if !strings.HasPrefix(sc.Text(), msgid) {
+			continue
+		}
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			ids = append(ids, m[1])
 		}
 	}
@@ -177,6 +187,7 @@ func TestRsyslogGetsEveryDecision(t *testing.T) {
 		}
 	}
 	run()
+	beforeRestart := len(env.AuditEvents())
 	env.Restart()
 	run()
 	env.Stop()
@@ -197,6 +208,16 @@ func TestRsyslogGetsEveryDecision(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rsyslog received %d decisions, the log holds %d; they differ (order, gaps or repeats):\ngot  %v\nwant %v", len(got), len(want), got, want)
+	}
+	audits := rs.matching(t, "audit ", auditIndexRE)
+	for i, idx := range audits {
+		if idx != strconv.Itoa(i) {
+			t.Fatalf("audit entries received: %v; want 0, 1, 2, … with no gap or repeat", audits)
+		}
+	}
+	t.Logf("forwarded %d decisions and %d audit entries (%d logged before the restart)", len(got), len(audits), beforeRestart)
+	if len(audits) < beforeRestart || beforeRestart == 0 {
+		t.Errorf("%d audit entries received, want at least the %d logged before the restart", len(audits), beforeRestart)
 	}
 	b, _ := os.ReadFile(rs.out)
 	if !strings.Contains(string(b), `allow="false" reasons="hipaa.no_baa"`) || !strings.Contains(string(b), `matter="HL-2026-0042"`) {

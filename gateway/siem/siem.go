@@ -1,10 +1,11 @@
-// Package siem forwards lexgate's policy decisions to a security team's
-// SIEM as RFC 5424 syslog messages over TLS (RFC 5425).
+// Package siem forwards lexgate's policy decisions and audit log entries
+// to a security team's SIEM as RFC 5424 syslog messages over TLS (RFC 5425).
 //
 // The forwarder reads the decision log the policy engine writes
 // (policy.Config.DecisionLog, rotated as PATH.1, PATH.2, … then PATH) and
-// remembers how far it got in a cursor file (the file's inode and the
-// offset after the last line sent). It never stands in a decision's way:
+// the audit log up to its latest checkpoint, and remembers how far it got
+// in a cursor file (the file's inode and the offset after the last line
+// sent; the next audit entry's index). It never stands in a decision's way:
 // decisions are written to the file whatever the SIEM does, and the
 // forwarder catches up from the cursor after an outage or a restart,
 // sending every line once, in order. A line in flight on a TCP connection
