@@ -69,6 +69,8 @@ func mailTo(kind string, p Payload) (ids []string, groups []string) {
 		return append(slices.Clone(p.Recipients), p.Sender), nil
 	case store.EventTransferRefused:
 		return []string{p.Sender}, []string{"security"}
+	case store.EventRiskAlert:
+		return nil, []string{"security"}
 	case store.EventApprovalRequested:
 		return nil, []string{"approvers"}
 	case store.EventApprovalGranted:

@@ -48,7 +48,7 @@ func TestRenderTemplates(t *testing.T) {
 	}
 	kinds := []string{store.EventTransferReady, store.EventTransferReceived, store.EventTransferAcknowledged,
 		store.EventTransferExpiring, store.EventTransferRefused, store.EventApprovalRequested,
-		store.EventApprovalGranted, store.EventHoldPlaced, store.EventHoldLifted}
+		store.EventApprovalGranted, store.EventHoldPlaced, store.EventHoldLifted, store.EventRiskAlert}
 	for _, k := range kinds {
 		d := MailData{Kind: k, TransferID: "t1", From: "spiffe://a.example/p", Recipients: []string{"spiffe://b.example/t"},
 			ExpiresAt: time.Date(2027, 1, 2, 3, 4, 0, 0, time.UTC), DecisionID: "D1", Reasons: []Reason{{"c", "m"}}, RequestID: "r1"}

@@ -20,7 +20,7 @@ import (
 // never lost by a crash, and delivered at least once per endpoint; the
 // event's ID is the idempotency key a receiver deduplicates on.
 
-// Event kinds. The store's triggers write the first seven; the core
+// Event kinds. The store's triggers write the first eight; the core
 // enqueues refusals and the notifier expiry warnings.
 const (
 	EventTransferReady        = "transfer.ready"
@@ -30,6 +30,7 @@ const (
 	EventHoldLifted           = "hold.lifted"
 	EventApprovalRequested    = "approval.requested"
 	EventApprovalGranted      = "approval.granted"
+	EventRiskAlert            = "risk.alert" // a transfer quarantined (tampering)
 	EventTransferRefused      = "transfer.refused"
 	EventTransferExpiring     = "transfer.expiring"
 )

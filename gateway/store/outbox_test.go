@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,6 +75,28 @@ func TestOutboxFacts(t *testing.T) {
 	if err := json.Unmarshal(evs[0].Payload, &p); err != nil || p.TransferID != tr.ID || p.Sender != alice ||
 		p.Matter != tr.Matter || len(p.Recipients) != 1 || p.Recipients[0] != bob {
 		t.Errorf("ready payload %s (%v)", evs[0].Payload, err)
+	}
+}
+
+// TestOutboxQuarantineAlert: a quarantined transfer queues a risk alert
+// in the same transaction.
+func TestOutboxQuarantineAlert(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	content := randomBytes(t, 64)
+	tr := newTransfer(t, alice, content, bob)
+	if err := s.CreateTransfer(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	tampered := append([]byte(nil), content...)
+	tampered[3] ^= 1
+	if _, err := s.WriteAt(ctx, tr.ID, 0, bytes.NewReader(tampered), t0); !errors.Is(err, ErrHashMismatch) {
+		t.Fatal(err)
+	}
+	evs, err := s.UnroutedEvents(ctx, 10)
+	if err != nil || len(evs) != 1 || evs[0].Kind != EventRiskAlert || evs[0].Subject != tr.ID ||
+		!strings.Contains(string(evs[0].Payload), "transfer.quarantined") {
+		t.Fatalf("events after a quarantine: %+v %v", evs, err)
 	}
 }
 

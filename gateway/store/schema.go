@@ -94,9 +94,9 @@ CREATE TABLE destructions (
 `,
 	`
 -- Issue 21: the notification outbox. Triggers write an event in the same
--- transaction as the fact it reports (a transfer ready, downloaded or
--- acknowledged; a hold placed or lifted; a four-eyes request made or
--- approved); the core adds others (refusals, expiry warnings) with
+-- transaction as the fact it reports (a transfer ready, quarantined,
+-- downloaded or acknowledged; a hold placed or lifted; a four-eyes request
+-- made or approved); the core adds others (refusals, expiry warnings) with
 -- EnqueueEvent. The notifier routes each event once to its endpoints and
 -- records every delivery attempt; after N failures a delivery is parked.
 CREATE TABLE outbox_events (
@@ -130,6 +130,18 @@ BEGIN
 			'recipients', json((SELECT json_group_array(recipient) FROM
 				(SELECT recipient FROM recipients WHERE transfer_id = NEW.id ORDER BY pos))),
 			'expires_at', NEW.expires_at, 'decision_id', NEW.decision_id),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_transfer_quarantined AFTER UPDATE OF state ON transfers
+WHEN NEW.state = 'quarantined' AND OLD.state <> 'quarantined'
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'risk.alert', NEW.id,
+		json_object('transfer_id', NEW.id, 'sender', NEW.sender, 'matter', NEW.matter,
+			'recipients', json((SELECT json_group_array(recipient) FROM
+				(SELECT recipient FROM recipients WHERE transfer_id = NEW.id ORDER BY pos))),
+			'reasons', json_array(json_object('code', 'transfer.quarantined',
+				'message', 'the ciphertext did not match its signed hash: the transfer was quarantined and its bytes deleted'))),
 		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
 END;
 CREATE TRIGGER outbox_transfer_acknowledged AFTER UPDATE OF acked ON recipients
