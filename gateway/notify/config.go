@@ -8,8 +8,9 @@ import (
 )
 
 // Config configures notifications: the `notify:` section of lexgate.yaml.
-// The zero value sends nothing (no webhook, no SMTP server) but still keeps
-// the outbox, so events queued now are delivered once an endpoint is set.
+// The zero value sends nothing (no webhook, no SMTP server): events are
+// routed to no endpoint and pruned, so turning notifications on later does
+// not send a backlog of old news.
 type Config struct {
 	// Webhooks receive the events they subscribe to as signed JSON over HTTPS.
 	Webhooks []WebhookConfig `yaml:"webhooks"`
@@ -33,6 +34,9 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Workers is how many deliveries run at once (default 4).
 	Workers int `yaml:"workers"`
+	// Keep is how long events stay in the outbox once every delivery is
+	// done (default 720h, 30 days); parked ones stay until retried.
+	Keep time.Duration `yaml:"keep"`
 }
 
 // WebhookConfig is one HTTPS endpoint (Teams, Slack, a ticketing system, a SOC).
@@ -102,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
+	if c.Keep == 0 {
+		c.Keep = 30 * 24 * time.Hour
+	}
 	for i := range c.Webhooks {
 		if c.Webhooks[i].Timeout == 0 {
 			c.Webhooks[i].Timeout = 10 * time.Second
@@ -119,8 +126,8 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem in c, each naming its key under notify.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxAttempts < 0 || c.Backoff < 0 || c.MaxBackoff < 0 || c.PollInterval < 0 || c.Workers < 0 {
-		errs = append(errs, errors.New("notify: max_attempts, backoff, max_backoff, poll_interval and workers must not be negative"))
+	if c.MaxAttempts < 0 || c.Backoff < 0 || c.MaxBackoff < 0 || c.PollInterval < 0 || c.Workers < 0 || c.Keep < 0 {
+		errs = append(errs, errors.New("notify: max_attempts, backoff, max_backoff, poll_interval, workers and keep must not be negative"))
 	}
 	names := map[string]bool{}
 	for i, w := range c.Webhooks {

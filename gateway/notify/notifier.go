@@ -143,14 +143,28 @@ func (n *Notifier) Pass(ctx context.Context) (more bool, err error) {
 	return routed == batch || len(due) == batch, nil
 }
 
-// scanExpiring queues one expiry warning per transfer that expires within
-// ExpiryWarning, at most once per PollInterval. The event's ID is derived
+// scanExpiring prunes the outbox and queues one expiry warning per
+// transfer that expires within ExpiryWarning, at most once per PollInterval. The event's ID is derived
 // from the transfer, so a warning is queued once however often it is seen.
 func (n *Notifier) scanExpiring(ctx context.Context) error {
 	now := n.now()
-	if n.cfg.ExpiryWarning < 0 || now.Sub(n.lastScan) < n.cfg.PollInterval {
+	if now.Sub(n.lastScan) < n.cfg.PollInterval {
 		return nil
 	}
+	if _, err := n.store.PruneOutbox(ctx, now.Add(-n.cfg.Keep)); err != nil {
+		return err
+	}
+	if n.cfg.ExpiryWarning >= 0 {
+		if err := n.warnExpiring(ctx, now); err != nil {
+			return err
+		}
+	}
+	n.lastScan = now
+	return nil
+}
+
+// warnExpiring queues the expiry warnings due at now.
+func (n *Notifier) warnExpiring(ctx context.Context, now time.Time) error {
 	ts, err := n.store.ExpiringTransfers(ctx, now, now.Add(n.cfg.ExpiryWarning))
 	if err != nil {
 		return err
@@ -172,7 +186,6 @@ func (n *Notifier) scanExpiring(ctx context.Context) error {
 			return err
 		}
 	}
-	n.lastScan = now
 	return nil
 }
 

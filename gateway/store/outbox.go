@@ -264,6 +264,23 @@ func (s *Store) setDelivery(ctx context.Context, eventID, endpoint string, from 
 	})
 }
 
+// PruneOutbox deletes the events queued before before whose every
+// delivery is done (parked ones are kept for admins), and reports how many
+// it deleted.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox_events WHERE routed = 1 AND created < ? AND NOT EXISTS
+			(SELECT 1 FROM outbox_deliveries d WHERE d.event_id = outbox_events.id AND d.state <> 'delivered')`, before.UnixNano())
+		if err != nil {
+			return fmt.Errorf("store: prune outbox: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
 // ExpiringTransfers returns the ready transfers whose expiry falls in
 // [now, before), for expiry warnings.
 func (s *Store) ExpiringTransfers(ctx context.Context, now, before time.Time) ([]*Transfer, error) {

@@ -165,6 +165,21 @@ func TestOutboxDeliveries(t *testing.T) {
 	if _, ok, _ := s.NextDelivery(ctx); !ok {
 		t.Error("no next delivery")
 	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("pruned %d events with a delivery pending (%v)", n, err)
+	}
+	if err := s.DeliverySucceeded(ctx, ev.ID, "email", t0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("pruned %d recent events (%v)", n, err)
+	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("pruned %d delivered events, want 1 (%v)", n, err)
+	}
+	if ds, _ := s.Deliveries(ctx, DeliveryDelivered); len(ds) != 0 {
+		t.Errorf("deliveries of a pruned event remain: %+v", ds)
+	}
 }
 
 // TestExpiringTransfers: ready transfers expiring in the window, and no others.
