@@ -230,16 +230,30 @@ func (n *Notifier) routes(dir *Directory, ev store.Event) []store.Route {
 	return out
 }
 
-// deliverAll attempts the deliveries with up to Workers at once.
+// drainGrace is how long deliveries in flight may still take once Run's
+// context is done: an endpoint that accepted an event gets it recorded, so
+// it is not sent again after the restart.
+const drainGrace = 5 * time.Second
+
+// deliverAll attempts the deliveries with up to Workers at once. When ctx
+// ends, no new attempt starts, and those in flight get drainGrace.
 func (n *Notifier) deliverAll(ctx context.Context, ds []store.Delivery) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(drainGrace, cancel) })
+	defer stop()
 	sem := make(chan struct{}, n.cfg.Workers)
 	var wg sync.WaitGroup
 	for _, d := range ds {
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			n.attempt(ctx, d)
+			n.attempt(dctx, d)
 		}()
 	}
 	wg.Wait()
