@@ -247,13 +247,15 @@ func (f *Forwarder) forward(ctx context.Context) error {
 			return err
 		}
 		if done && i+1 < len(files) {
-			// The file was rotated and sent to its end: on to the next one.
-			ino, _ := inode(files[i+1])
-			f.cursor.Inode, f.cursor.Offset = ino, 0
-			if err := f.saveCursor(); err != nil {
-				return err
+			// The file was rotated and sent to its end: on to the next one,
+			// once it exists (the writer creates it just after the rename).
+			if ino, ok := inode(files[i+1]); ok {
+				f.cursor.Inode, f.cursor.Offset = ino, 0
+				if err := f.saveCursor(); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
 		}
 		if err := f.sendAudit(ctx); err != nil {
 			return err
