@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,9 @@ import (
 	"syscall"
 	"time"
 )
+
+// maxBatch is how many records go in one send.
+const maxBatch = 256
 
 // Deps are what a Forwarder runs on.
 type Deps struct {
@@ -37,16 +38,15 @@ type AuditSource interface {
 	Entries(ctx context.Context, from uint64, fn func(index uint64, entry []byte) error) error
 }
 
-// Forwarder ships the decision log to a syslog receiver. Start it with
+// Forwarder ships the decision log and the audit log to syslog and/or
+// OTLP receivers. Start it with
 // [Forwarder.Run]; it stops when the context is done.
 type Forwarder struct {
 	cfg    Config
 	path   string
 	audit  AuditSource
 	log    *slog.Logger
-	tls    *tls.Config
-	host   string
-	conn   net.Conn
+	sinks  []sink
 	cursor cursor
 }
 
@@ -75,31 +75,27 @@ func New(cfg Config, deps Deps) (*Forwarder, error) {
 	if f.log == nil {
 		f.log = slog.Default()
 	}
-	host, _, _ := net.SplitHostPort(cfg.Syslog.Addr)
-	f.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if cfg.Syslog.ServerName != "" {
-		f.tls.ServerName = cfg.Syslog.ServerName
+	host := cfg.Syslog.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
 	}
-	if cfg.Syslog.CAFile != "" {
-		b, err := os.ReadFile(cfg.Syslog.CAFile)
+	if a := cfg.Syslog.Addr; a != "" {
+		name, _, _ := net.SplitHostPort(a)
+		if cfg.Syslog.ServerName != "" {
+			name = cfg.Syslog.ServerName
+		}
+		tc, err := loadTLS(cfg.Syslog.CAFile, cfg.Syslog.CertFile, cfg.Syslog.KeyFile, name)
 		if err != nil {
-			return nil, fmt.Errorf("siem: syslog.ca_file: %w", err)
+			return nil, fmt.Errorf("siem: syslog: %w", err)
 		}
-		f.tls.RootCAs = x509.NewCertPool()
-		if !f.tls.RootCAs.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("siem: syslog.ca_file %s holds no PEM certificate", cfg.Syslog.CAFile)
-		}
+		f.sinks = append(f.sinks, &syslogSink{addr: a, tls: tc, facility: cfg.Syslog.Facility, host: host})
 	}
-	if cfg.Syslog.CertFile != "" {
-		c, err := tls.LoadX509KeyPair(cfg.Syslog.CertFile, cfg.Syslog.KeyFile)
+	if cfg.OTLP.Endpoint != "" {
+		o, err := newOTLPSink(cfg.OTLP, host)
 		if err != nil {
-			return nil, fmt.Errorf("siem: syslog client certificate: %w", err)
+			return nil, err
 		}
-		f.tls.Certificates = []tls.Certificate{c}
-	}
-	f.host = cfg.Syslog.Hostname
-	if f.host == "" {
-		f.host, _ = os.Hostname()
+		f.sinks = append(f.sinks, o)
 	}
 	if err := f.loadCursor(); err != nil {
 		return nil, err
@@ -196,7 +192,7 @@ func (f *Forwarder) position(files []string) int {
 	return 0
 }
 
-// Run forwards until ctx is done, reconnecting with backoff when the
+// Run forwards until ctx is done, reconnecting with backoff when a
 // receiver is away.
 func (f *Forwarder) Run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
@@ -205,64 +201,91 @@ func (f *Forwarder) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			break
 		}
-		f.log.Warn("siem: forwarding interrupted; reconnecting", "addr", f.cfg.Syslog.Addr, "err", err, "in", backoff)
-		f.closeConn()
+		f.log.Warn("siem: forwarding interrupted; trying again", "err", err, "in", backoff)
+		f.closeSinks()
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
-	f.closeConn()
+	f.drain()
+	f.closeSinks()
 }
 
-func (f *Forwarder) closeConn() {
-	if f.conn != nil {
-		f.conn.Close()
-		f.conn = nil
+func (f *Forwarder) closeSinks() {
+	for _, s := range f.sinks {
+		s.close()
 	}
 }
 
-func (f *Forwarder) dial(ctx context.Context) error {
-	d := tls.Dialer{Config: f.tls, NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
-	c, err := d.DialContext(ctx, "tcp", f.cfg.Syslog.Addr)
-	if err != nil {
-		return fmt.Errorf("siem: dial %s: %w", f.cfg.Syslog.Addr, err)
+// deliver sends a batch to every sink.
+func (f *Forwarder) deliver(ctx context.Context, rs []record) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	f.conn = c
+	for _, s := range f.sinks {
+		if err := s.send(ctx, rs); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // forward sends from the cursor on, following the log through rotations,
 // until an error or ctx is done.
 func (f *Forwarder) forward(ctx context.Context) error {
-	if err := f.dial(ctx); err != nil {
-		return err
-	}
 	for ctx.Err() == nil {
-		files := f.files()
-		i := f.position(files)
-		done, err := f.sendFile(ctx, files[i])
+		more, err := f.step(ctx)
 		if err != nil {
 			return err
 		}
-		if done && i+1 < len(files) {
-			// The file was rotated and sent to its end: on to the next one,
-			// once it exists (the writer creates it just after the rename).
-			if ino, ok := inode(files[i+1]); ok {
-				f.cursor.Inode, f.cursor.Offset = ino, 0
-				if err := f.saveCursor(); err != nil {
-					return err
-				}
-				continue
-			}
+		if !more {
+			f.idle(ctx)
 		}
-		if err := f.sendAudit(ctx); err != nil {
-			return err
-		}
-		f.idle(ctx)
 	}
 	return nil
+}
+
+// step sends what is new in the decision log file the cursor is in, and
+// the new audit entries. more reports that it moved on to the next file
+// (call again at once).
+func (f *Forwarder) step(ctx context.Context) (more bool, err error) {
+	files := f.files()
+	i := f.position(files)
+	done, err := f.sendFile(ctx, files[i])
+	if err != nil {
+		return false, err
+	}
+	if done && i+1 < len(files) {
+		// The file was rotated and sent to its end: on to the next one,
+		// once it exists (the writer creates it just after the rename).
+		if ino, ok := inode(files[i+1]); ok {
+			f.cursor.Inode, f.cursor.Offset = ino, 0
+			return true, f.saveCursor()
+		}
+	}
+	return false, f.sendAudit(ctx)
+}
+
+// drainGrace bounds the last pass at shutdown.
+const drainGrace = 5 * time.Second
+
+// drain sends what the logs hold now, once, within drainGrace: the
+// decisions made before a shutdown reach the SIEM before the gateway stops.
+func (f *Forwarder) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), drainGrace)
+	defer cancel()
+	for {
+		more, err := f.step(ctx)
+		if err != nil {
+			f.log.Warn("siem: not everything was sent before shutdown; it will be after the restart", "err", err)
+			return
+		}
+		if !more {
+			return
+		}
+	}
 }
 
 // sendAudit sends the audit entries after the cursor, in batches.
@@ -270,16 +293,13 @@ func (f *Forwarder) sendAudit(ctx context.Context) error {
 	if f.audit == nil {
 		return nil
 	}
-	var batch bytes.Buffer
+	var batch []record
 	next := f.cursor.AuditNext
 	flush := func() error {
-		if batch.Len() > 0 {
-			f.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if _, err := f.conn.Write(batch.Bytes()); err != nil {
-				return fmt.Errorf("siem: send: %w", err)
-			}
-			batch.Reset()
+		if err := f.deliver(ctx, batch); err != nil {
+			return err
 		}
+		batch = batch[:0]
 		if next == f.cursor.AuditNext {
 			return nil
 		}
@@ -287,14 +307,14 @@ func (f *Forwarder) sendAudit(ctx context.Context) error {
 		return f.saveCursor()
 	}
 	err := f.audit.Entries(ctx, f.cursor.AuditNext, func(index uint64, entry []byte) error {
-		msg, err := formatAudit(index, entry, f.cfg.Syslog.Facility, f.host)
+		r, err := parseAudit(index, entry)
 		if err != nil {
 			f.log.Error("siem: audit entry skipped", "index", index, "err", err)
 		} else {
-			batch.Write(frame(msg))
+			batch = append(batch, r)
 		}
 		next = index + 1
-		if batch.Len() >= 1<<16 {
+		if len(batch) >= maxBatch {
 			return flush()
 		}
 		return nil
@@ -338,16 +358,13 @@ func (f *Forwarder) sendFile(ctx context.Context, path string) (done bool, err e
 		return false, fmt.Errorf("siem: %w", err)
 	}
 	r := bufio.NewReaderSize(fh, 1<<16)
-	var batch bytes.Buffer
+	var batch []record
 	batchEnd := f.cursor.Offset // after the last line sent or skipped
 	flush := func() error {
-		if batch.Len() > 0 {
-			f.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if _, err := f.conn.Write(batch.Bytes()); err != nil {
-				return fmt.Errorf("siem: send: %w", err)
-			}
-			batch.Reset()
+		if err := f.deliver(ctx, batch); err != nil {
+			return err
 		}
+		batch = batch[:0]
 		if batchEnd == f.cursor.Offset {
 			return nil
 		}
@@ -364,14 +381,14 @@ func (f *Forwarder) sendFile(ctx context.Context, path string) (done bool, err e
 			return false, fmt.Errorf("siem: read %s: %w", path, err)
 		}
 		off += int64(len(line))
-		msg, ferr := format(bytes.TrimRight(line, "\n"), f.cfg.Syslog.Facility, f.host)
+		rec, ferr := parseDecision(bytes.TrimRight(line, "\n"))
 		if ferr != nil {
 			f.log.Error("siem: decision log line skipped", "file", path, "offset", off-int64(len(line)), "err", ferr)
 		} else {
-			batch.Write(frame(msg))
+			batch = append(batch, rec)
 		}
 		batchEnd = off
-		if batch.Len() >= 1<<16 {
+		if len(batch) >= maxBatch {
 			if err := flush(); err != nil {
 				return false, err
 			}

@@ -50,15 +50,24 @@ const (
 	sevInfo    = 6
 )
 
-// format turns one decision-log line into an RFC 5424 message (without
-// the RFC 5425 length prefix).
-func format(line []byte, facility int, hostname string) ([]byte, error) {
+// record is one decision or audit entry as the forwarder sends it: the
+// fields of the documented mapping, rendered as syslog or as OTLP.
+type record struct {
+	time   time.Time
+	sev    int    // syslog severity
+	msgid  string // "decision" or "audit"
+	params [][2]string
+	text   string
+}
+
+// parseDecision reads one decision-log line.
+func parseDecision(line []byte) (record, error) {
 	var e entry
 	if err := json.Unmarshal(line, &e); err != nil {
-		return nil, fmt.Errorf("siem: decision log line: %w", err)
+		return record{}, fmt.Errorf("siem: decision log line: %w", err)
 	}
 	if e.DecisionID == "" {
-		return nil, fmt.Errorf("siem: decision log line without a decision_id")
+		return record{}, fmt.Errorf("siem: decision log line without a decision_id")
 	}
 	allow := e.Result != nil && e.Result.Allow && e.Error == ""
 	sev := sevInfo
@@ -97,15 +106,6 @@ func format(line []byte, facility int, hostname string) ([]byte, error) {
 	if e.Error != "" {
 		params = append(params, [2]string{"error", e.Error})
 	}
-	var b strings.Builder
-	ts := e.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
-	fmt.Fprintf(&b, "<%d>1 %s %s lexgate - decision [%s", facility*8+sev, ts, headerField(hostname), sdID)
-	for _, p := range params {
-		if p[1] == "" {
-			continue
-		}
-		fmt.Fprintf(&b, ` %s="%s"`, p[0], sdEscape(p[1]))
-	}
 	verdict := "allowed"
 	if !allow {
 		verdict = "refused"
@@ -114,14 +114,37 @@ func format(line []byte, facility int, hostname string) ([]byte, error) {
 	if len(reasons) > 0 {
 		text += ": " + strings.Join(reasons, ", ")
 	}
+	return record{time: e.Timestamp, sev: sev, msgid: "decision", params: params, text: text}, nil
+}
+
+// syslog renders r as an RFC 5424 message (without the RFC 5425 length
+// prefix).
+func (r record) syslog(facility int, hostname string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<%d>1 %s %s lexgate - %s [%s", facility*8+r.sev,
+		r.time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), headerField(hostname), r.msgid, sdID)
+	for _, p := range r.params {
+		if p[1] != "" {
+			fmt.Fprintf(&b, ` %s="%s"`, p[0], sdEscape(p[1]))
+		}
+	}
 	b.WriteString("] ")
-	b.WriteString(strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	b.WriteString(strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f {
 			return ' '
 		}
-		return r
-	}, text))
-	return []byte(b.String()), nil
+		return c
+	}, r.text))
+	return []byte(b.String())
+}
+
+// format turns one decision-log line into an RFC 5424 message.
+func format(line []byte, facility int, hostname string) ([]byte, error) {
+	r, err := parseDecision(line)
+	if err != nil {
+		return nil, err
+	}
+	return r.syslog(facility, hostname), nil
 }
 
 // sdEscape escapes a PARAM-VALUE: '"', '\' and ']' get a backslash (RFC
@@ -182,14 +205,14 @@ type auditEntry struct {
 	Detail string `json:"detail"`
 }
 
-// formatAudit turns audit log entry index into an RFC 5424 message.
-func formatAudit(index uint64, entry []byte, facility int, hostname string) ([]byte, error) {
+// parseAudit reads audit log entry index.
+func parseAudit(index uint64, entry []byte) (record, error) {
 	var e auditEntry
 	if err := json.Unmarshal(entry, &e); err != nil {
-		return nil, fmt.Errorf("siem: audit entry %d: %w", index, err)
+		return record{}, fmt.Errorf("siem: audit entry %d: %w", index, err)
 	}
 	if e.Kind == "" {
-		return nil, fmt.Errorf("siem: audit entry %d has no kind", index)
+		return record{}, fmt.Errorf("siem: audit entry %d has no kind", index)
 	}
 	params := [][2]string{
 		{"audit_index", strconv.FormatUint(index, 10)},
@@ -211,20 +234,15 @@ func formatAudit(index uint64, entry []byte, facility int, hostname string) ([]b
 			sev = sevNotice
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "<%d>1 %s %s lexgate - audit [%s", facility*8+sev,
-		e.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"), headerField(hostname), sdID)
-	for _, p := range params {
-		if p[1] != "" {
-			fmt.Fprintf(&b, ` %s="%s"`, p[0], sdEscape(p[1]))
-		}
+	return record{time: e.Time, sev: sev, msgid: "audit", params: params,
+		text: fmt.Sprintf("audit %d %s %s", index, e.Kind, e.Transfer)}, nil
+}
+
+// formatAudit turns audit log entry index into an RFC 5424 message.
+func formatAudit(index uint64, entry []byte, facility int, hostname string) ([]byte, error) {
+	r, err := parseAudit(index, entry)
+	if err != nil {
+		return nil, err
 	}
-	b.WriteString("] ")
-	b.WriteString(strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, fmt.Sprintf("audit %d %s %s", index, e.Kind, e.Transfer)))
-	return []byte(b.String()), nil
+	return r.syslog(facility, hostname), nil
 }

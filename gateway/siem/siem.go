@@ -1,5 +1,6 @@
 // Package siem forwards lexgate's policy decisions and audit log entries
-// to a security team's SIEM as RFC 5424 syslog messages over TLS (RFC 5425).
+// to a security team's SIEM as RFC 5424 syslog messages over TLS (RFC 5425)
+// and/or as OpenTelemetry log records (OTLP/HTTP).
 //
 // The forwarder reads the decision log the policy engine writes
 // (policy.Config.DecisionLog, rotated as PATH.1, PATH.2, … then PATH) and
@@ -20,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -28,6 +30,9 @@ import (
 type Config struct {
 	// Syslog is the RFC 5425 (syslog over TLS) receiver; empty addr: off.
 	Syslog SyslogConfig `yaml:"syslog"`
+	// OTLP is an OpenTelemetry logs receiver (OTLP/HTTP, protobuf); empty
+	// endpoint: off. Both may be on: each batch goes to both.
+	OTLP OTLPConfig `yaml:"otlp"`
 	// Cursor is the file that records how far forwarding got; default
 	// <store.dir>/siem.cursor.
 	Cursor string `yaml:"cursor"`
@@ -55,8 +60,25 @@ type SyslogConfig struct {
 	Facility int `yaml:"facility"`
 }
 
+// OTLPConfig is an OTLP/HTTP logs endpoint, such as an OpenTelemetry
+// Collector's.
+type OTLPConfig struct {
+	// Endpoint is the full https:// URL, such as
+	// https://collector.example:4318/v1/logs.
+	Endpoint string `yaml:"endpoint"`
+	// CAFile verifies the endpoint's certificate; empty: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are an optional client certificate.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Headers are sent with every request (an API key, a tenant).
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one export (default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
 // Enabled reports whether anything is forwarded.
-func (c Config) Enabled() bool { return c.Syslog.Addr != "" }
+func (c Config) Enabled() bool { return c.Syslog.Addr != "" || c.OTLP.Endpoint != "" }
 
 // Validate reports every problem in c, each naming its key under siem.
 func (c Config) Validate() error {
@@ -64,8 +86,18 @@ func (c Config) Validate() error {
 		return nil
 	}
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Syslog.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("siem.syslog.addr: %q is not host:port: %w", c.Syslog.Addr, err))
+	if c.Syslog.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Syslog.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("siem.syslog.addr: %q is not host:port: %w", c.Syslog.Addr, err))
+		}
+	}
+	if c.OTLP.Endpoint != "" {
+		if u, err := url.Parse(c.OTLP.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("siem.otlp.endpoint: %q is not an https:// URL", c.OTLP.Endpoint))
+		}
+		if (c.OTLP.CertFile == "") != (c.OTLP.KeyFile == "") {
+			errs = append(errs, errors.New("siem.otlp: set both cert_file and key_file, or neither"))
+		}
 	}
 	if (c.Syslog.CertFile == "") != (c.Syslog.KeyFile == "") {
 		errs = append(errs, errors.New("siem.syslog: set both cert_file and key_file, or neither"))
@@ -85,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Syslog.Facility == 0 {
 		c.Syslog.Facility = 13
+	}
+	if c.OTLP.Timeout == 0 {
+		c.OTLP.Timeout = 10 * time.Second
 	}
 	return c
 }
