@@ -62,10 +62,14 @@ func selfSigned(t *testing.T, dir string) (cert, key string) {
 	return cert, key
 }
 
+// requireTLS is Mailpit's flag that makes a TLS mode of notify.EmailConfig
+// the only way in.
+var requireTLS = map[string]string{"starttls": "--smtp-require-starttls", "implicit": "--smtp-require-tls"}
+
 // startMailpit builds Mailpit from the pinned tools module and runs it with
 // STARTTLS required and one SMTP account. A build failure fails the test
 // (never a skip): the Go module proxy provides it everywhere the tests run.
-func startMailpit(t *testing.T) *mailpit {
+func startMailpit(t *testing.T, tlsMode string) *mailpit {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mailpit")
 	build := exec.Command("go", "build", "-o", bin, "github.com/axllent/mailpit")
@@ -78,7 +82,7 @@ func startMailpit(t *testing.T) *mailpit {
 	os.WriteFile(auth, []byte("lexgate:s3cret-relay\n"), 0o600)
 	m := &mailpit{smtp: freePort(t), api: freePort(t), caFile: cert}
 	cmd := exec.Command(bin, "--smtp", m.smtp, "--listen", m.api, "--database", filepath.Join(dir, "mailpit.db"),
-		"--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls", "--smtp-auth-file", auth,
+		"--smtp-tls-cert", cert, "--smtp-tls-key", key, requireTLS[tlsMode], "--smtp-auth-file", auth,
 		"--smtp-disable-rdns", "--quiet")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -152,12 +156,19 @@ func lex(t *testing.T, config string, args ...string) (int, string) {
 }
 
 // TestEmailThroughMailpit: a real send, a refused send and an expiry
-// warning reach Mailpit over STARTTLS with authentication: the waiting mail
+// warning reach Mailpit over STARTTLS, and over implicit TLS, with
+// authentication (Mailpit refuses anything else): the waiting mail
 // goes to the recipient, the refusal to the sender and the security group,
 // the expiry warning to both parties; no mail names a file of the bundle,
 // and none carries the matter (the organisation does not allow it).
 func TestEmailThroughMailpit(t *testing.T) {
-	mp := startMailpit(t)
+	for _, mode := range []string{"starttls", "implicit"} {
+		t.Run(mode, func(t *testing.T) { testEmail(t, mode) })
+	}
+}
+
+func testEmail(t *testing.T, mode string) {
+	mp := startMailpit(t, mode)
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "smtp-password")
 	os.WriteFile(pw, []byte("s3cret-relay\n"), 0o600)
@@ -169,7 +180,7 @@ groups:
   security: [soc@harbor-law.example]
 `, gatewaytest.Alice, gatewaytest.Team)), 0o600)
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(func(c *gateway.Config) {
-		c.Notify.Email = notify.EmailConfig{SMTP: mp.smtp, CAFile: mp.caFile, Username: "lexgate", PasswordFile: pw,
+		c.Notify.Email = notify.EmailConfig{SMTP: mp.smtp, TLS: mode, CAFile: mp.caFile, Username: "lexgate", PasswordFile: pw,
 			From: "lexgate@harbor-law.example"}
 		c.Notify.Directory = directory
 		c.Notify.ExpiryWarning = 100 * 24 * time.Hour // the dev organisations keep transfers 60 or 90 days
