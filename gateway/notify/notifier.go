@@ -78,8 +78,9 @@ func New(cfg Config, deps Deps) (*Notifier, error) {
 // batch is how many events or deliveries one pass handles.
 const batch = 256
 
-// minPass spaces the passes a busy store wakes (every upload chunk is a
-// write), so the notifier reads the outbox at most this often.
+// minPass spaces the notifier's passes: a busy store wakes it at every
+// write (each upload chunk is one), and a burst of events is delivered in
+// larger, parallel batches. An event waits at most this long for its pass.
 const minPass = 20 * time.Millisecond
 
 // Run works through the outbox until ctx is done: it wakes when the store
@@ -88,14 +89,8 @@ const minPass = 20 * time.Millisecond
 func (n *Notifier) Run(ctx context.Context) {
 	var last time.Time
 	for {
-		if wait := minPass - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if wait := minPass - time.Since(last); wait > 0 && !sleep(ctx, wait) {
+			return
 		}
 		last = time.Now()
 		changed := n.store.Changed()
@@ -125,6 +120,18 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
+// sleep waits d, reporting false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // Pass runs one round: the expiry scan when due, routing of new events,
 // and the deliveries due now. more reports a full batch (call again).
 func (n *Notifier) Pass(ctx context.Context) (more bool, err error) {
@@ -144,8 +151,9 @@ func (n *Notifier) Pass(ctx context.Context) (more bool, err error) {
 }
 
 // scanExpiring prunes the outbox and queues one expiry warning per
-// transfer that expires within ExpiryWarning, at most once per PollInterval. The event's ID is derived
-// from the transfer, so a warning is queued once however often it is seen.
+// transfer that expires within ExpiryWarning, at most once per
+// PollInterval. The event's ID is derived from the transfer, so a warning
+// is queued once however often it is seen.
 func (n *Notifier) scanExpiring(ctx context.Context) error {
 	now := n.now()
 	if now.Sub(n.lastScan) < n.cfg.PollInterval {
