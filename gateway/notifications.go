@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/siem"
@@ -111,8 +113,19 @@ type parkedDelivery struct {
 
 // notifyAdmin adds the outbox's admin endpoints to the loopback admin
 // listener: GET /notify/parked lists the deliveries that gave up, POST
-// /notify/retry?event=ID&endpoint=EP queues one again.
+// /notify/retry?event=ID&endpoint=EP queues one again. /metrics gets
+// lexgate_notify_parked_deliveries, for an alert.
 func (g *Gateway) notifyAdmin(mux *http.ServeMux) {
+	g.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lexgate_notify_parked_deliveries",
+		Help: "Notification deliveries parked after repeated failures, waiting for an admin's retry.",
+	}, func() float64 {
+		ds, err := g.notifier.Parked(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(len(ds))
+	}))
 	mux.HandleFunc("GET /notify/parked", func(w http.ResponseWriter, r *http.Request) {
 		ds, err := g.notifier.Parked(r.Context())
 		if err != nil {

@@ -3,8 +3,10 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +112,15 @@ func TestWebhookParkedAndRetried(t *testing.T) {
 	resp.Body.Close()
 	if len(listed) != 1 || listed[0].Event != p.Event.ID || listed[0].Kind != store.EventTransferReady || listed[0].LastError == "" {
 		t.Errorf("GET /notify/parked: %+v", listed)
+	}
+	if resp, err := http.Get(admin + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "\nlexgate_notify_parked_deliveries 1\n") {
+			t.Error("/metrics does not count the parked delivery")
+		}
 	}
 	retry := func() int {
 		resp, err := http.Post(admin+"/notify/retry?"+url.Values{"event": {p.Event.ID}, "endpoint": {p.Endpoint}}.Encode(), "", nil)
