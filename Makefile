@@ -7,8 +7,9 @@ BIN     := bin
 PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers. Debian's curl
 # speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3; zsh and
-# fish load lex's completion scripts; systemd's systemd-analyze rates the unit.
-DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd
+# fish load lex's completion scripts; systemd's systemd-analyze rates the unit;
+# rsyslog (with rsyslog-gnutls) receives the SIEM forwarder's syslog over TLS.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -31,8 +32,11 @@ build:
 	$(GO) build -ldflags "-X github.com/lexgate/lexgate/gateway/buildinfo.commit=$(COMMIT)" -o $(BIN)/ ./cmd/lex ./cmd/lexgate
 
 # Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
+# Mailpit (the SMTP server of the notification tests) is pinned in a module of
+# its own, gateway/notify/tools, so its dependencies stay out of go.mod.
 tools:
 	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
+	cd gateway/notify/tools && $(GO) build -o /dev/null github.com/axllent/mailpit
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:
@@ -46,6 +50,8 @@ deb-deps:
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	[ -x /usr/sbin/rsyslogd ] || missing="$$missing rsyslog"; \
+	dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing="$$missing rsyslog-gnutls"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -16,8 +16,10 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
+	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/gateway/yamlcheck"
@@ -70,6 +72,11 @@ type Config struct {
 	Audit audit.Config `yaml:"audit"`
 	// GC tunes Go's garbage collector for lexgate serve.
 	GC GCConfig `yaml:"gc"`
+	// Notify sends email and webhook notifications from the store's outbox.
+	Notify notify.Config `yaml:"notify"`
+	// SIEM forwards policy decisions as syslog over TLS; its cursor defaults
+	// to <store.dir>/siem.cursor.
+	SIEM siem.Config `yaml:"siem"`
 }
 
 // GCConfig tunes Go's garbage collector for the gateway process.
@@ -152,6 +159,9 @@ func (c *Config) setDefaults() {
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = filepath.Join(c.Store.Dir, "audit")
 	}
+	if c.SIEM.Cursor == "" {
+		c.SIEM.Cursor = filepath.Join(c.Store.Dir, "siem.cursor")
+	}
 }
 
 // Validate reports every problem it finds in the config, each naming its key.
@@ -194,6 +204,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Audit.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.SIEM.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -251,4 +267,5 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)
+	c.resolveNotifyPaths(abs)
 }

@@ -24,6 +24,8 @@ var allowed = map[string][]string{
 	"gateway/identity":           {},
 	"gateway/policy":             {},
 	"gateway/store":              {"gateway/internal/crashpoint", "gateway/directio"},
+	"gateway/notify":             {"gateway/store"},
+	"gateway/siem":               {},
 	"gateway/directio":           {},
 	"gateway/tcptune":            {},
 	"gateway/audit":              {},
@@ -35,7 +37,7 @@ var allowed = map[string][]string{
 	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
 	"gateway/httpapi":       {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":     {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo"},
+	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo", "gateway/notify", "gateway/siem"},
 	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
 	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it

@@ -29,8 +29,10 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/httpapi"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/policies"
@@ -77,6 +79,11 @@ type Gateway struct {
 	sweepMu     sync.Mutex
 	sweepCancel context.CancelFunc
 	sweepDone   chan struct{}
+
+	// notifier delivers the outbox (issue 21); bg runs it from Serve.
+	notifier *notify.Notifier
+	siem     *siem.Forwarder // nil unless siem.syslog.addr is set
+	bg       background
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
 	// its durable offset before the store closes.
@@ -178,6 +185,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.svc = svc
+	if g.notifier, g.siem, err = newForwarders(cfg, pcfg.DecisionLog, g.store, g.audit, log); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	front := httpapi.New(svc, log, g.metrics)
 	front.ServeLog(g.audit.Handler())
 	var handler http.Handler = front
@@ -356,6 +366,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		run("sftp", func() error { return g.sftp.Serve(ctx) })
 	}
 	g.startSweeper(ctx)
+	g.startForwarders(ctx)
 	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
 	var err error
 	select {
@@ -377,6 +388,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.log.Info("lexgate shutting down")
 	g.stopSweeper()
+	g.bg.stop()
+	if g.svc != nil {
+		g.svc.StopWatches() // long polls answer now, not at the grace deadline
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	if g.h3 != nil {
@@ -401,6 +416,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.stopSweeper()
+		g.bg.stop()
 		var errs []error
 		if g.h3 != nil {
 			g.h3.Close()

@@ -62,6 +62,7 @@ func (g *Gateway) adminHandler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
+	g.notifyAdmin(mux)
 	return mux
 }
 

@@ -39,6 +39,7 @@ type Store struct {
 	locks    keyedMutex    // per-transfer: uploads and deletion
 	claims   claimSet      // ranges of parallel uploads being written now
 	writer   chan struct{} // one writing transaction at a time
+	changed  changes       // wakes Changed's waiters after each write
 	closeErr error
 	once     sync.Once
 }
@@ -125,7 +126,11 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("store: %w", ctx.Err())
 	}
 	defer func() { <-s.writer }()
-	return s.inTx(ctx, nil, fn)
+	if err := s.inTx(ctx, nil, fn); err != nil {
+		return err
+	}
+	s.changed.signal()
+	return nil
 }
 
 // read runs fn in a read-only transaction, a consistent snapshot.

@@ -45,6 +45,7 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 		}
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
+	s.watches.appended()
 	return i, nil
 }
 
@@ -74,6 +75,7 @@ func (s *Service) auditRefusal(ctx context.Context, in policy.Input, d policy.De
 	ev := inputEvent(audit.KindDecision, in)
 	ev.Decision = auditDecision(d, false)
 	s.Audit(ctx, ev)
+	s.queueRefusal(ctx, in, d)
 }
 
 // auditAllowed logs an allowed decision that leaves no other record.

@@ -108,6 +108,7 @@ type Service struct {
 	staticHeld func(matter string) bool
 	gatewayID  string
 	sweepMu    sync.Mutex
+	watches    watchStop // ends inbox long polls at shutdown
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
