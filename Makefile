@@ -5,8 +5,9 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
-# Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server lftp
+# Debian packages some tests and benchmarks drive as real peers. Debian's curl
+# speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -35,6 +36,9 @@ deb-deps:
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
+	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
+	/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing="$$missing python3-paramiko"; \
+	curl -V 2>/dev/null | grep -qw sftp || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -79,7 +79,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("gc.min_heap_mib -1: floor %d, %v; want 0 (off)", cfg.GC.MinHeap(), err)
 	}
 	for _, c := range []struct{ body, want string }{
-		{"listn: 1.2.3.4:5\n", "field listn not found"},
+		{"listn: 1.2.3.4:5\n", `unknown key "listn" (did you mean "listen"?)`},
 		{"listen: nowhere\n", "listen:"},
 		{"log:\n  format: xml\n", "log.format"},
 		{"admin_listen: everywhere\n", "admin_listen"},
