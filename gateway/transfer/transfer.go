@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -95,7 +94,7 @@ func (c *Config) Validate() error {
 // Service is the core. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
-	store   *store.Store
+	store   Store
 	policy  Decider
 	bundles x509bundle.Source
 	revoked func(spiffeid.ID) bool
@@ -107,12 +106,12 @@ type Service struct {
 	custodial  func(id string) bool
 	staticHeld func(matter string) bool
 	gatewayID  string
-	sweepMu    sync.Mutex
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
 type Deps struct {
-	Store   *store.Store
+	// Store is the storage driver: the embedded default or a cluster backend.
+	Store   Store
 	Policy  Decider
 	Bundles x509bundle.Source
 	Revoked func(spiffeid.ID) bool
