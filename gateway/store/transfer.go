@@ -358,7 +358,7 @@ func (s *Store) Ack(ctx context.Context, id, recipient string, now time.Time) er
 // returns [ErrNotFound]. It waits for an upload in progress on the transfer
 // to finish first.
 func (s *Store) DeleteTransfer(ctx context.Context, id string) error {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return fmt.Errorf("store: delete transfer %s: %w", id, err)
 	}
