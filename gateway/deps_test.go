@@ -19,15 +19,16 @@ var allowed = map[string][]string{
 	"policies":                    {},
 	// heapfloor sets the process-wide GC percentage: only the gateway's
 	// serve command (and the policy benchmarks, in tests) call it.
-	"gateway/internal/heapfloor": {},
-	"gateway/api":                {},
-	"gateway/identity":           {},
-	"gateway/policy":             {},
-	"gateway/store":              {"gateway/internal/crashpoint", "gateway/directio"},
-	"gateway/directio":           {},
-	"gateway/tcptune":            {},
-	"gateway/audit":              {},
-	"gateway/agecheck":           {},
+	"gateway/internal/heapfloor":  {},
+	"gateway/internal/enginetest": {}, // test-only: starts PostgreSQL for the store's driver suite
+	"gateway/api":                 {},
+	"gateway/identity":            {},
+	"gateway/policy":              {},
+	"gateway/store":               {"gateway/internal/crashpoint", "gateway/directio"},
+	"gateway/directio":            {},
+	"gateway/tcptune":             {},
+	"gateway/audit":               {},
+	"gateway/agecheck":            {},
 	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
 	"gateway/yamlcheck":     {},
 	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
