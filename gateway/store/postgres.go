@@ -76,6 +76,9 @@ func (pgDialect) retry(ctx context.Context, fn func() error) error {
 func (pgDialect) lock(ctx context.Context, db *sql.DB, class int, keys ...string) (func(), error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
 		return nil, fmt.Errorf("store: lock: %w", err)
 	}
 	held := 0
@@ -95,6 +98,9 @@ func (pgDialect) lock(ctx context.Context, db *sql.DB, class int, keys ...string
 			// connection is the one sure release.
 			conn.Raw(func(dc any) error { return dc.(*pgConn).Close() })
 			conn.Close()
+			if cerr := ctx.Err(); cerr != nil {
+				err = cerr // the wait ended with ctx, whatever pgx made of it
+			}
 			return nil, fmt.Errorf("store: lock %s: %w", k, err)
 		}
 		held++

@@ -355,3 +355,47 @@ func TestPostgresRestartMidUpload(t *testing.T) {
 	}
 	assertContent(t, s, tr.ID, content)
 }
+
+// TestReplicasFirst: of acks and quarantines racing on two replicas exactly
+// one is first, the one the core logs.
+func TestReplicasFirst(t *testing.T) {
+	for _, d := range replicaDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			a, b := d.open(t)
+			content := randomBytes(t, 1000)
+			tr := newTransfer(t, alice, content, bob)
+			createUploaded(t, a, tr, content)
+			var mu sync.Mutex
+			firsts := 0
+			race(5, a, b, func(i int, s *Store) {
+				first, err := s.AckOnce(t.Context(), tr.ID, bob, t0.Add(time.Duration(i)))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("AckOnce: %v", err)
+				}
+				if first {
+					firsts++
+				}
+			})
+			if firsts != 1 {
+				t.Errorf("%d acks were first, want 1", firsts)
+			}
+			firsts = 0
+			race(5, a, b, func(i int, s *Store) {
+				first, err := s.QuarantineOnce(t.Context(), tr.ID)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("QuarantineOnce: %v", err)
+				}
+				if first {
+					firsts++
+				}
+			})
+			if firsts != 1 {
+				t.Errorf("%d quarantines were first, want 1", firsts)
+			}
+		})
+	}
+}

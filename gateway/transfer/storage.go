@@ -28,8 +28,10 @@ type Transfers interface {
 	Inbox(ctx context.Context, recipient string) ([]*store.Transfer, error)
 	Outbox(ctx context.Context, sender string) ([]*store.Transfer, error)
 	TransfersIn(ctx context.Context, state store.State, after string, limit int) ([]*store.Transfer, error)
-	Ack(ctx context.Context, id, recipient string, now time.Time) error
-	Quarantine(ctx context.Context, id string) error
+	// AckOnce and QuarantineOnce report whether this call made the change,
+	// so that of racing replicas exactly one logs it.
+	AckOnce(ctx context.Context, id, recipient string, now time.Time) (first bool, err error)
+	QuarantineOnce(ctx context.Context, id string) (first bool, err error)
 	DeleteTransfer(ctx context.Context, id string) error
 	CountDownload(ctx context.Context, id string, d store.Download) (int, error)
 	ExpiredTransfers(ctx context.Context, now time.Time, after string, limit int) ([]*store.Transfer, error)

@@ -506,14 +506,24 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 	if err != nil {
 		return err
 	}
-	if err := s.store.Ack(ctx, id, caller.String(), s.now().UTC()); err != nil {
+	// Under the transfer's lock, on every replica: of concurrent acks one
+	// records and logs it; a retry after a crash between the two logs it.
+	unlock, err := s.store.Lock(ctx, "transfer/"+id)
+	if err != nil {
+		return fmt.Errorf("transfer: ack %s: %w", id, err)
+	}
+	defer unlock()
+	first, err := s.store.AckOnce(ctx, id, caller.String(), s.now().UTC())
+	if err != nil {
 		return fmt.Errorf("transfer: ack %s: %w", id, err)
 	}
 	crashpoint.Hit("transfer.ack.committed")
-	ev := transferEvent(audit.KindAck, caller.String(), t)
-	ev.Action, ev.Decision = "ack", auditDecision(d, true)
-	if _, err := s.Audit(ctx, ev); err != nil {
-		return err
+	if _, logged := s.audit.Find(audit.LookupAck(id, caller.String())); first || !logged {
+		ev := transferEvent(audit.KindAck, caller.String(), t)
+		ev.Action, ev.Decision = "ack", auditDecision(d, true)
+		if _, err := s.Audit(ctx, ev); err != nil {
+			return err
+		}
 	}
 	s.log.InfoContext(ctx, "acknowledged", "transfer", id)
 	s.purgeIfDone(ctx, id)
