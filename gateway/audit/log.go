@@ -15,7 +15,6 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -37,6 +36,10 @@ type Config struct {
 	// BatchMaxAge is how long an entry may wait for others to be sequenced with it
 	// (default 10ms). Every append waits for its batch to be written and integrated.
 	BatchMaxAge time.Duration `yaml:"batch_max_age"`
+	// MySQL keeps the log in a MySQL or MariaDB database that every replica
+	// of a cluster appends to, instead of in Dir (see driver.go). Checkpoints
+	// then come at most once a second (checkpoint_interval defaults to 1s).
+	MySQL MySQLConfig `yaml:"mysql"`
 
 	// Now is the clock for event times (default time.Now).
 	Now func() time.Time `yaml:"-"`
@@ -50,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = 200 * time.Millisecond
+		if c.shared() {
+			c.CheckpointInterval = mysqlMinCheckpoint
+		}
 	}
 	if c.BatchMaxAge == 0 {
 		c.BatchMaxAge = 10 * time.Millisecond
@@ -71,6 +77,9 @@ func (c Config) Validate() error {
 	if c.CheckpointInterval != 0 && c.CheckpointInterval < 100*time.Millisecond {
 		return fmt.Errorf("audit: checkpoint_interval %v is below the minimum of 100ms", c.CheckpointInterval)
 	}
+	if c.shared() && c.CheckpointInterval != 0 && c.CheckpointInterval < mysqlMinCheckpoint {
+		return fmt.Errorf("audit: checkpoint_interval %v is below the MySQL driver's minimum of %v", c.CheckpointInterval, mysqlMinCheckpoint)
+	}
 	if c.BatchMaxAge < 0 {
 		return errors.New("audit: batch_max_age must not be negative")
 	}
@@ -89,9 +98,12 @@ type Log struct {
 	awaiter  *tessera.PublicationAwaiter
 	shutdown func(context.Context) error
 	cancel   context.CancelFunc
+	release  func() // the driver's database, if any
 
 	mu    sync.Mutex
-	index map[string]uint64 // lookupKey → latest index
+	index   map[string]uint64 // lookupKey → latest index
+	indexed uint64            // entries [0, indexed) are in index
+	catchMu sync.Mutex        // one catchUp at a time
 	close sync.Once
 }
 
@@ -102,8 +114,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if cfg.Dir == "" {
+	if cfg.Dir == "" && !cfg.shared() {
 		return nil, errors.New("audit: dir is required")
+	}
+	if cfg.KeyFile == "" {
+		return nil, errors.New("audit: key_file is required with mysql (every replica signs with the same key)")
 	}
 	signer, vkey, err := loadOrCreateKey(cfg.KeyFile, cfg.Origin)
 	if err != nil {
@@ -113,15 +128,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+	if !cfg.shared() {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
 	}
 	// The appender's goroutines live until Close, not until the caller's ctx ends.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	driver, err := posix.New(bg, posix.Config{Path: cfg.Dir})
+	driver, release, err := openDriver(bg, cfg)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
@@ -130,9 +147,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	app, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+		release()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
-	l := &Log{cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
+	l := &Log{release: release, cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
 		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, awaitPoll(cfg.CheckpointInterval))
 	if err := l.firstCheckpoint(ctx); err != nil {
@@ -156,7 +174,7 @@ func (l *Log) firstCheckpoint(ctx context.Context) error {
 			return nil
 		}
 		if !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
-			return fmt.Errorf("audit: no checkpoint published in %s: %w", l.cfg.Dir, err)
+			return fmt.Errorf("audit: no checkpoint published in %s: %w", l.cfg.where(), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -189,6 +207,7 @@ func (l *Log) Close() error {
 			err = fmt.Errorf("audit: close: %w", serr)
 		}
 		l.cancel()
+		l.release()
 	})
 	return err
 }
@@ -222,8 +241,19 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 // LookupAck, LookupKeys, LookupCreated, LookupQuarantine), or false.
 func (l *Log) Find(key string) (uint64, bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	i, ok := l.index[key]
+	l.mu.Unlock()
+	if !ok && l.cfg.shared() {
+		// Another replica may have logged it: read what it appended.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.catchUp(ctx); err != nil {
+			l.cfg.Logger.Warn("audit: reading other replicas' entries", "err", err)
+		}
+		l.mu.Lock()
+		i, ok = l.index[key]
+		l.mu.Unlock()
+	}
 	return i, ok
 }
 
@@ -308,22 +338,7 @@ func readEntry(ctx context.Context, r Fetcher, index, size uint64) ([]byte, erro
 }
 
 // buildIndex reads every integrated entry once.
-func (l *Log) buildIndex(ctx context.Context) error {
-	size, err := l.reader.IntegratedSize(ctx)
-	if err != nil {
-		return fmt.Errorf("audit: log size: %w", err)
-	}
-	return Walk(ctx, l.reader, size, func(i uint64, entry []byte) error {
-		ev, err := ParseEvent(entry)
-		if err != nil {
-			return fmt.Errorf("audit: entry %d: %w", i, err)
-		}
-		if k := ev.lookupKey(); k != "" {
-			l.index[k] = i
-		}
-		return nil
-	})
-}
+func (l *Log) buildIndex(ctx context.Context) error { return l.catchUp(ctx) }
 
 // Walk calls fn for every entry of a log of size size, in order.
 func Walk(ctx context.Context, r Fetcher, size uint64, fn func(index uint64, entry []byte) error) error {
