@@ -100,11 +100,11 @@ type Log struct {
 	cancel   context.CancelFunc
 	release  func() // the driver's database, if any
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	index   map[string]uint64 // lookupKey → latest index
 	indexed uint64            // entries [0, indexed) are in index
 	catchMu sync.Mutex        // one catchUp at a time
-	close sync.Once
+	close   sync.Once
 }
 
 // Open opens (or creates) the log in cfg.Dir and starts publishing checkpoints. It
