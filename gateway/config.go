@@ -244,6 +244,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Policy.DecisionLog)
 	}
 	abs(&c.Store.Dir)
+	abs(&c.Store.SpoolDir)
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)

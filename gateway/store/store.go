@@ -29,6 +29,10 @@ type Config struct {
 	Driver string `yaml:"driver"`
 	// Postgres configures driver postgres.
 	Postgres PostgresConfig `yaml:"postgres"`
+	// SpoolDir is where the ciphertext lives (default Dir/spool). Replicas
+	// of a cluster on driver postgres share it (a shared file system) while
+	// each keeps its own Dir.
+	SpoolDir string `yaml:"spool_dir"`
 	// Replica names this replica among those sharing a store (driver
 	// postgres: required, unique per replica). Its staging files live in
 	// Dir/spool/staging/<replica>/, so a replica that starts cleans only its
@@ -105,7 +109,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	spool := filepath.Join(cfg.Dir, "spool")
+	spool := cfg.SpoolDir
+	if spool == "" {
+		spool = filepath.Join(cfg.Dir, "spool")
+	}
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
