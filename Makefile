@@ -17,7 +17,7 @@ help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
-	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
+	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
 	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
