@@ -135,3 +135,10 @@ func openReplica(t testing.TB, dir, dsn, replica string) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestPostgresSchemaInStep: every SQLite migration has its PostgreSQL twin.
+func TestPostgresSchemaInStep(t *testing.T) {
+	if len(pgMigrations) != len(migrations) {
+		t.Fatalf("%d PostgreSQL migrations for %d SQLite ones: add the missing ones to pgMigrations (postgres.go)", len(pgMigrations), len(migrations))
+	}
+}
