@@ -9,12 +9,13 @@ PKGS    := ./...
 # speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3.
 DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl
 
-.PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
+.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
 all: build
 
 help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
+	@echo "make cluster-demo - three replicas on PostgreSQL + MariaDB; one killed mid-upload, the send resumes on another"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
@@ -48,6 +49,11 @@ deb-deps:
 
 demo: build deb-deps
 	$(GO) run ./cmd/lexdemo -bin $(BIN) -dir demo-out
+
+# Three replicas on PostgreSQL, MariaDB and a shared spool: one killed
+# mid-upload, the send finished through another (docs/scale-out.md).
+cluster-demo: build deb-deps
+	$(GO) run ./cmd/lexcluster -bin $(BIN) -dir cluster-out
 
 vet:
 	$(GO) vet $(PKGS)

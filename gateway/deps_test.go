@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"cmd/lex":               {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":           {},
+	"cmd/lexcluster":        {},
 	"cmd/lexbench":          {"cmd/internal/benchkit", "gateway/directio"},
 	"cmd/lexload":           {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
 	"cmd/lexwan":            {"cmd/lexwan/emu", "cmd/internal/benchkit"},
