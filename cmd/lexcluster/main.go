@@ -4,9 +4,11 @@
 // own ports, then a large send started against replica 1, replica 1 killed
 // with SIGKILL mid-upload, the same lex send run again completing through
 // replica 2 from the durable offset, the transfer received through replica
-// 3 and compared byte for byte, and lex audit verify over the shared log. It
-// exits non-zero on any failure and stops everything it started.
-// "make cluster-demo" runs it.
+// 3 and compared byte for byte, lex audit verify over the shared log, then
+// replica 1 restarted and a file put over SFTP through replica 2 received
+// through replica 1. It exits non-zero on any failure and stops everything
+// it started. "make cluster-demo" runs it (the engines and the SFTP step come
+// from make deb-deps).
 package main
 
 import (
@@ -33,6 +35,7 @@ import (
 const (
 	alice = "spiffe://harbor-law.example/paralegal/alice"
 	team  = "spiffe://manila-lpo.example/site/review-team"
+	dms   = "spiffe://harbor-law.example/legacy/dms"
 )
 
 type demo struct {
@@ -44,10 +47,12 @@ type demo struct {
 	my       *mariadb
 	replicas []*replica
 	logKey   string
+	dmsKey   string
 }
 
 type replica struct {
 	name, addr, cfg string
+	sftpPort        int
 	cmd             *exec.Cmd
 	done            chan error
 }
@@ -103,8 +108,15 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "     MariaDB on 127.0.0.1:%d\n", d.my.port)
 
-	d.say("Mint a dev PKI and start three lexgate replicas sharing the store, the spool and the log")
+	d.say("Mint a dev PKI and an SSH key for the firm's DMS; start three lexgate replicas sharing the store, the spool and the log")
 	if _, err := d.must(ctx, "lexgate", "certs", "dev", "--out", d.path("pki")); err != nil {
+		return err
+	}
+	d.dmsKey = d.path("dms", "id_ed25519")
+	if err := os.MkdirAll(filepath.Dir(d.dmsKey), 0o700); err != nil {
+		return err
+	}
+	if _, err := d.mustAny(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dms@harbor-law", "-f", d.dmsKey); err != nil {
 		return err
 	}
 	for _, name := range []string{"r1", "r2", "r3"} {
@@ -138,7 +150,69 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return d.failover(ctx, aliceCfg, teamCfg)
+	if err := d.failover(ctx, aliceCfg, teamCfg); err != nil {
+		return err
+	}
+	return d.sftpAcross(ctx)
+}
+
+// sftpAcross restarts replica 1, has the DMS put a file over SFTP through
+// replica 2, and the review team receive it through replica 1.
+func (d *demo) sftpAcross(ctx context.Context) error {
+	d.say("Replica 1 comes back; the DMS puts a file over SFTP through replica 2 (stock OpenSSH client)")
+	r1, err := d.startReplica(ctx, "r1")
+	if err != nil {
+		return fmt.Errorf("restarting replica r1: %w", err)
+	}
+	d.replicas[0] = r1
+	src := d.path("dms", "invoice-HL-2026-0042-03.pdf")
+	if err := writeRandom(src, 1<<20+4321); err != nil {
+		return err
+	}
+	batch := d.path("dms", "push.sftp")
+	if err := os.WriteFile(batch, []byte(fmt.Sprintf("put %s /outbox/review-team/\n", src)), 0o600); err != nil {
+		return err
+	}
+	if _, err := d.mustAny(ctx, "sftp", "-b", batch, "-i", d.dmsKey, "-P", fmt.Sprint(d.replicas[1].sftpPort),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "dms@127.0.0.1"); err != nil {
+		return err
+	}
+
+	d.say("The review team receives it through replica 1")
+	teamCfg, err := d.clientConfig("team-via-r1", "manila-lpo.example/site-review-team", r1.addr)
+	if err != nil {
+		return err
+	}
+	idFile, err := os.ReadFile(d.path("team", "identity.age")) // the team's own age identity
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(d.path("team-via-r1", "identity.age"), idFile, 0o600); err != nil {
+		return err
+	}
+	out, err := d.must(ctx, "lex", "--config", teamCfg, "inbox")
+	if err != nil {
+		return err
+	}
+	var id string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == dms {
+			id = f[0]
+		}
+	}
+	if id == "" {
+		return fmt.Errorf("no transfer from %s in the inbox through replica 1:\n%s", dms, out)
+	}
+	recv := d.path("received-sftp")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "receive", id, "-o", recv); err != nil {
+		return err
+	}
+	if err := sameFile(src, filepath.Join(recv, filepath.Base(src))); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "   ✓ put through replica 2, received through replica 1, byte for byte")
+	return nil
 }
 
 // failover is the heart of the demo: kill replica 1 mid-upload, finish
@@ -251,6 +325,13 @@ func (d *demo) startReplica(ctx context.Context, name string) (*replica, error) 
 		return nil, err
 	}
 	r := &replica{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: d.path(name + ".yaml")}
+	if r.sftpPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	pub, err := os.ReadFile(d.dmsKey + ".pub")
+	if err != nil {
+		return nil, err
+	}
 	cfg := fmt.Sprintf(`# replica %[1]s of the demo cluster
 listen: %[2]s
 admin_listen: 127.0.0.1:%[3]d
@@ -273,7 +354,17 @@ audit:
   key_file: shared-audit.key
   mysql:
     dsn: %[5]s
-`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"))
+sftp:
+  listen: 127.0.0.1:%[6]d
+  recipients:
+    review-team: %[7]s
+  accounts:
+    - name: dms
+      spiffe_id: %[8]s
+      authorized_keys: [%[9]q]
+      matter: HL-2026-0042
+      labels: [client-confidential]
+`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"), r.sftpPort, team, dms, strings.TrimSpace(string(pub)))
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -387,6 +478,18 @@ func (d *demo) must(ctx context.Context, name string, args ...string) (string, e
 	c.Stdout, c.Stderr = io.MultiWriter(&stdout, indent{d.out}), indent{d.out}
 	if err := c.Run(); err != nil {
 		return "", fmt.Errorf("%s %s: %w", name, args[0], err)
+	}
+	return stdout.String(), nil
+}
+
+// mustAny is must for a program on PATH.
+func (d *demo) mustAny(ctx context.Context, name string, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "   $ %s %s\n", name, strings.Join(args, " "))
+	c := exec.CommandContext(ctx, name, args...)
+	var stdout bytes.Buffer
+	c.Stdout, c.Stderr = io.MultiWriter(&stdout, indent{d.out}), indent{d.out}
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	return stdout.String(), nil
 }
