@@ -40,6 +40,13 @@ func openPostgres(ctx context.Context, cfg PostgresConfig) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres: %w", err)
 	}
+	// Every upload in progress holds a connection for its transfer's lock
+	// and uses others for its statements: keep enough idle ones that a busy
+	// replica does not reconnect for each. The number open is not capped,
+	// which could deadlock lock holders waiting for a connection; the
+	// server's max_connections bounds it (see docs/scale-out.md).
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }
 
