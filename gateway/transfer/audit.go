@@ -93,13 +93,34 @@ func transferEvent(kind audit.Kind, actor string, t *store.Transfer) audit.Event
 
 // auditUpload logs a completed upload once: a retried final chunk finds it logged.
 func (s *Service) auditUpload(ctx context.Context, t *store.Transfer) error {
-	if _, ok := s.audit.Find(audit.LookupUpload(t.ID)); ok {
-		return nil
-	}
 	ev := transferEvent(audit.KindUploadComplete, t.Sender, t)
 	ev.Decision = &audit.Decision{ID: t.DecisionID, Allow: true}
-	_, err := s.Audit(ctx, ev)
+	_, err := s.logOnce(ctx, t.ID, audit.LookupUpload(t.ID), ev)
 	return err
+}
+
+// logOnce appends ev, the record of a fact about transfer id that the store
+// has committed, unless the log holds an entry under key already. The check
+// and the append run under the transfer's lock, a database lock on a cluster
+// backend: of the replicas — and start-up reconcilers — that find the fact
+// unlogged at once, exactly one logs it. It reports whether it appended.
+// The caller must not hold the transfer's lock.
+func (s *Service) logOnce(ctx context.Context, id, key string, ev audit.Event) (bool, error) {
+	if _, ok := s.audit.Find(key); ok {
+		return false, nil
+	}
+	unlock, err := s.store.Lock(ctx, "transfer/"+id)
+	if err != nil {
+		return false, fmt.Errorf("transfer: log %s of %s: %w", ev.Kind, id, err)
+	}
+	defer unlock()
+	if _, ok := s.audit.Find(key); ok {
+		return false, nil
+	}
+	if _, err := s.Audit(ctx, ev); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Receipt returns the caller's receipt for a transfer: the sender's upload

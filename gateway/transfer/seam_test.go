@@ -1,10 +1,12 @@
 package transfer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -218,6 +220,46 @@ func TestSweepObeysSharedHold(t *testing.T) {
 				if _, err := b.Transfer(t.Context(), id); err == nil {
 					t.Errorf("transfer %s survived the sweep", id)
 				}
+			}
+		})
+	}
+}
+
+// TestReconcileOnReplicas: two replicas start at once and find the same
+// stored facts unlogged (a crash came between commit and log): each fact is
+// logged once.
+func TestReconcileOnReplicas(t *testing.T) {
+	for _, d := range replicaStores {
+		t.Run(d.name, func(t *testing.T) {
+			a, b := d.open(t)
+			lg := openLog(t)
+			cores := []*transfer.Service{newCore(t, a, lg), newCore(t, b, lg)}
+			const n = 5
+			for i := range n {
+				content := []byte(fmt.Sprintf("ciphertext %d", i))
+				sum := sha256.Sum256(content)
+				tr := &store.Transfer{Sender: "spiffe://harbor-law.example/paralegal/alice",
+					Recipients: []string{"spiffe://manila-lpo.example/site/review-team"}, Matter: "HL-2026-0042",
+					CiphertextSize: int64(len(content)), CiphertextSHA256: hex.EncodeToString(sum[:]),
+					ManifestHash: hex.EncodeToString(sum[:])}
+				if err := a.CreateTransfer(t.Context(), tr); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := b.WriteAt(t.Context(), tr.ID, 0, bytes.NewReader(content), time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for _, c := range cores {
+				wg.Go(func() {
+					if _, err := c.Reconcile(t.Context()); err != nil {
+						t.Errorf("Reconcile: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if c, u := lg.count(audit.KindTransferCreated), lg.count(audit.KindUploadComplete); c != n || u != n {
+				t.Errorf("logged %d creations and %d upload completions, want %d each", c, u, n)
 			}
 		})
 	}
