@@ -25,8 +25,15 @@ test_shipped_harbor_to_manila_allowed if {
 }
 
 test_shipped_manila_agreements_last_through_2027 if {
-	send_to([manila], [], "2027-12-31T23:00:00Z").allow == true
-	send_to([manila], [], "2028-01-01T00:00:00Z").allow == false
+	# (Manila's yearly sanctions screening, dated 2026-12-01, is set aside
+	# here: test_shipped_screening_lapses_after_a_year.)
+	send_to([manila], [], "2027-12-31T23:00:00Z").allow == true with data.data.settings as {}
+	send_to([manila], [], "2028-01-01T00:00:00Z").allow == false with data.data.settings as {}
+}
+
+test_shipped_screening_lapses_after_a_year if {
+	send_to([manila], [], "2027-12-01T12:00:00Z").allow == true
+	{r.code | some r in send_to([manila], [], "2027-12-02T00:00:00Z").reasons} == {"sanctions.screening_stale"}
 }
 
 test_shipped_health_to_manila_refused_no_baa if {
@@ -68,17 +75,30 @@ test_shipped_eu_personal_data_to_manila_under_scc if {
 	d := data.lexgate.decision with input as {"version": 1, "action": "send", "time": t0, "source": harbor, "destinations": [manila], "bundle": b}
 	d.allow == true
 	d2 := data.lexgate.decision with input as {"version": 1, "action": "send", "time": "2026-03-01T00:00:00Z", "source": harbor, "destinations": [bogota], "bundle": b}
-	{r.code | some r in d2.reasons} == {"gdpr.no_transfer_mechanism"}
+
+	# Bogotá is an LPO (a processor) with an NDA only: no Art. 28 contract either.
+	{r.code | some r in d2.reasons} == {"gdpr.no_transfer_mechanism", "gdpr.no_processor_contract"}
 }
 
 test_shipped_jurisdiction_lists_are_iso_codes if {
 	every j in data.data.jurisdictions.eu_eea {
 		regex.match(`^[A-Z]{2}$`, j)
 	}
-	every list in ["gdpr_adequacy", "uk_adequacy", "ch_adequacy", "embargoed"] {
-		every j, d in data.data.jurisdictions[list] {
+	every list in ["gdpr_adequacy", "uk_adequacy", "ch_adequacy"] {
+		every j, e in data.data.jurisdictions[list] {
 			regex.match(`^[A-Z]{2}$`, j)
-			regex.match(`^\d{4}-\d{2}-\d{2}$`, d)
+			regex.match(`^\d{4}-\d{2}-\d{2}$`, e.from)
+			e.scope in {"full", "partial", "certified"}
+			e.source != ""
 		}
 	}
+	every regime, entries in data.data.jurisdictions.sanctions {
+		regime in {"EU", "US", "UK"}
+		every place, e in entries {
+			regex.match(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`, place)
+			e.tier in {"embargo", "restricted"}
+			e.source != ""
+		}
+	}
+	data.data.jurisdictions.checked == "2026-12-07"
 }

@@ -33,13 +33,18 @@ agreements := [
 	{"parties": ["old.test", "law.test"], "kind": "NDA", "signed": "2024-01-01", "expires": "2026-03-31"},
 	{"parties": ["law.test", "care.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "care.test"], "kind": "BAA", "signed": "2025-01-01", "expires": "2026-12-31"},
+	{"parties": ["law.test", "care.test"], "kind": "SCC", "signed": "2025-01-01", "version": "2021/914", "module": 1, "tia": {"reference": "TIA-CARE", "date": "2026-01-10"}},
 	{"parties": ["law.test", "new.test"], "kind": "DPA", "signed": "2026-07-01", "expires": "2028-06-30"},
-	{"parties": ["law.test", "lpo.test"], "kind": "SCC", "signed": "2025-01-01", "expires": "2026-12-31"},
+	{
+		"parties": ["law.test", "lpo.test"], "kind": "SCC", "signed": "2025-01-01", "expires": "2026-12-31",
+		"version": "2021/914", "module": 2, "roles": {"law.test": "controller", "lpo.test": "processor"},
+		"tia": {"reference": "TIA-LPO", "date": "2026-01-10"},
+	},
 	{"parties": ["law.test", "jp.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "kr.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "fr.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "uk.test"], "kind": "NDA", "signed": "2025-01-01"},
-	{"parties": ["uk.test", "lpo.test"], "kind": "IDTA", "signed": "2025-01-01", "expires": "2026-05-31"},
+	{"parties": ["uk.test", "lpo.test"], "kind": "IDTA", "signed": "2025-01-01", "expires": "2026-05-31", "tia": {"reference": "TRA-UK", "date": "2026-01-10"}},
 	{"parties": ["uk.test", "lpo.test"], "kind": "DPA", "signed": "2025-01-01"},
 	{"parties": ["uk.test", "jp.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["ch.test", "lpo.test"], "kind": "NDA", "signed": "2025-01-01"},
@@ -50,7 +55,7 @@ agreements := [
 	{"parties": ["law.test", "ir.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "small.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "multi.test"], "kind": "NDA", "signed": "2025-01-01"},
-	{"parties": ["multi.test", "multi.test"], "kind": "BCR", "signed": "2025-01-01", "expires": "2026-06-30"},
+	{"parties": ["multi.test", "multi.test"], "kind": "BCR", "signed": "2025-01-01", "expires": "2026-06-30", "covers": {"countries": ["US"]}, "tia": {"reference": "TIA-BCR", "date": "2026-01-10"}},
 ]
 
 # jurisdictions are the fixture lists: a few EU/EEA members and adequacy
@@ -83,6 +88,7 @@ vocabulary := {
 	"personal-data": "personal data",
 	"special-category": "special categories",
 	"health": "health",
+	"phi": "protected health information",
 	"financial": "financial",
 	"export-controlled": "export-controlled",
 }
@@ -139,19 +145,25 @@ breq(act, from, to, b, t) := {
 }
 
 # decide evaluates the decision in the fixture world.
-decide(x) := decide_with(x, matters)
+decide(x) := decide_world(x, {})
 
 # decide_with evaluates the decision in the fixture world with matters ms.
-decide_with(x, ms) := d if {
+decide_with(x, ms) := decide_world(x, {"matters": ms})
+
+# decide_world evaluates the decision in the fixture world, with the
+# documents of w (organisations, agreements, matters, settings...) in place
+# of the fixture's.
+decide_world(x, w) := d if {
 	d := data.lexgate.decision with input as x
-		with data.data.organisations as orgs
-		with data.data.agreements as agreements
-		with data.data.jurisdictions as jurisdictions
+		with data.data.organisations as object.get(w, "organisations", orgs)
+		with data.data.agreements as object.get(w, "agreements", agreements)
+		with data.data.jurisdictions as object.get(w, "jurisdictions", jurisdictions)
 		with data.data.ethical_walls as walls
 		with data.data.admins as admins
-		with data.data.matters as ms
+		with data.data.matters as object.get(w, "matters", matters)
 		with data.data.labels as vocabulary
 		with data.data.roles as roles
+		with data.data.settings as object.get(w, "settings", {})
 }
 
 # pd is a personal-data bundle about subjects in regions.

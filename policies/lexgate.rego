@@ -41,6 +41,7 @@ decision := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": decision_obligations,
+	"notes": sort(notes), # facts an allowed decision rests on, for the audit trail (gdpr.rego: Art. 49)
 }
 
 # decision_obligations are the obligations of an allowed decision, and {}

@@ -101,19 +101,21 @@ label_hint(l) := sprintf(": did you mean `%s`?", [s]) if {
 } else := sprintf(" (%s)", [concat(", ", sort(object.keys(vocabulary)))])
 
 # suggestion is the label of the vocabulary nearest to l: the same but for
-# case, else one edit away, else two (deletions on both sides, the way
-# spelling checkers compare: "helth" → "health"), else one l starts.
+# case, else one edit away ("helth" → "health"), else one l starts ("hea"),
+# else two edits away (deletions on both sides, the way spelling checkers
+# compare: "priviledged" → "privileged").
 suggestion(l) := s if {
 	s := sort([c | some c, _ in vocabulary; lower(l) == c])[0]
 } else := s if {
 	d := deletions(lower(l))
 	s := sort([c | some c, _ in vocabulary; near1(lower(l), d, c)])[0]
 } else := s if {
-	d := deletions2(lower(l))
-	s := sort([c | some c, _ in vocabulary; count(d & deletions2(c)) > 0])[0]
-} else := s if {
 	count(l) >= 3
 	s := sort([c | some c, _ in vocabulary; startswith(c, lower(l))])[0]
+} else := s if {
+	count(l) > 4 # two edits of a short word leave little of it
+	d := deletions2(lower(l))
+	s := sort([c | some c, _ in vocabulary; count(d & deletions2(c)) > 0])[0]
 }
 
 # near1 holds when c is one edit (insertion, deletion, substitution) from

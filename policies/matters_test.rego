@@ -98,7 +98,7 @@ test_label_unknown_suggestions_all if {
 
 test_label_unknown_without_suggestion_lists_vocabulary if {
 	d := mdecide(msend("M-1", ["lpo.test"], ["zzzzzzzzzz"], [], t0))
-	d.reasons == [{"code": "label.unknown", "message": "the label \"zzzzzzzzzz\" is not in the firm's vocabulary (client-confidential, export-controlled, financial, health, personal-data, privileged, special-category)"}]
+	d.reasons == [{"code": "label.unknown", "message": "the label \"zzzzzzzzzz\" is not in the firm's vocabulary (client-confidential, export-controlled, financial, health, personal-data, phi, privileged, special-category)"}]
 }
 
 test_label_unknown_not_checked_on_ack if {

@@ -15,7 +15,7 @@ deny contains {
 	"privileged" in labels
 	some [_, to] in flows
 	to.organisation
-	not privilege_certification in object.get(to, "certifications", []) # certifications(to)
+	not holds_standard(to, privilege_certification) # confidentiality.rego: per-site certificates with expiry
 }
 
 deny contains {

@@ -33,11 +33,51 @@ type facts struct {
 // jurisdictions are the lists of data/jurisdictions.json.
 type jurisdictions struct {
 	EUEEA []string `json:"eu_eea"`
-	// Each list maps a jurisdiction to the day its entry took effect.
-	GDPRAdequacy map[string]string `json:"gdpr_adequacy"`
-	UKAdequacy   map[string]string `json:"uk_adequacy"`
-	CHAdequacy   map[string]string `json:"ch_adequacy"`
-	Embargoed    map[string]string `json:"embargoed"`
+	// Each adequacy list maps a jurisdiction to the day its entry took
+	// effect, or to a dated entry with its scope and source.
+	GDPRAdequacy map[string]DatedEntry `json:"gdpr_adequacy"`
+	UKAdequacy   map[string]DatedEntry `json:"uk_adequacy"`
+	CHAdequacy   map[string]DatedEntry `json:"ch_adequacy"`
+	// Embargoed maps a jurisdiction under a comprehensive embargo, whatever
+	// the firm's nexus, to the day it took effect.
+	Embargoed map[string]DatedEntry `json:"embargoed"`
+	// Sanctions maps a regime ("EU", "US", "UK") to countries or ISO
+	// 3166-2 regions and their dated entries (tier "embargo" or
+	// "restricted").
+	Sanctions map[string]map[string]DatedEntry `json:"sanctions"`
+	// Checked is the day the lists were last checked against their
+	// sources, YYYY-MM-DD.
+	Checked string `json:"checked"`
+}
+
+// A DatedEntry is an entry of a jurisdiction list: in the data either a
+// day (YYYY-MM-DD, in force from then on) or an object with its period,
+// scope and source.
+type DatedEntry struct {
+	// From is the first day in force; Until the last ("": open-ended).
+	From  string `json:"from"`
+	Until string `json:"until,omitempty"`
+	// Scope of an adequacy entry: "full", "partial" or "certified" (then
+	// Requires names what the recipient must hold).
+	Scope    string `json:"scope,omitempty"`
+	Requires string `json:"requires,omitempty"`
+	// Tier of a sanctions entry: "embargo" or "restricted".
+	Tier string `json:"tier,omitempty"`
+	// Source is the legal act or guidance the entry follows.
+	Source string `json:"source,omitempty"`
+	// day reports an entry written as a bare day.
+	day bool
+}
+
+// UnmarshalJSON reads a day or an object.
+func (e *DatedEntry) UnmarshalJSON(b []byte) error {
+	var day string
+	if json.Unmarshal(b, &day) == nil {
+		*e = DatedEntry{From: day, day: true}
+		return nil
+	}
+	type plain DatedEntry
+	return json.Unmarshal(b, (*plain)(e))
 }
 
 var jurisdictionRE = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -82,6 +122,7 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	}
 	errs = append(errs, f.checkLists()...)
 	errs = append(errs, f.checkMatters()...)
+	errs = append(errs, f.checkRecords(raw)...)
 	for i, a := range f.Agreements {
 		where := fmt.Sprintf("agreements[%d] (%s %v)", i, a.Kind, a.Parties)
 		if len(a.Parties) != 2 {

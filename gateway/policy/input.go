@@ -173,6 +173,9 @@ type Site struct {
 	Paths []string `json:"paths,omitempty"`
 	// Jurisdiction overrides the organisation's for the site.
 	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// Region is the ISO 3166-2 subdivision of the site, such as "UA-43",
+	// where sanctions name regions.
+	Region string `json:"region,omitempty"`
 	// Certifications the site holds beyond the organisation's.
 	Certifications []string `json:"certifications,omitempty"`
 	// BusinessHours, when set, limits when the site may send or receive.
@@ -202,6 +205,38 @@ type Agreement struct {
 	// Expires is the last day the agreement is in force, YYYY-MM-DD
 	// (UTC); empty if it does not expire.
 	Expires string `json:"expires,omitempty"`
+	// Version is the instrument's version, such as "2021/914" for the EU
+	// Standard Contractual Clauses of Commission Implementing Decision (EU)
+	// 2021/914, or "2010/87" for the clauses it replaced.
+	Version string `json:"version,omitempty"`
+	// Module is the SCC module: 1 controller to controller, 2 controller to
+	// processor, 3 processor to processor, 4 processor to controller.
+	Module int `json:"module,omitempty"`
+	// Roles are each party's role under the agreement, by trust domain:
+	// "controller", "processor" or "sub-processor".
+	Roles map[string]string `json:"roles,omitempty"`
+	// Covers are the destinations the agreement covers; nil: the
+	// importing party's own jurisdiction only.
+	Covers *Coverage `json:"covers,omitempty"`
+	// TIA is the transfer impact assessment the transfer relies on.
+	TIA *Assessment `json:"tia,omitempty"`
+}
+
+// Coverage are the destinations a transfer instrument covers.
+type Coverage struct {
+	// Countries are ISO 3166-1 alpha-2 codes.
+	Countries []string `json:"countries,omitempty"`
+	// Sites are site names of the importing organisation.
+	Sites []string `json:"sites,omitempty"`
+}
+
+// Assessment is a dated assessment on file, such as a transfer impact
+// assessment (EDPB Recommendations 01/2020).
+type Assessment struct {
+	// Reference identifies the assessment document.
+	Reference string `json:"reference"`
+	// Date is the day it was completed, YYYY-MM-DD.
+	Date string `json:"date"`
 }
 
 // Bundle describes the document bundle of a transfer. The gateway only

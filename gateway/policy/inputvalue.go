@@ -138,6 +138,24 @@ func agreementValue(c *terms, a Agreement) ast.Value {
 		field("signed", c.str(a.Signed)),
 	)
 	optString(c, ag, "expires", a.Expires)
+	optString(c, ag, "version", a.Version)
+	optInt(ag, "module", int64(a.Module))
+	if len(a.Roles) > 0 {
+		roles := ast.NewObject()
+		for _, td := range sortedKeys(a.Roles) {
+			roles.Insert(c.str(td), c.str(a.Roles[td]))
+		}
+		ag.Insert(key("roles"), ast.NewTerm(roles))
+	}
+	if v := a.Covers; v != nil {
+		o := ast.NewObject()
+		optStrings(c, o, "countries", v.Countries)
+		optStrings(c, o, "sites", v.Sites)
+		ag.Insert(key("covers"), ast.NewTerm(o))
+	}
+	if v := a.TIA; v != nil {
+		ag.Insert(key("tia"), ast.ObjectTerm(field("reference", c.str(v.Reference)), field("date", c.str(v.Date))))
+	}
 	return ag
 }
 
@@ -145,6 +163,7 @@ func siteValue(c *terms, s Site) ast.Value {
 	o := ast.NewObject(field("name", c.str(s.Name)))
 	optStrings(c, o, "paths", s.Paths)
 	optString(c, o, "jurisdiction", s.Jurisdiction)
+	optString(c, o, "region", s.Region)
 	optStrings(c, o, "certifications", s.Certifications)
 	if h := s.BusinessHours; h != nil {
 		o.Insert(key("business_hours"), ast.ObjectTerm(
@@ -203,7 +222,7 @@ func init() {
 		"name", "kind", "sites", "retention_days", "max_downloads", "max_bundle_bytes", "max_files", "agreements",
 		"parties", "signed", "expires", "paths", "business_hours", "time_zone", "days", "from", "to",
 		"ciphertext_size", "stage", "matter_grants", "matter_hold", "request", "recipient", "requested_by",
-		"approved_by", "approved_at", "retention_seconds", "held", "at", "by", "reason", "request_id"} {
+		"approved_by", "approved_at", "retention_seconds", "version", "module", "roles", "region", "covers", "countries", "tia", "reference", "date", "held", "at", "by", "reason", "request_id"} {
 		keys[k] = ast.StringTerm(k)
 	}
 }
@@ -301,7 +320,7 @@ func newValueCache(f *facts) *valueCache {
 		"privileged", "personal-data", "special-category", "health", "financial", "export-controlled", "client-confidential", "GB", "UK", "EU", "EEA"} {
 		c.strings.str(s)
 	}
-	for _, list := range []map[string]string{f.Jurisdictions.GDPRAdequacy, f.Jurisdictions.UKAdequacy, f.Jurisdictions.CHAdequacy, f.Jurisdictions.Embargoed} {
+	for _, list := range []map[string]DatedEntry{f.Jurisdictions.GDPRAdequacy, f.Jurisdictions.UKAdequacy, f.Jurisdictions.CHAdequacy, f.Jurisdictions.Embargoed} {
 		for j := range list {
 			c.strings.str(j)
 		}
