@@ -241,16 +241,20 @@ func (d *demo) failover(ctx context.Context, aliceCfg, teamCfg string) error {
 	if err != nil {
 		return err
 	}
+	killed := time.Now()
 	if err := <-first.done; err == nil {
 		return errors.New("the send through replica 1 succeeded although replica 1 was killed before it finished")
 	}
-	fmt.Fprintf(d.out, "     the first lex send gave up, as it must; the store holds %d bytes durably\n", durable)
+	fmt.Fprintf(d.out, "     the first lex send gave up %v after the kill, as it must; the store holds %d bytes durably\n",
+		time.Since(killed).Round(time.Millisecond), durable)
 
 	d.say("The same lex send, run again: replica 1 does not answer, replica 2 resumes from the durable offset")
+	again := time.Now()
 	out, err := d.must(ctx, "lex", send...)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(d.out, "     the second lex send finished in %v (skipping replica 1 included)\n", time.Since(again).Round(time.Millisecond))
 	var sent struct {
 		ID             string `json:"id"`
 		Resumed        bool   `json:"resumed"`
