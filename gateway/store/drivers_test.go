@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -140,5 +141,30 @@ func openReplica(t testing.TB, dir, dsn, replica string) *Store {
 func TestPostgresSchemaInStep(t *testing.T) {
 	if len(pgMigrations) != len(migrations) {
 		t.Fatalf("%d PostgreSQL migrations for %d SQLite ones: add the missing ones to pgMigrations (postgres.go)", len(pgMigrations), len(migrations))
+	}
+}
+
+// TestConfigDrivers: a config that names a driver wrongly or half is refused
+// at Open with ErrInvalid, before anything is opened.
+func TestConfigDrivers(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"unknown driver", Config{Dir: dir, Driver: "mysql"}},
+		{"postgres without dsn", Config{Dir: dir, Driver: DriverPostgres, Replica: "r1"}},
+		{"postgres without replica", Config{Dir: dir, Driver: DriverPostgres, Postgres: PostgresConfig{DSN: "postgres://x@127.0.0.1:1/db"}}},
+		{"bad replica name", Config{Dir: dir, Driver: DriverPostgres, Postgres: PostgresConfig{DSN: "postgres://x@127.0.0.1:1/db"}, Replica: "r/1"}},
+		{"dsn without postgres", Config{Dir: dir, Postgres: PostgresConfig{DSN: "postgres://x@127.0.0.1:1/db"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := Open(t.Context(), tt.cfg); !errors.Is(err, ErrInvalid) {
+				if s != nil {
+					s.Close()
+				}
+				t.Errorf("Open(%+v) = %v, want ErrInvalid", tt.cfg, err)
+			}
+		})
 	}
 }
