@@ -67,6 +67,9 @@ type Event struct {
 	// StatementSHA256 is the hex SHA-256 of the signed destruction statement
 	// a destruction entry certifies (see Certificate).
 	StatementSHA256 string `json:"statement_sha256,omitempty"`
+	// Subject is the SPIFFE ID an admin action is about: the identity
+	// revoked or unrevoked (issue 16).
+	Subject string `json:"subject,omitempty"`
 }
 
 // Obligations are a transfer's obligations as the policy decided them.

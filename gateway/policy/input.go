@@ -57,6 +57,10 @@ type Input struct {
 	// matter_approve_recipient, legal_hold_place, legal_hold_lift); nil
 	// otherwise.
 	Request *Request `json:"request,omitempty"`
+
+	// Admin describes an admin-plane operation (action "admin"); nil
+	// otherwise. Issue 16, see admin.go.
+	Admin *AdminRequest `json:"admin,omitempty"`
 }
 
 // Party is one SPIFFE identity taking part in an action.

@@ -61,5 +61,8 @@ func extraFields(in Input) [][2]*ast.Term {
 	if in.Request != nil {
 		add("request", in.Request)
 	}
+	if in.Admin != nil {
+		add("admin", in.Admin)
+	}
 	return out
 }

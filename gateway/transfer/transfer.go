@@ -108,6 +108,7 @@ type Service struct {
 	staticHeld func(matter string) bool
 	gatewayID  string
 	sweepMu    sync.Mutex
+	revoker    Revoker // nil: revocations cannot be enforced (admin.go)
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -128,6 +129,9 @@ type Deps struct {
 	// StaticHold reports a legal hold recorded in the policy data's matter
 	// registry; nil: the sweeper obeys only the holds in the store.
 	StaticHold func(matter string) bool
+	// Revoker enforces the admin plane's revocations on the running
+	// gateway; nil: revoke and unrevoke fail with ErrNoRevoker.
+	Revoker Revoker
 }
 
 // New returns a core on deps.
@@ -140,7 +144,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
 		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
-		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold}
+		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker}
 	if s.custodial == nil {
 		s.custodial = func(string) bool { return false }
 	}
@@ -408,6 +412,9 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	}
 	if isSender && !slices.Contains(t.Recipients, caller.String()) {
 		return nil, nil, ErrNotFound // senders upload; only recipients download
+	}
+	if err := s.refuseQuarantined(ctx, caller, t); err != nil {
+		return nil, nil, err
 	}
 	m, err := s.boundManifest(t)
 	if err != nil {
