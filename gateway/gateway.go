@@ -154,6 +154,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	}
 	acfg := cfg.Audit
 	acfg.Logger = log
+	acfg.Operator = g.id.ID().String()
 	if acfg.Origin == "" {
 		acfg.Origin = g.id.ID().TrustDomain().Name() + "/lexgate-audit"
 	}

@@ -70,6 +70,10 @@ type Event struct {
 	// Subject is the SPIFFE ID an admin action is about: the identity
 	// revoked or unrevoked (issue 16).
 	Subject string `json:"subject,omitempty"`
+	// Sender is the sender of the transfer an event is about, when the
+	// actor is someone else (a delivery, an ack, a destruction), so that the
+	// sender's organisation is a party of the entry (issue 16).
+	Sender string `json:"sender,omitempty"`
 }
 
 // Obligations are a transfer's obligations as the policy decided them.

@@ -2,8 +2,10 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,6 +40,14 @@ type Config struct {
 	// (default 10ms). Every append waits for its batch to be written and integrated.
 	BatchMaxAge time.Duration `yaml:"batch_max_age"`
 
+	// Operator is the gateway's own SPIFFE ID: it is no party to the
+	// entries of its own actions (see Parties).
+	Operator string `yaml:"-"`
+
+	// Rand is the source of private entries' salts (default crypto/rand);
+	// tests inject a fixed one for reproducible logs.
+	Rand io.Reader `yaml:"-"`
+
 	// Now is the clock for event times (default time.Now).
 	Now func() time.Time `yaml:"-"`
 	// Logger receives operational messages (default slog.Default()).
@@ -59,6 +69,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -90,9 +103,13 @@ type Log struct {
 	shutdown func(context.Context) error
 	cancel   context.CancelFunc
 
-	mu    sync.Mutex
-	index map[string]uint64 // lookupKey → latest index
-	close sync.Once
+	bodies bodyStore // private entries' bodies (bodies.go)
+
+	mu      sync.Mutex
+	index   map[string]uint64   // lookupKey → latest index
+	commits map[uint64][32]byte // private entries' commitments
+	parties map[string][]uint64 // trust domain → the private entries it is a party to
+	close   sync.Once
 }
 
 // Open opens (or creates) the log in cfg.Dir and starts publishing checkpoints. It
@@ -133,7 +150,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
 	}
 	l := &Log{cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
-		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
+		shutdown: shutdown, cancel: cancel, index: map[string]uint64{},
+		bodies: bodyStore{dir: filepath.Join(cfg.Dir, "bodies")}, commits: map[uint64][32]byte{}, parties: map[string][]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, awaitPoll(cfg.CheckpointInterval))
 	if err := l.firstCheckpoint(ctx); err != nil {
 		l.Close()
@@ -200,21 +218,24 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 	if ev.Time.IsZero() {
 		ev.Time = l.cfg.Now()
 	}
-	b, err := ev.Marshal()
+	leaf, salt, body, err := seal(ev, l.cfg.Rand)
 	if err != nil {
 		return 0, err
 	}
-	idx, err := l.add(ctx, tessera.NewEntry(b))()
+	var commitment []byte
+	if salt != nil {
+		commitment = Commit(salt, body)
+		if err := l.bodies.put(commitment, salt, body); err != nil {
+			return 0, err
+		}
+	}
+	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
 	if err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, err)
 	}
-	if k := ev.lookupKey(); k != "" {
-		l.mu.Lock()
-		if old, ok := l.index[k]; !ok || idx.Index > old {
-			l.index[k] = idx.Index
-		}
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.remember(idx.Index, ev, commitment)
+	l.mu.Unlock()
 	return idx.Index, nil
 }
 
@@ -238,7 +259,22 @@ func (l *Log) Receipt(ctx context.Context, index uint64) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: own checkpoint: %w", err)
 	}
-	return buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	r, err := buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := ParseLeaf([]byte(r.Entry))
+	if err != nil {
+		return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+	}
+	if lf.Public == nil {
+		salt, body, err := l.bodies.get(lf.Commitment)
+		if err != nil {
+			return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+		}
+		r.Salt, r.Body = salt, string(body)
+	}
+	return r, nil
 }
 
 // buildReceipt reads entry index and its inclusion proof under cp from r.
@@ -314,13 +350,27 @@ func (l *Log) buildIndex(ctx context.Context) error {
 		return fmt.Errorf("audit: log size: %w", err)
 	}
 	return Walk(ctx, l.reader, size, func(i uint64, entry []byte) error {
-		ev, err := ParseEvent(entry)
+		lf, err := ParseLeaf(entry)
 		if err != nil {
 			return fmt.Errorf("audit: entry %d: %w", i, err)
 		}
-		if k := ev.lookupKey(); k != "" {
-			l.index[k] = i
+		if lf.Public != nil {
+			l.remember(i, *lf.Public, nil)
+			return nil
 		}
+		salt, body, err := l.bodies.get(lf.Commitment)
+		if err == nil {
+			var ev Event
+			if ev, err = lf.Open(salt, body); err == nil {
+				l.remember(i, ev, lf.Commitment)
+				return nil
+			}
+		}
+		// The log stays consistent without it; only this entry cannot be shown.
+		l.cfg.Logger.Error("audit: a private entry's body is unusable: the entry cannot be shown to its parties", "index", i, "err", err)
+		var c [32]byte
+		copy(c[:], lf.Commitment)
+		l.commits[i] = c
 		return nil
 	})
 }

@@ -17,6 +17,7 @@ func (h *Handler) adminRoutes() {
 	h.route("GET "+api.PathAdminQuarantines, h.quarantines)
 	h.route("POST "+api.PathAdminQuarantines, h.quarantine)
 	h.route("POST "+api.PathAdminRelease, h.release)
+	h.route("GET "+api.PathAuditBodies, h.auditBodies)
 }
 
 func (h *Handler) revocations(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
