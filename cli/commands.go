@@ -38,7 +38,7 @@ func init() {
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
 		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
-		adminCommand,
+		adminCommand, incidentCommand,
 	}
 }
 
