@@ -27,7 +27,9 @@ const (
 func incidentHistory() []incidentEntry {
 	at := func(h, m int) time.Time { return time.Date(2026, 12, 3, h, m, 0, 0, time.UTC) }
 	allow := &audit.Decision{ID: "D", Allow: true}
-	deny := func(code string) *audit.Decision { return &audit.Decision{ID: "X", Allow: false, Reasons: []string{code}} }
+	deny := func(code string) *audit.Decision {
+		return &audit.Decision{ID: "X", Allow: false, Reasons: []string{code}}
+	}
 	evs := []audit.Event{
 		{Kind: audit.KindKeyRegistration, Time: at(7, 0), Actor: mTeam, Keys: []string{"age1oldteamkey"}},
 		{Kind: audit.KindKeyRegistration, Time: at(8, 0), Actor: mTeam, Keys: []string{"age1teamkey"}},
