@@ -153,7 +153,11 @@ func waitExpiry(t *testing.T, team, id string) {
 	if tr.Obligations == nil || tr.Obligations.ExpiresAt.IsZero() {
 		t.Fatalf("%s has no expiry: %+v", id, tr.Obligations)
 	}
-	time.Sleep(time.Until(tr.Obligations.ExpiresAt) + 10*time.Millisecond) // the expiry is a point in time, not an event
+	wait := time.Until(tr.Obligations.ExpiresAt)
+	if wait > 30*time.Second {
+		t.Fatalf("%s expires in %v: the test data's retention_seconds did not apply", id, wait)
+	}
+	time.Sleep(wait + 10*time.Millisecond) // the expiry is a point in time, not an event
 }
 
 // TestRetentionHoldCertificate: with retention in seconds the sweeper deletes

@@ -32,7 +32,7 @@ func policyWorld(t *testing.T) string {
 	for _, src := range data {
 		copyFile(t, src, filepath.Join(dir, "data", filepath.Base(src)))
 	}
-	if len(rules) < 10 || len(data) < 5 {
+	if len(rules) < 10 || len(data) < 7 {
 		t.Fatalf("policy world: %d rules, %d data files", len(rules), len(data))
 	}
 	return dir
@@ -52,6 +52,12 @@ func copyFile(t *testing.T, src, dst string) {
 // explain runs lex policy explain --json as config and returns the answer.
 func explain(t *testing.T, config string, args ...string) (int, api.ExplainResponse, string) {
 	t.Helper()
+	if !slices.Contains(args, "--matter") {
+		// Every send names a matter: PW-ALL of the policy world is open to
+		// every organisation there, with the client's consent, and has US
+		// data subjects, so that only the rules a case is about decide.
+		args = append(args, "--matter", "PW-ALL")
+	}
 	code, out, errOut := lex(t, config, append([]string{"policy", "explain", "--json"}, args...)...)
 	var r api.ExplainResponse
 	if code == cli.ExitOK || code == cli.ExitRefused && out != "" {
@@ -105,7 +111,8 @@ func TestPolicyDecisionsThroughGateway(t *testing.T) {
 		{"EU personal data, SCC expired at midnight", []string{harbor, "--to", manila, "--label", "personal-data", "--region", "DE"}, "2026-04-01T00:00:00Z", []string{"gdpr.no_transfer_mechanism"}, "the SCC expired on 2026-03-31"},
 		{"expiry is midnight UTC, not local", []string{harbor, "--to", manila, "--label", "personal-data", "--region", "FR"}, "2026-04-01T01:30:00+02:00", nil, ""},
 		{"EU personal data to an adequate country", []string{harbor, "--to", tokyo, "--label", "personal-data", "--region", "DE"}, t1, nil, ""},
-		{"EU personal data, special category", []string{harbor, "--to", bogota, "--label", "special-category", "--region", "EU"}, t1, []string{"gdpr.no_transfer_mechanism"}, "CO"},
+		{"EU personal data, special category", []string{harbor, "--to", bogota, "--label", "special-category", "--region", "EU"}, t1, []string{"gdpr.no_processor_contract", "gdpr.no_transfer_mechanism"}, "bogota-lpo.example"},
+		{"Art. 44: a German firm, US subjects, to Colombia", []string{harbor, "--to", bogota, "--label", "personal-data", "--region", "US"}, "2026-01-01T00:00:00Z", []string{"gdpr.no_processor_contract", "gdpr.no_transfer_mechanism"}, "bogota-lpo.example"},
 		{"NDA on its last day", []string{harbor, "--to", bogota}, "2026-03-31T12:00:00Z", nil, ""},
 		{"NDA expired the day after", []string{harbor, "--to", bogota}, "2026-04-01T00:00:00Z", []string{"agreement.not_in_force"}, "the NDA expired on 2026-03-31"},
 		{"health without a BAA", []string{harbor, "--to", manila, "--label", "health"}, t1, []string{"hipaa.no_baa"}, "Business Associate Agreement"},
@@ -131,6 +138,14 @@ func TestPolicyDecisionsThroughGateway(t *testing.T) {
 		{"PIPL export without it", []string{shanghai, "--to", harbor, "--label", "personal-data", "--region", "CN"}, t1, []string{"pipl.no_transfer_mechanism"}, "PIPL-SCC"},
 		{"receive re-checks GDPR at delivery", []string{manila, "--action", "receive", "--to", harbor, "--label", "personal-data", "--region", "DE"}, "2026-04-01T00:00:00Z", []string{"gdpr.no_transfer_mechanism"}, "expired"},
 		{"unknown organisation", []string{harbor, "--to", "spiffe://nowhere.example/x"}, t1, []string{"org.unknown"}, "nowhere.example"},
+		// Issue 15's reproductions: each refused, naming the provision and the fix.
+		{"SCCs of 2010/87 no longer count", []string{harbor, "--to", "spiffe://delhi-lpo.example/team/raj", "--label", "personal-data", "--region", "DE"}, t1, []string{"gdpr.scc_outdated"}, "2021/914"},
+		{"SCCs do not cover a site in another country", []string{harbor, "--to", "spiffe://mumbai-lpo.example/sg/wei", "--label", "personal-data", "--region", "DE"}, t1, []string{"gdpr.destination_not_covered"}, "SG"},
+		{"UK Addendum without the EU SCCs", []string{london, "--to", bogota, "--label", "personal-data", "--region", "GB"}, t1, []string{"gdpr.no_processor_contract", "uk_gdpr.addendum_without_scc"}, "bogota-lpo.example"},
+		{"client-confidential to an uncertified LPO", []string{harbor, "--to", bogota, "--label", "client-confidential"}, t1, []string{"confidentiality.no_iso27001"}, "ISO 27001"},
+		{"export-controlled without a licence on the matter", []string{harbor, "--to", manila, "--label", "export-controlled"}, t1, []string{"export.no_authorisation"}, "licence"},
+		{"PIPL keys on the exporter: a New York firm's Chinese subjects", []string{"spiffe://newyork-firm.example/x", "--to", manila, "--label", "personal-data", "--region", "CN"}, t1, nil, ""},
+		{"unknown label with a suggestion", []string{harbor, "--to", manila, "--label", "helth"}, t1, []string{"label.unknown"}, "did you mean `health`?"},
 		{"admin action for an administrator", []string{harbor, "--action", "admin"}, t1, nil, ""},
 	}
 	for _, tt := range tests {
@@ -173,7 +188,7 @@ func TestPolicyExplainWhoMayAsk(t *testing.T) {
 		t.Errorf("other organisation: exit %d, stderr %q", code, errOut)
 	}
 	// The human form names every reason and the decision.
-	_, out, _ := lex(t, team, "policy", "explain", "--from", manila, "--to", harbor, "--label", "health", "--at", "2026-03-15")
+	_, out, _ := lex(t, team, "policy", "explain", "--from", manila, "--to", harbor, "--label", "health", "--matter", "PW-ALL", "--at", "2026-03-15")
 	if !strings.HasPrefix(out, "REFUSED: send from "+manila) || !strings.Contains(out, "[hipaa.no_baa]") || !strings.Contains(out, "decision ") {
 		t.Errorf("explain printed:\n%s", out)
 	}
@@ -190,8 +205,13 @@ func TestPolicyRealSendsAndDecisionLog(t *testing.T) {
 	if code != cli.ExitRefused || !strings.Contains(errOut, "[gdpr.no_transfer_mechanism]") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	_, id, ok := strings.Cut(errOut, "decision ")
-	id = strings.TrimSpace(id)
+	// The last "decision ID" of the output (reasons may say "adequacy decision").
+	var id string
+	i := strings.LastIndex(errOut, "decision ")
+	ok := i >= 0
+	if ok {
+		id = strings.TrimSpace(errOut[i+len("decision "):])
+	}
 	if !ok || id == "" {
 		t.Fatalf("no decision id in %q", errOut)
 	}

@@ -60,7 +60,7 @@ func TestPolicyReload(t *testing.T) {
 	// Compiles, but its own tests fail: rejected too.
 	os.Remove(broken)
 	extendNDA(t, dir)
-	os.WriteFile(filepath.Join(dir, "guard_test.rego"), []byte("package lexgate_test\n\ntest_bogota_nda_lapsed if {\n\tnot data.lexgate.decision.allow with input as {\"version\": 1, \"action\": \"send\", \"time\": \"2026-04-01T00:00:00Z\", \"source\": {\"id\": \"spiffe://harbor-law.example/a\", \"trust_domain\": \"harbor-law.example\"}, \"destinations\": [{\"id\": \"spiffe://bogota-lpo.example/b\", \"trust_domain\": \"bogota-lpo.example\"}]}\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "guard_test.rego"), []byte("package lexgate_test\n\ntest_bogota_nda_lapsed if {\n\tnot data.lexgate.decision.allow with input as {\"version\": 1, \"action\": \"send\", \"time\": \"2026-04-01T00:00:00Z\", \"source\": {\"id\": \"spiffe://harbor-law.example/a\", \"trust_domain\": \"harbor-law.example\"}, \"destinations\": [{\"id\": \"spiffe://bogota-lpo.example/b\", \"trust_domain\": \"bogota-lpo.example\"}], \"bundle\": {\"matter\": \"PW-ALL\"}}\n}\n"), 0o644)
 	if err := env.Gateway.ReloadPolicy(t.Context()); err == nil || !strings.Contains(err.Error(), "test_bogota_nda_lapsed fails") {
 		t.Errorf("reload of a set failing its tests: %v", err)
 	}

@@ -64,7 +64,7 @@ func TestPolicyCheckCommand(t *testing.T) {
 func TestPolicyExplainLocal(t *testing.T) {
 	args := []string{"policy", "explain", "--local", filepath.Join("..", "policies"), "--json", "--at", "2026-06-01",
 		"--from", "spiffe://harbor-law.example/paralegal/alice", "--to", "spiffe://manila-lpo.example/site/review-team",
-		"--to", "spiffe://bogota-lpo.example/site/x", "--label", "privileged"}
+		"--to", "spiffe://bogota-lpo.example/site/x", "--label", "privileged", "--matter", "HL-2026-0050"}
 	code, out, errOut := lex(t, noConfig, args...)
 	var r api.ExplainResponse
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != cli.ExitRefused || r.Allow || len(r.Reasons) < 2 {

@@ -1,15 +1,22 @@
 package lexgate_test
 
+# pipl_orgs are the fixture organisations with cn.test's PIPL volumes:
+# 150,000 people this year, none sensitive (the standard-contract route).
+pipl_orgs := object.union(orgs, {"cn.test": object.union(orgs["cn.test"], {"pipl": {"personal_subjects": 150000, "sensitive_subjects": 0}})})
+
+# pdecide decides x with pipl_orgs.
+pdecide(x) := decide_world(x, {"organisations": pipl_orgs})
+
 test_pipl_under_standard_contract_allowed if {
-	decide(breq("send", party("cn.test"), [party("lpo.test")], pd(["CN"]), t0)).allow == true
+	pdecide(breq("send", party("cn.test"), [party("lpo.test")], pd(["CN"]), t0)).allow == true
 }
 
 test_pipl_without_contract_denied if {
-	d := decide(breq("send", party("cn.test"), [party("law.test")], pd(["CN"]), t0))
+	d := pdecide(breq("send", party("cn.test"), [party("law.test")], pd(["CN"]), t0))
 	codes(d) == {"pipl.no_transfer_mechanism"}
 	messages(d) == {"Personal information of subjects in China may go to DE only under the CAC standard contract (PIPL-SCC) or to a PIPL-certified recipient; between cn.test and law.test no PIPL-SCC between them is on file"}
 }
 
 test_pipl_certified_recipient_allowed if {
-	decide(breq("send", party("cn.test"), [party("cert.test")], pd(["CN"]), t0)).allow == true
+	pdecide(breq("send", party("cn.test"), [party("cert.test")], pd(["CN"]), t0)).allow == true
 }

@@ -33,13 +33,18 @@ agreements := [
 	{"parties": ["old.test", "law.test"], "kind": "NDA", "signed": "2024-01-01", "expires": "2026-03-31"},
 	{"parties": ["law.test", "care.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "care.test"], "kind": "BAA", "signed": "2025-01-01", "expires": "2026-12-31"},
+	{"parties": ["law.test", "care.test"], "kind": "SCC", "signed": "2025-01-01", "version": "2021/914", "module": 1, "tia": {"reference": "TIA-CARE", "date": "2026-01-10"}},
 	{"parties": ["law.test", "new.test"], "kind": "DPA", "signed": "2026-07-01", "expires": "2028-06-30"},
-	{"parties": ["law.test", "lpo.test"], "kind": "SCC", "signed": "2025-01-01", "expires": "2026-12-31"},
+	{
+		"parties": ["law.test", "lpo.test"], "kind": "SCC", "signed": "2025-01-01", "expires": "2026-12-31",
+		"version": "2021/914", "module": 2, "roles": {"law.test": "controller", "lpo.test": "processor"},
+		"tia": {"reference": "TIA-LPO", "date": "2026-01-10"},
+	},
 	{"parties": ["law.test", "jp.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "kr.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "fr.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "uk.test"], "kind": "NDA", "signed": "2025-01-01"},
-	{"parties": ["uk.test", "lpo.test"], "kind": "IDTA", "signed": "2025-01-01", "expires": "2026-05-31"},
+	{"parties": ["uk.test", "lpo.test"], "kind": "IDTA", "signed": "2025-01-01", "expires": "2026-05-31", "tia": {"reference": "TRA-UK", "date": "2026-01-10"}},
 	{"parties": ["uk.test", "lpo.test"], "kind": "DPA", "signed": "2025-01-01"},
 	{"parties": ["uk.test", "jp.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["ch.test", "lpo.test"], "kind": "NDA", "signed": "2025-01-01"},
@@ -50,7 +55,7 @@ agreements := [
 	{"parties": ["law.test", "ir.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "small.test"], "kind": "NDA", "signed": "2025-01-01"},
 	{"parties": ["law.test", "multi.test"], "kind": "NDA", "signed": "2025-01-01"},
-	{"parties": ["multi.test", "multi.test"], "kind": "BCR", "signed": "2025-01-01", "expires": "2026-06-30"},
+	{"parties": ["multi.test", "multi.test"], "kind": "BCR", "signed": "2025-01-01", "expires": "2026-06-30", "covers": {"countries": ["US"]}, "tia": {"reference": "TIA-BCR", "date": "2026-01-10"}},
 ]
 
 # jurisdictions are the fixture lists: a few EU/EEA members and adequacy
@@ -69,6 +74,50 @@ walls := {"M-42": ["spiffe://lpo.test/team/mergers/", "spiffe://care.test", "spi
 # admins of the fixture world.
 admins := ["spiffe://law.test/security"]
 
+# roles of the fixture world: approvers, records managers, security admins.
+roles := {
+	"approver": ["spiffe://law.test/partner/", "spiffe://law.test/user"],
+	"records_manager": ["spiffe://law.test/records/"],
+	"security_admin": ["spiffe://law.test/security"],
+}
+
+# vocabulary is the fixture world's closed set of labels.
+vocabulary := {
+	"privileged": "privileged",
+	"client-confidential": "client confidential",
+	"personal-data": "personal data",
+	"special-category": "special categories",
+	"health": "health",
+	"phi": "protected health information",
+	"financial": "financial",
+	"export-controlled": "export-controlled",
+}
+
+# all_orgs are the trust domains of every fixture organisation.
+all_orgs := sort([td | some td, _ in orgs])
+
+# anyone is a matter of law.test open to every fixture organisation, with
+# the client's consent to work anywhere: the matters the tests of the
+# other rules use, so that only those rules decide.
+anyone(jurisdictions) := {
+	"client": "Client",
+	"owner": "law.test",
+	"data_subject_jurisdictions": jurisdictions,
+	"client_consents": [{"reference": "C-ALL", "given": "2020-01-01", "organisations": all_orgs}],
+	"permitted_recipients": {"organisations": all_orgs},
+}
+
+# matters of the fixture world. M-1 (req, pd) has US data subjects, so that
+# a bundle of personal data always has a known jurisdiction; M-2, M-3 and
+# M-42 have none of their own. The matter tests add their own (matters_test.rego).
+matters := {
+	"M-1": anyone(["US"]),
+	"M-2": anyone([]),
+	"M-3": anyone([]),
+	"M-42": anyone([]),
+	"M-43": anyone([]),
+}
+
 # party makes a party of a trust domain.
 party(td) := {"id": sprintf("spiffe://%s/user", [td]), "trust_domain": td, "path": "/user"}
 
@@ -79,7 +128,7 @@ req(act, from, to, labels, t) := {
 	"time": t,
 	"source": party(from),
 	"destinations": [party(d) | some d in to],
-	"bundle": {"labels": labels},
+	"bundle": {"matter": "M-1", "labels": labels},
 }
 
 # at makes a party with a SPIFFE path in a trust domain.
@@ -96,13 +145,25 @@ breq(act, from, to, b, t) := {
 }
 
 # decide evaluates the decision in the fixture world.
-decide(x) := d if {
+decide(x) := decide_world(x, {})
+
+# decide_with evaluates the decision in the fixture world with matters ms.
+decide_with(x, ms) := decide_world(x, {"matters": ms})
+
+# decide_world evaluates the decision in the fixture world, with the
+# documents of w (organisations, agreements, matters, settings...) in place
+# of the fixture's.
+decide_world(x, w) := d if {
 	d := data.lexgate.decision with input as x
-		with data.data.organisations as orgs
-		with data.data.agreements as agreements
-		with data.data.jurisdictions as jurisdictions
+		with data.data.organisations as object.get(w, "organisations", orgs)
+		with data.data.agreements as object.get(w, "agreements", agreements)
+		with data.data.jurisdictions as object.get(w, "jurisdictions", jurisdictions)
 		with data.data.ethical_walls as walls
 		with data.data.admins as admins
+		with data.data.matters as object.get(w, "matters", matters)
+		with data.data.labels as vocabulary
+		with data.data.roles as roles
+		with data.data.settings as object.get(w, "settings", {})
 }
 
 # pd is a personal-data bundle about subjects in regions.

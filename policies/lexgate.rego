@@ -8,6 +8,8 @@
 # Each concern lives in its own file and adds to the `deny` set:
 #   organisations.rego  who the parties are, and which agreements are in force
 #   send.rego           sending a bundle to its recipients
+#   matters.rego        the matter registry: classification, recipients, client consent
+#   requests.rego       matter actions: four-eyes recipients, legal holds, certificates
 #   places.rego         sites, jurisdictions, adequacy and embargo lists, flows
 #   health.rego         HIPAA: health data needs a BAA
 #   gdpr.rego           GDPR Chapter V: EU/EEA personal data leaving the EEA
@@ -26,7 +28,10 @@ package lexgate
 # is denied until a rule for it is written. sftp_login is allowed for an
 # identity of a known organisation, like the other self-service actions;
 # admin only for the administrators (admin.rego).
-actions := {"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain"}
+actions := {
+	"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain",
+	"matter_request_recipient", "matter_approve_recipient", "legal_hold_place", "legal_hold_lift", "fetch_certificate",
+}
 
 # input_version is the version of the input document this policy reads.
 input_version := 1
@@ -36,6 +41,7 @@ decision := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": decision_obligations,
+	"notes": sort(notes), # facts an allowed decision rests on, for the audit trail (gdpr.rego: Art. 49)
 }
 
 # decision_obligations are the obligations of an allowed decision, and {}

@@ -1,6 +1,14 @@
 package lexgate
 
-# Obligations the gateway enforces on an allowed transfer.
+# Obligations the gateway stores with an allowed transfer and enforces on
+# every delivery: how long it is kept (retention_days, expires_at) and how
+# often it may be downloaded (max_downloads). The strictest of the
+# recipients' organisations and the matter wins.
+#
+# retention_seconds (an organisation's or a matter's, optional) is for tests
+# and demonstrations: when some party or the matter sets it, the shortest
+# one wins over days, expires_at is input.time + that many seconds, and
+# retention_days is that time rounded up to whole days.
 
 # default_retention_days applies to organisations without retention_days.
 default_retention_days := 30
@@ -15,23 +23,53 @@ obligations := {
 }
 
 # retention_days is the shortest retention of the counterparties'
-# organisations (of the source's when there is none).
-retention_days := min({v |
-	some p in settings_of
-	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), "retention_days"], default_retention_days)
+# organisations (of the source's when there is none) and of the matter; with
+# retention_seconds, those seconds in whole days, rounded up.
+retention_days := ceil(retention_seconds / 86400) if {
+	retention_seconds
+} else := min(org_retention_days | {v |
+	v := matter_record.retention_days
 	is_number(v)
 })
 
+# org_retention_days are the retention of each organisation setting the
+# obligations (settings_of).
+org_retention_days := {v |
+	some p in settings_of
+	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), "retention_days"], default_retention_days)
+	is_number(v)
+}
+
+# retention_seconds is the shortest retention_seconds of the organisations
+# setting the obligations and of the matter; undefined when none sets it.
+retention_seconds := min(secs) if {
+	secs := {v |
+		some p in settings_of
+		v := data.data.organisations[object.get(p, "trust_domain", "")].retention_seconds
+		is_number(v)
+	} | {v |
+		v := matter_record.retention_seconds
+		is_number(v)
+	}
+	count(secs) > 0
+}
+
 # max_downloads is the smallest limit of the counterparties' organisations
-# (of the source's when there is none).
+# (of the source's when there is none) and of the matter.
 max_downloads := min({v |
 	some p in settings_of
 	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), "max_downloads"], default_max_downloads)
 	is_number(v)
+} | {v |
+	v := matter_record.max_downloads
+	is_number(v)
 })
 
-# expires_at is when the gateway deletes the transfer: input.time + retention.
+# expires_at is when the gateway deletes the transfer: input.time +
+# retention (seconds when set, else days), RFC 3339.
 expires_at := t if {
+	t := time.format(now + (retention_seconds * 1000000000))
+} else := t if {
 	t := time.format(time.add_date(now, 0, 0, retention_days))
 } else := ""
 

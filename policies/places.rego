@@ -85,9 +85,42 @@ eea(j) if j in data.data.jurisdictions.eu_eea
 
 eea(j) if j in {"EU", "EEA"}
 
-# adequate holds when the adequacy list (a map of jurisdiction to the date
-# its decision took effect) covers j at input.time.
+# adequate holds when the adequacy list covers j at input.time for a
+# recipient whatever it holds: an entry that is a date (the day its
+# decision took effect), or a dated entry {from, until, scope, requires,
+# source} in force whose scope is "full".
 adequate(list, j) if list[j] <= today
+
+else if {
+	e := list[j]
+	is_object(e)
+	e.scope == "full"
+	entry_in_force(e)
+}
+
+# adequate_for holds when the adequacy list covers the recipient to: its
+# country's entry is full, or partial or for certified organisations only
+# (the US Data Privacy Framework, Canada's PIPEDA sector) and to holds what
+# the entry requires (entry.requires, among its certifications).
+adequate_for(list, to) if adequate(list, to.jurisdiction)
+
+else if {
+	e := list[to.jurisdiction]
+	is_object(e)
+	e.scope in {"partial", "certified"}
+	entry_in_force(e)
+	e.requires in object.get(to, "certifications", [])
+}
+
+# entry_in_force holds for a dated entry in force today: from its `from`
+# day through its `until` day (UTC; no `until`: open-ended).
+entry_in_force(e) if {
+	e.from <= today
+	not entry_lapsed(e)
+}
+
+# entry_lapsed holds when today is after a dated entry's `until` day.
+entry_lapsed(e) if e.until < today
 
 # embargoed holds when j is under embargo at input.time.
 embargoed(j) if data.data.jurisdictions.embargoed[j] <= today
@@ -115,16 +148,18 @@ bundle := object.get(input, "bundle", {})
 subject_regions := object.get(bundle, "data_subject_regions", [])
 
 # personal_labels mark a bundle holding personal data.
-personal_labels := {"personal-data", "special-category", "health"}
+personal_labels := {"personal-data", "special-category", "health", "phi"}
 
 # personal holds when the bundle holds personal data: one of
-# personal_labels. One rule per label, each testing the input directly,
-# rather than iterating over the labels: 28 fewer allocations per decision.
-personal if "personal-data" in input.bundle.labels
+# personal_labels among its effective labels (matters.rego: the matter's
+# categories and the sender's labels).
+personal if "personal-data" in labels
 
-personal if "special-category" in input.bundle.labels
+personal if "special-category" in labels
 
-personal if "health" in input.bundle.labels
+personal if "health" in labels
+
+personal if "phi" in labels
 
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
 # (The export rules, gdpr.rego, uk_gdpr.rego, swiss_fadp.rego and

@@ -62,7 +62,7 @@ func TestRegoFormatted(t *testing.T) {
 
 // TestFS checks that the embedded policy has its entry point and data.
 func TestFS(t *testing.T) {
-	for _, name := range []string{"lexgate.rego", "data/organisations.json", "data/agreements.json"} {
+	for _, name := range []string{"lexgate.rego", "data/organisations.json", "data/agreements.json", "data/matters.json", "data/labels.json", "data/access.json"} {
 		if _, err := fs.Stat(policies.FS, name); err != nil {
 			t.Error(err)
 		}

@@ -12,17 +12,17 @@ deny contains {
 	"code": "privilege.no_iso27001",
 	"message": sprintf("%s cannot receive privileged material: its site%s does not hold ISO 27001", [to.id, site_label(to)]),
 } if {
-	"privileged" in input.bundle.labels
+	"privileged" in labels
 	some [_, to] in flows
 	to.organisation
-	not privilege_certification in object.get(to, "certifications", []) # certifications(to)
+	not holds_standard(to, privilege_certification) # confidentiality.rego: per-site certificates with expiry
 }
 
 deny contains {
 	"code": "privilege.no_nda",
 	"message": sprintf("%s cannot receive privileged material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
 } if {
-	"privileged" in input.bundle.labels
+	"privileged" in labels
 	some [from, to] in flows
 	from.organisation
 	to.organisation

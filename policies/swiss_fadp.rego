@@ -1,31 +1,43 @@
 package lexgate
 
-# Swiss FADP (art. 16): personal data of Swiss data subjects may leave
-# Switzerland only to a country on the Federal Council's list
-# (data.data.jurisdictions.ch_adequacy, EU/EEA included) or under SCCs
-# (adapted to Swiss law) or BCRs in force between the two organisations.
+# Swiss FADP (Art. 16): personal data may leave Switzerland only to a
+# country on the Federal Council's list (Annex 1 DPO;
+# data.data.jurisdictions.ch_adequacy, EU/EEA included) or under SCCs
+# (adapted to Swiss law) or BCRs in force between the two organisations,
+# covering the destination, with a current transfer impact assessment.
+# Applies when the exporter is established in Switzerland or the data
+# subjects are there.
 
 # ch_kinds are the agreements that make such a transfer lawful.
 ch_kinds := {"SCC", "BCR"}
 
 # ch_subjects holds when some data subjects of the bundle live in Switzerland.
-ch_subjects if "CH" in input.bundle.data_subject_regions
+ch_subjects if "CH" in regions
+
+# ch_exporter holds when party p is established in Switzerland.
+ch_exporter(p) if p.jurisdiction == "CH"
+
+else if p.organisation.jurisdiction == "CH"
+
+# ch_reaches holds when the FADP applies to a flow from `from`.
+ch_reaches(from) if ch_exporter(from)
+
+else if ch_subjects
 
 deny contains {
-	"code": "fadp.no_transfer_mechanism",
+	"code": sprintf("fadp.%s", [problem[0]]),
 	"message": sprintf("Personal data of Swiss subjects may go to %s only under SCCs or BCRs (%s is not on the Swiss adequacy list); between %s and %s %s", [
-		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain,
-		why_not(from.trust_domain, to.trust_domain, ch_kinds),
+		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain, problem[1],
 	]),
 } if {
-	"CH" in input.bundle.data_subject_regions # ch_subjects, tested on the input so that OPA's rule index applies
 	personal
 	some [from, to] in flows
 	from.organisation
 	to.organisation
-	j := to.jurisdiction
-	j != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)
-	not j in data.data.jurisdictions.eu_eea
-	not adequate(data.data.jurisdictions.ch_adequacy, j)
-	count(in_force_kinds(from.trust_domain, to.trust_domain) & ch_kinds) == 0
+	ch_reaches(from)
+	to.jurisdiction != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)
+	not to.jurisdiction in data.data.jurisdictions.eu_eea
+	not adequate_for(data.data.jurisdictions.ch_adequacy, to)
+	not has_instrument(from, to, ch_kinds)
+	problem := instrument_problem(from, to, ch_kinds)
 }

@@ -12,7 +12,7 @@ import (
 // Matters of the shipped policy data the governance steps use.
 const (
 	// noConsentMatter's client has not consented to offshore work.
-	noConsentMatter = "HL-2026-0077"
+	noConsentMatter = "HL-2026-0090"
 	// shortMatter keeps its transfers for two seconds (retention_seconds).
 	shortMatter = "HL-2026-0099"
 )
@@ -30,6 +30,9 @@ func (d *demo) governance(ctx context.Context, aliceCfg, teamCfg, bundle string)
 	}
 	if code != 3 {
 		return fmt.Errorf("the send without consent exited %d, want 3 (refused by policy)", code)
+	}
+	if !strings.Contains(d.lastOutput, "consent.missing") {
+		return fmt.Errorf("the send without consent was refused, but not for consent.missing")
 	}
 	fmt.Fprintln(d.out, "   ✓ refused: the matter's records, not the sender's flags, decide")
 

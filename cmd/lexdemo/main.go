@@ -73,6 +73,8 @@ type demo struct {
 	dmsKey   string // the DMS's SSH private key file
 	logKey   string // the audit log key, pinned in the lex configs
 	step     int
+	// lastOutput is what the last command printed (stdout and stderr).
+	lastOutput string
 }
 
 func (d *demo) say(format string, args ...any) {
@@ -103,6 +105,7 @@ func (d *demo) cmd(ctx context.Context, name string, args ...string) (string, in
 	c.Stdout = io.MultiWriter(&stdout, both)
 	c.Stderr = both
 	err := c.Run()
+	d.lastOutput = both.String()
 	for _, l := range strings.Split(strings.TrimRight(both.String(), "\n"), "\n") {
 		if l != "" {
 			fmt.Fprintf(d.out, "     %s\n", l)

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/open-policy-agent/opa/v1/ast"
+
 // AdminRequest is the subject of an admin-plane operation (issue 16), sent
 // with action "admin": the policy's admin rules decide who may do it.
 type AdminRequest struct {
@@ -14,4 +16,14 @@ type AdminRequest struct {
 	Matter   string `json:"matter,omitempty"`
 	// Reason is the admin's stated reason.
 	Reason string `json:"reason,omitempty"`
+}
+
+// adminValue is a as an OPA value, the value of its JSON form.
+func adminValue(a AdminRequest) *ast.Term {
+	o := ast.NewObject(field("op", jsonString(a.Op)))
+	optString(nil, o, "target", a.Target)
+	optString(nil, o, "transfer", a.Transfer)
+	optString(nil, o, "matter", a.Matter)
+	optString(nil, o, "reason", a.Reason)
+	return ast.NewTerm(o)
 }

@@ -23,8 +23,10 @@ import (
 )
 
 // bigWorld is the policy library with generated contracts: orgs
-// organisations and agreements agreements between random pairs of them.
-func bigWorld(tb testing.TB, orgs, agreements int) fs.FS {
+// organisations, agreements agreements between random pairs of them, and
+// matters matters (matterName(i) is owned by orgName(i%orgs), which may
+// send it to the next two organisations, with the client's consent).
+func bigWorld(tb testing.TB, orgs, agreements, matters int) fs.FS {
 	tb.Helper()
 	fsys := fstest.MapFS{}
 	rules, err := fs.Glob(policies.FS, "*.rego")
@@ -35,8 +37,10 @@ func bigWorld(tb testing.TB, orgs, agreements int) fs.FS {
 		b, _ := fs.ReadFile(policies.FS, name)
 		fsys[name] = &fstest.MapFile{Data: b}
 	}
-	b, _ := fs.ReadFile(policies.FS, "data/jurisdictions.json")
-	fsys["data/jurisdictions.json"] = &fstest.MapFile{Data: b}
+	for _, name := range []string{"data/jurisdictions.json", "data/labels.json"} {
+		b, _ := fs.ReadFile(policies.FS, name)
+		fsys[name] = &fstest.MapFile{Data: b}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	countries := []string{"DE", "FR", "PH", "IN", "US", "GB", "CH", "JP", "CO", "CN", "SG", "BR"}
 	os := map[string]policy.Organisation{}
@@ -61,13 +65,25 @@ func bigWorld(tb testing.TB, orgs, agreements int) fs.FS {
 		}
 		fsys[name] = &fstest.MapFile{Data: b}
 	}
+	ms := map[string]policy.Matter{}
+	for i := range matters {
+		next := []string{orgName((i + 1) % orgs), orgName((i + 2) % orgs)}
+		ms[matterName(i)] = policy.Matter{Client: fmt.Sprintf("Client %d", i), Owner: orgName(i % orgs),
+			Categories: []string{"client-confidential"}, DataSubjectJurisdictions: []string{countries[i%len(countries)]},
+			ClientConsents:      []policy.Consent{{Reference: fmt.Sprintf("C-%d", i), Organisations: next, Given: "2025-01-01", Expires: "2029-12-31"}},
+			PermittedRecipients: policy.Recipients{Organisations: next}}
+	}
 	put("data/organisations.json", map[string]any{"organisations": os})
 	put("data/agreements.json", map[string]any{"agreements": ags})
+	put("data/matters.json", map[string]any{"matters": ms})
 	return fsys
 }
 
-// bigWorld1000 is bigWorld with 1,000 organisations and 10,000 agreements.
-func bigWorld1000(tb testing.TB) fs.FS { return bigWorld(tb, 1000, 10000) }
+// bigWorld1000 is bigWorld with 1,000 organisations, 10,000 agreements and
+// 10,000 matters.
+func bigWorld1000(tb testing.TB) fs.FS { return bigWorld(tb, 1000, 10000, 10000) }
+
+func matterName(i int) string { return fmt.Sprintf("M-%05d", i) }
 
 func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 
@@ -79,10 +95,13 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 // gc.min_heap_mib); the first also under Go's defaults alone (gc=go).
 func BenchmarkDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
-	bundle := &policy.Bundle{Matter: "M-1", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
+	bundle := &policy.Bundle{Matter: "HL-2026-0050", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
 	big := func(i int) policy.Input {
 		k := i % 998
-		return policy.Input{Action: "send", Time: at, Bundle: bundle,
+		// One of the ten matters of organisation k, which may go to k+1 and k+2.
+		b := *bundle
+		b.Matter = matterName(k + 1000*(i%10))
+		return policy.Input{Action: "send", Time: at, Bundle: &b,
 			Source:       policy.Party{ID: "spiffe://" + orgName(k) + "/paralegal/a"},
 			Destinations: []policy.Party{{ID: "spiffe://" + orgName(k+1) + "/team/b"}, {ID: "spiffe://" + orgName(k+2) + "/team/c"}}}
 	}
@@ -96,8 +115,8 @@ func BenchmarkDecide(b *testing.B) {
 		input func(int) policy.Input
 		floor uint64
 	}{
-		{"orgs=1000,agreements=10000,gc=gateway", bigWorld1000, big, heapfloor.Default},
-		{"orgs=1000,agreements=10000,gc=go", bigWorld1000, big, 0},
+		{"orgs=1000,agreements=10000,matters=10000,gc=gateway", bigWorld1000, big, heapfloor.Default},
+		{"orgs=1000,agreements=10000,matters=10000,gc=go", bigWorld1000, big, 0},
 		{"shipped,gc=gateway", func(testing.TB) fs.FS { return policies.FS }, shipped, heapfloor.Default},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -116,6 +135,11 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// The engine's live heap: every garbage collection marks all of it
 	// while decisions run.
 	objects := heapObjects() - objects0
+	if d, err := eng.Decide(b.Context(), input(0)); err != nil {
+		b.Fatal(err)
+	} else {
+		b.Logf("the first decision: allow %v %v", d.Allow, d.Codes())
+	}
 	lat := make([]time.Duration, 0, b.N)
 	cpu0, gc0, cycles0, steal0, loopStart := cpuTime(b), gcCPU(), gcCycles(), stealTicks(), time.Now()
 	for i := 0; b.Loop(); i++ {

@@ -43,6 +43,9 @@ func checkSites(td string, sites []Site) []error {
 		if s.Jurisdiction != "" && !jurisdictionRE.MatchString(s.Jurisdiction) {
 			errs = append(errs, dataError("%s: jurisdiction %q is not an ISO 3166-1 alpha-2 code", where, s.Jurisdiction))
 		}
+		if s.Region != "" && (!placeRE.MatchString(s.Region) || len(s.Region) < 4) {
+			errs = append(errs, dataError("%s: region %q is not an ISO 3166-2 code such as \"UA-43\"", where, s.Region))
+		}
 		if h := s.BusinessHours; h != nil {
 			errs = append(errs, checkHours(where+".business_hours", *h)...)
 		}
@@ -83,15 +86,34 @@ func (f *facts) checkLists() []error {
 			errs = append(errs, dataError("jurisdictions.eu_eea: %q is not an ISO 3166-1 alpha-2 code", c))
 		}
 	}
-	lists := map[string]map[string]string{"gdpr_adequacy": j.GDPRAdequacy, "uk_adequacy": j.UKAdequacy, "ch_adequacy": j.CHAdequacy, "embargoed": j.Embargoed}
+	lists := map[string]map[string]DatedEntry{"gdpr_adequacy": j.GDPRAdequacy, "uk_adequacy": j.UKAdequacy, "ch_adequacy": j.CHAdequacy, "embargoed": j.Embargoed}
 	for _, name := range sortedKeys(lists) {
 		for _, c := range sortedKeys(lists[name]) {
 			if !jurisdictionRE.MatchString(c) {
 				errs = append(errs, dataError("jurisdictions.%s: %q is not an ISO 3166-1 alpha-2 code", name, c))
 			}
-			if _, err := time.Parse(time.DateOnly, lists[name][c]); err != nil {
-				errs = append(errs, dataError("jurisdictions.%s[%q]: %q is not a date YYYY-MM-DD", name, c, lists[name][c]))
+			errs = append(errs, checkEntry(fmt.Sprintf("jurisdictions.%s[%q]", name, c), lists[name][c], name != "embargoed")...)
+		}
+	}
+	for _, regime := range sortedKeys(j.Sanctions) {
+		if regime != "EU" && regime != "US" && regime != "UK" {
+			errs = append(errs, dataError("jurisdictions.sanctions: regime %q is not one of EU, US, UK", regime))
+		}
+		for _, place := range sortedKeys(j.Sanctions[regime]) {
+			where := fmt.Sprintf("jurisdictions.sanctions[%q][%q]", regime, place)
+			if !placeRE.MatchString(place) {
+				errs = append(errs, dataError("%s: %q is not an ISO 3166-1 alpha-2 or ISO 3166-2 code (UA-43)", where, place))
 			}
+			e := j.Sanctions[regime][place]
+			errs = append(errs, checkEntry(where, e, false)...)
+			if e.Tier != "embargo" && e.Tier != "restricted" {
+				errs = append(errs, dataError("%s: tier %q is not \"embargo\" or \"restricted\"", where, e.Tier))
+			}
+		}
+	}
+	if j.Checked != "" {
+		if _, err := time.Parse(time.DateOnly, j.Checked); err != nil {
+			errs = append(errs, dataError("jurisdictions.checked: %q is not a date YYYY-MM-DD", j.Checked))
 		}
 	}
 	for _, m := range sortedKeys(f.EthicalWalls) {
@@ -105,6 +127,38 @@ func (f *facts) checkLists() []error {
 		if !strings.HasPrefix(a, "spiffe://") {
 			errs = append(errs, dataError("admins: %q is not a SPIFFE ID", a))
 		}
+	}
+	return errs
+}
+
+// placeRE matches an ISO 3166-1 alpha-2 code or an ISO 3166-2 subdivision.
+var placeRE = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
+
+// checkEntry checks a dated entry of a jurisdiction list; an adequacy
+// entry (adequacy) written as an object needs a scope, and "partial" and
+// "certified" ones what they require.
+func checkEntry(where string, e DatedEntry, adequacy bool) []error {
+	var errs []error
+	if e.day {
+		if _, err := time.Parse(time.DateOnly, e.From); err != nil {
+			errs = append(errs, dataError("%s: %q is not a date YYYY-MM-DD", where, e.From))
+		}
+		return errs
+	}
+	errs = append(errs, checkPeriod(where, "from", e.From, e.Until)...)
+	if adequacy {
+		switch e.Scope {
+		case "full":
+		case "partial", "certified":
+			if e.Requires == "" {
+				errs = append(errs, dataError("%s: scope %q needs requires: what the recipient must hold (a certification such as \"EU-US DPF\")", where, e.Scope))
+			}
+		default:
+			errs = append(errs, dataError("%s: scope %q is not \"full\", \"partial\" or \"certified\"", where, e.Scope))
+		}
+	}
+	if e.Source == "" {
+		errs = append(errs, dataError("%s: source is missing: name the decision or regulation", where))
 	}
 	return errs
 }
@@ -137,9 +191,13 @@ func placeDataErrors(fsys fs.FS, root string, errs []error) []error {
 		if m[2] != "" {
 			n, _ := strconv.Atoi(m[2])
 			e.Line = nthLine(f.text, `"parties"`, n)
-		} else if q := dataQuotedRE.FindString(e.Message); q != "" {
-			if e.Line = nthLine(f.text, q, 0); e.Line == 0 { // YAML: unquoted
-				e.Line = nthLine(f.text, strings.Trim(q, `"`), 0)
+		} else if qs := dataQuotedRE.FindAllString(e.Message, 2); len(qs) > 0 {
+			if e.Line = nthLine(f.text, qs[0], 0); e.Line == 0 { // YAML: unquoted
+				e.Line = nthLine(f.text, strings.Trim(qs[0], `"`), 0)
+			} else if len(qs) > 1 {
+				// The value the message is about, within the entry named
+				// first: matters["M-1"]: category "helth"...
+				e.Line = lineAfter(f.text, qs[0], qs[1], e.Line)
 			}
 		}
 	}
@@ -195,6 +253,20 @@ func dataFiles(fsys fs.FS, root string) map[string]dataFile {
 		}
 	}
 	return out
+}
+
+// lineAfter is the line of the first occurrence of value after the first
+// of entry in text, or line when there is none.
+func lineAfter(text, entry, value string, line int) int {
+	i := strings.Index(text, entry)
+	if i < 0 {
+		return line
+	}
+	j := strings.Index(text[i+len(entry):], value)
+	if j < 0 {
+		return line
+	}
+	return strings.Count(text[:i+len(entry)+j], "\n") + 1
 }
 
 // nthLine is the 1-based line of the n-th (from 0) occurrence of needle in

@@ -25,6 +25,10 @@ type Decision struct {
 	// Obligations are what the gateway must enforce on an allowed transfer;
 	// zero for a refusal (the library does not work them out then).
 	Obligations Obligations `json:"obligations"`
+	// Notes are facts an allowed decision rests on that the audit trail
+	// should show, such as a GDPR Art. 49 derogation recorded on the
+	// matter (code gdpr.art49_derogation); none when absent.
+	Notes []Reason `json:"notes,omitempty"`
 	// PolicyVersion identifies the policy set that decided, as
 	// "sha256:" and a prefix of the hash of its files.
 	PolicyVersion string `json:"policy_version"`

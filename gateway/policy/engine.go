@@ -296,7 +296,7 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 		*d = undefined(*d, "the policy gave a malformed decision: "+err.Error())
 		return nil
 	}
-	d.Allow, d.Reasons, d.Obligations = res.Allow, res.Reasons, res.Obligations
+	d.Allow, d.Reasons, d.Obligations, d.Notes = res.Allow, res.Reasons, res.Obligations, res.Notes
 	return nil
 }
 

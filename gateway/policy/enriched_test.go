@@ -24,7 +24,8 @@ func fixtureWorld(t *testing.T) fs.FS {
 	}
 	world := map[string]any{}
 	for key, rule := range map[string]string{"organisations": "orgs", "agreements": "agreements",
-		"jurisdictions": "jurisdictions", "ethical_walls": "walls", "admins": "admins"} {
+		"jurisdictions": "jurisdictions", "ethical_walls": "walls", "admins": "admins",
+		"matters": "matters", "labels": "vocabulary", "roles": "roles"} {
 		rs, err := rego.New(rego.Query("data.lexgate_test."+rule), rego.Compiler(set.compiler)).Eval(t.Context())
 		if err != nil || len(rs) != 1 {
 			t.Fatalf("fixture %s: %v %v", rule, rs, err)

@@ -26,7 +26,7 @@ func Example() {
 		Time:         time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC),
 		Source:       policy.Party{ID: "spiffe://harbor-law.example/paralegal/alice"},
 		Destinations: []policy.Party{{ID: "spiffe://manila-lpo.example/site/review-team"}},
-		Bundle:       &policy.Bundle{Matter: "2026-0042", Labels: []string{"health"}},
+		Bundle:       &policy.Bundle{Matter: "HL-2026-0042", Labels: []string{"health"}},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -18,6 +18,9 @@ type facts struct {
 	Jurisdictions jurisdictions           `json:"jurisdictions"`
 	EthicalWalls  map[string][]string     `json:"ethical_walls"`
 	Admins        []string                `json:"admins"`
+	Matters       map[string]Matter       `json:"matters"`
+	Labels        map[string]string       `json:"labels"`
+	Roles         map[string][]string     `json:"roles"`
 
 	// byOrg indexes Agreements by the trust domains of their parties.
 	byOrg map[string][]int
@@ -30,11 +33,51 @@ type facts struct {
 // jurisdictions are the lists of data/jurisdictions.json.
 type jurisdictions struct {
 	EUEEA []string `json:"eu_eea"`
-	// Each list maps a jurisdiction to the day its entry took effect.
-	GDPRAdequacy map[string]string `json:"gdpr_adequacy"`
-	UKAdequacy   map[string]string `json:"uk_adequacy"`
-	CHAdequacy   map[string]string `json:"ch_adequacy"`
-	Embargoed    map[string]string `json:"embargoed"`
+	// Each adequacy list maps a jurisdiction to the day its entry took
+	// effect, or to a dated entry with its scope and source.
+	GDPRAdequacy map[string]DatedEntry `json:"gdpr_adequacy"`
+	UKAdequacy   map[string]DatedEntry `json:"uk_adequacy"`
+	CHAdequacy   map[string]DatedEntry `json:"ch_adequacy"`
+	// Embargoed maps a jurisdiction under a comprehensive embargo, whatever
+	// the firm's nexus, to the day it took effect.
+	Embargoed map[string]DatedEntry `json:"embargoed"`
+	// Sanctions maps a regime ("EU", "US", "UK") to countries or ISO
+	// 3166-2 regions and their dated entries (tier "embargo" or
+	// "restricted").
+	Sanctions map[string]map[string]DatedEntry `json:"sanctions"`
+	// Checked is the day the lists were last checked against their
+	// sources, YYYY-MM-DD.
+	Checked string `json:"checked"`
+}
+
+// A DatedEntry is an entry of a jurisdiction list: in the data either a
+// day (YYYY-MM-DD, in force from then on) or an object with its period,
+// scope and source.
+type DatedEntry struct {
+	// From is the first day in force; Until the last ("": open-ended).
+	From  string `json:"from"`
+	Until string `json:"until,omitempty"`
+	// Scope of an adequacy entry: "full", "partial" or "certified" (then
+	// Requires names what the recipient must hold).
+	Scope    string `json:"scope,omitempty"`
+	Requires string `json:"requires,omitempty"`
+	// Tier of a sanctions entry: "embargo" or "restricted".
+	Tier string `json:"tier,omitempty"`
+	// Source is the legal act or guidance the entry follows.
+	Source string `json:"source,omitempty"`
+	// day reports an entry written as a bare day.
+	day bool
+}
+
+// UnmarshalJSON reads a day or an object.
+func (e *DatedEntry) UnmarshalJSON(b []byte) error {
+	var day string
+	if json.Unmarshal(b, &day) == nil {
+		*e = DatedEntry{From: day, day: true}
+		return nil
+	}
+	type plain DatedEntry
+	return json.Unmarshal(b, (*plain)(e))
 }
 
 var jurisdictionRE = regexp.MustCompile(`^[A-Z]{2}$`)
@@ -69,8 +112,8 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 		if !jurisdictionRE.MatchString(o.Jurisdiction) {
 			bad("organisations[%q]: jurisdiction %q is not an ISO 3166-1 alpha-2 code such as \"DE\"", td, o.Jurisdiction)
 		}
-		if o.RetentionDays < 0 || o.MaxDownloads < 0 || o.MaxBundleBytes < 0 || o.MaxFiles < 0 {
-			bad("organisations[%q]: retention_days, max_downloads, max_bundle_bytes and max_files cannot be negative", td)
+		if o.RetentionDays < 0 || o.MaxDownloads < 0 || o.MaxBundleBytes < 0 || o.MaxFiles < 0 || o.RetentionSeconds < 0 {
+			bad("organisations[%q]: retention_days, retention_seconds, max_downloads, max_bundle_bytes and max_files cannot be negative", td)
 		}
 		for _, z := range zeroLimits(raw, td) {
 			bad("organisations[%q]: %s is 0: %s", td, z, zeroLimitHint[z])
@@ -78,6 +121,8 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 		errs = append(errs, checkSites(td, o.Sites)...)
 	}
 	errs = append(errs, f.checkLists()...)
+	errs = append(errs, f.checkMatters()...)
+	errs = append(errs, f.checkRecords(raw)...)
 	for i, a := range f.Agreements {
 		where := fmt.Sprintf("agreements[%d] (%s %v)", i, a.Kind, a.Parties)
 		if len(a.Parties) != 2 {
@@ -108,6 +153,9 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	// The policy reads the matters from the store (data.data.matters[id]);
+	// checked, they need not stay on the heap.
+	f.Matters = nil
 	f.intern()
 	f.byOrg = map[string][]int{}
 	for i, a := range f.Agreements {
@@ -263,10 +311,11 @@ func (f *facts) agreementsWith(td, other string) []int {
 // transfer at once), while the Go types read it as "not set": so a 0 is
 // refused when the data is loaded, and the setting is left out instead.
 var zeroLimitHint = map[string]string{
-	"retention_days":   "give a number of days, or leave it out for the policy's default (30)",
-	"max_downloads":    "give a number of downloads, or leave it out for the policy's default (5)",
-	"max_bundle_bytes": "give a positive number of bytes, or leave it out for no limit",
-	"max_files":        "give a positive number of files, or leave it out for no limit",
+	"retention_days":    "give a number of days, or leave it out for the policy's default (30)",
+	"max_downloads":     "give a number of downloads, or leave it out for the policy's default (5)",
+	"retention_seconds": "give a number of seconds, or leave it out to keep transfers for retention_days",
+	"max_bundle_bytes":  "give a positive number of bytes, or leave it out for no limit",
+	"max_files":         "give a positive number of files, or leave it out for no limit",
 }
 
 // zeroLimits lists the settings of organisation td that the data
@@ -276,7 +325,7 @@ func zeroLimits(data any, td string) []string {
 	orgs, _ := d["organisations"].(map[string]any)
 	o, _ := orgs[td].(map[string]any)
 	var zero []string
-	for _, k := range []string{"retention_days", "max_downloads", "max_bundle_bytes", "max_files"} {
+	for _, k := range []string{"retention_days", "retention_seconds", "max_downloads", "max_bundle_bytes", "max_files"} {
 		if v, ok := o[k]; ok && isZero(v) {
 			zero = append(zero, k)
 		}

@@ -21,8 +21,11 @@ type Input struct {
 	Version int `json:"version"`
 
 	// Action is what the source asks to do: "send", "receive",
-	// "register_key", "lookup_key", "list_inbox", "ack", "sftp_login" or
-	// "admin".
+	// "register_key", "lookup_key", "list_inbox", "ack", "sftp_login",
+	// "admin", "explain", or one of the matter actions
+	// "matter_request_recipient", "matter_approve_recipient",
+	// "legal_hold_place", "legal_hold_lift" (with Request) and
+	// "fetch_certificate".
 	Action string `json:"action"`
 
 	// Time is when the request was made, by the gateway's clock. Policies
@@ -41,22 +44,25 @@ type Input struct {
 	// Bundle describes the transfer for send, receive and ack; nil otherwise.
 	Bundle *Bundle `json:"bundle,omitempty"`
 
-	// RiskScore is the gateway's risk estimate for the request, 0 (none)
-	// to 100. The default policy does not use it yet.
-	RiskScore int `json:"risk_score"`
-
-	// MatterGrants are the four-eyes-approved recipients added to the
-	// bundle's matter at run time, from the gateway's store (send, receive).
+	// MatterGrants are the recipients added to the bundle's matter at run
+	// time with four-eyes approval, from the gateway's store, on send and
+	// receive. The policy treats each as a permitted recipient of the
+	// matter beside those of its registry entry (policies/data/matters.json).
 	MatterGrants []MatterGrant `json:"matter_grants,omitempty"`
 
-	// MatterHold is a run-time legal hold on the bundle's matter, from the
-	// gateway's store; nil when there is none.
+	// MatterHold is the run-time legal hold on the bundle's matter, from the
+	// gateway's store; nil when there is none. (The registry's own hold
+	// flag is policy data.) The gateway's sweeper is what obeys holds.
 	MatterHold *MatterHold `json:"matter_hold,omitempty"`
 
-	// Request describes a matter request (matter_request_recipient,
+	// Request describes the matter actions (matter_request_recipient,
 	// matter_approve_recipient, legal_hold_place, legal_hold_lift); nil
 	// otherwise.
 	Request *Request `json:"request,omitempty"`
+
+	// RiskScore is the gateway's risk estimate for the request, 0 (none)
+	// to 100. The default policy does not use it yet.
+	RiskScore int `json:"risk_score"`
 
 	// Admin describes an admin-plane operation (action "admin"); nil
 	// otherwise. Issue 16, see admin.go.
@@ -140,6 +146,10 @@ type Organisation struct {
 	// zero means the policy's default (the data files leave it out: a 0
 	// there is refused at load).
 	RetentionDays int `json:"retention_days,omitempty"`
+	// RetentionSeconds, when set, keeps transfers to the organisation for
+	// that many seconds instead (for tests and demonstrations; the
+	// shortest of the parties' and the matter's wins over days).
+	RetentionSeconds int `json:"retention_seconds,omitempty"`
 	// MaxDownloads limits how often a transfer to the organisation may be
 	// downloaded; zero means the policy's default.
 	MaxDownloads int `json:"max_downloads,omitempty"`
@@ -167,6 +177,9 @@ type Site struct {
 	Paths []string `json:"paths,omitempty"`
 	// Jurisdiction overrides the organisation's for the site.
 	Jurisdiction string `json:"jurisdiction,omitempty"`
+	// Region is the ISO 3166-2 subdivision of the site, such as "UA-43",
+	// where sanctions name regions.
+	Region string `json:"region,omitempty"`
 	// Certifications the site holds beyond the organisation's.
 	Certifications []string `json:"certifications,omitempty"`
 	// BusinessHours, when set, limits when the site may send or receive.
@@ -196,6 +209,38 @@ type Agreement struct {
 	// Expires is the last day the agreement is in force, YYYY-MM-DD
 	// (UTC); empty if it does not expire.
 	Expires string `json:"expires,omitempty"`
+	// Version is the instrument's version, such as "2021/914" for the EU
+	// Standard Contractual Clauses of Commission Implementing Decision (EU)
+	// 2021/914, or "2010/87" for the clauses it replaced.
+	Version string `json:"version,omitempty"`
+	// Module is the SCC module: 1 controller to controller, 2 controller to
+	// processor, 3 processor to processor, 4 processor to controller.
+	Module int `json:"module,omitempty"`
+	// Roles are each party's role under the agreement, by trust domain:
+	// "controller", "processor" or "sub-processor".
+	Roles map[string]string `json:"roles,omitempty"`
+	// Covers are the destinations the agreement covers; nil: the
+	// importing party's own jurisdiction only.
+	Covers *Coverage `json:"covers,omitempty"`
+	// TIA is the transfer impact assessment the transfer relies on.
+	TIA *Assessment `json:"tia,omitempty"`
+}
+
+// Coverage are the destinations a transfer instrument covers.
+type Coverage struct {
+	// Countries are ISO 3166-1 alpha-2 codes.
+	Countries []string `json:"countries,omitempty"`
+	// Sites are site names of the importing organisation.
+	Sites []string `json:"sites,omitempty"`
+}
+
+// Assessment is a dated assessment on file, such as a transfer impact
+// assessment (EDPB Recommendations 01/2020).
+type Assessment struct {
+	// Reference identifies the assessment document.
+	Reference string `json:"reference"`
+	// Date is the day it was completed, YYYY-MM-DD.
+	Date string `json:"date"`
 }
 
 // Bundle describes the document bundle of a transfer. The gateway only
@@ -209,16 +254,62 @@ type Bundle struct {
 	// Regions are the ISO 3166-1 alpha-2 codes of where the data subjects
 	// of personal data in the bundle live.
 	Regions []string `json:"data_subject_regions"`
-	// Size is the plaintext size in bytes: the sum of the file sizes the
-	// signed manifest declares. Limits such as max_bundle_bytes read it.
+	// Size is the PLAINTEXT size in bytes: the sum of the file sizes the
+	// signed manifest declares. Limits (max_bundle_bytes) read it.
 	Size int64 `json:"size"`
-	// CiphertextSize is the ciphertext size in bytes.
-	CiphertextSize int64 `json:"ciphertext_size"`
-	// Stage is "declared" (a send decided before its upload) or "final"
-	// (an SFTP upload decided again with its real size before sealing).
+	// CiphertextSize is the size of the ciphertext in bytes, as stored;
+	// 0 when not known yet.
+	CiphertextSize int64 `json:"ciphertext_size,omitempty"`
+	// Stage is when a send is decided: "declared" (before the upload, on
+	// what the sender declares) or "final" (an SFTP upload decided again
+	// with its real size before it is sealed); "" for other actions.
 	Stage string `json:"stage,omitempty"`
 	// FileCount is the number of files in the bundle.
 	FileCount int `json:"file_count"`
 	// ManifestHash is the hex SHA-256 of the signed manifest.
 	ManifestHash string `json:"manifest_hash"`
+}
+
+// MatterGrant is a recipient added to a matter at run time: requested by
+// one person and approved by another (four-eyes), recorded by the gateway.
+type MatterGrant struct {
+	// Recipient is a SPIFFE ID, a team prefix ending in "/", or a trust
+	// domain (a whole organisation).
+	Recipient string `json:"recipient"`
+	// RequestedBy is the SPIFFE ID of who asked for the recipient.
+	RequestedBy string `json:"requested_by"`
+	// ApprovedBy is the SPIFFE ID of who approved it, never RequestedBy.
+	ApprovedBy string `json:"approved_by"`
+	// ApprovedAt is when it was approved.
+	ApprovedAt time.Time `json:"approved_at"`
+}
+
+// MatterHold is a legal hold on a matter placed at run time.
+type MatterHold struct {
+	// Held reports whether the hold is in place.
+	Held bool `json:"held"`
+	// By is the SPIFFE ID of who placed (or lifted) it.
+	By string `json:"by,omitempty"`
+	// At is when it was placed (or lifted).
+	At time.Time `json:"at"`
+	// Reason is why, as recorded in the audit log.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Request is the subject of a matter action.
+type Request struct {
+	// Matter is the matter id of the registry.
+	Matter string `json:"matter"`
+	// Recipient is the recipient to add (matter_request_recipient,
+	// matter_approve_recipient): a SPIFFE ID, a team prefix ending in "/"
+	// or a trust domain.
+	Recipient string `json:"recipient,omitempty"`
+	// RequestID identifies a pending request to add a recipient.
+	RequestID string `json:"request_id,omitempty"`
+	// RequestedBy is the SPIFFE ID of who asked for the recipient; an
+	// approval by the same identity is refused (four-eyes).
+	RequestedBy string `json:"requested_by,omitempty"`
+	// Reason is why, as recorded in the audit log (required to place a
+	// legal hold).
+	Reason string `json:"reason,omitempty"`
 }

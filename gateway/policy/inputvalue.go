@@ -29,26 +29,60 @@ func inputValue(in Input) ast.Value {
 	if b := in.Bundle; b != nil {
 		o.Insert(key("bundle"), bundleValue(nil, *b))
 	}
-	for _, f := range extraFields(in) {
+	for _, f := range matterFields(nil, in) {
 		o.Insert(f[0], f[1])
+	}
+	if a := in.Admin; a != nil {
+		o.Insert(key("admin"), adminValue(*a))
 	}
 	return o
 }
 
 func bundleValue(c *terms, b Bundle) *ast.Term {
-	fields := [][2]*ast.Term{
-		field("matter", jsonString(b.Matter)),
+	o := ast.NewObject(
+		field("matter", c.str(b.Matter)),
 		field("labels", stringList(c, b.Labels)),
 		field("data_subject_regions", stringList(c, b.Regions)),
 		field("size", ast.IntNumberTerm(int(b.Size))),
-		field("ciphertext_size", ast.IntNumberTerm(int(b.CiphertextSize))),
 		field("file_count", ast.InternedTerm(b.FileCount)),
 		field("manifest_hash", jsonString(b.ManifestHash)),
+	)
+	optInt(o, "ciphertext_size", b.CiphertextSize)
+	optString(c, o, "stage", b.Stage)
+	return ast.NewTerm(o)
+}
+
+// matterFields are the fields of in about matters (matter_grants,
+// matter_hold, request), those that are set.
+func matterFields(c *terms, in Input) [][2]*ast.Term {
+	var out [][2]*ast.Term
+	if len(in.MatterGrants) > 0 {
+		ts := make([]*ast.Term, len(in.MatterGrants))
+		for i, g := range in.MatterGrants {
+			ts[i] = ast.ObjectTerm(
+				field("recipient", c.str(g.Recipient)),
+				field("requested_by", c.str(g.RequestedBy)),
+				field("approved_by", c.str(g.ApprovedBy)),
+				field("approved_at", jsonString(jsonTime(g.ApprovedAt))),
+			)
+		}
+		out = append(out, field("matter_grants", ast.ArrayTerm(ts...)))
 	}
-	if b.Stage != "" {
-		fields = append(fields, field("stage", jsonString(b.Stage)))
+	if h := in.MatterHold; h != nil {
+		o := ast.NewObject(field("held", ast.InternedTerm(h.Held)), field("at", jsonString(jsonTime(h.At))))
+		optString(c, o, "by", h.By)
+		optString(c, o, "reason", h.Reason)
+		out = append(out, field("matter_hold", ast.NewTerm(o)))
 	}
-	return ast.ObjectTerm(fields...)
+	if r := in.Request; r != nil {
+		o := ast.NewObject(field("matter", c.str(r.Matter)))
+		optString(c, o, "recipient", r.Recipient)
+		optString(c, o, "request_id", r.RequestID)
+		optString(c, o, "requested_by", r.RequestedBy)
+		optString(c, o, "reason", r.Reason)
+		out = append(out, field("request", ast.NewTerm(o)))
+	}
+	return out
 }
 
 func partyValue(c *terms, p Party) ast.Value {
@@ -86,6 +120,7 @@ func organisationValue(c *terms, g Organisation) ast.Value {
 	}
 	optStrings(c, o, "certifications", g.Certifications)
 	optInt(o, "retention_days", int64(g.RetentionDays))
+	optInt(o, "retention_seconds", int64(g.RetentionSeconds))
 	optInt(o, "max_downloads", int64(g.MaxDownloads))
 	optInt(o, "max_bundle_bytes", g.MaxBundleBytes)
 	optInt(o, "max_files", int64(g.MaxFiles))
@@ -106,6 +141,24 @@ func agreementValue(c *terms, a Agreement) ast.Value {
 		field("signed", c.str(a.Signed)),
 	)
 	optString(c, ag, "expires", a.Expires)
+	optString(c, ag, "version", a.Version)
+	optInt(ag, "module", int64(a.Module))
+	if len(a.Roles) > 0 {
+		roles := ast.NewObject()
+		for _, td := range sortedKeys(a.Roles) {
+			roles.Insert(c.str(td), c.str(a.Roles[td]))
+		}
+		ag.Insert(key("roles"), ast.NewTerm(roles))
+	}
+	if v := a.Covers; v != nil {
+		o := ast.NewObject()
+		optStrings(c, o, "countries", v.Countries)
+		optStrings(c, o, "sites", v.Sites)
+		ag.Insert(key("covers"), ast.NewTerm(o))
+	}
+	if v := a.TIA; v != nil {
+		ag.Insert(key("tia"), ast.ObjectTerm(field("reference", c.str(v.Reference)), field("date", c.str(v.Date))))
+	}
 	return ag
 }
 
@@ -113,6 +166,7 @@ func siteValue(c *terms, s Site) ast.Value {
 	o := ast.NewObject(field("name", c.str(s.Name)))
 	optStrings(c, o, "paths", s.Paths)
 	optString(c, o, "jurisdiction", s.Jurisdiction)
+	optString(c, o, "region", s.Region)
 	optStrings(c, o, "certifications", s.Certifications)
 	if h := s.BusinessHours; h != nil {
 		o.Insert(key("business_hours"), ast.ObjectTerm(
@@ -169,7 +223,9 @@ func init() {
 		"matter", "labels", "data_subject_regions", "size", "file_count", "manifest_hash",
 		"id", "trust_domain", "path", "eu_eea", "organisation", "site", "jurisdiction", "certifications",
 		"name", "kind", "sites", "retention_days", "max_downloads", "max_bundle_bytes", "max_files", "agreements",
-		"parties", "signed", "expires", "paths", "business_hours", "time_zone", "days", "from", "to"} {
+		"parties", "signed", "expires", "paths", "business_hours", "time_zone", "days", "from", "to",
+		"ciphertext_size", "stage", "matter_grants", "matter_hold", "request", "recipient", "requested_by",
+		"approved_by", "approved_at", "retention_seconds", "version", "module", "roles", "region", "covers", "countries", "tia", "reference", "date", "held", "at", "by", "reason", "request_id"} {
 		keys[k] = ast.StringTerm(k)
 	}
 }
@@ -267,7 +323,7 @@ func newValueCache(f *facts) *valueCache {
 		"privileged", "personal-data", "special-category", "health", "financial", "export-controlled", "client-confidential", "GB", "UK", "EU", "EEA"} {
 		c.strings.str(s)
 	}
-	for _, list := range []map[string]string{f.Jurisdictions.GDPRAdequacy, f.Jurisdictions.UKAdequacy, f.Jurisdictions.CHAdequacy, f.Jurisdictions.Embargoed} {
+	for _, list := range []map[string]DatedEntry{f.Jurisdictions.GDPRAdequacy, f.Jurisdictions.UKAdequacy, f.Jurisdictions.CHAdequacy, f.Jurisdictions.Embargoed} {
 		for j := range list {
 			c.strings.str(j)
 		}
@@ -301,7 +357,10 @@ func (f *facts) valueOf(in Input) ast.Value {
 	if b := in.Bundle; b != nil {
 		fields = append(fields, field("bundle", bundleValue(f.values.strings, *b)))
 	}
-	fields = append(fields, extraFields(in)...)
+	fields = append(fields, matterFields(f.values.strings, in)...)
+	if a := in.Admin; a != nil {
+		fields = append(fields, field("admin", adminValue(*a)))
+	}
 	return ast.NewObject(fields...)
 }
 

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,6 +47,14 @@ func fill(v reflect.Value, n int) {
 		v.Set(reflect.MakeSlice(v.Type(), n, n))
 		for i := range n {
 			fill(v.Index(i), n)
+		}
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		for i := range n {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			k.SetString(fmt.Sprintf("k%d\x01é", i))
+			fill(e, n)
+			v.SetMapIndex(k, e)
 		}
 	case reflect.String:
 		v.SetString("s\"é\x01")

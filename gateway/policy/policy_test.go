@@ -29,10 +29,18 @@ var (
 
 var june = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 
+// send is a send from Alice on matter HL-2026-0042 of the shipped registry
+// (Manila permitted, with the client's consent).
 func send(t time.Time, labels []string, to ...policy.Party) policy.Input {
+	return sendOn("HL-2026-0042", t, labels, to...)
+}
+
+// sendOn is a send from Alice on a matter of the shipped registry
+// (HL-2026-0050 permits Bogotá and Manila).
+func sendOn(matter string, t time.Time, labels []string, to ...policy.Party) policy.Input {
 	return policy.Input{
 		Version: 1, Action: "send", Time: t, Source: alice, Destinations: to,
-		Bundle: &policy.Bundle{Matter: "2026-0042 Acme v. Widget", Labels: labels, Size: 1 << 20, FileCount: 3,
+		Bundle: &policy.Bundle{Matter: matter, Labels: labels, Size: 1 << 20, FileCount: 3,
 			ManifestHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 	}
 }
@@ -65,21 +73,21 @@ func TestDefaultPolicy(t *testing.T) {
 		{"send_within_harbor", send(june, []string{"health"}, bob), true, nil, ""},
 		{"send_health_to_manila", send(june, []string{"health"}, manila), false, []string{"hipaa.no_baa"},
 			"manila-lpo.example cannot receive health data from harbor-law.example without a Business Associate Agreement (BAA)"},
-		{"send_to_bogota_expired", send(june, nil, bogota), false, []string{"agreement.not_in_force"},
+		{"send_to_bogota_expired", sendOn("HL-2026-0050", june, nil, bogota), false, []string{"agreement.not_in_force"},
 			"bogota-lpo.example has no agreement in force with harbor-law.example: the NDA expired on 2026-03-31"},
-		{"send_to_bogota_last_day", send(time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC), nil, bogota), true, nil, ""},
-		{"send_to_bogota_just_after", send(time.Date(2026, 4, 1, 0, 0, 0, 1, time.UTC), nil, bogota), false, []string{"agreement.not_in_force"},
+		{"send_to_bogota_last_day", sendOn("HL-2026-0050", time.Date(2026, 3, 31, 23, 59, 59, 0, time.UTC), nil, bogota), true, nil, ""},
+		{"send_to_bogota_just_after", sendOn("HL-2026-0050", time.Date(2026, 4, 1, 0, 0, 0, 1, time.UTC), nil, bogota), false, []string{"agreement.not_in_force"},
 			"the NDA expired on 2026-03-31"},
 		{"send_to_unknown", send(june, nil, evil), false, []string{"org.unknown"}, "evil.example, which is not a known organisation"},
-		{"send_from_unknown", policy.Input{Action: "send", Time: june, Source: evil, Destinations: []policy.Party{manila}}, false, []string{"org.unknown"}, "spiffe://evil.example/mallory"},
-		{"send_multi_one_bad", send(june, nil, manila, bogota, bob), false, []string{"agreement.not_in_force"}, "bogota-lpo.example has no agreement"},
+		{"send_from_unknown", policy.Input{Action: "send", Time: june, Source: evil, Destinations: []policy.Party{manila}, Bundle: &policy.Bundle{Matter: "HL-2026-0042"}}, false, []string{"org.unknown"}, "spiffe://evil.example/mallory"},
+		{"send_multi_one_bad", sendOn("HL-2026-0050", june, nil, manila, bogota, bob), false, []string{"agreement.not_in_force"}, "bogota-lpo.example has no agreement"},
 		{"send_no_recipients", send(june, nil), false, []string{"send.no_recipients"}, ""},
 		{"register_key", policy.Input{Action: "register_key", Time: june, Source: manila}, true, nil, ""},
 		{"list_inbox_unknown", policy.Input{Action: "list_inbox", Time: june, Source: evil}, false, []string{"org.unknown"}, ""},
 		{"receive_health_no_baa", policy.Input{Action: "receive", Time: june, Source: manila, Destinations: []policy.Party{alice},
-			Bundle: &policy.Bundle{Labels: []string{"health"}}}, false, []string{"hipaa.no_baa"}, ""},
+			Bundle: &policy.Bundle{Matter: "HL-2026-0042", Labels: []string{"health"}}}, false, []string{"hipaa.no_baa"}, ""},
 		{"receive", policy.Input{Action: "receive", Time: june, Source: manila, Destinations: []policy.Party{alice},
-			Bundle: &policy.Bundle{Labels: []string{"privileged"}}}, true, nil, ""},
+			Bundle: &policy.Bundle{Matter: "HL-2026-0042", Labels: []string{"privileged"}}}, true, nil, ""},
 		{"admin", policy.Input{Action: "admin", Time: june, Source: alice}, false, []string{"admin.not_admin"}, ""},
 		{"wrong_version", policy.Input{Version: 2, Action: "lookup_key", Time: june, Source: alice}, false, []string{"input.version"}, ""},
 	}

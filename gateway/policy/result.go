@@ -15,6 +15,7 @@ type result struct {
 	Allow       bool
 	Reasons     []Reason
 	Obligations Obligations
+	Notes       []Reason
 }
 
 // keepAST makes a prepared query return its results as they are, as
@@ -54,6 +55,11 @@ func parseResult(v any) (result, error) {
 		return result{}, err
 	}
 	res.Reasons = reasons
+	if res.Notes, err = parseReasons(member(obj, "notes")); err != nil {
+		return result{}, fmt.Errorf("notes: %w", err)
+	} else if len(res.Notes) == 0 {
+		res.Notes = nil
+	}
 	if res.Obligations, err = parseObligations(member(obj, "obligations")); err != nil {
 		return result{}, err
 	}

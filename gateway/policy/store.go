@@ -28,6 +28,11 @@ import (
 type dataStore struct {
 	storage.Store // the documents without data.data.agreements, as OPA values
 	agreements    *jsonArray
+	// matters are data.data.matters (the matter registry), kept like the
+	// agreements: each matter as JSON text, decoded when a decision reads
+	// it (data.data.matters[id]: one matter per decision). As OPA values,
+	// 10,000 matters were over a million heap objects.
+	matters *jsonObject
 
 	// root and data are the documents at the root and at data.data, as
 	// read: the documents as loaded (Go values), with the agreements as JSON
@@ -41,6 +46,8 @@ type dataStore struct {
 	// lazyReads counts the reads that decode agreements or serve a document
 	// containing them: none while the library decides (TestDecisionsLeaveAgreementsAside).
 	lazyReads atomic.Int64
+	// matterReads counts the reads that decode matters.
+	matterReads atomic.Int64
 }
 
 // newDataStore returns the store of documents (as the loader read them; not
@@ -48,19 +55,26 @@ type dataStore struct {
 func newDataStore(documents map[string]any) (*dataStore, error) {
 	s := &dataStore{}
 	data, _ := documents["data"].(map[string]any)
-	list, ok := data["agreements"].([]any)
-	if !ok {
+	list, hasAgreements := data["agreements"].([]any)
+	registry, hasMatters := data["matters"].(map[string]any)
+	if !hasAgreements && !hasMatters {
 		s.Store = inmem.NewFromObjectWithOpts(documents, inmem.OptReturnASTValuesOnRead(true))
 		return s, nil
 	}
-	a, err := newJSONArray(list)
-	if err != nil {
-		return nil, fmt.Errorf("policy: data.agreements: %w", err)
+	var err error
+	if hasAgreements {
+		if s.agreements, err = newJSONArray(list); err != nil {
+			return nil, fmt.Errorf("policy: data.agreements: %w", err)
+		}
 	}
-	s.agreements = a
+	if hasMatters {
+		if s.matters, err = newJSONObject(registry); err != nil {
+			return nil, fmt.Errorf("policy: data.matters: %w", err)
+		}
+	}
 	s.data = make(map[string]any, len(data))
 	for k, v := range data {
-		if k != "agreements" {
+		if k != "agreements" && k != "matters" {
 			s.data[k] = v
 		}
 	}
@@ -70,37 +84,104 @@ func newDataStore(documents map[string]any) (*dataStore, error) {
 	}
 	s.root["data"] = s.data
 	s.Store = inmem.NewFromObjectWithOpts(s.root, inmem.OptReturnASTValuesOnRead(true))
-	s.data["agreements"] = json.RawMessage(a.text)
+	if hasAgreements {
+		s.data["agreements"] = json.RawMessage(s.agreements.text)
+	}
+	if s.matters != nil {
+		s.data["matters"] = json.RawMessage(s.matters.text())
+	}
 	return s, nil
 }
 
 // agreementsPath is where the agreements are: data.data.agreements.
 var agreementsPath = storage.Path{"data", "agreements"}
 
-// Read reads the document at path: from the JSON text for the agreements
-// and the documents that contain them, from the in-memory store otherwise.
+// mattersPath is where the matters are: data.data.matters.
+var mattersPath = storage.Path{"data", "matters"}
+
+// Read reads the document at path: from the JSON text for the agreements,
+// the matters and the documents that contain them, from the in-memory store
+// otherwise.
 func (s *dataStore) Read(ctx context.Context, txn storage.Transaction, path storage.Path) (any, error) {
-	if s.agreements == nil || len(path) > 0 && path[0] != agreementsPath[0] ||
-		len(path) > 1 && path[1] != agreementsPath[1] {
+	if s.root == nil || len(path) > 0 && path[0] != agreementsPath[0] {
+		return s.Store.Read(ctx, txn, path)
+	}
+	if len(path) > 1 {
+		switch {
+		case path[1] == mattersPath[1] && s.matters != nil:
+			if len(path) == 2 {
+				s.lazyReads.Add(1)
+				return s.matters.value()
+			}
+			s.matterReads.Add(1)
+			return s.matters.read(path, path[2:])
+		case path[1] == agreementsPath[1] && s.agreements != nil:
+			s.lazyReads.Add(1)
+			return s.agreements.read(path, path[2:])
+		}
 		return s.Store.Read(ctx, txn, path)
 	}
 	s.lazyReads.Add(1)
-	switch len(path) {
-	case 0:
+	if len(path) == 0 {
 		return s.root, nil
-	case 1:
-		return s.data, nil
 	}
-	return s.agreements.read(path, path[2:])
+	return s.data, nil
 }
 
-// Write refuses to write the agreements or a document that contains them
-// (the engine never writes to its store).
+// Write refuses to write the agreements, the matters or a document that
+// contains them (the engine never writes to its store).
 func (s *dataStore) Write(ctx context.Context, txn storage.Transaction, op storage.PatchOp, path storage.Path, value any) error {
-	if s.agreements != nil && (len(path) < 2 || path[0] == agreementsPath[0] && path[1] == agreementsPath[1]) {
-		return &storage.Error{Code: storage.WritesNotSupportedErr, Message: "policy: the agreements are read-only: " + path.String()}
+	if s.root != nil && (len(path) < 2 || path[0] == agreementsPath[0] && (path[1] == agreementsPath[1] || path[1] == mattersPath[1])) {
+		return &storage.Error{Code: storage.WritesNotSupportedErr, Message: "policy: the agreements and matters are read-only: " + path.String()}
 	}
 	return s.Store.Write(ctx, txn, op, path, value)
+}
+
+// jsonObject is a JSON object kept as text: each member's value on its own.
+type jsonObject struct {
+	members map[string][]byte
+}
+
+func newJSONObject(m map[string]any) (*jsonObject, error) {
+	o := &jsonObject{members: make(map[string][]byte, len(m))}
+	for k, v := range m {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("member %q: %w", k, err)
+		}
+		o.members[k] = b
+	}
+	return o, nil
+}
+
+// text is the whole object as JSON text.
+func (o *jsonObject) text() []byte {
+	b := []byte{'{'}
+	for i, k := range sortedKeys(o.members) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kb, _ := json.Marshal(k)
+		b = append(append(append(b, kb...), ':'), o.members[k]...)
+	}
+	return append(b, '}')
+}
+
+// value is the whole object as an OPA value.
+func (o *jsonObject) value() (ast.Value, error) { return decodeValue(o.text()) }
+
+// read reads the document at rest inside the object; path is the whole
+// path (for errors).
+func (o *jsonObject) read(path, rest storage.Path) (ast.Value, error) {
+	b, ok := o.members[rest[0]]
+	if !ok {
+		return nil, notFound(path)
+	}
+	v, err := decodeValue(b)
+	if err != nil {
+		return nil, err
+	}
+	return walk(v, path, rest[1:])
 }
 
 // jsonArray is a JSON array kept as text: its elements one after another
@@ -152,7 +233,13 @@ func (a *jsonArray) read(path, rest storage.Path) (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range rest[1:] {
+	return walk(v, path, rest[1:])
+}
+
+// walk reads the document at rest inside v; path is the whole path (for
+// errors).
+func walk(v ast.Value, path, rest storage.Path) (ast.Value, error) {
+	for _, k := range rest {
 		switch x := v.(type) {
 		case ast.Object:
 			t := x.Get(ast.StringTerm(k))

@@ -27,6 +27,7 @@ func TestDataStoreReadsAsInMemory(t *testing.T) {
 			{"parties": ["b.test", "c.test"], "kind": "SCC", "signed": "2025-01-01", "notes": {"x": [1, 2]}}
 		],
 		"organisations": {"a.test": {"name": "A"}},
+		"matters": {"M-1": {"client": "C", "categories": ["x", "y"], "n": 2.5}, "M 2": {"client": "D", "hold": {"held": true}}},
 		"admins": ["spiffe://a.test/admin"]
 	}, "other": {"k": "v"}}`), &documents); err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestDataStoreReadsAsInMemory(t *testing.T) {
 import rego.v1
 admin if input.id in data.data.admins
 kinds contains ag.kind if some ag in data.data.agreements
+clients contains m.client if some m in data.data.matters
 `
 	for _, query := range []string{
 		"data.data.agreements", "data.data.agreements[1]", "data.data.agreements[0].parties[1]",
@@ -47,6 +49,8 @@ kinds contains ag.kind if some ag in data.data.agreements
 		"data.data.agreements[0].parties[7]", "data.data", "data.other", "data.data.organisations",
 		`object.get(data.data, "admins", [])`, "count(data.data.agreements)", "data.q.kinds", "data.q.admin",
 		"[k | data.data[k]]", "data.data[x]",
+		"data.data.matters", `data.data.matters["M-1"]`, `data.data.matters["M-1"].categories[1]`, `data.data.matters["M 2"].hold.held`,
+		`data.data.matters["M-3"]`, `data.data.matters["M-1"].nothing`, `[m | data.data.matters[m]]`, "data.q.clients",
 	} {
 		eval := func(store storage.Store) string {
 			rs, err := rego.New(rego.Query(query), rego.Module("q.rego", module), rego.Store(store),
@@ -66,7 +70,7 @@ kinds contains ag.kind if some ag in data.data.agreements
 	}
 	txn := storage.NewTransactionOrDie(t.Context(), ours, storage.WriteParams)
 	defer ours.Abort(t.Context(), txn)
-	for _, path := range []storage.Path{{}, {"data"}, {"data", "agreements"}, {"data", "agreements", "0"}} {
+	for _, path := range []storage.Path{{}, {"data"}, {"data", "agreements"}, {"data", "agreements", "0"}, {"data", "matters"}, {"data", "matters", "M-1"}} {
 		if err := ours.Write(t.Context(), txn, storage.ReplaceOp, path, ast.NewArray()); err == nil {
 			t.Errorf("write %v: no error", path)
 		}
@@ -99,7 +103,12 @@ func TestDecisionsLeaveAgreementsAside(t *testing.T) {
 			}
 		}
 	}
-	if reads := eng.current.Load().store.lazyReads.Load(); reads != 0 {
-		t.Errorf("%d decisions read the agreements (or data.data whole) %d times", n, reads)
+	store := eng.current.Load().store
+	if reads := store.lazyReads.Load(); reads != 0 {
+		t.Errorf("%d decisions read the agreements, the matters whole (or data.data whole) %d times", n, reads)
+	}
+	// One matter a decision at most (its registry entry), read once.
+	if reads := store.matterReads.Load(); reads == 0 || reads > int64(n) {
+		t.Errorf("%d decisions read a matter %d times", n, reads)
 	}
 }

@@ -204,3 +204,112 @@ func TestCheckLocatesDataErrors(t *testing.T) {
 		t.Errorf("located at %v, want %v", got, want)
 	}
 }
+
+// TestCheckLocatesMatterErrors: a bad matter registry or label vocabulary is
+// refused, each problem at the line of the value it is about.
+func TestCheckLocatesMatterErrors(t *testing.T) {
+	matters := `{"matters": {
+  "M-1": {
+    "client": "Acme",
+    "owner": "a.test",
+    "categories": ["helth"],
+    "data_subject_jurisdictions": ["Germany"],
+    "client_consents": [{"reference": "C1", "given": "2025-13-01", "organisations": ["c.test"]}],
+    "permitted_recipients": {"organisations": ["d.test"], "identities": ["b.test/x"]},
+    "legal_hold": {"held": true, "at": "yesterday"},
+    "retention_seconds": 0
+  },
+  "M-2": {"client": "", "owner": "nowhere.test", "permitted_recipients": {}}
+}}
+`
+	fsys := mapFS(map[string]string{
+		"p.rego":                  allowAll,
+		"data/organisations.json": "{\"organisations\": {\n  \"a.test\": {\"name\": \"A\", \"jurisdiction\": \"DE\"}\n}}\n",
+		"data/labels.json":        "{\"labels\": {\n  \"health\": \"Health\",\n  \"Bad Label\": \"x\"\n}}\n",
+		"data/access.json":        "{\"roles\": {\n  \"approver\": [\"bob\"]\n}}\n",
+		"data/matters.json":       matters,
+	})
+	var got []string
+	for _, err := range policy.Check(t.Context(), fsys) {
+		var pe *policy.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("%T %v", err, err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d %s", pe.File, pe.Line, pe.Message))
+	}
+	for _, want := range []string{
+		`data/labels.json:3 labels: "Bad Label" must be lower case`,
+		`data/access.json:2 roles["approver"]: "bob" is not a SPIFFE ID`,
+		`data/matters.json:5 matters["M-1"]: category "helth" is not in the label vocabulary`,
+		`data/matters.json:6 matters["M-1"]: data-subject jurisdiction "Germany"`,
+		`data/matters.json:7 matters["M-1"]: client_consents[0]: organisation "c.test" is not in organisations`,
+		`data/matters.json:7 matters["M-1"]: client_consents[0]: given "2025-13-01" is not a date`,
+		`data/matters.json:8 matters["M-1"]: permitted recipient organisation "d.test" is not in organisations`,
+		`data/matters.json:8 matters["M-1"]: permitted recipient "b.test/x" is not a SPIFFE ID`,
+		`data/matters.json:2 matters["M-1"]: legal_hold is held but by or reason is missing`,
+		`data/matters.json:9 matters["M-1"]: legal_hold at "yesterday" is not an RFC 3339 time`,
+		`data/matters.json:2 matters["M-1"]: retention_seconds is 0`,
+		`data/matters.json:12 matters["M-2"]: client is missing`,
+		`data/matters.json:12 matters["M-2"]: owner "nowhere.test" is not in organisations`,
+	} {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, want) }) {
+			t.Errorf("no error %q in:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// TestCheckTransferRecords: the records of issue 15 (transfer fields of
+// agreements, certificates, screening, PIPL volumes, dated adequacy and
+// sanctions entries, matter derogations and authorisations, settings) are
+// checked at load, each problem named.
+func TestCheckTransferRecords(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"p.rego": allowAll,
+		"data/organisations.json": `{"organisations": {
+  "a.test": {"name": "A", "jurisdiction": "DE", "sites": [{"name": "HQ", "paths": ["/"], "region": "Crimea"}],
+    "certificates": [{"standard": "", "sites": ["Nowhere"], "expires": "soon"}],
+    "screening": {"lists": [], "date": "x"}, "pipl": {"personal_subjects": -1}, "sanctions_nexus": ["UN"]},
+  "b.test": {"name": "B", "jurisdiction": "PH"}
+}}`,
+		"data/agreements.json": `{"agreements": [
+  {"parties": ["a.test", "b.test"], "kind": "NDA", "signed": "2025-01-01", "module": 2, "roles": {"c.test": "boss"}, "tia": {"date": "2025"}}
+]}`,
+		"data/jurisdictions.json": `{"jurisdictions": {"eu_eea": ["DE"], "gdpr_adequacy": {"JP": {"from": "2019-01-23", "scope": "partial", "source": "x"}},
+  "uk_adequacy": {}, "ch_adequacy": {}, "embargoed": {}, "sanctions": {"UN": {}, "EU": {"RU": {"tier": "ban", "from": "2014-07-31"}}}}}`,
+		"data/labels.json":   `{"labels": {"health": "h"}}`,
+		"data/settings.json": `{"settings": {"tia_max_age_days": 0}}`,
+		"data/matters.json": `{"matters": {"M": {"client": "C", "owner": "a.test", "permitted_recipients": {},
+  "derogations": [{"article": "49(2)", "justification": ""}], "export_control": [{"authorisation": "permit"}], "pipl_exemption": "always"}}}`,
+	})
+	var got []string
+	for _, err := range policy.Check(t.Context(), fsys) {
+		got = append(got, err.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		`region "Crimea" is not an ISO 3166-2 code`,
+		`certificates[0]: standard is missing`,
+		`certificates[0]: site "Nowhere" is not a site of a.test`,
+		`certificates[0]: expires "soon" is not a date`,
+		`screening needs lists, a date`,
+		`pipl needs personal_subjects`,
+		`sanctions_nexus "UN" is not one of EU, US, UK`,
+		`roles names "c.test", which is not a party`,
+		`role "boss" is not controller, processor or sub-processor`,
+		`module 2: only SCCs have modules`,
+		`tia needs a reference and a date`,
+		`scope "partial" needs requires`,
+		`regime "UN" is not one of EU, US, UK`,
+		`tier "ban" is not "embargo" or "restricted"`,
+		`source is missing`,
+		`settings: tia_max_age_days is 0`,
+		`article "49(2)" is not a point of GDPR Art. 49(1)`,
+		`justification is missing`,
+		`authorisation "permit" is not "licence" or "exception"`,
+		`pipl_exemption "always" is not`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no error %q in:\n%s", want, all)
+		}
+	}
+}

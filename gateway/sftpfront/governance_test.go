@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
@@ -18,9 +19,9 @@ import (
 
 // startGoverned is start with the shipped policies and harbor-law's data
 // changed by org (gatewaytest.PolicyDir).
-func startGoverned(t *testing.T, org map[string]any) *front {
+func startGoverned(t *testing.T, org map[string]any, opts ...func(*sftpfront.Account)) *front {
 	t.Helper()
-	dir := gatewaytest.PolicyDir(t, func(file string, doc map[string]any) {
+	return startPatched(t, func(file string, doc map[string]any) {
 		if file != "organisations.json" {
 			return
 		}
@@ -28,15 +29,27 @@ func startGoverned(t *testing.T, org map[string]any) *front {
 		for k, v := range org {
 			rec[k] = v
 		}
-	})
+	}, opts...)
+}
+
+// startPatched is start with the shipped policies changed by patch.
+func startPatched(t *testing.T, patch func(string, map[string]any), opts ...func(*sftpfront.Account)) *front {
+	t.Helper()
+	dir := gatewaytest.PolicyDir(t, patch)
 	tmp := t.TempDir()
 	key := gatewaytest.NewSSHKey(t, tmp, "dms_ed25519")
 	acct := sftpfront.Account{Name: gatewaytest.DMSAccount, ID: gatewaytest.DMS, AuthorizedKeys: []string{key.Authorized}, Matter: matter}
+	for _, o := range opts {
+		o(&acct)
+	}
 	env := gatewaytest.Start(t, gatewaytest.WithPolicyDir(dir),
 		gatewaytest.WithSFTP(map[string]string{"team": gatewaytest.Team}, acct))
 	f := &front{env: env, key: key, team: env.ClientConfig(gatewaytest.Team), dms: env.ClientConfig(gatewaytest.DMS), kh: env.KnownHosts()}
 	for _, c := range []string{f.team, f.dms} {
 		mustLex(t, c, "keygen")
+		if c == f.dms && acct.CustodialInbox {
+			continue // the gateway registered the custodial identity's key
+		}
 		mustLex(t, c, "register")
 	}
 	return f
@@ -111,5 +124,36 @@ func TestSFTPUploadOverSizeLimit(t *testing.T) {
 	}
 	if ts := inbox(t, f.team); len(ts) != 1 {
 		t.Errorf("team inbox holds %d transfers, want 1", len(ts))
+	}
+}
+
+// TestCustodialCertificate: the destruction certificate of a transfer to a
+// custodial account says that the gateway held a key that could decrypt it.
+func TestCustodialCertificate(t *testing.T) {
+	f := startPatched(t, func(file string, doc map[string]any) {
+		if file == "matters.json" {
+			doc["matters"].(map[string]any)[matter].(map[string]any)["retention_seconds"] = 1
+		}
+	}, func(a *sftpfront.Account) { a.CustodialInbox = true })
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle")
+	os.Mkdir(bundle, 0o700)
+	randomFile(t, bundle, "memo.txt", 20_000)
+	mustLex(t, f.team, "send", "--to", gatewaytest.DMS, "--matter", matter, bundle)
+	ts := inbox(t, f.dms)
+	if len(ts) != 1 || ts[0].Obligations == nil {
+		t.Fatalf("dms inbox: %+v", ts)
+	}
+	wait := time.Until(ts[0].Obligations.ExpiresAt)
+	if wait > 30*time.Second {
+		t.Fatalf("expires in %v: retention_seconds did not apply", wait)
+	}
+	time.Sleep(wait + 10*time.Millisecond) // the expiry is a point in time, not an event
+	if r, err := f.env.Gateway.Sweep(t.Context()); err != nil || r.Destroyed != 1 {
+		t.Fatalf("sweep: %+v, %v", r, err)
+	}
+	out := mustLex(t, f.team, "certificate", "get", ts[0].ID, "-o", filepath.Join(dir, "cert.json"))
+	if !strings.Contains(out, "gateway held a decryption key: YES") || !strings.Contains(out, gatewaytest.DMS) {
+		t.Errorf("certificate of a custodial delivery:\n%s", out)
 	}
 }
