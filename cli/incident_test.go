@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -140,5 +142,45 @@ func TestDeadlineRulesData(t *testing.T) {
 	}
 	if _, err := loadDeadlineRules([]byte(`{"rules":[{"id":"x","hours":0}]}`)); err == nil {
 		t.Error("a rule without hours was accepted")
+	}
+}
+
+// BenchmarkIncidentReport builds a report over 100,000 verified entries
+// (2,000 transfers of 50 entries each: creation, upload, deliveries, acks,
+// refusals), the part of lex incident report after the log is verified.
+func BenchmarkIncidentReport(b *testing.B) {
+	rules, err := loadDeadlineRules(deadlineRulesJSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var entries []incidentEntry
+	for i := 0; len(entries) < 100_000; i++ {
+		id := fmt.Sprintf("t%05d", i)
+		matter := []string{"HL-1", "HL-2"}[i%2]
+		rcpt := []string{mTeam, bReview}[i%2]
+		at := base.Add(time.Duration(i) * time.Minute)
+		add := func(ev audit.Event) {
+			entries = append(entries, incidentEntry{Index: uint64(len(entries)), Event: ev})
+		}
+		add(audit.Event{Kind: audit.KindTransferCreated, Time: at, Actor: hAlice, Recipients: []string{rcpt}, Transfer: id, Matter: matter, Labels: []string{"personal-data"}})
+		add(audit.Event{Kind: audit.KindUploadComplete, Time: at, Actor: hAlice, Recipients: []string{rcpt}, Transfer: id, Matter: matter, CiphertextSize: 1 << 20})
+		for j := 0; j < 44; j++ {
+			add(audit.Event{Kind: audit.KindDelivery, Time: at.Add(time.Duration(j) * time.Second), Actor: rcpt, Sender: hAlice, Transfer: id, Matter: matter})
+		}
+		for j := 0; j < 2; j++ {
+			add(audit.Event{Kind: audit.KindAck, Time: at.Add(time.Hour), Actor: rcpt, Sender: hAlice, Transfer: id, Matter: matter})
+		}
+		for j := 0; j < 2; j++ {
+			add(audit.Event{Kind: audit.KindDecision, Time: at, Actor: rcpt, Action: "receive", Matter: matter, Decision: &audit.Decision{Reasons: []string{"limits.max_downloads"}}})
+		}
+	}
+	scope := incidentScope{Org: "manila-lpo.example", Since: base, Discovered: base.Add(72 * time.Hour), Viewer: "harbor-law.example"}
+	b.ReportAllocs()
+	for b.Loop() {
+		rep := buildIncident(scope, incidentFactsForTest, rules, entries)
+		if err := writeIncidentJSON(io.Discard, rep); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

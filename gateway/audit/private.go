@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -150,5 +149,3 @@ func Parties(ev Event, operator string) []string {
 	slices.Sort(tds)
 	return tds
 }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
