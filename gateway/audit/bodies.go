@@ -147,17 +147,6 @@ func (l *Log) Bodies(ctx context.Context, trustDomain string, size uint64, fn fu
 	return nil
 }
 
-// IsParty reports whether trustDomain is a party to entry index (or the
-// entry is public).
-func (l *Log) IsParty(index uint64, trustDomain string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, private := l.commits[index]; !private {
-		return true
-	}
-	return slices.Contains(l.parties[trustDomain], index)
-}
-
 // remember indexes entry i: its lookup key, its parties and, if private,
 // its commitment. The caller holds l.mu.
 func (l *Log) remember(i uint64, ev Event, commitment []byte) {
