@@ -27,11 +27,12 @@ var allowed = map[string][]string{
 	"gateway/directio":           {},
 	"gateway/tcptune":            {},
 	"gateway/audit":              {},
+	"gateway/risk":               {},
 	"gateway/agecheck":           {},
-	"gateway/transfer":           {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
+	"gateway/transfer":           {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
 	"gateway/httpapi":            {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":          {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":                    {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor"},
+	"gateway":                    {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/risk"},
 	"gateway/gatewaytest":        {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
 	"gateway/battery":            {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":          {}, // test-only: its tests kill a real lexgate process and restart it

@@ -31,6 +31,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/httpapi"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
@@ -162,7 +163,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: audit: %w", err)
 	}
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
-	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
+	tracker, err := risk.New(cfg.Risk)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	riskAlerts := prometheus.NewCounter(prometheus.CounterOpts{Name: "lexgate_risk_alerts_total",
+		Help: "Requests whose statistical risk score reached the alert threshold (see policies/risk.rego)."})
+	g.metrics.reg.MustRegister(riskAlerts)
+	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Risk: tracker, RiskAlert: riskAlerts.Inc, Store: g.store, Policy: g.policy,
 		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
 		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), Revoker: revoker{g}})
 	if err != nil {

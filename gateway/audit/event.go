@@ -33,6 +33,7 @@ const (
 	KindMatterRequest   Kind = "matter_request"   // a four-eyes request to add a recipient to a matter
 	KindMatterApproval  Kind = "matter_approval"  // a four-eyes request approved: the recipient is granted
 	KindHeldPastExpiry  Kind = "held_past_expiry" // the sweeper kept an expired transfer because its matter is on legal hold
+	KindRiskAlert       Kind = "risk_alert"       // a request's statistical risk score reached the alert threshold (issue 16)
 )
 
 // Decision is the policy decision an Event was made under.

@@ -35,6 +35,9 @@ func inputValue(in Input) ast.Value {
 	if a := in.Admin; a != nil {
 		o.Insert(key("admin"), adminValue(*a))
 	}
+	if r := in.Risk; r != nil {
+		o.Insert(key("risk"), riskValue(*r))
+	}
 	return o
 }
 
@@ -360,6 +363,9 @@ func (f *facts) valueOf(in Input) ast.Value {
 	fields = append(fields, matterFields(f.values.strings, in)...)
 	if a := in.Admin; a != nil {
 		fields = append(fields, field("admin", adminValue(*a)))
+	}
+	if r := in.Risk; r != nil {
+		fields = append(fields, field("risk", riskValue(*r)))
 	}
 	return ast.NewObject(fields...)
 }

@@ -48,6 +48,7 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 		}
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
+	s.observeRisk(ev)
 	return i, nil
 }
 

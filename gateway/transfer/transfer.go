@@ -33,6 +33,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -109,6 +110,9 @@ type Service struct {
 	gatewayID  string
 	sweepMu    sync.Mutex
 	revoker    Revoker // nil: revocations cannot be enforced (admin.go)
+	// risk keeps the statistical baselines (risk.go); nil: none.
+	risk        *risk.Tracker
+	onRiskAlert func()
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -132,6 +136,11 @@ type Deps struct {
 	// Revoker enforces the admin plane's revocations on the running
 	// gateway; nil: revoke and unrevoke fail with ErrNoRevoker.
 	Revoker Revoker
+	// Risk keeps per-identity baselines whose assessment every decision's
+	// input carries (input.risk); nil: none, input.risk_score is 0.
+	Risk *risk.Tracker
+	// RiskAlert is called for every risk alert (a metric); may be nil.
+	RiskAlert func()
 }
 
 // New returns a core on deps.
@@ -144,7 +153,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
 		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
-		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker}
+		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker,
+		risk: deps.Risk, onRiskAlert: deps.RiskAlert}
 	if s.custodial == nil {
 		s.custodial = func(string) bool { return false }
 	}
@@ -167,7 +177,9 @@ func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision,
 	if in.Time.IsZero() {
 		in.Time = s.now().UTC()
 	}
+	r := s.assessRisk(&in)
 	d, err := s.policy.Decide(ctx, in)
+	s.riskAlert(ctx, in, r, d)
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy evaluation failed", "action", in.Action, "err", err)
 		if len(d.Reasons) == 0 {
