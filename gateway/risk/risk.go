@@ -117,20 +117,19 @@ type Tracker struct {
 }
 
 type baseline struct {
-	day        time.Time // the UTC day being counted
-	dayBytes   float64
-	dayCount   float64
-	days       int // past days folded into the means
-	meanBytes  float64
-	varBytes   float64
-	meanCount  float64
-	varCount   float64
-	sends      int
-	orgs       map[string]bool
-	hours      [24]int
-	refusals   []time.Time
-	downloads  []time.Time
-	lastActive time.Time
+	day       time.Time // the UTC day being counted
+	dayBytes  float64
+	dayCount  float64
+	days      int // past days folded into the means
+	meanBytes float64
+	varBytes  float64
+	meanCount float64
+	varCount  float64
+	sends     int
+	orgs      map[string]bool
+	hours     [24]int
+	refusals  []time.Time
+	downloads []time.Time
 }
 
 // New returns a tracker with cfg's settings.
