@@ -5,8 +5,9 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
-# Debian packages some tests and benchmarks drive as real peers.
-DEB_PKGS := openssh-client openssh-server lftp
+# Debian packages some tests and benchmarks drive as real peers. Debian's curl
+# speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl
 
 .PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
@@ -16,7 +17,7 @@ help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
-	@echo "make bench  - 1 GiB through the gateway (QUIC, TCP) beside OpenSSH sftp and age alone"
+	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99 (private and public entries); incident report over 100,000 entries"
 	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
@@ -35,6 +36,9 @@ deb-deps:
 	command -v sftp >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v lftp >/dev/null 2>&1 || missing="$$missing lftp"; \
+	command -v rclone >/dev/null 2>&1 || missing="$$missing rclone"; \
+	/usr/bin/python3 -c 'import paramiko' >/dev/null 2>&1 || missing="$$missing python3-paramiko"; \
+	curl -V 2>/dev/null | grep -qw sftp || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

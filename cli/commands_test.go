@@ -169,7 +169,7 @@ cache_dir: cache
 	}
 
 	for _, tc := range []struct{ yaml, want string }{
-		{"gateway: a:1\ngatway_id: x\n", "field gatway_id not found"},
+		{"gateway: a:1\ngatway_id: x\n", `:2: unknown key "gatway_id" (did you mean "gateway_id"?)`},
 		{"gateway: [\n", "config " + filepath.Join(dir, "config.yaml")},
 		{"bundles: 3\n", "cannot unmarshal"},
 	} {

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/gateway/yamlcheck"
 )
 
 // Config is the lex configuration file, YAML. Relative paths are resolved against
@@ -72,12 +73,34 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkKeyFiles(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkKeyFiles refuses a config whose SVID key or age identity others on this
+// machine can read: either lets them act as this user, or read what was sent
+// to them. A file that does not exist yet is fine (lex keygen writes it 0600).
+func (c *Config) checkKeyFiles() error {
+	var errs []error
+	for _, f := range []struct{ what, path string }{{"svid_key", c.SVIDKey}, {"identity", c.Identity}} {
+		if err := certs.CheckPrivateKeyFile(f.what, f.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config %s: %w", c.Path, errors.Join(errs...))
+	}
+	return nil
 }
 
 // parseConfig decodes data strictly and resolves its paths against path's directory.
 func parseConfig(data []byte, path string) (*Config, error) {
 	c := &Config{}
+	if err := yamlcheck.Check(path, data, c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && err != io.EOF {

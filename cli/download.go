@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lexgate/lexgate/gateway/api"
 )
 
 // Parallel downloads. On a long lossy path one connection's congestion window
@@ -78,92 +80,193 @@ func (c *Client) DownloadRange(ctx context.Context, id string, off, end int64) (
 	return resp.Body, nil
 }
 
-// fetchParallel fills f from off to size with ranges fetched by streams workers.
-// On return, successful or not, f holds a whole prefix of the ciphertext and
-// nothing beyond it.
-func (r *receiver) fetchParallel(ctx context.Context, f *os.File, id string, off, size int64, streams int) error {
-	step := rangeSize(size-off, streams)
-	type span struct{ start, end int64 }
-	var spans []span
-	for s := off; s < size; s += step {
-		spans = append(spans, span{s, min(s+step, size)})
-	}
-	streams = min(streams, len(spans))
-	r.e.verbosef("download: %d parallel ranges of up to %s over %s (%d requests), from byte %d of %d",
-		streams, humanSize(step), r.c.BulkTransport(), len(spans), off, size)
-	p := newProgress(r.e.stderr, "receiving", size, off)
-	defer p.done()
-
+// followRanges fetches off to size as parallel ranges written into f at their
+// offsets, and pumps the longest whole prefix of f as it grows. On an error f
+// is cut back to that prefix.
+func (r *receiver) followRanges(ctx context.Context, p *pump, f *os.File, id string, off, size int64, streams int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	fr := newRangeFetch(off, size, streams)
+	r.e.verbosef("download: %d parallel ranges of up to %s over %s (%d requests), from byte %d of %d",
+		fr.streams, humanSize(fr.step), r.c.BulkTransport(), len(fr.spans), off, size)
+	bar := newProgress(r.e.stderr, "receiving", size, off)
+	defer bar.done()
 	start := time.Now()
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		done     = make([]bool, len(spans))
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for range streams {
+	var wg sync.WaitGroup
+	for range fr.streams {
 		wg.Go(func() {
 			buf := make([]byte, copyBufSize)
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(spans) || ctx.Err() != nil {
+				i := int(fr.next.Add(1) - 1)
+				if i >= len(fr.spans) || ctx.Err() != nil {
 					return
 				}
-				err := r.fetchRange(ctx, f, id, spans[i].start, spans[i].end, buf, p)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+				if err := r.fetchRangeRetrying(ctx, f, id, &fr.spans[i], buf, bar, fr.notify); err != nil {
+					fr.fail(err)
 					cancel()
-				}
-				done[i] = err == nil
-				mu.Unlock()
-				if err != nil {
 					return
 				}
 			}
 		})
 	}
+	read, err := os.Open(f.Name())
+	if err == nil {
+		err = p.from(&prefixFollower{ctx: ctx, f: read, pos: off, size: size, fr: fr}, nil)
+		read.Close()
+	}
+	cancel()
 	wg.Wait()
-	if firstErr == nil {
+	if err == nil {
 		r.e.verbosef("downloaded %d bytes in %v (%.0f MB/s over %d %s ranges)", size-off, time.Since(start).Round(time.Millisecond),
-			mbps(size-off, time.Since(start)), streams, r.c.BulkTransport())
+			mbps(size-off, time.Since(start)), fr.streams, r.c.BulkTransport())
+		return nil
 	}
-	whole := off
-	for i, s := range spans {
-		if !done[i] {
-			break
-		}
-		whole = s.end
+	if ferr := fr.err(); ferr != nil {
+		err = ferr
 	}
-	if whole < size {
-		if err := f.Truncate(whole); err != nil {
-			return errors.Join(firstErr, err)
+	if whole := fr.whole(); whole < size {
+		if terr := f.Truncate(whole); terr != nil {
+			err = errors.Join(err, terr)
 		}
-		if firstErr == nil {
-			firstErr = ctx.Err()
-		}
-		return firstErr
 	}
-	return nil
+	return err
 }
 
-// fetchRange downloads [start, end) into f at start.
-func (r *receiver) fetchRange(ctx context.Context, f *os.File, id string, start, end int64, buf []byte, p *progress) error {
-	body, err := r.c.DownloadRange(ctx, id, start, end)
+// span is one range of a parallel download and the bytes of it written so far.
+type span struct {
+	start, end int64
+	written    atomic.Int64
+}
+
+// rangeFetch is the shared state of a parallel download.
+type rangeFetch struct {
+	spans   []span
+	step    int64
+	streams int
+	next    atomic.Int64
+	notify  chan struct{} // a range grew
+	mu      sync.Mutex
+	first   error
+	failed  chan struct{} // closed on the first failure
+}
+
+func newRangeFetch(off, size int64, streams int) *rangeFetch {
+	step := rangeSize(size-off, streams)
+	n := int((size - off + step - 1) / step)
+	fr := &rangeFetch{spans: make([]span, n), step: step, notify: make(chan struct{}, 1), failed: make(chan struct{})}
+	for i := range fr.spans {
+		s := off + int64(i)*step
+		fr.spans[i].start, fr.spans[i].end = s, min(s+step, size)
+	}
+	fr.streams = min(streams, n)
+	return fr
+}
+
+func (fr *rangeFetch) fail(err error) {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.first == nil {
+		fr.first = err
+		close(fr.failed)
+	}
+}
+
+func (fr *rangeFetch) err() error {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.first
+}
+
+// whole is the end of the longest prefix written whole.
+func (fr *rangeFetch) whole() int64 {
+	for i := range fr.spans {
+		s := &fr.spans[i]
+		if w := s.written.Load(); s.start+w < s.end {
+			return s.start + w
+		}
+	}
+	return fr.spans[len(fr.spans)-1].end
+}
+
+// fetchRangeRetrying downloads sp into f, asking again for what is missing when
+// a request breaks, up to uploadAttempts times.
+func (r *receiver) fetchRangeRetrying(ctx context.Context, f *os.File, id string, sp *span, buf []byte, bar *progress, notify chan<- struct{}) error {
+	for failures := 0; ; failures++ {
+		err := r.fetchRange(ctx, f, id, sp, buf, bar, notify)
+		var ae *api.Error
+		if err == nil || ctx.Err() != nil || failures >= uploadAttempts || errors.As(err, &ae) || handshakeError(err) != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(failures+1) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// fetchRange downloads what is missing of sp into f at its offset, counting
+// the bytes written in sp and signalling notify as they land.
+func (r *receiver) fetchRange(ctx context.Context, f *os.File, id string, sp *span, buf []byte, bar *progress, notify chan<- struct{}) error {
+	start := sp.start + sp.written.Load()
+	body, err := r.c.DownloadRange(ctx, id, start, sp.end)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	w := io.MultiWriter(io.NewOffsetWriter(f, start), p)
-	n, err := io.CopyBuffer(w, io.LimitReader(body, end-start), buf)
-	if err != nil {
-		return err
-	}
-	if n != end-start {
-		return fmt.Errorf("download %s: got %d bytes of range %d-%d", id, n, start, end-1)
+	pos := start
+	for pos < sp.end {
+		n, err := io.ReadFull(body, buf[:min(int64(len(buf)), sp.end-pos)])
+		if n > 0 {
+			if _, werr := f.WriteAt(buf[:n], pos); werr != nil {
+				return werr
+			}
+			pos += int64(n)
+			sp.written.Add(int64(n))
+			bar.Write(buf[:n])
+			select {
+			case notify <- struct{}{}:
+			default:
+			}
+		}
+		if err != nil && pos < sp.end {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return fmt.Errorf("download %s: got %d bytes of range %d-%d", id, pos-sp.start, sp.start, sp.end-1)
+			}
+			return err
+		}
 	}
 	return nil
+}
+
+// prefixFollower reads f from pos to size, waiting for the parallel ranges to
+// write each byte before it reads it.
+type prefixFollower struct {
+	ctx       context.Context
+	f         *os.File
+	pos, size int64
+	fr        *rangeFetch
+}
+
+func (pf *prefixFollower) Read(p []byte) (int, error) {
+	if pf.pos >= pf.size {
+		return 0, io.EOF
+	}
+	for {
+		if avail := pf.fr.whole(); avail > pf.pos {
+			n, err := pf.f.ReadAt(p[:min(int64(len(p)), avail-pf.pos)], pf.pos)
+			pf.pos += int64(n)
+			if err == io.EOF && n > 0 {
+				err = nil
+			}
+			return n, err
+		}
+		select {
+		case <-pf.fr.notify:
+		case <-pf.fr.failed:
+			return 0, pf.fr.err()
+		case <-pf.ctx.Done():
+			return 0, pf.ctx.Err()
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/lexgate/lexgate/gateway/directio"
 )
 
 // asyncHash is a SHA-256 that hashes on its own goroutine what is written to it, so
@@ -63,6 +65,85 @@ func (a *asyncHash) Sum() []byte {
 
 // Hex is Sum in lowercase hex.
 func (a *asyncHash) Hex() string { return hex.EncodeToString(a.Sum()) }
+
+// asyncHashMin is the least size of a received file hashed on a goroutine of its
+// own, beside the decryption that writes it; smaller files are hashed inline,
+// where a goroutine would cost more than it overlaps.
+const asyncHashMin = 4 << 20
+
+// fileHash is the SHA-256 of one received file: inline or on its own goroutine.
+type fileHash struct {
+	inline hash.Hash
+	async  *asyncHash
+}
+
+// newFileHash returns the hash for a file of about size bytes.
+func newFileHash(size int64) *fileHash {
+	if size >= asyncHashMin {
+		return &fileHash{async: newAsyncHash()}
+	}
+	return &fileHash{inline: sha256.New()}
+}
+
+func (h *fileHash) Write(p []byte) (int, error) {
+	if h.async != nil {
+		return h.async.Write(p)
+	}
+	return h.inline.Write(p)
+}
+
+// hex waits for the hashing and returns the lowercase hex digest. No Write may follow.
+func (h *fileHash) hex() string {
+	if h.async != nil {
+		return h.async.Hex()
+	}
+	return hex.EncodeToString(h.inline.Sum(nil))
+}
+
+// copyFull copies src to dst until EOF through buf, filling buf before each
+// write: age hands out at most a 64 KiB chunk per read, and one write per
+// buffer instead of per chunk spares system calls.
+func copyFull(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return total, nil
+		default:
+			return total, err
+		}
+	}
+}
+
+// copyBufs holds aligned copyBufSize buffers for copies of received files.
+var copyBufs = sync.Pool{New: func() any { b := directio.AlignedBuffer(copyBufSize); return &b }}
+
+// writeReceived copies r, a received file of about size bytes, into f, and
+// returns the bytes written and their hex SHA-256. A large file is hashed on a
+// goroutine of its own and written directly to the disk (O_DIRECT where the
+// file system has it): on this kind of virtual disk, buffered writes of large
+// files cost several times the CPU, and slow every other write, once the
+// cache ciphertext is written beside them. lex never fsyncs received files.
+func writeReceived(f *os.File, r io.Reader, size int64) (int64, string, error) {
+	h := newFileHash(size)
+	var w io.Writer = f
+	if size >= asyncHashMin {
+		w = directio.NewWriter(f, 0)
+	}
+	buf := copyBufs.Get().(*[]byte)
+	n, err := copyFull(io.MultiWriter(w, h), r, *buf)
+	copyBufs.Put(buf)
+	return n, h.hex(), err
+}
 
 // copyBufSize is the buffer of bulk copies: large reads and writes mean fewer
 // system calls and fewer, larger age chunks per call.

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +39,7 @@ func decryptFile(r io.Reader, staging string, ids []age.Identity, m api.Manifest
 	if err != nil {
 		return nil, fmt.Errorf("staging %s: %w", m.Name, err)
 	}
-	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), io.LimitReader(pr, m.PlaintextSize+1), make([]byte, copyBufSize))
+	n, sum, err := writeReceived(f, io.LimitReader(pr, m.PlaintextSize+1), m.PlaintextSize)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -55,5 +52,5 @@ func decryptFile(r io.Reader, staging string, ids []age.Identity, m api.Manifest
 	if _, err := io.Copy(io.Discard, pr); err != nil { // authenticate the last chunk
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
-	return &extracted{files: []BundleFile{{Path: m.Name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}}}, nil
+	return &extracted{files: []BundleFile{{Path: m.Name, Size: n, SHA256: sum}}}, nil
 }

@@ -3,8 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +23,12 @@ var receiveCommand = &command{
 	args:    "ID -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
 	summary: "download, verify, decrypt and unpack a transfer into DIR",
 	help: `Checks the sender's signature on the transfer manifest against the trust bundles
-before downloading anything, downloads the ciphertext (resuming a partial
-download), checks its size and SHA-256 against the signed manifest, decrypts it
-with your identity and unpacks it into a staging directory inside DIR, where every
-file is checked against the bundle's manifest. Only then are the files moved into
-DIR. Existing files are never overwritten; on any failure nothing is left in DIR.
+before downloading anything, then downloads the ciphertext (resuming a partial
+download) and, as it arrives, hashes it, decrypts it with your identity and
+unpacks it into a staging directory inside DIR, checking every file against the
+bundle's manifest. Only when the whole ciphertext's size and SHA-256 match the
+signed manifest and every file matches are the files moved into DIR. Existing
+files are never overwritten; on any failure nothing is left in DIR.
 
   -o DIR   where to put the files (created if missing)
   --ack    acknowledge receipt after a successful receive, and save the audit
@@ -153,19 +152,14 @@ func (r *receiver) run(ctx context.Context, id, dir string) (*receiveResult, err
 	} else {
 		fmt.Fprintf(r.info, "from %s (signature verified), matter %s\n", signer, m.Matter)
 	}
-	spool, err := r.download(ctx, id, m)
-	if err != nil {
-		return nil, err
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	files, err := unpack(spool, abs, r.ids, m)
+	files, err := r.receiveInto(ctx, id, m, abs)
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(spool)
 	return &receiveResult{ID: id, Sender: m.Sender, Matter: m.Matter, ManifestHash: t.Manifest.Hash(), Dir: abs, Files: files}, nil
 }
 
@@ -192,125 +186,11 @@ func verifyTransfer(t *api.Transfer, bundles x509bundle.Source, me spiffeid.ID, 
 	return m, signer, nil
 }
 
-// download fetches the ciphertext into cache_dir/incoming/ID.age, resuming a
-// partial file, and checks it against the signed manifest.
-func (r *receiver) download(ctx context.Context, id string, m api.Manifest) (string, error) {
-	dir := filepath.Join(r.cfg.CacheDir, "incoming")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	}
-	spool := filepath.Join(dir, id+".age")
-	f, err := os.OpenFile(spool, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	}
-	defer f.Close()
-	var (
-		failures int
-		sum      string // the whole download's SHA-256, when one fetch saw all of it
-	)
-	for {
-		sum, err = r.fetch(ctx, f, id, m.CiphertextSize)
-		if err == nil || ctx.Err() != nil || failures >= uploadAttempts {
-			break
-		}
-		var ae *api.Error
-		if errors.As(err, &ae) || handshakeError(err) != nil {
-			break
-		}
-		failures++
-		time.Sleep(time.Duration(failures) * 500 * time.Millisecond)
-	}
-	if err != nil {
-		return "", fmt.Errorf("download of %s (run the command again to resume): %w", id, err)
-	}
-	if sum == "" {
-		err = checkCiphertext(f, m)
-	} else if sum != m.CiphertextSHA256 {
-		err = errMismatch
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(spool)
-		return "", err
-	}
-	return spool, nil
-}
-
-// fetch appends to f what it lacks of the ciphertext's size bytes. When it fetched
-// the whole file in one go it returns its hex SHA-256, hashed on the way in;
-// otherwise "" and the caller hashes the file. The file is not fsynced: it is a
-// cache, checked against the signed manifest before use.
-func (r *receiver) fetch(ctx context.Context, f *os.File, id string, size int64) (string, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	off := fi.Size()
-	if off > size {
-		off = 0
-	}
-	if off == size {
-		return "", nil
-	}
-	if n := downloadStreams(size-off, r.streams, r.reply); n > 1 {
-		return "", r.fetchParallel(ctx, f, id, off, size, n)
-	}
-	body, partial, err := r.c.Download(ctx, id, off)
-	if err != nil {
-		return "", err
-	}
-	defer body.Close()
-	if !partial {
-		off = 0
-	}
-	if err := f.Truncate(off); err != nil {
-		return "", err
-	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return "", err
-	}
-	p := newProgress(r.e.stderr, "receiving", size, off)
-	defer p.done()
-	h := newAsyncHash()
-	defer h.Sum()
-	w := io.MultiWriter(f, p)
-	if off == 0 {
-		w = io.MultiWriter(f, p, h)
-	}
-	n, err := io.CopyBuffer(w, io.LimitReader(body, size-off+1), make([]byte, copyBufSize))
-	if err != nil {
-		return "", err
-	}
-	if off+n != size {
-		return "", fmt.Errorf("got %d bytes of %d", off+n, size)
-	}
-	if off == 0 {
-		return h.Hex(), nil
-	}
-	return "", nil
-}
-
 var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")
 
-// checkCiphertext compares the downloaded file with the signed manifest.
-func checkCiphertext(f *os.File, m api.Manifest) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return fmt.Errorf("hashing the download: %w", err)
-	}
-	if n != m.CiphertextSize || hex.EncodeToString(h.Sum(nil)) != m.CiphertextSHA256 {
-		return errMismatch
-	}
-	return nil
-}
-
-// unpack decrypts spool with ids and delivers its files into dir through a staging
-// directory, checking them against the bundle manifest and the signed manifest. On
+// unpack decrypts the ciphertext file spool with ids and delivers its files into
+// dir through a staging directory, checking them against the bundle manifest and
+// the signed manifest, as receiveInto does with a ciphertext on its way in. On
 // any error the staging directory is removed and dir is left as it was.
 func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -326,24 +206,9 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 		return nil, err
 	}
 	defer f.Close()
-	if m.Content == api.ContentFile {
-		ex, err := decryptFile(bufio.NewReaderSize(f, copyBufSize), staging, ids, m)
-		if err != nil {
-			return nil, err
-		}
-		return deliver(dir, staging, ex)
-	}
-	ex, err := decryptAndExtract(bufio.NewReaderSize(f, copyBufSize), staging, ids)
+	ex, err := decryptInto(bufio.NewReaderSize(f, copyBufSize), staging, ids, m)
 	if err != nil {
 		return nil, err
-	}
-	var total int64
-	for _, bf := range ex.files {
-		total += bf.Size
-	}
-	if len(ex.files) != m.FileCount || total != m.PlaintextSize {
-		return nil, unsafef("bundle has %d files of %d bytes, the signed manifest says %d of %d",
-			len(ex.files), total, m.FileCount, m.PlaintextSize)
 	}
 	return deliver(dir, staging, ex)
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -168,15 +166,14 @@ func writeStagedFile(root *os.Root, r io.Reader, name string, hdr *tar.Header) (
 	if err != nil {
 		return BundleFile{}, unsafef("file %q: %v", name, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
+	n, sum, err := writeReceived(f, r, hdr.Size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return BundleFile{}, fmt.Errorf("writing %q: %w", name, err)
 	}
-	return BundleFile{Path: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return BundleFile{Path: name, Size: n, SHA256: sum}, nil
 }
 
 func readBundleManifest(r io.Reader, size int64) (*BundleManifest, error) {

@@ -72,14 +72,14 @@ func TestLoadConfig(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:8443" || cfg.Admin != "127.0.0.1:9443" || cfg.Store.Dir != filepath.Join(dir, "lexgate-data") {
 		t.Errorf("defaults: listen %s admin %s store %s", cfg.Listen, cfg.Admin, cfg.Store.Dir)
 	}
-	if cfg.GC.MinHeap() != 128<<20 {
-		t.Errorf("default heap floor %d bytes, want 128 MiB", cfg.GC.MinHeap())
+	if cfg.GC.MinHeap() != 96<<20 {
+		t.Errorf("default heap floor %d bytes, want 96 MiB", cfg.GC.MinHeap())
 	}
 	if cfg, err := gateway.LoadConfig(write("gc:\n  min_heap_mib: -1\n")); err != nil || cfg.GC.MinHeap() != 0 {
 		t.Errorf("gc.min_heap_mib -1: floor %d, %v; want 0 (off)", cfg.GC.MinHeap(), err)
 	}
 	for _, c := range []struct{ body, want string }{
-		{"listn: 1.2.3.4:5\n", "field listn not found"},
+		{"listn: 1.2.3.4:5\n", `unknown key "listn" (did you mean "listen"?)`},
 		{"listen: nowhere\n", "listen:"},
 		{"log:\n  format: xml\n", "log.format"},
 		{"admin_listen: everywhere\n", "admin_listen"},

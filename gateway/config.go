@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lexgate/lexgate/gateway/audit"
@@ -20,6 +21,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
+	"github.com/lexgate/lexgate/gateway/yamlcheck"
 )
 
 // Config is the gateway's whole configuration, as read from lexgate.yaml. Each part
@@ -32,8 +34,20 @@ type Config struct {
 	// DisableQUIC turns the HTTP/3 listener off (TCP only).
 	DisableQUIC bool `yaml:"disable_quic"`
 	// Admin is the address of /healthz and /metrics, plain HTTP. Default
-	// 127.0.0.1:9443; keep it on loopback. "off" disables it.
+	// 127.0.0.1:9443. "off" disables it. A host that is not loopback is
+	// refused unless AdminPublic is set.
 	Admin string `yaml:"admin_listen"`
+	// AdminPublic lets the admin listener bind an address that is not
+	// loopback (a metrics scraper on another host), logged at WARN on every
+	// start: its plain HTTP carries no client authentication.
+	AdminPublic bool `yaml:"admin_listen_public"`
+	// GatewayID is the SPIFFE ID this gateway serves as; it refuses to start
+	// with an SVID that is not it (or one of GatewayIDs). Default: the path
+	// /gateway in its SVID's trust domain, the ID lex expects by default.
+	GatewayID string `yaml:"gateway_id"`
+	// GatewayIDs lists further SPIFFE IDs the gateway may serve as (one per
+	// replica, or during a rename).
+	GatewayIDs []string `yaml:"gateway_ids"`
 	// ShutdownGrace is how long uploads in flight may take to finish on SIGTERM
 	// before their connections are cut (they resume later). Default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -61,7 +75,7 @@ type Config struct {
 // GCConfig tunes Go's garbage collector for the gateway process.
 type GCConfig struct {
 	// MinHeapMiB is the heap size, in MiB, under which no collection starts
-	// (default 128; -1 leaves Go's pacing, GOGC, alone). A gateway whose live
+	// (default 96; -1 leaves Go's pacing, GOGC, alone). A gateway whose live
 	// heap is small (its policy set, its connections) otherwise collects
 	// every few MB of allocation, and the decisions that run during a
 	// collection take twice as long (policies/README.md, Speed). GOGC=off
@@ -146,9 +160,12 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err))
 	}
-	if c.Admin != "off" {
-		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
-			errs = append(errs, fmt.Errorf("admin_listen: %q is not host:port or off: %w", c.Admin, err))
+	if err := c.checkAdmin(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range c.ownIDs() {
+		if _, err := spiffeid.FromString(id); err != nil {
+			errs = append(errs, fmt.Errorf("gateway_id: %q is not a SPIFFE ID: %w", id, err))
 		}
 	}
 	if c.ShutdownGrace < 0 {
@@ -185,13 +202,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// LoadConfig reads a YAML config file. Unknown keys are errors; relative paths in it
-// are resolved against the file's directory.
+// LoadConfig reads a YAML config file. Unknown keys are errors, each with its
+// line and the key it most likely misspells; relative paths in it are resolved
+// against the file's directory.
 func LoadConfig(path string) (Config, error) {
 	var c Config
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return c, fmt.Errorf("gateway: read config: %w", err)
+	}
+	if err := yamlcheck.Check(path, b, &c); err != nil {
+		return c, fmt.Errorf("gateway: config: %w", err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)

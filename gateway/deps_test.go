@@ -29,23 +29,25 @@ var allowed = map[string][]string{
 	"gateway/audit":              {},
 	"gateway/risk":               {},
 	"gateway/agecheck":           {},
-	"gateway/transfer":           {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
-	"gateway/httpapi":            {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway/sftpfront":          {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":                    {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/risk"},
-	"gateway/gatewaytest":        {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
-	"gateway/battery":            {}, // test-only: its tests drive a whole gateway, and lex as a client
-	"gateway/crashtest":          {}, // test-only: its tests kill a real lexgate process and restart it
-	"cli":                        {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune"},
-	"cmd/lex":                    {"cli", "cmd/internal/cpuprof"},
-	"cmd/lexgate":                {"gateway", "cmd/internal/cpuprof"},
-	"cmd/lexdemo":                {},
-	"cmd/lexbench":               {"cmd/internal/benchkit"},
-	"cmd/lexload":                {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
-	"cmd/lexwan":                 {"cmd/lexwan/emu", "cmd/internal/benchkit"},
-	"cmd/internal/benchkit":      {},
-	"cmd/internal/cpuprof":       {},
-	"cmd/lexwan/emu":             {},
+	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
+	"gateway/yamlcheck":     {},
+	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
+	"gateway/httpapi":       {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway/sftpfront":     {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/risk"},
+	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
+	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
+	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it
+	"cli":                   {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck"},
+	"cmd/lex":               {"cli", "cmd/internal/cpuprof"},
+	"cmd/lexgate":           {"gateway", "cmd/internal/cpuprof"},
+	"cmd/lexdemo":           {},
+	"cmd/lexbench":          {"cmd/internal/benchkit", "gateway/directio"},
+	"cmd/lexload":           {"certs", "cli", "gateway/api", "cmd/internal/benchkit"},
+	"cmd/lexwan":            {"cmd/lexwan/emu", "cmd/internal/benchkit"},
+	"cmd/internal/benchkit": {},
+	"cmd/internal/cpuprof":  {},
+	"cmd/lexwan/emu":        {},
 }
 
 func TestDependencyRules(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -127,10 +126,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 			g.Close()
 		}
 	}()
+	if err := cfg.checkKeyFiles(); err != nil {
+		return nil, err
+	}
+	if cfg.Admin != "off" && cfg.AdminPublic && !isLoopback(adminHost(cfg.Admin)) {
+		log.Warn("admin listener is not on loopback (admin_listen_public: true): /metrics and /healthz are plain HTTP without authentication", "admin_listen", cfg.Admin)
+	}
 	idcfg := cfg.Identity
 	idcfg.Logger = log
 	if g.id, err = identity.New(ctx, idcfg); err != nil {
 		return nil, fmt.Errorf("gateway: identity: %w", err)
+	}
+	if err := cfg.checkOwnID(g.id.ID()); err != nil {
+		return nil, fmt.Errorf("gateway: refusing to start: %w", err)
 	}
 	pcfg := cfg.Policy
 	pcfg.Logger = log
@@ -198,8 +206,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		g.admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 	if cfg.SFTP.Enabled() {
-		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log,
-			DefaultHostKey: filepath.Join(cfg.Store.Dir, "sftp_host_ed25519_key")})
+		g.sftp, err = sftpfront.New(ctx, cfg.SFTP, sftpfront.Deps{Core: svc, Sealer: g.id, Bundles: g.id, Log: log, Metrics: g.metrics.reg,
+			DefaultHostKey: defaultHostKey(cfg.Store.Dir)})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
@@ -242,6 +250,7 @@ func (g *Gateway) listen() error {
 
 func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 	tlsConf := countRefusals(g.id.ServerTLSConfig(), g.refusals.WithLabelValues("tcp"))
+	tlsConf.ClientAuth = tls.RequestClientCert // counted when refused: see handshake.go
 	// HTTP/1.1 beside HTTP/2: lex moves bulk ciphertext over HTTP/1.1, where a body
 	// is plain TLS records with no framing or flow-control overhead.
 	tlsConf.NextProtos = []string{"h2", "http/1.1"}

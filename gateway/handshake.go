@@ -19,6 +19,13 @@ func newRefusalCounter(reg *prometheus.Registry) *prometheus.CounterVec {
 	return c
 }
 
+// Both listeners request a client certificate rather than require one
+// (tls.RequestClientCert): with RequireAnyClientCert, crypto/tls refuses a
+// handshake without a certificate before the SPIFFE verifier runs, so it was
+// neither counted nor logged. Requested, an empty chain reaches the verifier,
+// which refuses it (and logs why), and countRefusals counts it. The outcome is
+// the same refusal: no identity, no connection.
+
 // countRefusals makes cfg count every client certificate its verifier refuses.
 func countRefusals(cfg *tls.Config, c prometheus.Counter) *tls.Config {
 	verify := cfg.VerifyPeerCertificate

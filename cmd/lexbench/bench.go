@@ -27,10 +27,18 @@ type options struct {
 	// cipher, if set, is the SSH cipher every sftp command asks for (-c),
 	// against sshd and the front alike.
 	cipher string
+	// files is how many files the production case makes (0: no production
+	// case), of fileSize bytes each.
+	files    int
+	fileSize int64
 	// getCache is the page-cache state of the served file before each get of
 	// -sftp-front: cold, warm, both or as-is (see pagecache.go).
 	getCache string
 }
+
+// floorBytes is what each CPU floor is measured over: enough for the
+// coarse accounting of thread CPU time, whatever the test file's size.
+const floorBytes = 256 << 20
 
 // bench is one lexbench run: its working directory, the test file, the processes
 // it started and what it measured.
@@ -73,6 +81,16 @@ func run(ctx context.Context, o options, log io.Writer) (_ *report, err error) {
 		fn   func(context.Context) error
 	}
 	stages := []stage{{"age", b.benchAge}, {"sftp", b.benchSFTP}, {"lex", b.benchLex}}
+	stages = append(stages, stage{"CPU floors", func(context.Context) error {
+		dir, err := mkdir(b.path("floors"))
+		if err != nil {
+			return err
+		}
+		return b.benchFloors(floorBytes, dir)
+	}})
+	if o.files > 0 {
+		stages = append(stages, stage{"production", b.benchProduction})
+	}
 	if o.sftpFront {
 		stages = []stage{{"sftp and sftp front", b.benchSFTPFront}}
 	}

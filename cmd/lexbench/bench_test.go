@@ -25,7 +25,7 @@ func TestBenchSmall(t *testing.T) {
 	defer cancel()
 	parent := t.TempDir()
 	var log bytes.Buffer
-	rep, err := run(ctx, options{bin: bin, size: 8 << 20, runs: 1, parent: parent}, &log)
+	rep, err := run(ctx, options{bin: bin, size: 8 << 20, runs: 1, parent: parent, files: 200, fileSize: 20_000}, &log)
 	if err != nil {
 		t.Fatalf("bench: %v\nprogress:\n%s", err, log.String())
 	}
@@ -38,18 +38,35 @@ func TestBenchSmall(t *testing.T) {
 			t.Errorf("row %q: no ratio to %s", r.Name, r.Baseline)
 		}
 	}
-	if len(rep.Gateways) != 2 || rep.GatewayPeakRSSMiB <= 0 {
+	if len(rep.Gateways) != 3 || rep.GatewayPeakRSSMiB <= 0 {
 		t.Errorf("gateways: %+v, peak %.1f MiB", rep.Gateways, rep.GatewayPeakRSSMiB)
 	}
-	if len(rep.Targets) != 3 {
+	if len(rep.Targets) != 6 {
 		t.Errorf("targets: %+v", rep.Targets)
+	}
+	if rep.ProductionFiles != 200 || rep.ProductionBytes != 200*20_000 {
+		t.Errorf("production: %d files of %d bytes", rep.ProductionFiles, rep.ProductionBytes)
+	}
+	if len(rep.Floors) != 10 || len(rep.Budgets) != len(ends) {
+		t.Errorf("floors %+v, budgets %+v", rep.Floors, rep.Budgets)
+	}
+	for _, f := range rep.Floors {
+		if f.SecondsPerGiB <= 0 {
+			t.Errorf("floor %s: %.3f s/GiB", f.Name, f.SecondsPerGiB)
+		}
+	}
+	for _, b := range rep.Budgets {
+		if b.MeasuredPerGiB <= 0 || b.FloorsPerGiB <= 0 {
+			t.Errorf("budget %+v", b)
+		}
 	}
 
 	var table bytes.Buffer
 	if err := rep.writeTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"age encrypt PQ", "sftp get", "lex send quic", "lex receive tcp", "gateway peak RSS"} {
+	for _, want := range []string{"age encrypt PQ", "sftp get", "lex send quic", "lex receive tcp", "gateway peak RSS",
+		rowProdGet, rowProdRcv, "receive, client", "sum of its floors"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

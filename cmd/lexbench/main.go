@@ -7,7 +7,11 @@
 //
 // Usage:
 //
-//	lexbench [-bin DIR] [-size SIZE] [-runs N] [-json] [-keep] [-dir DIR] [-sftp-front [-get-cache STATE]]
+//	lexbench [-bin DIR] [-size SIZE] [-files N] [-file-size SIZE] [-runs N] [-json] [-keep] [-dir DIR] [-sftp-front [-get-cache STATE]]
+//
+// Then, unless -files 0, the production case: N files (20,000 by default) of
+// -file-size (50 KB) in 20 folders, put and got with sftp -r and sent and
+// received with lex over TCP, with the ratios.
 //
 // With -sftp-front it measures the SFTP front instead of lex: the same sftp
 // client puts and gets the file through the throwaway sshd and through a
@@ -35,8 +39,11 @@ import (
 func main() {
 	var o options
 	size := sizeFlag(1 << 30)
+	fileSize := sizeFlag(50_000)
 	flag.StringVar(&o.bin, "bin", "bin", "directory holding the built lex and lexgate binaries")
 	flag.Var(&size, "size", "size of the random test file (e.g. 1GiB, 8MiB, 500MB)")
+	flag.IntVar(&o.files, "files", 20000, "files in the production case (many small files: lex send/receive over TCP beside sftp put -r/get -r); 0 skips it")
+	flag.Var(&fileSize, "file-size", "size of each file of the production case")
 	flag.IntVar(&o.runs, "runs", 1, "runs of every measurement; the median is reported")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs, PKI)")
@@ -54,7 +61,11 @@ func main() {
 		o.cipher = frontCipher
 	}
 	o.size = int64(size)
-	if flag.NArg() > 0 || o.runs < 1 || o.size < 1 {
+	o.fileSize = int64(fileSize)
+	if o.sftpFront {
+		o.files = 0
+	}
+	if flag.NArg() > 0 || o.runs < 1 || o.size < 1 || o.files < 0 || o.fileSize < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}

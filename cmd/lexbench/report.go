@@ -29,6 +29,8 @@ const (
 	targetTCPSend  = 1.5 // lex send tcp ≥ 1.5× sftp put
 	targetQUICSend = 0.7 // lex send quic ≥ 0.7× sftp put
 	targetRSSMiB   = 150 // gateway peak RSS < 150 MiB
+	// targetTCPReceive: lex receive tcp ≥ 0.9× sftp get.
+	targetTCPReceive = 0.9
 )
 
 // report is what a bench run found; it is printed as a table or as JSON.
@@ -46,8 +48,16 @@ type report struct {
 	Rows              []*row          `json:"rows"`
 	Gateways          []*gatewayStats `json:"gateways"`
 	GatewayPeakRSSMiB float64         `json:"gateway_peak_rss_mib"`
-	Targets           []target        `json:"targets"`
-	Notes             []string        `json:"notes"`
+	// ProductionFiles and ProductionBytes describe the production case (many
+	// small files), when it ran.
+	ProductionFiles int   `json:"production_files,omitempty"`
+	ProductionBytes int64 `json:"production_bytes,omitempty"`
+	// Floors are the CPU floors of the pieces of a transfer on this machine;
+	// Budgets each end's measured CPU beside the sum of its floors.
+	Floors  []floor     `json:"cpu_floors,omitempty"`
+	Budgets []endBudget `json:"cpu_budgets,omitempty"`
+	Targets []target    `json:"targets"`
+	Notes   []string    `json:"notes"`
 
 	byName map[string]*row
 }
@@ -73,6 +83,9 @@ type row struct {
 	// by the hypervisor).
 	OtherCPUSeconds []float64 `json:"other_cpu_seconds,omitempty"`
 	StealSeconds    []float64 `json:"steal_seconds,omitempty"`
+
+	// size is the bytes the row's rate is of, when not the test file's.
+	size int64
 
 	walls, cpus, gwcpus           []time.Duration
 	resident, dirty, other, steal []float64
@@ -149,12 +162,19 @@ func newReport(o options) *report {
 	for _, t := range transports {
 		add(rowDownload(t), rowSFTPGet)
 	}
+	if o.files > 0 {
+		for _, p := range productionRows() {
+			add(p[0], p[1])
+		}
+	}
 	r.Notes = []string{
 		"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole command (connection set-up included)",
-		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = download, SHA-256, signature check, decrypt, untar, per-file hashes",
+		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = signature check, then download with SHA-256, decrypt, untar and per-file hashes as the ciphertext arrives (the cache and large files written with O_DIRECT)",
 		"* upload/download only: the PATCH/GET content requests alone, from the gateway's request log (ms resolution)",
 		"gateway RSS: a fresh gateway per transport; peak = its VmHWM over all its sends and receives; send/receive = VmRSS sampled every 20ms",
 		"ratio: against sftp put for age and sends, sftp get for receives; higher is faster",
+		"production: many small files (-files, -file-size) in 20 folders, sftp put -r/get -r beside lex send/receive over TCP; ratios against sftp -r",
+		"CPU per GiB: each end's CPU (client: lex; gateway: lexgate during the command) per GiB of the test file, beside the sum of the floors it pays, each measured on one locked thread (getrusage RUSAGE_THREAD)",
 	}
 	return r
 }
@@ -176,7 +196,11 @@ func (r *report) finish() {
 		}
 		d := median(w.walls)
 		w.Seconds = d.Seconds()
-		w.MBps = mbps(r.SizeBytes, d)
+		size := r.SizeBytes
+		if w.size > 0 {
+			size = w.size
+		}
+		w.MBps = mbps(size, d)
 		w.ClientCPUSeconds = median(w.cpus).Seconds()
 		w.GatewayCPUSeconds = median(w.gwcpus).Seconds()
 		w.RunSeconds = nil
@@ -207,12 +231,21 @@ func (r *report) finish() {
 		}
 		return
 	}
+	r.budgets()
 	tcp, quic := r.row(rowSend("tcp")).Ratio, r.row(rowSend("quic")).Ratio
+	rcv := r.row(rowReceive("tcp")).Ratio
 	r.Targets = []target{
 		{Name: "lex send tcp vs sftp put", Want: fmt.Sprintf("≥ %.1f×", targetTCPSend), Got: tcp, Unit: "×", Met: tcp >= targetTCPSend},
 		{Name: "lex send quic vs sftp put", Want: fmt.Sprintf("≥ %.1f×", targetQUICSend), Got: quic, Unit: "×", Met: quic >= targetQUICSend},
+		{Name: "lex receive tcp vs sftp get", Want: fmt.Sprintf("≥ %.1f×", targetTCPReceive), Got: rcv, Unit: "×", Met: rcv >= targetTCPReceive},
 		{Name: "gateway peak RSS", Want: fmt.Sprintf("< %d MiB", targetRSSMiB), Got: r.GatewayPeakRSSMiB, Unit: "MiB",
 			Met: r.GatewayPeakRSSMiB > 0 && r.GatewayPeakRSSMiB < targetRSSMiB},
+	}
+	if r.ProductionFiles > 0 {
+		snd, rcv := r.row(rowProdSnd).Ratio, r.row(rowProdRcv).Ratio
+		r.Targets = append(r.Targets,
+			target{Name: "production: lex send vs sftp put -r", Want: "> 1.0×", Got: snd, Unit: "×", Met: snd > 1},
+			target{Name: "production: lex receive vs sftp get -r", Want: "> 1.0×", Got: rcv, Unit: "×", Met: rcv > 1})
 	}
 }
 
@@ -273,6 +306,9 @@ func (r *report) writeTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := r.writeBudgets(w); err != nil {
+		return err
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "targets:")
 	for _, t := range r.Targets {
@@ -284,12 +320,35 @@ func (r *report) writeTable(w io.Writer) error {
 		if t.Met {
 			verdict = "met"
 		}
-		fmt.Fprintf(w, "  %-36s %-10s got %-12s %s\n", t.Name, t.Want, got, verdict)
+		fmt.Fprintf(w, "  %-40s %-10s got %-12s %s\n", t.Name, t.Want, got, verdict)
 	}
 	fmt.Fprintln(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
+	return nil
+}
+
+// writeBudgets prints the CPU floors and each end's CPU beside their sum.
+func (r *report) writeBudgets(w io.Writer) error {
+	if len(r.Budgets) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU seconds per GiB over TCP: each end's measured CPU beside the sum of its floors")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  end\tmeasured\tfloors\tabove floors\tfloors paid")
+	for _, b := range r.Budgets {
+		fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\t%+.2f\t%s\n", b.End, b.MeasuredPerGiB, b.FloorsPerGiB, b.MeasuredPerGiB-b.FloorsPerGiB, strings.Join(b.Pieces, " + "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var fs []string
+	for _, f := range r.Floors {
+		fs = append(fs, fmt.Sprintf("%s %.2f", f.Name, f.SecondsPerGiB))
+	}
+	fmt.Fprintf(w, "  floors (CPU s/GiB, one thread each): %s\n", strings.Join(fs, ", "))
 	return nil
 }
 

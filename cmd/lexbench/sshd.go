@@ -78,7 +78,11 @@ func (b *bench) startSSHDWithFiles(ctx context.Context) (s *sshd, up, down strin
 
 // startSSHD writes the server's files, starts "sshd -D -e" on a free port and waits
 // for its banner.
-func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
+func (b *bench) startSSHD(ctx context.Context) (*sshd, error) { return b.startSSHDIn(ctx, "sshd") }
+
+// startSSHDIn is startSSHD with the server's files in the directory name of
+// the working directory.
+func (b *bench) startSSHDIn(ctx context.Context, name string) (*sshd, error) {
 	if _, err := lookPath("ssh-keygen"); err != nil {
 		return nil, err
 	}
@@ -86,7 +90,7 @@ func (b *bench) startSSHD(ctx context.Context) (*sshd, error) {
 	if err != nil {
 		return nil, err
 	}
-	set, err := benchkit.WriteSSHD(ctx, b.path("sshd"), "lexbench", "127.0.0.1", port)
+	set, err := benchkit.WriteSSHD(ctx, b.path(name), "lexbench", "127.0.0.1", port)
 	if err != nil {
 		return nil, err
 	}

@@ -91,7 +91,7 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 // privileged EU personal data to two recipients) and reports the p50 and p99
 // latency: with 1,000 organisations and 10,000 generated agreements, and
 // with the shipped contracts. Each runs under the gateway's garbage
-// collection settings (gc=gateway: lexgate serve keeps a 128 MiB heap floor,
+// collection settings (gc=gateway: lexgate serve keeps a 96 MiB heap floor,
 // gc.min_heap_mib); the first also under Go's defaults alone (gc=go).
 func BenchmarkDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)

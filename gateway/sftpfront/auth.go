@@ -57,12 +57,16 @@ func (s *Server) authenticate(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Pe
 // OpenSSH clients try their keys, so a client could try twice as many.
 func (s *Server) connConfig() *ssh.ServerConfig {
 	cfg := *s.ssh
+	cfg.Config, _ = s.algorithms(s.now())
 	refused := 0
 	cfg.PublicKeyCallback = func(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 		if refused >= s.cfg.MaxAuthTries {
 			return nil, fmt.Errorf("%w: %d keys were refused on this connection", errAuth, refused)
 		}
 		p, err := s.authenticate(conn, key)
+		if err == nil {
+			err = s.checkLegacy(conn)
+		}
 		if err != nil {
 			refused++
 		}
@@ -78,6 +82,7 @@ func (s *Server) authLog(conn ssh.ConnMetadata, method string, err error) {
 	}
 	host := remoteHost(conn.RemoteAddr())
 	s.limiter.fail(host)
+	s.metrics.refused("sftp.auth")
 	s.log.Info("sftp authentication failed", "user", conn.User(), "method", method, "remote", conn.RemoteAddr().String())
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,18 +43,22 @@ type Config struct {
 	MaxSessionsPerAccount int `yaml:"max_sessions_per_account"`
 	// Ciphers are the SSH ciphers offered (default DefaultCiphers). Clients
 	// pick the first of their own list that is offered, so only leaving a
-	// cipher out steers them. Add "aes128-ctr" for clients without AES-GCM
-	// (libssh2 before 1.11, old JSch); chacha20-poly1305@openssh.com works but
-	// costs the gateway about twice the CPU per byte.
+	// cipher out steers them. chacha20-poly1305@openssh.com works but costs
+	// the gateway about twice the CPU per byte. See algorithms.go.
 	Ciphers []string `yaml:"ciphers"`
+	// MACs are the MACs offered with AES-CTR (default DefaultMACs).
+	MACs []string `yaml:"macs"`
+	// KeyExchanges are the key exchanges offered (default DefaultKeyExchanges).
+	KeyExchanges []string `yaml:"key_exchanges"`
+	// LegacyAlgorithms admits SHA-1 and CBC for named accounts until a date.
+	LegacyAlgorithms LegacyAlgorithms `yaml:"legacy_algorithms"`
+	// UploadWindow is how long a finished upload stays listed in its outbox
+	// directory (so a client's confirm, stat and set-time steps find it), how
+	// long an identical re-upload of it is recognised and not delivered again,
+	// and how long an interrupted upload is kept for a resume (reput). Default
+	// 15m. See docs/sftp.md.
+	UploadWindow time.Duration `yaml:"upload_window"`
 }
-
-// DefaultCiphers are the SSH ciphers the front offers unless Config.Ciphers
-// says otherwise: AES-GCM only. OpenSSH clients prefer chacha20-poly1305, then
-// AES-CTR with a separate HMAC-SHA-256 over every byte, and only then AES-GCM;
-// in Go, ChaCha20 has no amd64 assembly and the HMAC is a second pass, while
-// AES-GCM runs on AES-NI in one. Every OpenSSH since 6.2 (2013) speaks it.
-var DefaultCiphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM}
 
 // Account is one legacy system.
 type Account struct {
@@ -111,6 +114,15 @@ func (c *Config) withDefaults() Config {
 	if len(out.Ciphers) == 0 {
 		out.Ciphers = DefaultCiphers
 	}
+	if len(out.MACs) == 0 {
+		out.MACs = DefaultMACs
+	}
+	if len(out.KeyExchanges) == 0 {
+		out.KeyExchanges = DefaultKeyExchanges
+	}
+	if out.UploadWindow == 0 {
+		out.UploadWindow = 15 * time.Minute
+	}
 	return out
 }
 
@@ -128,11 +140,10 @@ func (c *Config) Validate() error {
 		c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.MaxSessionsPerAccount < 0 {
 		bad("limits: values must not be negative")
 	}
-	for _, name := range c.Ciphers {
-		if !slices.Contains(ssh.SupportedAlgorithms().Ciphers, name) {
-			bad("ciphers: %q is not a supported SSH cipher (%s)", name, strings.Join(ssh.SupportedAlgorithms().Ciphers, ", "))
-		}
+	if c.UploadWindow < 0 {
+		bad("upload_window: must not be negative")
 	}
+	c.validateAlgorithms(bad)
 	for alias, id := range c.Recipients {
 		if alias == "" || strings.ContainsAny(alias, "/+") || alias == "." || alias == ".." {
 			bad("recipients: alias %q: use a name without / or +", alias)

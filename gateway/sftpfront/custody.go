@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -184,4 +185,70 @@ func containsString(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// servedSize is the size a custodial /inbox serves t at, as its listing and
+// stat give it: the plaintext, which for a lex bundle is its tar (the
+// manifest's plaintext size counts only the files in it, and a client that
+// trusts a smaller size fails its download). It is worked out from the stored
+// ciphertext's age header, once per transfer.
+func (h *handler) servedSize(t api.Transfer) (int64, error) {
+	if m, err := t.Manifest.Decode(); err == nil && m.Content == api.ContentFile {
+		return t.PlaintextSize, nil
+	}
+	if n, ok := h.s.sizes.get(t.ID); ok {
+		return n, nil
+	}
+	hdr, ct, err := h.s.core.AgeHeader(h.ctx, h.acct.id, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := agePlaintextSize(ct, int64(len(hdr)))
+	if err != nil {
+		return 0, fmt.Errorf("delivery %s: %w", t.ID, err)
+	}
+	h.s.sizes.put(t.ID, n)
+	return n, nil
+}
+
+// agePlaintextSize is the plaintext size of an age file of ciphertext bytes
+// whose header takes header bytes: the payload is a 16-byte nonce, then chunks
+// of 64 KiB of plaintext and a 16-byte tag, the last one shorter and not empty
+// unless the whole plaintext is.
+func agePlaintextSize(ciphertext, header int64) (int64, error) {
+	const nonce, tag, chunk = 16, 16, 64<<10 + 16
+	payload := ciphertext - header - nonce
+	if payload < tag {
+		return 0, errors.New("age payload shorter than one chunk")
+	}
+	chunks := (payload + chunk - 1) / chunk
+	if last := payload - (chunks-1)*chunk; last == tag && chunks > 1 {
+		return 0, errors.New("age payload ends with an empty chunk")
+	}
+	return payload - chunks*tag, nil
+}
+
+// sizeCache remembers served sizes by transfer ID. Safe for concurrent use.
+type sizeCache struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+// maxSizes bounds the cache; past it, it starts over.
+const maxSizes = 1 << 16
+
+func (c *sizeCache) get(id string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.m[id]
+	return n, ok
+}
+
+func (c *sizeCache) put(id string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxSizes {
+		c.m = map[string]int64{}
+	}
+	c.m[id] = n
 }

@@ -19,11 +19,26 @@
 // opened; a refusal is SSH_FX_PERMISSION_DENIED with the reasons in the audit
 // log. The stream is age-encrypted to the recipient's registered keys as it
 // arrives (transfer.Service.BeginIngest), and becomes a transfer only when the
-// client closes the file successfully; a dropped connection, a write error or an
-// upload over the size limit leaves no transfer and no staged file. Links,
-// renames, directories, setstat of owners or modes, writes to /inbox, names with
-// control characters or over 255 bytes and paths outside the tree are refused
-// and audited.
+// client closes the file successfully; a write error or an upload over the size
+// limit leaves no transfer and no staged file. Links, renames (but WinSCP's
+// <name>.filepart → <name>), directories, setstat of owners, writes to /inbox,
+// names with control characters or over 255 bytes and paths outside the tree
+// are refused and audited.
+//
+// # Stock clients
+//
+// rclone, paramiko, curl (libssh2), OpenSSH and lftp work on their default
+// settings, and so does WinSCP's upload sequence (docs/sftp.md lists what is
+// tested). For
+// Config.UploadWindow the front keeps what they expect of a file server
+// (uploads.go): a finished upload stays listed with its size and the time a
+// client sets on it, an identical re-upload is acknowledged and not delivered
+// again, and an upload whose connection dropped is kept and resumed by an open
+// without truncation (reput). The algorithms offered (algorithms.go) are
+// AES-GCM and AES-CTR with SHA-2 MACs; SHA-1 and CBC only for the accounts
+// Config.LegacyAlgorithms names, until its date. A failed negotiation is
+// logged at WARN with what the client offered and the setting that would
+// admit it. The front's metrics (metrics.go) go on Deps.Metrics.
 //
 // # Identity and login
 //

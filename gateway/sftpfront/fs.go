@@ -64,6 +64,7 @@ func split(p string) ([]string, error) {
 // returns err as the client sees it.
 func (h *handler) refuse(action, code string, err error) error {
 	h.log.WarnContext(h.ctx, "sftp request refused", "action", action, "code", code, "err", err)
+	h.s.metrics.refused(code)
 	h.s.core.Refused(h.ctx, h.acct.id, action, code, err.Error())
 	return err
 }
@@ -99,27 +100,86 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if !ok {
 		return nil, h.refuse("sftp_write", "sftp.unknown_recipient", notFound("%s: no recipient %q (a configured alias, or trust-domain+path)", r.Filepath, parts[1]))
 	}
-	if pf := r.Pflags(); pf.Append || pf.Read {
-		return nil, h.refuse("sftp_write", "sftp.bad_mode", denied("%s: uploads are write-once: no append, resume or read-write opens", r.Filepath))
+	key := uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}
+	pf := r.Pflags()
+	if pf.Read {
+		return nil, h.refuse("sftp_write", "sftp.bad_mode", denied("%s: uploads are write-only: no read-write opens", r.Filepath))
 	}
+	log := h.log.With("path", r.Filepath)
+	if !pf.Trunc {
+		if w := h.s.uploads.resume(key); w != nil {
+			off := w.resume(h.ctx, log)
+			h.s.metrics.resumed.Inc()
+			log.InfoContext(h.ctx, "sftp upload resumed", "offset", off)
+			return w, nil
+		}
+		if pf.Append {
+			return nil, h.refuse("sftp_write", "sftp.no_resume", failure("%s: nothing to resume: no interrupted upload of this file in the last %s (a gateway restart forgets them); upload the whole file with put",
+				r.Filepath, h.s.cfg.UploadWindow))
+		}
+	}
+	h.s.uploads.discard(key) // a new upload replaces an interrupted one
 	max := h.s.cfg.MaxUploadSize
 	if h.acct.MaxUploadSize > 0 && h.acct.MaxUploadSize < max {
 		max = h.acct.MaxUploadSize
 	}
 	ing, err := h.s.core.BeginIngest(h.ctx, h.acct.id, h.s.sealer, transfer.IngestRequest{Recipient: rcpt,
-		Name: parts[2], Matter: h.acct.Matter, Labels: h.acct.Labels, Regions: h.acct.Regions, MaxSize: max})
+		Name: deliveredName(parts[2]), Matter: h.acct.Matter, Labels: h.acct.Labels, Regions: h.acct.Regions, MaxSize: max})
 	if err != nil {
-		h.log.WarnContext(h.ctx, "sftp upload refused", "path", r.Filepath, "err", err)
-		return nil, status(err)
+		log.WarnContext(h.ctx, "sftp upload refused", "err", err)
+		return nil, h.status(err)
 	}
-	h.log.InfoContext(h.ctx, "sftp upload started", "path", r.Filepath, "recipient", rcpt.String())
-	return newIngestWriter(h.ctx, h.log.With("path", r.Filepath), ing, max), nil
+	log.InfoContext(h.ctx, "sftp upload started", "recipient", rcpt.String())
+	w := newIngestWriter(h.ctx, log, ing, max, key, h.s.uploads, h.s.metrics)
+	h.s.uploads.begin(key, w)
+	return w, nil
+}
+
+// tempSuffix is the suffix WinSCP uploads under before renaming the file to
+// its name (its default for files over 100 KB, for resumable transfers).
+const tempSuffix = ".filepart"
+
+// deliveredName is the name an upload written as name is delivered under:
+// name without WinSCP's temporary suffix.
+func deliveredName(name string) string {
+	if n := strings.TrimSuffix(name, tempSuffix); n != "" && api.ValidFileName(n) == nil {
+		return n
+	}
+	return name
+}
+
+// finishRename accepts the rename that ends a WinSCP-style upload: a finished
+// /outbox/<r>/<name>.filepart to /outbox/<r>/<name> in the same directory.
+// The upload was delivered as <name> when it closed; the rename only moves
+// its listing. Any other rename is refused by the caller.
+func (h *handler) finishRename(r *sftp.Request, parts []string) bool {
+	to, err := split(r.Target)
+	if err != nil || len(parts) != 3 || len(to) != 3 || parts[0] != dirOutbox || to[0] != dirOutbox ||
+		parts[1] != to[1] || parts[2] == to[2] || deliveredName(parts[2]) != to[2] {
+		return false
+	}
+	from := uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}
+	if !h.s.uploads.rename(from, uploadKey{account: h.acct.Name, dir: to[1], name: to[2]}) {
+		return false
+	}
+	h.log.InfoContext(h.ctx, "sftp upload renamed from its temporary name (it was delivered under the final name)", "from", r.Filepath, "to", r.Target)
+	return true
+}
+
+// status is status(err), counting a policy refusal in the metrics.
+func (h *handler) status(err error) error {
+	h.s.metrics.refusedErr(err)
+	return status(err)
 }
 
 // Fileread opens a delivery in /inbox: the core decides "receive" each time.
 func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	rd, err := h.fileread(r)
-	if err == nil && h.reads != nil {
+	if err != nil {
+		return nil, err
+	}
+	rd = countingReaderAt{r: rd, c: h.s.metrics.bytesOut}
+	if h.reads != nil {
 		if handle, ok := requestHandle(r); ok {
 			h.reads.add(handle, rd)
 		}
@@ -142,7 +202,7 @@ func (h *handler) fileread(r *sftp.Request) (io.ReaderAt, error) {
 	f, t, err := h.s.core.Open(h.ctx, h.acct.id, id)
 	if err != nil {
 		h.log.WarnContext(h.ctx, "sftp download refused", "path", r.Filepath, "err", err)
-		return nil, status(err)
+		return nil, h.status(err)
 	}
 	if h.acct.custody == nil {
 		h.log.InfoContext(h.ctx, "sftp download", "transfer", id)
@@ -164,9 +224,9 @@ type readerAtCloser struct {
 	io.Closer
 }
 
-// Filecmd: remove in /inbox acknowledges; setstat of times is ignored; every
-// other command (mkdir, rmdir, rename, symlink, link, setstat of modes or
-// owners) is refused.
+// Filecmd: remove in /inbox acknowledges; setstat of times is kept on an
+// upload (see setstat); every other command (mkdir, rmdir, rename, symlink,
+// link, setstat of owners) is refused.
 func (h *handler) Filecmd(r *sftp.Request) error {
 	parts, err := split(r.Filepath)
 	if err != nil {
@@ -179,17 +239,18 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 		}
 		id, _, _ := strings.Cut(parts[1], "-")
 		if err := h.s.core.Ack(h.ctx, h.acct.id, id); err != nil {
-			return status(err)
+			return h.status(err)
 		}
 		h.log.InfoContext(h.ctx, "sftp acknowledged", "transfer", id)
 		return nil
 	case "Setstat":
-		if f := r.AttrFlags(); f.UidGid || f.Permissions {
-			return h.refuse("sftp_setstat", "sftp.setstat", denied("%s: lexgate keeps no owners or modes", r.Filepath))
-		}
-		return nil // sizes and times: nothing to keep
+		return h.setstat(r, parts)
 	case "Symlink", "Link":
 		return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.link", denied("links cannot be created here"))
+	case "Rename":
+		if h.finishRename(r, parts) {
+			return nil
+		}
 	}
 	return h.refuse("sftp_"+strings.ToLower(r.Method), "sftp.unsupported",
 		denied("%s %s: not allowed; upload into /outbox/<recipient>/, download from /inbox/", strings.ToLower(r.Method), r.Filepath))
@@ -221,7 +282,7 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 func (h *handler) list(parts []string, p string) ([]os.FileInfo, error) {
 	switch {
 	case len(parts) == 0:
-		return []os.FileInfo{dirInfo(dirInbox, 0o500), dirInfo(dirOutbox, 0o300)}, nil
+		return []os.FileInfo{h.dirInfo(dirInbox, 0o500), h.dirInfo(dirOutbox, 0o300)}, nil
 	case len(parts) == 1 && parts[0] == dirOutbox:
 		names := make([]string, 0, len(h.s.cfg.Recipients))
 		for a := range h.s.cfg.Recipients {
@@ -230,14 +291,14 @@ func (h *handler) list(parts []string, p string) ([]os.FileInfo, error) {
 		slices.Sort(names)
 		out := make([]os.FileInfo, 0, len(names))
 		for _, n := range names {
-			out = append(out, dirInfo(n, 0o300))
+			out = append(out, h.outboxDir(n))
 		}
 		return out, nil
 	case len(parts) == 2 && parts[0] == dirOutbox:
 		if _, ok := h.resolveRecipient(parts[1]); !ok {
 			return nil, notFound("%s: no such recipient", p)
 		}
-		return nil, nil
+		return h.s.uploads.list(h.acct.Name, parts[1]), nil
 	case len(parts) == 1 && parts[0] == dirInbox:
 		return h.inbox()
 	}
@@ -250,15 +311,20 @@ func (h *handler) list(parts []string, p string) ([]os.FileInfo, error) {
 func (h *handler) stat(parts []string, p string) (os.FileInfo, error) {
 	switch {
 	case len(parts) == 0:
-		return dirInfo("/", 0o500), nil
+		return h.dirInfo("/", 0o500), nil
 	case len(parts) == 1 && parts[0] == dirInbox:
-		return dirInfo(dirInbox, 0o500), nil
+		return h.dirInfo(dirInbox, 0o500), nil
 	case len(parts) == 1 && parts[0] == dirOutbox:
-		return dirInfo(dirOutbox, 0o300), nil
+		return h.dirInfo(dirOutbox, 0o300), nil
 	case len(parts) == 2 && parts[0] == dirOutbox:
 		if _, ok := h.resolveRecipient(parts[1]); ok {
-			return dirInfo(parts[1], 0o300), nil
+			return h.outboxDir(parts[1]), nil
 		}
+	case len(parts) == 3 && parts[0] == dirOutbox:
+		if fi, ok := h.s.uploads.stat(uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}); ok {
+			return fi, nil
+		}
+		return nil, notFound("%s: no such file (an upload stays listed for %s after it finishes, or after it is interrupted)", p, h.s.cfg.UploadWindow)
 	case len(parts) == 2 && parts[0] == dirInbox:
 		fis, err := h.inbox()
 		if err != nil {
@@ -273,16 +339,61 @@ func (h *handler) stat(parts []string, p string) (os.FileInfo, error) {
 	return nil, notFound("%s: no such file", p)
 }
 
+// dirInfo describes a directory of the tree; its time is the front's start.
+func (h *handler) dirInfo(name string, perm fs.FileMode) fileInfo {
+	return fileInfo{name: name, mode: fs.ModeDir | perm, mod: h.s.started}
+}
+
+// outboxDir describes /outbox/<name>: its time is its latest upload's, or the
+// front's start.
+func (h *handler) outboxDir(name string) fileInfo {
+	fi := h.dirInfo(name, 0o300)
+	if t := h.s.uploads.newest(h.acct.Name, name); t.After(fi.mod) {
+		fi.mod = t
+	}
+	return fi
+}
+
+// setstat keeps the times set on an upload in /outbox (rclone, WinSCP and
+// `put -p` set them, and read them back). Owners are refused everywhere; a mode
+// is ignored on an upload (`put -p` sends one with the times) and refused
+// elsewhere; sizes are ignored.
+func (h *handler) setstat(r *sftp.Request, parts []string) error {
+	f := r.AttrFlags()
+	upload := len(parts) == 3 && parts[0] == dirOutbox
+	if f.UidGid || (f.Permissions && !upload) {
+		return h.refuse("sftp_setstat", "sftp.setstat", denied("%s: lexgate keeps no owners or modes", r.Filepath))
+	}
+	if !upload {
+		return nil // directories and deliveries: their times are the gateway's
+	}
+	mod := h.s.now()
+	if f.Acmodtime {
+		mod = time.Unix(int64(r.Attributes().Mtime), 0)
+	}
+	if !h.s.uploads.setTimes(uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}, mod) {
+		return notFound("%s: no such file", r.Filepath)
+	}
+	return nil
+}
+
 // inbox lists the account's deliveries through the core (policy list_inbox).
 func (h *handler) inbox() ([]os.FileInfo, error) {
 	ts, err := h.s.core.Inbox(h.ctx, h.acct.id)
 	if err != nil {
-		return nil, status(err)
+		return nil, h.status(err)
 	}
 	out := make([]os.FileInfo, 0, len(ts))
 	for _, t := range ts {
 		if h.acct.custody != nil {
-			out = append(out, fileInfo{name: plainName(t), size: t.PlaintextSize, mode: 0o400, mod: t.Created})
+			size, err := h.servedSize(t)
+			if err != nil {
+				// Still listed, so that it is seen; its get fails the same way.
+				h.log.ErrorContext(h.ctx, "sftp custodial inbox: the size served of a delivery cannot be worked out from its stored ciphertext; listed at its manifest's size",
+					"transfer", t.ID, "err", err)
+				size = t.PlaintextSize
+			}
+			out = append(out, fileInfo{name: plainName(t), size: size, mode: 0o400, mod: t.Created})
 			continue
 		}
 		out = append(out, fileInfo{name: InboxName(t), size: t.CiphertextSize, mode: 0o400, mod: t.Created})
@@ -335,10 +446,6 @@ type fileInfo struct {
 	size int64
 	mode fs.FileMode
 	mod  time.Time
-}
-
-func dirInfo(name string, perm fs.FileMode) fileInfo {
-	return fileInfo{name: name, mode: fs.ModeDir | perm}
 }
 
 func (f fileInfo) Name() string       { return f.name }

@@ -213,29 +213,3 @@ func (f *front) sftpOpen(t testing.TB) (*exec.Cmd, io.WriteCloser) {
 	go io.Copy(io.Discard, r)
 	return cmd, stdin
 }
-
-// TestCiphers: the front offers AES-GCM only, so OpenSSH (which prefers
-// chacha20-poly1305, then AES-CTR) negotiates AES-GCM; a client that insists on
-// AES-CTR is refused unless sftp.ciphers adds it; an unknown cipher in the
-// config is an error naming it.
-func TestCiphers(t *testing.T) {
-	f := start(t)
-	out, err := f.sftp(t, "ls /\n", "-v")
-	if err != nil {
-		t.Fatalf("sftp: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "cipher: aes128-gcm@openssh.com") {
-		t.Errorf("OpenSSH did not negotiate aes128-gcm@openssh.com:\n%s", out)
-	}
-	if out, err := f.sftp(t, "ls /\n", "-c", "aes128-ctr"); err == nil {
-		t.Errorf("an AES-CTR-only client got in although it is not offered:\n%s", out)
-	}
-	ctr := startFront(t, func(c *sftpfront.Config) { c.Ciphers = []string{"aes128-ctr"} })
-	if out, err := ctr.sftp(t, "ls /\n", "-c", "aes128-ctr"); err != nil {
-		t.Errorf("sftp.ciphers [aes128-ctr]: an AES-CTR client was refused: %v\n%s", err, out)
-	}
-	c := sftpfront.Config{Listen: "127.0.0.1:0", Ciphers: []string{"rot13"}}
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rot13") {
-		t.Errorf("Validate accepted an unknown cipher: %v", err)
-	}
-}

@@ -74,9 +74,10 @@ func TestUnknownKeyRefused(t *testing.T) {
 }
 
 // TestKilledUploadLeavesNothing: an OpenSSH sftp put of 100 MiB killed halfway
-// leaves no transfer and no staged file.
+// and not resumed within sftp.upload_window leaves no transfer and no staged
+// file.
 func TestKilledUploadLeavesNothing(t *testing.T) {
-	f := start(t)
+	f := startFront(t, func(c *sftpfront.Config) { c.UploadWindow = time.Second })
 	dir := t.TempDir()
 	src, _ := randomFile(t, dir, "large.bin", 100<<20)
 	need(t, "sftp")
@@ -101,7 +102,7 @@ func TestKilledUploadLeavesNothing(t *testing.T) {
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	cmd.Wait()
-	deadline = time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for len(f.env.SpoolFiles()) != 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -110,6 +111,9 @@ func TestKilledUploadLeavesNothing(t *testing.T) {
 	}
 	if ts := inbox(t, f.team); len(ts) != 0 {
 		t.Errorf("a killed upload became a transfer: %+v", ts[0])
+	}
+	if !strings.Contains(f.env.Logs(), "not resumed within sftp.upload_window") {
+		t.Error("the front did not log that it discarded the interrupted upload")
 	}
 }
 

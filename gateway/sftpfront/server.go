@@ -16,6 +16,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/pkg/sftp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -40,6 +41,8 @@ type Deps struct {
 	Bundles x509bundle.Source
 	// Now is the clock for manifest checks (nil: time.Now).
 	Now func() time.Time
+	// Metrics is the registry the front's metrics go on (nil: not exported).
+	Metrics prometheus.Registerer
 }
 
 // Server is the SSH/SFTP front. Make one with New, run it with Serve, stop it
@@ -56,6 +59,10 @@ type Server struct {
 	limiter  *addrLimiter
 	bundles  x509bundle.Source
 	now      func() time.Time
+	started  time.Time // the time the tree's directories show
+	metrics  *frontMetrics
+	uploads  *uploads
+	sizes    sizeCache // served sizes of custodial deliveries
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -103,6 +110,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		s.now = time.Now
 	}
 	s.log = s.log.With("front", "sftp")
+	s.started = s.now().Truncate(time.Second)
+	s.uploads = newUploads(cfg.UploadWindow, s.now)
+	var err error
+	if s.metrics, err = newFrontMetrics(deps.Metrics); err != nil {
+		return nil, fmt.Errorf("sftpfront: metrics: %w", err)
+	}
 	for _, a := range cfg.Accounts {
 		pa, err := parseAccount(a)
 		if err != nil {
@@ -125,8 +138,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	} else if n > 0 {
 		s.log.WarnContext(ctx, "removed staged uploads interrupted by an earlier stop", "count", n)
 	}
+	s.logLegacyWindow(ctx)
 	s.ssh = &ssh.ServerConfig{
-		Config:            ssh.Config{Ciphers: cfg.Ciphers},
 		MaxAuthTries:      cfg.MaxAuthTries,
 		PublicKeyCallback: s.authenticate,
 		AuthLogCallback:   s.authLog,
@@ -266,6 +279,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		s.ln.Close()
 		s.wg.Wait()
+		s.uploads.close()
 	})
 	return nil
 }
@@ -275,6 +289,7 @@ func (s *Server) Close() error {
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	host := remoteHost(raw.RemoteAddr())
 	if s.limiter.blocked(host) {
+		s.metrics.refused("sftp.addr_blocked")
 		s.log.WarnContext(ctx, "connection refused: too many failed authentications from this address", "remote", host)
 		return
 	}
@@ -288,7 +303,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 		err = errors.New("handshake timed out")
 	}
 	if err != nil {
-		s.log.DebugContext(ctx, "ssh handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+		s.logHandshakeFailure(ctx, raw.RemoteAddr().String(), err)
 		return
 	}
 	defer conn.Close()
@@ -299,8 +314,10 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	defer s.unbindID(acct.id, raw)
 	loginErr := s.core.Login(ctx, acct.id, raw.RemoteAddr().String())
 	if loginErr != nil {
+		s.metrics.refusedErr(loginErr)
 		log.WarnContext(ctx, "sftp login refused", "err", loginErr)
 	} else {
+		s.metrics.logins.Inc()
 		log.InfoContext(ctx, "sftp login")
 	}
 	for nc := range chans {
@@ -313,6 +330,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 			continue
 		}
 		if !s.openSession(acct.Name) {
+			s.metrics.refused("sftp.sessions")
 			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("account %s already has %d sessions open", acct.Name, s.cfg.MaxSessionsPerAccount))
 			continue
 		}
@@ -337,6 +355,7 @@ func (s *Server) openSession(name string) bool {
 		return false
 	}
 	s.sessions[name]++
+	s.metrics.sessions.Inc()
 	return true
 }
 
@@ -344,6 +363,7 @@ func (s *Server) closeSession(name string) {
 	s.mu.Lock()
 	s.sessions[name]--
 	s.mu.Unlock()
+	s.metrics.sessions.Dec()
 }
 
 // serveSession waits for the "sftp" subsystem request and serves the request

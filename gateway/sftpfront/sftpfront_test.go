@@ -104,10 +104,16 @@ func (f *front) sshOpts() []string {
 // sftp runs the OpenSSH sftp client in batch mode, with extra options if any.
 func (f *front) sftp(t testing.TB, batch string, extra ...string) (string, error) {
 	t.Helper()
+	return f.sftpAs(t, gatewaytest.DMSAccount, batch, extra...)
+}
+
+// sftpAs is sftp logging in as account.
+func (f *front) sftpAs(t testing.TB, account, batch string, extra ...string) (string, error) {
+	t.Helper()
 	need(t, "sftp")
 	_, port, _ := strings.Cut(f.env.SFTPAddr(), ":")
 	args := append(append([]string{"-b", "-", "-P", port}, extra...), f.sshOpts()...)
-	cmd := exec.CommandContext(t.Context(), "sftp", append(args, gatewaytest.DMSAccount+"@127.0.0.1")...)
+	cmd := exec.CommandContext(t.Context(), "sftp", append(args, account+"@127.0.0.1")...)
 	cmd.Stdin = strings.NewReader(batch)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -288,12 +294,19 @@ func TestLftpPutGet(t *testing.T) {
 
 func (f *front) lftp(t testing.TB, cmds string) {
 	t.Helper()
-	_, port, _ := strings.Cut(f.env.SFTPAddr(), ":")
-	connect := "ssh -a -x " + strings.Join(f.sshOpts(), " ")
-	script := "set sftp:connect-program \"" + connect + "\"; set cmd:fail-exit yes; set net:max-retries 1; " + cmds + "; bye"
-	cmd := exec.CommandContext(t.Context(), "lftp", "-u", gatewaytest.DMSAccount+",", "-p", port, "-e", script, "sftp://127.0.0.1")
-	out, err := cmd.CombinedOutput()
+	out, err := f.lftpCmd(t, cmds).CombinedOutput()
 	if err != nil {
 		t.Fatalf("lftp %s: %v\n%s", cmds, err, out)
 	}
+}
+
+// lftpCmd is lftp running cmds on the front over OpenSSH, failing on the
+// first error.
+func (f *front) lftpCmd(t testing.TB, cmds string) *exec.Cmd {
+	t.Helper()
+	need(t, "lftp")
+	_, port, _ := strings.Cut(f.env.SFTPAddr(), ":")
+	connect := "ssh -a -x " + strings.Join(f.sshOpts(), " ")
+	script := "set sftp:connect-program \"" + connect + "\"; set cmd:fail-exit yes; set net:max-retries 1; " + cmds + "; bye"
+	return exec.CommandContext(t.Context(), "lftp", "-u", gatewaytest.DMSAccount+",", "-p", port, "-e", script, "sftp://127.0.0.1")
 }

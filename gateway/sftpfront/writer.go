@@ -2,9 +2,12 @@ package sftpfront
 
 import (
 	"context"
-	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lexgate/lexgate/gateway/transfer"
 )
@@ -41,11 +44,16 @@ func creditsFor(n int) int {
 // transfer error (a dropped connection) or any earlier failure aborts, leaving
 // nothing.
 type ingestWriter struct {
-	ctx    context.Context
-	log    *slog.Logger
-	ing    *transfer.Ingest
-	max    int64 // the upload's size limit, as the Ingest's
-	onDone func(error)
+	ctx context.Context
+	log *slog.Logger
+	ing *transfer.Ingest
+	max int64 // the upload's size limit, as the Ingest's
+	key uploadKey
+	reg *uploads
+	m   *frontMetrics
+	sum hash.Hash // SHA-256 of the plaintext, written by the encoder
+	// received is next, for readers that must not take mu.
+	received atomic.Int64
 
 	mu      sync.Mutex
 	next    int64 // offset of the next byte to queue
@@ -57,16 +65,22 @@ type ingestWriter struct {
 	encoded chan struct{} // closed when the encoder has stopped
 	encErr  error         // the encoder's failure, read after encoded is closed
 	failed  chan struct{} // closed by the encoder when it fails
-	cut     bool
+	cut     bool          // the connection dropped with the file open
 	closed  bool
+	done    bool // committed, discarded or abandoned: nothing more to do
 }
 
-func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest, max int64) *ingestWriter {
-	w := &ingestWriter{ctx: ctx, log: log, ing: ing, max: max, onDone: func(error) {},
+func newIngestWriter(ctx context.Context, log *slog.Logger, ing *transfer.Ingest, max int64, key uploadKey, reg *uploads, m *frontMetrics) *ingestWriter {
+	w := &ingestWriter{ctx: ctx, log: log, ing: ing, max: max, key: key, reg: reg, m: m, sum: sha256.New(),
 		chunks: make(chan []byte, queued), credits: make(chan struct{}, queued), encoded: make(chan struct{}), failed: make(chan struct{})}
 	go w.encode()
 	return w
 }
+
+// size is how many bytes of the upload arrived in order: where a resume
+// writes on. It takes no lock: the upload registry asks while holding its own,
+// which Close takes while holding w.mu.
+func (w *ingestWriter) size() int64 { return w.received.Load() }
 
 // encode writes the queued chunks, in order, into the Ingest until the queue is
 // closed. After a failure it drains the queue without writing.
@@ -74,6 +88,7 @@ func (w *ingestWriter) encode() {
 	defer close(w.encoded)
 	for b := range w.chunks {
 		if w.encErr == nil {
+			w.sum.Write(b)
 			if _, err := w.ing.Write(b); err != nil {
 				w.encErr = status(err)
 				close(w.failed)
@@ -165,6 +180,8 @@ func (w *ingestWriter) queue(b []byte) error {
 	}
 	w.chunks <- b
 	w.next += int64(len(b))
+	w.received.Store(w.next)
+	w.m.bytesIn.Add(float64(len(b)))
 	return nil
 }
 
@@ -189,43 +206,91 @@ func (w *ingestWriter) fail(err error) error {
 }
 
 // TransferError is called by pkg/sftp when the session ends with the file
-// still open: the upload did not finish, so it must not be delivered.
+// still open: the upload did not finish, so it is not delivered; Close then
+// parks it for a resume.
 func (w *ingestWriter) TransferError(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cut = true
-	w.fail(fmt.Errorf("connection lost: %w", err))
+	w.log.InfoContext(w.ctx, "sftp upload interrupted", "bytes", w.next, "err", err)
 }
 
-// Close waits for the encoder, then commits the upload if every write
-// succeeded and arrived, and aborts it otherwise. pkg/sftp calls it once; a
-// second call only returns the first failure.
+// resume makes a parked upload the file of a new open, in session ctx.
+func (w *ingestWriter) resume(ctx context.Context, log *slog.Logger) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ctx, w.log = ctx, log
+	w.cut, w.closed = false, false
+	return w.next
+}
+
+// abandon discards a parked upload: no transfer, no staged file.
+func (w *ingestWriter) abandon() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	w.done = true
+	close(w.chunks)
+	<-w.encoded
+	w.ing.Abort()
+}
+
+// Close, after a successful upload, waits for the encoder and commits it as a
+// transfer, or recognises it as an identical re-upload of one delivered within
+// the window and discards it. After a dropped connection it parks the upload
+// for a resume; after any other failure it aborts it, leaving nothing. pkg/sftp
+// calls it once per open; a second call only returns the first failure.
 func (w *ingestWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
+	if w.closed || w.done {
 		return w.err
 	}
 	w.closed = true
+	if w.cut && w.failure() == nil {
+		// Out-of-order writes past the gap are dropped: the client resumes
+		// from the size it stats, which counts only bytes received in order.
+		w.pending, w.pbytes = nil, 0
+		if w.reg.park(w.key, w) {
+			w.log.InfoContext(w.ctx, "sftp interrupted upload kept for a resume (reput) within sftp.upload_window", "bytes", w.next)
+			return failure("connection lost")
+		}
+	}
+	w.done = true
 	close(w.chunks)
 	<-w.encoded
 	err := w.failure()
 	if err == nil && len(w.pending) > 0 {
 		err = failure("upload has a gap at offset %d: nothing was kept", w.next)
 	}
+	if err == nil && w.cut {
+		err = failure("connection lost: nothing was kept")
+	}
 	if err != nil {
 		w.ing.Abort()
+		w.reg.ended(w.key, w)
 		w.log.WarnContext(w.ctx, "sftp upload discarded", "bytes", w.next, "err", err)
-		w.onDone(err)
 		return err
+	}
+	var sum [32]byte
+	w.sum.Sum(sum[:0])
+	if id, dup := w.reg.duplicate(w.key, w.next, sum); dup {
+		w.ing.Abort()
+		w.reg.finished(w.key, w, w.next, sum, id)
+		w.m.duplicates.Inc()
+		w.log.InfoContext(w.ctx, "sftp identical re-upload within sftp.upload_window: not delivered again",
+			"transfer", id, "bytes", w.next, "sha256", hex.EncodeToString(sum[:]))
+		return nil
 	}
 	t, err := w.ing.Commit(w.ctx)
 	if err != nil {
+		w.reg.ended(w.key, w)
 		w.log.ErrorContext(w.ctx, "sftp upload could not be stored", "err", err)
-		w.onDone(err)
 		return status(err)
 	}
+	w.reg.finished(w.key, w, w.next, sum, t.ID)
 	w.log.InfoContext(w.ctx, "sftp upload delivered as a transfer", "transfer", t.ID, "bytes", w.next)
-	w.onDone(nil)
 	return nil
 }
