@@ -19,7 +19,7 @@ help:
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
-	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
+	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99 (private and public entries); incident report over 100,000 entries"
 	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
 	@echo "make build  - build bin/lex and bin/lexgate"
@@ -98,6 +98,7 @@ bench: build tools deb-deps
 # completion adds before its receipt (append + signed checkpoint + inclusion proof).
 bench-audit:
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./gateway/audit/
+	$(GO) test -run '^$$' -bench IncidentReport -benchmem ./cli/
 
 # One lexgate under load on loopback for LOAD_DURATION: 200 senders of 1 MiB and
 # 20 of 256 MiB bundles, receivers downloading and acknowledging (purged as they

@@ -38,6 +38,7 @@ func init() {
 		keygenCommand, registerCommand, keysCommand, sendCommand,
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
 		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
+		adminCommand, incidentCommand,
 	}
 }
 

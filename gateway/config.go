@@ -17,6 +17,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
@@ -64,6 +65,9 @@ type Config struct {
 	// Audit configures the audit log; its dir defaults to <store.dir>/audit and
 	// its signing key to <store.dir>/audit.key.
 	Audit audit.Config `yaml:"audit"`
+	// Risk tunes the per-identity statistical baselines behind input.risk
+	// (issue 16); the zero value is a working default.
+	Risk risk.Config `yaml:"risk"`
 	// GC tunes Go's garbage collector for lexgate serve.
 	GC GCConfig `yaml:"gc"`
 }

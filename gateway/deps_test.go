@@ -28,13 +28,14 @@ var allowed = map[string][]string{
 	"gateway/directio":            {},
 	"gateway/tcptune":             {},
 	"gateway/audit":               {},
+	"gateway/risk":                {},
 	"gateway/agecheck":            {},
 	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
 	"gateway/yamlcheck":     {},
-	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck"},
+	"gateway/transfer":      {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
 	"gateway/httpapi":       {"gateway/api", "gateway/transfer", "gateway/identity"},
 	"gateway/sftpfront":     {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck"},
+	"gateway":               {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/risk"},
 	"gateway/gatewaytest":   {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
 	"gateway/battery":       {}, // test-only: its tests drive a whole gateway, and lex as a client
 	"gateway/crashtest":     {}, // test-only: its tests kill a real lexgate process and restart it

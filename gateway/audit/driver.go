@@ -45,30 +45,61 @@ const mysqlMinCheckpoint = time.Second
 //go:embed mysql_schema.sql
 var mysqlSchema string
 
-// openDriver returns the tessera driver cfg names and a function that
-// releases it.
-func openDriver(ctx context.Context, cfg Config) (tessera.Driver, func(), error) {
+// openDriver returns the tessera driver cfg names, the database of a shared
+// log (nil for the POSIX driver), and a function that releases them.
+func openDriver(ctx context.Context, cfg Config) (tessera.Driver, *sql.DB, func(), error) {
 	if cfg.MySQL.DSN == "" {
 		d, err := posix.New(ctx, posix.Config{Path: cfg.Dir})
-		return d, func() {}, err
+		return d, nil, func() {}, err
 	}
 	mc, err := mysql.ParseDSN(cfg.MySQL.DSN)
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: mysql.dsn: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit: mysql.dsn: %w", err)
 	}
 	if err := applySchema(ctx, *mc); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	db, err := sql.Open("mysql", mc.FormatDSN())
 	if err != nil {
-		return nil, nil, fmt.Errorf("audit: mysql: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit: mysql: %w", err)
 	}
 	d, err := tmysql.New(ctx, db)
 	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("audit: mysql: %w", err)
+		return nil, nil, nil, fmt.Errorf("audit: mysql: %w", err)
 	}
-	return d, func() { db.Close() }, nil
+	return d, db, func() { db.Close() }, nil
+}
+
+// bodiesSchema keeps private entries' bodies beside a shared log, so that
+// every replica can open every replica's private entries.
+const bodiesSchema = `CREATE TABLE IF NOT EXISTS lexgate_bodies (
+  commitment VARBINARY(32) NOT NULL PRIMARY KEY,
+  salt       VARBINARY(255) NOT NULL,
+  body       MEDIUMBLOB NOT NULL
+)`
+
+func (s bodyStore) putDB(c, salt, body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO lexgate_bodies (commitment, salt, body) VALUES (?, ?, ?)`,
+		c, salt, body); err != nil {
+		return fmt.Errorf("audit: write body: %w", err)
+	}
+	return nil
+}
+
+func (s bodyStore) getDB(c []byte) (salt, body []byte, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = s.db.QueryRowContext(ctx, `SELECT salt, body FROM lexgate_bodies WHERE commitment = ?`, c).Scan(&salt, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("%w: %x", ErrNoBody, c)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: read body: %w", err)
+	}
+	return salt, body, nil
 }
 
 // applySchema creates tessera's tables if they are missing (the statements
@@ -82,6 +113,9 @@ func applySchema(ctx context.Context, mc mysql.Config) error {
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, mysqlSchema); err != nil {
+		return fmt.Errorf("audit: mysql schema: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, bodiesSchema); err != nil {
 		return fmt.Errorf("audit: mysql schema: %w", err)
 	}
 	return nil
@@ -170,18 +204,9 @@ func (l *Log) catchUp(ctx context.Context) error {
 	from := l.indexed
 	l.mu.Unlock()
 	err = walkFrom(ctx, l.reader, from, size, func(i uint64, entry []byte) error {
-		ev, err := ParseEvent(entry)
-		if err != nil {
-			return fmt.Errorf("audit: entry %d: %w", i, err)
-		}
-		if k := ev.lookupKey(); k != "" {
-			l.mu.Lock()
-			if old, ok := l.index[k]; !ok || i > old {
-				l.index[k] = i
-			}
-			l.mu.Unlock()
-		}
-		return nil
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.indexEntry(i, entry)
 	})
 	if err != nil {
 		return err

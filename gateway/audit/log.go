@@ -2,8 +2,10 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,6 +43,14 @@ type Config struct {
 	// then come at most once a second (checkpoint_interval defaults to 1s).
 	MySQL MySQLConfig `yaml:"mysql"`
 
+	// Operator is the gateway's own SPIFFE ID: it is no party to the
+	// entries of its own actions (see Parties).
+	Operator string `yaml:"-"`
+
+	// Rand is the source of private entries' salts (default crypto/rand);
+	// tests inject a fixed one for reproducible logs.
+	Rand io.Reader `yaml:"-"`
+
 	// Now is the clock for event times (default time.Now).
 	Now func() time.Time `yaml:"-"`
 	// Logger receives operational messages (default slog.Default()).
@@ -65,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -100,10 +113,14 @@ type Log struct {
 	cancel   context.CancelFunc
 	release  func() // the driver's database, if any
 
+	bodies bodyStore // private entries' bodies (bodies.go)
+
 	mu      sync.Mutex
-	index   map[string]uint64 // lookupKey → latest index
-	indexed uint64            // entries [0, indexed) are in index
-	catchMu sync.Mutex        // one catchUp at a time
+	index   map[string]uint64   // lookupKey → latest index
+	commits map[uint64][32]byte // private entries' commitments
+	parties map[string][]uint64 // trust domain → the private entries it is a party to
+	indexed uint64              // entries [0, indexed) are indexed
+	catchMu sync.Mutex          // one catchUp at a time
 	close   sync.Once
 }
 
@@ -135,7 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	// The appender's goroutines live until Close, not until the caller's ctx ends.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	driver, release, err := openDriver(bg, cfg)
+	driver, sharedDB, release, err := openDriver(bg, cfg)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
@@ -151,7 +168,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
 	l := &Log{release: release, cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
-		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
+		shutdown: shutdown, cancel: cancel, index: map[string]uint64{},
+		bodies: bodyStore{dir: filepath.Join(cfg.Dir, "bodies"), db: sharedDB}, commits: map[uint64][32]byte{}, parties: map[string][]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, awaitPoll(cfg.CheckpointInterval))
 	if err := l.firstCheckpoint(ctx); err != nil {
 		l.Close()
@@ -219,21 +237,24 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 	if ev.Time.IsZero() {
 		ev.Time = l.cfg.Now()
 	}
-	b, err := ev.Marshal()
+	leaf, salt, body, err := seal(ev, l.cfg.Rand)
 	if err != nil {
 		return 0, err
 	}
-	idx, err := l.add(ctx, tessera.NewEntry(b))()
+	var commitment []byte
+	if salt != nil {
+		commitment = Commit(salt, body)
+		if err := l.bodies.put(commitment, salt, body); err != nil {
+			return 0, err
+		}
+	}
+	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
 	if err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, err)
 	}
-	if k := ev.lookupKey(); k != "" {
-		l.mu.Lock()
-		if old, ok := l.index[k]; !ok || idx.Index > old {
-			l.index[k] = idx.Index
-		}
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.remember(idx.Index, ev, commitment)
+	l.mu.Unlock()
 	return idx.Index, nil
 }
 
@@ -268,7 +289,22 @@ func (l *Log) Receipt(ctx context.Context, index uint64) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: own checkpoint: %w", err)
 	}
-	return buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	r, err := buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := ParseLeaf([]byte(r.Entry))
+	if err != nil {
+		return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+	}
+	if lf.Public == nil {
+		salt, body, err := l.bodies.get(lf.Commitment)
+		if err != nil {
+			return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+		}
+		r.Salt, r.Body = salt, string(body)
+	}
+	return r, nil
 }
 
 // buildReceipt reads entry index and its inclusion proof under cp from r.
@@ -339,6 +375,33 @@ func readEntry(ctx context.Context, r Fetcher, index, size uint64) ([]byte, erro
 
 // buildIndex reads every integrated entry once.
 func (l *Log) buildIndex(ctx context.Context) error { return l.catchUp(ctx) }
+
+// indexEntry adds entry i to the lookup index (and a private entry to the
+// commitments and parties). The caller holds l.mu.
+func (l *Log) indexEntry(i uint64, entry []byte) error {
+	lf, err := ParseLeaf(entry)
+	if err != nil {
+		return fmt.Errorf("audit: entry %d: %w", i, err)
+	}
+	if lf.Public != nil {
+		l.remember(i, *lf.Public, nil)
+		return nil
+	}
+	salt, body, err := l.bodies.get(lf.Commitment)
+	if err == nil {
+		var ev Event
+		if ev, err = lf.Open(salt, body); err == nil {
+			l.remember(i, ev, lf.Commitment)
+			return nil
+		}
+	}
+	// The log stays consistent without it; only this entry cannot be shown.
+	l.cfg.Logger.Error("audit: a private entry's body is unusable: the entry cannot be shown to its parties", "index", i, "err", err)
+	var c [32]byte
+	copy(c[:], lf.Commitment)
+	l.commits[i] = c
+	return nil
+}
 
 // Walk calls fn for every entry of a log of size size, in order.
 func Walk(ctx context.Context, r Fetcher, size uint64, fn func(index uint64, entry []byte) error) error {

@@ -98,6 +98,21 @@ func TestMySQLSeveralWriters(t *testing.T) {
 		t.Fatalf("VerifyLog = %d entries, %v; want %d ≥ %d", n, err, cp.Size, 2*perLog)
 	}
 
+	// A private entry (its body beside the log, in the shared database)
+	// appended by one replica is found and opened by the other.
+	ack := audit.Event{Kind: audit.KindAck, Actor: "spiffe://manila-lpo.example/site/review-team",
+		Transfer: "0123456789abcdef0123456789abcdef", Recipients: []string{"spiffe://manila-lpo.example/site/review-team"}}
+	if _, err := logs[1].Append(t.Context(), ack); err != nil {
+		t.Fatal(err)
+	}
+	pi, ok := logs[0].Find(audit.LookupAck(ack.Transfer, ack.Actor))
+	if !ok {
+		t.Fatal("replica 0 does not find the private ack replica 1 appended")
+	}
+	if got, err := logs[0].Event(ctx, pi); err != nil || got.Kind != audit.KindAck || got.Transfer != ack.Transfer {
+		t.Fatalf("replica 0 opens the private entry as %+v, %v", got, err)
+	}
+
 	// Clients read the log from any replica in the tlog-tiles layout.
 	srv := httptest.NewServer(logs[1].Handler())
 	defer srv.Close()

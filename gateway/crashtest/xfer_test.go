@@ -323,7 +323,7 @@ func (w *world) checkAgreement(t testing.TB) {
 		}
 	}
 	err = audit.Walk(ctx, log.Reader(), size, func(i uint64, entry []byte) error {
-		ev, err := audit.ParseEvent(entry)
+		ev, err := log.Event(ctx, i)
 		if err != nil {
 			return err
 		}

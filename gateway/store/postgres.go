@@ -249,6 +249,20 @@ CREATE TABLE destructions (
 	certificate BYTEA NOT NULL
 );
 `,
+	`
+CREATE TABLE revocations (
+	id         TEXT PRIMARY KEY,
+	revoked_by TEXT NOT NULL,
+	revoked_at BIGINT NOT NULL,
+	reason     TEXT NOT NULL
+);
+CREATE TABLE admin_quarantines (
+	transfer_id    TEXT COLLATE "C" PRIMARY KEY,
+	quarantined_by TEXT NOT NULL,
+	quarantined_at BIGINT NOT NULL,
+	reason         TEXT NOT NULL
+);
+`,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

@@ -45,6 +45,7 @@ var replicaTests = []struct {
 	{"Approve", testRaceApprove},
 	{"ResumeOnOther", testResumeOnOtherReplica},
 	{"NamedLock", testNamedLock},
+	{"AdminState", testAdminState},
 }
 
 func TestReplicas(t *testing.T) {
@@ -397,5 +398,36 @@ func TestReplicasFirst(t *testing.T) {
 				t.Errorf("%d quarantines were first, want 1", firsts)
 			}
 		})
+	}
+}
+
+// testAdminState: revocations and admin quarantines (the admin plane's
+// state) made through one replica are seen by the other at once.
+func testAdminState(t *testing.T, a, b *Store) {
+	r := Revocation{ID: "spiffe://harbor-law.example/paralegal/mallory", By: alice, At: t0, Reason: "left the firm"}
+	if err := a.Revoke(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Revoke(t.Context(), r); !errors.Is(err, ErrExists) {
+		t.Errorf("second Revoke = %v, want ErrExists", err)
+	}
+	if rs, err := b.Revocations(t.Context()); err != nil || len(rs) != 1 || rs[0] != r {
+		t.Errorf("Revocations on the other replica = %+v, %v", rs, err)
+	}
+	content := randomBytes(t, 100)
+	tr := newTransfer(t, alice, content, bob)
+	createUploaded(t, a, tr, content)
+	ids, err := a.AdminQuarantine(t.Context(), Selector{Transfer: tr.ID}, alice, t0, "incident 42")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("AdminQuarantine = %v, %v", ids, err)
+	}
+	if q, err := b.AdminQuarantined(t.Context(), tr.ID); err != nil || !q {
+		t.Errorf("AdminQuarantined on the other replica = %v, %v", q, err)
+	}
+	if ids, err := b.AdminRelease(t.Context(), Selector{Transfer: tr.ID}); err != nil || len(ids) != 1 {
+		t.Errorf("AdminRelease = %v, %v", ids, err)
+	}
+	if _, err := b.Unrevoke(t.Context(), r.ID); err != nil {
+		t.Errorf("Unrevoke: %v", err)
 	}
 }

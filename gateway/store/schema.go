@@ -92,11 +92,28 @@ CREATE TABLE destructions (
 	certificate BLOB NOT NULL     -- the signed statement, opaque to the store
 );
 `,
+	`
+-- Issue 16: run-time revocations of SPIFFE IDs by the admin plane (merged
+-- with the config file's identity.revoked at start), and transfers an
+-- admin quarantined: never delivered until released.
+CREATE TABLE revocations (
+	id         TEXT PRIMARY KEY, -- SPIFFE ID
+	revoked_by TEXT NOT NULL,
+	revoked_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason     TEXT NOT NULL
+);
+CREATE TABLE admin_quarantines (
+	transfer_id    TEXT PRIMARY KEY,
+	quarantined_by TEXT NOT NULL,
+	quarantined_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason         TEXT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 func init() {
 	if len(migrations) != SchemaVersion {

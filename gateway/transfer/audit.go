@@ -26,6 +26,9 @@ type Auditor interface {
 	SignStatement(st audit.Statement) (signed []byte, sum string, err error)
 	// Origin is the log's origin, named in certificates.
 	Origin() string
+	// Bodies streams the bodies of the private entries below size to
+	// which trustDomain is a party (privateaudit.go).
+	Bodies(ctx context.Context, trustDomain string, size uint64, fn func(audit.Body) error) error
 }
 
 var _ Auditor = (*audit.Log)(nil)
@@ -45,6 +48,7 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 		}
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
+	s.observeRisk(ev)
 	return i, nil
 }
 
@@ -86,9 +90,13 @@ func (s *Service) auditAllowed(ctx context.Context, in policy.Input, d policy.De
 
 // transferEvent is an event about stored transfer t by actor.
 func transferEvent(kind audit.Kind, actor string, t *store.Transfer) audit.Event {
-	return audit.Event{Kind: kind, Actor: actor, Transfer: t.ID, Recipients: t.Recipients, Matter: t.Matter,
+	ev := audit.Event{Kind: kind, Actor: actor, Transfer: t.ID, Recipients: t.Recipients, Matter: t.Matter,
 		Labels: t.Labels, ManifestSHA256: t.ManifestHash, CiphertextSHA256: t.CiphertextSHA256,
 		CiphertextSize: t.CiphertextSize}
+	if actor != t.Sender {
+		ev.Sender = t.Sender // the sender's organisation is a party of the entry
+	}
+	return ev
 }
 
 // auditUpload logs a completed upload once: a retried final chunk finds it logged.

@@ -76,6 +76,19 @@ type Governance interface {
 	DestructionOf(ctx context.Context, id string) (*store.Destruction, error)
 }
 
+// Admin is the admin plane's state (issue 16): run-time revocations and
+// transfers an admin quarantined. Read from the shared store, both take
+// effect on every replica that consults it.
+type Admin interface {
+	Revoke(ctx context.Context, r store.Revocation) error
+	Unrevoke(ctx context.Context, id string) (store.Revocation, error)
+	Revocations(ctx context.Context) ([]store.Revocation, error)
+	AdminQuarantine(ctx context.Context, sel store.Selector, by string, at time.Time, reason string) ([]string, error)
+	AdminRelease(ctx context.Context, sel store.Selector) ([]string, error)
+	AdminQuarantined(ctx context.Context, id string) (bool, error)
+	AdminQuarantines(ctx context.Context) ([]store.QuarantineRecord, error)
+}
+
 // Locker runs work that must happen on one replica at a time, such as the
 // retention sweep (two sweeps would certify one deletion twice). Lock blocks
 // until the named lock is held or ctx ends; the lock is the driver's (a
@@ -90,6 +103,7 @@ type Store interface {
 	Ciphertext
 	Keys
 	Governance
+	Admin
 	Locker
 }
 

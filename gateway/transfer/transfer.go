@@ -32,6 +32,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -106,6 +107,10 @@ type Service struct {
 	custodial  func(id string) bool
 	staticHeld func(matter string) bool
 	gatewayID  string
+	revoker    Revoker // nil: revocations cannot be enforced (admin.go)
+	// risk keeps the statistical baselines (risk.go); nil: none.
+	risk        *risk.Tracker
+	onRiskAlert func()
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -127,6 +132,14 @@ type Deps struct {
 	// StaticHold reports a legal hold recorded in the policy data's matter
 	// registry; nil: the sweeper obeys only the holds in the store.
 	StaticHold func(matter string) bool
+	// Revoker enforces the admin plane's revocations on the running
+	// gateway; nil: revoke and unrevoke fail with ErrNoRevoker.
+	Revoker Revoker
+	// Risk keeps per-identity baselines whose assessment every decision's
+	// input carries (input.risk); nil: none, input.risk_score is 0.
+	Risk *risk.Tracker
+	// RiskAlert is called for every risk alert (a metric); may be nil.
+	RiskAlert func()
 }
 
 // New returns a core on deps.
@@ -139,7 +152,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
 		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
-		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold}
+		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker,
+		risk: deps.Risk, onRiskAlert: deps.RiskAlert}
 	if s.custodial == nil {
 		s.custodial = func(string) bool { return false }
 	}
@@ -162,7 +176,9 @@ func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision,
 	if in.Time.IsZero() {
 		in.Time = s.now().UTC()
 	}
+	r := s.assessRisk(&in)
 	d, err := s.policy.Decide(ctx, in)
+	s.riskAlert(ctx, in, r, d)
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy evaluation failed", "action", in.Action, "err", err)
 		if len(d.Reasons) == 0 {
@@ -407,6 +423,9 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	}
 	if isSender && !slices.Contains(t.Recipients, caller.String()) {
 		return nil, nil, ErrNotFound // senders upload; only recipients download
+	}
+	if err := s.refuseQuarantined(ctx, caller, t); err != nil {
+		return nil, nil, err
 	}
 	m, err := s.boundManifest(t)
 	if err != nil {
