@@ -76,14 +76,14 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		return nil, err
 	}
 	tc := tlsConfig(svid, bundles, cfg.gatewayID())
-	rt, name, err := connect(ctx, cfg.Gateway, mode, tc, verbose)
+	addr, rt, name, err := connectAny(ctx, cfg.gateways(), mode, tc, verbose)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		addr:      cfg.Gateway,
+		addr:      addr,
 		tc:        tc,
-		base:      "https://" + cfg.Gateway,
+		base:      "https://" + addr,
 		hc:        &http.Client{Transport: rt},
 		rt:        rt,
 		svid:      svid,

@@ -42,6 +42,7 @@ func init() {
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
 		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
 		completionCommand,
+		adminCommand, incidentCommand,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -70,6 +71,9 @@ type Config struct {
 	// Audit configures the audit log; its dir defaults to <store.dir>/audit and
 	// its signing key to <store.dir>/audit.key.
 	Audit audit.Config `yaml:"audit"`
+	// Risk tunes the per-identity statistical baselines behind input.risk
+	// (issue 16); the zero value is a working default.
+	Risk risk.Config `yaml:"risk"`
 	// GC tunes Go's garbage collector for lexgate serve.
 	GC GCConfig `yaml:"gc"`
 	// Notify sends email and webhook notifications from the store's outbox.
@@ -264,6 +268,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Policy.DecisionLog)
 	}
 	abs(&c.Store.Dir)
+	abs(&c.Store.SpoolDir)
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)

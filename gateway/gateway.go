@@ -31,6 +31,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -73,6 +74,7 @@ type Gateway struct {
 	admin    *http.Server
 	sftp     *sftpfront.Server // nil unless sftp.listen is set
 	svc      *transfer.Service
+	live     *liveConns // live connections by SPIFFE ID, for revocations
 
 	// sweeper is the retention sweeper's goroutine, started by Serve and
 	// stopped by Shutdown (or Serve's end) before the store closes.
@@ -165,8 +167,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if g.store, err = store.Open(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
+	g.live = newLiveConns(g.id.IsRevoked)
+	if err := g.loadRevocations(ctx); err != nil {
+		return nil, err
+	}
 	acfg := cfg.Audit
 	acfg.Logger = log
+	acfg.Operator = g.id.ID().String()
 	if acfg.Origin == "" {
 		acfg.Origin = g.id.ID().TrustDomain().Name() + "/lexgate-audit"
 	}
@@ -174,9 +181,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: audit: %w", err)
 	}
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
-	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
+	tracker, err := risk.New(cfg.Risk)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	riskAlerts := prometheus.NewCounter(prometheus.CounterOpts{Name: "lexgate_risk_alerts_total",
+		Help: "Requests whose statistical risk score reached the alert threshold (see policies/risk.rego)."})
+	g.metrics.reg.MustRegister(riskAlerts)
+	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Risk: tracker, RiskAlert: riskAlerts.Inc, Store: g.store, Policy: g.policy,
 		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
-		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String()})
+		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), Revoker: revoker{g}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -268,7 +282,7 @@ func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
 		IdleTimeout:       g.cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
-		ConnState:         preauthConnState,
+		ConnState:         g.connState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         protocols(true, true),
 		HTTP2: &http.HTTP2Config{
@@ -297,7 +311,7 @@ func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 	g.quicTr = &quic.Transport{Conn: g.udpConn, ConnContext: pre.accept, StatelessResetKey: g.resetKey}
 	return &http3.Server{
 		Handler:        h,
-		ConnContext:    pre.handshakeDone,
+		ConnContext:    g.trackQUIC(pre.handshakeDone),
 		TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
 		MaxHeaderBytes: g.cfg.Limits.MaxHeaderBytes,
 		IdleTimeout:    g.cfg.Limits.IdleTimeout,

@@ -29,11 +29,11 @@ var ErrClosed = errors.New("identity: source is closed")
 // bundles of every trust domain it accepts, plus the deny list. It is safe
 // for concurrent use.
 type Source struct {
-	svid    *x509svid.SVID           // file source
-	wl      *workloadapi.X509Source  // Workload API source
-	bundles *x509bundle.Set          // from Config.Bundles
-	id      spiffeid.ID              // the gateway's own ID at New
-	revoked map[spiffeid.ID]struct{} // read-only after New
+	svid    *x509svid.SVID          // file source
+	wl      *workloadapi.X509Source // Workload API source
+	bundles *x509bundle.Set         // from Config.Bundles
+	id      spiffeid.ID             // the gateway's own ID at New
+	revoked *revocations            // the deny list: config file + run time (revocation.go)
 	log     *slog.Logger
 
 	closed    atomic.Bool
@@ -56,7 +56,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{revoked: c.revoked, log: c.log, bundles: x509bundle.NewSet()}
+	s := &Source{revoked: newRevocations(c.revoked), log: c.log, bundles: x509bundle.NewSet()}
 	for td, path := range c.bundles {
 		b, err := x509bundle.Load(td, path)
 		if err != nil {
@@ -152,12 +152,6 @@ func (s *Source) TrustDomains() []spiffeid.TrustDomain {
 	return slices.SortedFunc(maps.Keys(tds), func(a, b spiffeid.TrustDomain) int {
 		return strings.Compare(a.Name(), b.Name())
 	})
-}
-
-// IsRevoked reports whether id is on the deny list.
-func (s *Source) IsRevoked(id spiffeid.ID) bool {
-	_, ok := s.revoked[id]
-	return ok
 }
 
 // GetX509SVID returns the gateway's current X.509-SVID. It implements

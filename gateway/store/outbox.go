@@ -93,8 +93,8 @@ func (s *Store) EnqueueEvent(ctx context.Context, ev Event) error {
 		ev.Created = time.Now()
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox_events (id, kind, subject, payload, created)
-			VALUES (?, ?, ?, ?, ?)`, ev.ID, ev.Kind, ev.Subject, string(ev.Payload), ev.Created.UnixNano())
+		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_events (id, kind, subject, payload, created)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, ev.ID, ev.Kind, ev.Subject, string(ev.Payload), ev.Created.UnixNano())
 		if err != nil {
 			return fmt.Errorf("store: enqueue event: %w", err)
 		}
@@ -140,8 +140,8 @@ func (s *Store) RouteEvent(ctx context.Context, id string, routes []Route, now t
 			if err != nil {
 				return fmt.Errorf("store: route event %s: %w", id, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox_deliveries (event_id, endpoint, target, next_at)
-				VALUES (?, ?, ?, ?)`, id, r.Endpoint, string(target), now.UnixNano()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox_deliveries (event_id, endpoint, target, next_at)
+				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, r.Endpoint, string(target), now.UnixNano()); err != nil {
 				return fmt.Errorf("store: route event %s: %w", id, err)
 			}
 		}

@@ -93,6 +93,23 @@ CREATE TABLE destructions (
 );
 `,
 	`
+-- Issue 16: run-time revocations of SPIFFE IDs by the admin plane (merged
+-- with the config file's identity.revoked at start), and transfers an
+-- admin quarantined: never delivered until released.
+CREATE TABLE revocations (
+	id         TEXT PRIMARY KEY, -- SPIFFE ID
+	revoked_by TEXT NOT NULL,
+	revoked_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason     TEXT NOT NULL
+);
+CREATE TABLE admin_quarantines (
+	transfer_id    TEXT PRIMARY KEY,
+	quarantined_by TEXT NOT NULL,
+	quarantined_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason         TEXT NOT NULL
+);
+`,
+	`
 -- Issue 21: the notification outbox. Triggers write an event in the same
 -- transaction as the fact it reports (a transfer ready, quarantined,
 -- downloaded or acknowledged; a hold placed or lifted; a four-eyes request
@@ -200,7 +217,7 @@ END;
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 func init() {
 	if len(migrations) != SchemaVersion {
