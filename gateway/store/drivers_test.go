@@ -48,6 +48,10 @@ var driverTests = []driverTest{
 	{"CountDownloadAtomic", testCountDownloadAtomic},
 	{"CountDownloadRanges", testCountDownloadRanges},
 	{"HoldsRequestsDestructions", testHoldsRequestsDestructions},
+	{"OutboxFacts", testOutboxFacts},
+	{"OutboxQuarantineAlert", testOutboxQuarantineAlert},
+	{"OutboxDeliveries", testOutboxDeliveries},
+	{"ExpiringTransfers", testExpiringTransfers},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

@@ -5,15 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestOutboxFacts: each fact the store records queues its event in the
+// testOutboxFacts (in the driver suite): each fact the store records queues its event in the
 // same transaction (ready, first download, ack, hold placed and lifted, a
 // four-eyes request made and approved); a refused ack queues nothing.
-func TestOutboxFacts(t *testing.T) {
+func testOutboxFacts(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	content := randomBytes(t, 64)
@@ -66,6 +68,26 @@ func TestOutboxFacts(t *testing.T) {
 			t.Errorf("event %d: %+v, want kind %s", i, ev, want[i])
 		}
 	}
+	// Both drivers' triggers write the same payload keys for each kind.
+	keys := map[string]string{
+		EventTransferReady:        "decision_id expires_at matter recipients sender transfer_id",
+		EventTransferReceived:     "decision_id matter recipients sender transfer_id",
+		EventTransferAcknowledged: "decision_id matter recipients sender transfer_id",
+		EventHoldPlaced:           "actor matter",
+		EventHoldLifted:           "actor matter",
+		EventApprovalRequested:    "actor matter recipients request_id",
+		EventApprovalGranted:      "actor matter recipients request_id requested_by",
+	}
+	for _, ev := range evs {
+		var m map[string]any
+		if err := json.Unmarshal(ev.Payload, &m); err != nil {
+			t.Fatalf("%s payload %s: %v", ev.Kind, ev.Payload, err)
+		}
+		got := slices.Sorted(maps.Keys(m))
+		if strings.Join(got, " ") != keys[ev.Kind] {
+			t.Errorf("%s payload keys %v, want %s", ev.Kind, got, keys[ev.Kind])
+		}
+	}
 	var p struct {
 		TransferID string   `json:"transfer_id"`
 		Sender     string   `json:"sender"`
@@ -78,9 +100,9 @@ func TestOutboxFacts(t *testing.T) {
 	}
 }
 
-// TestOutboxQuarantineAlert: a quarantined transfer queues a risk alert
+// testOutboxQuarantineAlert (in the driver suite): a quarantined transfer queues a risk alert
 // in the same transaction.
-func TestOutboxQuarantineAlert(t *testing.T) {
+func testOutboxQuarantineAlert(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	content := randomBytes(t, 64)
@@ -100,10 +122,10 @@ func TestOutboxQuarantineAlert(t *testing.T) {
 	}
 }
 
-// TestOutboxDeliveries: an event is routed once; a failed attempt is due
+// testOutboxDeliveries (in the driver suite): an event is routed once; a failed attempt is due
 // again later, a parked one is not due until retried, and a delivered one
 // is done.
-func TestOutboxDeliveries(t *testing.T) {
+func testOutboxDeliveries(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	ev := Event{ID: "refused-1", Kind: "transfer.refused", Subject: "dec-9", Payload: json.RawMessage(`{"decision_id":"dec-9"}`)}
@@ -182,8 +204,8 @@ func TestOutboxDeliveries(t *testing.T) {
 	}
 }
 
-// TestExpiringTransfers: ready transfers expiring in the window, and no others.
-func TestExpiringTransfers(t *testing.T) {
+// testExpiringTransfers (in the driver suite): ready transfers expiring in the window, and no others.
+func testExpiringTransfers(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	var ids []string

@@ -263,6 +263,117 @@ CREATE TABLE admin_quarantines (
 	reason         TEXT NOT NULL
 );
 `,
+	`
+-- Issue 21: the notification outbox, as in the SQLite migration: the same
+-- tables, and its eight triggers as PL/pgSQL trigger functions that write
+-- the same events (kind, subject and JSON payload) in the transaction of
+-- the fact they report.
+CREATE TABLE outbox_events (
+	seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id      TEXT COLLATE "C" NOT NULL UNIQUE,
+	kind    TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	routed  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_events_unrouted ON outbox_events (seq) WHERE routed = 0;
+CREATE TABLE outbox_deliveries (
+	event_id     TEXT COLLATE "C" NOT NULL REFERENCES outbox_events (id) ON DELETE CASCADE,
+	endpoint     TEXT NOT NULL,
+	target       TEXT NOT NULL DEFAULT '',
+	state        TEXT NOT NULL DEFAULT 'pending',
+	attempts     BIGINT NOT NULL DEFAULT 0,
+	next_at      BIGINT NOT NULL,
+	last_error   TEXT NOT NULL DEFAULT '',
+	delivered_at BIGINT,
+	PRIMARY KEY (event_id, endpoint)
+);
+CREATE INDEX outbox_deliveries_due ON outbox_deliveries (next_at) WHERE state = 'pending';
+-- lexgate_outbox_add queues one event: a random 32-hex-digit id (as
+-- SQLite's lower(hex(randomblob(16)))) and the time in Unix nanoseconds.
+CREATE FUNCTION lexgate_outbox_add(k TEXT, subj TEXT, body JSON) RETURNS VOID
+LANGUAGE sql AS $$
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		replace(gen_random_uuid()::text, '-', ''), k, subj, body::text,
+		(extract(epoch FROM clock_timestamp()) * 1000000000)::BIGINT);
+$$;
+CREATE FUNCTION lexgate_outbox_recipients(tid TEXT) RETURNS JSON
+LANGUAGE sql STABLE AS $$
+	SELECT coalesce(json_agg(recipient ORDER BY pos), '[]'::json) FROM recipients WHERE transfer_id = tid;
+$$;
+CREATE FUNCTION outbox_transfer_ready() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('transfer.ready', NEW.id,
+		json_build_object('transfer_id', NEW.id, 'sender', NEW.sender, 'matter', NEW.matter,
+			'recipients', lexgate_outbox_recipients(NEW.id),
+			'expires_at', NEW.expires_at, 'decision_id', NEW.decision_id));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_transfer_ready AFTER UPDATE OF state ON transfers FOR EACH ROW
+WHEN (NEW.state = 'ready' AND OLD.state <> 'ready') EXECUTE FUNCTION outbox_transfer_ready();
+CREATE FUNCTION outbox_transfer_quarantined() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('risk.alert', NEW.id,
+		json_build_object('transfer_id', NEW.id, 'sender', NEW.sender, 'matter', NEW.matter,
+			'recipients', lexgate_outbox_recipients(NEW.id),
+			'reasons', json_build_array(json_build_object('code', 'transfer.quarantined',
+				'message', 'the ciphertext did not match its signed hash: the transfer was quarantined and its bytes deleted'))));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_transfer_quarantined AFTER UPDATE OF state ON transfers FOR EACH ROW
+WHEN (NEW.state = 'quarantined' AND OLD.state <> 'quarantined') EXECUTE FUNCTION outbox_transfer_quarantined();
+-- outbox_recipient_event is transfer.acknowledged and transfer.received:
+-- TG_ARGV[0] is the kind.
+CREATE FUNCTION outbox_recipient_event() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+DECLARE
+	t transfers%ROWTYPE;
+BEGIN
+	SELECT * INTO t FROM transfers WHERE id = NEW.transfer_id;
+	IF FOUND THEN
+		PERFORM lexgate_outbox_add(TG_ARGV[0], t.id,
+			json_build_object('transfer_id', t.id, 'sender', t.sender, 'matter', t.matter,
+				'recipients', json_build_array(NEW.recipient), 'decision_id', t.decision_id));
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_transfer_acknowledged AFTER UPDATE OF acked ON recipients FOR EACH ROW
+WHEN (OLD.acked IS NULL AND NEW.acked IS NOT NULL) EXECUTE FUNCTION outbox_recipient_event('transfer.acknowledged');
+CREATE TRIGGER outbox_transfer_received AFTER UPDATE OF downloads ON recipients FOR EACH ROW
+WHEN (OLD.downloads = 0 AND NEW.downloads > 0) EXECUTE FUNCTION outbox_recipient_event('transfer.received');
+CREATE FUNCTION outbox_hold_placed() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('hold.placed', NEW.matter,
+		json_build_object('matter', NEW.matter, 'actor', NEW.placed_by));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_hold_placed AFTER INSERT ON holds FOR EACH ROW EXECUTE FUNCTION outbox_hold_placed();
+CREATE FUNCTION outbox_hold_lifted() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('hold.lifted', OLD.matter,
+		json_build_object('matter', OLD.matter, 'actor', OLD.placed_by));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_hold_lifted AFTER DELETE ON holds FOR EACH ROW EXECUTE FUNCTION outbox_hold_lifted();
+CREATE FUNCTION outbox_approval_requested() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('approval.requested', NEW.id,
+		json_build_object('request_id', NEW.id, 'matter', NEW.matter, 'actor', NEW.requested_by,
+			'recipients', json_build_array(NEW.recipient)));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_approval_requested AFTER INSERT ON matter_requests FOR EACH ROW
+EXECUTE FUNCTION outbox_approval_requested();
+CREATE FUNCTION outbox_approval_granted() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM lexgate_outbox_add('approval.granted', NEW.id,
+		json_build_object('request_id', NEW.id, 'matter', NEW.matter, 'actor', NEW.approved_by,
+			'requested_by', NEW.requested_by, 'recipients', json_build_array(NEW.recipient)));
+	RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_approval_granted AFTER UPDATE OF approved_by ON matter_requests FOR EACH ROW
+WHEN (OLD.approved_by IS NULL AND NEW.approved_by IS NOT NULL) EXECUTE FUNCTION outbox_approval_granted();
+`,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its
