@@ -24,9 +24,9 @@ type Deps struct {
 // Notifier drives the store's outbox: it routes each new event to its
 // endpoints, delivers what is due, retries failures with exponential
 // backoff and parks a delivery after Config.MaxAttempts failures. Run it
-// with [Notifier.Run]; any number of gateways may run one on the same
-// store only if each delivers to its own endpoints (one notifier per
-// store is the supported setup).
+// with [Notifier.Run]. Several gateways may run one on the same store (the
+// replicas of a cluster on PostgreSQL): Run holds the store's "notify"
+// lock, so one of them delivers at a time and the others stand by.
 type Notifier struct {
 	cfg      Config
 	store    *store.Store
@@ -83,10 +83,35 @@ const batch = 256
 // larger, parallel batches. An event waits at most this long for its pass.
 const minPass = 20 * time.Millisecond
 
-// Run works through the outbox until ctx is done: it wakes when the store
-// commits a write (at most every minPass), when the next retry is due, or
-// every PollInterval.
+// LockName is the store lock ([store.Store.Lock]) a running notifier
+// holds: of the gateways sharing one store, only its holder delivers,
+// which keeps each event from being delivered once per replica.
+const LockName = "notify"
+
+// Run works through the outbox until ctx is done. It first waits for the
+// store's [LockName] lock — another replica's notifier may hold it; this
+// one takes over when that replica stops or dies (its database connection
+// closes). Then it wakes when this process commits a write (at most every
+// minPass), when the next retry is due, or every PollInterval: another
+// replica's writes are seen at the poll, not at once.
 func (n *Notifier) Run(ctx context.Context) {
+	var unlock func()
+	for {
+		var err error
+		if unlock, err = n.store.Lock(ctx, LockName); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.log.Error("notify: the notifier lock was not taken; trying again at the poll interval",
+			"lock", LockName, "poll_interval", n.cfg.PollInterval, "err", err)
+		if !sleep(ctx, n.cfg.PollInterval) {
+			return
+		}
+	}
+	defer unlock()
+	n.log.Info("notify: delivering the outbox", "lock", LockName)
 	var last time.Time
 	for {
 		if wait := minPass - time.Since(last); wait > 0 && !sleep(ctx, wait) {
