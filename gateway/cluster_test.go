@@ -175,3 +175,40 @@ func TestClusterReplicas(t *testing.T) {
 		t.Errorf("the log holds %d acks and %d upload completions of the transfer, want 1 and 1", acks, uploads)
 	}
 }
+
+// TestClusterInboxWatch: a recipient's inbox watch held by one replica
+// answers with a transfer sealed through the other, whose write does not
+// wake the first replica's process: the watch polls the shared store.
+func TestClusterInboxWatch(t *testing.T) {
+	c := startCluster(t)
+	r1 := gatewaytest.Start(t, c.replica("r1"))
+	r2 := r1.StartReplica(t, c.replica("r2"))
+	team1 := newAPIClient(t, r1, gatewaytest.Team, false)
+	st, _, hdr := team1.do(http.MethodGet, api.PathInbox, nil, nil)
+	if st != http.StatusOK || hdr.Get("ETag") == "" {
+		t.Fatalf("inbox on r1: %d, ETag %q", st, hdr.Get("ETag"))
+	}
+	type answer struct {
+		st   int
+		body []byte
+	}
+	got := make(chan answer, 1)
+	go func() {
+		st, b, _ := team1.do(http.MethodGet, api.PathInbox, nil,
+			map[string]string{"If-None-Match": hdr.Get("ETag"), "Prefer": "wait=60"})
+		got <- answer{st, b}
+	}()
+	alice2 := newAPIClient(t, r2, gatewaytest.Alice, false)
+	ct := encrypt(t, []byte("sealed on r2"), team1.register().Recipient())
+	st, xfer, e := alice2.create([]string{gatewaytest.Team}, nil, ct, nil)
+	if st != http.StatusCreated {
+		t.Fatalf("create on r2: %d %+v", st, e)
+	}
+	if st, b, _ := alice2.upload(xfer.ID, 0, ct); st != http.StatusNoContent {
+		t.Fatalf("upload on r2: %d %s", st, b)
+	}
+	a := <-got
+	if a.st != http.StatusOK || !bytes.Contains(a.body, []byte(xfer.ID)) {
+		t.Fatalf("the watch on r1 answered %d %s; want 200 listing %s", a.st, a.body, xfer.ID)
+	}
+}

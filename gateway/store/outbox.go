@@ -316,3 +316,8 @@ func (c *changes) signal() {
 // commits: a long poll (an inbox watch, the notifier) waits on it instead
 // of polling the database.
 func (s *Store) Changed() <-chan struct{} { return s.changed.wait() }
+
+// Shared reports whether other processes may write this store: true on
+// PostgreSQL, shared by replicas, whose writes [Store.Changed] does not
+// see; a waiter there polls as well.
+func (s *Store) Shared() bool { return s.pg != nil }

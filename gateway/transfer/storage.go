@@ -104,6 +104,9 @@ type Locker interface {
 type Outbox interface {
 	EnqueueEvent(ctx context.Context, ev store.Event) error
 	Changed() <-chan struct{}
+	// Shared reports whether other processes write the same store (the
+	// replicas of a cluster), so that waiters poll as well.
+	Shared() bool
 }
 
 // Store is everything the core keeps, as one driver provides it.

@@ -17,6 +17,10 @@ import (
 // MaxInboxWait bounds how long WatchInbox holds a request.
 const MaxInboxWait = 60 * time.Second
 
+// SharedWatchPoll is how often WatchInbox re-reads the inbox on a store
+// other replicas write too, whose writes do not wake this process.
+const SharedWatchPoll = time.Second
+
 // watchStop ends every WatchInbox in progress when the gateway shuts down,
 // and wakes them when the audit log records something: a transfer enters
 // an inbox only once its completion is logged, after the store's write.
@@ -94,6 +98,14 @@ func (s *Service) WatchInbox(ctx context.Context, caller spiffeid.ID, tag string
 	}
 	timer := time.NewTimer(min(wait, MaxInboxWait))
 	defer timer.Stop()
+	// Changed wakes on this process's writes only: where other replicas
+	// write the same store, their transfers are seen at the next poll.
+	var poll <-chan time.Time
+	if s.store.Shared() {
+		tick := time.NewTicker(SharedWatchPoll)
+		defer tick.Stop()
+		poll = tick.C
+	}
 	for {
 		wake, appended := s.store.Changed(), s.watches.nextAppend()
 		now, err := s.inboxTag(ctx, caller)
@@ -107,6 +119,7 @@ func (s *Service) WatchInbox(ctx context.Context, caller spiffeid.ID, tag string
 		select {
 		case <-wake:
 		case <-appended:
+		case <-poll:
 		case <-timer.C:
 			return nil, tag, false, nil
 		case <-s.watches.done():
