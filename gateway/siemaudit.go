@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -38,5 +39,21 @@ func (a *auditEntries) Entries(ctx context.Context, from uint64, fn func(index u
 	if cp.Size <= from {
 		return nil
 	}
-	return audit.WalkFrom(ctx, a.log.Reader(), from, cp.Size, fn)
+	return audit.WalkFrom(ctx, a.log.Reader(), from, cp.Size, func(i uint64, entry []byte) error {
+		lf, err := audit.ParseLeaf(entry)
+		if err != nil || lf.Public != nil {
+			return fn(i, entry) // a public event (or one the SIEM reports as malformed)
+		}
+		// A private entry's leaf is only a commitment: the SIEM, the
+		// operator's own, gets its body, checked against the commitment.
+		ev, err := a.log.Event(ctx, i)
+		if err != nil {
+			return fmt.Errorf("gateway: audit entry %d for the SIEM: %w", i, err)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("gateway: audit entry %d for the SIEM: %w", i, err)
+		}
+		return fn(i, b)
+	})
 }
