@@ -8,8 +8,9 @@ PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers. Debian's curl
 # speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3; zsh and
 # fish load lex's completion scripts; systemd's systemd-analyze rates the unit;
-# rsyslog (with rsyslog-gnutls) receives the SIEM forwarder's syslog over TLS.
-DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls
+# rsyslog (with rsyslog-gnutls) receives the SIEM forwarder's syslog over TLS;
+# postgresql and mariadb-server back the cluster tests and make cluster-demo.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls postgresql mariadb-server
 
 .PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools clean help
 
