@@ -79,7 +79,7 @@ pipl_assessment_in_force(v) if {
 	not entry_lapsed({"until": object.get(a, "expires", "9999-12-31")})
 }
 
-deny contains {
+personal_denies contains {
 	"code": "pipl.volumes_unknown",
 	"message": sprintf("personal information leaving mainland China from %s: the route (CAC security assessment, standard contract or exemption) depends on its exports since 1 January, and none are on file (organisation data pipl: personal_subjects, sensitive_subjects, ciio, important_data)", [from.trust_domain]),
 } if {
@@ -87,7 +87,7 @@ deny contains {
 	not is_number(object.get(v, "personal_subjects", null)) # (a ref in a call is evaluated outside `not`)
 }
 
-deny contains {
+personal_denies contains {
 	"code": "pipl.security_assessment_required",
 	"message": sprintf("%s exports personal information from mainland China above the thresholds of the 2024 Provisions (Art. 7: CIIO, important data, over 1,000,000 people or 10,000 people's sensitive personal information this year): it needs a CAC security assessment in force before sending to %s", [from.trust_domain, to.trust_domain]),
 } if {
@@ -97,7 +97,7 @@ deny contains {
 	not pipl_assessment_in_force(v)
 }
 
-deny contains {
+personal_denies contains {
 	"code": "pipl.no_transfer_mechanism",
 	"message": sprintf("Personal information of subjects in China may go to %s only under the CAC standard contract (PIPL-SCC) or to a PIPL-certified recipient; between %s and %s %s", [
 		to.jurisdiction, from.trust_domain, to.trust_domain,

@@ -24,6 +24,13 @@ package lexgate
 # confidential_labels are the labels that bring these rules in.
 confidential_labels := {"client-confidential", "privileged"}
 
+# The rules below add to confidential_denies, which counts only for
+# confidential material.
+deny contains r if {
+	count(labels & confidential_labels) > 0
+	some r in confidential_denies
+}
+
 # provider holds when party p is an outsourcing provider for the matter.
 provider(p) if {
 	p.organisation.kind == "lpo"
@@ -39,7 +46,7 @@ confidential_providers := [to |
 	provider(to)
 ]
 
-deny contains {
+confidential_denies contains {
 	"code": "confidentiality.no_client_consent",
 	"message": sprintf("%s is an outsourcing provider: %s material of matter %s may go to it only with the client's informed consent covering it (ABA Formal Opinion 08-451; Model Rule 1.6), and none in force does; record the consent on the matter", [
 		who(to), concat(" and ", sort(labels & confidential_labels)), matter_id,
@@ -50,7 +57,7 @@ deny contains {
 	not to in offshore # refused as consent.* already
 }
 
-deny contains {
+confidential_denies contains {
 	"code": "confidentiality.no_supervising_lawyer",
 	"message": sprintf("matter %s names no supervising lawyer: %s material may go to the outsourcing provider %s only under a lawyer's supervision (ABA Formal Opinion 08-451; Model Rules 5.1, 5.3); name one on the matter (supervising_lawyer)", [
 		matter_id, concat(" and ", sort(labels & confidential_labels)), to.trust_domain,
@@ -78,7 +85,7 @@ certificate_covers(c, p) if not c.sites
 
 else if site_name(p) in c.sites
 
-deny contains {
+confidential_denies contains {
 	"code": "confidentiality.no_iso27001",
 	"message": sprintf("%s cannot receive client-confidential material: its site%s holds no ISO 27001 certificate in force (ABA Formal Opinion 477R)", [to.id, site_label(to)]),
 } if {
@@ -89,7 +96,7 @@ deny contains {
 	not holds_standard(to, privilege_certification)
 }
 
-deny contains {
+confidential_denies contains {
 	"code": "confidentiality.no_nda",
 	"message": sprintf("%s cannot receive client-confidential material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
 } if {

@@ -69,7 +69,7 @@ gdpr_reaches(from) if gdpr_exporter(from)
 
 else if eea_subjects
 
-deny contains {
+personal_denies contains {
 	"code": sprintf("gdpr.%s", [problem[0]]),
 	"message": sprintf("GDPR Art. 44-46: personal data may go from %s to %s (%s) only under an adequacy decision, the 2021/914 SCCs or BCRs, or an Art. 49 derogation recorded on the matter, because %s; %s has no EU adequacy decision for this recipient, and %s", [
 		from.trust_domain, to.trust_domain, to.jurisdiction, gdpr_scope(from), to.jurisdiction, problem[1],

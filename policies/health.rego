@@ -18,10 +18,16 @@ package lexgate
 # labels (the matter's categories and the sender's labels, matters.rego).
 labelled(label) if label in labels
 
-# health_labels bring the BAA rule in.
+# health_labels bring the BAA rules in.
 health_labels := {"health", "phi"}
 
-deny contains {
+# The rules below add to health_denies, which counts only for health data.
+deny contains r if {
+	count(labels & health_labels) > 0
+	some r in health_denies
+}
+
+health_denies contains {
 	"code": "hipaa.no_baa",
 	"message": sprintf("%s cannot receive health data from %s without a Business Associate Agreement (BAA): %s", [recipient, sender, why_not(sender, recipient, {"BAA"})]),
 } if {
@@ -41,7 +47,7 @@ health_flow(p) := [source.trust_domain, p.trust_domain] if {
 	input.action == "send"
 } else := [p.trust_domain, source.trust_domain]
 
-deny contains {
+health_denies contains {
 	"code": "hipaa.no_baa",
 	"message": "health data can only be delivered when the policy knows who sent it, to check their Business Associate Agreement (BAA): the request names no sender",
 } if {
@@ -58,7 +64,7 @@ client_baa_in_force if {
 	not entry_lapsed({"until": object.get(b, "expires", "9999-12-31")})
 }
 
-deny contains {
+health_denies contains {
 	"code": "hipaa.no_client_baa",
 	"message": sprintf("matter %s holds protected health information of %s: the firm may pass it to %s only under the client's Business Associate Agreement with the firm (45 CFR 164.502(e), 164.504(e)), which the matter does not record in force (client_baa)", [
 		matter_id, object.get(matter_record, "client", "?"), to.trust_domain,

@@ -60,7 +60,7 @@ deny contains {
 	"code": "matter.unknown",
 	"message": sprintf("matter %q is not in the firm's matter registry: check the matter number, or ask records to register it (policies/data/matters.json)", [matter_id]),
 } if {
-	action in (matter_actions | request_actions)
+	action in {"send", "receive", "matter_request_recipient", "matter_approve_recipient", "legal_hold_place", "legal_hold_lift"} # matter_actions | request_actions
 	matter_id != ""
 	not matter
 }
@@ -160,25 +160,28 @@ deny contains {
 # approval (input.matter_grants, from the gateway's store).
 grants := object.get(input, "matter_grants", [])
 
-# permitted_domains are the organisations whose every identity may hold the
-# matter's material: the owner, the permitted organisations, and the
-# organisations granted at run time (a grant naming a bare trust domain).
-permitted_domains := ({matter_owner} | {o | some o in object.get(matter_record, ["permitted_recipients", "organisations"], [])}) | {g.recipient | some g in grants}
-
-# permitted_ids are the SPIFFE IDs and team prefixes (ending in /) that may
-# hold it: the permitted identities and the identities granted at run time.
-permitted_ids := array.concat(object.get(matter_record, ["permitted_recipients", "identities"], []), [g.recipient | some g in grants])
-
 # on_matter holds when party p may hold the matter's material: a member of
-# a permitted organisation (the owner's included), or a permitted identity.
-# (One function, not one rule per way: OPA evaluates every body of a
-# function to check they agree.)
-on_matter(p) if p.trust_domain in permitted_domains
+# the owning organisation or of a permitted organisation, a permitted
+# identity (SPIFFE ID or team prefix), or a recipient granted at run time
+# (a trust domain, SPIFFE ID or team prefix). One function whose branches
+# are tried in turn: most parties are settled by the first two.
+on_matter(p) if p.trust_domain == matter_owner
+
+else if p.trust_domain in matter_record.permitted_recipients.organisations
 
 else if {
-	some e in permitted_ids
+	some e in matter_record.permitted_recipients.identities
 	wall_matches(e, object.get(p, "id", ""))
+} else if {
+	some g in grants
+	grant_matches(g.recipient, p)
 }
+
+# grant_matches holds when a grant's recipient (a SPIFFE ID, a team prefix
+# ending in /, spiffe://trust-domain, or a bare trust domain) covers p.
+grant_matches(r, p) if r == p.trust_domain
+
+else if wall_matches(r, object.get(p, "id", ""))
 
 # not_permitted are the recipients of the flows (the receiver of a
 # delivery) of a known organisation that are not on the matter.
@@ -223,16 +226,23 @@ owner_jurisdiction := data.data.organisations[matter_owner].jurisdiction
 # than the owner's: outsourced, offshore work.
 offshore := [to |
 	some [_, to] in flows
+	offshore_party(to)
+]
+
+# offshore_party holds for a party of another organisation than the
+# matter's owner, in another jurisdiction than the owner's.
+offshore_party(to) if {
 	to.organisation
 	to.trust_domain != matter_owner
 	to.jurisdiction != owner_jurisdiction
-]
+}
 
 # unconsented are the offshore recipients without a consent in force that
 # covers them. Most sends have none, and the consent rules below look no
 # further.
 unconsented := [to |
-	some to in offshore
+	some [_, to] in flows
+	offshore_party(to)
 	not consented(to)
 ]
 
@@ -245,9 +255,9 @@ consented(p) if {
 
 # consent_covers holds when consent c covers party p: its organisation or
 # its country.
-consent_covers(c, p) if p.trust_domain in object.get(c, "organisations", [])
+consent_covers(c, p) if p.trust_domain in c.organisations
 
-else if p.jurisdiction in object.get(c, "countries", [])
+else if p.jurisdiction in c.countries
 
 # consent_in_force holds when consent c was given on or before today and
 # has not expired (it is in force through its expiry day, UTC).
@@ -264,34 +274,32 @@ consent_lapse(c) := sprintf("consent %s expired on %s", [c.reference, c.expires]
 	c.expires < today
 } else := sprintf("consent %s only takes effect on %s", [c.reference, c.given])
 
-deny contains {
+# consent_reason is the reason an unconsented recipient to is refused:
+# no consent on the matter at all, consents covering it that are not in
+# force, or consents that do not cover it.
+consent_reason(to) := {
 	"code": "consent.missing",
 	"message": sprintf("%s is an outside provider in %s: the client of matter %s (%s) has not consented to outsourced or offshore work (ABA Formal Opinion 08-451); record the client's informed consent on the matter first", [
 		who(to), to.jurisdiction, matter_id, object.get(matter_record, "client", "?"),
 	]),
 } if {
-	some to in unconsented
 	count(consents) == 0
-}
-
-deny contains {
+} else := {
 	"code": "consent.expired",
 	"message": sprintf("%s may receive material of matter %s only with the client's consent in force: %s (ABA Formal Opinion 08-451); ask the client to renew it", [
 		who(to), matter_id, concat("; ", sort(lapses)),
 	]),
 } if {
-	some to in unconsented
 	lapses := [consent_lapse(c) | some c in consents; consent_covers(c, to)]
 	count(lapses) > 0
-}
-
-deny contains {
+} else := {
 	"code": "consent.not_covering",
 	"message": sprintf("the client's consent on matter %s (%s) does not cover %s (%s, in %s): ask the client to extend it to that organisation or country (ABA Formal Opinion 08-451)", [
 		matter_id, concat(", ", sort([c.reference | some c in consents])), who(to), to.trust_domain, to.jurisdiction,
 	]),
-} if {
+}
+
+deny contains r if {
 	some to in unconsented
-	count(consents) > 0
-	count([c | some c in consents; consent_covers(c, to)]) == 0
+	r := consent_reason(to)
 }

@@ -27,42 +27,25 @@ obligations := {
 # retention_seconds, those seconds in whole days, rounded up.
 retention_days := ceil(retention_seconds / 86400) if {
 	retention_seconds
-} else := min(org_retention_days | {v |
+} else := min({object.get(o, "retention_days", default_retention_days) | some o in obligation_orgs} | {v |
 	v := matter_record.retention_days
-	is_number(v)
 })
 
-# org_retention_days are the retention of each organisation setting the
-# obligations (settings_of).
-org_retention_days := {v |
-	some p in settings_of
-	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), "retention_days"], default_retention_days)
-	is_number(v)
-}
+# obligation_orgs are the organisations (as in data.data) of the parties
+# setting the obligations (settings_of); {} for an unknown one.
+obligation_orgs := [object.get(data.data.organisations, object.get(p, "trust_domain", ""), {}) | some p in settings_of]
 
 # retention_seconds is the shortest retention_seconds of the organisations
 # setting the obligations and of the matter; undefined when none sets it.
 retention_seconds := min(secs) if {
-	secs := {v |
-		some p in settings_of
-		v := data.data.organisations[object.get(p, "trust_domain", "")].retention_seconds
-		is_number(v)
-	} | {v |
-		v := matter_record.retention_seconds
-		is_number(v)
-	}
+	secs := {v | some o in obligation_orgs; v := o.retention_seconds} | {v | v := matter_record.retention_seconds}
 	count(secs) > 0
 }
 
 # max_downloads is the smallest limit of the counterparties' organisations
 # (of the source's when there is none) and of the matter.
-max_downloads := min({v |
-	some p in settings_of
-	v := object.get(data.data.organisations, [object.get(p, "trust_domain", ""), "max_downloads"], default_max_downloads)
-	is_number(v)
-} | {v |
+max_downloads := min({object.get(o, "max_downloads", default_max_downloads) | some o in obligation_orgs} | {v |
 	v := matter_record.max_downloads
-	is_number(v)
 })
 
 # expires_at is when the gateway deletes the transfer: input.time +

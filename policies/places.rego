@@ -161,6 +161,14 @@ personal if "health" in labels
 
 personal if "phi" in labels
 
+# The rules that only personal data can break (GDPR, UK GDPR, FADP, PIPL,
+# Art. 28) add to personal_denies, which counts only when the bundle holds
+# personal data: for every other request one test settles them all.
+deny contains r if {
+	personal
+	some r in personal_denies
+}
+
 # has_any_in_force holds when a and b have an agreement of one of kinds in force.
 # (The export rules, gdpr.rego, uk_gdpr.rego, swiss_fadp.rego and
 # china_pipl.rego, test count(in_force_kinds(a, b) & kinds) == 0, the same.)
@@ -181,10 +189,11 @@ deny contains {
 } if {
 	some name in jurisdiction_lists
 
-	# The list is there, as an array or an object (of jurisdiction to date).
-	# Tested in one expression, not a function with a rule per type: this
-	# runs on every decision. A missing list is read as null (object.get):
-	# OPA evaluates the reference outside the negation, so with the list
-	# missing `not is_array(data.data.jurisdictions[name])` does not hold.
+	# The list is there, as an array or an object (of jurisdiction to date
+	# or entry). Tested in one expression, not a function with a rule per
+	# type: this runs on every decision. A missing list is read as null
+	# (object.get): OPA evaluates the reference outside the negation, so with
+	# the list missing `not is_array(data.data.jurisdictions[name])` does not
+	# hold.
 	not type_name(object.get(data.data.jurisdictions, name, null)) in {"array", "object"}
 }

@@ -12,6 +12,14 @@ package lexgate
 #
 # A role holder acts only on matters of their own organisation.
 
+# The rules below add to request_denies, which counts only for a request
+# that names input.request: for every other action one failed lookup
+# settles them all.
+deny contains r if {
+	input.request
+	some r in request_denies
+}
+
 # request_actions are the actions about a matter named by input.request.
 request_actions := {"matter_request_recipient", "matter_approve_recipient", "legal_hold_place", "legal_hold_lift"}
 
@@ -24,7 +32,7 @@ has_role(role) if {
 # in_owner holds when the source belongs to the matter's owning organisation.
 in_owner if source.trust_domain == matter_owner
 
-deny contains {
+request_denies contains {
 	"code": "matter.not_owner",
 	"message": sprintf("%s is not a member of %s, which owns matter %s: only its people may %s", [
 		who(source), matter_owner, matter_id, request_verb[action],
@@ -44,7 +52,7 @@ request_verb := {
 	"legal_hold_lift": "lift its legal hold",
 }
 
-deny contains {
+request_denies contains {
 	"code": "request.invalid",
 	"message": "a request to add a recipient must name the recipient (a SPIFFE ID, or a trust domain for a whole organisation)",
 } if {
@@ -53,7 +61,7 @@ deny contains {
 	object.get(request, "recipient", "") == ""
 }
 
-deny contains {
+request_denies contains {
 	"code": "org.unknown",
 	"message": sprintf("the recipient %s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [r, td]),
 } if {
@@ -69,7 +77,7 @@ deny contains {
 # or prefix ("spiffe://td/...", "spiffe://td"), or a bare trust domain.
 recipient_domain(r) := split(trim_prefix(r, "spiffe://"), "/")[0]
 
-deny contains {
+request_denies contains {
 	"code": "role.not_approver",
 	"message": sprintf("%s is not an approver of %s: ask one of the approvers in policies/data (roles.approver) to approve request %s", [
 		who(source), matter_owner, object.get(request, "request_id", "?"),
@@ -79,7 +87,7 @@ deny contains {
 	not has_role("approver")
 }
 
-deny contains {
+request_denies contains {
 	"code": "four_eyes.self_approval",
 	"message": sprintf("%s asked for request %s and cannot approve it too: adding a recipient to matter %s needs a second person", [
 		who(source), object.get(request, "request_id", "?"), matter_id,
@@ -89,7 +97,7 @@ deny contains {
 	source.id == object.get(request, "requested_by", "")
 }
 
-deny contains {
+request_denies contains {
 	"code": "request.invalid",
 	"message": "an approval must name who asked for the recipient (requested_by), to keep the two people apart",
 } if {
@@ -97,7 +105,7 @@ deny contains {
 	object.get(request, "requested_by", "") == ""
 }
 
-deny contains {
+request_denies contains {
 	"code": "role.not_records_manager",
 	"message": sprintf("%s may not place or lift legal holds on matter %s: only records managers and security administrators of %s may (roles in policies/data)", [
 		who(source), matter_id, matter_owner,
@@ -109,7 +117,7 @@ deny contains {
 	not has_role("security_admin")
 }
 
-deny contains {
+request_denies contains {
 	"code": "request.invalid",
 	"message": sprintf("a legal hold needs a reason, recorded in the audit log (%s)", [action]),
 } if {

@@ -52,20 +52,18 @@ nexus_of_party(p) := nexus_of(p.trust_domain) if {
 } else := set()
 
 # sanction_regimes are the regimes the firm must observe for the request.
-sanction_regimes := (nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}) & {r | some r, _ in object.get(data.data.jurisdictions, "sanctions", {})}
+sanction_regimes := nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}
 
-# places_of are the country and, when its site records one, the ISO 3166-2
-# region of party p.
-places_of(p) := {p.jurisdiction} | {r | r := p.site.region}
-
-# sanction_hits are the [party, regime, place, entry] of the parties in
-# sanctioned places, by a regime the firm observes, in force today.
+# sanction_hits are the [party, regime, place, entry] of the parties whose
+# country or site region (ISO 3166-2) is under a sanctions regime the firm
+# observes, in force today: each place looked up under each such regime.
 sanction_hits := [[p, regime, place, e] |
 	some regime in sanction_regimes
+	entries := data.data.jurisdictions.sanctions[regime]
 	some p in parties
 	p.organisation
-	some place in places_of(p)
-	e := data.data.jurisdictions.sanctions[regime][place]
+	some place in [p.jurisdiction, object.get(p, ["site", "region"], "")]
+	e := entries[place]
 	entry_in_force(e)
 ]
 
@@ -103,39 +101,33 @@ screening_max_age := data.data.settings.screening_max_age_days
 # screening_cutoff is the oldest day a screening may carry today.
 screening_cutoff := time.format([time.add_date(now, 0, 0, 0 - screening_max_age), "UTC", "2006-01-02"])
 
-# screened_counterparties are the organisations of a transfer other than
-# the matter's owner (the sender's recipients, or the receiver), with their
-# screening record ({} when none).
-screened_counterparties := [[p, object.get(data.data.organisations, [p.trust_domain, "screening"], {})] |
+# screening_reason is the reason a screening record s of party p refuses
+# the transfer, if any.
+screening_reason(p, s) := {
+	"code": "sanctions.screening_missing",
+	"message": sprintf("%s has no sanctions screening on file (EU, OFAC SDN and UK consolidated lists): screen it and record the result (organisation screening: lists, date, result)", [p.trust_domain]),
+} if {
+	not s.date
+} else := {
+	"code": "sanctions.screening_stale",
+	"message": sprintf("the sanctions screening of %s dates from %s, older than %d days (settings.screening_max_age_days): screen it again", [p.trust_domain, s.date, screening_max_age]),
+} if {
+	s.date < screening_cutoff
+} else := {
+	"code": "sanctions.screening_hit",
+	"message": sprintf("the sanctions screening of %s on %s found %q: the compliance team must clear it first", [p.trust_domain, s.date, s.result]),
+} if {
+	s.result != "clear"
+}
+
+# The organisations of a transfer other than the matter's owner (the
+# sender's recipients, or the receiver) need a screening record.
+deny contains r if {
 	screening_max_age
 	action in matter_actions
 	matter
 	some p in parties
 	p.organisation
 	p.trust_domain != matter_owner
-]
-
-deny contains {
-	"code": "sanctions.screening_missing",
-	"message": sprintf("%s has no sanctions screening on file (EU, OFAC SDN and UK consolidated lists): screen it and record the result (organisation screening: lists, date, result)", [p.trust_domain]),
-} if {
-	some [p, s] in screened_counterparties
-	not s.date
-}
-
-deny contains {
-	"code": "sanctions.screening_stale",
-	"message": sprintf("the sanctions screening of %s dates from %s, older than %d days (settings.screening_max_age_days): screen it again", [p.trust_domain, s.date, screening_max_age]),
-} if {
-	some [p, s] in screened_counterparties
-	s.date < screening_cutoff
-}
-
-deny contains {
-	"code": "sanctions.screening_hit",
-	"message": sprintf("the sanctions screening of %s on %s found %q: the compliance team must clear it first", [p.trust_domain, s.date, s.result]),
-} if {
-	some [p, s] in screened_counterparties
-	s.date >= screening_cutoff
-	s.result != "clear"
+	r := screening_reason(p, object.get(data.data.organisations[p.trust_domain], "screening", {}))
 }

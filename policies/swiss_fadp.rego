@@ -24,7 +24,7 @@ ch_reaches(from) if ch_exporter(from)
 
 else if ch_subjects
 
-deny contains {
+personal_denies contains {
 	"code": sprintf("fadp.%s", [problem[0]]),
 	"message": sprintf("Personal data of Swiss subjects may go to %s only under SCCs or BCRs (%s is not on the Swiss adequacy list); between %s and %s %s", [
 		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain, problem[1],

@@ -137,7 +137,7 @@ else if uk_exporter(from)
 
 else if uk_subjects
 
-deny contains {
+personal_denies contains {
 	"code": "gdpr.no_processor_contract",
 	"message": sprintf("%s processes personal data for %s, which requires a contract under GDPR/UK GDPR Art. 28(3): %s; sign a DPA (or the 2021/914 SCCs, module 2 or 3)", [
 		to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"DPA", "SCC"}),

@@ -33,7 +33,7 @@ else if {
 	has_instrument(from, to, {"SCC"})
 }
 
-deny contains {
+personal_denies contains {
 	"code": "uk_gdpr.no_transfer_mechanism",
 	"message": sprintf("Personal data of UK subjects may go to %s only under an IDTA or the UK Addendum (%s has no UK adequacy regulations); between %s and %s %s", [
 		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain,
@@ -45,7 +45,7 @@ deny contains {
 	not has_any_in_force(from.trust_domain, to.trust_domain, uk_kinds)
 }
 
-deny contains {
+personal_denies contains {
 	"code": sprintf("uk_gdpr.%s", [problem[0]]),
 	"message": sprintf("UK GDPR Art. 46: personal data may go from %s to %s (%s) only under the IDTA, or the UK Addendum with the EU SCCs; %s", [
 		from.trust_domain, to.trust_domain, to.jurisdiction, problem[1],

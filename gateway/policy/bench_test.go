@@ -37,16 +37,21 @@ func bigWorld(tb testing.TB, orgs, agreements, matters int) fs.FS {
 		b, _ := fs.ReadFile(policies.FS, name)
 		fsys[name] = &fstest.MapFile{Data: b}
 	}
-	for _, name := range []string{"data/jurisdictions.json", "data/labels.json"} {
+	for _, name := range []string{"data/jurisdictions.json", "data/labels.json", "data/settings.json"} {
 		b, _ := fs.ReadFile(policies.FS, name)
 		fsys[name] = &fstest.MapFile{Data: b}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	countries := []string{"DE", "FR", "PH", "IN", "US", "GB", "CH", "JP", "CO", "CN", "SG", "BR"}
-	os := map[string]policy.Organisation{}
+	os := map[string]any{}
 	for i := range orgs {
-		os[orgName(i)] = policy.Organisation{Name: fmt.Sprintf("Org %d", i), Jurisdiction: countries[i%len(countries)],
-			Certifications: []string{"ISO 27001"}, Sites: []policy.Site{{Name: "HQ", Paths: []string{"/"}}}}
+		kind := "law_firm"
+		if i%2 == 1 {
+			kind = "lpo"
+		}
+		os[orgName(i)] = map[string]any{"name": fmt.Sprintf("Org %d", i), "kind": kind, "jurisdiction": countries[i%len(countries)],
+			"certifications": []string{"ISO 27001"}, "sites": []policy.Site{{Name: "HQ", Paths: []string{"/"}}},
+			"screening": map[string]any{"lists": []string{"EU", "OFAC SDN", "UK"}, "date": "2026-05-01", "result": "clear"}}
 	}
 	kinds := []string{"NDA", "SCC", "DPA", "BAA", "IDTA", "BCR"}
 	var ags []policy.Agreement
@@ -55,8 +60,16 @@ func bigWorld(tb testing.TB, orgs, agreements, matters int) fs.FS {
 		if i < orgs-1 { // a chain so every benchmark pair has agreements
 			a, b = i, i+1
 		}
-		ags = append(ags, policy.Agreement{Parties: []string{orgName(a), orgName(b)}, Kind: kinds[i%len(kinds)],
-			Signed: "2025-01-01", Expires: fmt.Sprintf("20%d-12-31", 26+rng.IntN(4))})
+		ag := policy.Agreement{Parties: []string{orgName(a), orgName(b)}, Kind: kinds[i%len(kinds)],
+			Signed: "2025-01-01", Expires: fmt.Sprintf("20%d-12-31", 26+rng.IntN(4))}
+		if ag.Kind == "SCC" || ag.Kind == "BCR" || ag.Kind == "IDTA" {
+			ag.TIA = &policy.Assessment{Reference: fmt.Sprintf("TIA-%d", i), Date: "2026-01-15"}
+		}
+		if ag.Kind == "SCC" {
+			ag.Version, ag.Module = "2021/914", 2
+			ag.Roles = map[string]string{orgName(a): "controller", orgName(b): "processor"}
+		}
+		ags = append(ags, ag)
 	}
 	put := func(name string, v any) {
 		b, err := json.Marshal(v)

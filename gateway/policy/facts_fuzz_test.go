@@ -13,7 +13,7 @@ import (
 // accept must enrich any party into an input whose OPA value is its JSON form.
 func FuzzFacts(f *testing.F) {
 	merged := map[string]any{}
-	for _, name := range []string{"organisations", "agreements", "jurisdictions", "walls", "access"} {
+	for _, name := range []string{"organisations", "agreements", "jurisdictions", "walls", "access", "matters", "labels", "settings"} {
 		b, _ := fs.ReadFile(policies.FS, "data/"+name+".json")
 		var m map[string]any
 		json.Unmarshal(b, &m)
@@ -25,6 +25,7 @@ func FuzzFacts(f *testing.F) {
 	f.Add(seed, "spiffe://manila-lpo.example/site/x", "spiffe://harbor-law.example/y")
 	f.Add([]byte(`{"organisations": {"a": {"name": "A", "jurisdiction": "DE", "sites": [{"name": "S", "paths": ["/", "/a"]}, {"name": "T", "paths": ["/a"]}]}}}`), "spiffe://a/a/b", "spiffe://a")
 	f.Add([]byte(`{"organisations": {"a": {"name": "A", "jurisdiction": "DE", "sites": [{"name": "S", "business_hours": {"time_zone": "Mars/Olympus", "days": [], "from": "9", "to": "8"}}]}}, "agreements": [{"parties": ["a"], "signed": "x"}]}`), "", "spiffe://")
+	f.Add([]byte(`{"jurisdictions": {"gdpr_adequacy": {"US": {"from": "2023-07-10", "scope": "certified"}, "JP": "2019-01-23", "X": 3}}, "matters": {"M": {"owner": "a", "retention_seconds": 0, "derogations": [{"article": "49(1)(e)"}]}}}`), "spiffe://a/x", "spiffe://b")
 	f.Fuzz(func(t *testing.T, data []byte, src, dst string) {
 		var doc any
 		if json.Unmarshal(data, &doc) != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -137,10 +138,20 @@ func (s *dataStore) Write(ctx context.Context, txn storage.Transaction, op stora
 	return s.Store.Write(ctx, txn, op, path, value)
 }
 
-// jsonObject is a JSON object kept as text: each member's value on its own.
+// jsonObject is a JSON object kept as text: each member's value on its own,
+// with the members read lately kept decoded (at most decodedMatters of them:
+// a decision reads its matter, and a busy matter is read again and again).
 type jsonObject struct {
 	members map[string][]byte
+
+	mu      sync.Mutex
+	decoded map[string]ast.Value
 }
+
+// decodedMatters bounds the decoded members a jsonObject keeps: a few
+// hundred matters in use are a few thousand heap objects, 10,000 were over a
+// million.
+const decodedMatters = 512
 
 func newJSONObject(m map[string]any) (*jsonObject, error) {
 	o := &jsonObject{members: make(map[string][]byte, len(m))}
@@ -173,13 +184,24 @@ func (o *jsonObject) value() (ast.Value, error) { return decodeValue(o.text()) }
 // read reads the document at rest inside the object; path is the whole
 // path (for errors).
 func (o *jsonObject) read(path, rest storage.Path) (ast.Value, error) {
-	b, ok := o.members[rest[0]]
+	o.mu.Lock()
+	v, ok := o.decoded[rest[0]]
+	o.mu.Unlock()
 	if !ok {
-		return nil, notFound(path)
-	}
-	v, err := decodeValue(b)
-	if err != nil {
-		return nil, err
+		b, ok := o.members[rest[0]]
+		if !ok {
+			return nil, notFound(path)
+		}
+		var err error
+		if v, err = decodeValue(b); err != nil {
+			return nil, err
+		}
+		o.mu.Lock()
+		if o.decoded == nil || len(o.decoded) >= decodedMatters {
+			o.decoded = make(map[string]ast.Value, decodedMatters) // start again: cheaper than tracking use
+		}
+		o.decoded[rest[0]] = v // OPA never changes a value it is given
+		o.mu.Unlock()
 	}
 	return walk(v, path, rest[1:])
 }
