@@ -38,6 +38,7 @@ type Client struct {
 	rt        roundTripper
 	svid      *x509svid.SVID
 	bundles   *x509bundle.Set
+	gatewayID spiffeid.ID // the gateway's SPIFFE ID: the signer of custodial registrations
 	transport string
 	log       *logState // the audit log as verified by followLog, nil without log_key
 
@@ -88,6 +89,7 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		rt:        rt,
 		svid:      svid,
 		bundles:   bundles,
+		gatewayID: cfg.gatewayID(),
 		transport: name,
 		verbose:   verbose,
 	}
@@ -256,7 +258,15 @@ func (c *Client) Keys(ctx context.Context, id spiffeid.ID) (*api.KeysResponse, e
 // RegisterKeys registers recipients as the caller's age recipients, replacing any
 // earlier registration.
 func (c *Client) RegisterKeys(ctx context.Context, recipients []string) error {
-	return c.call(ctx, http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: recipients}, nil)
+	reg := api.Registration{ID: c.svid.ID.String(), Recipients: recipients}
+	if prev, err := c.Keys(ctx, c.svid.ID); err == nil && prev.Registration != nil {
+		reg.Previous = prev.Registration.Hash()
+	}
+	sr, err := api.SignRegistration(reg, c.svid.PrivateKey, c.svid.Certificates)
+	if err != nil {
+		return fmt.Errorf("sign the registration: %w", err)
+	}
+	return c.call(ctx, http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: recipients, Registration: sr}, nil)
 }
 
 // CreateTransfer submits a signed manifest. Submitting the same one again returns the

@@ -75,6 +75,9 @@ type Event struct {
 	// actor is someone else (a delivery, an ack, a destruction), so that the
 	// sender's organisation is a party of the entry (issue 16).
 	Sender string `json:"sender,omitempty"`
+	// Registration is the owner-signed registration (api.SignedRegistration
+	// JSON) of a key_registration's keys, so anyone can check who signed it.
+	Registration []byte `json:"registration,omitempty"`
 }
 
 // Obligations are a transfer's obligations as the policy decided them.

@@ -15,7 +15,7 @@ func (h *Handler) registerKeys(w http.ResponseWriter, r *http.Request, caller sp
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	resp, err := h.svc.RegisterKeys(r.Context(), caller, req.Recipients)
+	resp, err := h.svc.RegisterKeys(r.Context(), caller, req.Recipients, req.Registration)
 	if err != nil {
 		return err
 	}

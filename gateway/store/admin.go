@@ -227,3 +227,39 @@ func queryIDs(ctx context.Context, tx *sql.Tx, q string, args []any) ([]string, 
 	}
 	return ids, rows.Err()
 }
+
+// PutKeyRegistration stores the signed registration of id's keys (opaque
+// bytes), replacing the previous one.
+func (s *Store) PutKeyRegistration(ctx context.Context, id string, reg []byte) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO key_registrations (id, registration) VALUES (?, ?)
+			ON CONFLICT (id) DO UPDATE SET registration = excluded.registration`, id, reg); err != nil {
+			return fmt.Errorf("store: key registration: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteKeyRegistration forgets id's signed registration (its keys were
+// registered without one).
+func (s *Store) DeleteKeyRegistration(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_registrations WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: key registration: %w", err)
+		}
+		return nil
+	})
+}
+
+// KeyRegistration returns id's signed registration, or [ErrNotFound].
+func (s *Store) KeyRegistration(ctx context.Context, id string) ([]byte, error) {
+	var reg []byte
+	err := s.db.QueryRowContext(ctx, `SELECT registration FROM key_registrations WHERE id = ?`, id).Scan(&reg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: key registration: %w", err)
+	}
+	return reg, nil
+}

@@ -94,8 +94,8 @@ CREATE TABLE destructions (
 `,
 	`
 -- Issue 16: run-time revocations of SPIFFE IDs by the admin plane (merged
--- with the config file's identity.revoked at start), and transfers an
--- admin quarantined: never delivered until released.
+-- with the config file's identity.revoked at start), transfers an admin
+-- quarantined (never delivered until released), and signed key registrations.
 CREATE TABLE revocations (
 	id         TEXT PRIMARY KEY, -- SPIFFE ID
 	revoked_by TEXT NOT NULL,
@@ -107,6 +107,11 @@ CREATE TABLE admin_quarantines (
 	quarantined_by TEXT NOT NULL,
 	quarantined_at INTEGER NOT NULL, -- Unix nanoseconds
 	reason         TEXT NOT NULL
+);
+-- Issue 16: the owner-signed registration of each identity's keys.
+CREATE TABLE key_registrations (
+	id           TEXT PRIMARY KEY, -- SPIFFE ID, as in keys
+	registration BLOB NOT NULL     -- api.SignedRegistration JSON, opaque to the store
 );
 `,
 	`

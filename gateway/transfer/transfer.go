@@ -225,8 +225,11 @@ func (s *Service) checkCaller(ctx context.Context, caller spiffeid.ID, action st
 }
 
 // RegisterKeys replaces the caller's own age recipients. Nobody can register a key
-// for another identity: the identity is the caller's certificate.
-func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipients []string) (api.KeysResponse, error) {
+// for another identity: the identity is the caller's certificate. reg, when
+// given, is the registration signed by the caller (or, for a custodial
+// account, by the gateway): it is checked, stored and logged with the keys,
+// and lex send refuses keys without one (registration.go).
+func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipients []string, reg *api.SignedRegistration) (api.KeysResponse, error) {
 	if err := s.checkCaller(ctx, caller, "register_key"); err != nil {
 		return api.KeysResponse{}, err
 	}
@@ -238,6 +241,10 @@ func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipien
 			return api.KeysResponse{}, err
 		}
 	}
+	regJSON, err := s.checkRegistration(caller, recipients, reg)
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
 	d, err := s.decide(ctx, policy.Input{Action: "register_key", Source: party(caller)})
 	if err != nil {
 		return api.KeysResponse{}, err
@@ -246,12 +253,20 @@ func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipien
 	if err := s.store.PutKeys(ctx, caller.String(), recipients, now); err != nil {
 		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
 	}
+	if regJSON != nil {
+		err = s.store.PutKeyRegistration(ctx, caller.String(), regJSON)
+	} else {
+		err = s.store.DeleteKeyRegistration(ctx, caller.String())
+	}
+	if err != nil {
+		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
+	}
 	if _, err := s.Audit(ctx, audit.Event{Kind: audit.KindKeyRegistration, Actor: caller.String(),
-		Action: "register_key", Keys: recipients, Decision: auditDecision(d, true)}); err != nil {
+		Action: "register_key", Keys: recipients, Decision: auditDecision(d, true), Registration: regJSON}); err != nil {
 		return api.KeysResponse{}, err
 	}
-	s.log.InfoContext(ctx, "keys registered", "count", len(recipients))
-	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now}, nil
+	s.log.InfoContext(ctx, "keys registered", "count", len(recipients), "signed", regJSON != nil)
+	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now, Registration: reg}, nil
 }
 
 // ParseRecipient checks that s is an age recipient lexgate accepts: hybrid
@@ -299,7 +314,11 @@ func (s *Service) LookupKeys(ctx context.Context, caller, target spiffeid.ID) (a
 	if err != nil {
 		return api.KeysResponse{}, err
 	}
-	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated, LogReceipt: rcpt}, nil
+	reg, err := s.storedRegistration(ctx, target.String())
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
+	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated, LogReceipt: rcpt, Registration: reg}, nil
 }
 
 // visible loads a transfer if the caller may see it, as sender or as a recipient
