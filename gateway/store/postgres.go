@@ -262,6 +262,11 @@ CREATE TABLE admin_quarantines (
 	quarantined_at BIGINT NOT NULL,
 	reason         TEXT NOT NULL
 );
+-- Issue 16: the owner-signed registration of each identity's keys.
+CREATE TABLE key_registrations (
+	id           TEXT PRIMARY KEY,
+	registration BYTEA NOT NULL
+);
 `,
 	`
 -- Issue 21: the notification outbox, as in the SQLite migration: the same

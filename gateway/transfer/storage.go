@@ -58,6 +58,10 @@ type Ciphertext interface {
 type Keys interface {
 	PutKeys(ctx context.Context, id string, recipients []string, now time.Time) error
 	Keys(ctx context.Context, id string) ([]string, time.Time, error)
+	// The owner-signed registration behind an identity's keys (opaque bytes).
+	PutKeyRegistration(ctx context.Context, id string, reg []byte) error
+	DeleteKeyRegistration(ctx context.Context, id string) error
+	KeyRegistration(ctx context.Context, id string) ([]byte, error)
 }
 
 // Governance is the state the obligations of policy decisions need: legal
