@@ -7,19 +7,22 @@ BIN     := bin
 PKGS    := ./...
 # Debian packages some tests and benchmarks drive as real peers. Debian's curl
 # speaks sftp:// (libssh2); python3-paramiko is for /usr/bin/python3; zsh and
-# fish load lex's completion scripts; systemd's systemd-analyze rates the unit.
-DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd
+# fish load lex's completion scripts; systemd's systemd-analyze rates the unit;
+# rsyslog (with rsyslog-gnutls) receives the SIEM forwarder's syslog over TLS;
+# postgresql and mariadb-server back the cluster tests and make cluster-demo.
+DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls postgresql mariadb-server
 
-.PHONY: all build demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra clean help
+.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra clean help
 
 all: build
 
 help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
+	@echo "make cluster-demo - three replicas on PostgreSQL + MariaDB; one killed mid-upload, the send resumes on another"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
-	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99"
+	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99 (private and public entries); incident report over 100,000 entries"
 	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
 	@echo "make build  - build bin/lex and bin/lexgate"
@@ -31,8 +34,11 @@ build:
 	$(GO) build -ldflags "-X github.com/lexgate/lexgate/gateway/buildinfo.commit=$(COMMIT)" -o $(BIN)/ ./cmd/lex ./cmd/lexgate
 
 # Pinned Go tools (go.mod "tool" lines): the stock age and opa CLIs, staticcheck.
+# Mailpit (the SMTP server of the notification tests) is pinned in a module of
+# its own, gateway/notify/tools, so its dependencies stay out of go.mod.
 tools:
 	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
+	cd gateway/notify/tools && $(GO) build -o /dev/null github.com/axllent/mailpit
 
 # Heavy test-only servers (SPIRE; Ory Hydra and step-ca for lex login), each
 # pinned in its own nested module (cmd/internal/tools/*/go.mod) so that their
@@ -81,6 +87,10 @@ deb-deps:
 	command -v zsh >/dev/null 2>&1 || missing="$$missing zsh"; \
 	command -v fish >/dev/null 2>&1 || missing="$$missing fish"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
+	[ -x /usr/sbin/rsyslogd ] || missing="$$missing rsyslog"; \
+	dpkg -s rsyslog-gnutls >/dev/null 2>&1 || missing="$$missing rsyslog-gnutls"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -88,6 +98,11 @@ deb-deps:
 
 demo: build deb-deps
 	$(GO) run ./cmd/lexdemo -bin $(BIN) -dir demo-out
+
+# Three replicas on PostgreSQL, MariaDB and a shared spool: one killed
+# mid-upload, the send finished through another (docs/scale-out.md).
+cluster-demo: build deb-deps
+	$(GO) run ./cmd/lexcluster -bin $(BIN) -dir cluster-out
 
 vet:
 	$(GO) vet $(PKGS)
@@ -132,6 +147,7 @@ bench: build tools deb-deps
 # completion adds before its receipt (append + signed checkpoint + inclusion proof).
 bench-audit:
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./gateway/audit/
+	$(GO) test -run '^$$' -bench IncidentReport -benchmem ./cli/
 
 # One lexgate under load on loopback for LOAD_DURATION: 200 senders of 1 MiB and
 # 20 of 256 MiB bundles, receivers downloading and acknowledging (purged as they

@@ -91,13 +91,40 @@ func TestAuditTamperEntryTile(t *testing.T) {
 	mustLex(t, alice, "audit", "verify")
 	bundle := newestFile(t, filepath.Join(env.Gateway.AuditDir(), "tile", "entries"))
 	b, _ := os.ReadFile(bundle)
-	if !bytes.Contains(b, []byte("HL-2025-001")) {
-		t.Fatalf("%s does not hold the matter", bundle)
+	if bytes.Contains(b, []byte("HL-2025-001")) {
+		t.Fatalf("%s holds the matter in the clear", bundle)
 	}
-	write(t, bundle, bytes.ReplaceAll(b, []byte("HL-2025-001"), []byte("HL-2025-666")))
+	i := bytes.LastIndex(b, []byte(`"}`)) - 1 // the last hex digit of the last commitment
+	b[i] ^= 1
+	write(t, bundle, b)
 	code, _, errOut := lex(t, alice, "audit", "verify")
 	if code == 0 || !strings.Contains(errOut, "THE AUDIT LOG DOES NOT VERIFY") || !strings.Contains(errOut, "was altered") {
 		t.Errorf("audit verify after editing %s: exit %d, stderr %q", bundle, code, errOut)
+	}
+}
+
+// TestAuditTamperBody: a private entry's body kept beside the log, changed,
+// no longer opens its commitment: lex audit verify says so.
+func TestAuditTamperBody(t *testing.T) {
+	env, alice, _ := setup(t)
+	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
+	waitPublished(t, alice)
+	var changed int
+	filepath.WalkDir(filepath.Join(env.Gateway.AuditDir(), "bodies"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte("HL-2025-001")) {
+				write(t, p, bytes.ReplaceAll(b, []byte("HL-2025-001"), []byte("HL-2025-666")))
+				changed++
+			}
+		}
+		return nil
+	})
+	if changed == 0 {
+		t.Fatal("no body holds the matter")
+	}
+	code, _, errOut := lex(t, alice, "audit", "verify")
+	if code == 0 || !strings.Contains(errOut, "THE AUDIT LOG DOES NOT VERIFY") || !strings.Contains(errOut, "body or its salt was altered") {
+		t.Errorf("audit verify after editing %d bodies: exit %d, stderr %q", changed, code, errOut)
 	}
 }
 

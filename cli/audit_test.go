@@ -100,7 +100,13 @@ func TestAuditReceipts(t *testing.T) {
 		tamper func(r *audit.Receipt)
 		want   string
 	}{
-		{"entry", func(r *audit.Receipt) { r.Entry = strings.Replace(r.Entry, "HL-2025-001", "HL-2025-009", 1) }, "receipt entry is wrong"},
+		{"body", func(r *audit.Receipt) { r.Body = strings.Replace(r.Body, "HL-2025-001", "HL-2025-009", 1) }, "receipt entry is wrong"},
+		{"salt", func(r *audit.Receipt) { r.Salt[0] ^= 1 }, "receipt entry is wrong"},
+		{"entry", func(r *audit.Receipt) {
+			b := []byte(r.Entry)
+			b[len(b)-3] ^= 1 // a hex digit of the commitment
+			r.Entry = string(b)
+		}, "receipt entry is wrong"},
 		{"proof", func(r *audit.Receipt) { r.InclusionProof[0][3] ^= 1 }, "receipt inclusion proof is wrong"},
 		{"index", func(r *audit.Receipt) { r.Index++ }, "receipt inclusion proof is wrong"},
 		{"checkpoint", func(r *audit.Receipt) { r.Checkpoint = strings.Replace(r.Checkpoint, "\n", "\n1", 1) }, "receipt checkpoint is wrong"},

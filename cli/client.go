@@ -36,6 +36,7 @@ type Client struct {
 	rt        roundTripper
 	ids       idSource // the SVID and bundles, current at each use
 	id        spiffeid.ID
+	gatewayID spiffeid.ID // the gateway's SPIFFE ID: the signer of custodial registrations
 	transport string
 	log       *logState // the audit log as verified by followLog, nil without log_key
 
@@ -77,19 +78,20 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		return nil, err
 	}
 	tc := tlsConfig(ids, ids, cfg.gatewayID())
-	rt, name, err := connect(ctx, cfg.Gateway, mode, tc, verbose)
+	addr, rt, name, err := connectAny(ctx, cfg.gateways(), mode, tc, verbose)
 	if err != nil {
 		ids.Close()
 		return nil, err
 	}
 	c := &Client{
-		addr:      cfg.Gateway,
+		addr:      addr,
 		tc:        tc,
-		base:      "https://" + cfg.Gateway,
+		base:      "https://" + addr,
 		hc:        &http.Client{Transport: rt},
 		rt:        rt,
 		ids:       ids,
 		id:        svid.ID,
+		gatewayID: cfg.gatewayID(),
 		transport: name,
 		verbose:   verbose,
 	}
@@ -261,7 +263,19 @@ func (c *Client) Keys(ctx context.Context, id spiffeid.ID) (*api.KeysResponse, e
 // RegisterKeys registers recipients as the caller's age recipients, replacing any
 // earlier registration.
 func (c *Client) RegisterKeys(ctx context.Context, recipients []string) error {
-	return c.call(ctx, http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: recipients}, nil)
+	svid, err := currentSVID(c.ids)
+	if err != nil {
+		return err
+	}
+	reg := api.Registration{ID: svid.ID.String(), Recipients: recipients}
+	if prev, err := c.Keys(ctx, svid.ID); err == nil && prev.Registration != nil {
+		reg.Previous = prev.Registration.Hash()
+	}
+	sr, err := api.SignRegistration(reg, svid.PrivateKey, svid.Certificates)
+	if err != nil {
+		return fmt.Errorf("sign the registration: %w", err)
+	}
+	return c.call(ctx, http.MethodPut, api.PathKeys, api.KeysRequest{Recipients: recipients, Registration: sr}, nil)
 }
 
 // CreateTransfer submits a signed manifest. Submitting the same one again returns the

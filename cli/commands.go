@@ -43,6 +43,7 @@ func init() {
 		inboxCommand, receiveCommand, ackCommand, policyCommand,
 		verifyCommand, auditCommand, matterCommand, holdCommand, certificateCommand,
 		loginCommand, logoutCommand, completionCommand,
+		adminCommand, incidentCommand,
 	}
 }
 

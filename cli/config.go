@@ -23,7 +23,8 @@ import (
 // Config is the lex configuration file, YAML. Relative paths are resolved against
 // the file's directory; unknown keys are an error.
 //
-//	gateway: 127.0.0.1:8443                         # host:port, QUIC (UDP) and TCP
+//	gateway: 127.0.0.1:8443                         # host:port, QUIC (UDP) and TCP; several
+//	                                                # replicas: "gw1:8443,gw2:8443", tried in order
 //	gateway_id: spiffe://harbor-law.example/gateway # the gateway's SPIFFE ID
 //	svid_cert: alice.crt                            # this user's X.509-SVID chain (PEM)
 //	svid_key: alice.key
@@ -196,8 +197,10 @@ func (c *Config) checkNetwork() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("config %s: missing %s", c.Path, strings.Join(missing, ", "))
 	}
-	if _, _, err := net.SplitHostPort(c.Gateway); err != nil {
-		return fmt.Errorf("config %s: gateway %q: want host:port (%v)", c.Path, c.Gateway, err)
+	for _, a := range c.gateways() {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("config %s: gateway %q: want host:port, or several separated by commas (%v)", c.Path, c.Gateway, err)
+		}
 	}
 	if _, err := spiffeid.FromString(c.GatewayID); err != nil {
 		return fmt.Errorf("config %s: gateway_id %q: %v", c.Path, c.GatewayID, err)
@@ -237,4 +240,14 @@ func (c *Config) loadBundles() (*x509bundle.Set, error) {
 		return nil, fmt.Errorf("config %s: %w", c.Path, err)
 	}
 	return set, nil
+}
+
+// gateways returns the gateway addresses of the config, in the order lex
+// tries them: replicas of one gateway, any of which serves any request.
+func (c *Config) gateways() []string {
+	var out []string
+	for _, a := range strings.Split(c.Gateway, ",") {
+		out = append(out, strings.TrimSpace(a))
+	}
+	return out
 }

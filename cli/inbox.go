@@ -13,24 +13,37 @@ import (
 
 var inboxCommand = &command{
 	name:    "inbox",
-	args:    "[--json]",
+	args:    "[--json] [--watch [--exec CMD]]",
 	summary: "list the transfers waiting for you",
 	help: `Lists the ready transfers addressed to you that you have not acknowledged, oldest
 first. Fetch one with "lex receive ID -o DIR".
 
-  --json   print the gateway's answer as JSON`,
+  --json       print the gateway's answer as JSON (with --watch: one transfer per line)
+  --watch      keep running: print each transfer as it arrives (those waiting first),
+               over a long poll that reconnects on its own after a network or gateway
+               outage; stop with Ctrl-C
+  --exec CMD   with --watch, run CMD through the shell for each new transfer, {id}
+               replaced by its ID, e.g. --exec 'lex receive {id} -o /ingest --ack'`,
 	run: runInbox,
 }
 
 func runInbox(e *env, args []string) error {
 	fs := newFlagSet("inbox")
 	jsonOut := fs.Bool("json", false, "")
+	watch := fs.Bool("watch", false, "")
+	execCmd := fs.String("exec", "", "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	if *execCmd != "" && !*watch {
+		return usagef("--exec needs --watch")
+	}
+	if *watch {
+		return watchInbox(e, *jsonOut, *execCmd)
 	}
 	_, c, err := e.dial()
 	if err != nil {

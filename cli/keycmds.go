@@ -126,18 +126,28 @@ func describeRecipient(r string) string {
 
 var keysCommand = &command{
 	name:    "keys",
-	args:    "[--json] SPIFFE_ID",
-	summary: "show the age recipients registered for an identity",
-	help:    `  --json   print the full recipients as the gateway returns them`,
-	run:     runKeys,
+	args:    "[--json] SPIFFE_ID | --watch",
+	summary: "show the age recipients registered for an identity, or watch your own",
+	help: `  --json   print the full recipients as the gateway returns them
+  --watch  list every key registration under your own ID since the last
+           --watch (from the verified audit log), and fail loudly when one
+           was not signed with your own SVID key`,
+	run: runKeys,
 }
 
 func runKeys(e *env, args []string) error {
 	fs := newFlagSet("keys")
 	jsonOut := fs.Bool("json", false, "")
+	watch := fs.Bool("watch", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *watch {
+		if len(pos) > 0 {
+			return usagef("--watch watches your own ID: no SPIFFE ID")
+		}
+		return runKeysWatch(e, *jsonOut)
 	}
 	if len(pos) != 1 {
 		return usagef("want exactly one SPIFFE ID")

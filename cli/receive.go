@@ -20,7 +20,7 @@ import (
 
 var receiveCommand = &command{
 	name:    "receive",
-	args:    "ID -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
+	args:    "ID|--all -o DIR [--ack [--receipt FILE]] [--streams N] [--json]",
 	summary: "download, verify, decrypt and unpack a transfer into DIR",
 	help: `Checks the sender's signature on the transfer manifest against the trust bundles
 before downloading anything, then downloads the ciphertext (resuming a partial
@@ -31,6 +31,7 @@ signed manifest and every file matches are the files moved into DIR. Existing
 files are never overwritten; on any failure nothing is left in DIR.
 
   -o DIR   where to put the files (created if missing)
+  --all    receive every transfer waiting in your inbox, each into DIR/ID
   --ack    acknowledge receipt after a successful receive, and save the audit
            receipt of the acknowledgement (lex-receipt-ID-ack.json beside DIR,
            or --receipt FILE)
@@ -60,9 +61,13 @@ func runReceive(e *env, args []string) error {
 	receipt := fs.String("receipt", "", "")
 	jsonOut := fs.Bool("json", false, "")
 	streams := fs.Int("streams", 0, "")
+	all := fs.Bool("all", false, "")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *all {
+		return receiveAll(e, args, pos, *dir, *receipt)
 	}
 	id, err := oneTransferID(pos)
 	if err != nil {

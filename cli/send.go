@@ -289,6 +289,9 @@ func (s *sender) fetchRecipients(ctx context.Context) ([]age.Recipient, error) {
 		if err := s.c.checkKeys(ctx, s.c.log, kr); err != nil {
 			return nil, err
 		}
+		if err := s.c.checkOwnerSigned(s.e, id, kr); err != nil {
+			return nil, err
+		}
 		ks, err := parseKeyset(id.String(), kr.Recipients)
 		if err != nil {
 			return nil, err

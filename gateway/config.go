@@ -16,8 +16,11 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/identity"
 	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
+	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/gateway/yamlcheck"
@@ -68,8 +71,16 @@ type Config struct {
 	// Audit configures the audit log; its dir defaults to <store.dir>/audit and
 	// its signing key to <store.dir>/audit.key.
 	Audit audit.Config `yaml:"audit"`
+	// Risk tunes the per-identity statistical baselines behind input.risk
+	// (issue 16); the zero value is a working default.
+	Risk risk.Config `yaml:"risk"`
 	// GC tunes Go's garbage collector for lexgate serve.
 	GC GCConfig `yaml:"gc"`
+	// Notify sends email and webhook notifications from the store's outbox.
+	Notify notify.Config `yaml:"notify"`
+	// SIEM forwards policy decisions as syslog over TLS; its cursor defaults
+	// to <store.dir>/siem.cursor.
+	SIEM siem.Config `yaml:"siem"`
 }
 
 // GCConfig tunes Go's garbage collector for the gateway process.
@@ -152,6 +163,9 @@ func (c *Config) setDefaults() {
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = filepath.Join(c.Store.Dir, "audit")
 	}
+	if c.SIEM.Cursor == "" {
+		c.SIEM.Cursor = filepath.Join(c.Store.Dir, "siem.cursor")
+	}
 }
 
 // Validate reports every problem it finds in the config, each naming its key.
@@ -194,6 +208,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Audit.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.SIEM.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -251,7 +271,9 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&c.Policy.DecisionLog)
 	}
 	abs(&c.Store.Dir)
+	abs(&c.Store.SpoolDir)
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)
+	c.resolveNotifyPaths(abs)
 }

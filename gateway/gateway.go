@@ -29,8 +29,11 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/httpapi"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/notify"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 	"github.com/lexgate/lexgate/policies"
@@ -71,12 +74,18 @@ type Gateway struct {
 	admin    *http.Server
 	sftp     *sftpfront.Server // nil unless sftp.listen is set
 	svc      *transfer.Service
+	live     *liveConns // live connections by SPIFFE ID, for revocations
 
 	// sweeper is the retention sweeper's goroutine, started by Serve and
 	// stopped by Shutdown (or Serve's end) before the store closes.
 	sweepMu     sync.Mutex
 	sweepCancel context.CancelFunc
 	sweepDone   chan struct{}
+
+	// notifier delivers the outbox (issue 21); bg runs it from Serve.
+	notifier *notify.Notifier
+	siem     *siem.Forwarder // nil unless siem.syslog.addr is set
+	bg       background
 
 	// inflight counts requests in handlers, so Close can let a cut upload record
 	// its durable offset before the store closes.
@@ -159,8 +168,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	if g.store, err = store.Open(ctx, cfg.Store); err != nil {
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
+	g.live = newLiveConns(g.id.IsRevoked)
+	if err := g.loadRevocations(ctx); err != nil {
+		return nil, err
+	}
 	acfg := cfg.Audit
 	acfg.Logger = log
+	acfg.Operator = g.id.ID().String()
 	if acfg.Origin == "" {
 		acfg.Origin = g.id.ID().TrustDomain().Name() + "/lexgate-audit"
 	}
@@ -168,9 +182,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: audit: %w", err)
 	}
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
-	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Store: g.store, Policy: g.policy,
+	tracker, err := risk.New(cfg.Risk)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	riskAlerts := prometheus.NewCounter(prometheus.CounterOpts{Name: "lexgate_risk_alerts_total",
+		Help: "Requests whose statistical risk score reached the alert threshold (see policies/risk.rego)."})
+	g.metrics.reg.MustRegister(riskAlerts)
+	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Risk: tracker, RiskAlert: riskAlerts.Inc, Store: g.store, Policy: g.policy,
 		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
-		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), StaticHold: g.policy.MatterHeld})
+		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), StaticHold: g.policy.MatterHeld,
+		Revoker: revoker{g}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -179,6 +201,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.svc = svc
+	if g.notifier, g.siem, err = newForwarders(cfg, pcfg.DecisionLog, g.store, g.audit, log); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	front := httpapi.New(svc, log, g.metrics)
 	front.ServeLog(g.audit.Handler())
 	var handler http.Handler = front
@@ -259,7 +284,7 @@ func (g *Gateway) newTCPServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
 		IdleTimeout:       g.cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
-		ConnState:         preauthConnState,
+		ConnState:         g.connState,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		Protocols:         protocols(true, true),
 		HTTP2: &http.HTTP2Config{
@@ -288,7 +313,7 @@ func (g *Gateway) newQUICServer(h http.Handler) *http3.Server {
 	g.quicTr = &quic.Transport{Conn: g.udpConn, ConnContext: pre.accept, StatelessResetKey: g.resetKey}
 	return &http3.Server{
 		Handler:        h,
-		ConnContext:    pre.handshakeDone,
+		ConnContext:    g.trackQUIC(pre.handshakeDone),
 		TLSConfig:      http3.ConfigureTLSConfig(tlsConf),
 		MaxHeaderBytes: g.cfg.Limits.MaxHeaderBytes,
 		IdleTimeout:    g.cfg.Limits.IdleTimeout,
@@ -357,6 +382,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		run("sftp", func() error { return g.sftp.Serve(ctx) })
 	}
 	g.startSweeper(ctx)
+	g.startForwarders(ctx)
 	g.log.Info("lexgate serving", "addr", g.Addr(), "quic", g.h3 != nil, "admin", g.AdminAddr(), "id", g.ID())
 	var err error
 	select {
@@ -378,6 +404,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.log.Info("lexgate shutting down")
 	g.stopSweeper()
+	g.bg.stop()
+	if g.svc != nil {
+		g.svc.StopWatches() // long polls answer now, not at the grace deadline
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	if g.h3 != nil {
@@ -402,6 +432,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		g.stopSweeper()
+		g.bg.stop()
 		var errs []error
 		if g.h3 != nil {
 			g.h3.Close()

@@ -48,6 +48,9 @@ func TestShutdownLetsUploadsFinish(t *testing.T) {
 			}
 			pw, done := slowUpload(alice, xfer.ID, 0)
 			pw.Write(ct[:len(ct)/2])
+			// The PATCH's headers may still be on their way when the body's first
+			// half is buffered: wait for the gateway's handler to hold the upload.
+			waitFor(t, func() bool { return len(env.SpoolFiles()) > 0 }, "the upload to reach the gateway")
 			stopped := make(chan struct{})
 			go func() { env.Stop(); close(stopped) }()
 			time.Sleep(200 * time.Millisecond) // shutdown has begun

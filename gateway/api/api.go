@@ -62,6 +62,9 @@ const ContentTypeChunk = "application/offset+octet-stream"
 type KeysRequest struct {
 	// Recipients are age recipient strings: "age1pq1…" (hybrid post-quantum) or "age1…" (X25519).
 	Recipients []string `json:"recipients"`
+	// Registration is the owner's signature over Recipients (issue 16);
+	// lex register always sends it, and lex send refuses keys without it.
+	Registration *SignedRegistration `json:"registration,omitempty"`
 }
 
 // KeysResponse is an identity's registered age recipients.
@@ -73,6 +76,9 @@ type KeysResponse struct {
 	// identity's latest key registration: lex checks that Recipients are the keys
 	// it records before encrypting to them (key transparency).
 	LogReceipt json.RawMessage `json:"log_receipt,omitempty"`
+	// Registration is the signed registration of Recipients, if the
+	// identity registered them with one.
+	Registration *SignedRegistration `json:"registration,omitempty"`
 }
 
 // CreateTransferRequest asks the gateway to accept a transfer. The gateway verifies the

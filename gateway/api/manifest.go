@@ -247,7 +247,14 @@ func Sign(m Manifest, key crypto.Signer, chain []*x509.Certificate) (*SignedMani
 }
 
 func signPayload(key crypto.Signer, payload []byte) ([]byte, error) {
-	msg := append([]byte(signingContext), payload...)
+	return signWith(key, signingContext, payload)
+}
+
+// signWith signs context followed by payload with key (Ed25519, or ECDSA
+// over SHA-256): the context keeps a signature for one purpose from being
+// taken for another.
+func signWith(key crypto.Signer, context string, payload []byte) ([]byte, error) {
+	msg := append([]byte(context), payload...)
 	var (
 		sig []byte
 		err error
@@ -337,7 +344,11 @@ func (sm *SignedManifest) Verify(bundles x509bundle.Source, now time.Time) (Mani
 }
 
 func verifyPayload(pub any, payload, sig []byte) error {
-	msg := append([]byte(signingContext), payload...)
+	return verifyWith(pub, signingContext, payload, sig)
+}
+
+func verifyWith(pub any, context string, payload, sig []byte) error {
+	msg := append([]byte(context), payload...)
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
 		if ed25519.Verify(k, msg, sig) {

@@ -10,9 +10,15 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 )
 
-// benchEvent is the size and shape of an upload completion.
-func benchEvent(i int) audit.Event {
-	return audit.Event{Kind: audit.KindUploadComplete, Actor: "spiffe://harbor-law.example/paralegal/alice",
+// benchEvent is the size and shape of an upload completion: a private entry
+// (a commitment, its body beside the log), or with public the same event as
+// a public leaf, which is how every entry was logged before issue 16.
+func benchEvent(i int, public bool) audit.Event {
+	kind := audit.KindUploadComplete
+	if public {
+		kind = audit.KindKeyRegistration
+	}
+	return audit.Event{Kind: kind, Actor: "spiffe://harbor-law.example/paralegal/alice",
 		Recipients: []string{"spiffe://manila-lpo.example/site/review-team"}, Transfer: "t-bench-" + string(rune('a'+i%26)),
 		Matter: "HL-2025-001", Labels: []string{"privileged", "personal-data"},
 		ManifestSHA256:   "9f2c1e3d4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff",
@@ -22,8 +28,22 @@ func benchEvent(i int) audit.Event {
 
 // BenchmarkAppend measures sustained appends with 64 concurrent writers (as many
 // requests finishing at once): entries/s. Each append returns once its entry is
-// sequenced and integrated on disk.
+// sequenced and integrated on disk; a private entry's body is written and
+// synced first.
 func BenchmarkAppend(b *testing.B) {
+	for _, public := range []bool{false, true} {
+		b.Run(entryKind(public), func(b *testing.B) { benchAppend(b, public) })
+	}
+}
+
+func entryKind(public bool) string {
+	if public {
+		return "public"
+	}
+	return "private"
+}
+
+func benchAppend(b *testing.B, public bool) {
 	l, err := audit.Open(b.Context(), audit.Config{Dir: filepath.Join(b.TempDir(), "audit")})
 	if err != nil {
 		b.Fatal(err)
@@ -38,7 +58,7 @@ func BenchmarkAppend(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < b.N; i += writers {
-				if _, err := l.Append(b.Context(), benchEvent(i)); err != nil {
+				if _, err := l.Append(b.Context(), benchEvent(i, public)); err != nil {
 					b.Error(err)
 					return
 				}
@@ -56,11 +76,13 @@ func BenchmarkAppend(b *testing.B) {
 // The checkpoint interval dominates.
 func BenchmarkReceiptLatency(b *testing.B) {
 	for _, iv := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, time.Second} {
-		b.Run("checkpoint="+iv.String(), func(b *testing.B) { benchReceipt(b, iv) })
+		for _, public := range []bool{false, true} {
+			b.Run("checkpoint="+iv.String()+"/"+entryKind(public), func(b *testing.B) { benchReceipt(b, iv, public) })
+		}
 	}
 }
 
-func benchReceipt(b *testing.B, interval time.Duration) {
+func benchReceipt(b *testing.B, interval time.Duration, public bool) {
 	l, err := audit.Open(b.Context(), audit.Config{Dir: filepath.Join(b.TempDir(), "audit"), CheckpointInterval: interval})
 	if err != nil {
 		b.Fatal(err)
@@ -77,7 +99,7 @@ func benchReceipt(b *testing.B, interval time.Duration) {
 			defer wg.Done()
 			for i := w; i < b.N; i += uploads {
 				t0 := time.Now()
-				idx, err := l.Append(b.Context(), benchEvent(i))
+				idx, err := l.Append(b.Context(), benchEvent(i, public))
 				if err == nil {
 					_, err = l.Receipt(b.Context(), idx)
 				}

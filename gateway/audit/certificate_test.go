@@ -71,7 +71,7 @@ func TestCertificate(t *testing.T) {
 		{"receipt of another statement of the transfer", func(c audit.Certificate) audit.Certificate { c.Receipt = another.Receipt; return c }, audit.ErrCertificate},
 		{"receipt entry altered", func(c audit.Certificate) audit.Certificate {
 			r := *c.Receipt
-			r.Entry = strings.Replace(r.Entry, `"t1"`, `"t9"`, 1)
+			r.Body = strings.Replace(r.Body, `"t1"`, `"t9"`, 1)
 			c.Receipt = &r
 			return c
 		}, audit.ErrReceiptEntry},

@@ -33,6 +33,7 @@ const (
 	KindMatterRequest   Kind = "matter_request"   // a four-eyes request to add a recipient to a matter
 	KindMatterApproval  Kind = "matter_approval"  // a four-eyes request approved: the recipient is granted
 	KindHeldPastExpiry  Kind = "held_past_expiry" // the sweeper kept an expired transfer because its matter is on legal hold
+	KindRiskAlert       Kind = "risk_alert"       // a request's statistical risk score reached the alert threshold (issue 16)
 )
 
 // Decision is the policy decision an Event was made under.
@@ -67,6 +68,16 @@ type Event struct {
 	// StatementSHA256 is the hex SHA-256 of the signed destruction statement
 	// a destruction entry certifies (see Certificate).
 	StatementSHA256 string `json:"statement_sha256,omitempty"`
+	// Subject is the SPIFFE ID an admin action is about: the identity
+	// revoked or unrevoked (issue 16).
+	Subject string `json:"subject,omitempty"`
+	// Sender is the sender of the transfer an event is about, when the
+	// actor is someone else (a delivery, an ack, a destruction), so that the
+	// sender's organisation is a party of the entry (issue 16).
+	Sender string `json:"sender,omitempty"`
+	// Registration is the owner-signed registration (api.SignedRegistration
+	// JSON) of a key_registration's keys, so anyone can check who signed it.
+	Registration []byte `json:"registration,omitempty"`
 }
 
 // Obligations are a transfer's obligations as the policy decided them.

@@ -19,6 +19,10 @@ func (l *Log) Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		if l.cfg.shared() {
+			l.serveReader(w, r, p)
+			return
+		}
 		root, err := os.OpenRoot(l.cfg.Dir)
 		if err != nil {
 			http.Error(w, "audit log unavailable", http.StatusInternalServerError)

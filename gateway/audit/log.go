@@ -2,8 +2,10 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,7 +17,6 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
-	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -37,6 +38,18 @@ type Config struct {
 	// BatchMaxAge is how long an entry may wait for others to be sequenced with it
 	// (default 10ms). Every append waits for its batch to be written and integrated.
 	BatchMaxAge time.Duration `yaml:"batch_max_age"`
+	// MySQL keeps the log in a MySQL or MariaDB database that every replica
+	// of a cluster appends to, instead of in Dir (see driver.go). Checkpoints
+	// then come at most once a second (checkpoint_interval defaults to 1s).
+	MySQL MySQLConfig `yaml:"mysql"`
+
+	// Operator is the gateway's own SPIFFE ID: it is no party to the
+	// entries of its own actions (see Parties).
+	Operator string `yaml:"-"`
+
+	// Rand is the source of private entries' salts (default crypto/rand);
+	// tests inject a fixed one for reproducible logs.
+	Rand io.Reader `yaml:"-"`
 
 	// Now is the clock for event times (default time.Now).
 	Now func() time.Time `yaml:"-"`
@@ -50,6 +63,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = 200 * time.Millisecond
+		if c.shared() {
+			c.CheckpointInterval = mysqlMinCheckpoint
+		}
 	}
 	if c.BatchMaxAge == 0 {
 		c.BatchMaxAge = 10 * time.Millisecond
@@ -59,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -70,6 +89,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	if c.CheckpointInterval != 0 && c.CheckpointInterval < 100*time.Millisecond {
 		return fmt.Errorf("audit: checkpoint_interval %v is below the minimum of 100ms", c.CheckpointInterval)
+	}
+	if c.shared() && c.CheckpointInterval != 0 && c.CheckpointInterval < mysqlMinCheckpoint {
+		return fmt.Errorf("audit: checkpoint_interval %v is below the MySQL driver's minimum of %v", c.CheckpointInterval, mysqlMinCheckpoint)
 	}
 	if c.BatchMaxAge < 0 {
 		return errors.New("audit: batch_max_age must not be negative")
@@ -89,10 +111,17 @@ type Log struct {
 	awaiter  *tessera.PublicationAwaiter
 	shutdown func(context.Context) error
 	cancel   context.CancelFunc
+	release  func() // the driver's database, if any
 
-	mu    sync.Mutex
-	index map[string]uint64 // lookupKey → latest index
-	close sync.Once
+	bodies bodyStore // private entries' bodies (bodies.go)
+
+	mu      sync.Mutex
+	index   map[string]uint64   // lookupKey → latest index
+	commits map[uint64][32]byte // private entries' commitments
+	parties map[string][]uint64 // trust domain → the private entries it is a party to
+	indexed uint64              // entries [0, indexed) are indexed
+	catchMu sync.Mutex          // one catchUp at a time
+	close   sync.Once
 }
 
 // Open opens (or creates) the log in cfg.Dir and starts publishing checkpoints. It
@@ -102,8 +131,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if cfg.Dir == "" {
+	if cfg.Dir == "" && !cfg.shared() {
 		return nil, errors.New("audit: dir is required")
+	}
+	if cfg.KeyFile == "" {
+		return nil, errors.New("audit: key_file is required with mysql (every replica signs with the same key)")
 	}
 	signer, vkey, err := loadOrCreateKey(cfg.KeyFile, cfg.Origin)
 	if err != nil {
@@ -113,15 +145,17 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+	if !cfg.shared() {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
 	}
 	// The appender's goroutines live until Close, not until the caller's ctx ends.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	driver, err := posix.New(bg, posix.Config{Path: cfg.Dir})
+	driver, sharedDB, release, err := openDriver(bg, cfg)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
@@ -130,10 +164,12 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	app, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("audit: open %s: %w", cfg.Dir, err)
+		release()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
-	l := &Log{cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
-		shutdown: shutdown, cancel: cancel, index: map[string]uint64{}}
+	l := &Log{release: release, cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
+		shutdown: shutdown, cancel: cancel, index: map[string]uint64{},
+		bodies: bodyStore{dir: filepath.Join(cfg.Dir, "bodies"), db: sharedDB}, commits: map[uint64][32]byte{}, parties: map[string][]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, awaitPoll(cfg.CheckpointInterval))
 	if err := l.firstCheckpoint(ctx); err != nil {
 		l.Close()
@@ -156,7 +192,7 @@ func (l *Log) firstCheckpoint(ctx context.Context) error {
 			return nil
 		}
 		if !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
-			return fmt.Errorf("audit: no checkpoint published in %s: %w", l.cfg.Dir, err)
+			return fmt.Errorf("audit: no checkpoint published in %s: %w", l.cfg.where(), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -189,6 +225,7 @@ func (l *Log) Close() error {
 			err = fmt.Errorf("audit: close: %w", serr)
 		}
 		l.cancel()
+		l.release()
 	})
 	return err
 }
@@ -200,21 +237,24 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 	if ev.Time.IsZero() {
 		ev.Time = l.cfg.Now()
 	}
-	b, err := ev.Marshal()
+	leaf, salt, body, err := seal(ev, l.cfg.Rand)
 	if err != nil {
 		return 0, err
 	}
-	idx, err := l.add(ctx, tessera.NewEntry(b))()
+	var commitment []byte
+	if salt != nil {
+		commitment = Commit(salt, body)
+		if err := l.bodies.put(commitment, salt, body); err != nil {
+			return 0, err
+		}
+	}
+	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
 	if err != nil {
 		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, err)
 	}
-	if k := ev.lookupKey(); k != "" {
-		l.mu.Lock()
-		if old, ok := l.index[k]; !ok || idx.Index > old {
-			l.index[k] = idx.Index
-		}
-		l.mu.Unlock()
-	}
+	l.mu.Lock()
+	l.remember(idx.Index, ev, commitment)
+	l.mu.Unlock()
 	return idx.Index, nil
 }
 
@@ -222,8 +262,19 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 // LookupAck, LookupKeys, LookupCreated, LookupQuarantine), or false.
 func (l *Log) Find(key string) (uint64, bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	i, ok := l.index[key]
+	l.mu.Unlock()
+	if !ok && l.cfg.shared() {
+		// Another replica may have logged it: read what it appended.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.catchUp(ctx); err != nil {
+			l.cfg.Logger.Warn("audit: reading other replicas' entries", "err", err)
+		}
+		l.mu.Lock()
+		i, ok = l.index[key]
+		l.mu.Unlock()
+	}
 	return i, ok
 }
 
@@ -238,7 +289,22 @@ func (l *Log) Receipt(ctx context.Context, index uint64) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: own checkpoint: %w", err)
 	}
-	return buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	r, err := buildReceipt(ctx, l.reader, cp, cpRaw, index)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := ParseLeaf([]byte(r.Entry))
+	if err != nil {
+		return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+	}
+	if lf.Public == nil {
+		salt, body, err := l.bodies.get(lf.Commitment)
+		if err != nil {
+			return nil, fmt.Errorf("audit: entry %d: %w", index, err)
+		}
+		r.Salt, r.Body = salt, string(body)
+	}
+	return r, nil
 }
 
 // buildReceipt reads entry index and its inclusion proof under cp from r.
@@ -308,21 +374,33 @@ func readEntry(ctx context.Context, r Fetcher, index, size uint64) ([]byte, erro
 }
 
 // buildIndex reads every integrated entry once.
-func (l *Log) buildIndex(ctx context.Context) error {
-	size, err := l.reader.IntegratedSize(ctx)
+func (l *Log) buildIndex(ctx context.Context) error { return l.catchUp(ctx) }
+
+// indexEntry adds entry i to the lookup index (and a private entry to the
+// commitments and parties). The caller holds l.mu.
+func (l *Log) indexEntry(i uint64, entry []byte) error {
+	lf, err := ParseLeaf(entry)
 	if err != nil {
-		return fmt.Errorf("audit: log size: %w", err)
+		return fmt.Errorf("audit: entry %d: %w", i, err)
 	}
-	return Walk(ctx, l.reader, size, func(i uint64, entry []byte) error {
-		ev, err := ParseEvent(entry)
-		if err != nil {
-			return fmt.Errorf("audit: entry %d: %w", i, err)
-		}
-		if k := ev.lookupKey(); k != "" {
-			l.index[k] = i
-		}
+	if lf.Public != nil {
+		l.remember(i, *lf.Public, nil)
 		return nil
-	})
+	}
+	salt, body, err := l.bodies.get(lf.Commitment)
+	if err == nil {
+		var ev Event
+		if ev, err = lf.Open(salt, body); err == nil {
+			l.remember(i, ev, lf.Commitment)
+			return nil
+		}
+	}
+	// The log stays consistent without it; only this entry cannot be shown.
+	l.cfg.Logger.Error("audit: a private entry's body is unusable: the entry cannot be shown to its parties", "index", i, "err", err)
+	var c [32]byte
+	copy(c[:], lf.Commitment)
+	l.commits[i] = c
+	return nil
 }
 
 // Walk calls fn for every entry of a log of size size, in order.

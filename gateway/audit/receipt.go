@@ -18,17 +18,23 @@ import (
 // ReceiptVersion is the version of the Receipt document.
 const ReceiptVersion = 1
 
-// Receipt proves that an Event is in the log: the entry exactly as logged, its
-// index, its RFC 6962 leaf hash, an inclusion proof, and the signed checkpoint the
-// proof leads to. It verifies offline with the log's public key (VerifyReceipt).
+// Receipt proves that an Event is in the log: the entry exactly as logged (the
+// leaf), its index, its RFC 6962 leaf hash, an inclusion proof, and the signed
+// checkpoint the proof leads to; for a private entry, whose leaf is a
+// commitment, also the event (Body) and the salt that open it. It verifies
+// offline with the log's public key (VerifyReceipt).
 type Receipt struct {
 	Version        int    `json:"version"`
 	Index          uint64 `json:"index"`
-	Entry          string `json:"entry"`     // the canonical Event JSON, byte for byte
+	Entry          string `json:"entry"`     // the leaf, byte for byte: a commitment, or a public event's canonical JSON
 	LeafHash       string `json:"leaf_hash"` // base64 RFC 6962 leaf hash of Entry
 	TreeSize       uint64 `json:"tree_size"`
 	InclusionProof Hashes `json:"inclusion_proof"`
 	Checkpoint     string `json:"checkpoint"` // C2SP signed note
+	// Salt and Body open a private entry's commitment: the event's
+	// canonical JSON and its random salt. Empty for a public entry.
+	Salt []byte `json:"salt,omitempty"`
+	Body string `json:"body,omitempty"`
 }
 
 // The parts of a receipt that VerifyReceipt names when one is wrong.
@@ -132,7 +138,14 @@ func VerifyReceipt(r *Receipt, v note.Verifier) (Event, *log.Checkpoint, error) 
 	if leafHash([]byte(r.Entry)) != r.LeafHash {
 		return Event{}, nil, fmt.Errorf("%w: its hash is not the receipt's leaf_hash: the entry was altered", ErrReceiptEntry)
 	}
-	ev, err := ParseEvent([]byte(r.Entry))
+	lf, err := ParseLeaf([]byte(r.Entry))
+	if err != nil {
+		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptEntry, err)
+	}
+	if lf.Public != nil && (r.Body != "" || r.Salt != nil) {
+		return Event{}, nil, fmt.Errorf("%w: a public entry with a body", ErrReceiptEntry)
+	}
+	ev, err := lf.Open(r.Salt, []byte(r.Body))
 	if err != nil {
 		return Event{}, nil, fmt.Errorf("%w: %v", ErrReceiptEntry, err)
 	}

@@ -113,16 +113,16 @@ func (p *Prover) Receipt(ctx context.Context, index uint64, entry []byte) (*Rece
 }
 
 // VerifyLog walks every entry of r up to the verified checkpoint cp: each must be a
-// canonical event, each level-0 hash tile must hold the entries' leaf hashes, and
-// the tree recomputed from the entries must have cp's root. fn, if not nil, sees
-// every entry. It returns how many entries it checked.
-func VerifyLog(ctx context.Context, r Fetcher, cp *log.Checkpoint, fn func(index uint64, ev Event) error) (uint64, error) {
+// leaf (a commitment or a canonical public event), each level-0 hash tile must hold
+// the entries' leaf hashes, and the tree recomputed from the entries must have cp's
+// root. fn, if not nil, sees every leaf. It returns how many entries it checked.
+func VerifyLog(ctx context.Context, r Fetcher, cp *log.Checkpoint, fn func(index uint64, leaf Leaf) error) (uint64, error) {
 	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	rng := rf.NewEmptyRange(0)
 	var n uint64
 	var tile api.HashTile
 	err := Walk(ctx, r, cp.Size, func(i uint64, entry []byte) error {
-		ev, err := ParseEvent(entry)
+		lf, err := ParseLeaf(entry)
 		if err != nil {
 			return fmt.Errorf("audit: entry %d: %w", i, err)
 		}
@@ -145,7 +145,7 @@ func VerifyLog(ctx context.Context, r Fetcher, cp *log.Checkpoint, fn func(index
 		}
 		n++
 		if fn != nil {
-			return fn(i, ev)
+			return fn(i, lf)
 		}
 		return nil
 	})
@@ -181,11 +181,11 @@ func NewerRegistration(ctx context.Context, r Fetcher, cp *log.Checkpoint, after
 			if i <= after || i >= cp.Size {
 				continue
 			}
-			ev, err := ParseEvent(e)
+			lf, err := ParseLeaf(e)
 			if err != nil {
 				return 0, false, fmt.Errorf("audit: entry %d: %w", i, err)
 			}
-			if ev.Kind == KindKeyRegistration && ev.Actor == id {
+			if ev := lf.Public; ev != nil && ev.Kind == KindKeyRegistration && ev.Actor == id {
 				found, ok = i, true
 			}
 		}

@@ -52,10 +52,15 @@ var crashCases = []struct {
 // checks after a restart on the same data that nothing acknowledged is lost,
 // nothing incomplete is visible, the upload resumes, and the audit log agrees
 // with the store.
-func TestCrashPoints(t *testing.T) {
+func TestCrashPoints(t *testing.T) { crashPoints(t, newWorld(t, "")) }
+
+// TestCrashPointsCluster is TestCrashPoints on the cluster backends:
+// PostgreSQL metadata and the audit log in MariaDB.
+func TestCrashPointsCluster(t *testing.T) { crashPoints(t, newClusterWorld(t)) }
+
+func crashPoints(t *testing.T, w *world) {
 	// One world for every case, in turn: each crash meets the store and log the
 	// earlier ones left, and every upload acknowledged so far must survive it.
-	w := newWorld(t, "")
 	g := w.start("")
 	teamKey := registerTeam(t, w.client(g, team))
 	a := w.client(g, alice)

@@ -19,6 +19,8 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway"
+	"github.com/lexgate/lexgate/gateway/internal/enginetest"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // The dev PKI's identities the tests use.
@@ -58,6 +60,10 @@ type world struct {
 	data string
 	// auditDir and auditKey are the audit log's files (default in data).
 	auditDir, auditKey string
+	// storeCfg and auditMySQL, when set, are the cluster backends the
+	// gateway runs on (see newClusterWorld); checkAgreement opens them.
+	storeCfg   *store.Config
+	auditMySQL string
 }
 
 // newWorld mints a PKI and writes a gateway config whose store is in data (a
@@ -244,4 +250,41 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// newClusterWorld is newWorld on the cluster backends: metadata in a
+// private PostgreSQL cluster, the audit log in a private MariaDB, both
+// started for the test; the spool stays in data.
+func newClusterWorld(t *testing.T) *world {
+	t.Helper()
+	if _, err := enginetest.PostgresBin(); err != nil {
+		enginetest.Missing(t, "PostgreSQL", err)
+	}
+	if _, _, err := enginetest.MariaDBBin(); err != nil {
+		enginetest.Missing(t, "MariaDB", err)
+	}
+	pg, err := enginetest.StartPostgres(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	my, err := enginetest.StartMariaDB(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { my.Stop() })
+	pgDSN, err := pg.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	myDSN, err := my.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, "", "  driver: postgres", "  replica: r1", "  postgres:", "    dsn: "+pgDSN,
+		"audit:", "  mysql:", "    dsn: "+myDSN, "")
+	w.storeCfg = &store.Config{Dir: w.data, Driver: store.DriverPostgres, Replica: "r1",
+		Postgres: store.PostgresConfig{DSN: pgDSN}}
+	w.auditMySQL = myDSN
+	return w
 }

@@ -50,9 +50,10 @@ func (e *Env) AuditEvents() []audit.Event {
 		e.t.Fatal(err)
 	}
 	var evs []audit.Event
-	if _, err := audit.VerifyLog(ctx, f, cp, func(_ uint64, ev audit.Event) error {
+	if _, err := audit.VerifyLog(ctx, f, cp, func(_ uint64, lf audit.Leaf) error {
+		ev, err := audit.OpenLocal(string(f), lf)
 		evs = append(evs, ev)
-		return nil
+		return err
 	}); err != nil {
 		e.t.Fatal(err)
 	}

@@ -275,3 +275,26 @@ func (e *Env) StoreStats() store.Stats {
 	}
 	return st
 }
+
+// StartReplica starts another gateway with e's PKI and identity, stopped at
+// the end of the test: a replica of e's cluster when opts point both at the
+// same shared store and audit log (store.driver postgres, audit.mysql). Its
+// clients are made from the returned Env as usual.
+func (e *Env) StartReplica(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	r := &Env{t: t, Dir: dir, PKI: e.PKI}
+	r.Config = gateway.Config{
+		Listen:        "127.0.0.1:0",
+		Admin:         "127.0.0.1:0",
+		ShutdownGrace: 5 * time.Second,
+		Identity:      e.Config.Identity,
+	}
+	r.Config.Store.Dir = filepath.Join(dir, "data")
+	for _, o := range opts {
+		o(&r.Config)
+	}
+	r.start()
+	t.Cleanup(r.Stop)
+	return r
+}

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -33,5 +35,34 @@ func (h *Handler) receipt(w http.ResponseWriter, r *http.Request, caller spiffei
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	w.Write(rc.Marshal())
+	return nil
+}
+
+// auditBodies streams the bodies of the caller's organisation's private
+// audit entries below ?size= as JSON lines.
+func (h *Handler) auditBodies(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	size, err := strconv.ParseUint(r.URL.Query().Get("size"), 10, 64)
+	if err != nil {
+		return badRequest("query parameter size must be the tree size of a checkpoint: " + err.Error())
+	}
+	w.Header().Set("Content-Type", "application/jsonl")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	wrote := false
+	err = h.svc.AuditBodies(r.Context(), caller, size, func(b api.AuditBody) error {
+		wrote = true
+		return enc.Encode(b)
+	})
+	if err != nil && !wrote {
+		return err
+	}
+	if err != nil { // mid-stream: the client sees a cut stream, not a complete one
+		h.log.ErrorContext(r.Context(), "audit bodies cut", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !wrote {
+		w.WriteHeader(http.StatusOK)
+	}
 	return nil
 }

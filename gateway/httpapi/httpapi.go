@@ -75,6 +75,7 @@ func New(svc *transfer.Service, log *slog.Logger, obs Observer) *Handler {
 	h.route("POST "+api.PathPolicyExplain, h.explain)
 	h.route("GET "+api.PathTransfer+"{id}/receipt", h.receipt)
 	h.governanceRoutes()
+	h.adminRoutes()
 	return h
 }
 

@@ -15,7 +15,7 @@ func (h *Handler) registerKeys(w http.ResponseWriter, r *http.Request, caller sp
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	resp, err := h.svc.RegisterKeys(r.Context(), caller, req.Recipients)
+	resp, err := h.svc.RegisterKeys(r.Context(), caller, req.Recipients, req.Registration)
 	if err != nil {
 		return err
 	}
@@ -75,10 +75,17 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, caller spiffeid
 	return nil
 }
 
+// inbox lists the caller's inbox; with If-None-Match and "Prefer: wait=N"
+// it is a long poll that answers 304 when nothing changed in N seconds.
 func (h *Handler) inbox(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	ts, err := h.svc.Inbox(r.Context(), caller)
+	ts, tag, changed, err := h.svc.WatchInbox(r.Context(), caller, r.Header.Get("If-None-Match"), preferWait(r.Header.Get("Prefer")))
 	if err != nil {
 		return err
+	}
+	w.Header().Set("ETag", tag)
+	if !changed {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
 	}
 	writeJSON(w, http.StatusOK, api.InboxResponse{Transfers: ts})
 	return nil

@@ -34,7 +34,7 @@ type Source struct {
 	wl      *workloadapi.X509Source        // Workload API source
 	bundles atomic.Pointer[x509bundle.Set] // from Config.Bundles, swapped by Reload
 	id      spiffeid.ID                    // the gateway's own ID at New
-	revoked map[spiffeid.ID]struct{}       // read-only after New
+	revoked *revocations                   // the deny list: config file + run time (revocation.go)
 	log     *slog.Logger
 	reload  sync.Mutex                // one Reload at a time
 	loaded  atomic.Pointer[fileStamp] // what Reload last loaded
@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{revoked: c.revoked, log: c.log, watch: c.watch}
+	s := &Source{revoked: newRevocations(c.revoked), log: c.log, watch: c.watch}
 	switch c.kind {
 	case fromFiles:
 		s.files = &fileSet{cert: cfg.SVIDCert, key: cfg.SVIDKey, bundles: c.bundles}
@@ -173,12 +173,6 @@ func (s *Source) TrustDomains() []spiffeid.TrustDomain {
 	return slices.SortedFunc(maps.Keys(tds), func(a, b spiffeid.TrustDomain) int {
 		return strings.Compare(a.Name(), b.Name())
 	})
-}
-
-// IsRevoked reports whether id is on the deny list.
-func (s *Source) IsRevoked(id spiffeid.ID) bool {
-	_, ok := s.revoked[id]
-	return ok
 }
 
 // GetX509SVID returns the gateway's current X.509-SVID. It implements

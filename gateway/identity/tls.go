@@ -39,6 +39,7 @@ var ErrNoPeerCertificate = errors.New("identity: no peer certificate")
 func (s *Source) ServerTLSConfig() *tls.Config {
 	cfg := tlsconfig.MTLSServerConfig(s, s, s.authorize)
 	cfg.MinVersion = tls.VersionTLS13
+	cfg.VerifyConnection = s.refuseRevokedResumption
 	verify := cfg.VerifyPeerCertificate
 	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
 		err := verify(raw, chains)

@@ -1,12 +1,16 @@
 package policy
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -81,6 +85,38 @@ type decisionLog struct {
 	f      *os.File
 	log    *slog.Logger
 	err    error // the file's close error, once done
+
+	// Owned by the writer goroutine: rotation.
+	path    string
+	rotate  DecisionLogRotation
+	size    int64     // bytes in f
+	started time.Time // when f's first line was written (zero: empty)
+	now     func() time.Time
+}
+
+// DecisionLogRotation says when the decision log is rotated: the file is
+// renamed PATH.N (N one more than the highest number there, so a rotated
+// file never changes name again) and a new PATH started. No line is lost or
+// split: rotation happens between writes, in the writer. Rotated files are
+// never deleted by the gateway; a SIEM forwarder reading PATH.1, PATH.2, …
+// then PATH sees every line once, in order.
+type DecisionLogRotation struct {
+	// MaxSize rotates before a write would take the file past this many
+	// bytes (default 64 MiB; negative: never by size).
+	MaxSize int64 `yaml:"max_size"`
+	// MaxAge rotates before a write once the file's first line is this old
+	// (default 24h; negative: never by age).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+func (r DecisionLogRotation) withDefaults() DecisionLogRotation {
+	if r.MaxSize == 0 {
+		r.MaxSize = 64 << 20
+	}
+	if r.MaxAge == 0 {
+		r.MaxAge = 24 * time.Hour
+	}
+	return r
 }
 
 // queuedEntry is one entry waiting to be written; written, when not nil,
@@ -95,17 +131,102 @@ const queueSize = 4096
 
 // openDecisionLog opens path for appending, creating it 0600, and starts
 // its writer, which reports write failures to log.
-func openDecisionLog(path string, log *slog.Logger) (*decisionLog, error) {
+func openDecisionLog(path string, rot DecisionLogRotation, log *slog.Logger) (*decisionLog, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("policy: decision log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("policy: decision log: %w", err)
+	l := &decisionLog{queue: make(chan queuedEntry, queueSize), done: make(chan struct{}), log: log,
+		path: path, rotate: rot.withDefaults(), now: time.Now}
+	if err := l.open(); err != nil {
+		return nil, err
 	}
-	l := &decisionLog{queue: make(chan queuedEntry, queueSize), done: make(chan struct{}), f: f, log: log}
 	go l.run()
 	return l, nil
+}
+
+// open opens (or creates) the active file and learns its size and age: the
+// timestamp of its first line.
+func (l *decisionLog) open() error {
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("policy: decision log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("policy: decision log: %w", err)
+	}
+	l.f, l.size, l.started = f, st.Size(), time.Time{}
+	if l.size > 0 {
+		l.started = st.ModTime()
+		var first struct {
+			Timestamp time.Time `json:"timestamp"`
+		}
+		line, _ := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<16), 1<<16).ReadSlice('\n')
+		if json.Unmarshal(line, &first) == nil && !first.Timestamp.IsZero() {
+			l.started = first.Timestamp
+		}
+	}
+	return nil
+}
+
+// due reports whether writing n more bytes calls for a rotation first.
+func (l *decisionLog) due(n int) bool {
+	if l.size == 0 {
+		return false
+	}
+	if l.rotate.MaxSize > 0 && l.size+int64(n) > l.rotate.MaxSize {
+		return true
+	}
+	return l.rotate.MaxAge > 0 && l.now().Sub(l.started) >= l.rotate.MaxAge
+}
+
+// rotateFile renames the active file PATH.N and starts a new one. On any
+// failure the writer keeps appending to a file it has, never dropping lines.
+func (l *decisionLog) rotateFile() {
+	next, err := nextRotation(l.path)
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(l.path, next)
+	}
+	if err != nil {
+		l.log.Error("decision log: rotation failed; still writing to the current file", slog.Any("error", err))
+		l.started = l.now() // try again after another MaxAge, not at every write
+		return
+	}
+	old := l.f
+	if err := l.open(); err != nil {
+		l.log.Error("decision log: new file not created after rotation; writing on in the rotated file",
+			slog.String("file", next), slog.Any("error", err))
+		l.f = old
+		return
+	}
+	old.Close()
+	syncDir(filepath.Dir(l.path))
+}
+
+// nextRotation is PATH.N for N one more than the highest rotated number.
+func nextRotation(path string) (string, error) {
+	matches, err := filepath.Glob(path + ".*")
+	if err != nil {
+		return "", err
+	}
+	high := 0
+	for _, m := range matches {
+		if n, err := strconv.Atoi(strings.TrimPrefix(m, path+".")); err == nil && n > high {
+			high = n
+		}
+	}
+	return fmt.Sprintf("%s.%d", path, high+1), nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
 
 // write queues the entry of one decision; for a refusal it returns once
@@ -151,9 +272,17 @@ func (l *decisionLog) run() {
 	var waiting []chan struct{}
 	flush := func() {
 		if len(buf) > 0 {
-			if _, err := l.f.Write(buf); err != nil {
+			if l.due(len(buf)) {
+				l.rotateFile()
+			}
+			n, err := l.f.Write(buf)
+			if err != nil {
 				l.log.Error("decision log: write failed", slog.Int("bytes", len(buf)), slog.Any("error", err))
 			}
+			if l.size == 0 && n > 0 {
+				l.started = l.now()
+			}
+			l.size += int64(n)
 		}
 		for _, w := range waiting {
 			close(w)

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,4 +82,74 @@ func TestDecisionLogWrittenOffThePath(t *testing.T) {
 	if len(seen) != workers*each {
 		t.Errorf("%d decisions logged, want %d", len(seen), workers*each)
 	}
+}
+
+// TestDecisionLogRotation: rotated by size or by age, the decision log's
+// files PATH.1, PATH.2, … then PATH hold every decision exactly once, each
+// line whole, in the order they were written; a reopened log rotates on
+// into the next number, renaming no file twice.
+func TestDecisionLogRotation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rot  policy.DecisionLogRotation
+	}{
+		{"size", policy.DecisionLogRotation{MaxSize: 8 << 10, MaxAge: -1}},
+		{"age", policy.DecisionLogRotation{MaxSize: -1, MaxAge: time.Nanosecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "decisions.log")
+			var ids []string
+			for range 2 {
+				eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, DecisionLog: path,
+					DecisionLogRotate: tc.rot, Timeout: 10 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 40 {
+					labels := []string{}
+					if i%4 == 3 {
+						labels = []string{"health"} // refused: waits for its line, so lines come in batches
+					}
+					d, err := eng.Decide(t.Context(), send(june, labels, manila))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, d.ID)
+				}
+				if err := eng.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files, _ := filepath.Glob(path + ".*")
+			if len(files) < 3 {
+				t.Fatalf("%d rotated files, want several", len(files))
+			}
+			var got []string
+			for n := 1; n <= len(files); n++ {
+				got = append(got, readIDs(t, fmt.Sprintf("%s.%d", path, n))...)
+			}
+			got = append(got, readIDs(t, path)...)
+			if strings.Join(got, ",") != strings.Join(ids, ",") {
+				t.Errorf("read back %d decisions (in file order), want the %d written, in order", len(got), len(ids))
+			}
+		})
+	}
+}
+
+func readIDs(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ids []string
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		var e policy.DecisionLogEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s: line %q: %v", path, sc.Text(), err)
+		}
+		ids = append(ids, e.DecisionID)
+	}
+	return ids
 }

@@ -45,6 +45,8 @@ type Config struct {
 	// in OPA's decision-log shape (see [DecisionLogEntry]), created 0600
 	// and appended to. Empty: no decision log file.
 	DecisionLog string `yaml:"decision_log"`
+	// DecisionLogRotate rotates the decision log by size and age.
+	DecisionLogRotate DecisionLogRotation `yaml:"decision_log_rotate"`
 
 	// SkipTests turns off running the set's Rego tests (*_test.rego)
 	// before a policy set from Dir is accepted, at start and on reload.
@@ -124,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg}
 	if cfg.DecisionLog != "" {
-		if e.dlog, err = openDecisionLog(cfg.DecisionLog, cfg.Logger); err != nil {
+		if e.dlog, err = openDecisionLog(cfg.DecisionLog, cfg.DecisionLogRotate, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}

@@ -61,8 +61,16 @@ type Input struct {
 	Request *Request `json:"request,omitempty"`
 
 	// RiskScore is the gateway's risk estimate for the request, 0 (none)
-	// to 100. The default policy does not use it yet.
+	// to 100: Risk.Score (policies/risk.rego uses it).
 	RiskScore int `json:"risk_score"`
+
+	// Risk is the statistical assessment behind RiskScore, with its named
+	// signals; nil when the gateway keeps no baselines. Issue 16, risk.go.
+	Risk *Risk `json:"risk,omitempty"`
+
+	// Admin describes an admin-plane operation (action "admin"); nil
+	// otherwise. Issue 16, see admin.go.
+	Admin *AdminRequest `json:"admin,omitempty"`
 }
 
 // Party is one SPIFFE identity taking part in an action.

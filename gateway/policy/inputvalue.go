@@ -32,6 +32,12 @@ func inputValue(in Input) ast.Value {
 	for _, f := range matterFields(nil, in) {
 		o.Insert(f[0], f[1])
 	}
+	if a := in.Admin; a != nil {
+		o.Insert(key("admin"), adminValue(*a))
+	}
+	if r := in.Risk; r != nil {
+		o.Insert(key("risk"), riskValue(*r))
+	}
 	return o
 }
 
@@ -356,6 +362,12 @@ func (f *facts) valueOf(in Input) ast.Value {
 		fields = append(fields, field("bundle", bundleValue(f.values.strings, *b)))
 	}
 	fields = append(fields, matterFields(f.values.strings, in)...)
+	if a := in.Admin; a != nil {
+		fields = append(fields, field("admin", adminValue(*a)))
+	}
+	if r := in.Risk; r != nil {
+		fields = append(fields, field("risk", riskValue(*r)))
+	}
 	return ast.NewObject(fields...)
 }
 

@@ -62,6 +62,8 @@ func fill(v reflect.Value, n int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
 		v.SetInt(1<<40 + 7)
+	case reflect.Float64:
+		v.SetFloat(-3.25)
 	default:
 		panic("fill: add a case for " + v.Kind().String())
 	}

@@ -128,7 +128,12 @@ func (s *Server) startCustody(ctx context.Context, hostKey []byte) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.core.RegisterKeys(ctx, a.id, []string{id.Recipient().String()}); err != nil {
+		recips := []string{id.Recipient().String()}
+		reg, err := s.signCustodial(a.id.String(), recips)
+		if err != nil {
+			return err
+		}
+		if _, err := s.core.RegisterKeys(ctx, a.id, recips, reg); err != nil {
 			return fmt.Errorf("sftpfront: registering the custodial key of %s as %s: %w", a.Name, a.ID, err)
 		}
 		a.custody = id
@@ -251,4 +256,15 @@ func (c *sizeCache) put(id string, n int64) {
 		c.m = map[string]int64{}
 	}
 	c.m[id] = n
+}
+
+// signCustodial signs the registration of a custodial account's keys with
+// the gateway's own X.509-SVID, marked custodial: senders accept it as the
+// gateway's, and the account's owner sees it as such (lex keys --watch).
+func (s *Server) signCustodial(id string, recips []string) (*api.SignedRegistration, error) {
+	svid, err := s.sealer.GetX509SVID()
+	if err != nil {
+		return nil, fmt.Errorf("sftpfront: signing the custodial registration of %s: %w", id, err)
+	}
+	return api.SignRegistration(api.Registration{ID: id, Recipients: recips, Custodial: true}, svid.PrivateKey, svid.Certificates)
 }

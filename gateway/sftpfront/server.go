@@ -66,7 +66,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
-	sessions map[string]int // account name → open SFTP sessions
+	sessions map[string]int                        // account name → open SFTP sessions
+	byID     map[spiffeid.ID]map[net.Conn]struct{} // connections by account SPIFFE ID (revoke.go)
 	closed   bool
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -309,6 +310,8 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	go ssh.DiscardRequests(reqs)
 	acct := s.accounts[conn.User()]
 	log := s.log.With("account", acct.Name, "caller", acct.ID, "remote", raw.RemoteAddr().String())
+	s.bindID(acct.id, raw)
+	defer s.unbindID(acct.id, raw)
 	loginErr := s.core.Login(ctx, acct.id, raw.RemoteAddr().String())
 	if loginErr != nil {
 		s.metrics.refusedErr(loginErr)

@@ -355,14 +355,16 @@ type Destruction struct {
 // gone is skipped. Like DeleteTransfer it waits for uploads in progress on
 // the transfers.
 func (s *Store) Destroy(ctx context.Context, ds ...Destruction) error {
-	for _, d := range ds {
-		unlock, err := s.locks.lock(ctx, d.TransferID)
-		if err != nil {
-			return fmt.Errorf("store: destroy %s: %w", d.TransferID, err)
-		}
-		defer unlock()
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.TransferID
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	unlock, err := s.lockTransfers(ctx, ids...)
+	if err != nil {
+		return fmt.Errorf("store: destroy: %w", err)
+	}
+	defer unlock()
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		for _, d := range ds {
 			res, err := tx.ExecContext(ctx, `DELETE FROM transfers WHERE id = ?`, d.TransferID)
 			if err != nil {
@@ -372,8 +374,10 @@ func (s *Store) Destroy(ctx context.Context, ds ...Destruction) error {
 				continue
 			}
 			rs, _ := json.Marshal(nonNil(d.Recipients))
-			_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO destructions (transfer_id, sender, recipients, matter, destroyed, audit_index, certificate)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, d.TransferID, d.Sender, string(rs), d.Matter, d.Destroyed.UnixNano(), int64(d.AuditIndex), nonNilBytes(d.Certificate))
+			_, err = tx.ExecContext(ctx, `INSERT INTO destructions (transfer_id, sender, recipients, matter, destroyed, audit_index, certificate)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transfer_id) DO UPDATE SET sender = excluded.sender,
+				recipients = excluded.recipients, matter = excluded.matter, destroyed = excluded.destroyed,
+				audit_index = excluded.audit_index, certificate = excluded.certificate`, d.TransferID, d.Sender, string(rs), d.Matter, d.Destroyed.UnixNano(), int64(d.AuditIndex), nonNilBytes(d.Certificate))
 			if err != nil {
 				return fmt.Errorf("store: destroy: %w", err)
 			}

@@ -10,7 +10,7 @@ import (
 
 // TestCountDownloadAtomic: of many concurrent counted downloads exactly Max
 // succeed; the others get a *LimitError saying "Max of Max".
-func TestCountDownloadAtomic(t *testing.T) {
+func testCountDownloadAtomic(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	tr := newTransfer(t, alice, randomBytes(t, 100), bob)
@@ -51,7 +51,7 @@ func TestCountDownloadAtomic(t *testing.T) {
 
 // TestCountDownloadRanges: ranges not starting at 0 are free, and at the
 // limit only within the resume window of the last counted download.
-func TestCountDownloadRanges(t *testing.T) {
+func testCountDownloadRanges(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	tr := newTransfer(t, alice, randomBytes(t, 100), bob)
@@ -85,7 +85,7 @@ func TestCountDownloadRanges(t *testing.T) {
 }
 
 // TestHoldsRequestsDestructions: the legal hold, four-eyes and destruction records.
-func TestHoldsRequestsDestructions(t *testing.T) {
+func testHoldsRequestsDestructions(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	h := Hold{Matter: "M-1", By: alice, At: t0, Reason: "litigation"}

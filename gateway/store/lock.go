@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -47,4 +48,56 @@ func (k *keyedMutex) release(key string, e *keyedEntry) {
 	if e.refs--; e.refs == 0 {
 		delete(k.m, key)
 	}
+}
+
+// Lock-key classes: transfers and named locks never share a key.
+const (
+	lockClassTransfer = 1
+	lockClassNamed    = 2
+)
+
+// lockTransfers serializes work on the given transfers (uploads, sealing,
+// deletion) with every other holder of their locks: in this process on the
+// embedded default, on every replica on PostgreSQL (advisory locks). The ids
+// are locked in sorted order, so two callers never deadlock. The caller calls
+// unlock exactly once.
+func (s *Store) lockTransfers(ctx context.Context, ids ...string) (unlock func(), err error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if s.pg != nil {
+		return s.pg.lock(ctx, s.db, lockClassTransfer, ids...)
+	}
+	return lockAll(ctx, &s.locks, ids)
+}
+
+// Lock holds the lock called name until unlock is called: work that must
+// run on one replica at a time, such as the retention sweep. On PostgreSQL it
+// is an advisory lock every replica sees; on the embedded default, where one
+// process owns the store, a lock of this process. It waits until the lock is
+// free or ctx ends.
+func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	if name == "" {
+		return nil, invalidf("lock: empty name")
+	}
+	if s.pg != nil {
+		return s.pg.lock(ctx, s.db, lockClassNamed, name)
+	}
+	return lockAll(ctx, &s.named, []string{name})
+}
+
+func lockAll(ctx context.Context, k *keyedMutex, keys []string) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, key := range keys {
+		u, err := k.lock(ctx, key)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, u)
+	}
+	return release, nil
 }

@@ -13,10 +13,19 @@ import (
 // file Open never serves. Quarantining a transfer that is already
 // quarantined is a no-op; one that is not ready is an error.
 func (s *Store) Quarantine(ctx context.Context, id string) error {
+	_, err := s.QuarantineOnce(ctx, id)
+	return err
+}
+
+// QuarantineOnce is [Store.Quarantine] that also reports whether this call
+// quarantined the transfer (first) or found it quarantined already, by any
+// replica: of concurrent quarantines exactly one is first.
+func (s *Store) QuarantineOnce(ctx context.Context, id string) (first bool, err error) {
 	if !validID(id) {
-		return fmt.Errorf("%w: transfer %q", ErrNotFound, id)
+		return false, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		first = false
 		var state State
 		if err := tx.QueryRowContext(ctx, `SELECT state FROM transfers WHERE id = ?`, id).Scan(&state); err != nil {
 			if err == sql.ErrNoRows {
@@ -34,10 +43,11 @@ func (s *Store) Quarantine(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE transfers SET state = 'quarantined' WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: quarantine transfer %s: %w", id, err)
 		}
+		first = true
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	return s.removeSpool(id)
+	return first, s.removeSpool(id)
 }

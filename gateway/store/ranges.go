@@ -90,7 +90,7 @@ type rangeWrite struct {
 // the parts of [offset, end) that are neither durable nor being written. A nil
 // rangeWrite means there is nothing to write: the progress and error say why.
 func (s *Store) claimRange(ctx context.Context, id string, offset, end int64) (*rangeWrite, Progress, error) {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return nil, Progress{}, fmt.Errorf("store: write transfer %s: %w", id, err)
 	}
@@ -167,7 +167,7 @@ func (rw *rangeWrite) copy(ctx context.Context, r io.Reader, offset, end int64) 
 // recordRange records the durable spans done of transfer id, written and
 // synced to f, and advances the prefix over every range that now joins it.
 func (s *Store) recordRange(ctx context.Context, id string, f *os.File, done []Span, now time.Time) (Progress, error) {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return Progress{}, fmt.Errorf("store: write transfer %s: %w", id, err)
 	}

@@ -36,7 +36,7 @@ func writeRange(t *testing.T, s *Store, id string, content []byte, off, end int6
 	return p
 }
 
-func TestWriteRangeOutOfOrder(t *testing.T) {
+func testWriteRangeOutOfOrder(t *testing.T, openStore func(testing.TB, string) *Store) {
 	for _, streamed := range []bool{false, true} {
 		s := openStore(t, t.TempDir())
 		const mib = 1 << 20
@@ -89,7 +89,7 @@ func TestWriteRangeOutOfOrder(t *testing.T) {
 	}
 }
 
-func TestWriteRangeRefusals(t *testing.T) {
+func testWriteRangeRefusals(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	content := randomBytes(t, 4<<20)
 	tr := create(t, s, content)
@@ -125,7 +125,7 @@ func TestWriteRangeRefusals(t *testing.T) {
 }
 
 // An in-order append skips what ranges hold and joins them.
-func TestWriteAtJoinsRanges(t *testing.T) {
+func testWriteAtJoinsRanges(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	content := randomBytes(t, 5<<20)
 	tr := create(t, s, content)
@@ -175,7 +175,7 @@ func BenchmarkWriteRange(b *testing.B) {
 
 // TestCancelWithRanges: cancelling a parallel upload removes its recorded
 // ranges and bytes; a range still being written then finds no transfer.
-func TestCancelWithRanges(t *testing.T) {
+func testCancelWithRanges(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	content := randomBytes(t, 4<<20)
 	tr := create(t, s, content)

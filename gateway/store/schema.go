@@ -92,11 +92,137 @@ CREATE TABLE destructions (
 	certificate BLOB NOT NULL     -- the signed statement, opaque to the store
 );
 `,
+	`
+-- Issue 16: run-time revocations of SPIFFE IDs by the admin plane (merged
+-- with the config file's identity.revoked at start), transfers an admin
+-- quarantined (never delivered until released), and signed key registrations.
+CREATE TABLE revocations (
+	id         TEXT PRIMARY KEY, -- SPIFFE ID
+	revoked_by TEXT NOT NULL,
+	revoked_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason     TEXT NOT NULL
+);
+CREATE TABLE admin_quarantines (
+	transfer_id    TEXT PRIMARY KEY,
+	quarantined_by TEXT NOT NULL,
+	quarantined_at INTEGER NOT NULL, -- Unix nanoseconds
+	reason         TEXT NOT NULL
+);
+-- Issue 16: the owner-signed registration of each identity's keys.
+CREATE TABLE key_registrations (
+	id           TEXT PRIMARY KEY, -- SPIFFE ID, as in keys
+	registration BLOB NOT NULL     -- api.SignedRegistration JSON, opaque to the store
+);
+`,
+	`
+-- Issue 21: the notification outbox. Triggers write an event in the same
+-- transaction as the fact it reports (a transfer ready, quarantined,
+-- downloaded or acknowledged; a hold placed or lifted; a four-eyes request
+-- made or approved); the core adds others (refusals, expiry warnings) with
+-- EnqueueEvent. The notifier routes each event once to its endpoints and
+-- records every delivery attempt; after N failures a delivery is parked.
+CREATE TABLE outbox_events (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	id      TEXT NOT NULL UNIQUE, -- the event id: webhook-id, idempotency key
+	kind    TEXT NOT NULL,
+	subject TEXT NOT NULL,        -- transfer id, matter or request id
+	payload TEXT NOT NULL,        -- JSON object
+	created INTEGER NOT NULL,     -- Unix nanoseconds
+	routed  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_events_unrouted ON outbox_events (seq) WHERE routed = 0;
+CREATE TABLE outbox_deliveries (
+	event_id     TEXT NOT NULL REFERENCES outbox_events (id) ON DELETE CASCADE,
+	endpoint     TEXT NOT NULL,              -- "webhook:NAME" or "email"
+	target       TEXT NOT NULL DEFAULT '',   -- JSON array of addresses (email)
+	state        TEXT NOT NULL DEFAULT 'pending', -- pending, delivered, parked
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_at      INTEGER NOT NULL,           -- Unix nanoseconds
+	last_error   TEXT NOT NULL DEFAULT '',
+	delivered_at INTEGER,
+	PRIMARY KEY (event_id, endpoint)
+);
+CREATE INDEX outbox_deliveries_due ON outbox_deliveries (next_at) WHERE state = 'pending';
+CREATE TRIGGER outbox_transfer_ready AFTER UPDATE OF state ON transfers
+WHEN NEW.state = 'ready' AND OLD.state <> 'ready'
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'transfer.ready', NEW.id,
+		json_object('transfer_id', NEW.id, 'sender', NEW.sender, 'matter', NEW.matter,
+			'recipients', json((SELECT json_group_array(recipient) FROM
+				(SELECT recipient FROM recipients WHERE transfer_id = NEW.id ORDER BY pos))),
+			'expires_at', NEW.expires_at, 'decision_id', NEW.decision_id),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_transfer_quarantined AFTER UPDATE OF state ON transfers
+WHEN NEW.state = 'quarantined' AND OLD.state <> 'quarantined'
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'risk.alert', NEW.id,
+		json_object('transfer_id', NEW.id, 'sender', NEW.sender, 'matter', NEW.matter,
+			'recipients', json((SELECT json_group_array(recipient) FROM
+				(SELECT recipient FROM recipients WHERE transfer_id = NEW.id ORDER BY pos))),
+			'reasons', json_array(json_object('code', 'transfer.quarantined',
+				'message', 'the ciphertext did not match its signed hash: the transfer was quarantined and its bytes deleted'))),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_transfer_acknowledged AFTER UPDATE OF acked ON recipients
+WHEN OLD.acked IS NULL AND NEW.acked IS NOT NULL
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created)
+	SELECT lower(hex(randomblob(16))), 'transfer.acknowledged', t.id,
+		json_object('transfer_id', t.id, 'sender', t.sender, 'matter', t.matter,
+			'recipients', json_array(NEW.recipient), 'decision_id', t.decision_id),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER)
+	FROM transfers t WHERE t.id = NEW.transfer_id;
+END;
+CREATE TRIGGER outbox_transfer_received AFTER UPDATE OF downloads ON recipients
+WHEN OLD.downloads = 0 AND NEW.downloads > 0
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created)
+	SELECT lower(hex(randomblob(16))), 'transfer.received', t.id,
+		json_object('transfer_id', t.id, 'sender', t.sender, 'matter', t.matter,
+			'recipients', json_array(NEW.recipient), 'decision_id', t.decision_id),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER)
+	FROM transfers t WHERE t.id = NEW.transfer_id;
+END;
+CREATE TRIGGER outbox_hold_placed AFTER INSERT ON holds
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'hold.placed', NEW.matter,
+		json_object('matter', NEW.matter, 'actor', NEW.placed_by),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_hold_lifted AFTER DELETE ON holds
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'hold.lifted', OLD.matter,
+		json_object('matter', OLD.matter, 'actor', OLD.placed_by),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_approval_requested AFTER INSERT ON matter_requests
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'approval.requested', NEW.id,
+		json_object('request_id', NEW.id, 'matter', NEW.matter, 'actor', NEW.requested_by,
+			'recipients', json_array(NEW.recipient)),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+CREATE TRIGGER outbox_approval_granted AFTER UPDATE OF approved_by ON matter_requests
+WHEN OLD.approved_by IS NULL AND NEW.approved_by IS NOT NULL
+BEGIN
+	INSERT INTO outbox_events (id, kind, subject, payload, created) VALUES (
+		lower(hex(randomblob(16))), 'approval.granted', NEW.id,
+		json_object('request_id', NEW.id, 'matter', NEW.matter, 'actor', NEW.approved_by,
+			'requested_by', NEW.requested_by, 'recipients', json_array(NEW.recipient)),
+		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
+END;
+`,
 }
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 3
+const SchemaVersion = 5
 
 func init() {
 	if len(migrations) != SchemaVersion {

@@ -39,7 +39,7 @@ func (s *Store) Seal(ctx context.Context, id string, seal Seal, now time.Time) e
 	if !isSHA256Hex(seal.CiphertextSHA256) || !isSHA256Hex(seal.ManifestHash) || len(seal.Manifest) == 0 {
 		return invalidf("seal of transfer %s: want hex SHA-256 hashes and a manifest", id)
 	}
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return fmt.Errorf("store: seal transfer %s: %w", id, err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) CancelUpload(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("%w: transfer %q", ErrNotFound, id)
 	}
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return fmt.Errorf("store: cancel transfer %s: %w", id, err)
 	}

@@ -125,28 +125,43 @@ func (s *Store) recoverSpool(ctx context.Context) error {
 		if !e.Type().IsRegular() || (ext != partExt && ext != ageExt) || !validID(id) {
 			continue // not ours
 		}
-		state, err := s.state(ctx, id)
-		if err != nil {
-			return err
-		}
-		path := filepath.Join(s.spool, e.Name())
-		switch {
-		case state == StateUploading && ext == ageExt:
-			err = os.Rename(path, s.partPath(id))
-		case state == StateUploading, state == StateReady && ext == ageExt:
-			continue
-		default:
-			err = os.Remove(path)
-		}
+		did, err := s.recoverFile(ctx, id, ext, filepath.Join(s.spool, e.Name()))
 		if err != nil {
 			return fmt.Errorf("store: recover spool: %w", err)
 		}
-		changed = true
+		changed = changed || did
 	}
 	if changed {
 		return s.syncSpool()
 	}
 	return nil
+}
+
+// recoverFile puts one spool file right, holding the transfer's lock: on a
+// spool that replicas share, another replica may be between the steps of an
+// upload (publishing, creating a ready transfer), which the lock waits for.
+func (s *Store) recoverFile(ctx context.Context, id, ext, path string) (changed bool, err error) {
+	unlock, err := s.lockTransfers(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	state, err := s.state(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case state == StateUploading && ext == ageExt:
+		err = os.Rename(path, s.partPath(id))
+	case state == StateUploading, state == StateReady && ext == ageExt:
+		return false, nil
+	default:
+		err = os.Remove(path)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // another replica put it right meanwhile
+	}
+	return err == nil, err
 }
 
 // state returns the transfer's state, or "" if there is no such transfer.

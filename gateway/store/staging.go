@@ -24,7 +24,7 @@ import (
 
 const stagingDir = "staging"
 
-func (s *Store) stagingPath() string { return filepath.Join(s.spool, stagingDir) }
+func (s *Store) stagingPath() string { return s.staging }
 
 // Staged is a staging file. Its Write writes straight to the disk (O_DIRECT)
 // what is block-aligned, as uploads are: writing gigabytes through the page cache
@@ -115,6 +115,14 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 		t.Created = now
 	}
 	t.Created, now = t.Created.UTC(), now.UTC()
+	// The lock keeps a replica repairing a shared spool from taking the
+	// file for an orphan between the move and the commit.
+	unlock, err := s.lockTransfers(ctx, t.ID)
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("store: transfer %s: %w", t.ID, err)
+	}
+	defer unlock()
 	if err := os.Rename(path, s.agePath(t.ID)); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("store: transfer %s: %w", t.ID, err)

@@ -77,7 +77,7 @@ func createUploaded(t testing.TB, s *Store, tr *Transfer, content []byte) {
 	}
 }
 
-func TestKeys(t *testing.T) {
+func testKeys(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
 	steps := []struct {
@@ -113,7 +113,7 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-func TestCreateTransferInvalid(t *testing.T) {
+func testCreateTransferInvalid(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	tests := []struct {
 		name   string
@@ -142,7 +142,7 @@ func TestCreateTransferInvalid(t *testing.T) {
 	}
 }
 
-func TestCreateTransfer(t *testing.T) {
+func testCreateTransfer(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
 	tr := newTransfer(t, alice, []byte("ciphertext"), bob, carol)
@@ -192,7 +192,7 @@ func TestCreateTransfer(t *testing.T) {
 	}
 }
 
-func TestInboxOutbox(t *testing.T) {
+func testInboxOutbox(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
 	content := []byte("sealed bundle")
@@ -247,7 +247,7 @@ func TestInboxOutbox(t *testing.T) {
 	}
 }
 
-func TestAck(t *testing.T) {
+func testAck(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
 	content := []byte("abc")
@@ -287,7 +287,7 @@ func TestAck(t *testing.T) {
 	}
 }
 
-func TestDeleteTransfer(t *testing.T) {
+func testDeleteTransfer(t *testing.T, openStore func(testing.TB, string) *Store) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	ctx := t.Context()
@@ -324,7 +324,7 @@ func TestDeleteTransfer(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
+func testStats(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	ctx := t.Context()
 	content := randomBytes(t, 100)
@@ -353,7 +353,7 @@ func TestStats(t *testing.T) {
 }
 
 // TestReopen checks that everything survives closing and reopening.
-func TestReopen(t *testing.T) {
+func testReopen(t *testing.T, openStore func(testing.TB, string) *Store) {
 	dir := t.TempDir()
 	ctx := t.Context()
 	content := randomBytes(t, 5000)
@@ -463,7 +463,7 @@ func assertContent(t *testing.T, s *Store, id string, want []byte) {
 	}
 }
 
-func TestTransferRoundTripZeroValues(t *testing.T) {
+func testTransferRoundTripZeroValues(t *testing.T, openStore func(testing.TB, string) *Store) {
 	s := openStore(t, t.TempDir())
 	tr := &Transfer{
 		Sender:           alice,

@@ -330,7 +330,16 @@ func loadRecipients(ctx context.Context, tx *sql.Tx, t *Transfer) error {
 // recipients, and [ErrNotComplete] if the transfer is not ready. Acking
 // again is not an error and keeps the first time.
 func (s *Store) Ack(ctx context.Context, id, recipient string, now time.Time) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	_, err := s.AckOnce(ctx, id, recipient, now)
+	return err
+}
+
+// AckOnce is [Store.Ack] that also reports whether this call recorded the
+// acknowledgement (first) or found it recorded already, by any replica: of
+// concurrent acks of one recipient exactly one is first.
+func (s *Store) AckOnce(ctx context.Context, id, recipient string, now time.Time) (first bool, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		first = false
 		var state State
 		err := tx.QueryRowContext(ctx, `SELECT state FROM transfers WHERE id = ?`, id).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -342,23 +351,33 @@ func (s *Store) Ack(ctx context.Context, id, recipient string, now time.Time) er
 		if state != StateReady {
 			return fmt.Errorf("%w: transfer %s is %s", ErrNotComplete, id, state)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE recipients SET acked = coalesce(acked, ?)
-			WHERE transfer_id = ? AND recipient = ?`, now.UnixNano(), id, recipient)
+		var acked sql.NullInt64
+		err = tx.QueryRowContext(ctx, `SELECT acked FROM recipients WHERE transfer_id = ? AND recipient = ?`,
+			id, recipient).Scan(&acked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %s is not a recipient of transfer %s", ErrNotFound, recipient, id)
+		}
 		if err != nil {
 			return fmt.Errorf("store: ack: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: %s is not a recipient of transfer %s", ErrNotFound, recipient, id)
+		if acked.Valid {
+			return nil
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE recipients SET acked = ? WHERE transfer_id = ? AND recipient = ?`,
+			now.UnixNano(), id, recipient); err != nil {
+			return fmt.Errorf("store: ack: %w", err)
+		}
+		first = true
 		return nil
 	})
+	return first, err
 }
 
 // DeleteTransfer removes the transfer's metadata and its spool files, or
 // returns [ErrNotFound]. It waits for an upload in progress on the transfer
 // to finish first.
 func (s *Store) DeleteTransfer(ctx context.Context, id string) error {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return fmt.Errorf("store: delete transfer %s: %w", id, err)
 	}

@@ -71,7 +71,7 @@ func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reade
 	if !validID(id) {
 		return 0, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
 	}
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("store: write transfer %s: %w", id, err)
 	}

@@ -26,6 +26,9 @@ type Auditor interface {
 	SignStatement(st audit.Statement) (signed []byte, sum string, err error)
 	// Origin is the log's origin, named in certificates.
 	Origin() string
+	// Bodies streams the bodies of the private entries below size to
+	// which trustDomain is a party (privateaudit.go).
+	Bodies(ctx context.Context, trustDomain string, size uint64, fn func(audit.Body) error) error
 }
 
 var _ Auditor = (*audit.Log)(nil)
@@ -45,6 +48,8 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 		}
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
+	s.watches.appended()
+	s.observeRisk(ev)
 	return i, nil
 }
 
@@ -74,6 +79,7 @@ func (s *Service) auditRefusal(ctx context.Context, in policy.Input, d policy.De
 	ev := inputEvent(audit.KindDecision, in)
 	ev.Decision = auditDecision(d, false)
 	s.Audit(ctx, ev)
+	s.queueRefusal(ctx, in, d)
 }
 
 // auditAllowed logs an allowed decision that leaves no other record.
@@ -86,20 +92,45 @@ func (s *Service) auditAllowed(ctx context.Context, in policy.Input, d policy.De
 
 // transferEvent is an event about stored transfer t by actor.
 func transferEvent(kind audit.Kind, actor string, t *store.Transfer) audit.Event {
-	return audit.Event{Kind: kind, Actor: actor, Transfer: t.ID, Recipients: t.Recipients, Matter: t.Matter,
+	ev := audit.Event{Kind: kind, Actor: actor, Transfer: t.ID, Recipients: t.Recipients, Matter: t.Matter,
 		Labels: t.Labels, ManifestSHA256: t.ManifestHash, CiphertextSHA256: t.CiphertextSHA256,
 		CiphertextSize: t.CiphertextSize}
+	if actor != t.Sender {
+		ev.Sender = t.Sender // the sender's organisation is a party of the entry
+	}
+	return ev
 }
 
 // auditUpload logs a completed upload once: a retried final chunk finds it logged.
 func (s *Service) auditUpload(ctx context.Context, t *store.Transfer) error {
-	if _, ok := s.audit.Find(audit.LookupUpload(t.ID)); ok {
-		return nil
-	}
 	ev := transferEvent(audit.KindUploadComplete, t.Sender, t)
 	ev.Decision = &audit.Decision{ID: t.DecisionID, Allow: true}
-	_, err := s.Audit(ctx, ev)
+	_, err := s.logOnce(ctx, t.ID, audit.LookupUpload(t.ID), ev)
 	return err
+}
+
+// logOnce appends ev, the record of a fact about transfer id that the store
+// has committed, unless the log holds an entry under key already. The check
+// and the append run under the transfer's lock, a database lock on a cluster
+// backend: of the replicas — and start-up reconcilers — that find the fact
+// unlogged at once, exactly one logs it. It reports whether it appended.
+// The caller must not hold the transfer's lock.
+func (s *Service) logOnce(ctx context.Context, id, key string, ev audit.Event) (bool, error) {
+	if _, ok := s.audit.Find(key); ok {
+		return false, nil
+	}
+	unlock, err := s.store.Lock(ctx, "transfer/"+id)
+	if err != nil {
+		return false, fmt.Errorf("transfer: log %s of %s: %w", ev.Kind, id, err)
+	}
+	defer unlock()
+	if _, ok := s.audit.Find(key); ok {
+		return false, nil
+	}
+	if _, err := s.Audit(ctx, ev); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Receipt returns the caller's receipt for a transfer: the sender's upload

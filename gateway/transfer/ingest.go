@@ -259,7 +259,7 @@ func (in *Ingest) commit(ctx context.Context) (*api.Transfer, error) {
 	ev.Action, ev.Decision = "send", auditDecision(in.dec, true)
 	ev.Obligations = auditObligations(t.Obligations)
 	ev.Detail = "sealed on ingest by " + m.SealedBy
-	if _, err := s.Audit(ctx, ev); err != nil {
+	if _, err := s.logOnce(ctx, t.ID, audit.LookupCreated(t.ID), ev); err != nil {
 		s.store.DeleteTransfer(context.WithoutCancel(ctx), t.ID)
 		return nil, err
 	}

@@ -83,10 +83,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		if _, ok := s.audit.Find(audit.LookupUpload(t.ID)); !ok {
 			ev := transferEvent(audit.KindUploadComplete, t.Sender, t)
 			ev.Decision = &audit.Decision{ID: t.DecisionID, Allow: true}
-			if err := s.reconcileAppend(ctx, ev, "upload completed "+t.Completed.Format(time.RFC3339Nano)); err != nil {
+			if ok, err := s.reconcileAppend(ctx, t.ID, audit.LookupUpload(t.ID), ev, "upload completed "+t.Completed.Format(time.RFC3339Nano)); err != nil {
 				return err
+			} else if ok {
+				r.Uploads++
 			}
-			r.Uploads++
 		}
 		for _, rcpt := range t.Recipients {
 			at, acked := t.Acked[rcpt]
@@ -98,10 +99,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			}
 			ev := transferEvent(audit.KindAck, rcpt, t)
 			ev.Action = "ack"
-			if err := s.reconcileAppend(ctx, ev, "acknowledged "+at.Format(time.RFC3339Nano)); err != nil {
+			if ok, err := s.reconcileAppend(ctx, t.ID, audit.LookupAck(t.ID, rcpt), ev, "acknowledged "+at.Format(time.RFC3339Nano)); err != nil {
 				return err
+			} else if ok {
+				r.Acks++
 			}
-			r.Acks++
 		}
 		if s.cfg.PurgeOnAck && len(t.Acked) == len(t.Recipients) {
 			r.Purged++
@@ -121,10 +123,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			return nil
 		}
 		ev := transferEvent(audit.KindQuarantined, t.Sender, t)
-		if err := s.reconcileAppend(ctx, ev, "the ciphertext's SHA-256 differs from the signed manifest"); err != nil {
+		if ok, err := s.reconcileAppend(ctx, t.ID, audit.LookupQuarantine(t.ID), ev, "the ciphertext's SHA-256 differs from the signed manifest"); err != nil {
 			return err
+		} else if ok {
+			r.Quarantines++
 		}
-		r.Quarantines++
 		return nil
 	})
 	if err != nil {
@@ -143,23 +146,29 @@ func (s *Service) reconcileCreated(ctx context.Context, t *store.Transfer, r *Re
 	ev := transferEvent(audit.KindTransferCreated, t.Sender, t)
 	ev.Obligations = auditObligations(t.Obligations)
 	ev.Action, ev.Decision = "send", &audit.Decision{ID: t.DecisionID, Allow: true}
-	if err := s.reconcileAppend(ctx, ev, "created "+t.Created.Format(time.RFC3339Nano)); err != nil {
+	if ok, err := s.reconcileAppend(ctx, t.ID, audit.LookupCreated(t.ID), ev, "created "+t.Created.Format(time.RFC3339Nano)); err != nil {
 		return err
+	} else if ok {
+		r.Creations++
 	}
-	r.Creations++
 	return nil
 }
 
 // reconcileAppend appends ev, marked as logged at start-up, and says so.
-func (s *Service) reconcileAppend(ctx context.Context, ev audit.Event, what string) error {
+func (s *Service) reconcileAppend(ctx context.Context, id, key string, ev audit.Event, what string) (bool, error) {
 	ev.Detail = reconciledDetail + " (" + what + ")"
-	i, err := s.Audit(ctx, ev)
+	// Through logOnce: on a cluster another replica may be about to log the
+	// fact itself, and then it is that replica's entry.
+	ok, err := s.logOnce(ctx, id, key, ev)
 	if err != nil {
-		return fmt.Errorf("transfer: reconcile %s of %s: %w", ev.Kind, ev.Transfer, err)
+		return false, fmt.Errorf("transfer: reconcile %s of %s: %w", ev.Kind, ev.Transfer, err)
 	}
-	s.log.WarnContext(ctx, "reconciler logged a stored fact the audit log lacked", "kind", ev.Kind,
-		"transfer", ev.Transfer, "actor", ev.Actor, "index", i)
-	return nil
+	if ok {
+		i, _ := s.audit.Find(key)
+		s.log.WarnContext(ctx, "reconciler logged a stored fact the audit log lacked", "kind", ev.Kind,
+			"transfer", ev.Transfer, "actor", ev.Actor, "index", i)
+	}
+	return ok, nil
 }
 
 // eachTransfer calls fn for every transfer in state, a page at a time.

@@ -76,7 +76,9 @@ func (s *Service) Seal(ctx context.Context, caller spiffeid.ID, id string, sm ap
 		s.log.WarnContext(ctx, "seal quarantined: hash mismatch", "transfer", id)
 		ev := transferEvent(audit.KindQuarantined, caller.String(), t)
 		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"
-		s.Audit(ctx, ev)
+		if _, err := s.logOnce(context.WithoutCancel(ctx), id, audit.LookupQuarantine(id), ev); err != nil {
+			s.log.ErrorContext(ctx, "quarantine not logged", "transfer", id, "err", err)
+		}
 		return nil, ErrHashMismatch
 	case errors.Is(err, store.ErrInvalid):
 		return nil, badRequest("%v", err)

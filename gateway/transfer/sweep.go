@@ -39,9 +39,13 @@ const heldDetail = "expired, kept by a legal hold on its matter; deleted by the 
 // when it cannot list the transfers; one that fails to delete is counted and
 // retried by the next sweep.
 func (s *Service) Sweep(ctx context.Context) (SweepReport, error) {
-	s.sweepMu.Lock() // one sweep at a time: two would certify a deletion twice
-	defer s.sweepMu.Unlock()
 	var r SweepReport
+	// One sweep at a time, on any replica: two would certify a deletion twice.
+	unlock, err := s.store.Lock(ctx, "sweep")
+	if err != nil {
+		return r, fmt.Errorf("transfer: sweep: %w", err)
+	}
+	defer unlock()
 	now := s.now().UTC()
 	holds, err := s.store.Holds(ctx)
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -33,6 +32,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -95,7 +95,7 @@ func (c *Config) Validate() error {
 // Service is the core. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
-	store   *store.Store
+	store   Store
 	policy  Decider
 	bundles x509bundle.Source
 	revoked func(spiffeid.ID) bool
@@ -107,12 +107,17 @@ type Service struct {
 	custodial  func(id string) bool
 	staticHeld func(matter string) bool
 	gatewayID  string
-	sweepMu    sync.Mutex
+	watches    watchStop // ends inbox long polls at shutdown
+	revoker    Revoker   // nil: revocations cannot be enforced (admin.go)
+	// risk keeps the statistical baselines (risk.go); nil: none.
+	risk        *risk.Tracker
+	onRiskAlert func()
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
 type Deps struct {
-	Store   *store.Store
+	// Store is the storage driver: the embedded default or a cluster backend.
+	Store   Store
 	Policy  Decider
 	Bundles x509bundle.Source
 	Revoked func(spiffeid.ID) bool
@@ -128,6 +133,14 @@ type Deps struct {
 	// StaticHold reports a legal hold recorded in the policy data's matter
 	// registry; nil: the sweeper obeys only the holds in the store.
 	StaticHold func(matter string) bool
+	// Revoker enforces the admin plane's revocations on the running
+	// gateway; nil: revoke and unrevoke fail with ErrNoRevoker.
+	Revoker Revoker
+	// Risk keeps per-identity baselines whose assessment every decision's
+	// input carries (input.risk); nil: none, input.risk_score is 0.
+	Risk *risk.Tracker
+	// RiskAlert is called for every risk alert (a metric); may be nil.
+	RiskAlert func()
 }
 
 // New returns a core on deps.
@@ -140,7 +153,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
 		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
-		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold}
+		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker,
+		risk: deps.Risk, onRiskAlert: deps.RiskAlert}
 	if s.custodial == nil {
 		s.custodial = func(string) bool { return false }
 	}
@@ -163,7 +177,9 @@ func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision,
 	if in.Time.IsZero() {
 		in.Time = s.now().UTC()
 	}
+	r := s.assessRisk(&in)
 	d, err := s.policy.Decide(ctx, in)
+	s.riskAlert(ctx, in, r, d)
 	if err != nil {
 		s.log.ErrorContext(ctx, "policy evaluation failed", "action", in.Action, "err", err)
 		if len(d.Reasons) == 0 {
@@ -209,8 +225,11 @@ func (s *Service) checkCaller(ctx context.Context, caller spiffeid.ID, action st
 }
 
 // RegisterKeys replaces the caller's own age recipients. Nobody can register a key
-// for another identity: the identity is the caller's certificate.
-func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipients []string) (api.KeysResponse, error) {
+// for another identity: the identity is the caller's certificate. reg, when
+// given, is the registration signed by the caller (or, for a custodial
+// account, by the gateway): it is checked, stored and logged with the keys,
+// and lex send refuses keys without one (registration.go).
+func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipients []string, reg *api.SignedRegistration) (api.KeysResponse, error) {
 	if err := s.checkCaller(ctx, caller, "register_key"); err != nil {
 		return api.KeysResponse{}, err
 	}
@@ -222,6 +241,10 @@ func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipien
 			return api.KeysResponse{}, err
 		}
 	}
+	regJSON, err := s.checkRegistration(caller, recipients, reg)
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
 	d, err := s.decide(ctx, policy.Input{Action: "register_key", Source: party(caller)})
 	if err != nil {
 		return api.KeysResponse{}, err
@@ -230,12 +253,20 @@ func (s *Service) RegisterKeys(ctx context.Context, caller spiffeid.ID, recipien
 	if err := s.store.PutKeys(ctx, caller.String(), recipients, now); err != nil {
 		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
 	}
+	if regJSON != nil {
+		err = s.store.PutKeyRegistration(ctx, caller.String(), regJSON)
+	} else {
+		err = s.store.DeleteKeyRegistration(ctx, caller.String())
+	}
+	if err != nil {
+		return api.KeysResponse{}, fmt.Errorf("transfer: register keys: %w", err)
+	}
 	if _, err := s.Audit(ctx, audit.Event{Kind: audit.KindKeyRegistration, Actor: caller.String(),
-		Action: "register_key", Keys: recipients, Decision: auditDecision(d, true)}); err != nil {
+		Action: "register_key", Keys: recipients, Decision: auditDecision(d, true), Registration: regJSON}); err != nil {
 		return api.KeysResponse{}, err
 	}
-	s.log.InfoContext(ctx, "keys registered", "count", len(recipients))
-	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now}, nil
+	s.log.InfoContext(ctx, "keys registered", "count", len(recipients), "signed", regJSON != nil)
+	return api.KeysResponse{ID: caller.String(), Recipients: recipients, Updated: now, Registration: reg}, nil
 }
 
 // ParseRecipient checks that s is an age recipient lexgate accepts: hybrid
@@ -283,7 +314,11 @@ func (s *Service) LookupKeys(ctx context.Context, caller, target spiffeid.ID) (a
 	if err != nil {
 		return api.KeysResponse{}, err
 	}
-	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated, LogReceipt: rcpt}, nil
+	reg, err := s.storedRegistration(ctx, target.String())
+	if err != nil {
+		return api.KeysResponse{}, err
+	}
+	return api.KeysResponse{ID: target.String(), Recipients: recips, Updated: updated, LogReceipt: rcpt, Registration: reg}, nil
 }
 
 // visible loads a transfer if the caller may see it, as sender or as a recipient
@@ -409,6 +444,9 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	if isSender && !slices.Contains(t.Recipients, caller.String()) {
 		return nil, nil, ErrNotFound // senders upload; only recipients download
 	}
+	if err := s.refuseQuarantined(ctx, caller, t); err != nil {
+		return nil, nil, err
+	}
 	m, err := s.boundManifest(t)
 	if err != nil {
 		return nil, nil, err
@@ -507,14 +545,24 @@ func (s *Service) Ack(ctx context.Context, caller spiffeid.ID, id string) error 
 	if err != nil {
 		return err
 	}
-	if err := s.store.Ack(ctx, id, caller.String(), s.now().UTC()); err != nil {
+	// Under the transfer's lock, on every replica: of concurrent acks one
+	// records and logs it; a retry after a crash between the two logs it.
+	unlock, err := s.store.Lock(ctx, "transfer/"+id)
+	if err != nil {
+		return fmt.Errorf("transfer: ack %s: %w", id, err)
+	}
+	defer unlock()
+	first, err := s.store.AckOnce(ctx, id, caller.String(), s.now().UTC())
+	if err != nil {
 		return fmt.Errorf("transfer: ack %s: %w", id, err)
 	}
 	crashpoint.Hit("transfer.ack.committed")
-	ev := transferEvent(audit.KindAck, caller.String(), t)
-	ev.Action, ev.Decision = "ack", auditDecision(d, true)
-	if _, err := s.Audit(ctx, ev); err != nil {
-		return err
+	if _, logged := s.audit.Find(audit.LookupAck(id, caller.String())); first || !logged {
+		ev := transferEvent(audit.KindAck, caller.String(), t)
+		ev.Action, ev.Decision = "ack", auditDecision(d, true)
+		if _, err := s.Audit(ctx, ev); err != nil {
+			return err
+		}
 	}
 	s.log.InfoContext(ctx, "acknowledged", "transfer", id)
 	s.purgeIfDone(ctx, id)

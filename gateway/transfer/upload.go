@@ -98,7 +98,7 @@ func (s *Service) Create(ctx context.Context, caller spiffeid.ID, sm api.SignedM
 	crashpoint.Hit("transfer.create.committed")
 	ev := transferEvent(audit.KindTransferCreated, caller.String(), t)
 	ev.Action, ev.Decision, ev.Obligations = "send", auditDecision(d, true), auditObligations(t.Obligations)
-	if _, err := s.Audit(ctx, ev); err != nil {
+	if _, err := s.logOnce(ctx, t.ID, audit.LookupCreated(t.ID), ev); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "transfer created", "transfer", t.ID, "manifest", hash, "decision", d.ID,
@@ -190,7 +190,9 @@ func (s *Service) uploaded(ctx context.Context, caller spiffeid.ID, t *store.Tra
 		s.log.WarnContext(ctx, "upload quarantined: hash mismatch", "transfer", id)
 		ev := transferEvent(audit.KindQuarantined, caller.String(), t)
 		ev.Detail = "the ciphertext's SHA-256 differs from the signed manifest"
-		s.Audit(ctx, ev)
+		if _, err := s.logOnce(context.WithoutCancel(ctx), id, audit.LookupQuarantine(id), ev); err != nil {
+			s.log.ErrorContext(ctx, "quarantine not logged", "transfer", id, "err", err)
+		}
 		return n, ErrHashMismatch
 	case errors.As(err, &badHeader):
 		s.log.WarnContext(ctx, "upload refused: malformed age header", "transfer", id, "err", badHeader)

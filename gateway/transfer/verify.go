@@ -218,11 +218,30 @@ func (s *Service) verdict(ctx context.Context, caller string, t *store.Transfer,
 	}
 	ctx = context.WithoutCancel(ctx)
 	s.log.ErrorContext(ctx, "stored ciphertext differs from its signed manifest; transfer quarantined", "transfer", t.ID, "bytes", n)
-	if err := s.store.Quarantine(ctx, t.ID); err != nil {
+	if err := s.quarantineOnce(ctx, caller, t); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the stored ciphertext of %s changed since its upload; the transfer is quarantined", ErrHashMismatch, t.ID)
+}
+
+// quarantineOnce quarantines t after a failed integrity check at delivery and
+// logs it once: of replicas finding the same damage at once, one logs it.
+func (s *Service) quarantineOnce(ctx context.Context, caller string, t *store.Transfer) error {
+	unlock, err := s.store.Lock(ctx, "transfer/"+t.ID)
+	if err != nil {
 		return fmt.Errorf("transfer: quarantine %s: %w", t.ID, err)
 	}
-	ev := transferEvent(audit.KindQuarantined, caller, t)
-	ev.Detail = "the stored ciphertext no longer matches the signed manifest's SHA-256; found at delivery"
-	s.Audit(ctx, ev)
-	return fmt.Errorf("%w: the stored ciphertext of %s changed since its upload; the transfer is quarantined", ErrHashMismatch, t.ID)
+	defer unlock()
+	first, err := s.store.QuarantineOnce(ctx, t.ID)
+	if err != nil {
+		return fmt.Errorf("transfer: quarantine %s: %w", t.ID, err)
+	}
+	if _, logged := s.audit.Find(audit.LookupQuarantine(t.ID)); first || !logged {
+		ev := transferEvent(audit.KindQuarantined, caller, t)
+		ev.Detail = "the stored ciphertext no longer matches the signed manifest's SHA-256; found at delivery"
+		if _, err := s.Audit(ctx, ev); err != nil {
+			s.log.ErrorContext(ctx, "quarantine not logged", "transfer", t.ID, "err", err)
+		}
+	}
+	return nil
 }

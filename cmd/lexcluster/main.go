@@ -1,0 +1,550 @@
+// Command lexcluster runs lexgate as a cluster on 127.0.0.1 and shows that
+// replicas resume each other's work: PostgreSQL (metadata), MariaDB (the one
+// audit log) and a shared spool directory, three lexgate replicas on their
+// own ports, then a large send started against replica 1, replica 1 killed
+// with SIGKILL mid-upload, the same lex send run again completing through
+// replica 2 from the durable offset, the transfer received through replica
+// 3 and compared byte for byte, lex audit verify over the shared log, then
+// replica 1 restarted and a file put over SFTP through replica 2 received
+// through replica 1. It exits non-zero on any failure and stops everything
+// it started. "make cluster-demo" runs it (the engines and the SFTP step come
+// from make deb-deps).
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	alice = "spiffe://harbor-law.example/paralegal/alice"
+	team  = "spiffe://manila-lpo.example/site/review-team"
+	dms   = "spiffe://harbor-law.example/legacy/dms"
+)
+
+type demo struct {
+	bin, dir string
+	size     int64
+	out      io.Writer
+	step     int
+	pg       *postgres
+	my       *mariadb
+	replicas []*replica
+	logKey   string
+	dmsKey   string
+}
+
+type replica struct {
+	name, addr, cfg string
+	sftpPort        int
+	cmd             *exec.Cmd
+	done            chan error
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := flag.String("bin", "bin", "directory holding the lex and lexgate binaries")
+	dir := flag.String("dir", "cluster-out", "working directory (emptied first)")
+	size := flag.Int64("size", 256<<20, "bytes of the large send")
+	flag.Parse()
+	d := &demo{bin: *bin, dir: *dir, size: *size, out: os.Stdout}
+	err := d.run(ctx)
+	if serr := d.stopAll(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\ncluster demo failed: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintln(d.out, "\ncluster demo complete: everything it started is stopped.")
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n\033[1m%d. %s\033[0m\n", d.step, fmt.Sprintf(format, args...))
+}
+
+func (d *demo) path(elem ...string) string { return filepath.Join(append([]string{d.dir}, elem...)...) }
+
+// run narrates and checks each step.
+func (d *demo) run(ctx context.Context) error {
+	var err error
+	if d.dir, err = filepath.Abs(d.dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(d.dir); err != nil {
+		return err
+	}
+	// 0711: the database servers run as their own users and must reach
+	// their directories inside.
+	if err := os.MkdirAll(d.dir, 0o711); err != nil {
+		return err
+	}
+	os.Chmod(d.dir, 0o711)
+	d.say("Start the engines: PostgreSQL (metadata) and MariaDB (the audit log), private, on loopback ports")
+	if d.pg, err = d.startPostgres(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	fmt.Fprintf(d.out, "     PostgreSQL on 127.0.0.1:%d\n", d.pg.port)
+	if d.my, err = d.startMariaDB(ctx); err != nil {
+		return fmt.Errorf("MariaDB: %w", err)
+	}
+	fmt.Fprintf(d.out, "     MariaDB on 127.0.0.1:%d\n", d.my.port)
+
+	d.say("Mint a dev PKI and an SSH key for the firm's DMS; start three lexgate replicas sharing the store, the spool and the log")
+	if _, err := d.must(ctx, "lexgate", "certs", "dev", "--out", d.path("pki")); err != nil {
+		return err
+	}
+	d.dmsKey = d.path("dms", "id_ed25519")
+	if err := os.MkdirAll(filepath.Dir(d.dmsKey), 0o700); err != nil {
+		return err
+	}
+	if _, err := d.mustAny(ctx, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dms@harbor-law", "-f", d.dmsKey); err != nil {
+		return err
+	}
+	for _, name := range []string{"r1", "r2", "r3"} {
+		r, err := d.startReplica(ctx, name)
+		if err != nil {
+			return fmt.Errorf("replica %s: %w", name, err)
+		}
+		d.replicas = append(d.replicas, r)
+	}
+	key, err := d.must(ctx, "lexgate", "log-key", "--config", d.replicas[0].cfg)
+	if err != nil {
+		return err
+	}
+	d.logKey = strings.TrimSpace(key)
+
+	d.say("lex is given every replica's address: Alice lists replica 1 first, the review team replica 3")
+	r1, r2, r3 := d.replicas[0].addr, d.replicas[1].addr, d.replicas[2].addr
+	aliceCfg, err := d.clientConfig("alice", "harbor-law.example/paralegal-alice", r1, r2, r3)
+	if err != nil {
+		return err
+	}
+	teamCfg, err := d.clientConfig("team", "manila-lpo.example/site-review-team", r3, r1, r2)
+	if err != nil {
+		return err
+	}
+	for _, c := range []string{aliceCfg, teamCfg} {
+		if _, err := d.must(ctx, "lex", "--config", c, "keygen"); err != nil {
+			return err
+		}
+		if _, err := d.must(ctx, "lex", "--config", c, "register"); err != nil {
+			return err
+		}
+	}
+	if err := d.failover(ctx, aliceCfg, teamCfg); err != nil {
+		return err
+	}
+	return d.sftpAcross(ctx)
+}
+
+// sftpAcross restarts replica 1, has the DMS put a file over SFTP through
+// replica 2, and the review team receive it through replica 1.
+func (d *demo) sftpAcross(ctx context.Context) error {
+	d.say("Replica 1 comes back; the DMS puts a file over SFTP through replica 2 (stock OpenSSH client)")
+	r1, err := d.startReplica(ctx, "r1")
+	if err != nil {
+		return fmt.Errorf("restarting replica r1: %w", err)
+	}
+	d.replicas[0] = r1
+	src := d.path("dms", "invoice-HL-2026-0042-03.pdf")
+	if err := writeRandom(src, 1<<20+4321); err != nil {
+		return err
+	}
+	batch := d.path("dms", "push.sftp")
+	if err := os.WriteFile(batch, []byte(fmt.Sprintf("put %s /outbox/review-team/\n", src)), 0o600); err != nil {
+		return err
+	}
+	if _, err := d.mustAny(ctx, "sftp", "-b", batch, "-i", d.dmsKey, "-P", fmt.Sprint(d.replicas[1].sftpPort),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "dms@127.0.0.1"); err != nil {
+		return err
+	}
+
+	d.say("The review team receives it through replica 1")
+	teamCfg, err := d.clientConfig("team-via-r1", "manila-lpo.example/site-review-team", r1.addr)
+	if err != nil {
+		return err
+	}
+	idFile, err := os.ReadFile(d.path("team", "identity.age")) // the team's own age identity
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(d.path("team-via-r1", "identity.age"), idFile, 0o600); err != nil {
+		return err
+	}
+	out, err := d.must(ctx, "lex", "--config", teamCfg, "inbox")
+	if err != nil {
+		return err
+	}
+	var id string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == dms {
+			id = f[0]
+		}
+	}
+	if id == "" {
+		return fmt.Errorf("no transfer from %s in the inbox through replica 1:\n%s", dms, out)
+	}
+	recv := d.path("received-sftp")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "receive", id, "-o", recv); err != nil {
+		return err
+	}
+	if err := sameFile(src, filepath.Join(recv, filepath.Base(src))); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "   ✓ put through replica 2, received through replica 1, byte for byte")
+	return nil
+}
+
+// failover is the heart of the demo: kill replica 1 mid-upload, finish
+// through replica 2, receive through replica 3, verify the log.
+func (d *demo) failover(ctx context.Context, aliceCfg, teamCfg string) error {
+	bundle := d.path("bundle")
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	if err := writeRandom(filepath.Join(bundle, "scans.bin"), d.size); err != nil {
+		return err
+	}
+	// 16 MiB chunks: each is durable when its request ends, so the kill
+	// finds some of the upload durable and the rest not.
+	send := []string{"--config", aliceCfg, "-v", "send", "--json", "--chunk", "16MiB", "--to", team,
+		"--matter", "HL-2026-0042", "--label", "privileged", bundle}
+
+	d.say("Alice sends %d MiB; replica 1 is killed with SIGKILL in the middle of the upload", d.size>>20)
+	db, err := sql.Open("pgx", d.pg.dsn("lexgate"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	first := d.start(ctx, "lex", send...)
+	durable, err := d.killMidUpload(ctx, db, first)
+	if err != nil {
+		return err
+	}
+	killed := time.Now()
+	if err := <-first.done; err == nil {
+		return errors.New("the send through replica 1 succeeded although replica 1 was killed before it finished")
+	}
+	fmt.Fprintf(d.out, "     the first lex send gave up %v after the kill, as it must; the store holds %d bytes durably\n",
+		time.Since(killed).Round(time.Millisecond), durable)
+
+	d.say("The same lex send, run again: replica 1 does not answer, replica 2 resumes from the durable offset")
+	again := time.Now()
+	out, err := d.must(ctx, "lex", send...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "     the second lex send finished in %v (skipping replica 1 included)\n", time.Since(again).Round(time.Millisecond))
+	var sent struct {
+		ID             string `json:"id"`
+		Resumed        bool   `json:"resumed"`
+		CiphertextSize int64  `json:"ciphertext_size"`
+	}
+	if err := json.Unmarshal([]byte(out), &sent); err != nil || sent.ID == "" {
+		return fmt.Errorf("lex send printed %q: %v", out, err)
+	}
+	if !sent.Resumed {
+		return errors.New("the second lex send started afresh instead of resuming")
+	}
+	fmt.Fprintf(d.out, "   ✓ transfer %s resumed through replica 2: %d of %d bytes were not sent again\n", sent.ID, durable, sent.CiphertextSize)
+
+	d.say("The review team receives through replica 3 and compares byte for byte")
+	recv := d.path("received")
+	if _, err := d.must(ctx, "lex", "--config", teamCfg, "receive", sent.ID, "-o", recv); err != nil {
+		return err
+	}
+	if err := sameFile(filepath.Join(bundle, "scans.bin"), filepath.Join(recv, "bundle", "scans.bin")); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "   ✓ the received file is identical to what Alice sent")
+
+	d.say("The one audit log, served by any replica, recomputed and verified")
+	_, err = d.must(ctx, "lex", "--config", teamCfg, "audit", "verify")
+	return err
+}
+
+// killMidUpload waits until the store holds part of the send's ciphertext,
+// kills replica 1 with SIGKILL, and returns how many bytes were durable then.
+func (d *demo) killMidUpload(ctx context.Context, db *sql.DB, send *proc) (int64, error) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var got, size sql.NullInt64
+		err := db.QueryRowContext(ctx, `SELECT max(received + coalesce((SELECT sum(hi - lo) FROM upload_ranges u WHERE u.transfer_id = t.id), 0)),
+			max(ciphertext_size) FROM transfers t WHERE state = 'uploading'`).Scan(&got, &size)
+		if err != nil {
+			return 0, fmt.Errorf("reading the upload's progress: %w", err)
+		}
+		if got.Valid && got.Int64 >= d.size/4 && got.Int64 < d.size/2 { // a quarter in, still uploading
+			d.replicas[0].cmd.Process.Kill()
+			<-d.replicas[0].done
+			d.replicas[0].cmd = nil
+			fmt.Fprintf(d.out, "     SIGKILL to replica 1 with %d bytes stored (of %d declared so far)\n", got.Int64, size.Int64)
+			var after int64
+			if err := db.QueryRowContext(ctx, `SELECT max(received) FROM transfers WHERE state = 'uploading'`).Scan(&after); err != nil {
+				return 0, err
+			}
+			return after, nil
+		}
+		select {
+		case err := <-send.done:
+			send.done <- err
+			return 0, fmt.Errorf("the send ended (%v) before replica 1 could be killed mid-upload: run with a larger -size", err)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, errors.New("no upload progress within 5 minutes")
+		}
+	}
+}
+
+func (d *demo) startReplica(ctx context.Context, name string) (*replica, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &replica{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: d.path(name + ".yaml")}
+	if r.sftpPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	pub, err := os.ReadFile(d.dmsKey + ".pub")
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`# replica %[1]s of the demo cluster
+listen: %[2]s
+admin_listen: 127.0.0.1:%[3]d
+log:
+  format: json
+identity:
+  svid_cert: pki/harbor-law.example/gateway.crt
+  svid_key: pki/harbor-law.example/gateway.key
+  bundles:
+    harbor-law.example: pki/harbor-law.example/bundle.pem
+    manila-lpo.example: pki/manila-lpo.example/bundle.pem
+store:
+  dir: %[1]s-data
+  driver: postgres
+  postgres:
+    dsn: %[4]s
+  spool_dir: shared-spool
+  replica: %[1]s
+audit:
+  key_file: shared-audit.key
+  mysql:
+    dsn: %[5]s
+sftp:
+  listen: 127.0.0.1:%[6]d
+  recipients:
+    review-team: %[7]s
+  accounts:
+    - name: dms
+      spiffe_id: %[8]s
+      authorized_keys: [%[9]q]
+      matter: HL-2026-0042
+      labels: [client-confidential]
+`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"), r.sftpPort, team, dms, strings.TrimSpace(string(pub)))
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(d.path(name + ".log"))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(d.out, "   $ lexgate serve --config %s &   (%s, logs: %s)\n", r.cfg, r.addr, d.path(name+".log"))
+	r.cmd = exec.Command(filepath.Join(d.bin, "lexgate"), "serve", "--config", r.cfg)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	r.done = make(chan error, 1)
+	go func() { r.done <- r.cmd.Wait(); logf.Close() }()
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", admin)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-r.done:
+			r.cmd = nil
+			log, _ := os.ReadFile(d.path(name + ".log"))
+			return nil, fmt.Errorf("exited at start (%v):\n%s", err, log)
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := http.Get(health); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return r, errors.New("not healthy within 60s")
+		}
+	}
+}
+
+// stopAll stops the replicas still running and the engines.
+func (d *demo) stopAll() error {
+	var errs []error
+	for _, r := range d.replicas {
+		if r.cmd == nil {
+			continue
+		}
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(40 * time.Second):
+			r.cmd.Process.Kill()
+			<-r.done
+			errs = append(errs, fmt.Errorf("replica %s did not stop within 40s of SIGTERM", r.name))
+		}
+	}
+	if d.my != nil {
+		errs = append(errs, d.my.stop())
+	}
+	if d.pg != nil {
+		errs = append(errs, d.pg.stop())
+	}
+	return errors.Join(errs...)
+}
+
+func (d *demo) clientConfig(user, svid string, gateways ...string) (string, error) {
+	home := d.path(user)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf(`gateway: %s
+gateway_id: spiffe://harbor-law.example/gateway
+svid_cert: ../pki/%s.crt
+svid_key: ../pki/%s.key
+bundles:
+  harbor-law.example: ../pki/harbor-law.example/bundle.pem
+  manila-lpo.example: ../pki/manila-lpo.example/bundle.pem
+identity: identity.age
+cache_dir: cache
+log_key: %s
+`, strings.Join(gateways, ","), svid, svid, d.logKey)
+	path := filepath.Join(home, "config.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// proc is a command running in the background.
+type proc struct{ done chan error }
+
+// start runs a command in the background, echoing it; its output goes to
+// the demo's output.
+func (d *demo) start(ctx context.Context, name string, args ...string) *proc {
+	fmt.Fprintf(d.out, "   $ %s %s &\n", name, strings.Join(args, " "))
+	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
+	c.Stdout, c.Stderr = indent{d.out}, indent{d.out}
+	p := &proc{done: make(chan error, 1)}
+	if err := c.Start(); err != nil {
+		p.done <- err
+		return p
+	}
+	go func() { p.done <- c.Wait() }()
+	return p
+}
+
+// must runs a command that has to succeed, echoing it and its output, and
+// returns its stdout.
+func (d *demo) must(ctx context.Context, name string, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "   $ %s %s\n", name, strings.Join(args, " "))
+	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
+	var stdout bytes.Buffer
+	c.Stdout, c.Stderr = io.MultiWriter(&stdout, indent{d.out}), indent{d.out}
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, args[0], err)
+	}
+	return stdout.String(), nil
+}
+
+// mustAny is must for a program on PATH.
+func (d *demo) mustAny(ctx context.Context, name string, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "   $ %s %s\n", name, strings.Join(args, " "))
+	c := exec.CommandContext(ctx, name, args...)
+	var stdout bytes.Buffer
+	c.Stdout, c.Stderr = io.MultiWriter(&stdout, indent{d.out}), indent{d.out}
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return stdout.String(), nil
+}
+
+// indent writes each line indented, under the command that printed it.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	s := strings.TrimRight(string(p), "\n")
+	for _, l := range strings.Split(s, "\n") {
+		fmt.Fprintf(i.w, "     %s\n", l)
+	}
+	return len(p), nil
+}
+
+func writeRandom(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.Reader, n); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func sameFile(a, b string) error {
+	ha, err := sumFile(a)
+	if err != nil {
+		return err
+	}
+	hb, err := sumFile(b)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(ha, hb) {
+		return fmt.Errorf("%s and %s differ", a, b)
+	}
+	return nil
+}
+
+func sumFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}

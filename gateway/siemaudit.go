@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/lexgate/lexgate/gateway/audit"
+)
+
+// auditEntries lets the SIEM forwarder follow the audit log: the entries
+// from an index up to the latest signed checkpoint.
+type auditEntries struct {
+	log *audit.Log
+	v   note.Verifier
+}
+
+func newAuditEntries(l *audit.Log) (*auditEntries, error) {
+	v, err := audit.ParseVerifier(l.VerifierKey())
+	if err != nil {
+		return nil, fmt.Errorf("gateway: audit verifier: %w", err)
+	}
+	return &auditEntries{log: l, v: v}, nil
+}
+
+// Entries calls fn for each entry from index from that the latest
+// checkpoint covers, in order.
+func (a *auditEntries) Entries(ctx context.Context, from uint64, fn func(index uint64, entry []byte) error) error {
+	raw, err := a.log.Reader().ReadCheckpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: audit checkpoint: %w", err)
+	}
+	cp, err := audit.OpenCheckpoint(raw, a.v)
+	if err != nil {
+		return err
+	}
+	if cp.Size <= from {
+		return nil
+	}
+	return audit.WalkFrom(ctx, a.log.Reader(), from, cp.Size, func(i uint64, entry []byte) error {
+		lf, err := audit.ParseLeaf(entry)
+		if err != nil || lf.Public != nil {
+			return fn(i, entry) // a public event (or one the SIEM reports as malformed)
+		}
+		// A private entry's leaf is only a commitment: the SIEM, the
+		// operator's own, gets its body, checked against the commitment.
+		ev, err := a.log.Event(ctx, i)
+		if err != nil {
+			return fmt.Errorf("gateway: audit entry %d for the SIEM: %w", i, err)
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("gateway: audit entry %d for the SIEM: %w", i, err)
+		}
+		return fn(i, b)
+	})
+}
