@@ -146,6 +146,13 @@ func TestPolicyDecisionsThroughGateway(t *testing.T) {
 		{"export-controlled without a licence on the matter", []string{harbor, "--to", manila, "--label", "export-controlled"}, t1, []string{"export.no_authorisation"}, "licence"},
 		{"PIPL keys on the exporter: a New York firm's Chinese subjects", []string{"spiffe://newyork-firm.example/x", "--to", manila, "--label", "personal-data", "--region", "CN"}, t1, nil, ""},
 		{"unknown label with a suggestion", []string{harbor, "--to", manila, "--label", "helth"}, t1, []string{"label.unknown"}, "did you mean `health`?"},
+		// Issue 14: the matter's records decide; each refusal names the matter.
+		{"unknown matter", []string{harbor, "--to", manila, "--matter", "NO-SUCH-MATTER"}, t1, []string{"matter.unknown"}, "NO-SUCH-MATTER"},
+		{"personal data with no data-subject jurisdiction", []string{harbor, "--to", manila, "--matter", "PW-NOJUR"}, t1, []string{"classification.no_jurisdiction"}, "PW-NOJUR"},
+		{"recipient not permitted on the matter", []string{harbor, "--to", tokyo, "--matter", "PW-MANILA-ONLY"}, t1, []string{"matter.recipient_not_permitted"}, "PW-MANILA-ONLY"},
+		{"the client's consent expired", []string{harbor, "--to", manila, "--matter", "PW-CONSENT-LAPSED"}, t1, []string{"consent.expired"}, "PW-CONSENT-LAPSED"},
+		{"the client's consent does not cover the recipient's country", []string{harbor, "--to", manila, "--matter", "PW-CONSENT-JP"}, t1, []string{"consent.not_covering"}, "PW-CONSENT-JP"},
+		{"a sender-added label adds a restriction", []string{harbor, "--to", manila, "--matter", "PW-MANILA-ONLY", "--label", "health"}, t1, []string{"hipaa.no_baa"}, "Business Associate Agreement"},
 		{"admin action for an administrator", []string{harbor, "--action", "admin"}, t1, nil, ""},
 	}
 	for _, tt := range tests {
