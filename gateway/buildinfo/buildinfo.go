@@ -60,7 +60,9 @@ func Read(program string) Info {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			in.Commit = s.Value
+			if commit == "" { // a commit given at build time wins
+				in.Commit = s.Value
+			}
 		case "vcs.modified":
 			in.Modified = s.Value == "true"
 		case "vcs.time":
