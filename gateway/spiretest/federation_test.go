@@ -58,7 +58,9 @@ func TestSPIREFederation(t *testing.T) {
 
 	harborAgent := harborSrv.StartAgent(t,
 		spiretest.Entry{ID: spiffeid.RequireFromString(gatewaytest.GatewayID)},
-		spiretest.Entry{ID: spiffeid.RequireFromString(gatewaytest.Alice)})
+		// Alice checks the team's owner-signed key registration before she
+		// encrypts, against manila's bundle: her agent must hand it out.
+		spiretest.Entry{ID: spiffeid.RequireFromString(gatewaytest.Alice), FederatesWith: []string{manila}})
 	manilaAgent := manilaSrv.StartAgent(t,
 		spiretest.Entry{ID: spiffeid.RequireFromString(gatewaytest.Team), FederatesWith: []string{harbor}})
 	bootstrap := filepath.Join(t.TempDir(), "manila-bootstrap.pem")
@@ -88,7 +90,20 @@ func TestSPIREFederation(t *testing.T) {
 	round := func(n int) {
 		t.Helper()
 		var sent struct{ ID string }
-		if err := json.Unmarshal([]byte(mustLex(t, alice, "send", "--json", "--to", gatewaytest.Team, "--matter", matter, folder)), &sent); err != nil {
+		// Until harbor's agent hands out manila's bundle, lex refuses the
+		// team's registration before it sends a byte; try again until then.
+		out := ""
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			code, stdout, errOut := lex(t, alice, "send", "--json", "--to", gatewaytest.Team, "--matter", matter, folder)
+			if code == 0 {
+				out = stdout
+				break
+			}
+			if !strings.Contains(stdout+errOut, "no X.509 bundle for trust domain") || time.Now().After(deadline) {
+				t.Fatalf("round %d: lex send: exit %d\nstdout: %s\nstderr: %s", n, code, stdout, errOut)
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &sent); err != nil {
 			t.Fatal(err)
 		}
 		got := mustLex(t, team, "receive", sent.ID, "-o", t.TempDir(), "--ack")
