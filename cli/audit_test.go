@@ -241,11 +241,13 @@ func TestAuditFailClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, entries, []byte("not a directory")) // the log can no longer write entry bundles
-	code, _, errOut := lex(t, team, "register")
+	// lex retries a 503 for --reconnect (1m by default): a short window here
+	// shows the refusal without waiting out the default.
+	code, _, errOut := lex(t, team, "--reconnect", "2s", "register")
 	if code == 0 || !strings.Contains(errOut, "the audit log could not record this action") {
 		t.Errorf("register with a broken log: exit %d, stderr %q", code, errOut)
 	}
-	code, _, errOut = lex(t, alice, "send", "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
+	code, _, errOut = lex(t, alice, "--reconnect", "2s", "send", "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
 	if code == 0 || !strings.Contains(errOut, "audit log could not record") {
 		t.Errorf("send with a broken log: exit %d, stderr %q", code, errOut)
 	}

@@ -99,7 +99,9 @@ func TestGatewayPipelinedReceiveCut(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "in")
 			args := []string{"-v", "receive", id, "-o", dest}
 			if !blip {
-				if code, _, errOut := lex(t, viaProxy, args...); code != cli.ExitError {
+				// A short --reconnect: the cut lasts, so lex gives up after it
+				// rather than after the default minute of retries.
+				if code, _, errOut := lex(t, viaProxy, append([]string{"--reconnect", "2s"}, args...)...); code != cli.ExitError {
 					t.Fatalf("receive over a cut link: exit %d, want %d\n%s", code, cli.ExitError, errOut)
 				}
 				assertNothingDelivered(t, dest)
