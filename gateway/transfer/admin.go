@@ -139,13 +139,20 @@ func (s *Service) Unrevoke(ctx context.Context, caller spiffeid.ID, target, reas
 	return api.Revocation{ID: id.String(), Source: "admin", By: caller.String(), At: s.now().UTC(), Reason: reason, DecisionID: d.ID}, nil
 }
 
+// allowListing asks the policy whether caller may run the read-only admin
+// op and records the allowed decision in the audit log (decide audits a
+// refusal).
+func (s *Service) allowListing(ctx context.Context, caller spiffeid.ID, op string) error {
+	in, d, err := s.decideAdmin(ctx, caller, policy.AdminRequest{Op: op})
+	if err != nil {
+		return err
+	}
+	return s.auditAllowed(ctx, in, d, "")
+}
+
 // Revocations lists the deny list: the config file's and the run-time ones.
 func (s *Service) Revocations(ctx context.Context, caller spiffeid.ID) ([]api.Revocation, error) {
-	in, d, err := s.decideAdmin(ctx, caller, policy.AdminRequest{Op: "list_revocations"})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.auditAllowed(ctx, in, d, ""); err != nil {
+	if err := s.allowListing(ctx, caller, "list_revocations"); err != nil {
 		return nil, err
 	}
 	rs, err := s.store.Revocations(ctx)
@@ -230,11 +237,7 @@ func (s *Service) quarantineOp(ctx context.Context, caller spiffeid.ID, op strin
 
 // Quarantines lists the admin-quarantined transfers.
 func (s *Service) Quarantines(ctx context.Context, caller spiffeid.ID) ([]api.Quarantine, error) {
-	in, d, err := s.decideAdmin(ctx, caller, policy.AdminRequest{Op: "list_quarantines"})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.auditAllowed(ctx, in, d, ""); err != nil {
+	if err := s.allowListing(ctx, caller, "list_quarantines"); err != nil {
 		return nil, err
 	}
 	qs, err := s.store.AdminQuarantines(ctx)
