@@ -195,16 +195,8 @@ func (a *adaptiveRT) watch() {
 		m := &a.paths[i].m
 		rate, full, busy := m.tick()
 		var why string
-		switch {
-		case !busy || a.moves >= maxMoves:
-		case m.collapsed(rate, full):
-			why = fmt.Sprintf("goodput fell to %s over the last %v, from a peak of %s",
-				rateString(rate), goodputWindow*goodputTick, rateString(m.peak))
-		case full && rate < a.left:
-			// The move made things worse: go back to what the other path
-			// still gave when it was left.
-			why = fmt.Sprintf("goodput is %s over the last %v, below the %s %s still gave",
-				rateString(rate), goodputWindow*goodputTick, rateString(a.left), a.paths[1-i].name)
+		if busy && a.moves < maxMoves {
+			why = moveReason(rate, full, m.peak, a.left, a.paths[1-i].name)
 		}
 		if why == "" {
 			a.mu.Unlock()
@@ -232,6 +224,24 @@ func (a *adaptiveRT) watch() {
 			a.conns.reset()
 		}
 	}
+}
+
+// moveReason says why the bulk should leave a path whose window rate is rate
+// (full when the window spans goodputWindow busy ticks), given the best rate
+// the path reached and the rate the other path, named other, still gave when
+// the bulk left it (0 before any move); "" means stay.
+func moveReason(rate float64, full bool, peak, left float64, other string) string {
+	switch {
+	case isCollapse(rate, full, peak):
+		return fmt.Sprintf("goodput fell to %s over the last %v, from a peak of %s",
+			rateString(rate), goodputWindow*goodputTick, rateString(peak))
+	case full && rate < left:
+		// The move made things worse: go back to what the other path
+		// still gave when it was left.
+		return fmt.Sprintf("goodput is %s over the last %v, below the %s %s still gave",
+			rateString(rate), goodputWindow*goodputTick, rateString(left), other)
+	}
+	return ""
 }
 
 // connSet tracks TCP connections so that leaving a path can reset them: a

@@ -75,7 +75,12 @@ func (m *meter) tick() (rate float64, full, busy bool) {
 // collapsed reports whether a full window's rate is below 1/collapseRatio of
 // the peak.
 func (m *meter) collapsed(rate float64, full bool) bool {
-	return full && m.peak > 0 && rate < m.peak/collapseRatio
+	return isCollapse(rate, full, m.peak)
+}
+
+// isCollapse reports whether a window rate is below 1/collapseRatio of peak.
+func isCollapse(rate float64, full bool, peak float64) bool {
+	return full && peak > 0 && rate < peak/collapseRatio
 }
 
 // restart forgets the window, keeping the byte count: after a move the path
