@@ -234,9 +234,9 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
-	if took := cutWithin(t, extra, time.Second); took > 500*time.Millisecond {
-		t.Errorf("a connection over the pre-auth cap was closed after %v, want at once", took)
-	}
+	// Closed by the cap, not by the 5 s header timeout that would close
+	// it otherwise (how fast "at once" is depends on the machine).
+	t.Logf("a connection over the pre-auth cap was closed after %v", cutWithin(t, extra, 4*time.Second))
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	for _, c := range stalled {
 		c.Close()
@@ -293,10 +293,12 @@ func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
 	if c, err := dial(false); err == nil {
 		c.CloseWithError(0, "")
 		t.Fatal("a handshake over the QUIC pre-auth cap was served")
-	} else if took := time.Since(start); took > time.Second {
-		t.Errorf("a handshake over the cap was refused after %v, want at once: %v", took, err)
+	} else if te := (*quic.TransportError)(nil); !errors.As(err, &te) || te.ErrorCode != quic.ConnectionRefused {
+		// Refused by the cap at its first packet, not timed out by the
+		// 8 s handshake idle timeout.
+		t.Errorf("a handshake over the cap ended after %v with %v, want CONNECTION_REFUSED", time.Since(start), err)
 	} else {
-		t.Logf("refused: %v", err)
+		t.Logf("refused after %v: %v", time.Since(start), err)
 	}
 	close(unblock)
 	for range preauthCap {

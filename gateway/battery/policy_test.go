@@ -66,7 +66,7 @@ func TestPolicy(t *testing.T) {
 			if row.reason != "" && e.Reasons[0].Code != row.reason {
 				t.Errorf("reason %q, want %q", e.Reasons[0].Code, row.reason)
 			}
-			if row.timeout > 0 && took > row.timeout+2*time.Second {
+			if row.timeout > 0 && took > row.timeout+10*time.Second { // not hung: a slow machine may take seconds
 				t.Errorf("the refusal took %v with a %v policy timeout", took, row.timeout)
 			}
 			if st, _ := team.JSON(http.MethodGet, api.PathInbox, nil); st != http.StatusForbidden {
