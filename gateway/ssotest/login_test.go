@@ -79,7 +79,7 @@ func TestLogin(t *testing.T) {
 	h.Users["alice"] = ssotest.User{Subject: "alice", AMR: []string{"pwd", "otp"}, Groups: []string{"paralegals"}}
 	h.Users["bob"] = ssotest.User{Subject: "bob", AMR: []string{"pwd"}}
 	h.Users["carol"] = ssotest.User{Subject: "carol", AMR: []string{"pwd", "otp"}}
-	ca := ssotest.StartStepCA(t, h, 8*time.Hour)
+	ca := ssotest.StartStepCA(t, h.Issuer, 8*time.Hour)
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(func(c *gateway.Config) {
 		// The firm's bundle holds both roots, the workloads' and the people
 		// CA's; everyone (the gateway, the partner's lex) trusts that file.
