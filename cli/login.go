@@ -201,7 +201,7 @@ type signInFlow func(ctx context.Context, l *LoginConfig, d *discovery, say io.W
 var (
 	authCodeFlow signInFlow = authCodePKCE
 	deviceFlow   signInFlow = func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
-		tok, err := deviceGrant(ctx, http.DefaultClient, l, d, say, sleepCtx)
+		tok, err := deviceGrant(ctx, idpClient, l, d, say, sleepCtx)
 		return tok, "", err
 	}
 )
@@ -219,7 +219,7 @@ func login(ctx context.Context, l *LoginConfig, flow signInFlow, say io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	claims, err := verifyIDToken(ctx, http.DefaultClient, l, disc, idToken, nonce, time.Now())
+	claims, err := verifyIDToken(ctx, idpClient, l, disc, idToken, nonce, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +264,10 @@ func mustPKCS8(key crypto.Signer) []byte {
 	return der
 }
 
+// idpClient makes lex's requests to the identity provider: each is
+// bounded, so that a provider that stops answering fails the sign-in.
+var idpClient = &http.Client{Timeout: 30 * time.Second}
+
 // discovery is the part of an OpenID provider's metadata lex uses.
 type discovery struct {
 	Issuer                      string `json:"issuer"`
@@ -276,7 +280,7 @@ type discovery struct {
 func discover(ctx context.Context, issuer string) (*discovery, error) {
 	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	var d discovery
-	if err := getJSON(ctx, http.DefaultClient, u, &d); err != nil {
+	if err := getJSON(ctx, idpClient, u, &d); err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", issuer, err)
 	}
 	if d.TokenEndpoint == "" || d.JWKSURI == "" {
@@ -322,7 +326,7 @@ func authCodePKCE(ctx context.Context, l *LoginConfig, d *discovery, say io.Writ
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", fmt.Errorf("loopback listener for the sign-in redirect: %w", err)
+		return "", "", fmt.Errorf("loopback listener for the sign-in redirect: %w (without a browser here, use lex login --device)", err)
 	}
 	defer ln.Close()
 	redirect := "http://" + ln.Addr().String() + "/callback"
@@ -399,7 +403,7 @@ func (l *LoginConfig) scope() string {
 
 // exchangeCode trades the authorization code for the ID token.
 func exchangeCode(ctx context.Context, l *LoginConfig, d *discovery, code, redirect, verifier string) (string, error) {
-	status, body, err := postForm(ctx, http.DefaultClient, d.TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+	status, body, err := postForm(ctx, idpClient, d.TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {redirect}, "client_id": {l.ClientID}, "code_verifier": {verifier}})
 	if err != nil {
 		return "", fmt.Errorf("identity provider token endpoint: %w", err)

@@ -25,6 +25,7 @@ const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 const (
 	defaultDeviceInterval = 5 * time.Second
 	slowDownStep          = 5 * time.Second // RFC 8628 3.5: slow_down adds 5 seconds
+	maxDeviceBackoff      = time.Minute     // the longest wait after failed connections
 )
 
 // deviceAuth is the device authorization response (RFC 8628 3.2).
@@ -151,7 +152,18 @@ func deviceGrant(ctx context.Context, hc *http.Client, l *LoginConfig, d *discov
 			return "", fmt.Errorf("%w (code %s, valid for %v): run lex login --device again and approve within that time",
 				errDeviceExpired, da.UserCode, validity.Round(time.Second))
 		}
-		r, err := pollDeviceToken(ctx, hc, l, d, da.DeviceCode)
+		status, body, err := postForm(ctx, hc, d.TokenEndpoint, url.Values{"grant_type": {deviceGrantType}, "device_code": {da.DeviceCode}, "client_id": {l.ClientID}})
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("identity provider token endpoint: %w", err)
+			}
+			// RFC 8628 3.5: on a failed connection, back off
+			// exponentially and try again while the code lives.
+			p.interval = max(p.interval, min(2*p.interval, maxDeviceBackoff))
+			fmt.Fprintf(say, "identity provider token endpoint: %v; trying again in %v\n", err, p.interval)
+			continue
+		}
+		r, err := parseTokenReply(status, body)
 		if err != nil {
 			return "", err
 		}
@@ -184,15 +196,6 @@ func requestDeviceCode(ctx context.Context, hc *http.Client, l *LoginConfig, d *
 		return nil, errors.New("identity provider device authorization: its answer lacks the device code, user code or verification address")
 	}
 	return &da, nil
-}
-
-// pollDeviceToken makes one device access token request.
-func pollDeviceToken(ctx context.Context, hc *http.Client, l *LoginConfig, d *discovery, deviceCode string) (tokenReply, error) {
-	status, body, err := postForm(ctx, hc, d.TokenEndpoint, url.Values{"grant_type": {deviceGrantType}, "device_code": {deviceCode}, "client_id": {l.ClientID}})
-	if err != nil {
-		return tokenReply{}, fmt.Errorf("identity provider token endpoint: %w", err)
-	}
-	return parseTokenReply(status, body)
 }
 
 // postForm posts form to u and returns the status and (at most 1 MiB of)

@@ -108,6 +108,13 @@ func fakeDeviceProvider(t *testing.T, interval, expiresIn int, replies ...string
 		}
 		n := int(polls.Add(1))
 		body := replies[min(n, len(replies))-1]
+		if body == dropConnection {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
 		if !strings.Contains(body, "id_token") {
 			w.WriteHeader(http.StatusBadRequest)
 		}
@@ -118,9 +125,13 @@ func fakeDeviceProvider(t *testing.T, interval, expiresIn int, replies ...string
 	return &discovery{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", DeviceAuthorizationEndpoint: srv.URL + "/device_authorization"}, &polls
 }
 
+// dropConnection, as a scripted reply, closes the connection unanswered.
+const dropConnection = "drop"
+
 // TestDeviceGrantPolling: lex prints the address and code, waits the
 // provider's interval before each poll, adds 5 seconds on slow_down,
-// keeps polling while pending and stops on the token or an error.
+// backs off exponentially after a failed connection, keeps polling while
+// pending and stops on the token or an error.
 func TestDeviceGrantPolling(t *testing.T) {
 	const (
 		pending = `{"error":"authorization_pending"}`
@@ -140,6 +151,8 @@ func TestDeviceGrantPolling(t *testing.T) {
 			[]time.Duration{1 * time.Second, 1 * time.Second, 6 * time.Second, 6 * time.Second, 11 * time.Second}, "h.p.s", ""},
 		{"no interval given: 5s", 0, []string{ok}, []time.Duration{5 * time.Second}, "h.p.s", ""},
 		{"denied", 1, []string{pending, `{"error":"access_denied"}`}, []time.Duration{time.Second, time.Second}, "", "the sign-in was denied"},
+		{"connection dropped: back off", 1, []string{dropConnection, dropConnection, pending, ok},
+			[]time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}, "h.p.s", ""},
 		{"not JSON", 1, []string{`<html>bad gateway</html>`}, []time.Duration{time.Second}, "", "not a JSON answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package ssotest_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,8 +28,10 @@ func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow bool) 
 	pr, pw := io.Pipe()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	go func() {
-		code := cli.Main(t.Context(), []string{"--config", config, "login", "--device"}, nil, &stdout, io.MultiWriter(&stderr, pw))
+		code := cli.Main(ctx, []string{"--config", config, "login", "--device"}, nil, &stdout, io.MultiWriter(&stderr, pw))
 		pw.Close()
 		done <- code
 	}()
@@ -44,6 +47,7 @@ func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow bool) 
 			approved = true
 			if err := op.ApproveDevice(uri, m[1], user, allow); err != nil {
 				t.Errorf("approving on the device page: %v", err)
+				cancel() // lex would wait for the code to expire
 			}
 		}
 	}
