@@ -21,10 +21,10 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// FuzzParseTokenReply: any token endpoint body parses or is refused
+// FuzzLoginTokenReply: any token endpoint body parses or is refused
 // without panicking, and a parsed reply drives the poll state machine
 // without panicking.
-func FuzzParseTokenReply(f *testing.F) {
+func FuzzLoginTokenReply(f *testing.F) {
 	f.Add(200, []byte(`{"id_token":"a.b.c"}`))
 	f.Add(400, []byte(`{"error":"authorization_pending"}`))
 	f.Add(400, []byte(`{"error":"slow_down","error_description":"x"}`))
@@ -46,9 +46,9 @@ func FuzzParseTokenReply(f *testing.F) {
 	})
 }
 
-// TestDevicePollNext: each token endpoint answer of RFC 8628 3.5 moves
+// TestLoginDevicePollNext: each token endpoint answer of RFC 8628 3.5 moves
 // the polling state machine as the RFC says.
-func TestDevicePollNext(t *testing.T) {
+func TestLoginDevicePollNext(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		reply        tokenReply
@@ -128,11 +128,11 @@ func fakeDeviceProvider(t *testing.T, interval, expiresIn int, replies ...string
 // dropConnection, as a scripted reply, closes the connection unanswered.
 const dropConnection = "drop"
 
-// TestDeviceGrantPolling: lex prints the address and code, waits the
+// TestLoginDeviceGrantPolling: lex prints the address and code, waits the
 // provider's interval before each poll, adds 5 seconds on slow_down,
 // backs off exponentially after a failed connection, keeps polling while
 // pending and stops on the token or an error.
-func TestDeviceGrantPolling(t *testing.T) {
+func TestLoginDeviceGrantPolling(t *testing.T) {
 	const (
 		pending = `{"error":"authorization_pending"}`
 		slow    = `{"error":"slow_down"}`
@@ -177,10 +177,10 @@ func TestDeviceGrantPolling(t *testing.T) {
 	}
 }
 
-// TestDeviceGrantLocalDeadline: lex stops polling once the device code's
+// TestLoginDeviceGrantLocalDeadline: lex stops polling once the device code's
 // expires_in has passed, even if the provider never says expired_token;
 // an interrupted wait ends the sign-in too.
-func TestDeviceGrantLocalDeadline(t *testing.T) {
+func TestLoginDeviceGrantLocalDeadline(t *testing.T) {
 	d, polls := fakeDeviceProvider(t, 1, 1, `{"error":"authorization_pending"}`)
 	l := &LoginConfig{Issuer: d.Issuer, ClientID: "lex"}
 	_, err := deviceGrant(t.Context(), http.DefaultClient, l, d, new(bytes.Buffer), sleepCtx)
@@ -235,11 +235,11 @@ func (p *idp) sign(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm,
 	return tok
 }
 
-// TestVerifyIDToken: lex accepts only an ID token signed by the provider's
+// TestLoginVerifyIDToken: lex accepts only an ID token signed by the provider's
 // published key, for its client, from its issuer, unexpired, with the
 // sign-in's nonce, and then only a multi-factor one (login.mfa_amr,
 // login.mfa_acr).
-func TestVerifyIDToken(t *testing.T) {
+func TestLoginVerifyIDToken(t *testing.T) {
 	p := newIDP(t)
 	now := time.Now()
 	good := func() map[string]any {
@@ -293,9 +293,9 @@ func TestVerifyIDToken(t *testing.T) {
 	}
 }
 
-// TestRequireMFA: the ID token must name a second factor in amr
+// TestLoginRequireMFA: the ID token must name a second factor in amr
 // (login.mfa_amr, default otp or mfa) or an accepted acr (login.mfa_acr).
-func TestRequireMFA(t *testing.T) {
+func TestLoginRequireMFA(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		amr     []string
