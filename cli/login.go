@@ -184,7 +184,11 @@ func runLogin(e *env, args []string) error {
 	}
 	flow := authCodeFlow
 	if *device {
-		flow = deviceFlow
+		var verbose io.Writer
+		if e.verbose {
+			verbose = e.stderr
+		}
+		flow = deviceFlow(verbose)
 	}
 	svid, err := login(e.ctx, cfg.Login, flow, e.stderr)
 	if err != nil {
@@ -198,13 +202,16 @@ func runLogin(e *env, args []string) error {
 // nonce it must carry ("" where the flow has none).
 type signInFlow func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (idToken, nonce string, err error)
 
-var (
-	authCodeFlow signInFlow = authCodePKCE
-	deviceFlow   signInFlow = func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
-		tok, err := deviceGrant(ctx, idpClient, l, d, say, sleepCtx)
+var authCodeFlow signInFlow = authCodePKCE
+
+// deviceFlow is the device authorization grant; with verbose (-v) not nil
+// it says there what each poll got.
+func deviceFlow(verbose io.Writer) signInFlow {
+	return func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
+		tok, err := deviceGrant(ctx, idpClient, l, d, say, verbose, sleepCtx)
 		return tok, "", err
 	}
-)
+}
 
 // login runs the whole sign-in with flow and stores the person SVID: the
 // ID token, whichever flow got it, is verified (signature, issuer,

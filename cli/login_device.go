@@ -120,8 +120,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // deviceGrant runs the device authorization grant and returns the ID
 // token. It prints the verification address and user code on say, then
-// polls the token endpoint, waiting with wait between polls.
-func deviceGrant(ctx context.Context, hc *http.Client, l *LoginConfig, d *discovery, say io.Writer, wait func(context.Context, time.Duration) error) (string, error) {
+// polls the token endpoint, waiting with wait between polls; verbose, if
+// not nil, is told what each poll got.
+func deviceGrant(ctx context.Context, hc *http.Client, l *LoginConfig, d *discovery, say, verbose io.Writer,
+	wait func(context.Context, time.Duration) error) (string, error) {
 	if d.DeviceAuthorizationEndpoint == "" {
 		return "", fmt.Errorf("identity provider %s has no device authorization endpoint (RFC 8628) in its discovery document: "+
 			"sign in without --device on a machine with a browser, or ask for the device grant to be enabled", l.Issuer)
@@ -170,6 +172,9 @@ func deviceGrant(ctx context.Context, hc *http.Client, l *LoginConfig, d *discov
 		tok, again, err := p.next(r)
 		if err != nil || !again {
 			return tok, err
+		}
+		if verbose != nil {
+			fmt.Fprintf(verbose, "the identity provider answered %s; asking again in %v\n", r.Error, p.interval)
 		}
 	}
 }

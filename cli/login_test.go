@@ -159,14 +159,17 @@ func TestLoginDeviceGrantPolling(t *testing.T) {
 			d, polls := fakeDeviceProvider(t, tc.interval, 600, tc.replies...)
 			var waits []time.Duration
 			wait := func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
-			var say bytes.Buffer
+			var say, verbose bytes.Buffer
 			l := &LoginConfig{Issuer: d.Issuer, ClientID: "lex"}
-			tok, err := deviceGrant(t.Context(), http.DefaultClient, l, d, &say, wait)
+			tok, err := deviceGrant(t.Context(), http.DefaultClient, l, d, &say, &verbose, wait)
 			if tok != tc.wantToken || (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("deviceGrant = %q, %v; want %q, error %q", tok, err, tc.wantToken, tc.wantErr)
 			}
 			if fmt.Sprint(waits) != fmt.Sprint(tc.wantWaits) || int(polls.Load()) != len(tc.wantWaits) {
 				t.Errorf("waits %v and %d polls, want %v", waits, polls.Load(), tc.wantWaits)
+			}
+			if n := strings.Count(verbose.String(), "answered authorization_pending; asking again in"); n != strings.Count(strings.Join(tc.replies, ""), "authorization_pending") {
+				t.Errorf("-v said %q: want a line for each authorization_pending", verbose.String())
 			}
 			for _, s := range []string{"https://sso.example/device\n", "enter the code:  WDJB-MJHT", "valid for 10m0s"} {
 				if !strings.Contains(say.String(), s) {
@@ -183,7 +186,7 @@ func TestLoginDeviceGrantPolling(t *testing.T) {
 func TestLoginDeviceGrantLocalDeadline(t *testing.T) {
 	d, polls := fakeDeviceProvider(t, 1, 1, `{"error":"authorization_pending"}`)
 	l := &LoginConfig{Issuer: d.Issuer, ClientID: "lex"}
-	_, err := deviceGrant(t.Context(), http.DefaultClient, l, d, new(bytes.Buffer), sleepCtx)
+	_, err := deviceGrant(t.Context(), http.DefaultClient, l, d, new(bytes.Buffer), nil, sleepCtx)
 	if !errors.Is(err, errDeviceExpired) || !strings.Contains(err.Error(), "valid for 1s") {
 		t.Errorf("err = %v, want the code expired", err)
 	}
@@ -192,10 +195,10 @@ func TestLoginDeviceGrantLocalDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := deviceGrant(ctx, http.DefaultClient, l, d, new(bytes.Buffer), sleepCtx); !errors.Is(err, context.Canceled) {
+	if _, err := deviceGrant(ctx, http.DefaultClient, l, d, new(bytes.Buffer), nil, sleepCtx); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
-	if _, err := deviceGrant(t.Context(), http.DefaultClient, l, &discovery{TokenEndpoint: d.TokenEndpoint}, new(bytes.Buffer), sleepCtx); err == nil ||
+	if _, err := deviceGrant(t.Context(), http.DefaultClient, l, &discovery{TokenEndpoint: d.TokenEndpoint}, new(bytes.Buffer), nil, sleepCtx); err == nil ||
 		!strings.Contains(err.Error(), "no device authorization endpoint") {
 		t.Errorf("provider without the device endpoint: %v", err)
 	}

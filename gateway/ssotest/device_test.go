@@ -22,30 +22,39 @@ var userCodeLine = regexp.MustCompile(`enter the code:\s+(\S+)`)
 // deviceLogin runs lex login --device for config and, once lex printed
 // the verification address and the user code, plays the person on
 // another device: approve (allow true or false) as user, or nothing (user
-// ""). It returns lex's exit code and output.
-func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow bool) (int, string, string) {
+// ""). With afterPending, lex runs with -v and the person acts only once
+// lex said the provider answered authorization_pending. It returns lex's
+// exit code and output.
+func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow, afterPending bool) (int, string, string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	args := []string{"--config", config, "login", "--device"}
+	if afterPending {
+		args = append([]string{"-v"}, args...)
+	}
 	go func() {
-		code := cli.Main(ctx, []string{"--config", config, "login", "--device"}, nil, &stdout, io.MultiWriter(&stderr, pw))
+		code := cli.Main(ctx, args, nil, &stdout, io.MultiWriter(&stderr, pw))
 		pw.Close()
 		done <- code
 	}()
 	sc := bufio.NewScanner(pr)
-	var uri string
-	approved := false
+	var uri, userCode string
+	acted := user == ""
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		switch m := userCodeLine.FindStringSubmatch(line); {
-		case uri == "" && strings.HasPrefix(line, "http"):
+		if m := userCodeLine.FindStringSubmatch(line); m != nil {
+			userCode = m[1]
+		} else if uri == "" && strings.HasPrefix(line, "http") {
 			uri = line
-		case m != nil && !approved && user != "":
-			approved = true
-			if err := op.ApproveDevice(uri, m[1], user, allow); err != nil {
+		}
+		ready := userCode != "" && (!afterPending || strings.Contains(line, "answered authorization_pending"))
+		if !acted && ready {
+			acted = true
+			if err := op.ApproveDevice(uri, userCode, user, allow); err != nil {
 				t.Errorf("approving on the device page: %v", err)
 				cancel() // lex would wait for the code to expire
 			}
@@ -83,7 +92,7 @@ func TestDeviceLogin(t *testing.T) {
 	env := startGateway(t, ca)
 	alice := personConfig(t, env, op.Issuer, ca, "alice", "")
 
-	code, out, errOut := deviceLogin(t, op, alice, "alice", true)
+	code, out, errOut := deviceLogin(t, op, alice, "alice", true, false)
 	if code != 0 || !strings.Contains(out, "signed in as spiffe://harbor-law.example/person/alice until") {
 		t.Fatalf("lex login --device: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -106,9 +115,10 @@ func TestDeviceLogin(t *testing.T) {
 	}
 	sendAsPerson(t, env, alice, "alice")
 
-	// Denied on the device page.
+	// Denied on the device page, after lex was told to wait
+	// (authorization_pending) at least once.
 	dana := personConfig(t, env, op.Issuer, ca, "dana", "")
-	if code, _, errOut := deviceLogin(t, op, dana, "dana", false); code != cli.ExitError ||
+	if code, _, errOut := deviceLogin(t, op, dana, "dana", false, true); code != cli.ExitError ||
 		!strings.Contains(errOut, "the sign-in was denied at the identity provider") || !strings.Contains(errOut, "run lex login --device again") {
 		t.Errorf("denied: exit %d\n%s", code, errOut)
 	}
@@ -116,14 +126,14 @@ func TestDeviceLogin(t *testing.T) {
 
 	// No second factor: lex refuses the token...
 	bob := personConfig(t, env, op.Issuer, ca, "bob", "")
-	if code, _, errOut := deviceLogin(t, op, bob, "bob", true); code != cli.ExitError ||
+	if code, _, errOut := deviceLogin(t, op, bob, "bob", true, false); code != cli.ExitError ||
 		!strings.Contains(errOut, "multi-factor authentication is required: the identity provider reports that you signed in with pwd") {
 		t.Errorf("without MFA: exit %d\n%s", code, errOut)
 	}
 	assertNothingStored(t, bob)
 	// ...and so does the people CA when a config lets it through.
 	lax := personConfig(t, env, op.Issuer, ca, "bob-lax", "  mfa_amr: [pwd]\n")
-	if code, _, errOut := deviceLogin(t, op, lax, "bob", true); code != cli.ExitError ||
+	if code, _, errOut := deviceLogin(t, op, lax, "bob", true, false); code != cli.ExitError ||
 		!strings.Contains(errOut, "the people CA refused to issue your certificate") || !strings.Contains(errOut, "multi-factor authentication is required: sign in with your second factor") {
 		t.Errorf("without MFA, lex's check loosened: exit %d\n%s", code, errOut)
 	}
@@ -132,7 +142,7 @@ func TestDeviceLogin(t *testing.T) {
 	// A code nobody approves in time: a provider whose codes live a second.
 	short := ssotest.StartOP(t, users, time.Second)
 	late := personConfig(t, env, short.Issuer, ca, "alice-late", "")
-	if code, _, errOut := deviceLogin(t, short, late, "", false); code != cli.ExitError ||
+	if code, _, errOut := deviceLogin(t, short, late, "", false, false); code != cli.ExitError ||
 		!strings.Contains(errOut, "the sign-in code expired before it was approved") {
 		t.Errorf("expired code: exit %d\n%s", code, errOut)
 	}
