@@ -12,7 +12,7 @@ PKGS    := ./...
 # postgresql and mariadb-server back the cluster tests and make cluster-demo.
 DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls postgresql mariadb-server
 
-.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra clean help
+.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra oidcop clean help
 
 all: build
 
@@ -40,8 +40,9 @@ tools:
 	$(GO) build -o /dev/null filippo.io/age/cmd/age github.com/open-policy-agent/opa honnef.co/go/tools/cmd/staticcheck
 	cd gateway/notify/tools && $(GO) build -o /dev/null github.com/axllent/mailpit
 
-# Heavy test-only servers (SPIRE; Ory Hydra and step-ca for lex login), each
-# pinned in its own nested module (cmd/internal/tools/*/go.mod) so that their
+# Heavy test-only servers (SPIRE; Ory Hydra, zitadel/oidc's provider and
+# step-ca for lex login), each pinned in its own nested module
+# (cmd/internal/tools/*/go.mod) so that their
 # dependencies stay out of lexgate's go.mod. Built once into TOOLS_DIR (one
 # directory per version) and kept there and in the Go build cache;
 # gateway/spiretest and gateway/ssotest find them there, and build them
@@ -73,7 +74,20 @@ $(HYDRA_DIR)/hydra: cmd/internal/tools/hydra/go.mod cmd/internal/tools/hydra/go.
 	cd cmd/internal/tools/hydra && GOWORK=off $(GO) build -tags sqlite,sqlite_omit_load_extension -o $(HYDRA_DIR)/ github.com/ory/hydra/v2
 	@touch $@
 
-tools-heavy: spire stepca hydra
+# zitadel/oidc's OpenID provider (its op package and example storage and
+# pages, with the small wrapper in cmd/internal/tools/oidcop/main.go): the
+# provider lex login --device is tested against (Hydra v2.3.0 has no device
+# grant). Bump the suffix of OIDCOP_VERSION, and ssotest.OIDCOPVersion, when
+# main.go changes. ~10 s cold.
+OIDCOP_VERSION := v3.53.0-1
+OIDCOP_DIR := $(TOOLS_DIR)/oidcop-$(OIDCOP_VERSION)
+oidcop: $(OIDCOP_DIR)/oidcop
+$(OIDCOP_DIR)/oidcop: cmd/internal/tools/oidcop/go.mod cmd/internal/tools/oidcop/go.sum cmd/internal/tools/oidcop/main.go
+	@mkdir -p $(OIDCOP_DIR)
+	cd cmd/internal/tools/oidcop && GOWORK=off $(GO) build -o $(OIDCOP_DIR)/ github.com/lexgate/lexgate/cmd/internal/tools/oidcop
+	@touch $@
+
+tools-heavy: spire stepca hydra oidcop
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:

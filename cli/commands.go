@@ -449,6 +449,8 @@ and a person signs in with the firm's single sign-on (lex login):
     ca_url: https://people-ca.harbor-law.example:9000 # step-ca
     ca_root: people-root.pem
     dir: login                                      # default; person.crt, person.key (0600)
+    mfa_amr: [otp, mfa]                             # default: the ID token's amr must name one
+    mfa_acr: []                                     # or its acr must be one of these
 
 See docs/identity.md.`
 

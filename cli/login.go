@@ -39,6 +39,9 @@ var ErrLoginNeeded = errors.New("run lex login")
 // firm's people CA (step-ca with an OIDC provisioner) for a short-lived
 // X.509-SVID for the key it generates; the key never leaves the machine.
 //
+// lex login --device signs in with the Device Authorization Grant (RFC
+// 8628) instead, for machines without a browser.
+//
 //	login:
 //	  issuer: https://sso.harbor-law.example/
 //	  client_id: lex
@@ -59,7 +62,18 @@ type LoginConfig struct {
 	CARoot string `yaml:"ca_root"`
 	// Dir holds person.crt and person.key (0600); default <config dir>/login.
 	Dir string `yaml:"dir"`
+	// MFAAMR lists the authentication methods (RFC 8176 amr values) of
+	// which the ID token must report at least one for lex to accept the
+	// sign-in as multi-factor; default otp and mfa. MFAACR lists
+	// assurance levels (acr values) that are accepted as well. The people
+	// CA's template enforces the same on its side.
+	MFAAMR []string `yaml:"mfa_amr"`
+	MFAACR []string `yaml:"mfa_acr"`
 }
+
+// defaultMFAAMR is what login.mfa_amr defaults to: a one-time password or
+// the provider's own "multi-factor" (RFC 8176).
+var defaultMFAAMR = []string{"otp", "mfa"}
 
 // enabled reports whether the config has a login section.
 func (l *LoginConfig) enabled() bool { return l != nil && l.Issuer != "" }
@@ -101,12 +115,23 @@ func (l *LoginConfig) loadPersonSVID(now time.Time) (*x509svid.SVID, error) {
 
 var loginCommand = &command{
 	name:    "login",
-	args:    "",
 	summary: "sign in with the firm's single sign-on; get a short-lived certificate",
+	args:    "[--device]",
 	help: `Opens the firm's sign-in page (print its address, open it in a browser),
 waits for the provider to redirect back to 127.0.0.1, then asks the people CA
 for a certificate for a key made here, valid for a working day. Needs the
-config's login section. The certificate and key are stored 0600 in login.dir.`,
+config's login section. The certificate and key are stored 0600 in login.dir.
+
+The sign-in must be multi-factor: the identity provider's ID token must report
+one of login.mfa_amr (default otp, mfa) in its amr claim, or an acr listed in
+login.mfa_acr.
+
+  --device   for a machine without a browser (an SSH session, a server): lex
+             prints an address and a code; open the address on any device
+             (your phone), enter the code, sign in and approve. lex waits
+             until you do, polling the provider as often as it allows, and
+             stops when you deny it or the code expires (OAuth 2.0 Device
+             Authorization Grant, RFC 8628).`,
 	run: runLogin,
 }
 
@@ -138,7 +163,13 @@ func runLogout(e *env, args []string) error {
 }
 
 func runLogin(e *env, args []string) error {
-	if len(args) > 0 {
+	fs := newFlagSet("login")
+	device := fs.Bool("device", false, "sign in on another device with a code (no browser here)")
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
 		return &usageError{msg: "login takes no arguments"}
 	}
 	cfg, err := e.loadConfig()
@@ -151,7 +182,15 @@ func runLogin(e *env, args []string) error {
 	if err := cfg.Login.check(cfg.Path); err != nil {
 		return err
 	}
-	svid, err := login(e.ctx, cfg.Login, e.stderr)
+	flow := authCodeFlow
+	if *device {
+		var verbose io.Writer
+		if e.verbose {
+			verbose = e.stderr
+		}
+		flow = deviceFlow(verbose)
+	}
+	svid, err := login(e.ctx, cfg.Login, flow, e.stderr)
 	if err != nil {
 		return err
 	}
@@ -159,14 +198,39 @@ func runLogin(e *env, args []string) error {
 	return nil
 }
 
-// login runs the whole sign-in and stores the person SVID.
-func login(ctx context.Context, l *LoginConfig, say io.Writer) (*x509svid.SVID, error) {
+// signInFlow is how lex gets the ID token: it returns the token and the
+// nonce it must carry ("" where the flow has none).
+type signInFlow func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (idToken, nonce string, err error)
+
+var authCodeFlow signInFlow = authCodePKCE
+
+// deviceFlow is the device authorization grant; with verbose (-v) not nil
+// it says there what each poll got.
+func deviceFlow(verbose io.Writer) signInFlow {
+	return func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
+		tok, err := deviceGrant(ctx, idpClient, l, d, say, verbose, sleepCtx)
+		return tok, "", err
+	}
+}
+
+// login runs the whole sign-in with flow and stores the person SVID: the
+// ID token, whichever flow got it, is verified (signature, issuer,
+// audience, expiry, nonce) and must report multi-factor authentication
+// before a key is made and certified.
+func login(ctx context.Context, l *LoginConfig, flow signInFlow, say io.Writer) (*x509svid.SVID, error) {
 	disc, err := discover(ctx, l.Issuer)
 	if err != nil {
 		return nil, err
 	}
-	idToken, err := authCodePKCE(ctx, l, disc, say)
+	idToken, nonce, err := flow(ctx, l, disc, say)
 	if err != nil {
+		return nil, err
+	}
+	claims, err := verifyIDToken(ctx, idpClient, l, disc, idToken, nonce, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := l.requireMFA(claims); err != nil {
 		return nil, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -207,21 +271,30 @@ func mustPKCS8(key crypto.Signer) []byte {
 	return der
 }
 
+// idpClient makes lex's requests to the identity provider: each is
+// bounded, so that a provider that stops answering fails the sign-in.
+var idpClient = &http.Client{Timeout: 30 * time.Second}
+
 // discovery is the part of an OpenID provider's metadata lex uses.
 type discovery struct {
-	Issuer                string `json:"issuer"`
-	AuthorizationEndpoint string `json:"authorization_endpoint"`
-	TokenEndpoint         string `json:"token_endpoint"`
+	Issuer                      string `json:"issuer"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+	JWKSURI                     string `json:"jwks_uri"`
 }
 
 func discover(ctx context.Context, issuer string) (*discovery, error) {
 	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	var d discovery
-	if err := getJSON(ctx, http.DefaultClient, u, &d); err != nil {
+	if err := getJSON(ctx, idpClient, u, &d); err != nil {
 		return nil, fmt.Errorf("identity provider %s: %w", issuer, err)
 	}
-	if d.AuthorizationEndpoint == "" || d.TokenEndpoint == "" {
-		return nil, fmt.Errorf("identity provider %s: its discovery document lacks the authorization or token endpoint", issuer)
+	if d.TokenEndpoint == "" || d.JWKSURI == "" {
+		return nil, fmt.Errorf("identity provider %s: its discovery document lacks the token endpoint or jwks_uri", issuer)
+	}
+	if strings.TrimSuffix(d.Issuer, "/") != strings.TrimSuffix(issuer, "/") {
+		return nil, fmt.Errorf("identity provider %s: its discovery document names another issuer, %q: check login.issuer", issuer, d.Issuer)
 	}
 	return &d, nil
 }
@@ -253,23 +326,22 @@ func randomString(n int) string {
 const loginTimeout = 5 * time.Minute
 
 // authCodePKCE runs the authorization code flow with PKCE (S256) on a
-// loopback redirect and returns the ID token.
-func authCodePKCE(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, error) {
+// loopback redirect and returns the ID token and the nonce it must carry.
+func authCodePKCE(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
+	if d.AuthorizationEndpoint == "" {
+		return "", "", fmt.Errorf("identity provider %s: its discovery document has no authorization endpoint", l.Issuer)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("loopback listener for the sign-in redirect: %w", err)
+		return "", "", fmt.Errorf("loopback listener for the sign-in redirect: %w (without a browser here, use lex login --device)", err)
 	}
 	defer ln.Close()
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	state, nonce, verifier := randomString(16), randomString(16), randomString(32)
 	challenge := sha256.Sum256([]byte(verifier))
-	scopes := l.Scopes
-	if len(scopes) == 0 {
-		scopes = []string{"openid", "profile", "email"}
-	}
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {l.ClientID}, "redirect_uri": {redirect},
-		"scope": {strings.Join(scopes, " ")}, "state": {state}, "nonce": {nonce},
+		"scope": {l.scope()}, "state": {state}, "nonce": {nonce},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
 	}
 	authURL := d.AuthorizationEndpoint + "?" + q.Encode()
@@ -316,66 +388,39 @@ func authCodePKCE(ctx context.Context, l *LoginConfig, d *discovery, say io.Writ
 	select {
 	case res = <-got:
 	case <-ctx.Done():
-		return "", fmt.Errorf("no sign-in within %v: %w", loginTimeout, ctx.Err())
+		return "", "", fmt.Errorf("no sign-in within %v: %w", loginTimeout, ctx.Err())
 	}
 	if res.err != nil {
-		return "", res.err
+		return "", "", res.err
 	}
 	tok, err := exchangeCode(ctx, l, d, res.code, redirect, verifier)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	if got := tokenNonce(tok); got != nonce {
-		return "", errors.New("the identity provider's ID token does not carry this sign-in's nonce: refusing it (start lex login again)")
-	}
-	return tok, nil
+	return tok, nonce, nil
 }
 
-// tokenNonce returns the nonce claim of a JWT without verifying it: the
-// people CA verifies the token; lex only checks that it answers this
-// sign-in. "" if there is none or the token is malformed.
-func tokenNonce(jwt string) string {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return ""
+// scope is the scope lex asks for: login.scopes, default openid profile email.
+func (l *LoginConfig) scope() string {
+	if len(l.Scopes) == 0 {
+		return "openid profile email"
 	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		Nonce string `json:"nonce"`
-	}
-	if json.Unmarshal(b, &c) != nil {
-		return ""
-	}
-	return c.Nonce
+	return strings.Join(l.Scopes, " ")
 }
 
 // exchangeCode trades the authorization code for the ID token.
 func exchangeCode(ctx context.Context, l *LoginConfig, d *discovery, code, redirect, verifier string) (string, error) {
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
-		"client_id": {l.ClientID}, "code_verifier": {verifier}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TokenEndpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	status, body, err := postForm(ctx, idpClient, d.TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {redirect}, "client_id": {l.ClientID}, "code_verifier": {verifier}})
 	if err != nil {
 		return "", fmt.Errorf("identity provider token endpoint: %w", err)
 	}
-	defer resp.Body.Close()
-	var tok struct {
-		IDToken string `json:"id_token"`
-		Error   string `json:"error"`
-		Desc    string `json:"error_description"`
+	tok, err := parseTokenReply(status, body)
+	if err != nil {
+		return "", err
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tok); err != nil {
-		return "", fmt.Errorf("identity provider token endpoint: %s: %w", resp.Status, err)
-	}
-	if resp.StatusCode != http.StatusOK || tok.IDToken == "" {
-		return "", fmt.Errorf("identity provider token endpoint: %s: %s %s", resp.Status, tok.Error, tok.Desc)
+	if status != http.StatusOK || tok.IDToken == "" {
+		return "", fmt.Errorf("identity provider token endpoint: HTTP %d: %s%s", status, tok.Error, describe(tok.Desc))
 	}
 	return tok.IDToken, nil
 }

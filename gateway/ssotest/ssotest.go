@@ -1,10 +1,12 @@
 // Package ssotest runs a firm's single sign-on for tests: a real OpenID
 // Connect provider (Ory Hydra v2.3.0, in-memory database) whose login and
-// consent app is played by the test through Hydra's admin API, and a real
+// consent app is played by the test through Hydra's admin API; for the
+// device code flow, which Hydra v2.3.0 lacks, zitadel/oidc's provider
+// (StartOP), whose device-approval pages the test drives over HTTP; and a real
 // people CA (smallstep step-ca v0.30.2) with an OIDC provisioner whose X.509
 // template turns the ID token into a person X.509-SVID
 // (spiffe://<trust domain>/person/<subject>) and refuses a token without
-// multi-factor authentication ("otp" in its amr claim). Both are pinned in
+// multi-factor authentication ("otp" in its amr claim). All three are pinned in
 // nested modules under cmd/internal/tools and built like SPIRE (package
 // spiretest) when missing.
 package ssotest
@@ -185,7 +187,7 @@ func (h *Hydra) consent(challenge, user string) (string, error) {
 			"session": map[string]any{"id_token": map[string]any{"groups": u.Groups}}})
 }
 
-// StepCA is a running step-ca with an OIDC provisioner for Hydra.
+// StepCA is a running step-ca with an OIDC provisioner for the provider.
 type StepCA struct {
 	URL  string
 	Root string // root certificate PEM file: people's certificates chain to it
@@ -193,9 +195,10 @@ type StepCA struct {
 
 // StartStepCA initialises a CA with "step ca init", adds the OIDC
 // provisioner of examples/step-ca (provisioner.json with its person.tpl,
-// pointed at h, certificates of ttl) and starts it. The template names
-// harbor-law.example.
-func StartStepCA(t testing.TB, h *Hydra, ttl time.Duration) *StepCA {
+// pointed at the provider issuer, certificates of ttl) and starts it. The
+// template names harbor-law.example. Start the provider first: step-ca
+// reads its discovery document when it starts.
+func StartStepCA(t testing.TB, issuer string, ttl time.Duration) *StepCA {
 	const trustDomain = "harbor-law.example"
 	t.Helper()
 	bins := spiretest.Build(t, spiretest.Tool{Name: "stepca", Version: StepCAVersion, Module: "stepca", Env: []string{"CGO_ENABLED=0"},
@@ -224,7 +227,7 @@ func StartStepCA(t testing.TB, h *Hydra, ttl time.Duration) *StepCA {
 		t.Fatalf("examples/step-ca/provisioner.json: %v", err)
 	}
 	prov["clientID"] = ClientID
-	prov["configurationEndpoint"] = h.Issuer + "/.well-known/openid-configuration"
+	prov["configurationEndpoint"] = strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	prov["claims"].(map[string]any)["defaultTLSCertDuration"] = ttl.String()
 	prov["claims"].(map[string]any)["maxTLSCertDuration"] = ttl.String()
 	prov["claims"].(map[string]any)["minTLSCertDuration"] = "1s"
