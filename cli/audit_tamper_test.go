@@ -87,7 +87,7 @@ func refusesToSend(t *testing.T, env *gatewaytest.Env, alice, want string) {
 func TestAuditTamperEntryTile(t *testing.T) {
 	env, alice, _ := setup(t)
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
-	waitPublished(t, alice)
+	env.WaitPublished()
 	mustLex(t, alice, "audit", "verify")
 	bundle := newestFile(t, filepath.Join(env.Gateway.AuditDir(), "tile", "entries"))
 	b, _ := os.ReadFile(bundle)
@@ -108,7 +108,7 @@ func TestAuditTamperEntryTile(t *testing.T) {
 func TestAuditTamperBody(t *testing.T) {
 	env, alice, _ := setup(t)
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
-	waitPublished(t, alice)
+	env.WaitPublished()
 	var changed int
 	filepath.WalkDir(filepath.Join(env.Gateway.AuditDir(), "bodies"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -131,7 +131,7 @@ func TestAuditTamperBody(t *testing.T) {
 func TestAuditTamperHashTile(t *testing.T) {
 	env, alice, _ := setup(t)
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
-	waitPublished(t, alice)
+	env.WaitPublished()
 	mustLex(t, alice, "audit", "verify") // lex remembers the checkpoint as it is now
 	tile := newestFile(t, filepath.Join(env.Gateway.AuditDir(), "tile", "0"))
 	b, _ := os.ReadFile(tile)
@@ -147,7 +147,7 @@ func TestAuditTamperHashTile(t *testing.T) {
 
 func TestAuditTruncatedLog(t *testing.T) {
 	env, alice, team := setup(t)
-	waitPublished(t, alice)
+	env.WaitPublished()
 	dir := env.Gateway.AuditDir()
 	env.Stop()
 	snapshot := filepath.Join(t.TempDir(), "audit")
@@ -155,7 +155,7 @@ func TestAuditTruncatedLog(t *testing.T) {
 	env.Restart()
 	id, _ := sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
 	mustLex(t, team, "receive", id, "-o", filepath.Join(t.TempDir(), "in"), "--ack")
-	waitPublished(t, alice)
+	env.WaitPublished()
 	mustLex(t, alice, "inbox") // remembers the grown log
 	env.Stop()
 	os.RemoveAll(dir)
@@ -171,7 +171,7 @@ func TestAuditTruncatedLog(t *testing.T) {
 func TestAuditRewrittenLog(t *testing.T) {
 	env, alice, team := setup(t)
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
-	waitPublished(t, alice)
+	env.WaitPublished()
 	mustLex(t, alice, "inbox")
 	remembered := checkpointSize(t, env)
 	env.Stop()
@@ -184,7 +184,7 @@ func TestAuditRewrittenLog(t *testing.T) {
 	for checkpointSize(t, env) <= remembered { // the team's lex, told to forget, grows the new log
 		os.RemoveAll(filepath.Join(cfg.CacheDir, "log"))
 		mustLex(t, team, "inbox")
-		waitPublished(t, team)
+		env.WaitPublished()
 	}
 	code, _, errOut := lex(t, alice, "inbox")
 	if code == 0 || !strings.Contains(errOut, "THE AUDIT LOG WAS REWRITTEN") {
@@ -197,7 +197,7 @@ func TestAuditRewrittenLog(t *testing.T) {
 // registration (here: its key store edited behind its back) is caught by lex send.
 func TestKeyTransparency(t *testing.T) {
 	env, alice, team := setup(t)
-	waitPublished(t, alice)
+	env.WaitPublished()
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
 	db, err := sql.Open("sqlite", filepath.Join(env.Config.Store.Dir, "lexgate.db"))
 	if err != nil {

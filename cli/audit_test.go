@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/audit"
@@ -151,14 +150,14 @@ func TestAuditReceipts(t *testing.T) {
 // TestAuditRefusalOneEntry: a refused, authenticated request leaves exactly one
 // entry, with the decision id and reason codes; nothing else is logged for it.
 func TestAuditRefusalOneEntry(t *testing.T) {
-	_, alice, _ := setup(t)
-	waitPublished(t, alice)
+	env, alice, _ := setup(t)
+	env.WaitPublished()
 	before := exportEvents(t, alice, "--identity", gatewaytest.Alice)
 	code, _, errOut := lex(t, alice, "send", "--to", gatewaytest.Team, "--matter", "HL-2025-002", "--label", "health", caseFolder(t))
 	if code != cli.ExitRefused {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	waitPublished(t, alice)
+	env.WaitPublished()
 	after := exportEvents(t, alice, "--identity", gatewaytest.Alice)
 	var refused []audit.Event
 	for _, ev := range after[len(before):] {
@@ -195,7 +194,7 @@ func logSize(t *testing.T, env *gatewaytest.Env) string {
 func TestAuditHandshakeFailureLeavesNoEntry(t *testing.T) {
 	env, alice, _ := setup(t, gatewaytest.WithRevoked(gatewaytest.DMS))
 	mustLex(t, alice, "inbox") // the log's size settles on a published checkpoint
-	waitPublished(t, alice)
+	env.WaitPublished()
 	size := logSize(t, env)
 	dms := env.ClientConfig(gatewaytest.DMS)
 	for _, tr := range []string{"quic", "tcp"} {
@@ -203,7 +202,7 @@ func TestAuditHandshakeFailureLeavesNoEntry(t *testing.T) {
 			t.Fatalf("revoked client over %s: exit %d %q", tr, code, errOut)
 		}
 	}
-	waitPublished(t, alice)
+	env.WaitPublished()
 	if got := logSize(t, env); got != size {
 		t.Errorf("log size %s after refused handshakes, was %s", got, size)
 	}
@@ -222,13 +221,6 @@ func TestAuditHandshakeFailureLeavesNoEntry(t *testing.T) {
 			t.Errorf("metrics do not count the refused %s handshake", tr)
 		}
 	}
-}
-
-// waitPublished waits for the gateway to publish a checkpoint covering every
-// entry so far: audit.Config's default checkpoint interval is 200ms.
-func waitPublished(t *testing.T, _ string) {
-	t.Helper()
-	time.Sleep(500 * time.Millisecond)
 }
 
 // TestAuditFailClosed: when the audit log cannot record an action, the action is
@@ -257,6 +249,6 @@ func TestAuditFailClosed(t *testing.T) {
 	}
 	mustLex(t, team, "register")
 	sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
-	waitPublished(t, alice)
+	env.WaitPublished()
 	mustLex(t, alice, "audit", "verify")
 }

@@ -18,7 +18,7 @@ func TestIncidentReportFromGateway(t *testing.T) {
 	env, alice, team := setup(t, gatewaytest.WithOrganisation(gatewaytest.BogotaTD, "/site/review"))
 	id, _ := sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", "--label", "personal-data", caseFolder(t))
 	mustLex(t, team, "receive", id, "-o", t.TempDir()+"/in", "--ack")
-	waitPublished(t, alice)
+	env.WaitPublished()
 	discovered := time.Now().UTC().Format(time.RFC3339)
 	args := []string{"incident", "report", "--matter", "HL-2025-001", "--since", "2020-01-01", "--discovered", discovered, "--policy", "../policies", "--json"}
 

@@ -60,7 +60,7 @@ func injectRegistration(t *testing.T, env *gatewaytest.Env, id string, recips []
 // did not make, loudly, and is quiet when nothing changed.
 func TestOwnerSignedKeys(t *testing.T) {
 	env, alice, team := setup(t)
-	waitPublished(t, team)
+	env.WaitPublished()
 	out := mustLex(t, team, "keys", "--watch")
 	if !strings.Contains(out, "signed by you") || strings.Contains(out, "NOT MADE") {
 		t.Errorf("first watch: %q", out)

@@ -32,7 +32,7 @@ func TestPrivateEntriesThreeOrganisations(t *testing.T) {
 	mustLex(t, bogota, "register")
 	id, receipt := sendJSON(t, alice, "--to", gatewaytest.Team, "--matter", "HL-2025-001", caseFolder(t))
 	mustLex(t, team, "receive", id, "-o", t.TempDir()+"/in", "--ack")
-	waitPublished(t, alice)
+	env.WaitPublished()
 	secrets := []string{"HL-2025-001", id}
 
 	// Bogota: the whole tree verifies, consistent with what it saw before.

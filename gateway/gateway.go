@@ -349,6 +349,9 @@ func (g *Gateway) SFTP() *sftpfront.Server { return g.sftp }
 // LogKey is the audit log's public key (note verifier), what lex pins as log_key.
 func (g *Gateway) LogKey() string { return g.audit.VerifierKey() }
 
+// AuditAppended is one past the highest audit index this gateway appended.
+func (g *Gateway) AuditAppended() uint64 { return g.audit.Appended() }
+
 // AuditDir is where the audit log's tiles are.
 func (g *Gateway) AuditDir() string { return g.audit.Dir() }
 

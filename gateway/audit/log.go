@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -122,6 +123,8 @@ type Log struct {
 	indexed uint64              // entries [0, indexed) are indexed
 	catchMu sync.Mutex          // one catchUp at a time
 	close   sync.Once
+
+	appended atomic.Uint64 // one past the highest index this process appended
 }
 
 // Open opens (or creates) the log in cfg.Dir and starts publishing checkpoints. It
@@ -255,8 +258,14 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 	l.mu.Lock()
 	l.remember(idx.Index, ev, commitment)
 	l.mu.Unlock()
+	for n := l.appended.Load(); idx.Index+1 > n && !l.appended.CompareAndSwap(n, idx.Index+1); n = l.appended.Load() {
+	}
 	return idx.Index, nil
 }
+
+// Appended is one past the highest index this process has appended: once a
+// published checkpoint covers it, everything this process logged is public.
+func (l *Log) Appended() uint64 { return l.appended.Load() }
 
 // Find returns the index of the latest entry with lookup key key (LookupUpload,
 // LookupAck, LookupKeys, LookupCreated, LookupQuarantine), or false.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera/api/layout"
 
 	"github.com/lexgate/lexgate/gateway/audit"
@@ -29,12 +30,42 @@ func (d DirFetcher) ReadEntryBundle(_ context.Context, i uint64, p uint8) ([]byt
 	return os.ReadFile(filepath.Join(string(d), layout.EntriesPath(i, p)))
 }
 
-// AuditEvents waits for the checkpoint to settle (the default interval is
-// 200ms) and returns every event of the gateway's audit log, verified
-// against its key.
+// WaitPublished waits until the gateway's published checkpoint covers every
+// entry the gateway has appended (checkpoints follow appends by up to the
+// publication interval), however slow the machine.
+func (e *Env) WaitPublished() {
+	e.t.Helper()
+	want := e.Gateway.AuditAppended()
+	f := DirFetcher(e.Gateway.AuditDir())
+	v, err := audit.ParseVerifier(e.Gateway.LogKey())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var size uint64
+		raw, err := f.ReadCheckpoint(context.Background())
+		if err == nil {
+			var cp *log.Checkpoint
+			if cp, err = audit.OpenCheckpoint(raw, v); err == nil {
+				size = cp.Size
+			}
+		}
+		if err == nil && size >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after 2 minutes the audit checkpoint covers %d of the %d entries appended (%v)", size, want, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// AuditEvents waits for the checkpoint to cover every entry appended and
+// returns every event of the gateway's audit log, verified against its key.
 func (e *Env) AuditEvents() []audit.Event {
 	e.t.Helper()
-	time.Sleep(500 * time.Millisecond)
+	e.WaitPublished()
 	f := DirFetcher(e.Gateway.AuditDir())
 	v, err := audit.ParseVerifier(e.Gateway.LogKey())
 	if err != nil {
