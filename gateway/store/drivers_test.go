@@ -62,6 +62,7 @@ var drivers = []struct {
 }{
 	{"sqlite", func(*testing.T) func(testing.TB, string) *Store { return openStore }},
 	{"postgres", openPostgresStore},
+	{"postgres+s3", openS3Store},
 }
 
 func TestDrivers(t *testing.T) {
@@ -79,6 +80,10 @@ var (
 	pgOnce    sync.Once
 	pgCluster *enginetest.Postgres
 	pgErr     error
+
+	s3Once   sync.Once
+	s3Server *enginetest.VersityGW
+	s3Err    error
 )
 
 func TestMain(m *testing.M) {
@@ -88,7 +93,74 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
 		}
 	}
+	if s3Server != nil {
+		if err := s3Server.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping versitygw:", err)
+		}
+	}
 	os.Exit(code)
+}
+
+// versityGW starts the package's versitygw server once, or skips (fails
+// under CI=true) when it cannot be had.
+func versityGW(t testing.TB) *enginetest.VersityGW {
+	t.Helper()
+	if _, err := enginetest.VersityGWBin(); err != nil {
+		enginetest.Missing(t, "versitygw", err)
+	}
+	s3Once.Do(func() { s3Server, s3Err = enginetest.StartVersityGW(context.Background()) })
+	if s3Err != nil {
+		t.Fatalf("start versitygw: %v", s3Err)
+	}
+	return s3Server
+}
+
+// s3Config returns the config of a new bucket on the package's versitygw,
+// its secret key in a 0600 file in dir.
+func s3Config(t testing.TB, dir string) S3Config {
+	t.Helper()
+	v := versityGW(t)
+	bucket, err := v.NewBucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := v.WriteSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return S3Config{Endpoint: v.Endpoint(), Bucket: bucket, AccessKeyID: v.AccessKey, SecretKeyFile: secret}
+}
+
+// openS3Store returns an opener of stores on PostgreSQL with the ciphertext
+// on versitygw: each new data directory gets a database and a bucket of its
+// own, kept for that directory.
+func openS3Store(t *testing.T) func(testing.TB, string) *Store {
+	pg := postgresCluster(t)
+	versityGW(t)
+	var mu sync.Mutex
+	cfgs := map[string]Config{}
+	return func(t testing.TB, dir string) *Store {
+		t.Helper()
+		mu.Lock()
+		cfg, ok := cfgs[dir]
+		if !ok {
+			dsn, err := pg.NewDatabase(context.Background())
+			if err != nil {
+				mu.Unlock()
+				t.Fatal(err)
+			}
+			cfg = Config{Dir: dir, Driver: DriverPostgres, Postgres: PostgresConfig{DSN: dsn}, Replica: "r1",
+				Ciphertext: CiphertextS3, S3: s3Config(t, t.TempDir())}
+			cfgs[dir] = cfg
+		}
+		mu.Unlock()
+		s, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("Open(postgres+s3): %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
 }
 
 // postgresCluster starts the package's PostgreSQL cluster once, or skips

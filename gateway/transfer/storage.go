@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"io"
-	"os"
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/store"
@@ -47,7 +46,9 @@ type Ciphertext interface {
 	UploadProgress(ctx context.Context, id string) (store.Progress, error)
 	Seal(ctx context.Context, id string, seal store.Seal, now time.Time) error
 	CancelUpload(ctx context.Context, id string) error
-	Open(ctx context.Context, id string) (*os.File, error)
+	// Open returns a ready transfer's ciphertext: a spool file on the
+	// embedded default, the sealed object on S3.
+	Open(ctx context.Context, id string) (store.Blob, error)
 	Stage() (*store.Staged, error)
 	Unstage(path string) error
 	CleanStaging() (int, error)
