@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -21,9 +22,43 @@ import (
 )
 
 // cluster is the shared backends of a test cluster: PostgreSQL metadata, a
-// shared spool directory, a MariaDB audit log and one signing key.
+// shared spool directory or a versitygw bucket for the ciphertext, a MariaDB
+// audit log and one signing key.
 type cluster struct {
 	pgDSN, auditDSN, spool, key string
+	s3                          *store.S3Config // nil: the shared spool
+	gw                          *enginetest.VersityGW
+}
+
+// ciphertexts are the ciphertext backends the cluster tests run on.
+var ciphertexts = []string{store.CiphertextSpool, store.CiphertextS3}
+
+// startClusterOn starts a cluster whose replicas keep the ciphertext on
+// the named backend: a shared spool directory or a versitygw bucket.
+func startClusterOn(t *testing.T, ciphertext string) cluster {
+	c := startCluster(t)
+	if ciphertext != store.CiphertextS3 {
+		return c
+	}
+	if _, err := enginetest.VersityGWBin(); err != nil {
+		enginetest.Missing(t, "versitygw", err)
+	}
+	gw, err := enginetest.StartVersityGW(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Stop() })
+	bucket, err := gw.NewBucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := gw.WriteSecret(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.gw = gw
+	c.s3 = &store.S3Config{Endpoint: gw.Endpoint(), Bucket: bucket, AccessKeyID: gw.AccessKey, SecretKeyFile: secret}
+	return c
 }
 
 func startCluster(t *testing.T) cluster {
@@ -59,7 +94,11 @@ func (c cluster) replica(name string) gatewaytest.Option {
 		cfg.DisableQUIC = true
 		cfg.Store.Driver = store.DriverPostgres
 		cfg.Store.Postgres.DSN = c.pgDSN
-		cfg.Store.SpoolDir = c.spool
+		if c.s3 != nil {
+			cfg.Store.Ciphertext, cfg.Store.S3 = store.CiphertextS3, *c.s3
+		} else {
+			cfg.Store.SpoolDir = c.spool
+		}
 		cfg.Store.Replica = name
 		cfg.Audit.MySQL.DSN = c.auditDSN
 		cfg.Audit.KeyFile = c.key
@@ -121,7 +160,12 @@ func (c cluster) events(t *testing.T, origin string) []audit.Event {
 // delivered byte-exact by both; an ack sent to both is recorded and logged
 // once; both sign with the one log's key.
 func TestClusterReplicas(t *testing.T) {
-	c := startCluster(t)
+	for _, ct := range ciphertexts {
+		t.Run(ct, func(t *testing.T) { testClusterReplicas(t, startClusterOn(t, ct)) })
+	}
+}
+
+func testClusterReplicas(t *testing.T, c cluster) {
 	r1 := gatewaytest.Start(t, c.replica("r1"))
 	r2 := r1.StartReplica(t, c.replica("r2"))
 	if r1.Gateway.LogKey() != r2.Gateway.LogKey() {
@@ -129,7 +173,7 @@ func TestClusterReplicas(t *testing.T) {
 	}
 	alice1 := newAPIClient(t, r1, gatewaytest.Alice, false)
 	team1 := newAPIClient(t, r1, gatewaytest.Team, false)
-	pt := make([]byte, 3<<20)
+	pt := make([]byte, 9<<20) // more than one part on S3
 	rand.Read(pt)
 	ct := encrypt(t, pt, team1.register().Recipient())
 	st, xfer, e := alice1.create([]string{gatewaytest.Team}, nil, ct, nil)
@@ -210,5 +254,49 @@ func TestClusterInboxWatch(t *testing.T) {
 	a := <-got
 	if a.st != http.StatusOK || !bytes.Contains(a.body, []byte(xfer.ID)) {
 		t.Fatalf("the watch on r1 answered %d %s; want 200 listing %s", a.st, a.body, xfer.ID)
+	}
+}
+
+// TestClusterObjectStoreDown: the object store goes away in the middle of an
+// upload (versitygw stopped). The write that needs it gets a 503 the client
+// retries on, nothing is deliverable, the durable offset stays where it was;
+// once the server is back the upload resumes there and the transfer is
+// delivered byte-exact.
+func TestClusterObjectStoreDown(t *testing.T) {
+	c := startClusterOn(t, store.CiphertextS3)
+	r1 := gatewaytest.Start(t, c.replica("r1"))
+	alice := newAPIClient(t, r1, gatewaytest.Alice, false)
+	team := newAPIClient(t, r1, gatewaytest.Team, false)
+	pt := make([]byte, 2<<20)
+	rand.Read(pt)
+	ct := encrypt(t, pt, team.register().Recipient())
+	st, xfer, e := alice.create([]string{gatewaytest.Team}, nil, ct, nil)
+	if st != http.StatusCreated {
+		t.Fatalf("create: %d %+v", st, e)
+	}
+	half := int64(len(ct) / 2)
+	if st, b, _ := alice.upload(xfer.ID, 0, ct[:half]); st != http.StatusNoContent {
+		t.Fatalf("first half: %d %s", st, b)
+	}
+	if err := c.gw.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	st, b, _ := alice.upload(xfer.ID, half, ct[half:])
+	var ae api.Error
+	if json.Unmarshal(b, &ae); st != http.StatusServiceUnavailable || ae.Code != api.CodeUnavailable {
+		t.Fatalf("second half with the object store down: %d %s; want 503 %s", st, b, api.CodeUnavailable)
+	}
+	path := api.PathTransfer + xfer.ID
+	if st, got, _ := team.do(http.MethodGet, path+"/content", nil, nil); st == http.StatusOK {
+		t.Fatalf("a half-uploaded transfer was delivered (%d bytes)", len(got))
+	}
+	if err := c.gw.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st, b, _ := alice.upload(xfer.ID, half, ct[half:]); st != http.StatusNoContent {
+		t.Fatalf("second half once the object store is back: %d %s", st, b)
+	}
+	if st, got, _ := team.do(http.MethodGet, path+"/content", nil, nil); st != http.StatusOK || !bytes.Equal(got, ct) {
+		t.Fatalf("download: %d, %d of %d bytes", st, len(got), len(ct))
 	}
 }

@@ -128,7 +128,7 @@ func (d *s3Store) err(what string, err error) error {
 	}
 	var st interface{ HTTPStatusCode() int }
 	if errors.As(err, &st) {
-		if c := st.HTTPStatusCode(); c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout {
+		if c := st.HTTPStatusCode(); c >= 400 && c < 500 && c != http.StatusTooManyRequests && c != http.StatusRequestTimeout {
 			return fmt.Errorf("store: s3: %s: %w", what, err)
 		}
 	}

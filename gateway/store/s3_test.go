@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -139,5 +141,58 @@ func TestS3PartsAcrossReplicas(t *testing.T) {
 	}
 	if objectExists(t, a, "objects/"+tr.ID) {
 		t.Error("the object outlived DeleteTransfer")
+	}
+}
+
+// TestS3Config: an S3 config that is incomplete or unsafe is refused at Open
+// with ErrInvalid and a message naming the key, before anything is opened.
+func TestS3Config(t *testing.T) {
+	dir := t.TempDir()
+	secret := dir + "/secret"
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok := S3Config{Endpoint: "https://s3.example:7070", Bucket: "lexgate", AccessKeyID: "AK", SecretKeyEnv: "LEXGATE_TEST_S3_SECRET"}
+	for _, tt := range []struct {
+		name, key string
+		edit      func(*Config)
+	}{
+		{"no endpoint", "s3.endpoint", func(c *Config) { c.S3.Endpoint = "" }},
+		{"endpoint not a URL", "s3.endpoint", func(c *Config) { c.S3.Endpoint = "s3.example:7070" }},
+		{"plain http to a remote host", "https", func(c *Config) { c.S3.Endpoint = "http://s3.example:7070" }},
+		{"no bucket", "s3.bucket", func(c *Config) { c.S3.Bucket = "" }},
+		{"bad bucket", "s3.bucket", func(c *Config) { c.S3.Bucket = "Lex_Gate" }},
+		{"no access key", "s3.access_key_id", func(c *Config) { c.S3.AccessKeyID = "" }},
+		{"no secret", "secret_key_file", func(c *Config) { c.S3.SecretKeyEnv = "" }},
+		{"two secrets", "secret_key_file", func(c *Config) { c.S3.SecretKeyFile = secret }},
+		{"small parts", "s3.part_size_mib", func(c *Config) { c.S3.PartSizeMiB = 4 }},
+		{"world-readable secret", "chmod 600", func(c *Config) { c.S3.SecretKeyEnv, c.S3.SecretKeyFile = "", secret }},
+		{"unset secret variable", "LEXGATE_TEST_S3_SECRET", func(*Config) {}},
+		{"s3 without ciphertext s3", "ciphertext: s3", func(c *Config) { c.Ciphertext = "" }},
+		{"unknown ciphertext", "spool or s3", func(c *Config) { c.Ciphertext = "gcs" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Dir: dir, Ciphertext: CiphertextS3, S3: ok}
+			tt.edit(&cfg)
+			s, err := Open(t.Context(), cfg)
+			if s != nil {
+				s.Close()
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("Open = %v; want ErrInvalid naming %q", err, tt.key)
+			}
+		})
+	}
+}
+
+// TestS3ErrorsRetryable: a server that cannot be reached is ErrUnavailable
+// (the fronts answer 503, retry later); Open fails on it rather than starting
+// without its ciphertext.
+func TestS3ErrorsRetryable(t *testing.T) {
+	t.Setenv("LEXGATE_TEST_S3_SECRET", "x")
+	cfg := Config{Dir: t.TempDir(), Ciphertext: CiphertextS3, S3: S3Config{Endpoint: "http://127.0.0.1:1",
+		Bucket: "lexgate", AccessKeyID: "AK", SecretKeyEnv: "LEXGATE_TEST_S3_SECRET"}}
+	if _, err := Open(t.Context(), cfg); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Open with the object store unreachable = %v, want ErrUnavailable", err)
 	}
 }
