@@ -77,6 +77,7 @@ func (s *Store) s3WriteAt(ctx context.Context, id string, offset int64, r io.Rea
 		return u.received, wrapCopyErr(u, werr)
 	}
 	// The bytes are in the bucket: record them even if the client has gone.
+	crashpoint.Hit("store.upload.synced")
 	p, err := s.s3Record(context.WithoutCancel(ctx), u, m, w, now)
 	if err != nil {
 		return p.Offset, err
@@ -104,6 +105,7 @@ func (s *Store) s3WriteRange(ctx context.Context, id string, offset, end int64, 
 		return p, fmt.Errorf("store: transfer %s: upload interrupted: %w", id, werr)
 	}
 	ctx = context.WithoutCancel(ctx)
+	crashpoint.Hit("store.range.written")
 	crashpoint.Hit("store.range.synced")
 	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
@@ -181,7 +183,7 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 			buf = make([]byte, m.partSize)
 		}
 		b := buf[:seg.End-seg.Start]
-		n, rerr := io.ReadFull(r, b)
+		n, rerr := readFull(r, b)
 		got := Span{at, at + int64(n)}
 		if rerr == nil && got.End == span.End && hasMore(r) {
 			return w, fmt.Errorf("%w: the body is longer than %d-%d", ErrTooLarge, span.Start, span.End)
@@ -191,7 +193,6 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 			if err := d.sendSpan(context.WithoutCancel(ctx), id, m, size, k, h, b[h.Start-at:h.End-at]); err != nil {
 				return w, err
 			}
-			crashpoint.Hit("store.upload.mid_chunk")
 			w.done = append(w.done, h)
 			if h == m.part(k, size) {
 				w.parts = append(w.parts, k)
@@ -206,6 +207,26 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 		}
 	}
 	return w, nil
+}
+
+// readFull is io.ReadFull in blocks of copyBufSize, each block a crash point:
+// bytes received, not yet in the bucket (as on the spool: written, not synced).
+func readFull(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := io.ReadFull(r, b[n:min(n+copyBufSize, len(b))])
+		n += k
+		if k > 0 {
+			crashpoint.Hit("store.upload.mid_chunk")
+		}
+		if err != nil {
+			if err == io.EOF && n > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // errShortBody: a write's body ended before its span did.
@@ -260,7 +281,6 @@ func (s *Store) s3Record(ctx context.Context, u *upload, m multipart, w s3Write,
 		return Progress{Offset: u.received}, err
 	}
 	u.received = prefix
-	crashpoint.Hit("store.upload.synced")
 	if err := s.assemble(ctx, u, m, rest); err != nil {
 		if errors.Is(err, errLostPiece) {
 			_, err = s.s3Restart(ctx, u, err)
@@ -326,7 +346,6 @@ func (s *Store) assemble(ctx context.Context, u *upload, m multipart, ranges []S
 		if err := s.write(ctx, func(tx *sql.Tx) error { return insertParts(ctx, tx, u.id, []int64{k}) }); err != nil {
 			return err
 		}
-		crashpoint.Hit("store.s3.assembled")
 		if err := d.deleteKeys(ctx, used); err != nil {
 			return err
 		}
