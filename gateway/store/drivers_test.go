@@ -52,6 +52,7 @@ var driverTests = []driverTest{
 	{"OutboxQuarantineAlert", testOutboxQuarantineAlert},
 	{"OutboxDeliveries", testOutboxDeliveries},
 	{"ExpiringTransfers", testExpiringTransfers},
+	{"StagedCreateReady", testStagedCreateReady},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a
@@ -242,5 +243,56 @@ func TestConfigDrivers(t *testing.T) {
 				t.Errorf("Open(%+v) = %v, want ErrInvalid", tt.cfg, err)
 			}
 		})
+	}
+}
+
+// testStagedCreateReady: ciphertext the gateway stages itself (SFTP ingest)
+// becomes a ready transfer in one step, stored where every ciphertext is
+// (the spool, or the bucket), its staging file gone; an unstaged file leaves
+// nothing behind.
+func testStagedCreateReady(t *testing.T, openStore func(testing.TB, string) *Store) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	content := randomBytes(t, 3<<20+17)
+	f, err := s.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tr := newTransfer(t, alice, content, bob)
+	if err := s.CreateReady(t.Context(), tr, f.Name(), t0); err != nil {
+		t.Fatalf("CreateReady: %v", err)
+	}
+	if _, err := os.Stat(f.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the staging file outlived CreateReady: %v", err)
+	}
+	if got, err := s.Transfer(t.Context(), tr.ID); err != nil || got.State != StateReady || got.Offset != int64(len(content)) {
+		t.Fatalf("after CreateReady: %+v, %v", got, err)
+	}
+	assertContent(t, s, tr.ID, content)
+
+	g, err := s.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Write(content[:100])
+	g.Close()
+	if err := s.Unstage(g.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CleanStaging(); err != nil || n != 0 {
+		t.Errorf("CleanStaging after Unstage = %d, %v; want 0", n, err)
+	}
+	if err := s.DeleteTransfer(t.Context(), tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(t.Context()); err != nil || st.SpoolFiles != 0 {
+		t.Errorf("after DeleteTransfer: %+v, %v; want no ciphertext left", st, err)
 	}
 }
