@@ -44,9 +44,6 @@ type S3Config struct {
 // defaultPartSize is the part size of a multipart upload unless configured.
 const defaultPartSize = 8 << 20
 
-// minPartSize is S3's smallest part but the last.
-const minPartSize = 5 << 20
-
 func (c S3Config) validate() error {
 	switch {
 	case c.Endpoint == "":
@@ -59,7 +56,7 @@ func (c S3Config) validate() error {
 		return invalidf("config: s3.access_key_id is empty: set the access key's id")
 	case (c.SecretKeyFile == "") == (c.SecretKeyEnv == ""):
 		return invalidf("config: s3 needs exactly one of secret_key_file (a 0600 file) or secret_key_env (an environment variable's name)")
-	case c.PartSizeMiB != 0 && (c.PartSizeMiB < 5 || c.PartSizeMiB > 5120):
+	case c.PartSizeMiB != 0 && (c.PartSizeMiB < 5 || c.PartSizeMiB > 5120): // S3's smallest part but the last, and its largest
 		return invalidf("config: s3.part_size_mib %d is out of range: S3 parts are 5 to 5120 MiB (0: 8)", c.PartSizeMiB)
 	case strings.HasPrefix(c.Prefix, "/"):
 		return invalidf("config: s3.prefix %q starts with '/': drop it", c.Prefix)

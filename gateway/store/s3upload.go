@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -172,16 +173,15 @@ func (s *Store) s3ClaimRange(ctx context.Context, id string, offset, end int64) 
 // longer than span is ErrTooLarge; one that ends early keeps what came.
 func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, span Span, todo []Span, r io.Reader) (s3Write, error) {
 	var w s3Write
-	var buf []byte
+	bp := partBuf(m.partSize)
+	defer partBufs.Put(bp)
+	buf := *bp
 	for at := span.Start; at < span.End; {
 		if err := ctx.Err(); err != nil {
 			return w, err
 		}
 		k := at / m.partSize
 		seg := Span{at, min(m.part(k, size).End, span.End)}
-		if int64(cap(buf)) < seg.End-seg.Start {
-			buf = make([]byte, m.partSize)
-		}
 		b := buf[:seg.End-seg.Start]
 		n, rerr := readFull(r, b)
 		got := Span{at, at + int64(n)}
@@ -207,6 +207,20 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 		}
 	}
 	return w, nil
+}
+
+// partBufs holds the part-sized buffers writes stream through, so that an
+// upload's memory is one part whatever its size, allocated once.
+var partBufs sync.Pool
+
+// partBuf returns a buffer of at least n bytes from partBufs; put it back.
+func partBuf(n int64) *[]byte {
+	if bp, ok := partBufs.Get().(*[]byte); ok && int64(cap(*bp)) >= n {
+		*bp = (*bp)[:n]
+		return bp
+	}
+	b := make([]byte, n)
+	return &b
 }
 
 // readFull is io.ReadFull in blocks of copyBufSize, each block a crash point:
@@ -334,9 +348,11 @@ func (s *Store) assemble(ctx context.Context, u *upload, m multipart, ranges []S
 		return err
 	}
 	pieces := parsePieces(keys, d.piecesPrefix(u.id))
+	bp := partBuf(m.partSize)
+	defer partBufs.Put(bp)
 	for _, k := range todo {
 		part := m.part(k, u.size)
-		b, used, err := d.readPieces(ctx, u.id, pieces, part)
+		b, used, err := d.readPieces(ctx, u.id, pieces, part, (*bp)[:part.End-part.Start])
 		if err != nil {
 			return err
 		}
@@ -372,10 +388,9 @@ func parsePieces(keys []string, prefix string) []piece {
 	return out
 }
 
-// readPieces reads the bytes of part from the pieces, and returns them with
-// the keys of the pieces inside the part.
-func (d *s3Store) readPieces(ctx context.Context, id string, pieces []piece, part Span) ([]byte, []string, error) {
-	b := make([]byte, part.End-part.Start)
+// readPieces reads the bytes of part from the pieces into b, and returns them
+// with the keys of the pieces inside the part.
+func (d *s3Store) readPieces(ctx context.Context, id string, pieces []piece, part Span, b []byte) ([]byte, []string, error) {
 	var used []string
 	for _, p := range pieces {
 		if p.span.Start >= part.Start && p.span.End <= part.End {
