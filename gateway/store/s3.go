@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -97,10 +98,17 @@ func openS3(cfg S3Config) (*s3Store, error) {
 
 // check makes sure the bucket is there and the credentials work.
 func (d *s3Store) check(ctx context.Context) error {
-	if _, err := d.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &d.bucket}); err != nil {
-		return d.err("bucket "+d.bucket, err)
+	_, err := d.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &d.bucket})
+	var st interface{ HTTPStatusCode() int }
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &st) && st.HTTPStatusCode() == http.StatusNotFound:
+		return fmt.Errorf("store: s3: bucket %s does not exist: create it, or fix s3.bucket", d.bucket)
+	case errors.As(err, &st) && st.HTTPStatusCode() == http.StatusForbidden:
+		return fmt.Errorf("store: s3: bucket %s: access denied: check s3.access_key_id and the secret key", d.bucket)
 	}
-	return nil
+	return d.err("bucket "+d.bucket, err)
 }
 
 func (d *s3Store) objectKey(id string) string { return d.prefix + "objects/" + id }
@@ -361,7 +369,7 @@ func (s *Store) recordedParts(ctx context.Context, id string) (map[int64]bool, e
 // an upload.
 func (s *Store) recoverS3(ctx context.Context) error {
 	d := s.s3
-	ids := map[string]bool{}
+	ids := map[string]bool{} // true: the id has pieces
 	for _, p := range []string{d.prefix + "objects/", d.prefix + "pieces/"} {
 		keys, err := d.listKeys(ctx, p)
 		if err != nil {
@@ -370,17 +378,20 @@ func (s *Store) recoverS3(ctx context.Context) error {
 		for _, k := range keys {
 			id, _, _ := strings.Cut(strings.TrimPrefix(k, p), "/")
 			if validID(id) {
-				ids[id] = true
+				ids[id] = ids[id] || strings.HasSuffix(p, "pieces/")
 			}
 		}
 	}
-	for _, id := range slices.Sorted(func(yield func(string) bool) {
-		for id := range ids {
-			if !yield(id) {
-				return
-			}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		// Most objects are of ready transfers with nothing to put right:
+		// only the others take the transfer's lock.
+		state, err := s.state(ctx, id)
+		if err != nil {
+			return fmt.Errorf("store: recover bucket: %w", err)
 		}
-	}) {
+		if state == StateUploading || (state == StateReady && !ids[id]) {
+			continue
+		}
 		if err := s.recoverObject(ctx, id); err != nil {
 			return fmt.Errorf("store: recover bucket: %w", err)
 		}

@@ -196,3 +196,14 @@ func TestS3ErrorsRetryable(t *testing.T) {
 		t.Fatalf("Open with the object store unreachable = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestS3MissingBucket: a replica whose bucket does not exist refuses to
+// start, saying so.
+func TestS3MissingBucket(t *testing.T) {
+	cfg := s3Config(t, t.TempDir())
+	cfg.Bucket = "no-such-bucket-here"
+	_, err := Open(t.Context(), Config{Dir: t.TempDir(), Ciphertext: CiphertextS3, S3: cfg})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Open with a missing bucket = %v, want an error saying it does not exist", err)
+	}
+}
