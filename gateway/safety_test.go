@@ -17,8 +17,8 @@ import (
 	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
-	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // devConfig mints a dev PKI in a temporary directory and returns a gateway
