@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	fmtlog "github.com/transparency-dev/formats/log"
@@ -18,6 +24,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/internal/enginetest"
+	"github.com/lexgate/lexgate/gateway/sftpfront"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -298,5 +305,68 @@ func TestClusterObjectStoreDown(t *testing.T) {
 	}
 	if st, got, _ := team.do(http.MethodGet, path+"/content", nil, nil); st != http.StatusOK || !bytes.Equal(got, ct) {
 		t.Fatalf("download: %d, %d of %d bytes", st, len(got), len(ct))
+	}
+}
+
+// TestClusterSFTPOnS3: a file put over SFTP through replica 2 is encrypted
+// into replica 2's staging area and stored in the bucket as the transfer's
+// object; replica 1 lists it in the recipient's inbox and delivers exactly
+// the ciphertext whose hash the transfer records.
+func TestClusterSFTPOnS3(t *testing.T) {
+	c := startClusterOn(t, store.CiphertextS3)
+	key := gatewaytest.NewSSHKey(t, t.TempDir(), "dms_ed25519")
+	r1 := gatewaytest.Start(t, c.replica("r1"))
+	r2 := r1.StartReplica(t, c.replica("r2"), gatewaytest.WithSFTP(map[string]string{"team": gatewaytest.Team},
+		sftpfront.Account{Name: gatewaytest.DMSAccount, ID: gatewaytest.DMS, AuthorizedKeys: []string{key.Authorized}, Matter: "HL-2026-0042"}))
+	team1 := newAPIClient(t, r1, gatewaytest.Team, false)
+	team1.register()
+
+	pemKey, err := os.ReadFile(key.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(pemKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(r2.Gateway.SFTP().HostPublicKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ssh.Dial("tcp", r2.SFTPAddr(), &ssh.ClientConfig{User: gatewaytest.DMSAccount,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	fc, err := sftp.NewClient(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	f, err := fc.OpenFile("/outbox/team/brief.pdf", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := make([]byte, 3<<20)
+	rand.Read(pt)
+	if _, err := f.Write(pt); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close (the upload's end): %v", err)
+	}
+
+	st, b, _ := team1.do(http.MethodGet, api.PathInbox, nil, nil)
+	var inbox struct {
+		Transfers []api.Transfer `json:"transfers"`
+	}
+	if err := json.Unmarshal(b, &inbox); st != http.StatusOK || err != nil || len(inbox.Transfers) != 1 {
+		t.Fatalf("inbox on r1: %d %s (%v)", st, b, err)
+	}
+	xfer := inbox.Transfers[0]
+	st, ct, _ := team1.do(http.MethodGet, api.PathTransfer+xfer.ID+"/content", nil, nil)
+	if sum := sha256.Sum256(ct); st != http.StatusOK || hex.EncodeToString(sum[:]) != xfer.CiphertextSHA256 {
+		t.Fatalf("download from r1: %d, %d bytes, hash %x; want the recorded %s", st, len(ct), sum, xfer.CiphertextSHA256)
 	}
 }
