@@ -207,3 +207,62 @@ func TestS3MissingBucket(t *testing.T) {
 		t.Fatalf("Open with a missing bucket = %v, want an error saying it does not exist", err)
 	}
 }
+
+// FuzzParsePieces: piece keys read back from a bucket never panic the
+// parser, and every key the store writes reads back as its span.
+func FuzzParsePieces(f *testing.F) {
+	d := &s3Store{prefix: "p/"}
+	f.Add("p/pieces/ab/00000000000000000000-00000000000000001000", int64(0), int64(1000))
+	f.Add("p/pieces/ab/-1-2", int64(5<<20), int64(8<<20))
+	f.Add("p/pieces/ab/x", int64(1), int64(2))
+	f.Fuzz(func(t *testing.T, key string, lo, hi int64) {
+		for _, p := range parsePieces([]string{key}, d.piecesPrefix("ab")) {
+			if p.span.Start >= p.span.End {
+				t.Fatalf("%q parsed as the empty span %v", key, p.span)
+			}
+		}
+		if lo < 0 || hi <= lo {
+			return
+		}
+		sp := Span{lo, hi}
+		got := parsePieces([]string{d.pieceKey("ab", sp)}, d.piecesPrefix("ab"))
+		if len(got) != 1 || got[0].span != sp {
+			t.Fatalf("pieceKey(%v) parsed as %v", sp, got)
+		}
+	})
+}
+
+// TestBlobReaderFastPath: a spool blob is read past the page cache where the
+// file system allows (the embedded default's fast path), any other blob
+// through its own ReadAt.
+func TestBlobReaderFastPath(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	content := randomBytes(t, 1<<20)
+	tr := create(t, s, content)
+	if _, err := s.WriteAt(t.Context(), tr.ID, 0, bytes.NewReader(content), t0); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Open(t.Context(), tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	fb, ok := b.(*FileBlob)
+	if !ok || fb.Size() != int64(len(content)) {
+		t.Fatalf("Open on the spool = %T (size %d), want a *FileBlob of %d bytes", b, b.Size(), len(content))
+	}
+	r := NewBlobReader(b)
+	defer r.Close()
+	if r.f != fb.File() {
+		t.Error("NewBlobReader does not read the spool file itself")
+	}
+	buf := AlignedBuffer(DirectAlign)
+	if n, err := r.ReadAt(buf, 0); err != nil || !bytes.Equal(buf[:n], content[:n]) {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	other := NewBlobReader(struct{ Blob }{b}) // not a spool file
+	defer other.Close()
+	if other.f != nil || other.b == nil {
+		t.Error("NewBlobReader of another blob does not read through the blob")
+	}
+}
