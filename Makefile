@@ -12,13 +12,13 @@ PKGS    := ./...
 # postgresql and mariadb-server back the cluster tests and make cluster-demo.
 DEB_PKGS := openssh-client openssh-server lftp rclone python3-paramiko curl zsh fish systemd rsyslog rsyslog-gnutls postgresql mariadb-server
 
-.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra oidcop clean help
+.PHONY: all build demo cluster-demo test test-short vet fuzz bench bench-audit bench-wan load deb-deps tools tools-heavy spire stepca hydra oidcop versitygw clean help
 
 all: build
 
 help:
 	@echo "make demo   - run the whole story on 127.0.0.1 (gateway, two organisations, send, refusal, receive)"
-	@echo "make cluster-demo - three replicas on PostgreSQL + MariaDB; one killed mid-upload, the send resumes on another"
+	@echo "make cluster-demo - three replicas on PostgreSQL + MariaDB + versitygw (S3); one killed mid-upload, the send resumes on another"
 	@echo "make test   - vet, staticcheck, gofmt, Rego tests with the stock opa CLI, and every Go test with -race"
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
@@ -87,7 +87,17 @@ $(OIDCOP_DIR)/oidcop: cmd/internal/tools/oidcop/go.mod cmd/internal/tools/oidcop
 	cd cmd/internal/tools/oidcop && GOWORK=off $(GO) build -o $(OIDCOP_DIR)/ github.com/lexgate/lexgate/cmd/internal/tools/oidcop
 	@touch $@
 
-tools-heavy: spire stepca hydra oidcop
+# versitygw, the S3-compatible server of the cluster tests and make
+# cluster-demo (MinIO is not to be used).
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW_DIR := $(TOOLS_DIR)/versitygw-$(VERSITYGW_VERSION)
+versitygw: $(VERSITYGW_DIR)/versitygw
+$(VERSITYGW_DIR)/versitygw: cmd/internal/tools/versitygw/go.mod cmd/internal/tools/versitygw/go.sum
+	@mkdir -p $(VERSITYGW_DIR)
+	cd cmd/internal/tools/versitygw && GOWORK=off $(GO) build -o $(VERSITYGW_DIR)/ github.com/versity/versitygw/cmd/versitygw
+	@touch $@
+
+tools-heavy: spire stepca hydra oidcop versitygw
 
 # Debian packages, installed only when a program is missing (we run as root).
 deb-deps:
@@ -113,10 +123,10 @@ deb-deps:
 demo: build deb-deps
 	$(GO) run ./cmd/lexdemo -bin $(BIN) -dir demo-out
 
-# Three replicas on PostgreSQL, MariaDB and a shared spool: one killed
+# Three replicas on PostgreSQL, MariaDB and versitygw (S3): one killed
 # mid-upload, the send finished through another (docs/scale-out.md).
-cluster-demo: build deb-deps
-	$(GO) run ./cmd/lexcluster -bin $(BIN) -dir cluster-out
+cluster-demo: build deb-deps versitygw
+	$(GO) run ./cmd/lexcluster -bin $(BIN) -dir cluster-out -versitygw $(VERSITYGW_DIR)/versitygw
 
 vet:
 	$(GO) vet $(PKGS)

@@ -272,6 +272,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.Store.Dir)
 	abs(&c.Store.SpoolDir)
+	abs(&c.Store.S3.SecretKeyFile)
 	abs(&c.SFTP.HostKey)
 	abs(&c.Audit.Dir)
 	abs(&c.Audit.KeyFile)

@@ -53,7 +53,7 @@ var allowed = map[string][]string{
 	"cmd/internal/benchkit":       {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
 	"cmd/internal/cpuprof":        {},
 	"cmd/lexwan/emu":              {},
-	"gateway/internal/enginetest": {}, // test-only: starts PostgreSQL for the store's driver suite
+	"gateway/internal/enginetest": {}, // test-only: starts PostgreSQL, MariaDB and versitygw for the driver suites and cluster tests
 	"gateway/risk":                {},
 	"cmd/lexcluster":              {},
 }

@@ -88,6 +88,7 @@ func (c *Config) checkKeyFiles() error {
 		{"audit.key_file", c.Audit.KeyFileOrDefault()},
 		{"sftp.host_key", hostKey},
 		{"the QUIC stateless reset key", filepath.Join(c.Store.Dir, statelessResetKeyFile)},
+		{"store.s3.secret_key_file", c.Store.S3.SecretKeyFile},
 	}
 	custody, _ := filepath.Glob(filepath.Join(filepath.Dir(hostKey), "sftp_custody", "*.sealed"))
 	for _, p := range custody {

@@ -18,6 +18,7 @@ import (
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // devConfig mints a dev PKI in a temporary directory and returns a gateway
@@ -80,6 +81,12 @@ func TestRefusesExposedPrivateKeys(t *testing.T) {
 			os.MkdirAll(d, 0o700)
 			return filepath.Join(d, "dms.sealed")
 		}, 0o644},
+		{"s3 secret key", func(c *gateway.Config) string {
+			c.Store.Ciphertext = store.CiphertextS3
+			c.Store.S3 = store.S3Config{Endpoint: "http://127.0.0.1:1", Bucket: "lexgate", AccessKeyID: "AK",
+				SecretKeyFile: filepath.Join(filepath.Dir(c.Store.Dir), "s3.secret")}
+			return c.Store.S3.SecretKeyFile
+		}, 0o644},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := devConfig(t, gatewaytest.GatewayID)
@@ -102,7 +109,7 @@ func TestRefusesExposedPrivateKeys(t *testing.T) {
 			if err := os.Chmod(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if tc.name == "sftp custody" || tc.name == "sftp host key" || strings.HasPrefix(tc.name, "audit") {
+			if tc.name == "sftp custody" || tc.name == "sftp host key" || strings.HasPrefix(tc.name, "audit") || strings.HasPrefix(tc.name, "s3") {
 				return // a placeholder file, not a key the gateway can read
 			}
 			if logs, err := startGateway(t, cfg); err != nil {

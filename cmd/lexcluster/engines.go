@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,7 +23,8 @@ import (
 )
 
 // The engines a cluster runs on, started privately in the demo's directory
-// on loopback ports: PostgreSQL for metadata, MariaDB for the audit log.
+// on loopback ports: PostgreSQL for metadata, MariaDB for the audit log,
+// versitygw (S3) for the ciphertext.
 // (gateway/internal/enginetest does the same for tests.)
 
 // asUser returns the credential of a system user to run a server as when we
@@ -220,4 +224,104 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no free port")
+}
+
+// versitygw is the S3-compatible server holding the ciphertext: versitygw's
+// POSIX backend over a directory of the demo, with root credentials of its own.
+type versitygw struct {
+	dir, bucket    string
+	port           int
+	access, secret string
+	secretFile     string
+	cmd            *exec.Cmd
+	done           chan error
+}
+
+// versityGWBin returns the versitygw binary: the -versitygw flag, else the
+// one make tools-heavy builds into $LEXGATE_TOOLS_DIR.
+func versityGWBin(flagPath string) (string, error) {
+	p := flagPath
+	if p == "" {
+		root := os.Getenv("LEXGATE_TOOLS_DIR")
+		if root == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return "", err
+			}
+			root = filepath.Join(base, "lexgate-tools")
+		}
+		p = filepath.Join(root, "versitygw-v1.8.0", "versitygw")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("versitygw not found at %s: make versitygw builds it", p)
+	}
+	return p, nil
+}
+
+func (d *demo) startVersityGW(ctx context.Context, bin string) (*versitygw, error) {
+	v := &versitygw{dir: d.path("s3"), bucket: "lexgate-ciphertext", access: "lexgate-demo"}
+	secret := make([]byte, 20)
+	rand.Read(secret)
+	v.secret = hex.EncodeToString(secret)
+	if err := os.MkdirAll(filepath.Join(v.dir, "data", v.bucket), 0o700); err != nil {
+		return nil, err
+	}
+	v.secretFile = filepath.Join(v.dir, "secret")
+	if err := os.WriteFile(v.secretFile, []byte(v.secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	var err error
+	if v.port, err = freePort(); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(v.dir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	v.cmd = exec.Command(bin, "--port", v.addr(), "posix", filepath.Join(v.dir, "data"))
+	v.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+v.access, "ROOT_SECRET_KEY="+v.secret)
+	v.cmd.Stdout, v.cmd.Stderr = log, log
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := v.cmd.Start(); err != nil {
+		return nil, err
+	}
+	v.done = make(chan error, 1)
+	go func() { v.done <- v.cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(v.endpoint())
+		if err == nil {
+			resp.Body.Close()
+			return v, nil
+		}
+		select {
+		case err := <-v.done:
+			v.done <- err
+			return nil, fmt.Errorf("versitygw exited: %v (log: %s)", err, filepath.Join(v.dir, "log"))
+		case <-ctx.Done():
+			v.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			v.stop()
+			return nil, errors.New("versitygw not ready within 60s")
+		}
+	}
+}
+
+func (v *versitygw) addr() string     { return fmt.Sprintf("127.0.0.1:%d", v.port) }
+func (v *versitygw) endpoint() string { return "http://" + v.addr() }
+
+func (v *versitygw) stop() error {
+	v.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-v.done:
+		return nil
+	case <-time.After(30 * time.Second):
+		v.cmd.Process.Kill()
+		<-v.done
+		return errors.New("versitygw did not stop within 30s of SIGTERM")
+	}
 }

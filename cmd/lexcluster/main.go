@@ -1,6 +1,6 @@
 // Command lexcluster runs lexgate as a cluster on 127.0.0.1 and shows that
 // replicas resume each other's work: PostgreSQL (metadata), MariaDB (the one
-// audit log) and a shared spool directory, three lexgate replicas on their
+// audit log) and versitygw (an S3 bucket for the ciphertext), three lexgate replicas on their
 // own ports, then a large send started against replica 1, replica 1 killed
 // with SIGKILL mid-upload, the same lex send run again completing through
 // replica 2 from the durable offset, the transfer received through replica
@@ -45,6 +45,8 @@ type demo struct {
 	step     int
 	pg       *postgres
 	my       *mariadb
+	s3       *versitygw
+	s3Bin    string
 	replicas []*replica
 	logKey   string
 	dmsKey   string
@@ -63,8 +65,9 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the lex and lexgate binaries")
 	dir := flag.String("dir", "cluster-out", "working directory (emptied first)")
 	size := flag.Int64("size", 256<<20, "bytes of the large send")
+	s3Bin := flag.String("versitygw", "", "the versitygw binary (default: the one make versitygw builds)")
 	flag.Parse()
-	d := &demo{bin: *bin, dir: *dir, size: *size, out: os.Stdout}
+	d := &demo{bin: *bin, dir: *dir, size: *size, out: os.Stdout, s3Bin: *s3Bin}
 	err := d.run(ctx)
 	if serr := d.stopAll(); err == nil {
 		err = serr
@@ -98,7 +101,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	os.Chmod(d.dir, 0o711)
-	d.say("Start the engines: PostgreSQL (metadata) and MariaDB (the audit log), private, on loopback ports")
+	d.say("Start the engines: PostgreSQL (metadata), MariaDB (the audit log) and versitygw (S3, the ciphertext), private, on loopback ports")
 	if d.pg, err = d.startPostgres(ctx); err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
@@ -107,8 +110,16 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("MariaDB: %w", err)
 	}
 	fmt.Fprintf(d.out, "     MariaDB on 127.0.0.1:%d\n", d.my.port)
+	s3Bin, err := versityGWBin(d.s3Bin)
+	if err != nil {
+		return err
+	}
+	if d.s3, err = d.startVersityGW(ctx, s3Bin); err != nil {
+		return fmt.Errorf("versitygw: %w", err)
+	}
+	fmt.Fprintf(d.out, "     versitygw (S3, the ciphertext) on %s, bucket %s\n", d.s3.addr(), d.s3.bucket)
 
-	d.say("Mint a dev PKI and an SSH key for the firm's DMS; start three lexgate replicas sharing the store, the spool and the log")
+	d.say("Mint a dev PKI and an SSH key for the firm's DMS; start three lexgate replicas sharing the store, the bucket and the log")
 	if _, err := d.must(ctx, "lexgate", "certs", "dev", "--out", d.path("pki")); err != nil {
 		return err
 	}
@@ -352,8 +363,13 @@ store:
   driver: postgres
   postgres:
     dsn: %[4]s
-  spool_dir: shared-spool
   replica: %[1]s
+  ciphertext: s3
+  s3:
+    endpoint: %[10]s
+    bucket: %[11]s
+    access_key_id: %[12]s
+    secret_key_file: %[13]s
 audit:
   key_file: shared-audit.key
   mysql:
@@ -368,7 +384,8 @@ sftp:
       authorized_keys: [%[9]q]
       matter: HL-2026-0042
       labels: [client-confidential]
-`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"), r.sftpPort, team, dms, strings.TrimSpace(string(pub)))
+`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"), r.sftpPort, team, dms, strings.TrimSpace(string(pub)),
+		d.s3.endpoint(), d.s3.bucket, d.s3.access, d.s3.secretFile)
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -428,6 +445,9 @@ func (d *demo) stopAll() error {
 	}
 	if d.my != nil {
 		errs = append(errs, d.my.stop())
+	}
+	if d.s3 != nil {
+		errs = append(errs, d.s3.stop())
 	}
 	if d.pg != nil {
 		errs = append(errs, d.pg.stop())

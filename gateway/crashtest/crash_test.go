@@ -17,6 +17,7 @@ import (
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // crashCases are the steps TestCrashPoints kills the gateway at, with the hit
@@ -55,8 +56,13 @@ var crashCases = []struct {
 func TestCrashPoints(t *testing.T) { crashPoints(t, newWorld(t, "")) }
 
 // TestCrashPointsCluster is TestCrashPoints on the cluster backends:
-// PostgreSQL metadata and the audit log in MariaDB.
-func TestCrashPointsCluster(t *testing.T) { crashPoints(t, newClusterWorld(t)) }
+// PostgreSQL metadata and the audit log in MariaDB, the ciphertext in the
+// spool directory and in an S3 bucket (versitygw).
+func TestCrashPointsCluster(t *testing.T) {
+	for _, ct := range []string{store.CiphertextSpool, store.CiphertextS3} {
+		t.Run(ct, func(t *testing.T) { crashPoints(t, newClusterWorld(t, ct)) })
+	}
+}
 
 func crashPoints(t *testing.T, w *world) {
 	// One world for every case, in turn: each crash meets the store and log the

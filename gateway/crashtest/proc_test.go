@@ -254,8 +254,9 @@ func (l *lockedBuffer) String() string {
 
 // newClusterWorld is newWorld on the cluster backends: metadata in a
 // private PostgreSQL cluster, the audit log in a private MariaDB, both
-// started for the test; the spool stays in data.
-func newClusterWorld(t *testing.T) *world {
+// started for the test; the ciphertext in the spool in data, or with
+// ciphertext "s3" in a bucket of a private versitygw.
+func newClusterWorld(t *testing.T, ciphertext string) *world {
 	t.Helper()
 	if _, err := enginetest.PostgresBin(); err != nil {
 		enginetest.Missing(t, "PostgreSQL", err)
@@ -281,10 +282,45 @@ func newClusterWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWorld(t, "", "  driver: postgres", "  replica: r1", "  postgres:", "    dsn: "+pgDSN,
-		"audit:", "  mysql:", "    dsn: "+myDSN, "")
+	extra := []string{"  driver: postgres", "  replica: r1", "  postgres:", "    dsn: " + pgDSN}
+	var s3cfg store.S3Config
+	if ciphertext == store.CiphertextS3 {
+		// 5 MiB parts: the tests' 7 MiB uploads span two, so crashes meet
+		// parts assembled from pieces as well as parts sent whole.
+		s3cfg = startS3(t)
+		s3cfg.PartSizeMiB = 5
+		extra = append(extra, "  ciphertext: s3", "  s3:", "    endpoint: "+s3cfg.Endpoint, "    bucket: "+s3cfg.Bucket,
+			"    access_key_id: "+s3cfg.AccessKeyID, "    secret_key_file: "+s3cfg.SecretKeyFile, "    part_size_mib: 5")
+	}
+	w := newWorld(t, "", append(extra, "audit:", "  mysql:", "    dsn: "+myDSN, "")...)
 	w.storeCfg = &store.Config{Dir: w.data, Driver: store.DriverPostgres, Replica: "r1",
 		Postgres: store.PostgresConfig{DSN: pgDSN}}
+	if ciphertext == store.CiphertextS3 {
+		w.storeCfg.Ciphertext, w.storeCfg.S3 = store.CiphertextS3, s3cfg
+	}
 	w.auditMySQL = myDSN
 	return w
+}
+
+// startS3 starts a private versitygw for the test and returns the config of
+// a bucket on it.
+func startS3(t *testing.T) store.S3Config {
+	t.Helper()
+	if _, err := enginetest.VersityGWBin(); err != nil {
+		enginetest.Missing(t, "versitygw", err)
+	}
+	gw, err := enginetest.StartVersityGW(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Stop() })
+	bucket, err := gw.NewBucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := gw.WriteSecret(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.S3Config{Endpoint: gw.Endpoint(), Bucket: bucket, AccessKeyID: gw.AccessKey, SecretKeyFile: secret}
 }

@@ -213,6 +213,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, e.Code = http.StatusConflict, api.CodeNotReady
 	case errors.Is(err, transfer.ErrNoSpace):
 		status, e.Code, e.Message = http.StatusInsufficientStorage, api.CodeUnavailable, "the gateway's storage is full; nothing was acknowledged (an upload resumes from its last acknowledged offset), retry later"
+	case errors.Is(err, transfer.ErrUnavailable):
+		status, e.Code, e.Message = http.StatusServiceUnavailable, api.CodeUnavailable, "the gateway's ciphertext storage is unavailable; nothing past the durable offset was acknowledged (an upload resumes from there), retry later"
 	case errors.Is(err, transfer.ErrAudit):
 		status, e.Code, e.Message = http.StatusServiceUnavailable, api.CodeUnavailable, "the audit log could not record this action; nothing was acknowledged, retry later"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -20,7 +20,8 @@ import (
 // that are not aligned, and every read where O_DIRECT is not available (tmpfs,
 // other systems), go through the page cache as usual. Safe for concurrent use.
 type DirectReader struct {
-	f        *os.File
+	f        *os.File    // nil: a blob that is not a file, read through b
+	b        io.ReaderAt // the blob, when f is nil
 	direct   *os.File    // the same file opened again with O_DIRECT; nil if none
 	buffered atomic.Bool // a direct read was refused: read through f only
 }
@@ -29,6 +30,16 @@ type DirectReader struct {
 // opened itself; f stays the caller's.
 func NewDirectReader(f *os.File) *DirectReader {
 	return &DirectReader{f: f, direct: openDirect(f)}
+}
+
+// NewBlobReader reads b, directly where b is a spool file ([*FileBlob]),
+// through b's own ReadAt otherwise (an object store's blob). Close closes only
+// what it opened itself; b stays the caller's.
+func NewBlobReader(b Blob) *DirectReader {
+	if fb, ok := b.(*FileBlob); ok {
+		return NewDirectReader(fb.f)
+	}
+	return &DirectReader{b: b}
 }
 
 // DirectAlign is the alignment of buffers, offsets and lengths that a
@@ -44,6 +55,9 @@ func AlignedBuffer(n int) []byte { return directio.AlignedBuffer(n) }
 func (r *DirectReader) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if r.f == nil {
+		return r.b.ReadAt(p, off)
 	}
 	if r.direct != nil && !r.buffered.Load() && off%DirectAlign == 0 && len(p)%DirectAlign == 0 &&
 		uintptr(unsafe.Pointer(&p[0]))%DirectAlign == 0 {

@@ -51,12 +51,27 @@
 // Keys are simpler: [Store.PutKeys] replaces the age recipients a SPIFFE ID
 // registered, and [Store.Keys] returns them with the registration time.
 //
+// # Ciphertext on S3
+//
+// With [Config.Ciphertext] "s3" the ciphertext lives in an S3-compatible
+// bucket ([S3Config]) that every replica reaches, the metadata in the
+// configured driver. The life of a transfer is the same: an upload is one
+// multipart upload whose writes, cut at part boundaries, become parts or
+// piece objects before their offset or range is recorded; the object is
+// completed only when the last byte is in (or at [Store.Seal]) and read
+// back for the SHA-256 check before the transfer is ready; [Store.Open]
+// returns a [Blob] read by ranged GETs; deletion removes the object, its
+// pieces and its multipart upload. A server that cannot be reached is
+// [ErrUnavailable]: nothing of the failed step was recorded, and the same
+// request succeeds once it is back. docs/scale-out.md describes the layout.
+//
 // # Errors
 //
 // Every error starts with "store: ". Conditions a caller acts on are
 // sentinels to test with [errors.Is]: [ErrNotFound], [ErrExists],
 // [ErrOffset] (always an [*OffsetError]), [ErrTooLarge], [ErrHashMismatch],
-// [ErrNotComplete] and [ErrInvalid]. Anything else is an internal failure.
+// [ErrNotComplete], [ErrInvalid] and [ErrUnavailable]. Anything else is an
+// internal failure.
 //
 // # Durability and crashes
 //

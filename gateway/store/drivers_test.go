@@ -52,6 +52,7 @@ var driverTests = []driverTest{
 	{"OutboxQuarantineAlert", testOutboxQuarantineAlert},
 	{"OutboxDeliveries", testOutboxDeliveries},
 	{"ExpiringTransfers", testExpiringTransfers},
+	{"StagedCreateReady", testStagedCreateReady},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a
@@ -62,6 +63,7 @@ var drivers = []struct {
 }{
 	{"sqlite", func(*testing.T) func(testing.TB, string) *Store { return openStore }},
 	{"postgres", openPostgresStore},
+	{"postgres+s3", openS3Store},
 }
 
 func TestDrivers(t *testing.T) {
@@ -79,6 +81,10 @@ var (
 	pgOnce    sync.Once
 	pgCluster *enginetest.Postgres
 	pgErr     error
+
+	s3Once   sync.Once
+	s3Server *enginetest.VersityGW
+	s3Err    error
 )
 
 func TestMain(m *testing.M) {
@@ -88,7 +94,74 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
 		}
 	}
+	if s3Server != nil {
+		if err := s3Server.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping versitygw:", err)
+		}
+	}
 	os.Exit(code)
+}
+
+// versityGW starts the package's versitygw server once, or skips (fails
+// under CI=true) when it cannot be had.
+func versityGW(t testing.TB) *enginetest.VersityGW {
+	t.Helper()
+	if _, err := enginetest.VersityGWBin(); err != nil {
+		enginetest.Missing(t, "versitygw", err)
+	}
+	s3Once.Do(func() { s3Server, s3Err = enginetest.StartVersityGW(context.Background()) })
+	if s3Err != nil {
+		t.Fatalf("start versitygw: %v", s3Err)
+	}
+	return s3Server
+}
+
+// s3Config returns the config of a new bucket on the package's versitygw,
+// its secret key in a 0600 file in dir.
+func s3Config(t testing.TB, dir string) S3Config {
+	t.Helper()
+	v := versityGW(t)
+	bucket, err := v.NewBucket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := v.WriteSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return S3Config{Endpoint: v.Endpoint(), Bucket: bucket, AccessKeyID: v.AccessKey, SecretKeyFile: secret}
+}
+
+// openS3Store returns an opener of stores on PostgreSQL with the ciphertext
+// on versitygw: each new data directory gets a database and a bucket of its
+// own, kept for that directory.
+func openS3Store(t *testing.T) func(testing.TB, string) *Store {
+	pg := postgresCluster(t)
+	versityGW(t)
+	var mu sync.Mutex
+	cfgs := map[string]Config{}
+	return func(t testing.TB, dir string) *Store {
+		t.Helper()
+		mu.Lock()
+		cfg, ok := cfgs[dir]
+		if !ok {
+			dsn, err := pg.NewDatabase(context.Background())
+			if err != nil {
+				mu.Unlock()
+				t.Fatal(err)
+			}
+			cfg = Config{Dir: dir, Driver: DriverPostgres, Postgres: PostgresConfig{DSN: dsn}, Replica: "r1",
+				Ciphertext: CiphertextS3, S3: s3Config(t, t.TempDir())}
+			cfgs[dir] = cfg
+		}
+		mu.Unlock()
+		s, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("Open(postgres+s3): %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
 }
 
 // postgresCluster starts the package's PostgreSQL cluster once, or skips
@@ -170,5 +243,56 @@ func TestConfigDrivers(t *testing.T) {
 				t.Errorf("Open(%+v) = %v, want ErrInvalid", tt.cfg, err)
 			}
 		})
+	}
+}
+
+// testStagedCreateReady: ciphertext the gateway stages itself (SFTP ingest)
+// becomes a ready transfer in one step, stored where every ciphertext is
+// (the spool, or the bucket), its staging file gone; an unstaged file leaves
+// nothing behind.
+func testStagedCreateReady(t *testing.T, openStore func(testing.TB, string) *Store) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	content := randomBytes(t, 3<<20+17)
+	f, err := s.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	tr := newTransfer(t, alice, content, bob)
+	if err := s.CreateReady(t.Context(), tr, f.Name(), t0); err != nil {
+		t.Fatalf("CreateReady: %v", err)
+	}
+	if _, err := os.Stat(f.Name()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the staging file outlived CreateReady: %v", err)
+	}
+	if got, err := s.Transfer(t.Context(), tr.ID); err != nil || got.State != StateReady || got.Offset != int64(len(content)) {
+		t.Fatalf("after CreateReady: %+v, %v", got, err)
+	}
+	assertContent(t, s, tr.ID, content)
+
+	g, err := s.Stage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Write(content[:100])
+	g.Close()
+	if err := s.Unstage(g.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CleanStaging(); err != nil || n != 0 {
+		t.Errorf("CleanStaging after Unstage = %d, %v; want 0", n, err)
+	}
+	if err := s.DeleteTransfer(t.Context(), tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(t.Context()); err != nil || st.SpoolFiles != 0 {
+		t.Errorf("after DeleteTransfer: %+v, %v; want no ciphertext left", st, err)
 	}
 }

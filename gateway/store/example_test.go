@@ -68,7 +68,7 @@ func Example() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		b, _ := io.ReadAll(f)
+		b, _ := io.ReadAll(store.NewBlobStream(f))
 		f.Close()
 		fmt.Printf("%s: %d bytes, %s\n", in.Matter, len(b), in.State)
 		s.Ack(ctx, in.ID, recipient, now.Add(time.Hour))

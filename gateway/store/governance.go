@@ -390,6 +390,12 @@ func (s *Store) Destroy(ctx context.Context, ds ...Destruction) error {
 	// Metadata first: a crash here leaves orphan files, which Open removes.
 	var errs []error
 	for _, d := range ds {
+		if s.s3 != nil {
+			if err := s.removeCiphertext(ctx, d.TransferID); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		for _, p := range []string{s.partPath(d.TransferID), s.agePath(d.TransferID)} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("store: transfer %s: %w", d.TransferID, err))

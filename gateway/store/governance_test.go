@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -125,9 +126,13 @@ func testHoldsRequestsDestructions(t *testing.T, openStore func(testing.TB, stri
 		t.Errorf("grants: %+v", g)
 	}
 
-	tr := newTransfer(t, alice, randomBytes(t, 100), bob)
+	content := randomBytes(t, 100)
+	tr := newTransfer(t, alice, content, bob)
 	tr.Obligations.ExpiresAt = t0
 	if err := s.CreateTransfer(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt(ctx, tr.ID, 0, bytes.NewReader(content), t0); err != nil {
 		t.Fatal(err)
 	}
 	if ts, _ := s.ExpiredTransfers(ctx, t0, "", 10); len(ts) != 1 {
@@ -139,6 +144,9 @@ func testHoldsRequestsDestructions(t *testing.T, openStore func(testing.TB, stri
 	}
 	if _, err := s.Transfer(ctx, tr.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("destroyed transfer still there: %v", err)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.SpoolFiles != 0 {
+		t.Errorf("after Destroy: %+v, %v; want no ciphertext left (spool file or object)", st, err)
 	}
 	got, err := s.DestructionOf(ctx, tr.ID)
 	if err != nil || got.AuditIndex != 7 || string(got.Certificate) != "signed" || got.Recipients[0] != bob {

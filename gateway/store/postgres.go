@@ -379,6 +379,7 @@ END $$;
 CREATE TRIGGER outbox_approval_granted AFTER UPDATE OF approved_by ON matter_requests FOR EACH ROW
 WHEN (OLD.approved_by IS NULL AND NEW.approved_by IS NOT NULL) EXECUTE FUNCTION outbox_approval_granted();
 `,
+	s3Schema,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

@@ -49,5 +49,5 @@ func (s *Store) QuarantineOnce(ctx context.Context, id string) (first bool, err 
 	if err != nil {
 		return false, err
 	}
-	return first, s.removeSpool(id)
+	return first, s.removeCiphertext(ctx, id)
 }

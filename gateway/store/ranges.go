@@ -48,6 +48,9 @@ func (s *Store) WriteRange(ctx context.Context, id string, offset, end int64, r 
 	if offset < 0 || end <= offset {
 		return Progress{}, invalidf("range %d-%d of transfer %s is empty", offset, end, id)
 	}
+	if s.s3 != nil {
+		return s.s3WriteRange(ctx, id, offset, end, r, now)
+	}
 	rw, p, err := s.claimRange(ctx, id, offset, end)
 	if rw == nil {
 		return p, err

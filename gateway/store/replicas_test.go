@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Replica tests: two stores on one database and one spool, as two gateway
+// Replica tests: two stores on one database and one spool (or bucket), as two gateway
 // replicas use them, racing each other. On SQLite, where one process owns a
 // store, both "replicas" are the same store: the assertions are the same.
 
@@ -30,6 +30,24 @@ var replicaDrivers = []struct {
 		}
 		dir := t.TempDir()
 		return openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
+	}},
+	{"postgres+s3", func(t *testing.T) (*Store, *Store) {
+		pg := postgresCluster(t)
+		dsn, err := pg.NewDatabase(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s3cfg := s3Config(t, t.TempDir())
+		open := func(replica string) *Store {
+			s, err := Open(t.Context(), Config{Dir: t.TempDir(), Driver: DriverPostgres, Postgres: PostgresConfig{DSN: dsn},
+				Replica: replica, Ciphertext: CiphertextS3, S3: s3cfg})
+			if err != nil {
+				t.Fatalf("Open(postgres+s3): %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		return open("r1"), open("r2")
 	}},
 }
 

@@ -218,11 +218,28 @@ BEGIN
 		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
 END;
 `,
+	s3Schema,
 }
+
+// s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
+// 19): the multipart upload of each, and its parts holding recorded bytes.
+// The same text serves SQLite and PostgreSQL.
+const s3Schema = `
+CREATE TABLE s3_uploads (
+	transfer_id TEXT PRIMARY KEY REFERENCES transfers (id) ON DELETE CASCADE,
+	upload_id   TEXT NOT NULL,
+	part_size   BIGINT NOT NULL
+);
+CREATE TABLE s3_parts (
+	transfer_id TEXT NOT NULL REFERENCES transfers (id) ON DELETE CASCADE,
+	part        BIGINT NOT NULL, -- from 0: bytes [part*part_size, (part+1)*part_size)
+	PRIMARY KEY (transfer_id, part)
+);
+`
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 func init() {
 	if len(migrations) != SchemaVersion {

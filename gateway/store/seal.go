@@ -62,6 +62,9 @@ func (s *Store) Seal(ctx context.Context, id string, seal Seal, now time.Time) e
 	case u.received != u.size:
 		return fmt.Errorf("%w: %w", ErrSealIncomplete, &OffsetError{Expected: u.received, Got: u.size})
 	}
+	if s.s3 != nil {
+		return s.s3Seal(context.WithoutCancel(ctx), u, seal, now)
+	}
 	h := sha256.New()
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.hashState); err != nil {
 		return fmt.Errorf("store: transfer %s: restore hash state: %w", id, err)
@@ -112,5 +115,5 @@ func (s *Store) CancelUpload(ctx context.Context, id string) error {
 		return err
 	}
 	// Metadata first, as in DeleteTransfer: a crash leaves orphan files only.
-	return s.removeSpool(id)
+	return s.removeCiphertext(ctx, id)
 }

@@ -184,8 +184,8 @@ type Stats struct {
 	Ready       int   // transfers in StateReady
 	Quarantined int   // transfers in StateQuarantined
 	Keys        int   // parties with registered keys
-	SpoolFiles  int   // files in the spool directory
-	SpoolBytes  int64 // bytes in the spool directory
+	SpoolFiles  int   // files in the spool directory (on S3: objects and pieces)
+	SpoolBytes  int64 // bytes in the spool directory (on S3: of objects and pieces)
 }
 
 // Stats returns the current counts of transfers and spool bytes.
@@ -199,6 +199,9 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	})
 	if err != nil {
 		return Stats{}, err
+	}
+	if s.s3 != nil {
+		return st, s.s3.count(ctx, &st)
 	}
 	entries, err := os.ReadDir(s.spool)
 	if err != nil {

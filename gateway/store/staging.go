@@ -123,6 +123,9 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 		return fmt.Errorf("store: transfer %s: %w", t.ID, err)
 	}
 	defer unlock()
+	if s.s3 != nil {
+		return s.s3CreateReady(ctx, t, path, now)
+	}
 	if err := os.Rename(path, s.agePath(t.ID)); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("store: transfer %s: %w", t.ID, err)
@@ -135,10 +138,34 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 		s.removeSpool(t.ID)
 		return err
 	}
+	readied(t, now)
+	return nil
+}
+
+// s3CreateReady is CreateReady's work on the S3 backend: the staged file
+// goes to the bucket as the transfer's object, then the metadata is
+// committed; the staged file is removed either way. A crash in between
+// leaves an object of no transfer, which Open removes. The caller holds the
+// transfer's lock.
+func (s *Store) s3CreateReady(ctx context.Context, t *Transfer, path string, now time.Time) error {
+	defer os.Remove(path)
+	if err := s.s3PutStaged(ctx, t.ID, path); err != nil {
+		s.removeCiphertext(ctx, t.ID)
+		return err
+	}
+	if err := s.insertReady(ctx, t, now); err != nil {
+		s.removeCiphertext(ctx, t.ID)
+		return err
+	}
+	readied(t, now)
+	return nil
+}
+
+// readied sets t's fields as CreateReady committed them.
+func readied(t *Transfer, now time.Time) {
 	t.State, t.Offset, t.Completed, t.Acked = StateReady, t.CiphertextSize, now, map[string]time.Time{}
 	t.Downloads = map[string]int{}
 	t.CiphertextSHA256, t.ManifestHash = strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash)
-	return nil
 }
 
 func (s *Store) insertReady(ctx context.Context, t *Transfer, now time.Time) error {

@@ -38,6 +38,12 @@ type Config struct {
 	// Dir/spool/staging/<replica>/, so a replica that starts cleans only its
 	// own.
 	Replica string `yaml:"replica"`
+	// Ciphertext is where the ciphertext lives: "spool" (the default), the
+	// spool directory, or "s3", the bucket S3 names, shared by every
+	// replica (see docs/scale-out.md).
+	Ciphertext string `yaml:"ciphertext"`
+	// S3 configures ciphertext s3.
+	S3 S3Config `yaml:"s3"`
 }
 
 // PostgresConfig is the database of driver postgres.
@@ -71,6 +77,16 @@ func (c Config) validate() error {
 	default:
 		return invalidf("config: unknown driver %q: want sqlite or postgres", c.Driver)
 	}
+	switch c.Ciphertext {
+	case "", CiphertextSpool:
+		if c.S3 != (S3Config{}) {
+			return invalidf("config: s3 is set but ciphertext is %q: set ciphertext: s3", c.Ciphertext)
+		}
+	case CiphertextS3:
+		return c.S3.validate()
+	default:
+		return invalidf("config: unknown ciphertext %q: want spool or s3", c.Ciphertext)
+	}
 	return nil
 }
 
@@ -94,6 +110,7 @@ type Store struct {
 	spool    string
 	staging  string
 	pg       *pgDialect    // nil: SQLite
+	s3       *s3Store      // nil: ciphertext in the spool directory
 	locks    keyedMutex    // per-transfer, SQLite: uploads and deletion
 	named    keyedMutex    // named locks ([Store.Lock]), SQLite
 	claims   claimSet      // ranges of parallel uploads being written now
@@ -122,6 +139,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.staging = filepath.Join(s.staging, cfg.Replica)
 	}
 	var err error
+	if cfg.Ciphertext == CiphertextS3 {
+		if s.s3, err = openS3(cfg.S3); err != nil {
+			return nil, err
+		}
+		if err := s.s3.check(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Driver == DriverPostgres {
 		s.pg = &pgDialect{}
 		s.db, err = openPostgres(ctx, cfg.Postgres)
@@ -163,7 +188,13 @@ func (s *Store) init(ctx context.Context) error {
 	} else if err := migrate(ctx, s.db); err != nil {
 		return err
 	}
-	return s.recoverSpool(ctx)
+	if err := s.recoverSpool(ctx); err != nil {
+		return err
+	}
+	if s.s3 != nil {
+		return s.recoverS3(ctx)
+	}
+	return nil
 }
 
 // createPrivate creates the database file with mode 0600 so that SQLite,

@@ -454,7 +454,7 @@ func assertContent(t *testing.T, s *Store, id string, want []byte) {
 		t.Fatalf("Open(%s): %v", id, err)
 	}
 	defer f.Close()
-	got, err := io.ReadAll(f)
+	got, err := io.ReadAll(NewBlobStream(f))
 	if err != nil {
 		t.Fatal(err)
 	}

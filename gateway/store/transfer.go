@@ -397,5 +397,5 @@ func (s *Store) DeleteTransfer(ctx context.Context, id string) error {
 	}
 	// Metadata first: a crash here leaves orphan files, which Open removes,
 	// never metadata pointing at missing ciphertext.
-	return s.removeSpool(id)
+	return s.removeCiphertext(ctx, id)
 }

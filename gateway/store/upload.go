@@ -71,6 +71,9 @@ func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reade
 	if !validID(id) {
 		return 0, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
 	}
+	if s.s3 != nil {
+		return s.s3WriteAt(ctx, id, offset, r, now)
+	}
 	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("store: write transfer %s: %w", id, err)
@@ -349,10 +352,10 @@ func (s *Store) update(ctx context.Context, u *upload, set string, args ...any) 
 }
 
 // Open opens the ciphertext of a ready transfer for reading, for example
-// with [net/http.ServeContent]. It returns [ErrNotFound] for an unknown
-// transfer and [ErrNotComplete] for one that is not ready. The caller
-// closes the file.
-func (s *Store) Open(ctx context.Context, id string) (*os.File, error) {
+// with [NewBlobStream]. It returns [ErrNotFound] for an unknown transfer and
+// [ErrNotComplete] for one that is not ready. The caller closes the blob: a
+// [*FileBlob] on the spool directory, the sealed object on S3.
+func (s *Store) Open(ctx context.Context, id string) (Blob, error) {
 	var state State
 	err := s.db.QueryRowContext(ctx, `SELECT state FROM transfers WHERE id = ?`, id).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -364,6 +367,9 @@ func (s *Store) Open(ctx context.Context, id string) (*os.File, error) {
 	if state != StateReady {
 		return nil, fmt.Errorf("%w: transfer %s is %s", ErrNotComplete, id, state)
 	}
+	if s.s3 != nil {
+		return s.s3.open(ctx, id)
+	}
 	f, err := os.Open(s.agePath(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: transfer %s ciphertext", ErrNotFound, id) // deleted meanwhile
@@ -371,5 +377,10 @@ func (s *Store) Open(ctx context.Context, id string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
 	}
-	return f, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: transfer %s: %w", id, err)
+	}
+	return &FileBlob{f: f, size: fi.Size()}, nil
 }

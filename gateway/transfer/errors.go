@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // Errors of the core. The fronts turn them into wire codes in one place each.
@@ -23,6 +24,11 @@ var (
 	// ErrHashMismatch: the complete upload's SHA-256 differs from the manifest; the
 	// transfer is quarantined and never deliverable.
 	ErrHashMismatch = errors.New("transfer: ciphertext hash mismatch")
+	// ErrUnavailable: the ciphertext storage (an object store) could not be
+	// reached or failed; nothing past the durable offset was acknowledged, and
+	// the same request succeeds once it is back. It is the store's sentinel,
+	// named here so that the fronts need not import the store.
+	ErrUnavailable = store.ErrUnavailable
 )
 
 // DeniedError is a policy refusal, with the decision and its reasons.

@@ -43,7 +43,7 @@ func (s *Service) AgeHeader(ctx context.Context, caller spiffeid.ID, id string) 
 		return nil, 0, fmt.Errorf("transfer: open %s: %w", id, err)
 	}
 	defer f.Close()
-	hdr, err := age.ExtractHeader(bufio.NewReader(io.LimitReader(f, maxAgeHeader)))
+	hdr, err := age.ExtractHeader(bufio.NewReader(io.LimitReader(store.NewBlobStream(f), maxAgeHeader)))
 	if err != nil {
 		return nil, 0, fmt.Errorf("transfer: %s: %w", id, err)
 	}

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"io"
-	"os"
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/store"
@@ -12,12 +11,13 @@ import (
 // The storage seam. The core keeps nothing of its own between requests: every
 // transfer, key, hold and approval lives behind the small interfaces below, so
 // that the same core runs on the embedded default (SQLite and a spool
-// directory, one process) and on the cluster backends (PostgreSQL shared by
-// several replicas), whose invariants — one durable offset per upload, one
-// completion, one quarantine, counted downloads — are kept by the driver, not
-// by locks in this process. [store.Store] implements them all; the shared
-// driver suite in gateway/store/storetest checks every implementation against
-// the same assertions.
+// directory, one process) and on the cluster backends (PostgreSQL and an
+// S3-compatible bucket shared by several replicas), whose invariants — one
+// durable offset per upload, one completion, one quarantine, counted
+// downloads — are kept by the driver, not by locks in this process.
+// [store.Store] implements them all; the shared driver suite
+// (gateway/store/drivers_test.go) checks every backend against the same
+// assertions.
 
 // Transfers is the metadata of transfers: who sends what to whom, their
 // state, recipients' acknowledgements and counted downloads.
@@ -47,7 +47,9 @@ type Ciphertext interface {
 	UploadProgress(ctx context.Context, id string) (store.Progress, error)
 	Seal(ctx context.Context, id string, seal store.Seal, now time.Time) error
 	CancelUpload(ctx context.Context, id string) error
-	Open(ctx context.Context, id string) (*os.File, error)
+	// Open returns a ready transfer's ciphertext: a spool file on the
+	// embedded default, the sealed object on S3.
+	Open(ctx context.Context, id string) (store.Blob, error)
 	Stage() (*store.Staged, error)
 	Unstage(path string) error
 	CleanStaging() (int, error)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/lexgate/lexgate/gateway/audit"
@@ -47,7 +46,7 @@ const (
 // from Tail on wait until the background check of the whole file has passed,
 // and fail if it did not.
 type Delivery struct {
-	f    *os.File
+	f    store.Blob
 	size int64
 	tail int64 // reads ending after this offset wait for the verdict
 	done chan struct{}
@@ -161,7 +160,7 @@ func (d *Delivery) Close() error {
 // deliver wraps f, the stored ciphertext of t, for a delivery starting at from:
 // checked now (small files), checked while served (large ones), or not at all
 // (a range that does not start at 0).
-func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f *os.File, from int64) (*Delivery, error) {
+func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f store.Blob, from int64) (*Delivery, error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d := &Delivery{f: f, size: t.CiphertextSize, tail: t.CiphertextSize, done: make(chan struct{}), stop: stop}
 	switch {
@@ -189,7 +188,7 @@ func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer,
 // the SHA-256 of the signed manifest; on a mismatch it quarantines the transfer.
 // A read that fails (the delivery was closed, ctx ended) is an error but no
 // verdict on the file: nothing is quarantined.
-func (s *Service) verifyStored(ctx context.Context, caller string, t *store.Transfer, f *os.File) error {
+func (s *Service) verifyStored(ctx context.Context, caller string, t *store.Transfer, f store.Blob) error {
 	h := sha256.New()
 	buf := make([]byte, verifyBuf)
 	var n int64

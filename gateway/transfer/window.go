@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sync"
 
 	"github.com/lexgate/lexgate/gateway/store"
@@ -221,7 +220,7 @@ func (w *window) release() {
 
 // checkServed is verifyStored for a delivery served while it is checked: the
 // window w reads and hashes the stored ciphertext f of t as reads come near.
-func (s *Service) checkServed(ctx context.Context, caller string, t *store.Transfer, f *os.File, w *window) error {
+func (s *Service) checkServed(ctx context.Context, caller string, t *store.Transfer, f store.Blob, w *window) error {
 	n, sum, err := w.check(ctx, f)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -236,8 +235,8 @@ func (s *Service) checkServed(ctx context.Context, caller string, t *store.Trans
 // order; it returns how many bytes f held and their SHA-256. It ends early, with
 // ctx's error, when ctx ends. Either way the window is stopped when it returns,
 // its fetchers gone.
-func (w *window) check(ctx context.Context, f *os.File) (int64, []byte, error) {
-	r := store.NewDirectReader(f)
+func (w *window) check(ctx context.Context, f store.Blob) (int64, []byte, error) {
+	r := store.NewBlobReader(f)
 	var wg sync.WaitGroup
 	defer func() {
 		w.stop()
@@ -282,11 +281,11 @@ func (w *window) check(ctx context.Context, f *os.File) (int64, []byte, error) {
 // system allows, as the check reads. A buffered read there would be a cold one
 // (the spool is written with O_DIRECT), costing the page cache's insertion and
 // read-ahead for bytes read once.
-func readMissed(f *os.File, p []byte, off int64) (int, error) {
+func readMissed(f store.Blob, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return f.ReadAt(p, off) // its error
 	}
-	r := store.NewDirectReader(f)
+	r := store.NewBlobReader(f)
 	defer r.Close()
 	pooled := pieceBufs.Get().(*[]byte)
 	defer pieceBufs.Put(pooled)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/lexgate/lexgate/gateway/store"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,7 +45,12 @@ type checkResult struct {
 func runCheck(ctx context.Context, w *window, f *os.File) <-chan checkResult {
 	c := make(chan checkResult, 1)
 	go func() {
-		n, sum, err := w.check(ctx, f)
+		b, err := store.NewFileBlob(f)
+		if err != nil {
+			c <- checkResult{err: err}
+			return
+		}
+		n, sum, err := w.check(ctx, b)
 		c <- checkResult{n, sum, err}
 	}()
 	return c
@@ -194,6 +200,10 @@ func TestWindowShortFile(t *testing.T) {
 func TestReadMissed(t *testing.T) {
 	size := 3*pieceSize + 5000
 	f, _ := storedFile(t, size)
+	fb, err := store.NewFileBlob(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		off  int64
@@ -212,7 +222,7 @@ func TestReadMissed(t *testing.T) {
 	} {
 		want, got := make([]byte, tc.n), make([]byte, tc.n)
 		wn, werr := f.ReadAt(want, tc.off)
-		gn, gerr := readMissed(f, got, tc.off)
+		gn, gerr := readMissed(fb, got, tc.off)
 		if gn != wn || (gerr == nil) != (werr == nil) || !errors.Is(gerr, werr) && !(gerr != nil && tc.off < 0) {
 			t.Errorf("%s: readMissed = %d, %v; os.File.ReadAt = %d, %v", tc.name, gn, gerr, wn, werr)
 		}
