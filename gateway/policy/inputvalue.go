@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -353,6 +355,12 @@ func newValueCache(f *facts) *valueCache {
 			}
 		}
 	}
+	// The field names of the matter registry and the label vocabulary: the
+	// store decodes a matter with them (decodeJSON).
+	jsonFieldNames(reflect.TypeFor[Matter](), func(name string) { c.strings.str(name) })
+	for l := range f.Labels {
+		c.strings.str(l)
+	}
 	// Strings that inputs repeat: actions, bundle labels, jurisdictions.
 	for _, s := range []string{"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain",
 		"privileged", "personal-data", "special-category", "health", "financial", "export-controlled", "client-confidential", "GB", "UK", "EU", "EEA"} {
@@ -438,4 +446,22 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 		fields = append(fields, field("roles", stringList(f.values.strings, p.Roles)))
 	}
 	return ast.NewObject(fields...)
+}
+
+// jsonFieldNames calls add with the JSON field names of struct type t and
+// of the structs it holds.
+func jsonFieldNames(t reflect.Type, add func(string)) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" && name != "-" {
+			add(name)
+		}
+		jsonFieldNames(sf.Type, add)
+	}
 }

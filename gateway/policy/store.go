@@ -54,7 +54,8 @@ type dataStore struct {
 
 // newDataStore returns the store of documents (as the loader read them; not
 // modified).
-func newDataStore(documents map[string]any) (*dataStore, error) {
+// Matters read from it share the strings of strs (which may be nil).
+func newDataStore(documents map[string]any, strs *terms) (*dataStore, error) {
 	s := &dataStore{}
 	data, _ := documents["data"].(map[string]any)
 	list, hasAgreements := data["agreements"].([]any)
@@ -73,6 +74,7 @@ func newDataStore(documents map[string]any) (*dataStore, error) {
 		if s.matters, err = newJSONObject(registry); err != nil {
 			return nil, fmt.Errorf("policy: data.matters: %w", err)
 		}
+		s.matters.strs = strs
 	}
 	rest := make(map[string]any, len(data))
 	for k, v := range data {
@@ -173,6 +175,7 @@ type jsonObject struct {
 	// of heap objects rather than 20,000.
 	members map[string]span
 	text    []byte // the whole object, in key order
+	strs    *terms // the strings decoded members share (nil: none)
 
 	mu      sync.Mutex
 	decoded map[string]ast.Value
@@ -181,10 +184,11 @@ type jsonObject struct {
 // span is where a member's value is in jsonObject.text.
 type span struct{ start, end int32 }
 
-// decodedMatters bounds the decoded members a jsonObject keeps: a few
-// hundred matters in use are a few thousand heap objects, 10,000 were over a
-// million.
-const decodedMatters = 512
+// decodedMatters bounds the decoded members a jsonObject keeps: the matters
+// in use at one time. Each is some 50 heap objects that every garbage
+// collection marks, and decoding one again costs a decision a few
+// microseconds: 512 of them were 25,000 objects, 10,000 over a million.
+const decodedMatters = 64
 
 func newJSONObject(m map[string]any) (*jsonObject, error) {
 	keys := sortedKeys(m)
@@ -241,7 +245,7 @@ func (o *jsonObject) read(path, rest storage.Path) (ast.Value, error) {
 			return nil, notFound(path)
 		}
 		var err error
-		if v, err = decodeValue(b); err != nil {
+		if v, err = decodeJSON(b, o.strs); err != nil {
 			return nil, err
 		}
 		o.mu.Lock()
