@@ -37,12 +37,12 @@ type dataStore struct {
 	matters *jsonObject
 
 	// root and data are the documents at the root and at data.data, as
-	// read: the documents as loaded (Go values), with the agreements as JSON
-	// text (json.RawMessage). OPA evaluates such a map as an object whose
-	// members become OPA values only when read (ast.LazyObject), so that its
-	// rule index, which reads data.data whole to look into data.data.x, does
-	// not decode the agreements. (A policy that turns data.data whole into
-	// Go values, as json.marshal does, gets the JSON text for the agreements.)
+	// read: each member as JSON text (json.RawMessage). OPA evaluates such a
+	// map as an object whose members become OPA values only when read
+	// (ast.LazyObject), so that its rule index, which reads data.data whole
+	// to look into data.data.x, decodes x alone. (A policy that turns
+	// data.data whole into Go values, as json.marshal does, gets the JSON
+	// text.)
 	root, data map[string]any
 
 	// lazyReads counts the reads that decode agreements or serve a document
