@@ -87,7 +87,20 @@ func newDataStore(documents map[string]any, strs *terms) (*dataStore, error) {
 		root[k] = v
 	}
 	root["data"] = rest
-	s.Store = inmem.NewFromObjectWithOpts(root, inmem.OptReturnASTValuesOnRead(true))
+	// The store's OPA values, made here with their equal strings shared: the
+	// 1,000 organisations repeat a few dozen jurisdictions, certifications,
+	// site names, lists and days, and each string made on its own was two
+	// heap objects more (some 25,000) for every collection to mark.
+	values := make(map[string]any, len(root))
+	shared := map[string]*ast.Term{}
+	for k, v := range root {
+		t, err := sharedValue(v, shared)
+		if err != nil {
+			return nil, fmt.Errorf("policy: data store: %s: %w", k, err)
+		}
+		values[k] = t.Value
+	}
+	s.Store = inmem.NewFromObjectWithOpts(values, inmem.OptReturnASTValuesOnRead(true))
 	// The maps served for the root and data.data hold their members as JSON
 	// text, like the agreements, not the documents as loaded: kept beside
 	// the store's OPA values, those were as many heap objects again (46,000
@@ -107,6 +120,49 @@ func newDataStore(documents map[string]any, strs *terms) (*dataStore, error) {
 		s.data["matters"] = json.RawMessage(s.matters.text)
 	}
 	return s, nil
+}
+
+// sharedValue is x (a document as loaded) as an OPA value, as
+// ast.InterfaceToValue makes it, with one term for each distinct string
+// (shared holds them).
+func sharedValue(x any, shared map[string]*ast.Term) (*ast.Term, error) {
+	str := func(s string) *ast.Term {
+		t, ok := shared[s]
+		if !ok {
+			t = ast.StringTerm(s)
+			shared[s] = t
+		}
+		return t
+	}
+	switch x := x.(type) {
+	case string:
+		return str(x), nil
+	case map[string]any:
+		o := ast.NewObjectWithCapacity(len(x))
+		for k, v := range x {
+			t, err := sharedValue(v, shared)
+			if err != nil {
+				return nil, err
+			}
+			o.Insert(str(k), t)
+		}
+		return ast.NewTerm(o), nil
+	case []any:
+		ts := make([]*ast.Term, len(x))
+		for i, v := range x {
+			t, err := sharedValue(v, shared)
+			if err != nil {
+				return nil, err
+			}
+			ts[i] = t
+		}
+		return ast.ArrayTerm(ts...), nil
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewTerm(v), nil
 }
 
 // jsonMembers returns the members of doc as JSON text.
