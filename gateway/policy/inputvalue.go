@@ -304,6 +304,7 @@ type orgValue struct {
 
 func newValueCache(f *facts) *valueCache {
 	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), strings: &terms{m: map[string]*ast.Term{}, add: true}}
+	lists := map[string]*ast.Term{}
 	for td := range f.Organisations {
 		o := f.organisation(td, "")
 		v := &orgValue{value: ast.NewTerm(organisationValue(c.strings, *o)), sites: make([]*ast.Term, len(o.Sites)),
@@ -321,7 +322,13 @@ func newValueCache(f *facts) *valueCache {
 			j, certs := placeOf(o, i-1)
 			c.strings.str(j)
 			if len(certs) > 0 {
-				v.certifications[i] = stringList(c.strings, certs)
+				// One list for each distinct set of certifications: most
+				// organisations hold the same one or two.
+				k := strings.Join(certs, "\x00")
+				if lists[k] == nil {
+					lists[k] = stringList(c.strings, certs)
+				}
+				v.certifications[i] = lists[k]
 			}
 		}
 		c.orgs[td] = v
