@@ -106,6 +106,7 @@ func newDataStore(documents map[string]any, strs *terms) (*dataStore, error) {
 	// the store's OPA values, those were as many heap objects again (46,000
 	// for 1,000 organisations) for the garbage collector to mark on every
 	// cycle.
+	delete(root, "data") // served as s.data
 	if s.root, err = jsonMembers(root); err != nil {
 		return nil, err
 	}
