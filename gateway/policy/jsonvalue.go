@@ -13,8 +13,9 @@ import (
 // pass and sharing the strings strs holds (the organisations, labels, days
 // and field names the policy data repeats; strs may be nil). The store
 // decodes a matter this way for each decision that reads one it does not
-// keep decoded: through encoding/json's Go values it took some 125
-// allocations, this way about a third of them.
+// keep decoded: through encoding/json's Go values a matter of the benchmark
+// took 6 µs and 126 allocations, this way half the time and, with the
+// strings shared, some 75.
 func decodeJSON(text []byte, strs *terms) (ast.Value, error) {
 	d := jsonDecoder{b: text, strs: strs}
 	t, err := d.value(0)
@@ -27,8 +28,8 @@ func decodeJSON(text []byte, strs *terms) (ast.Value, error) {
 	return t.Value, nil
 }
 
-// maxJSONDepth bounds the nesting decodeJSON follows.
-const maxJSONDepth = 1000
+// maxJSONDepth bounds the nesting decodeJSON follows, as encoding/json's.
+const maxJSONDepth = 10000
 
 type jsonDecoder struct {
 	b    []byte

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -19,7 +20,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add(b)
 	}
 	for _, s := range []string{`{"a":1,"a":2}`, `"\u00e9\ud83d\ude00\/"`, "\"\xff\"", `[1e400, -0, 1.50, 12345678901234567890]`,
-		`{}`, `[]`, ` [ true , false , null ] `, `{"x": {"y": [[]]}}`, `01`, `[1,]`, `"a\"b"`, `1 2`} {
+		`{}`, `[]`, ` [ true , false , null ] `, strings.Repeat("[", 10001) + strings.Repeat("]", 10001), `{"x": {"y": [[]]}}`, `01`, `[1,]`, `"a\"b"`, `1 2`} {
 		f.Add([]byte(s))
 	}
 	strs := &terms{m: map[string]*ast.Term{"a": ast.StringTerm("a"), "client": ast.StringTerm("client")}}
