@@ -197,7 +197,11 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	if !set.hasDecision {
 		e.cfg.Logger.WarnContext(ctx, "policy has no rule "+Query+": every action will be denied")
 	}
-	store, err := newDataStore(set.documents)
+	var strs *terms
+	if set.facts != nil && set.facts.values != nil {
+		strs = set.facts.values.strings
+	}
+	store, err := newDataStore(set.documents, strs)
 	if err != nil {
 		return nil, err
 	}

@@ -176,9 +176,13 @@ func parseFacts(documents map[string]any) (*facts, []error) {
 }
 
 // intern makes the strings of the agreements (parties, kinds, dates) that
-// are equal share their bytes: thousands of agreements name a few hundred
-// organisations and days, and each string decoded on its own is one more
-// heap object for the garbage collector to mark on every cycle.
+// are equal share their bytes, and packs the parts of the agreements that
+// each had on its own (its parties, its transfer impact assessment, the
+// strings no other agreement has) into a few shared blocks: thousands of
+// agreements name a few hundred organisations and days, and each string,
+// slice or pointer decoded on its own is one more heap object for the
+// garbage collector to mark on every cycle (10,000 agreements were some
+// 30,000). The values are unchanged.
 func (f *facts) intern() {
 	seen := make(map[string]string, len(f.Organisations)+64)
 	for td := range f.Organisations {
@@ -191,14 +195,40 @@ func (f *facts) intern() {
 			seen[*s] = *s
 		}
 	}
+	var parties []string
+	var tias []Assessment
+	var unique strings.Builder
 	for i := range f.Agreements {
 		a := &f.Agreements[i]
 		for j := range a.Parties {
 			one(&a.Parties[j])
 		}
+		parties = append(parties, a.Parties...)
 		one(&a.Kind)
 		one(&a.Signed)
 		one(&a.Expires)
+		one(&a.Version)
+		if a.TIA != nil {
+			one(&a.TIA.Date)
+			tias = append(tias, *a.TIA)
+			unique.WriteString(a.TIA.Reference)
+		}
+	}
+	// One block for the parties, one for the assessments, one string for
+	// their references; each agreement's are slices of them.
+	parties = slices.Clip(parties)
+	tias = slices.Clip(tias)
+	refs := unique.String()
+	for i := range f.Agreements {
+		a := &f.Agreements[i]
+		n := len(a.Parties)
+		a.Parties, parties = parties[:n:n], parties[n:]
+		if a.TIA != nil {
+			tia := &tias[0]
+			tias = tias[1:]
+			tia.Reference, refs = refs[:len(tia.Reference)], refs[len(tia.Reference):]
+			a.TIA = tia
+		}
 	}
 }
 

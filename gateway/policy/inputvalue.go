@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -302,25 +304,69 @@ type orgValue struct {
 
 func newValueCache(f *facts) *valueCache {
 	c := &valueCache{orgs: make(map[string]*orgValue, len(f.Organisations)), strings: &terms{m: map[string]*ast.Term{}, add: true}}
+	lists := map[string]*ast.Term{}
 	for td := range f.Organisations {
 		o := f.organisation(td, "")
 		v := &orgValue{value: ast.NewTerm(organisationValue(c.strings, *o)), sites: make([]*ast.Term, len(o.Sites)),
 			td: c.strings.str(td), certifications: make([]*ast.Term, len(o.Sites)+1)}
 		v.value.Value.(ast.Object).Foreach(func(k, x *ast.Term) { v.fields = append(v.fields, [2]*ast.Term{k, x}) })
-		for i, s := range o.Sites {
-			v.sites[i] = ast.NewTerm(siteValue(c.strings, s))
+		// The sites of the organisation's value, shared (made again, they
+		// were some 10,000 heap objects more for 1,000 organisations).
+		if len(o.Sites) > 0 {
+			sites := v.value.Value.(ast.Object).Get(key("sites")).Value.(*ast.Array) // organisationValue's
+			for i := range o.Sites {
+				v.sites[i] = sites.Elem(i)
+			}
 		}
 		for i := range v.certifications {
 			j, certs := placeOf(o, i-1)
 			c.strings.str(j)
 			if len(certs) > 0 {
-				v.certifications[i] = stringList(c.strings, certs)
+				// One list for each distinct set of certifications: most
+				// organisations hold the same one or two.
+				k := strings.Join(certs, "\x00")
+				if lists[k] == nil {
+					lists[k] = stringList(c.strings, certs)
+				}
+				v.certifications[i] = lists[k]
 			}
 		}
 		c.orgs[td] = v
 	}
+	// The strings agreements share (parties, kinds, days, roles, covered
+	// places); not those of one agreement alone, such as its assessment's
+	// reference: made once each, 10,000 agreements' were 10,000 heap objects
+	// more to mark on every collection, to spare a decision two or three.
 	for _, a := range f.Agreements {
-		agreementValue(c.strings, a) // its strings
+		for _, s := range [...]string{a.Kind, a.Signed, a.Expires, a.Version} {
+			if s != "" {
+				c.strings.str(s)
+			}
+		}
+		for _, td := range a.Parties {
+			c.strings.str(td)
+		}
+		for td, role := range a.Roles {
+			c.strings.str(td)
+			c.strings.str(role)
+		}
+		if a.TIA != nil {
+			c.strings.str(a.TIA.Date)
+		}
+		if v := a.Covers; v != nil {
+			for _, s := range v.Countries {
+				c.strings.str(s)
+			}
+			for _, s := range v.Sites {
+				c.strings.str(s)
+			}
+		}
+	}
+	// The field names of the matter registry and the label vocabulary: the
+	// store decodes a matter with them (decodeJSON).
+	jsonFieldNames(reflect.TypeFor[Matter](), func(name string) { c.strings.str(name) })
+	for l := range f.Labels {
+		c.strings.str(l)
 	}
 	// Strings that inputs repeat: actions, bundle labels, jurisdictions.
 	for _, s := range []string{"send", "receive", "register_key", "lookup_key", "list_inbox", "ack", "sftp_login", "admin", "explain",
@@ -407,4 +453,22 @@ func (f *facts) partyValue(p Party, other string) ast.Value {
 		fields = append(fields, field("roles", stringList(f.values.strings, p.Roles)))
 	}
 	return ast.NewObject(fields...)
+}
+
+// jsonFieldNames calls add with the JSON field names of struct type t and
+// of the structs it holds.
+func jsonFieldNames(t reflect.Type, add func(string)) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" && name != "-" {
+			add(name)
+		}
+		jsonFieldNames(sf.Type, add)
+	}
 }

@@ -453,7 +453,7 @@ func (e *Engine) MatterHeld(matter string) bool {
 	if p.store.matters == nil {
 		return false // no registry: nothing is held by it
 	}
-	b, ok := p.store.matters.members[matter]
+	b, ok := p.store.matters.member(matter)
 	if !ok {
 		return false
 	}

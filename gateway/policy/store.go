@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -36,12 +37,12 @@ type dataStore struct {
 	matters *jsonObject
 
 	// root and data are the documents at the root and at data.data, as
-	// read: the documents as loaded (Go values), with the agreements as JSON
-	// text (json.RawMessage). OPA evaluates such a map as an object whose
-	// members become OPA values only when read (ast.LazyObject), so that its
-	// rule index, which reads data.data whole to look into data.data.x, does
-	// not decode the agreements. (A policy that turns data.data whole into
-	// Go values, as json.marshal does, gets the JSON text for the agreements.)
+	// read: each member as JSON text (json.RawMessage). OPA evaluates such a
+	// map as an object whose members become OPA values only when read
+	// (ast.LazyObject), so that its rule index, which reads data.data whole
+	// to look into data.data.x, decodes x alone. (A policy that turns
+	// data.data whole into Go values, as json.marshal does, gets the JSON
+	// text.)
 	root, data map[string]any
 
 	// lazyReads counts the reads that decode agreements or serve a document
@@ -53,7 +54,8 @@ type dataStore struct {
 
 // newDataStore returns the store of documents (as the loader read them; not
 // modified).
-func newDataStore(documents map[string]any) (*dataStore, error) {
+// Matters read from it share the strings of strs (which may be nil).
+func newDataStore(documents map[string]any, strs *terms) (*dataStore, error) {
 	s := &dataStore{}
 	data, _ := documents["data"].(map[string]any)
 	list, hasAgreements := data["agreements"].([]any)
@@ -72,26 +74,109 @@ func newDataStore(documents map[string]any) (*dataStore, error) {
 		if s.matters, err = newJSONObject(registry); err != nil {
 			return nil, fmt.Errorf("policy: data.matters: %w", err)
 		}
+		s.matters.strs = strs
 	}
-	s.data = make(map[string]any, len(data))
+	rest := make(map[string]any, len(data))
 	for k, v := range data {
 		if k != "agreements" && k != "matters" {
-			s.data[k] = v
+			rest[k] = v
 		}
 	}
-	s.root = make(map[string]any, len(documents))
+	root := make(map[string]any, len(documents))
 	for k, v := range documents {
-		s.root[k] = v
+		root[k] = v
+	}
+	root["data"] = rest
+	// The store's OPA values, made here with their equal strings shared: the
+	// 1,000 organisations repeat a few dozen jurisdictions, certifications,
+	// site names, lists and days, and each string made on its own was two
+	// heap objects more (some 25,000) for every collection to mark.
+	values := make(map[string]any, len(root))
+	shared := map[string]*ast.Term{}
+	for k, v := range root {
+		t, err := sharedValue(v, shared)
+		if err != nil {
+			return nil, fmt.Errorf("policy: data store: %s: %w", k, err)
+		}
+		values[k] = t.Value
+	}
+	s.Store = inmem.NewFromObjectWithOpts(values, inmem.OptReturnASTValuesOnRead(true))
+	// The maps served for the root and data.data hold their members as JSON
+	// text, like the agreements, not the documents as loaded: kept beside
+	// the store's OPA values, those were as many heap objects again (46,000
+	// for 1,000 organisations) for the garbage collector to mark on every
+	// cycle.
+	delete(root, "data") // served as s.data
+	if s.root, err = jsonMembers(root); err != nil {
+		return nil, err
+	}
+	if s.data, err = jsonMembers(rest); err != nil {
+		return nil, err
 	}
 	s.root["data"] = s.data
-	s.Store = inmem.NewFromObjectWithOpts(s.root, inmem.OptReturnASTValuesOnRead(true))
 	if hasAgreements {
 		s.data["agreements"] = json.RawMessage(s.agreements.text)
 	}
 	if s.matters != nil {
-		s.data["matters"] = json.RawMessage(s.matters.text())
+		s.data["matters"] = json.RawMessage(s.matters.text)
 	}
 	return s, nil
+}
+
+// sharedValue is x (a document as loaded) as an OPA value, as
+// ast.InterfaceToValue makes it, with one term for each distinct string
+// (shared holds them).
+func sharedValue(x any, shared map[string]*ast.Term) (*ast.Term, error) {
+	str := func(s string) *ast.Term {
+		t, ok := shared[s]
+		if !ok {
+			t = ast.StringTerm(s)
+			shared[s] = t
+		}
+		return t
+	}
+	switch x := x.(type) {
+	case string:
+		return str(x), nil
+	case map[string]any:
+		o := ast.NewObjectWithCapacity(len(x))
+		for k, v := range x {
+			t, err := sharedValue(v, shared)
+			if err != nil {
+				return nil, err
+			}
+			o.Insert(str(k), t)
+		}
+		return ast.NewTerm(o), nil
+	case []any:
+		ts := make([]*ast.Term, len(x))
+		for i, v := range x {
+			t, err := sharedValue(v, shared)
+			if err != nil {
+				return nil, err
+			}
+			ts[i] = t
+		}
+		return ast.ArrayTerm(ts...), nil
+	}
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewTerm(v), nil
+}
+
+// jsonMembers returns the members of doc as JSON text.
+func jsonMembers(doc map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(doc)+2)
+	for k, v := range doc {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("policy: data store: %s: %w", k, err)
+		}
+		out[k] = json.RawMessage(b)
+	}
+	return out, nil
 }
 
 // agreementsPath is where the agreements are: data.data.agreements.
@@ -142,44 +227,68 @@ func (s *dataStore) Write(ctx context.Context, txn storage.Transaction, op stora
 // with the members read lately kept decoded (at most decodedMatters of them:
 // a decision reads its matter, and a busy matter is read again and again).
 type jsonObject struct {
-	members map[string][]byte
+	// members locates each member's value in text. The keys are slices of
+	// one string and the values of one buffer: 10,000 matters are a handful
+	// of heap objects rather than 20,000.
+	members map[string]span
+	text    []byte // the whole object, in key order
+	strs    *terms // the strings decoded members share (nil: none)
 
 	mu      sync.Mutex
 	decoded map[string]ast.Value
 }
 
-// decodedMatters bounds the decoded members a jsonObject keeps: a few
-// hundred matters in use are a few thousand heap objects, 10,000 were over a
-// million.
-const decodedMatters = 512
+// span is where a member's value is in jsonObject.text.
+type span struct{ start, end int32 }
+
+// decodedMatters bounds the decoded members a jsonObject keeps: the matters
+// in use at one time. Each is some 50 heap objects that every garbage
+// collection marks, and decoding one again costs a decision a few
+// microseconds: 512 of them were 25,000 objects, 10,000 over a million.
+const decodedMatters = 64
 
 func newJSONObject(m map[string]any) (*jsonObject, error) {
-	o := &jsonObject{members: make(map[string][]byte, len(m))}
-	for k, v := range m {
-		b, err := json.Marshal(v)
+	keys := sortedKeys(m)
+	o := &jsonObject{members: make(map[string]span, len(m)), text: []byte{'{'}}
+	all := strings.Join(keys, "")
+	for i, k := range keys {
+		if i > 0 {
+			o.text = append(o.text, ',')
+		}
+		kb, err := json.Marshal(k)
 		if err != nil {
 			return nil, fmt.Errorf("member %q: %w", k, err)
 		}
-		o.members[k] = b
+		b, err := json.Marshal(m[k])
+		if err != nil {
+			return nil, fmt.Errorf("member %q: %w", k, err)
+		}
+		o.text = append(append(o.text, kb...), ':')
+		start := len(o.text)
+		o.text = append(o.text, b...)
+		if len(o.text) > 1<<31-2 {
+			return nil, fmt.Errorf("over 2 GiB of JSON")
+		}
+		key := all[:len(k)]
+		all = all[len(k):]
+		o.members[key] = span{int32(start), int32(len(o.text))}
 	}
+	o.text = append(o.text, '}')
+	o.text = o.text[:len(o.text):len(o.text)]
 	return o, nil
 }
 
-// text is the whole object as JSON text.
-func (o *jsonObject) text() []byte {
-	b := []byte{'{'}
-	for i, k := range sortedKeys(o.members) {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		kb, _ := json.Marshal(k)
-		b = append(append(append(b, kb...), ':'), o.members[k]...)
+// member is the JSON text of member k.
+func (o *jsonObject) member(k string) ([]byte, bool) {
+	at, ok := o.members[k]
+	if !ok {
+		return nil, false
 	}
-	return append(b, '}')
+	return o.text[at.start:at.end], true
 }
 
 // value is the whole object as an OPA value.
-func (o *jsonObject) value() (ast.Value, error) { return decodeValue(o.text()) }
+func (o *jsonObject) value() (ast.Value, error) { return decodeValue(o.text) }
 
 // read reads the document at rest inside the object; path is the whole
 // path (for errors).
@@ -188,12 +297,12 @@ func (o *jsonObject) read(path, rest storage.Path) (ast.Value, error) {
 	v, ok := o.decoded[rest[0]]
 	o.mu.Unlock()
 	if !ok {
-		b, ok := o.members[rest[0]]
+		b, ok := o.member(rest[0])
 		if !ok {
 			return nil, notFound(path)
 		}
 		var err error
-		if v, err = decodeValue(b); err != nil {
+		if v, err = decodeJSON(b, o.strs); err != nil {
 			return nil, err
 		}
 		o.mu.Lock()

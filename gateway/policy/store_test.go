@@ -32,7 +32,7 @@ func TestDataStoreReadsAsInMemory(t *testing.T) {
 	}, "other": {"k": "v"}}`), &documents); err != nil {
 		t.Fatal(err)
 	}
-	ours, err := newDataStore(documents)
+	ours, err := newDataStore(documents, &terms{m: map[string]*ast.Term{"client": ast.StringTerm("client"), "C": ast.StringTerm("C")}})
 	if err != nil {
 		t.Fatal(err)
 	}
