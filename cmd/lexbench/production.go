@@ -49,11 +49,14 @@ func (b *bench) benchProduction(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv := s.cpu()
 	remote, local := b.path("sftp", "remote-production"), b.path("sftp", "local-production")
 	for i := range b.opt.runs {
 		os.RemoveAll(remote)
 		os.RemoveAll(local)
-		r, err := s.sftp(ctx, fmt.Sprintf("put -r %s %s", quote(root), quote(remote)))
+		r, err := b.timedSFTP(rowProdPut, srv, func() (execResult, error) {
+			return s.sftp(ctx, fmt.Sprintf("put -r %s %s", quote(root), quote(remote)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp put -r: %w", err)
 		}
@@ -61,7 +64,9 @@ func (b *bench) benchProduction(ctx context.Context) error {
 			return fmt.Errorf("sftp put -r: %w", err)
 		}
 		b.recordSize(rowProdPut, i, r.wall, r.cpu, total)
-		r, err = s.sftp(ctx, fmt.Sprintf("get -r %s %s", quote(remote), quote(local)))
+		r, err = b.timedSFTP(rowProdGet, srv, func() (execResult, error) {
+			return s.sftp(ctx, fmt.Sprintf("get -r %s %s", quote(remote), quote(local)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp get -r: %w", err)
 		}
