@@ -38,7 +38,7 @@ const (
 
 // smallFile is one buffered file for a worker to write.
 type smallFile struct {
-	dir  *os.Root // its directory
+	dir  *dirFile // its directory
 	base string   // its name in dir
 	perm fs.FileMode
 	data *[]byte // pooled; data is its content
@@ -48,10 +48,15 @@ type smallFile struct {
 // smallBufs recycles the workers' buffers.
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// stagedDir is a directory the unpacker made, open.
+type stagedDir struct {
+	root *os.Root
+	file *dirFile
+}
+
 // unpacker creates the directories and files of a bundle in a staging root.
 type unpacker struct {
-	root *os.Root
-	dirs map[string]*os.Root // directories made (and the root, "."), open
+	dirs map[string]stagedDir // directories made (and the root, "."), open
 
 	jobs chan smallFile
 	wg   sync.WaitGroup
@@ -59,12 +64,16 @@ type unpacker struct {
 	err  error // the first worker error
 }
 
-func newUnpacker(root *os.Root) *unpacker {
-	u := &unpacker{root: root, dirs: map[string]*os.Root{".": root}, jobs: make(chan smallFile, unpackWorkers)}
+func newUnpacker(root *os.Root) (*unpacker, error) {
+	f, err := openDirFile(root)
+	if err != nil {
+		return nil, fmt.Errorf("staging directory: %w", err)
+	}
+	u := &unpacker{dirs: map[string]stagedDir{".": {root: root, file: f}}, jobs: make(chan smallFile, unpackWorkers)}
 	for range unpackWorkers {
 		u.wg.Go(u.work)
 	}
-	return u
+	return u, nil
 }
 
 // failed is the first error of a worker, if any.
@@ -88,8 +97,9 @@ func (u *unpacker) close() error {
 	close(u.jobs)
 	u.wg.Wait()
 	for name, d := range u.dirs {
+		d.file.close()
 		if name != "." {
-			d.Close()
+			d.root.Close()
 		}
 	}
 	return u.failed()
@@ -97,22 +107,28 @@ func (u *unpacker) close() error {
 
 // mkdir makes directory name (and its parents) in the staging root, once, and
 // returns it open.
-func (u *unpacker) mkdir(name string) (*os.Root, error) {
+func (u *unpacker) mkdir(name string) (stagedDir, error) {
 	if d, ok := u.dirs[name]; ok {
 		return d, nil
 	}
 	parent, err := u.mkdir(path.Dir(name))
 	if err != nil {
-		return nil, err
+		return stagedDir{}, err
 	}
 	base := path.Base(name)
-	if err := parent.Mkdir(base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, unsafef("directory %q: %v", name, err)
+	if err := parent.root.Mkdir(base, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return stagedDir{}, unsafef("directory %q: %v", name, err)
 	}
-	d, err := parent.OpenRoot(base)
+	r, err := parent.root.OpenRoot(base)
 	if err != nil {
-		return nil, unsafef("directory %q: %v", name, err)
+		return stagedDir{}, unsafef("directory %q: %v", name, err)
 	}
+	f, err := openDirFile(r)
+	if err != nil {
+		r.Close()
+		return stagedDir{}, unsafef("directory %q: %v", name, err)
+	}
+	d := stagedDir{root: r, file: f}
 	u.dirs[name] = d
 	return d, nil
 }
@@ -131,7 +147,7 @@ func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) 
 	base := path.Base(name)
 	out := &BundleFile{Path: name}
 	if size > smallFileMax {
-		f, err := dir.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err := dir.root.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if err != nil {
 			return nil, unsafef("file %q: %v", name, err)
 		}
@@ -156,7 +172,7 @@ func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) 
 		return nil, fmt.Errorf("writing %q: %w", name, err)
 	}
 	*bp = b
-	u.jobs <- smallFile{dir: dir, base: base, perm: perm, data: bp, out: out}
+	u.jobs <- smallFile{dir: dir.file, base: base, perm: perm, data: bp, out: out}
 	return out, nil
 }
 
@@ -175,18 +191,11 @@ func (u *unpacker) work() {
 
 // write creates the file and writes and hashes its content.
 func (j smallFile) write() error {
-	name := j.out.Path
-	f, err := j.dir.OpenFile(j.base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, j.perm)
-	if err != nil {
-		return unsafef("file %q: %v", name, err)
-	}
 	data := *j.data
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %q: %w", name, err)
+	if created, err := j.dir.writeNew(j.base, j.perm, data); !created {
+		return unsafef("file %q: %v", j.out.Path, err)
+	} else if err != nil {
+		return fmt.Errorf("writing %q: %w", j.out.Path, err)
 	}
 	sum := sha256.Sum256(data)
 	j.out.Size, j.out.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])

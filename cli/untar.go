@@ -64,7 +64,11 @@ func extractBundle(r io.Reader, staging string) (*extracted, error) {
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	defer root.Close()
-	ex, err := readEntries(tar.NewReader(r), newUnpacker(root))
+	u, err := newUnpacker(root)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := readEntries(tar.NewReader(r), u)
 	if err != nil {
 		return nil, err
 	}
