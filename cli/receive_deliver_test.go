@@ -13,8 +13,9 @@ import (
 )
 
 // TestUnpackManyFiles unpacks a bundle of many files, small ones written by
-// the workers and large ones in line, empty ones and nested folders, and
-// checks every byte delivered.
+// the workers, larger ones in line (one past asyncHashMin, hashed beside its
+// writing), empty ones and nested folders, and checks every byte delivered:
+// the manifest's hashes are checked by unpack itself.
 func TestUnpackManyFiles(t *testing.T) {
 	id, r, _ := testIdentity(t, false)
 	want := map[string]string{}
@@ -26,8 +27,11 @@ func TestUnpackManyFiles(t *testing.T) {
 		for i := range 40 {
 			name := fmt.Sprintf("f%d/n%d/file%03d.txt", d, i%4, i)
 			body := strings.Repeat(fmt.Sprintf("%s;", name), i*7)
-			if d == 1 && i == 17 {
+			switch {
+			case d == 1 && i == 17:
 				body = strings.Repeat("L", smallFileMax+1) // written in line
+			case d == 2 && i == 3:
+				body = strings.Repeat("0123456789abcdef", (asyncHashMin+copyBufSize+100)/16) // writeLarge, three buffers' worth
 			}
 			want[name] = body
 			entries = append(entries, file(name, body))
@@ -103,4 +107,20 @@ func TestDeliverTopLevel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnpackLargeFileMismatch pins that a file hashed beside its writing
+// (writeLarge) is still checked: one byte differing from the manifest's hash
+// leaves nothing at the destination.
+func TestUnpackLargeFileMismatch(t *testing.T) {
+	id, r, _ := testIdentity(t, false)
+	body := strings.Repeat("x", asyncHashMin+12345)
+	listed := bf("big.bin", body)
+	data := makeTar(t, file("big.bin", body[:len(body)-1]+"y"), manifestEntry(listed))
+	dest := t.TempDir()
+	_, err := unpack(encryptBytes(t, data, r), dest, []age.Identity{id}, api.Manifest{FileCount: 1, PlaintextSize: int64(len(body))})
+	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
+		t.Fatalf("err = %v, want a hash mismatch", err)
+	}
+	assertOnly(t, dest)
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"sync"
+
+	"github.com/lexgate/lexgate/gateway/directio"
 )
 
 // Unpacking many small files. A production of 20,000 files spends its time
@@ -22,7 +24,7 @@ import (
 //     file in it;
 //   - hands files up to smallFileMax to unpackWorkers goroutines, which
 //     create, write, hash and close them while the decryption goes on; a
-//     larger file is written in line, with O_DIRECT (writeReceived). Two
+//     larger file is written in line (writeFile). Two
 //     workers, not more: creating a file takes its directory's lock, so
 //     creations in one folder (the archive's order) run one at a time
 //     anyway, and with four workers a perf profile of lex showed 14% of its
@@ -156,7 +158,7 @@ func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) 
 		if err != nil {
 			return nil, unsafef("file %q: %v", name, err)
 		}
-		n, sum, err := writeReceived(f, r, size)
+		n, sum, err := writeFile(f, r, size)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -205,4 +207,64 @@ func (j smallFile) write() error {
 	sum := sha256.Sum256(data)
 	j.out.Size, j.out.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
 	return nil
+}
+
+// writeFile copies r, a received file of about size bytes, into f, and
+// returns the bytes written and their hex SHA-256: writeLarge from
+// asyncHashMin, else writeReceived.
+func writeFile(f *os.File, r io.Reader, size int64) (int64, string, error) {
+	if size >= asyncHashMin {
+		return writeLarge(f, r)
+	}
+	return writeReceived(f, r, size)
+}
+
+// writeLarge copies r into f directly to the disk (O_DIRECT where the file
+// system has it) and hashes it on a goroutine of its own, without copying the
+// bytes for the hash (as writeReceived's asynchronous hash does, 0.07 CPU-s a
+// GiB): two aligned buffers take turns, one filled and written while the
+// other is hashed.
+func writeLarge(f *os.File, r io.Reader) (int64, string, error) {
+	pooled := [2]*[]byte{copyBufs.Get().(*[]byte), copyBufs.Get().(*[]byte)}
+	free := make(chan []byte, 2)
+	free <- *pooled[0]
+	free <- *pooled[1]
+	toHash := make(chan []byte, 2)
+	sum := make(chan []byte, 1)
+	go func() {
+		h := sha256.New()
+		for b := range toHash {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+		sum <- h.Sum(nil)
+	}()
+	w := directio.NewWriter(f, 0)
+	var total int64
+	var err error
+	for {
+		buf := <-free
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			total += int64(k)
+			toHash <- buf[:k]
+			if werr != nil {
+				err = werr
+				break
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(toHash)
+	digest := <-sum // the hasher is done with both buffers
+	copyBufs.Put(pooled[0])
+	copyBufs.Put(pooled[1])
+	return total, hex.EncodeToString(digest), err
 }
