@@ -64,29 +64,13 @@ func extractBundle(r io.Reader, staging string) (*extracted, error) {
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	defer root.Close()
-	tr := tar.NewReader(r)
-	ex := &extracted{}
-	seen := map[string]bool{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, unsafef("reading archive: %v", err)
-		}
-		if ex.manifest != nil {
-			return nil, unsafef("entry %q after the manifest", hdr.Name)
-		}
-		if hdr.Name == BundleManifestName && hdr.Typeflag == tar.TypeReg {
-			if ex.manifest, err = readBundleManifest(tr, hdr.Size); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := ex.extractEntry(root, tr, hdr, seen); err != nil {
-			return nil, err
-		}
+	u, err := newUnpacker(root)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := readEntries(tar.NewReader(r), u)
+	if err != nil {
+		return nil, err
 	}
 	if ex.manifest == nil {
 		return nil, unsafef("no %s: not a lex bundle", BundleManifestName)
@@ -97,43 +81,89 @@ func extractBundle(r io.Reader, staging string) (*extracted, error) {
 	return ex, nil
 }
 
-// extractEntry writes one directory or regular file into root.
-func (ex *extracted) extractEntry(root *os.Root, tr *tar.Reader, hdr *tar.Header, seen map[string]bool) error {
+// readEntries unpacks the entries of tr with u up to the end of the archive,
+// and closes u: every file is written and hashed when it returns.
+func readEntries(tr *tar.Reader, u *unpacker) (*extracted, error) {
+	ex := &extracted{}
+	var files []*BundleFile // filled in by u's workers
+	seen := map[string]bool{}
+	err := func() error {
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return unsafef("reading archive: %v", err)
+			}
+			if ex.manifest != nil {
+				return unsafef("entry %q after the manifest", hdr.Name)
+			}
+			if hdr.Name == BundleManifestName && hdr.Typeflag == tar.TypeReg {
+				if ex.manifest, err = readBundleManifest(tr, hdr.Size); err != nil {
+					return err
+				}
+				continue
+			}
+			f, err := ex.extractEntry(u, tr, hdr, seen)
+			if err != nil {
+				return err
+			}
+			if f != nil {
+				files = append(files, f)
+			}
+		}
+	}()
+	if uerr := u.close(); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	ex.files = make([]BundleFile, len(files))
+	for i, f := range files {
+		ex.files[i] = *f
+	}
+	return ex, nil
+}
+
+// extractEntry makes one directory or starts writing one regular file, whose
+// path, size and hash it returns (complete once u is closed).
+func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, seen map[string]bool) (*BundleFile, error) {
 	name := hdr.Name
 	if hdr.Typeflag == tar.TypeDir {
 		name = strings.TrimSuffix(name, "/")
 	}
 	if err := checkEntryName(name); err != nil {
-		return err
+		return nil, err
 	}
 	if isSparse(hdr) {
-		return unsafef("entry %q is a sparse file: its few stored bytes would expand to %d bytes of zeros", name, hdr.Size)
+		return nil, unsafef("entry %q is a sparse file: its few stored bytes would expand to %d bytes of zeros", name, hdr.Size)
 	}
 	key := strings.ToLower(name)
 	if seen[key] {
-		return unsafef("entry %q appears twice", name)
+		return nil, unsafef("entry %q appears twice", name)
 	}
 	seen[key] = true
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if err := root.MkdirAll(name, 0o700); err != nil {
-			return unsafef("directory %q: %v", name, err)
+		if _, err := u.mkdir(name); err != nil {
+			return nil, err
 		}
 		ex.dirs = append(ex.dirs, name)
-		return nil
+		return nil, nil
 	case tar.TypeReg:
-		f, err := writeStagedFile(root, tr, name, hdr)
-		if err != nil {
-			return err
+		perm := fs.FileMode(0o600)
+		if hdr.Mode&0o111 != 0 {
+			perm = 0o700
 		}
-		ex.files = append(ex.files, f)
-		return nil
+		return u.file(tr, name, hdr.Size, perm)
 	case tar.TypeSymlink:
-		return unsafef("entry %q is a symbolic link (to %q)", name, hdr.Linkname)
+		return nil, unsafef("entry %q is a symbolic link (to %q)", name, hdr.Linkname)
 	case tar.TypeLink:
-		return unsafef("entry %q is a hard link (to %q)", name, hdr.Linkname)
+		return nil, unsafef("entry %q is a hard link (to %q)", name, hdr.Linkname)
 	default:
-		return unsafef("entry %q has type %q: only files and directories are accepted", name, hdr.Typeflag)
+		return nil, unsafef("entry %q has type %q: only files and directories are accepted", name, hdr.Typeflag)
 	}
 }
 
@@ -148,32 +178,6 @@ func isSparse(hdr *tar.Header) bool {
 		}
 	}
 	return false
-}
-
-// writeStagedFile creates name (which must not exist) in root and copies the entry's
-// content into it, hashing it.
-func writeStagedFile(root *os.Root, r io.Reader, name string, hdr *tar.Header) (BundleFile, error) {
-	if dir := path.Dir(name); dir != "." {
-		if err := root.MkdirAll(dir, 0o700); err != nil {
-			return BundleFile{}, unsafef("file %q: %v", name, err)
-		}
-	}
-	perm := fs.FileMode(0o600)
-	if hdr.Mode&0o111 != 0 {
-		perm = 0o700
-	}
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return BundleFile{}, unsafef("file %q: %v", name, err)
-	}
-	n, sum, err := writeReceived(f, r, hdr.Size)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return BundleFile{}, fmt.Errorf("writing %q: %w", name, err)
-	}
-	return BundleFile{Path: name, Size: n, SHA256: sum}, nil
 }
 
 func readBundleManifest(r io.Reader, size int64) (*BundleManifest, error) {
@@ -224,8 +228,10 @@ func (ex *extracted) check() error {
 }
 
 // deliver moves the staged files of ex from staging (a directory inside dest) into
-// dest. It never overwrites: if any target exists nothing is moved, and a failure
-// half-way undoes what was moved. It returns the delivered paths, relative to dest.
+// dest: each top-level entry absent from dest by one rename, the files under a
+// top-level folder that exists in dest one by one (receive_deliver.go). It never
+// overwrites: if any target exists nothing is moved, and a failure half-way
+// undoes what was moved. It returns the delivered paths, relative to dest.
 func deliver(dest, staging string, ex *extracted) ([]string, error) {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
@@ -233,7 +239,11 @@ func deliver(dest, staging string, ex *extracted) ([]string, error) {
 	}
 	defer root.Close()
 	stagingRel := path.Base(staging)
-	for _, f := range ex.files {
+	plan, err := planDelivery(root, dest, ex)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range plan.rest.files {
 		if _, err := root.Lstat(f.Path); err == nil {
 			return nil, fmt.Errorf("%s already exists in %s: lex never overwrites; choose another -o directory", f.Path, dest)
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -241,11 +251,28 @@ func deliver(dest, staging string, ex *extracted) ([]string, error) {
 		}
 	}
 	d := &delivery{root: root}
-	if err := d.run(stagingRel, ex); err != nil {
+	defer d.closeDirs()
+	left, err := d.moveWhole(stagingRel, plan.whole)
+	if err == nil {
+		rest := plan.rest
+		if len(left) > 0 {
+			for _, top := range left {
+				plan.merge[top] = true
+			}
+			rest = ex.under(plan.merge)
+		}
+		err = d.run(stagingRel, rest)
+	}
+	if err != nil {
 		d.undo()
+		d.unmove()
 		return nil, err
 	}
-	return d.placed, nil
+	placed := make([]string, len(ex.files))
+	for i, f := range ex.files {
+		placed[i] = f.Path
+	}
+	return placed, nil
 }
 
 // delivery tracks what deliver created, so that it can be undone.
@@ -253,6 +280,9 @@ type delivery struct {
 	root   *os.Root
 	dirs   []string
 	placed []string
+	// moved are the top-level entries renamed whole from stagingDir to destDir.
+	moved               []string
+	stagingDir, destDir *os.File
 }
 
 func (d *delivery) run(stagingRel string, ex *extracted) error {

@@ -61,12 +61,21 @@ func TestBenchSmall(t *testing.T) {
 		}
 	}
 
+	if len(rep.Ceilings) != 2 {
+		t.Errorf("ceilings: %+v", rep.Ceilings)
+	}
+	for _, c := range rep.Ceilings {
+		if c.AtFloors <= 0 || c.AtMeasured <= 0 || c.AtSFTPUse <= 0 {
+			t.Errorf("ceiling %+v", c)
+		}
+	}
+
 	var table bytes.Buffer
 	if err := rep.writeTable(&table); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"age encrypt PQ", "sftp get", "lex send quic", "lex receive tcp", "gateway peak RSS",
-		rowProdGet, rowProdRcv, "receive, client", "sum of its floors"} {
+		rowProdGet, rowProdRcv, "receive, client", "sum of its floors", "ratio ceiling", "server CPU s"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -141,6 +141,72 @@ func (r *report) budgets() {
 		}
 		r.Budgets = append(r.Budgets, endBudget{End: e.name, Row: e.row, MeasuredPerGiB: cpu / gib, FloorsPerGiB: sum, Pieces: e.pieces})
 	}
+	r.ceilings()
+}
+
+// The ceiling. On loopback both ends of a transfer share the machine's cores:
+// lex and the gateway, sftp and sshd. A command cannot take less wall time
+// than the CPU time of both its ends spread over every core, so lex's ratio to
+// sftp is bounded by sftp's wall time over that: with lex at its floors (no
+// implementation does better), with the CPU lex spends today, and with that
+// CPU spread over the cores only as well as sftp and sshd spread theirs.
+
+// ceiling bounds one lex row's ratio to its sftp row.
+type ceiling struct {
+	Row   string `json:"row"`
+	Cores int    `json:"cores"`
+	// SFTPSeconds is the sftp command's wall time; SFTPCPUSeconds its client's
+	// and sshd's CPU time, and SFTPCoreUse that over cores × wall time.
+	SFTPSeconds    float64 `json:"sftp_seconds"`
+	SFTPCPUSeconds float64 `json:"sftp_cpu_seconds"`
+	SFTPCoreUse    float64 `json:"sftp_core_use"`
+	// LexFloorsCPUSeconds is the sum of both lex ends' floors for the test
+	// file; LexCPUSeconds both ends' measured CPU time.
+	LexFloorsCPUSeconds float64 `json:"lex_floors_cpu_seconds"`
+	LexCPUSeconds       float64 `json:"lex_cpu_seconds"`
+	// The ratio ceilings: at the floors on every core, at the measured CPU on
+	// every core, and at the measured CPU with sftp's use of the cores.
+	AtFloors   float64 `json:"ratio_ceiling_at_floors"`
+	AtMeasured float64 `json:"ratio_ceiling_at_measured_cpu"`
+	AtSFTPUse  float64 `json:"ratio_at_measured_cpu_and_sftp_core_use"`
+	Measured   float64 `json:"ratio_measured"`
+	ClientEnd  string  `json:"client_end"`
+	GatewayEnd string  `json:"gateway_end"`
+	SFTPRow    string  `json:"sftp_row"`
+}
+
+// ceilings works out the ceiling of the send and the receive over TCP.
+func (r *report) ceilings() {
+	byEnd := map[string]endBudget{}
+	for _, b := range r.Budgets {
+		byEnd[b.End] = b
+	}
+	gib := float64(r.SizeBytes) / (1 << 30)
+	for _, c := range []struct{ lex, sftp, client, gateway string }{
+		{rowSend("tcp"), rowSFTPPut, "send, client", "send, gateway"},
+		{rowReceive("tcp"), rowSFTPGet, "receive, client", "receive, gateway"},
+	} {
+		l, s := r.byName[c.lex], r.byName[c.sftp]
+		ce, okc := byEnd[c.client]
+		ge, okg := byEnd[c.gateway]
+		if l == nil || s == nil || !okc || !okg || s.Seconds == 0 || r.CPUs < 1 {
+			continue
+		}
+		cores := float64(r.CPUs)
+		x := ceiling{Row: c.lex, SFTPRow: c.sftp, ClientEnd: c.client, GatewayEnd: c.gateway, Cores: r.CPUs,
+			SFTPSeconds: s.Seconds, SFTPCPUSeconds: s.ClientCPUSeconds + s.GatewayCPUSeconds,
+			LexFloorsCPUSeconds: (ce.FloorsPerGiB + ge.FloorsPerGiB) * gib,
+			LexCPUSeconds:       l.ClientCPUSeconds + l.GatewayCPUSeconds, Measured: l.Ratio}
+		x.SFTPCoreUse = x.SFTPCPUSeconds / (cores * x.SFTPSeconds)
+		if x.LexFloorsCPUSeconds > 0 {
+			x.AtFloors = x.SFTPSeconds / (x.LexFloorsCPUSeconds / cores)
+		}
+		if x.LexCPUSeconds > 0 {
+			x.AtMeasured = x.SFTPSeconds / (x.LexCPUSeconds / cores)
+			x.AtSFTPUse = x.AtMeasured * min(x.SFTPCoreUse, 1)
+		}
+		r.Ceilings = append(r.Ceilings, x)
+	}
 }
 
 // threadCPU is the calling OS thread's CPU time, user and system.

@@ -56,8 +56,11 @@ type report struct {
 	// Budgets each end's measured CPU beside the sum of its floors.
 	Floors  []floor     `json:"cpu_floors,omitempty"`
 	Budgets []endBudget `json:"cpu_budgets,omitempty"`
-	Targets []target    `json:"targets"`
-	Notes   []string    `json:"notes"`
+	// Ceilings are the ratios to sftp that lex could reach on this machine's
+	// cores, from the CPU both ends of each spend.
+	Ceilings []ceiling `json:"ceilings,omitempty"`
+	Targets  []target  `json:"targets"`
+	Notes    []string  `json:"notes"`
 
 	byName map[string]*row
 }
@@ -275,7 +278,7 @@ func (r *report) writeTable(w io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	extra := len(r.GetCaches) > 0 // -sftp-front: the spread of the runs and the page cache
-	head, server := "", "gateway CPU s"
+	head, server := "", "server CPU s"
 	if extra {
 		head, server = "MB/s min–max\tresident\t", "server CPU s\tother CPU s"
 	}
@@ -309,6 +312,7 @@ func (r *report) writeTable(w io.Writer) error {
 	if err := r.writeBudgets(w); err != nil {
 		return err
 	}
+	r.writeCeilings(w)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "targets:")
 	for _, t := range r.Targets {
@@ -350,6 +354,21 @@ func (r *report) writeBudgets(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "  floors (CPU s/GiB, one thread each): %s\n", strings.Join(fs, ", "))
 	return nil
+}
+
+// writeCeilings prints how fast lex could go beside sftp on these cores.
+func (r *report) writeCeilings(w io.Writer) {
+	if len(r.Ceilings) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "ceiling on %d cores: both ends of each command share them (lex + lexgate, sftp + sshd)\n", r.CPUs)
+	for _, c := range r.Ceilings {
+		fmt.Fprintf(w, "  %s vs %s: sftp %.2f s with %.2f CPU-s (client + sshd), %.0f%% of the cores; lex %.2f CPU-s (client + gateway), floors %.2f\n",
+			c.Row, c.SFTPRow, c.SFTPSeconds, c.SFTPCPUSeconds, 100*c.SFTPCoreUse, c.LexCPUSeconds, c.LexFloorsCPUSeconds)
+		fmt.Fprintf(w, "    ratio ceiling: %.2f× at lex's floors on every core, %.2f× at its measured CPU on every core, %.2f× at that CPU with sftp's use of the cores; measured %.2f×\n",
+			c.AtFloors, c.AtMeasured, c.AtSFTPUse, c.Measured)
+	}
 }
 
 // spread formats the slowest and fastest run's MB/s.

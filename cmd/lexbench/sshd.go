@@ -33,8 +33,11 @@ func (b *bench) benchSFTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv := s.cpu()
 	for i := range b.opt.runs {
-		r, err := s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(up)))
+		r, err := b.timedSFTP(rowSFTPPut, srv, func() (execResult, error) {
+			return s.sftp(ctx, fmt.Sprintf("put %s %s", quote(b.file), quote(up)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp put: %w", err)
 		}
@@ -45,7 +48,9 @@ func (b *bench) benchSFTP(ctx context.Context) error {
 		if b.rep.SSHCipher == "" {
 			b.rep.SSHCipher = negotiatedCipher(r.stderr)
 		}
-		r, err = s.sftp(ctx, fmt.Sprintf("get %s %s", quote(up), quote(down)))
+		r, err = b.timedSFTP(rowSFTPGet, srv, func() (execResult, error) {
+			return s.sftp(ctx, fmt.Sprintf("get %s %s", quote(up), quote(down)))
+		})
 		if err != nil {
 			return fmt.Errorf("sftp get: %w", err)
 		}
@@ -111,6 +116,12 @@ func (b *bench) startSSHDIn(ctx context.Context, name string) (*sshd, error) {
 
 // sftp runs one batch command with the stock sftp client and times the whole run,
 // connection set-up included. -v makes ssh log the negotiated cipher.
+// cpu measures sshd's CPU time with its sessions': a session's shows once
+// sshd has reaped it, shortly after the client exits.
+func (s *sshd) cpu() serverCPU {
+	return serverCPU{cpu: func() (time.Duration, error) { return procTreeCPU(s.pid()) }, settle: true}
+}
+
 func (s *sshd) sftp(ctx context.Context, command string) (execResult, error) {
 	batch := filepath.Join(s.dir, "batch")
 	if err := os.WriteFile(batch, []byte(command+"\n"), 0o600); err != nil {
