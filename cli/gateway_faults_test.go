@@ -215,7 +215,7 @@ func TestGatewayResumeAfterCut(t *testing.T) {
 
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
 		if cond() {
 			return
 		}

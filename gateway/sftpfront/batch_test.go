@@ -79,7 +79,7 @@ func TestBatchConnPeerGone(t *testing.T) {
 	peer.(*net.TCPConn).SetLinger(0)
 	peer.Close()
 	buf := make([]byte, 32<<10)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if _, err := bc.Write(buf); err != nil {
 			return
