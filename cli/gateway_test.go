@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
@@ -60,6 +61,9 @@ func TestGatewaySendReceive(t *testing.T) {
 		{"udp blocked", "auto", "QUIC failed", []gatewaytest.Option{gatewaytest.WithoutQUIC()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts == nil { // auto mode must pick QUIC, however slow its handshake
+				defer cli.SetQUICTimeout(time.Minute)()
+			}
 			_, alice, team := setup(t, tc.opts...)
 			folder := caseFolder(t)
 			code, out, errOut := lex(t, alice, "-v", "--transport", tc.transport, "send", "--json",

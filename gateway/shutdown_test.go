@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"crypto/sha256"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -53,7 +54,14 @@ func TestShutdownLetsUploadsFinish(t *testing.T) {
 			waitFor(t, func() bool { return len(env.SpoolFiles()) > 0 }, "the upload to reach the gateway")
 			stopped := make(chan struct{})
 			go func() { env.Stop(); close(stopped) }()
-			time.Sleep(200 * time.Millisecond) // shutdown has begun
+			// Shutdown has begun once the gateway no longer accepts connections.
+			waitFor(t, func() bool {
+				c, err := net.Dial("tcp", env.Addr)
+				if err == nil {
+					c.Close()
+				}
+				return err != nil
+			}, "the gateway to stop accepting connections")
 			select {
 			case <-stopped:
 				t.Fatal("the gateway stopped with an upload in flight")
@@ -82,8 +90,11 @@ func TestShutdownCutUploadResumes(t *testing.T) {
 	ct := encrypt(t, make([]byte, 4<<20), team.register().Recipient())
 	_, xfer, _ := alice.create([]string{gatewaytest.Team}, nil, ct, nil)
 	pw, done := slowUpload(alice, xfer.ID, 0)
+	before := env.StoreStats().SpoolBytes
 	pw.Write(ct[:1<<20])
-	time.Sleep(100 * time.Millisecond)
+	// The pipe hands the bytes to the client's connection; wait until the
+	// gateway has written some of them to the spool.
+	waitFor(t, func() bool { return env.StoreStats().SpoolBytes > before }, "the upload's first bytes in the spool")
 	env.Restart() // grace runs out: the connection is cut
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done

@@ -190,7 +190,8 @@ func TestAuthZNo0RTT(t *testing.T) {
 	defer cancel()
 	tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
 	tc.NextProtos = []string{http3.NextProtoH3}
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	tickets := &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(4), put: make(chan struct{}, 1)}
+	tc.ClientSessionCache = tickets
 	tr := &http3.Transport{}
 	defer tr.Close()
 	get := func(conn *quic.Conn, method string) int {
@@ -215,8 +216,12 @@ func TestAuthZNo0RTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get(c1, http.MethodPut) // a session ticket arrives after the handshake
-	time.Sleep(100 * time.Millisecond)
+	get(c1, http.MethodPut)
+	select { // a session ticket arrives after the handshake
+	case <-tickets.put:
+	case <-time.After(time.Minute):
+		t.Fatal("the gateway sent no session ticket to resume with")
+	}
 	c1.CloseWithError(0, "")
 
 	c2, err := quic.DialAddrEarly(ctx, env.Addr, tc, &quic.Config{})
@@ -232,5 +237,24 @@ func TestAuthZNo0RTT(t *testing.T) {
 	if cs.Used0RTT {
 		t.Fatal("the gateway accepted 0-RTT data")
 	}
+	if !cs.TLS.DidResume {
+		t.Fatal("the second connection did not resume the session, so it could not have sent early data")
+	}
 	t.Logf("resumed session: %v; 0-RTT used: %v", cs.TLS.DidResume, cs.Used0RTT)
+}
+
+// ticketCache tells of each session ticket the client stores.
+type ticketCache struct {
+	tls.ClientSessionCache
+	put chan struct{}
+}
+
+func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(key, cs)
+	if cs != nil {
+		select {
+		case c.put <- struct{}{}:
+		default:
+		}
+	}
 }

@@ -37,10 +37,10 @@ func tail(s string, fromLine int) string {
 
 func lines(s string) int { return strings.Count(s, "\n") }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond for up to a minute.
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return
 		}
@@ -121,6 +121,13 @@ type memory struct {
 // with the heap in use.
 func memoryNow(env *gatewaytest.Env) memory {
 	env.CloseClients()
+	return memory{env: env, goroutines: settledGoroutines(), heap: heapInUse()}
+}
+
+// settledGoroutines returns the number of goroutines once it has held still
+// for 100 ms (or after 2 s): the gateway's own workers have started. A count
+// taken too early only makes goroutinesSettle's slack smaller.
+func settledGoroutines() int {
 	n := runtime.NumGoroutine()
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
@@ -130,7 +137,7 @@ func memoryNow(env *gatewaytest.Env) memory {
 		}
 		n = m
 	}
-	return memory{env: env, goroutines: n, heap: heapInUse()}
+	return n
 }
 
 // back fails the test unless, with the clients' connections closed, the

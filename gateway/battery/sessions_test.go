@@ -64,7 +64,7 @@ func TestExhaustionSessionsPerAccount(t *testing.T) {
 	}
 	held[0].Close()
 	var c *ssh.Client
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		if c, err = open(); err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -81,7 +81,7 @@ func TestExhaustionSessionsPerAccount(t *testing.T) {
 func goroutinesSettle(t *testing.T, base, slack int) {
 	t.Helper()
 	n := 0
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if n = runtime.NumGoroutine(); n <= base+slack {
 			return
 		}

@@ -120,7 +120,7 @@ func receive(t *testing.T, results <-chan handshake) handshake {
 	select {
 	case r := <-results:
 		return r
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the server saw no handshake")
 		return handshake{}
 	}

@@ -151,7 +151,7 @@ func inbox(t testing.TB, config string) []api.Transfer {
 // integrated in batches).
 func waitAudit(t testing.TB, env *gatewaytest.Env, needle string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		found := false
 		filepath.WalkDir(env.Gateway.AuditDir(), func(p string, d os.DirEntry, err error) error {

@@ -77,7 +77,7 @@ func TestLinkForwards(t *testing.T) {
 	check(kernB, kernA, linkB.LocalAddr().(*net.UnixAddr), 2*delay)
 	// The forwarder counts a packet just after writing it: let it catch up.
 	ab, ba := l.Stats()
-	for deadline := time.Now().Add(2 * time.Second); (ab.Forwarded < 50 || ba.Forwarded < 50) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Minute); (ab.Forwarded < 50 || ba.Forwarded < 50) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 		ab, ba = l.Stats()
 	}
