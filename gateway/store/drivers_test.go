@@ -52,6 +52,7 @@ var driverTests = []driverTest{
 	{"OutboxQuarantineAlert", testOutboxQuarantineAlert},
 	{"OutboxDeliveries", testOutboxDeliveries},
 	{"ExpiringTransfers", testExpiringTransfers},
+	{"SharedCounters", testSharedCounters},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

@@ -218,11 +218,22 @@ BEGIN
 		CAST(unixepoch('subsec') * 1000000000 AS INTEGER));
 END;
 `,
+	`
+-- Issue 19: counters and cursors the replicas of a cluster share.
+-- 'revocations' is bumped in the transaction of every revocation and
+-- lifting, so a replica learns with one indexed read per request that its
+-- deny list is stale; 'siem.audit_next' is the next audit index the SIEM
+-- forwarder sends, whichever replica holds its lock.
+CREATE TABLE shared_counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 func init() {
 	if len(migrations) != SchemaVersion {
