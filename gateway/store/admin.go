@@ -29,7 +29,7 @@ func (s *Store) Revoke(ctx context.Context, r Revocation) error {
 			return fmt.Errorf("%w: %s is already revoked", ErrExists, r.ID)
 		}
 		if err == nil {
-			err = bump(ctx, tx, counterRevocations)
+			err = s.bumpRevocations(ctx, tx)
 		}
 		if err != nil {
 			return fmt.Errorf("store: revoke: %w", err)
@@ -55,7 +55,7 @@ func (s *Store) Unrevoke(ctx context.Context, id string) (Revocation, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: unrevoke: %w", err)
 		}
-		if err := bump(ctx, tx, counterRevocations); err != nil {
+		if err := s.bumpRevocations(ctx, tx); err != nil {
 			return fmt.Errorf("store: unrevoke: %w", err)
 		}
 		return nil

@@ -67,3 +67,64 @@ ON CONFLICT (name) DO UPDATE SET value = excluded.value`, counterSIEMAudit, int6
 		return nil
 	})
 }
+
+// revocationsChannel is the PostgreSQL NOTIFY channel of revocation changes.
+const revocationsChannel = "lexgate_revocations"
+
+// bumpRevocations moves the revocations version inside tx and, on
+// PostgreSQL, notifies the replicas listening (NOTIFY is delivered when tx
+// commits, never for a transaction rolled back).
+func (s *Store) bumpRevocations(ctx context.Context, tx *sql.Tx) error {
+	if err := bump(ctx, tx, counterRevocations); err != nil {
+		return err
+	}
+	if s.pg != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify('`+revocationsChannel+`', '')`); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WatchRevocations calls changed whenever another replica may have recorded
+// or lifted a revocation, so that it can act (close the live connections of
+// a revoked identity) without waiting for a request. On PostgreSQL it
+// LISTENs on a connection of its own and calls changed for each
+// notification; listening is called once the LISTEN is in place (a change
+// made before it is not notified: read the state then). It returns when ctx
+// ends (nil) or the connection fails: the caller listens again. On SQLite,
+// where one process owns the store and applies its own changes, it calls
+// listening and waits for ctx.
+func (s *Store) WatchRevocations(ctx context.Context, listening, changed func()) error {
+	if s.pg == nil {
+		listening()
+		<-ctx.Done()
+		return nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: watch revocations: %w", err)
+	}
+	defer func() {
+		// The LISTEN must not outlive this watch in the pool.
+		conn.Raw(func(dc any) error { return dc.(*pgConn).Close() })
+		conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, `LISTEN `+revocationsChannel); err != nil {
+		return fmt.Errorf("store: watch revocations: %w", err)
+	}
+	listening()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*pgConn).c.Conn()
+		for {
+			if _, err := pc.WaitForNotification(ctx); err != nil {
+				return err
+			}
+			changed()
+		}
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("store: watch revocations: %w", err)
+}

@@ -64,3 +64,48 @@ func testSharedCounters(t *testing.T, openStore func(testing.TB, string) *Store)
 		t.Fatalf("SIEM cursor after reopen: %d %v", c, err)
 	}
 }
+
+// TestWatchRevocationsReplicas: a revocation recorded through one replica's
+// store is notified to another replica's watcher, which reads the new
+// version; a transaction that fails (a duplicate) notifies nothing new.
+func TestWatchRevocationsReplicas(t *testing.T) {
+	pg := postgresCluster(t)
+	dsn, err := pg.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s1, s2 := openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
+	ctx, cancel := context.WithCancel(t.Context())
+	listening, changed := make(chan struct{}), make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- s1.WatchRevocations(ctx, func() { close(listening) }, func() { changed <- struct{}{} })
+	}()
+	<-listening
+	for i, id := range []string{alice, bob} {
+		if err := s2.Revoke(t.Context(), Revocation{ID: id, By: "admin", At: t0, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		<-changed
+		if v, err := s1.RevocationsVersion(t.Context()); err != nil || v != int64(i+1) {
+			t.Fatalf("version seen by r1 after revocation %d: %d %v", i+1, v, err)
+		}
+	}
+	if err := s2.Revoke(t.Context(), Revocation{ID: alice, By: "admin", At: t0, Reason: "again"}); !errors.Is(err, ErrExists) {
+		t.Fatal(err)
+	}
+	if _, err := s2.Unrevoke(t.Context(), alice); err != nil {
+		t.Fatal(err)
+	}
+	<-changed
+	select {
+	case <-changed:
+		t.Error("a notification for the failed revocation")
+	default:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("watch ended with %v", err)
+	}
+}
