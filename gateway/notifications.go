@@ -38,7 +38,11 @@ func (g *Gateway) startForwarders(ctx context.Context) {
 	if g.siem != nil {
 		fwd = g.siem.Run
 	}
-	g.bg.start(ctx, g.notifier.Run, fwd)
+	var revs func(context.Context)
+	if g.sharedStore() {
+		revs = g.revs.watch
+	}
+	g.bg.start(ctx, g.notifier.Run, fwd, revs)
 }
 
 // background runs the gateway's long-lived workers besides the sweeper —
