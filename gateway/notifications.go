@@ -28,7 +28,11 @@ func newForwarders(cfg Config, decisionLog string, s *store.Store, al *audit.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := siem.New(cfg.SIEM, siem.Deps{DecisionLog: decisionLog, Audit: entries, Log: log})
+	deps := siem.Deps{DecisionLog: decisionLog, Audit: entries, Log: log}
+	if cfg.Store.Driver == store.DriverPostgres {
+		deps.Shared = siemCursor{s}
+	}
+	f, err := siem.New(cfg.SIEM, deps)
 	return n, f, err
 }
 

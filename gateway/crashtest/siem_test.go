@@ -1,0 +1,293 @@
+package crashtest
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lexgate/lexgate/gateway"
+	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/internal/enginetest"
+	"github.com/lexgate/lexgate/gateway/siem"
+	"github.com/lexgate/lexgate/gateway/store"
+)
+
+// syslogReceiver is a running rsyslogd (Debian packages rsyslog and
+// rsyslog-gnutls, from make deb-deps) receiving RFC 5425 syslog over TLS
+// and writing each message's MSGID, structured data and text to a file.
+type syslogReceiver struct{ addr, caFile, out string }
+
+func startSyslog(t *testing.T) *syslogReceiver {
+	t.Helper()
+	bin, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		bin = "/usr/sbin/rsyslogd"
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatal("rsyslogd not found: install the Debian packages rsyslog and rsyslog-gnutls (make deb-deps)")
+		}
+	}
+	dir := t.TempDir()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	cert, key := filepath.Join(dir, "syslog.crt"), filepath.Join(dir, "syslog.key")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	r := &syslogReceiver{addr: addr, caFile: cert, out: filepath.Join(dir, "received.log")}
+	conf := fmt.Sprintf(`global(workDirectory="%[1]s" maxMessageSize="64k"
+  DefaultNetstreamDriver="gtls"
+  DefaultNetstreamDriverCAFile="%[2]s"
+  DefaultNetstreamDriverCertFile="%[2]s"
+  DefaultNetstreamDriverKeyFile="%[3]s")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" address="127.0.0.1" port="%[4]s")
+template(name="sd" type="string" string="%%msgid%% %%structured-data%% %%msg%%\n")
+action(type="omfile" file="%[5]s" template="sd" flushOnTXEnd="on" asyncWriting="off")
+`, dir, cert, key, port, r.out)
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	os.WriteFile(confPath, []byte(conf), 0o600)
+	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid"))
+	logf, _ := os.Create(filepath.Join(dir, "rsyslogd.out"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("rsyslogd:\n%s", b)
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // an outside process: poll its port
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rsyslogd did not listen within a minute")
+		}
+	}
+}
+
+var auditIndexRE = regexp.MustCompile(`audit_index="([0-9]+)"`)
+
+// auditIndexes counts, per audit index, the audit messages received.
+func (r *syslogReceiver) auditIndexes(t *testing.T) map[uint64]int {
+	t.Helper()
+	got := map[uint64]int{}
+	f, err := os.Open(r.out)
+	if os.IsNotExist(err) {
+		return got
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if !strings.HasPrefix(sc.Text(), "audit ") {
+			continue
+		}
+		if m := auditIndexRE.FindStringSubmatch(sc.Text()); m != nil {
+			i, _ := strconv.ParseUint(m[1], 10, 64)
+			got[i]++
+		}
+	}
+	return got
+}
+
+// waitAudit waits until every index below n was received (rsyslog writes
+// its file on its own time: polled).
+func (r *syslogReceiver) waitAudit(t *testing.T, n uint64) map[uint64]int {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		got := r.auditIndexes(t)
+		all := true
+		for i := range n {
+			if got[i] == 0 {
+				all = false
+				break
+			}
+		}
+		if all {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute rsyslog holds %d of the %d audit entries", len(got), n)
+		}
+	}
+}
+
+// clusterReplica writes the config of replica name of a two-replica
+// cluster on PostgreSQL and MariaDB, with its own data directory (decision
+// log, SIEM cursor file) and the shared spool and audit key.
+func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslogReceiver) string {
+	t.Helper()
+	data := filepath.Join(w.dir, name)
+	c := gateway.DevConfig(w.pki, data)
+	c.ShutdownGrace = 2 * time.Second
+	c.Log = gateway.LogConfig{Level: "info", Format: "json"}
+	c.Store.Driver, c.Store.Replica = store.DriverPostgres, name
+	c.Store.Postgres.DSN = pgDSN
+	c.Store.SpoolDir = filepath.Join(w.dir, "shared-spool")
+	c.Audit.MySQL.DSN, c.Audit.KeyFile = myDSN, filepath.Join(w.dir, "shared-audit.key")
+	c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.addr, CAFile: rs.caFile, Hostname: name},
+		PollInterval: 20 * time.Millisecond}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, name+".yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSIEMOneForwarderPerCluster: two replica processes sharing
+// PostgreSQL and the MariaDB audit log forward the one audit log to a real
+// rsyslogd once, not once per replica: one holds the store's SIEM lock.
+// Killed with SIGKILL, its lock goes with its database connection and the
+// other replica carries on from the cursor in the store: every entry is
+// received, none is missing, and only the batch in flight at the kill may
+// come twice (at least once; audit_index is the receiver's dedup key).
+func TestSIEMOneForwarderPerCluster(t *testing.T) {
+	if _, err := enginetest.PostgresBin(); err != nil {
+		enginetest.Missing(t, "PostgreSQL", err)
+	}
+	if _, _, err := enginetest.MariaDBBin(); err != nil {
+		enginetest.Missing(t, "MariaDB", err)
+	}
+	rs := startSyslog(t)
+	pg, err := enginetest.StartPostgres(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Stop() })
+	my, err := enginetest.StartMariaDB(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { my.Stop() })
+	pgDSN, err := pg.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	myDSN, err := my.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, "")
+	ga := w.startConfig(clusterReplica(t, w, "ra", pgDSN, myDSN, rs), "")
+	gb := w.startConfig(clusterReplica(t, w, "rb", pgDSN, myDSN, rs), "")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	logSize := func() uint64 {
+		t.Helper()
+		l, err := audit.Open(ctx, audit.Config{MySQL: audit.MySQLConfig{DSN: myDSN}, KeyFile: filepath.Join(w.dir, "shared-audit.key"),
+			Origin: "harbor-law.example/lexgate-audit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		n, err := l.Reader().(interface {
+			IntegratedSize(context.Context) (uint64, error)
+		}).IntegratedSize(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Traffic through both replicas: each appends to the one log.
+	traffic := func(gs ...*gw) {
+		for _, g := range gs {
+			ac, tc := w.client(g, alice), w.client(g, team)
+			key := registerTeam(t, tc)
+			for range 3 {
+				u := w.create(t, ac, ciphertext(t, 1<<10, key.Recipient()), false)
+				if err := u.push(ctx, ac, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	traffic(ga, gb)
+	before := logSize()
+	got := rs.waitAudit(t, before)
+	for i, n := range got {
+		if n != 1 {
+			t.Fatalf("with two replicas running, audit entry %d was received %d times: more than one forwarder", i, n)
+		}
+	}
+	const holds = "siem: this replica forwards the cluster's audit log"
+	holder, other := ga, gb
+	if !strings.Contains(ga.out.String(), holds) {
+		holder, other = gb, ga
+	}
+	if strings.Contains(other.out.String(), holds) {
+		t.Fatal("both replicas say they forward the cluster's audit log")
+	}
+	holder.kill()
+	killed := time.Now()
+	traffic(other)
+	after := logSize()
+	got = rs.waitAudit(t, after)
+	t.Logf("the other replica forwarded the log to %d entries %v after the kill", after, time.Since(killed).Round(time.Millisecond))
+	if !strings.Contains(other.out.String(), holds) {
+		t.Error("the surviving replica never took the forwarding over")
+	}
+	// At least once: only the batch delivered but not yet recorded in the
+	// store when the holder died may come twice, and nothing more often.
+	var twice []uint64
+	for i, n := range got {
+		switch {
+		case i >= after:
+			t.Errorf("audit index %d received, beyond the log's %d entries", i, after)
+		case n > 2:
+			t.Errorf("audit entry %d received %d times", i, n)
+		case n == 2:
+			twice = append(twice, i)
+		}
+	}
+	slices.Sort(twice)
+	if len(twice) > 0 {
+		t.Logf("received twice (deduplicated by audit_index): %v", twice)
+		if first, last := twice[0], twice[len(twice)-1]; last-first+1 != uint64(len(twice)) || len(twice) > 256 {
+			t.Errorf("the entries received twice %v are not one batch", twice)
+		}
+	}
+	other.stop()
+}
