@@ -152,7 +152,8 @@ func (r *syslogReceiver) waitAudit(t *testing.T, n uint64) map[uint64]int {
 
 // clusterReplica writes the config of replica name of a two-replica
 // cluster on PostgreSQL and MariaDB, with its own data directory (decision
-// log, SIEM cursor file) and the shared spool and audit key.
+// log, SIEM cursor file) and the shared spool and audit key; rs, if not
+// nil, is its SIEM.
 func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslogReceiver) string {
 	t.Helper()
 	data := filepath.Join(w.dir, name)
@@ -163,8 +164,10 @@ func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslo
 	c.Store.Postgres.DSN = pgDSN
 	c.Store.SpoolDir = filepath.Join(w.dir, "shared-spool")
 	c.Audit.MySQL.DSN, c.Audit.KeyFile = myDSN, filepath.Join(w.dir, "shared-audit.key")
-	c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.addr, CAFile: rs.caFile, Hostname: name},
-		PollInterval: 20 * time.Millisecond}
+	if rs != nil {
+		c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.addr, CAFile: rs.caFile, Hostname: name},
+			PollInterval: 20 * time.Millisecond}
+	}
 	b, err := c.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -176,21 +179,16 @@ func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslo
 	return path
 }
 
-// TestSIEMOneForwarderPerCluster: two replica processes sharing
-// PostgreSQL and the MariaDB audit log forward the one audit log to a real
-// rsyslogd once, not once per replica: one holds the store's SIEM lock.
-// Killed with SIGKILL, its lock goes with its database connection and the
-// other replica carries on from the cursor in the store: every entry is
-// received, none is missing, and only the batch in flight at the kill may
-// come twice (at least once; audit_index is the receiver's dedup key).
-func TestSIEMOneForwarderPerCluster(t *testing.T) {
+// clusterEngines starts a private PostgreSQL and MariaDB for the test and
+// returns a fresh database on each.
+func clusterEngines(t *testing.T) (pgDSN, myDSN string) {
+	t.Helper()
 	if _, err := enginetest.PostgresBin(); err != nil {
 		enginetest.Missing(t, "PostgreSQL", err)
 	}
 	if _, _, err := enginetest.MariaDBBin(); err != nil {
 		enginetest.Missing(t, "MariaDB", err)
 	}
-	rs := startSyslog(t)
 	pg, err := enginetest.StartPostgres(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -201,14 +199,25 @@ func TestSIEMOneForwarderPerCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { my.Stop() })
-	pgDSN, err := pg.NewDatabase(t.Context())
-	if err != nil {
+	if pgDSN, err = pg.NewDatabase(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	myDSN, err := my.NewDatabase(t.Context())
-	if err != nil {
+	if myDSN, err = my.NewDatabase(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return pgDSN, myDSN
+}
+
+// TestSIEMOneForwarderPerCluster: two replica processes sharing
+// PostgreSQL and the MariaDB audit log forward the one audit log to a real
+// rsyslogd once, not once per replica: one holds the store's SIEM lock.
+// Killed with SIGKILL, its lock goes with its database connection and the
+// other replica carries on from the cursor in the store: every entry is
+// received, none is missing, and only the batch in flight at the kill may
+// come twice (at least once; audit_index is the receiver's dedup key).
+func TestSIEMOneForwarderPerCluster(t *testing.T) {
+	rs := startSyslog(t)
+	pgDSN, myDSN := clusterEngines(t)
 	w := newWorld(t, "")
 	ga := w.startConfig(clusterReplica(t, w, "ra", pgDSN, myDSN, rs), "")
 	gb := w.startConfig(clusterReplica(t, w, "rb", pgDSN, myDSN, rs), "")
