@@ -48,10 +48,11 @@ var allowed = map[string][]string{
 	"cmd/lexgate":                 {"gateway", "cmd/internal/cpuprof"},
 	"cmd/lexdemo":                 {"gateway", "gateway/sftpfront"}, // writes its lexgate.yaml with gateway.Config.Marshal
 	"cmd/lexbench":                {"cmd/internal/benchkit", "gateway/directio"},
-	"cmd/lexload":                 {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit"},
+	"cmd/lexload":                 {"certs", "cli", "gateway", "gateway/api", "gateway/store", "cmd/internal/benchkit", "cmd/internal/engines"},
 	"cmd/lexwan":                  {"cmd/lexwan/emu", "cmd/internal/benchkit"},
 	"cmd/internal/benchkit":       {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
 	"cmd/internal/cpuprof":        {},
+	"cmd/internal/engines":        {}, // starts PostgreSQL and MariaDB for lexload's cluster backend
 	"cmd/lexwan/emu":              {},
 	"gateway/internal/enginetest": {}, // test-only: starts PostgreSQL for the store's driver suite
 	"gateway/risk":                {},
