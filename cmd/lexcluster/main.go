@@ -543,28 +543,13 @@ type proc struct {
 	stdout *bytes.Buffer // with startCapture: its standard output, once done
 }
 
-// startCapture is start keeping the command's standard output (read it
-// after done) instead of echoing it.
+// startCapture runs a command in the background, echoing it and its
+// standard error; its standard output is kept (read it after done).
 func (d *demo) startCapture(ctx context.Context, name string, args ...string) *proc {
 	fmt.Fprintf(d.out, "   $ %s %s &\n", name, strings.Join(args, " "))
 	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
 	p := &proc{done: make(chan error, 1), stdout: &bytes.Buffer{}}
 	c.Stdout, c.Stderr = p.stdout, indent{d.out}
-	if err := c.Start(); err != nil {
-		p.done <- err
-		return p
-	}
-	go func() { p.done <- c.Wait() }()
-	return p
-}
-
-// start runs a command in the background, echoing it; its output goes to
-// the demo's output.
-func (d *demo) start(ctx context.Context, name string, args ...string) *proc {
-	fmt.Fprintf(d.out, "   $ %s %s &\n", name, strings.Join(args, " "))
-	c := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
-	c.Stdout, c.Stderr = indent{d.out}, indent{d.out}
-	p := &proc{done: make(chan error, 1)}
 	if err := c.Start(); err != nil {
 		p.done <- err
 		return p
