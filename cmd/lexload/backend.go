@@ -87,7 +87,10 @@ func startBackend(ctx context.Context, o *options, kind, dir, pki string, log io
 // startCluster starts PostgreSQL and MariaDB, private, on loopback ports,
 // and o.replicas replicas sharing them and one spool directory.
 func (b *backend) startCluster(ctx context.Context, o *options, dir, pki string, log io.Writer) error {
-	pg, err := engines.StartPostgres(ctx)
+	// Production settings where the test defaults differ: durable commits;
+	// connections for every upload's lock and statements on every replica
+	// (docs/scale-out.md sizes max_connections so).
+	pg, err := engines.StartPostgres(ctx, "fsync=on", fmt.Sprintf("max_connections=%d", 100+4*o.replicas*(o.small.senders+o.large.senders+o.receivers)/o.replicas))
 	if err != nil {
 		return fmt.Errorf("PostgreSQL (make deb-deps installs it): %w", err)
 	}

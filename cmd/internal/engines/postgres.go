@@ -31,6 +31,8 @@ type Postgres struct {
 	dir  string // the cluster's directory: data/, sock/, log
 	port int
 	cred *syscall.Credential // nil: run as ourselves
+	// settings are the server settings given to StartPostgres.
+	settings []string
 	n    atomic.Int64
 }
 
@@ -61,8 +63,10 @@ func version(binDir string) int {
 
 // StartPostgres initialises and starts a cluster in a new temporary
 // directory. As root it runs the server as the "postgres" user (PostgreSQL
-// refuses to run as root). Stop it with [Postgres.Stop].
-func StartPostgres(ctx context.Context) (*Postgres, error) {
+// refuses to run as root). settings are server settings ("name=value")
+// given after the defaults (max_connections=200, fsync=off), which they
+// override. Stop it with [Postgres.Stop].
+func StartPostgres(ctx context.Context, settings ...string) (*Postgres, error) {
 	bin, err := PostgresBin()
 	if err != nil {
 		return nil, err
@@ -71,7 +75,7 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engines: %w", err)
 	}
-	p := &Postgres{bin: bin, dir: dir}
+	p := &Postgres{bin: bin, dir: dir, settings: settings}
 	if os.Geteuid() == 0 {
 		if p.cred, err = credential("postgres"); err != nil {
 			os.RemoveAll(dir)
@@ -139,6 +143,9 @@ func (p *Postgres) Start(ctx context.Context) error {
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
 		p.port, filepath.Join(p.dir, "sock"))
+	for _, s := range p.settings {
+		opts += " -c " + s
+	}
 	return p.run(ctx, "pg_ctl", "-D", filepath.Join(p.dir, "data"), "-l", filepath.Join(p.dir, "log"),
 		"-o", opts, "-w", "start")
 }
