@@ -33,7 +33,7 @@ type Postgres struct {
 	cred *syscall.Credential // nil: run as ourselves
 	// settings are the server settings given to StartPostgres.
 	settings []string
-	n    atomic.Int64
+	n        atomic.Int64
 }
 
 // PostgresBin finds the directory holding initdb and pg_ctl: $PG_BIN, the
