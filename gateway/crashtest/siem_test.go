@@ -1,19 +1,8 @@
 package crashtest
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
-	"math/big"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,115 +14,30 @@ import (
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/internal/enginetest"
+	"github.com/lexgate/lexgate/gateway/internal/rsyslogtest"
 	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
-// syslogReceiver is a running rsyslogd (Debian packages rsyslog and
-// rsyslog-gnutls, from make deb-deps) receiving RFC 5425 syslog over TLS
-// and writing each message's MSGID, structured data and text to a file.
-type syslogReceiver struct{ addr, caFile, out string }
-
-func startSyslog(t *testing.T) *syslogReceiver {
-	t.Helper()
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		bin = "/usr/sbin/rsyslogd"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("rsyslogd not found: install the Debian packages rsyslog and rsyslog-gnutls (make deb-deps)")
-		}
-	}
-	dir := t.TempDir()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(k)
-	cert, key := filepath.Join(dir, "syslog.crt"), filepath.Join(dir, "syslog.key")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	r := &syslogReceiver{addr: addr, caFile: cert, out: filepath.Join(dir, "received.log")}
-	conf := fmt.Sprintf(`global(workDirectory="%[1]s" maxMessageSize="64k"
-  DefaultNetstreamDriver="gtls"
-  DefaultNetstreamDriverCAFile="%[2]s"
-  DefaultNetstreamDriverCertFile="%[2]s"
-  DefaultNetstreamDriverKeyFile="%[3]s")
-module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
-input(type="imtcp" address="127.0.0.1" port="%[4]s")
-template(name="sd" type="string" string="%%msgid%% %%structured-data%% %%msg%%\n")
-action(type="omfile" file="%[5]s" template="sd" flushOnTXEnd="on" asyncWriting="off")
-`, dir, cert, key, port, r.out)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	os.WriteFile(confPath, []byte(conf), 0o600)
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid"))
-	logf, _ := os.Create(filepath.Join(dir, "rsyslogd.out"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("rsyslogd:\n%s", b)
-		}
-	})
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // an outside process: poll its port
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rsyslogd did not listen within a minute")
-		}
-	}
-}
-
 var auditIndexRE = regexp.MustCompile(`audit_index="([0-9]+)"`)
 
-// auditIndexes counts, per audit index, the audit messages received.
-func (r *syslogReceiver) auditIndexes(t *testing.T) map[uint64]int {
+// auditIndexes counts, per audit index, the audit messages rs received.
+func auditIndexes(t *testing.T, rs *rsyslogtest.Server) map[uint64]int {
 	t.Helper()
 	got := map[uint64]int{}
-	f, err := os.Open(r.out)
-	if os.IsNotExist(err) {
-		return got
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		if !strings.HasPrefix(sc.Text(), "audit ") {
-			continue
-		}
-		if m := auditIndexRE.FindStringSubmatch(sc.Text()); m != nil {
-			i, _ := strconv.ParseUint(m[1], 10, 64)
-			got[i]++
-		}
+	for _, m := range rs.Matching(t, "audit", auditIndexRE) {
+		i, _ := strconv.ParseUint(m, 10, 64)
+		got[i]++
 	}
 	return got
 }
 
 // waitAudit waits until every index below n was received (rsyslog writes
 // its file on its own time: polled).
-func (r *syslogReceiver) waitAudit(t *testing.T, n uint64) map[uint64]int {
+func waitAudit(t *testing.T, rs *rsyslogtest.Server, n uint64) map[uint64]int {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		got := r.auditIndexes(t)
+		got := auditIndexes(t, rs)
 		all := true
 		for i := range n {
 			if got[i] == 0 {
@@ -154,7 +58,7 @@ func (r *syslogReceiver) waitAudit(t *testing.T, n uint64) map[uint64]int {
 // cluster on PostgreSQL and MariaDB, with its own data directory (decision
 // log, SIEM cursor file) and the shared spool and audit key; rs, if not
 // nil, is its SIEM.
-func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslogReceiver) string {
+func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *rsyslogtest.Server) string {
 	t.Helper()
 	data := filepath.Join(w.dir, name)
 	c := gateway.DevConfig(w.pki, data)
@@ -165,7 +69,7 @@ func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *syslo
 	c.Store.SpoolDir = filepath.Join(w.dir, "shared-spool")
 	c.Audit.MySQL.DSN, c.Audit.KeyFile = myDSN, filepath.Join(w.dir, "shared-audit.key")
 	if rs != nil {
-		c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.addr, CAFile: rs.caFile, Hostname: name},
+		c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.Addr, CAFile: rs.CAFile, Hostname: name},
 			PollInterval: 20 * time.Millisecond}
 	}
 	b, err := c.Marshal()
@@ -216,7 +120,7 @@ func clusterEngines(t *testing.T) (pgDSN, myDSN string) {
 // received, none is missing, and only the batch in flight at the kill may
 // come twice (at least once; audit_index is the receiver's dedup key).
 func TestSIEMOneForwarderPerCluster(t *testing.T) {
-	rs := startSyslog(t)
+	rs := rsyslogtest.Start(t)
 	pgDSN, myDSN := clusterEngines(t)
 	w := newWorld(t, "")
 	ga := w.startConfig(clusterReplica(t, w, "ra", pgDSN, myDSN, rs), "")
@@ -255,7 +159,7 @@ func TestSIEMOneForwarderPerCluster(t *testing.T) {
 	}
 	traffic(ga, gb)
 	before := logSize()
-	got := rs.waitAudit(t, before)
+	got := waitAudit(t, rs, before)
 	for i, n := range got {
 		if n != 1 {
 			t.Fatalf("with two replicas running, audit entry %d was received %d times: more than one forwarder", i, n)
@@ -273,7 +177,7 @@ func TestSIEMOneForwarderPerCluster(t *testing.T) {
 	killed := time.Now()
 	traffic(other)
 	after := logSize()
-	got = rs.waitAudit(t, after)
+	got = waitAudit(t, rs, after)
 	t.Logf("the other replica forwarded the log to %d entries %v after the kill", after, time.Since(killed).Round(time.Millisecond))
 	if !strings.Contains(other.out.String(), holds) {
 		t.Error("the surviving replica never took the forwarding over")
