@@ -133,3 +133,47 @@ func TestClusterAdminAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterApprovalAtOnce: a four-eyes approval given through replica B
+// lets replica A's very next send to the recipient through: A reads the
+// matter's grants from the shared store on every decision.
+func TestClusterApprovalAtOnce(t *testing.T) {
+	const matter = "HL-2026-0042"
+	dir := gatewaytest.PolicyDir(t, func(file string, doc map[string]any) {
+		if file != "matters.json" {
+			return
+		}
+		ms, _ := doc["matters"].(map[string]any)
+		rec, _ := ms[matter].(map[string]any)
+		if rec == nil {
+			panic("test data: no matter " + matter)
+		}
+		rec["permitted_recipients"] = map[string]any{"organisations": []any{}}
+	})
+	c := startCluster(t)
+	a := gatewaytest.Start(t, c.replica("a"), gatewaytest.WithPolicyDir(dir))
+	const partner = "spiffe://harbor-law.example/partner/carol"
+	a.AddIdentity(partner)
+	b := a.StartReplica(t, c.replica("b"), gatewaytest.WithPolicyDir(dir))
+	aliceA := newAPIClient(t, a, gatewaytest.Alice, false)
+	aliceB := newAPIClient(t, b, gatewaytest.Alice, false)
+	carolB := newAPIClient(t, b, partner, false)
+	teamA := newAPIClient(t, a, gatewaytest.Team, false)
+	ct := encrypt(t, make([]byte, 1<<10), teamA.register().Recipient())
+
+	if st, _, e := aliceA.create([]string{gatewaytest.Team}, nil, ct, nil); st != http.StatusForbidden {
+		t.Fatalf("send on A to a recipient the matter does not permit: %d %+v, want 403", st, e)
+	}
+	var req api.MatterRequest
+	st, body := aliceB.json(http.MethodPost, api.PathMatterRequests, api.MatterRequestCreate{Matter: matter,
+		Recipient: gatewaytest.Team, Reason: "second-level review in Manila"})
+	if st/100 != 2 || json.Unmarshal(body, &req) != nil || req.ID == "" {
+		t.Fatalf("request on B: %d %s", st, body)
+	}
+	if st, body := carolB.json(http.MethodPost, api.PathMatterRequests+"/"+req.ID+"/approve", nil); st/100 != 2 {
+		t.Fatalf("approval on B: %d %s", st, body)
+	}
+	if st, _, e := aliceA.create([]string{gatewaytest.Team}, nil, ct, nil); st != http.StatusCreated {
+		t.Fatalf("send on A right after the approval on B: %d %+v, want 201", st, e)
+	}
+}
