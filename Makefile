@@ -23,7 +23,7 @@ help:
 	@echo "make fuzz   - every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)"
 	@echo "make bench  - 1 GiB and 20,000 files through the gateway beside OpenSSH sftp (-r) and age; CPU floors (docs/performance.md)"
 	@echo "make bench-audit - audit log: entries appended per second, upload completion to receipt p50/p99 (private and public entries); incident report over 100,000 entries"
-	@echo "make load   - one gateway under 200 + 20 concurrent senders for LOAD_DURATION (60s): errors, p50/p99, peak RSS, fds"
+	@echo "make load   - 200 + 20 concurrent senders for LOAD_DURATION (60s) on one gateway, then on three replicas on PostgreSQL + MariaDB (LOAD_BACKENDS): transfers/s, errors, p50/p99, peak RSS, fds"
 	@echo "make bench-wan - lex vs sftp over emulated 150-250 ms lossy paths (Linux, root; WAN_SIZE=256MiB)"
 	@echo "make build  - build bin/lex and bin/lexgate"
 
@@ -175,10 +175,13 @@ bench-audit:
 
 # One lexgate under load on loopback for LOAD_DURATION: 200 senders of 1 MiB and
 # 20 of 256 MiB bundles, receivers downloading and acknowledging (purged as they
-# go); prints completed, errors, p50/p99, peak RSS and descriptors before/after.
+# go); prints completed, transfers/s, errors, p50/p99, peak RSS and descriptors
+# before/after. Then the same on three replicas on PostgreSQL + MariaDB and a
+# shared spool (LOAD_BACKENDS=embedded for the first alone), side by side.
 LOAD_DURATION ?= 60s
-load: build
-	$(GO) run ./cmd/lexload -lexgate $(BIN)/lexgate -duration $(LOAD_DURATION)
+LOAD_BACKENDS ?= embedded,cluster
+load: build deb-deps
+	$(GO) run ./cmd/lexload -lexgate $(BIN)/lexgate -duration $(LOAD_DURATION) -backends $(LOAD_BACKENDS)
 
 # lex and OpenSSH sftp over an emulated long, lossy path between two network
 # namespaces (a Go packet forwarder on TUN devices; Linux, root). WAN_SIZE sets

@@ -346,9 +346,10 @@ func (a *adaptiveRT) CloseIdle() { a.paths[pathTCP].rt.CloseIdle() }
 // BulkTransport is the transport ciphertext goes over now: TransportTCP or
 // TransportQUIC.
 func (c *Client) BulkTransport() string {
-	switch rt := c.bulkRT.(type) {
+	ep := c.ep.Load()
+	switch rt := ep.bulkRT.(type) {
 	case nil:
-		return c.transport
+		return ep.transport
 	case *adaptiveRT:
 		return rt.name()
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,18 +28,21 @@ const maxErrorBody = 1 << 20
 // Client talks to a lexgate gateway over mutual TLS, HTTP/3 or HTTP/2. Errors the
 // gateway sends are returned as *[api.Error].
 type Client struct {
-	addr      string
 	tc        *tls.Config
-	base      string
-	hc        *http.Client
-	bulk      *http.Client // ciphertext up and down: HTTP/1.1 over TCP, else hc
-	bulkRT    roundTripper
-	rt        roundTripper
-	ids       idSource // the SVID and bundles, current at each use
+	base      string       // the first replica's URL; requests go to the current one (failoverRT)
+	hc        *http.Client // control requests, to the current replica
+	bulk      *http.Client // ciphertext up and down: HTTP/1.1 over TCP, else the control transport
+	ids       idSource     // the SVID and bundles, current at each use
 	id        spiffeid.ID
 	gatewayID spiffeid.ID // the gateway's SPIFFE ID: the signer of custodial registrations
-	transport string
-	log       *logState // the audit log as verified by followLog, nil without log_key
+	log       *logState   // the audit log as verified by followLog, nil without log_key
+
+	// The replicas (replicas.go): every address given, the transport mode,
+	// and the replica in use with its transports, replaced by failover.
+	addrs []string
+	mode  string
+	epMu  sync.Mutex // serializes failovers
+	ep    atomic.Pointer[endpoint]
 
 	// reconnect is how long one outage may last before a request gives up
 	// (0, the default of Dial, never retries; lex sets --reconnect).
@@ -84,21 +88,18 @@ func Dial(ctx context.Context, cfg *Config, mode string, verbose io.Writer) (*Cl
 		return nil, err
 	}
 	c := &Client{
-		addr:      addr,
 		tc:        tc,
 		base:      "https://" + addr,
-		hc:        &http.Client{Transport: rt},
-		rt:        rt,
 		ids:       ids,
 		id:        svid.ID,
 		gatewayID: cfg.gatewayID(),
-		transport: name,
 		verbose:   verbose,
+		addrs:     cfg.gateways(),
+		mode:      mode,
 	}
-	c.bulk = c.hc
-	if c.bulkRT = bulkTransport(mode, name, tc, rt, verbose); c.bulkRT != nil {
-		c.bulk = &http.Client{Transport: c.bulkRT}
-	}
+	c.ep.Store(&endpoint{addr: addr, rt: rt, transport: name, bulkRT: bulkTransport(mode, name, tc, rt, verbose)})
+	c.hc = &http.Client{Transport: failoverRT{c: c}}
+	c.bulk = &http.Client{Transport: failoverRT{c: c, bulk: true}}
 	return c, nil
 }
 
@@ -109,10 +110,7 @@ func (c *Client) SetReconnect(d time.Duration) { c.reconnect = max(d, 0) }
 
 // Close releases the client's connections.
 func (c *Client) Close() error {
-	if c.bulkRT != nil {
-		c.bulkRT.Close()
-	}
-	err := c.rt.Close()
+	err := c.ep.Load().close()
 	c.ids.Close()
 	return err
 }
@@ -122,7 +120,7 @@ func (c *Client) Close() error {
 func (c *Client) ID() spiffeid.ID { return c.id }
 
 // Transport is the transport in use: TransportQUIC or TransportTCP.
-func (c *Client) Transport() string { return c.transport }
+func (c *Client) Transport() string { return c.ep.Load().transport }
 
 // do sends req and returns a 2xx response; any other reply becomes an error, the
 // gateway's *api.Error when it sent one.
@@ -149,17 +147,18 @@ func (c *Client) doWith(hc *http.Client, req *http.Request) (*http.Response, err
 
 // once sends req one time; see do.
 func (c *Client) once(hc *http.Client, req *http.Request) (*http.Response, error) {
+	ep := c.ep.Load()
 	resp, err := hc.Do(req)
 	if err != nil {
 		if herr := handshakeError(err); herr != nil {
 			return nil, herr
 		}
-		if c.transport == TransportTCP && req.Context().Err() == nil {
-			if herr := diagnoseTLS(c.addr, c.tc); herr != nil {
+		if ep.transport == TransportTCP && req.Context().Err() == nil {
+			if herr := diagnoseTLS(ep.addr, c.tc); herr != nil {
 				return nil, herr
 			}
 		}
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, explain(c.addr, err))
+		return nil, &replicaError{addr: ep.addr, err: fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, explain(ep.addr, err))}
 	}
 	c.reached.Store(true)
 	if resp.StatusCode/100 == 2 {

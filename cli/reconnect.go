@@ -54,6 +54,11 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 	if r.since.IsZero() {
 		r.since = time.Now()
 	}
+	if time.Since(r.since) < r.c.reconnect && r.c.failover(ctx, err) {
+		// Another replica answers: retry there at once, within the same
+		// outage's window.
+		return true
+	}
 	if time.Since(r.since) >= r.c.reconnect {
 		return false
 	}
@@ -102,9 +107,10 @@ func (c *Client) transient(ctx context.Context, err error) bool {
 // request dials afresh: a QUIC connection to a gateway that restarted would
 // otherwise be used until its idle timeout.
 func (c *Client) resetConns() {
-	c.rt.CloseIdle()
-	if c.bulkRT != nil {
-		c.bulkRT.CloseIdle()
+	ep := c.ep.Load()
+	ep.rt.CloseIdle()
+	if ep.bulkRT != nil {
+		ep.bulkRT.CloseIdle()
 	}
 }
 

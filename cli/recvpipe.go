@@ -308,6 +308,7 @@ type netSource struct {
 	failures  int
 	start     time.Time
 	from      int64
+	addr      string // the replica the open body comes from
 }
 
 func (s *netSource) Read(p []byte) (int, error) {
@@ -342,10 +343,12 @@ func (s *netSource) open() error {
 	if s.body != nil {
 		return nil
 	}
+	addr := s.r.c.ep.Load().addr
 	body, partial, err := s.r.c.Download(s.ctx, s.id, s.pos)
 	if err != nil {
 		return err
 	}
+	s.addr = addr
 	if !partial && s.pos > 0 {
 		// The whole ciphertext came: skip what the pipeline already has.
 		if _, err := io.CopyN(io.Discard, body, s.pos); err != nil {
@@ -369,6 +372,13 @@ func (s *netSource) retry(err error) bool {
 	var ae *api.Error
 	if s.ctx.Err() != nil || s.failures >= uploadAttempts || errors.As(err, &ae) || handshakeError(err) != nil {
 		return false
+	}
+	if addr := s.addr; addr != "" {
+		s.addr = "" // once per body
+		if s.r.c.failover(s.ctx, &replicaError{addr: addr, err: err}) {
+			// The replica the body came from is gone: on at once to the next.
+			return true
+		}
 	}
 	s.failures++
 	select {

@@ -193,7 +193,9 @@ func (s *sender) stream(ctx context.Context, dir, key string, in *bundleInputs, 
 			return nil, nil, fmt.Errorf("upload of %s: %w", t.ID, err)
 		}
 		s.e.verbosef("the streamed upload stopped (%v); resuming from the spool", err)
-		s.c.resetConns() // a gateway that went away took the control connection with it
+		if !s.c.failover(ctx, err) { // a replica gone: on to the next at once
+			s.c.resetConns() // a gateway that went away took the control connection with it
+		}
 		if err := s.upload(ctx, t.ID, st.Spool, e.size); err != nil {
 			return nil, nil, s.uploadFailed(dir, st, err)
 		}

@@ -46,7 +46,9 @@ func TestUploadStreams(t *testing.T) {
 		{TransportQUIC, 1, 256 << 20, 150 * time.Millisecond, 0},
 		{TransportQUIC, 3, 1 << 20, time.Millisecond, 3}, // --streams
 	} {
-		s := &sender{c: &Client{transport: c.bulk}, o: &sendOptions{streams: c.flag}}
+		cl := &Client{}
+		cl.ep.Store(&endpoint{transport: c.bulk})
+		s := &sender{c: cl, o: &sendOptions{streams: c.flag}}
 		if got, why := s.uploadStreams(c.left, c.reply); got != c.want || why == "" {
 			t.Errorf("%s, %d bytes, reply %v, --streams %d: %d streams (%s), want %d", c.bulk, c.left, c.reply, c.flag, got, why, c.want)
 		}

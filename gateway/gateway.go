@@ -75,6 +75,7 @@ type Gateway struct {
 	sftp     *sftpfront.Server // nil unless sftp.listen is set
 	svc      *transfer.Service
 	live     *liveConns // live connections by SPIFFE ID, for revocations
+	revs     *revocationSync
 
 	// sweeper is the retention sweeper's goroutine, started by Serve and
 	// stopped by Shutdown (or Serve's end) before the store closes.
@@ -169,7 +170,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: store: %w", err)
 	}
 	g.live = newLiveConns(g.id.IsRevoked)
-	if err := g.loadRevocations(ctx); err != nil {
+	g.revs = newRevocationSync(g)
+	if err := g.revs.refresh(ctx); err != nil {
 		return nil, err
 	}
 	acfg := cfg.Audit
@@ -192,7 +194,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 	svc, err := transfer.New(cfg.Transfer, transfer.Deps{Risk: tracker, RiskAlert: riskAlerts.Inc, Store: g.store, Policy: g.policy,
 		Bundles: g.id, Revoked: g.id.IsRevoked, Log: log, Audit: g.audit,
 		Custodial: custodialAccounts(cfg.SFTP), GatewayID: g.id.ID().String(), StaticHold: g.policy.MatterHeld,
-		Revoker: revoker{g}})
+		Revoker: revoker{g}, Refresh: g.sharedRefresh()})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

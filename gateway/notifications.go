@@ -28,7 +28,11 @@ func newForwarders(cfg Config, decisionLog string, s *store.Store, al *audit.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := siem.New(cfg.SIEM, siem.Deps{DecisionLog: decisionLog, Audit: entries, Log: log})
+	deps := siem.Deps{DecisionLog: decisionLog, Audit: entries, Log: log}
+	if cfg.Store.Driver == store.DriverPostgres {
+		deps.Shared = siemCursor{s}
+	}
+	f, err := siem.New(cfg.SIEM, deps)
 	return n, f, err
 }
 
@@ -38,7 +42,11 @@ func (g *Gateway) startForwarders(ctx context.Context) {
 	if g.siem != nil {
 		fwd = g.siem.Run
 	}
-	g.bg.start(ctx, g.notifier.Run, fwd)
+	var revs func(context.Context)
+	if g.sharedStore() {
+		revs = g.revs.watch
+	}
+	g.bg.start(ctx, g.notifier.Run, fwd, revs)
 }
 
 // background runs the gateway's long-lived workers besides the sweeper —

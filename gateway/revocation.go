@@ -5,14 +5,18 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/identity"
+	"github.com/lexgate/lexgate/gateway/store"
 	"github.com/lexgate/lexgate/gateway/transfer"
 )
 
@@ -144,11 +148,7 @@ var _ transfer.Revoker = revoker{}
 
 func (r revoker) Revoke(ctx context.Context, id spiffeid.ID) int {
 	r.g.id.Revoke(id)
-	n := r.g.live.closeID(id)
-	if r.g.sftp != nil {
-		n += r.g.sftp.CloseIdentity(id)
-	}
-	return n
+	return r.g.cut(id)
 }
 
 func (r revoker) Unrevoke(id spiffeid.ID) error {
@@ -158,22 +158,150 @@ func (r revoker) Unrevoke(id spiffeid.ID) error {
 
 func (r revoker) ConfigRevocations() []spiffeid.ID { return r.g.id.ConfigRevocations() }
 
-// loadRevocations puts the store's run-time revocations on the deny list,
-// beside the config file's, before the gateway serves.
-func (g *Gateway) loadRevocations(ctx context.Context) error {
-	rs, err := g.store.Revocations(ctx)
+// cut closes every live connection and SFTP session of id on this replica
+// and returns how many.
+func (g *Gateway) cut(id spiffeid.ID) int {
+	n := g.live.closeID(id)
+	if g.sftp != nil {
+		n += g.sftp.CloseIdentity(id)
+	}
+	return n
+}
+
+// Revocations across replicas (issue 19). The deny list the handshakes read
+// is in memory; the store is the truth every replica shares. A revocation
+// bumps the store's revocations version in its own transaction, so:
+//
+//   - before every decision the core calls revocationSync.refresh, one
+//     indexed read of the version: when it moved, the replica reads the
+//     revocations again, applies the difference to its deny list and closes
+//     the live connections of each newly revoked identity. The request after
+//     an admin's revoke has returned, on any replica, is refused;
+//   - a replica with no request to trigger that still cuts open sessions:
+//     on PostgreSQL each change NOTIFYs the replicas (watch), and a poll of
+//     the version every revocationPoll catches a notification lost while
+//     the listening connection was being re-established.
+//
+// On the embedded default one process owns the store, the admin call
+// updates the deny list itself, and refresh reads an unchanged version.
+
+// revocationPoll is how often a replica on a shared store reads the
+// revocations version without a request or a notification asking.
+const revocationPoll = 2 * time.Second
+
+// revocationSync keeps this replica's deny list in step with the store.
+type revocationSync struct {
+	g    *Gateway
+	seen atomic.Int64 // the store version the deny list reflects; -1: none yet
+
+	mu      sync.Mutex
+	applied map[spiffeid.ID]struct{} // the run-time revocations read from the store
+}
+
+func newRevocationSync(g *Gateway) *revocationSync {
+	r := &revocationSync{g: g, applied: map[spiffeid.ID]struct{}{}}
+	r.seen.Store(-1)
+	return r
+}
+
+// refresh brings the deny list up to the store's revocations: a no-op but
+// for one read while the version has not moved.
+func (r *revocationSync) refresh(ctx context.Context) error {
+	v, err := r.g.store.RevocationsVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("gateway: revocations: %w", err)
 	}
-	for _, r := range rs {
-		id, err := spiffeid.FromString(r.ID)
+	if v == r.seen.Load() {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v == r.seen.Load() {
+		return nil
+	}
+	// Read after the version: a change between the two reads is in the
+	// list, and moves the version again, so it is read once more, harmlessly.
+	rs, err := r.g.store.Revocations(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: revocations: %w", err)
+	}
+	now := make(map[spiffeid.ID]struct{}, len(rs))
+	for _, rv := range rs {
+		id, err := spiffeid.FromString(rv.ID)
 		if err != nil {
-			return fmt.Errorf("gateway: stored revocation %q: %w", r.ID, err)
+			return fmt.Errorf("gateway: stored revocation %q: %w", rv.ID, err)
 		}
-		g.id.Revoke(id)
+		now[id] = struct{}{}
 	}
-	if len(rs) > 0 {
-		g.log.Info("run-time revocations loaded", "count", len(rs))
+	for id := range now {
+		if _, ok := r.applied[id]; ok {
+			continue
+		}
+		r.g.id.Revoke(id)
+		if n := r.g.cut(id); n > 0 {
+			r.g.log.Warn("revoked identity's sessions closed", "id", id.String(), "closed_connections", n)
+		}
 	}
+	for id := range r.applied {
+		if _, ok := now[id]; !ok {
+			if _, err := r.g.id.Unrevoke(id); err != nil {
+				return fmt.Errorf("gateway: lifting the revocation of %s: %w", id, err)
+			}
+		}
+	}
+	if !maps.Equal(now, r.applied) {
+		r.g.log.Info("run-time revocations read from the store", "count", len(now), "version", v)
+	}
+	r.applied = now
+	r.seen.Store(v)
 	return nil
+}
+
+// watch cuts the sessions of identities revoked on other replicas while no
+// request asks: it refreshes on every notification of the store and every
+// revocationPoll, until ctx ends.
+func (r *revocationSync) watch(ctx context.Context) {
+	refresh := func() {
+		if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+			r.g.log.Error("revocations: refresh", "err", err)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		t := time.NewTicker(revocationPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				refresh()
+			}
+		}
+	})
+	for ctx.Err() == nil {
+		err := r.g.store.WatchRevocations(ctx, refresh, refresh)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		r.g.log.Warn("revocations: listening for changes failed; the poll covers until it is back", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(revocationPoll):
+		}
+	}
+}
+
+// sharedStore reports whether other replicas may write the store.
+func (g *Gateway) sharedStore() bool { return g.cfg.Store.Driver == store.DriverPostgres }
+
+// sharedRefresh is the core's Refresh: the revocations version read before
+// each decision on a shared store; nil on the embedded default, where this
+// process makes every change itself.
+func (g *Gateway) sharedRefresh() func(context.Context) error {
+	if !g.sharedStore() {
+		return nil
+	}
+	return g.revs.refresh
 }

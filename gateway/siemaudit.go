@@ -8,6 +8,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/lexgate/lexgate/gateway/audit"
+	"github.com/lexgate/lexgate/gateway/siem"
+	"github.com/lexgate/lexgate/gateway/store"
 )
 
 // auditEntries lets the SIEM forwarder follow the audit log: the entries
@@ -56,4 +58,20 @@ func (a *auditEntries) Entries(ctx context.Context, from uint64, fn func(index u
 		}
 		return fn(i, b)
 	})
+}
+
+// siemLockName is the store lock the cluster's SIEM audit forwarder holds.
+const siemLockName = "siem-audit"
+
+// siemCursor is the SIEM forwarder's audit cursor and election on a store
+// the replicas share: the audit log is one for the cluster, so one
+// replica at a time forwards it, from where the last one stopped.
+type siemCursor struct{ s *store.Store }
+
+var _ siem.SharedCursor = siemCursor{}
+
+func (c siemCursor) Lock(ctx context.Context) (func(), error) { return c.s.Lock(ctx, siemLockName) }
+func (c siemCursor) Load(ctx context.Context) (uint64, error) { return c.s.SIEMAuditCursor(ctx) }
+func (c siemCursor) Save(ctx context.Context, next uint64) error {
+	return c.s.SetSIEMAuditCursor(ctx, next)
 }

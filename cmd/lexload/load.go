@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -44,13 +45,16 @@ type rig struct {
 	o     *options
 	dir   string
 	pki   string
-	gw    *gateway
+	be    *backend
 	svid  *x509svid.SVID
 	log   io.Writer
 	queue map[string]chan string // class name → transfers to receive
+	dials atomic.Int64           // clients dialled: each starts at the next replica
 }
 
-func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
+// load runs the load against each backend of o in turn and returns their
+// reports (those done when it fails).
+func load(ctx context.Context, o *options, log io.Writer) ([]*report, error) {
 	dir := o.dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "lexload-")
@@ -64,40 +68,68 @@ func load(ctx context.Context, o *options, log io.Writer) (*report, error) {
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	rg := &rig{o: o, dir: dir, pki: filepath.Join(dir, "pki"), log: log}
-	if err := certs.MintDev(rg.pki, certs.DefaultDevSpec()); err != nil {
+	// The database servers run as their own users (as root): they must
+	// reach the directories inside.
+	os.Chmod(dir, 0o711)
+	pki := filepath.Join(dir, "pki")
+	if err := certs.MintDev(pki, certs.DefaultDevSpec()); err != nil {
 		return nil, fmt.Errorf("mint dev PKI: %w", err)
 	}
+	var rs []*report
+	for _, kind := range o.backends {
+		r, err := loadOn(ctx, o, kind, dir, pki, log)
+		if err != nil {
+			return rs, fmt.Errorf("%s: %w", kind, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+// loadOn runs the load against one backend.
+func loadOn(ctx context.Context, o *options, kind, dir, pki string, log io.Writer) (*report, error) {
+	rg := &rig{o: o, dir: filepath.Join(dir, kind), pki: pki, log: log}
 	var err error
 	if rg.svid, err = certs.LoadSVID(rg.svidFiles(alice)); err != nil {
 		return nil, err
 	}
-	gw, err := startGateway(o.lexgate, dir, rg.pki, filepath.Join(dir, "lexgate.log"))
+	be, err := startBackend(ctx, o, kind, dir, pki, log)
 	if err != nil {
 		return nil, err
 	}
-	rg.gw = gw
-	defer gw.kill()
-	fmt.Fprintf(log, "lexload: lexgate pid %d on %s, work directory %s\n", gw.pid(), gw.addr, dir)
-
-	r := &report{o: o, pid: gw.pid()}
-	data := filepath.Join(dir, "data")
-	if r.fdsBefore, err = countFDs(gw.pid(), data); err != nil {
-		return nil, err
+	rg.be = be
+	defer func() {
+		if err := be.close(); err != nil {
+			fmt.Fprintf(log, "lexload: stopping the %s backend: %v\n", kind, err)
+		}
+	}()
+	r := &report{o: o, backend: kind, pooled: be.pooled}
+	for i, g := range be.gws {
+		fmt.Fprintf(log, "lexload: %s: %s pid %d on %s, work directory %s\n", kind, be.names[i], g.pid(), g.addr, dir)
+		gr := &gatewayReport{name: be.names[i], pid: g.pid()}
+		if gr.fdsBefore, err = countFDs(g.pid(), be.data[i], be.spool); err != nil {
+			return nil, err
+		}
+		r.gateways = append(r.gateways, gr)
 	}
 	if err := rg.run(ctx, r); err != nil {
 		return nil, err
 	}
-	// Every client has gone: give the gateway a moment to see their connections close.
-	r.fdsAfter, _ = countFDs(gw.pid(), data)
-	for deadline := time.Now().Add(10 * time.Second); r.fdsAfter.leaks(r.fdsBefore) && time.Now().Before(deadline); {
-		time.Sleep(250 * time.Millisecond)
-		r.fdsAfter, _ = countFDs(gw.pid(), data)
+	// Every client has gone: give the gateways a moment to see their connections close.
+	for i, g := range be.gws {
+		gr := r.gateways[i]
+		gr.fdsAfter, _ = countFDs(g.pid(), be.data[i], be.spool)
+		for deadline := time.Now().Add(10 * time.Second); gr.fdsAfter.leaks(gr.fdsBefore, !be.pooled) && time.Now().Before(deadline); {
+			time.Sleep(250 * time.Millisecond)
+			gr.fdsAfter, _ = countFDs(g.pid(), be.data[i], be.spool)
+		}
+		gr.hwm, _ = benchkit.ProcStatus(g.pid(), "VmHWM")
 	}
-	r.hwm, _ = benchkit.ProcStatus(gw.pid(), "VmHWM")
-	r.spoolFiles, r.spoolBytes = spoolUse(dir)
-	if err := gw.stop(); err != nil {
-		fmt.Fprintf(log, "lexload: lexgate stop: %v\n", err)
+	r.spoolFiles, r.spoolBytes = spoolUse(be.spool)
+	for i, g := range be.gws {
+		if err := g.stop(); err != nil {
+			fmt.Fprintf(log, "lexload: %s stop: %v\n", be.names[i], err)
+		}
 	}
 	return r, nil
 }
@@ -198,13 +230,18 @@ func (rg *rig) svidFiles(id string) (string, string) {
 	return base + ".crt", base + ".key"
 }
 
+// dial connects a client as id, given every gateway's address, starting
+// at the next one in turn: the clients spread over a cluster's replicas.
 func (rg *rig) dial(ctx context.Context, id string) (*cli.Client, error) {
 	cert, key := rg.svidFiles(id)
-	cfg := &cli.Config{Gateway: rg.gw.addr, GatewayID: gatewayID, SVIDCert: cert, SVIDKey: key,
+	addrs := rg.be.addrs()
+	n := int(rg.dials.Add(1)-1) % len(addrs)
+	addrs = append(addrs[n:], addrs[:n]...)
+	cfg := &cli.Config{Gateway: strings.Join(addrs, ","), GatewayID: gatewayID, SVIDCert: cert, SVIDKey: key,
 		Bundles: map[string]string{
 			"harbor-law.example": filepath.Join(rg.pki, "harbor-law.example", "bundle.pem"),
 			"manila-lpo.example": filepath.Join(rg.pki, "manila-lpo.example", "bundle.pem"),
-		}, LogKey: rg.gw.logKey, Path: filepath.Join(rg.dir, "lex.yaml")}
+		}, LogKey: rg.be.gws[0].logKey, Path: filepath.Join(rg.dir, "lex.yaml")}
 	c, err := cli.Dial(ctx, cfg, rg.o.transport, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dial the gateway as %s: %w", id, err)

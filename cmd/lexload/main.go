@@ -1,9 +1,13 @@
 // Command lexload is lexgate's bounded load test on loopback: it starts one real
 // lexgate process, points many concurrent lex clients (cli.Client, the library
 // under the lex command) at it for a fixed time, and prints what the gateway
-// held up to.
+// held up to. With -backends embedded,cluster it then does the same against
+// three replicas on the cluster backends — PostgreSQL metadata, the audit log
+// in MariaDB, a shared spool, the engines started privately on loopback —
+// each client given every replica's address (its own first, in turn), and
+// prints the two side by side.
 //
-//	go run ./cmd/lexload -lexgate bin/lexgate -duration 60s
+//	go run ./cmd/lexload -lexgate bin/lexgate -duration 60s -backends embedded,cluster
 //
 // By default 200 senders loop sending 1 MiB bundles and 20 loop sending 256 MiB
 // bundles, each as alice to the review team: sign a manifest, create the
@@ -12,9 +16,10 @@
 // gateway runs with transfer.purge_on_ack, so acknowledged ciphertext is deleted
 // as it goes and the disk stays bounded. At the end it prints, per class, the
 // transfers completed, errors, transfers cut by the end of the run, and p50/p99
-// latency (create to last byte acknowledged); the gateway's peak RSS (VmHWM);
-// and its open file descriptors before the clients connected and after they
-// left. It exits 1 if any transfer failed or descriptors leaked.
+// latency (create to last byte acknowledged) and transfers per second; each
+// gateway's peak RSS (VmHWM); and its open file descriptors before the
+// clients connected and after they left. It exits 1 if any transfer failed
+// or descriptors leaked.
 //
 // `make load` runs it (LOAD_DURATION, default 60s).
 package main
@@ -41,14 +46,25 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "lexload:", err)
 		return 2
 	}
-	r, err := load(ctx, o, os.Stderr)
+	rs, err := load(ctx, o, os.Stderr)
+	for i, r := range rs {
+		if i > 0 {
+			fmt.Println()
+		}
+		r.print(os.Stdout)
+	}
+	if len(rs) > 1 {
+		fmt.Println()
+		printSummary(os.Stdout, rs)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lexload:", err)
 		return 1
 	}
-	r.print(os.Stdout)
-	if !r.ok() {
-		return 1
+	for _, r := range rs {
+		if !r.ok() {
+			return 1
+		}
 	}
 	return 0
 }
@@ -64,6 +80,8 @@ type options struct {
 	receivers  int    // concurrent downloaders
 	transport  string // tcp, quic or auto
 	keepOnExit bool
+	backends   []string // what to run against, in order: backendEmbedded, backendCluster
+	replicas   int      // replicas of the cluster backend
 }
 
 // class is a kind of sender: how many, sending bundles of what size.
@@ -87,7 +105,13 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.receivers, "receivers", 16, "concurrent receivers downloading and acknowledging")
 	fs.StringVar(&o.transport, "transport", "tcp", "lex transport: tcp, quic or auto")
 	fs.BoolVar(&o.keepOnExit, "keep", false, "keep the work directory")
+	backends := fs.String("backends", backendEmbedded, "comma-separated: embedded (one lexgate, SQLite) and/or cluster (-replicas replicas on PostgreSQL + MariaDB, shared spool), run one after the other")
+	fs.IntVar(&o.replicas, "replicas", 3, "replicas of the cluster backend")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var err error
+	if o.backends, err = parseBackends(*backends); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -102,6 +126,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("sizes must be positive")
 	case o.receivers < 1:
 		return nil, fmt.Errorf("-receivers %d: want at least 1", o.receivers)
+	case o.replicas < 1:
+		return nil, fmt.Errorf("-replicas %d: want at least 1", o.replicas)
 	}
 	return o, nil
 }

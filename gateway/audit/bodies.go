@@ -119,6 +119,15 @@ func (l *Log) Event(ctx context.Context, index uint64) (Event, error) {
 		return Event{}, err
 	}
 	lf, err := ParseLeaf(b)
+	if err == nil && lf.Public == nil && lf.Commitment != nil {
+		// A private entry this process has not indexed: on a shared log,
+		// another replica appended it. Its body is in the shared store.
+		salt, body, berr := l.bodies.get(lf.Commitment)
+		if berr != nil {
+			return Event{}, fmt.Errorf("audit: entry %d: %w", index, berr)
+		}
+		return lf.Open(salt, body)
+	}
 	if err != nil || lf.Public == nil {
 		return Event{}, fmt.Errorf("audit: entry %d: not a public entry and no body is known", index)
 	}
@@ -129,6 +138,17 @@ func (l *Log) Event(ctx context.Context, index uint64) (Event, error) {
 // below size to which trustDomain is a party. Public entries are left out:
 // anyone reads them from the tiles.
 func (l *Log) Bodies(ctx context.Context, trustDomain string, size uint64, fn func(Body) error) error {
+	if l.cfg.shared() {
+		l.mu.Lock()
+		behind := l.indexed < size
+		l.mu.Unlock()
+		if behind {
+			// Other replicas appended entries this one has not indexed.
+			if err := l.catchUp(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	l.mu.Lock()
 	idx := slices.Clone(l.parties[trustDomain])
 	l.mu.Unlock()
@@ -166,6 +186,11 @@ func (l *Log) remember(i uint64, ev Event, commitment []byte) {
 		}
 	}
 	if commitment == nil {
+		return
+	}
+	if _, seen := l.commits[i]; seen {
+		// Appended here and read again by catchUp: its parties are
+		// listed already (twice, Bodies would send its body twice).
 		return
 	}
 	var c [32]byte

@@ -127,8 +127,14 @@ type gw struct {
 // start runs lexgate serve on the world's data; crashAt is its LEXGATE_CRASH_AT.
 func (w *world) start(crashAt string) *gw {
 	w.t.Helper()
+	return w.startConfig(w.configPath(), crashAt)
+}
+
+// startConfig runs lexgate serve with the config file at path.
+func (w *world) startConfig(path, crashAt string) *gw {
+	w.t.Helper()
 	g := &gw{t: w.t, out: &lockedBuffer{}, exited: make(chan struct{})}
-	g.cmd = exec.Command(lexgateBin, "serve", "--config", w.configPath())
+	g.cmd = exec.Command(lexgateBin, "serve", "--config", path)
 	g.cmd.Env = append(os.Environ(), "LEXGATE_CRASH_AT="+crashAt)
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {

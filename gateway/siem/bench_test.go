@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/internal/rsyslogtest"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/siem"
 	"github.com/lexgate/lexgate/policies"
@@ -34,7 +35,7 @@ func benchDecisions(b *testing.B, forward bool) {
 	}
 	defer eng.Close()
 	if forward {
-		cert, key := tlsFiles(b, dir)
+		cert, key := rsyslogtest.TLSFiles(b, dir)
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
 			b.Fatal(err)

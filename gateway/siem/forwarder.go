@@ -30,6 +30,25 @@ type Deps struct {
 	Audit AuditSource
 	// Log receives the forwarder's own troubles; slog.Default() if nil.
 	Log *slog.Logger
+	// Shared, when not nil, is the cluster's: the audit log is one for
+	// every replica, so its entries are forwarded by one replica at a time
+	// (the holder of Shared's lock) from a cursor kept in Shared; each
+	// replica still forwards its own decision log. nil: one gateway, the
+	// audit cursor in the cursor file.
+	Shared SharedCursor
+}
+
+// SharedCursor is the audit forwarding cursor of a cluster of replicas
+// sharing one audit log and one store, and the lock that elects the one
+// replica that forwards it.
+type SharedCursor interface {
+	// Lock blocks until this replica holds the forwarding lock or ctx
+	// ends; the lock is released by unlock, or when the replica dies.
+	Lock(ctx context.Context) (unlock func(), err error)
+	// Load returns the index of the next audit entry to forward.
+	Load(ctx context.Context) (uint64, error)
+	// Save records that the entries before next were forwarded.
+	Save(ctx context.Context, next uint64) error
 }
 
 // AuditSource gives the audit log's entries from an index on, up to its
@@ -48,6 +67,9 @@ type Forwarder struct {
 	log    *slog.Logger
 	sinks  []sink
 	cursor cursor
+
+	shared     SharedCursor // nil: the audit cursor is in cursor
+	auditSinks []sink       // with shared: the audit forwarder's own connections
 }
 
 // cursor is how far forwarding got: the file (by inode, which a rename
@@ -75,6 +97,25 @@ func New(cfg Config, deps Deps) (*Forwarder, error) {
 	if f.log == nil {
 		f.log = slog.Default()
 	}
+	var err error
+	if f.sinks, err = newSinks(cfg); err != nil {
+		return nil, err
+	}
+	if deps.Shared != nil && deps.Audit != nil {
+		f.shared = deps.Shared
+		if f.auditSinks, err = newSinks(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.loadCursor(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// newSinks makes the receivers cfg names.
+func newSinks(cfg Config) ([]sink, error) {
+	var sinks []sink
 	host := cfg.Syslog.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -88,19 +129,16 @@ func New(cfg Config, deps Deps) (*Forwarder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("siem: syslog: %w", err)
 		}
-		f.sinks = append(f.sinks, &syslogSink{addr: a, tls: tc, facility: cfg.Syslog.Facility, host: host})
+		sinks = append(sinks, &syslogSink{addr: a, tls: tc, facility: cfg.Syslog.Facility, host: host})
 	}
 	if cfg.OTLP.Endpoint != "" {
 		o, err := newOTLPSink(cfg.OTLP, host)
 		if err != nil {
 			return nil, err
 		}
-		f.sinks = append(f.sinks, o)
+		sinks = append(sinks, o)
 	}
-	if err := f.loadCursor(); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return sinks, nil
 }
 
 func (f *Forwarder) loadCursor() error {
@@ -195,6 +233,11 @@ func (f *Forwarder) position(files []string) int {
 // Run forwards until ctx is done, reconnecting with backoff when a
 // receiver is away.
 func (f *Forwarder) Run(ctx context.Context) {
+	if f.shared != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); f.runShared(ctx) }()
+		defer func() { <-done }()
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := f.forward(ctx)
@@ -213,18 +256,22 @@ func (f *Forwarder) Run(ctx context.Context) {
 	f.closeSinks()
 }
 
-func (f *Forwarder) closeSinks() {
-	for _, s := range f.sinks {
+func (f *Forwarder) closeSinks() { closeSinks(f.sinks) }
+
+func closeSinks(sinks []sink) {
+	for _, s := range sinks {
 		s.close()
 	}
 }
 
 // deliver sends a batch to every sink.
-func (f *Forwarder) deliver(ctx context.Context, rs []record) error {
+func (f *Forwarder) deliver(ctx context.Context, rs []record) error { return deliver(ctx, f.sinks, rs) }
+
+func deliver(ctx context.Context, sinks []sink, rs []record) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	for _, s := range f.sinks {
+	for _, s := range sinks {
 		if err := s.send(ctx, rs); err != nil {
 			return err
 		}
@@ -288,25 +335,40 @@ func (f *Forwarder) drain() {
 	}
 }
 
-// sendAudit sends the audit entries after the cursor, in batches.
+// sendAudit sends the audit entries after the cursor, in batches. With a
+// shared cursor the audit log is the cluster forwarder's (runShared).
 func (f *Forwarder) sendAudit(ctx context.Context) error {
-	if f.audit == nil {
+	if f.audit == nil || f.shared != nil {
 		return nil
 	}
+	return f.sendAuditFrom(ctx, f.sinks, f.cursor.AuditNext, func(next uint64) error {
+		f.cursor.AuditNext = next
+		return f.saveCursor()
+	})
+}
+
+// sendAuditFrom sends the audit entries from index from to sinks, in
+// batches, calling save with the next index after each batch delivered.
+// An entry is saved only after it was delivered: a crash in between sends
+// it again (at least once; receivers deduplicate by audit_index).
+func (f *Forwarder) sendAuditFrom(ctx context.Context, sinks []sink, from uint64, save func(next uint64) error) error {
 	var batch []record
-	next := f.cursor.AuditNext
+	next, saved := from, from
 	flush := func() error {
-		if err := f.deliver(ctx, batch); err != nil {
+		if err := deliver(ctx, sinks, batch); err != nil {
 			return err
 		}
 		batch = batch[:0]
-		if next == f.cursor.AuditNext {
+		if next == saved {
 			return nil
 		}
-		f.cursor.AuditNext = next
-		return f.saveCursor()
+		if err := save(next); err != nil {
+			return err
+		}
+		saved = next
+		return nil
 	}
-	err := f.audit.Entries(ctx, f.cursor.AuditNext, func(index uint64, entry []byte) error {
+	err := f.audit.Entries(ctx, from, func(index uint64, entry []byte) error {
 		r, err := parseAudit(index, entry)
 		if err != nil {
 			f.log.Error("siem: audit entry skipped", "index", index, "err", err)
@@ -323,6 +385,71 @@ func (f *Forwarder) sendAudit(ctx context.Context) error {
 		return err
 	}
 	return flush()
+}
+
+// runShared forwards the cluster's audit log while this replica holds the
+// shared lock: it waits for the lock (another replica's forwarder may hold
+// it; this one takes over when that replica stops or dies), then sends from
+// the shared cursor every poll interval until ctx ends, and a last pass
+// within drainGrace.
+func (f *Forwarder) runShared(ctx context.Context) {
+	defer closeSinks(f.auditSinks)
+	backoff := 100 * time.Millisecond
+	var unlock func()
+	for unlock == nil {
+		var err error
+		if unlock, err = f.shared.Lock(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.log.Error("siem: the audit forwarding lock was not taken; trying again", "err", err, "in", backoff)
+			if !wait(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, 10*time.Second)
+		}
+	}
+	defer unlock()
+	f.log.Info("siem: this replica forwards the cluster's audit log")
+	pass := func(ctx context.Context) error {
+		from, err := f.shared.Load(ctx)
+		if err != nil {
+			return err
+		}
+		return f.sendAuditFrom(ctx, f.auditSinks, from, func(next uint64) error { return f.shared.Save(ctx, next) })
+	}
+	backoff = 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if err := pass(ctx); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			f.log.Warn("siem: audit forwarding interrupted; trying again", "err", err, "in", backoff)
+			closeSinks(f.auditSinks)
+			wait(ctx, backoff)
+			backoff = min(backoff*2, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		f.idle(ctx)
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drainGrace)
+	defer cancel()
+	if err := pass(dctx); err != nil {
+		f.log.Warn("siem: not every audit entry was sent before shutdown; the next forwarder sends it", "err", err)
+	}
+}
+
+// wait waits d or until ctx ends, and reports whether ctx is still live.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // idle waits a poll interval.

@@ -2,19 +2,10 @@ package siem_test
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,87 +15,10 @@ import (
 
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
+	"github.com/lexgate/lexgate/gateway/internal/rsyslogtest"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/siem"
 )
-
-// rsyslog is a running rsyslogd (Debian package rsyslog, rsyslog-gnutls;
-// `make deb-deps` installs them) receiving syslog over TLS (RFC 5425) and
-// writing each message's structured data and text to a file.
-type rsyslog struct {
-	addr   string
-	caFile string
-	out    string
-}
-
-func tlsFiles(t testing.TB, dir string) (cert, key string) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(k)
-	cert, key = filepath.Join(dir, "syslog.crt"), filepath.Join(dir, "syslog.key")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return cert, key
-}
-
-func startRsyslog(t *testing.T) *rsyslog {
-	bin, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		bin = "/usr/sbin/rsyslogd"
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("rsyslogd not found: install the Debian packages rsyslog and rsyslog-gnutls (make deb-deps)")
-		}
-	}
-	dir := t.TempDir()
-	cert, key := tlsFiles(t, dir)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	r := &rsyslog{addr: addr, caFile: cert, out: filepath.Join(dir, "received.log")}
-	conf := fmt.Sprintf(`global(workDirectory="%[1]s" maxMessageSize="64k"
-  DefaultNetstreamDriver="gtls"
-  DefaultNetstreamDriverCAFile="%[2]s"
-  DefaultNetstreamDriverCertFile="%[2]s"
-  DefaultNetstreamDriverKeyFile="%[3]s")
-module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
-input(type="imtcp" address="127.0.0.1" port="%[4]s")
-template(name="sd" type="string" string="%%msgid%% %%structured-data%% %%msg%%\n")
-action(type="omfile" file="%[5]s" template="sd" flushOnTXEnd="on" asyncWriting="off")
-`, dir, cert, key, port, r.out)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	os.WriteFile(confPath, []byte(conf), 0o600)
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid"))
-	logf, _ := os.Create(filepath.Join(dir, "rsyslogd.out"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("rsyslogd:\n%s", b)
-		}
-	})
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // an outside process: poll its port
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rsyslogd did not listen within a minute")
-		}
-	}
-}
 
 var (
 	decisionIDRE = regexp.MustCompile(`decision_id="([^"]+)"`)
@@ -112,28 +26,8 @@ var (
 )
 
 // received lists the decision ids rsyslog wrote, in order.
-func (r *rsyslog) received(t *testing.T) []string { return r.matching(t, "decision ", decisionIDRE) }
-
-// matching lists the first group of re in the lines of MSGID msgid.
-func (r *rsyslog) matching(t *testing.T, msgid string, re *regexp.Regexp) []string {
-	f, err := os.Open(r.out)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var ids []string
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		if !strings.HasPrefix(sc.Text(), msgid) {
-			continue
-		}
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			ids = append(ids, m[1])
-		}
-	}
-	return ids
+func received(t *testing.T, rs *rsyslogtest.Server) []string {
+	return rs.Matching(t, "decision", decisionIDRE)
 }
 
 // logged lists the decision ids of the decision log's files, in order.
@@ -166,9 +60,9 @@ func logged(t *testing.T, path string) []string {
 // rotations and a gateway restart in the middle — in order, none missing,
 // none twice; refusals carry their reasons.
 func TestRsyslogGetsEveryDecision(t *testing.T) {
-	rs := startRsyslog(t)
+	rs := rsyslogtest.Start(t)
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(func(c *gateway.Config) {
-		c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.addr, CAFile: rs.caFile, Hostname: "gw-1"},
+		c.SIEM = siem.Config{Syslog: siem.SyslogConfig{Addr: rs.Addr, CAFile: rs.CAFile, Hostname: "gw-1"},
 			PollInterval: 20 * time.Millisecond}
 		c.Policy.DecisionLogRotate = policy.DecisionLogRotation{MaxSize: 4 << 10, MaxAge: -1}
 	}))
@@ -201,7 +95,7 @@ func TestRsyslogGetsEveryDecision(t *testing.T) {
 	}
 	var got []string
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // rsyslog writes its file on its own time
-		got = rs.received(t)
+		got = received(t, rs)
 		if len(got) >= len(want) || time.Now().After(deadline) {
 			break
 		}
@@ -209,7 +103,7 @@ func TestRsyslogGetsEveryDecision(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rsyslog received %d decisions, the log holds %d; they differ (order, gaps or repeats):\ngot  %v\nwant %v", len(got), len(want), got, want)
 	}
-	audits := rs.matching(t, "audit ", auditIndexRE)
+	audits := rs.Matching(t, "audit", auditIndexRE)
 	for i, idx := range audits {
 		if idx != strconv.Itoa(i) {
 			t.Fatalf("audit entries received: %v; want 0, 1, 2, … with no gap or repeat", audits)
@@ -219,7 +113,7 @@ func TestRsyslogGetsEveryDecision(t *testing.T) {
 	if len(audits) < beforeRestart || beforeRestart == 0 {
 		t.Errorf("%d audit entries received, want at least the %d logged before the restart", len(audits), beforeRestart)
 	}
-	b, _ := os.ReadFile(rs.out)
+	b, _ := os.ReadFile(rs.Out)
 	if !strings.Contains(string(b), `allow="false" reasons="hipaa.no_baa"`) || !strings.Contains(string(b), `matter="HL-2026-0042"`) {
 		t.Errorf("no refusal with its reason and matter in what rsyslog received:\n%s", b)
 	}

@@ -28,6 +28,9 @@ func (s *Store) Revoke(ctx context.Context, r Revocation) error {
 		if isConstraint(err) {
 			return fmt.Errorf("%w: %s is already revoked", ErrExists, r.ID)
 		}
+		if err == nil {
+			err = s.bumpRevocations(ctx, tx)
+		}
 		if err != nil {
 			return fmt.Errorf("store: revoke: %w", err)
 		}
@@ -50,6 +53,9 @@ func (s *Store) Unrevoke(ctx context.Context, id string) (Revocation, error) {
 		}
 		r.At = time.Unix(0, at).UTC()
 		if _, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: unrevoke: %w", err)
+		}
+		if err := s.bumpRevocations(ctx, tx); err != nil {
 			return fmt.Errorf("store: unrevoke: %w", err)
 		}
 		return nil

@@ -53,6 +53,7 @@ var driverTests = []driverTest{
 	{"OutboxDeliveries", testOutboxDeliveries},
 	{"ExpiringTransfers", testExpiringTransfers},
 	{"StagedCreateReady", testStagedCreateReady},
+	{"SharedCounters", testSharedCounters},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

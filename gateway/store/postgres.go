@@ -380,6 +380,13 @@ CREATE TRIGGER outbox_approval_granted AFTER UPDATE OF approved_by ON matter_req
 WHEN (OLD.approved_by IS NULL AND NEW.approved_by IS NOT NULL) EXECUTE FUNCTION outbox_approval_granted();
 `,
 	s3Schema,
+	`
+-- Issue 19: the shared counters, as in the SQLite migration.
+CREATE TABLE shared_counters (
+	name  TEXT COLLATE "C" PRIMARY KEY,
+	value BIGINT NOT NULL
+);
+`,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

@@ -219,6 +219,17 @@ BEGIN
 END;
 `,
 	s3Schema,
+	`
+-- Issue 19: counters and cursors the replicas of a cluster share.
+-- 'revocations' is bumped in the transaction of every revocation and
+-- lifting, so a replica learns with one indexed read per request that its
+-- deny list is stale; 'siem.audit_next' is the next audit index the SIEM
+-- forwarder sends, whichever replica holds its lock.
+CREATE TABLE shared_counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+`,
 }
 
 // s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
@@ -239,7 +250,7 @@ CREATE TABLE s3_parts (
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 func init() {
 	if len(migrations) != SchemaVersion {

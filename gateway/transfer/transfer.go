@@ -112,6 +112,7 @@ type Service struct {
 	// risk keeps the statistical baselines (risk.go); nil: none.
 	risk        *risk.Tracker
 	onRiskAlert func()
+	refresh     func(context.Context) error // nil: revoked is always current
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -141,6 +142,11 @@ type Deps struct {
 	Risk *risk.Tracker
 	// RiskAlert is called for every risk alert (a metric); may be nil.
 	RiskAlert func()
+	// Refresh brings what Revoked reads up to date with the shared store
+	// before each caller is checked, so a revocation recorded by another
+	// replica refuses this replica's next request; an error refuses the
+	// request (fail closed). nil: Revoked is always current (one process).
+	Refresh func(context.Context) error
 }
 
 // New returns a core on deps.
@@ -154,7 +160,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg.withDefaults(), store: deps.Store, policy: deps.Policy,
 		bundles: deps.Bundles, revoked: deps.Revoked, now: deps.Now, log: deps.Log, audit: deps.Audit,
 		custodial: deps.Custodial, gatewayID: deps.GatewayID, staticHeld: deps.StaticHold, revoker: deps.Revoker,
-		risk: deps.Risk, onRiskAlert: deps.RiskAlert}
+		risk: deps.Risk, onRiskAlert: deps.RiskAlert, refresh: deps.Refresh}
 	if s.custodial == nil {
 		s.custodial = func(string) bool { return false }
 	}
@@ -215,6 +221,11 @@ func parties(ids []string) ([]policy.Party, error) {
 func (s *Service) checkCaller(ctx context.Context, caller spiffeid.ID, action string) error {
 	if caller.IsZero() {
 		return badRequest("no caller identity")
+	}
+	if s.refresh != nil {
+		if err := s.refresh(ctx); err != nil {
+			return fmt.Errorf("transfer: revocations: %w", err)
+		}
 	}
 	if s.revoked(caller) {
 		d := policy.Decision{Reasons: []policy.Reason{{Code: "identity.revoked", Message: caller.String() + " is revoked"}}}

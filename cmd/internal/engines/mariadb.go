@@ -1,0 +1,162 @@
+package engines
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // database/sql driver "mysql"
+)
+
+// MariaDB is a private MariaDB server: its own data directory and socket, a
+// loopback port, no grant tables (any local client is let in: for tests).
+type MariaDB struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan error
+	n    atomic.Int64
+}
+
+// MariaDBBin finds mariadbd and mariadb-install-db, or says how to install
+// them.
+func MariaDBBin() (server, install string, err error) {
+	for _, p := range []string{"/usr/sbin/mariadbd", "mariadbd"} {
+		if server, err = exec.LookPath(p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", "", errors.New("mariadbd not found: install the mariadb-server package")
+	}
+	if install, err = exec.LookPath("mariadb-install-db"); err != nil {
+		return "", "", errors.New("mariadb-install-db not found: install the mariadb-server package")
+	}
+	return server, install, nil
+}
+
+// StartMariaDB initialises and starts a server in a new temporary directory.
+// As root the server runs as the "mysql" user. Stop it with [MariaDB.Stop].
+func StartMariaDB(ctx context.Context) (*MariaDB, error) {
+	server, install, err := MariaDBBin()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "lexgate-mariadb-")
+	if err != nil {
+		return nil, fmt.Errorf("engines: %w", err)
+	}
+	m := &MariaDB{dir: dir}
+	user := []string{}
+	if os.Geteuid() == 0 {
+		cred, err := credential("mysql")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		os.Chown(dir, int(cred.Uid), int(cred.Gid))
+		user = []string{"--user=mysql"}
+	}
+	data := filepath.Join(dir, "data")
+	out, err := exec.CommandContext(ctx, install, append([]string{"--no-defaults", "--datadir=" + data,
+		"--skip-test-db", "--auth-root-authentication-method=normal"}, user...)...).CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("engines: mariadb-install-db: %w\n%s", err, out)
+	}
+	if m.port, err = freePort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("engines: %w", err)
+	}
+	defer log.Close()
+	m.cmd = exec.Command(server, append([]string{"--no-defaults", "--datadir=" + data,
+		"--port=" + strconv.Itoa(m.port), "--bind-address=127.0.0.1", "--socket=" + filepath.Join(dir, "sock"),
+		"--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2"}, user...)...)
+	m.cmd.Stdout, m.cmd.Stderr = log, log
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := m.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("engines: mariadbd: %w", err)
+	}
+	m.done = make(chan error, 1)
+	go func() { m.done <- m.cmd.Wait() }()
+	if err := m.ready(ctx); err != nil {
+		m.Stop()
+		b, _ := os.ReadFile(filepath.Join(dir, "log"))
+		return nil, fmt.Errorf("%w\n%s", err, b)
+	}
+	return m, nil
+}
+
+// ready waits until the server accepts connections, it exits, or 60 s pass.
+func (m *MariaDB) ready(ctx context.Context) error {
+	db, err := sql.Open("mysql", m.DSN(""))
+	if err != nil {
+		return fmt.Errorf("engines: %w", err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err = db.PingContext(ctx); err == nil {
+			return nil
+		}
+		select {
+		case werr := <-m.done:
+			m.done <- werr
+			return fmt.Errorf("engines: mariadbd exited: %v", werr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("engines: mariadbd not ready: %w", err)
+		}
+	}
+}
+
+// DSN returns the go-sql-driver/mysql DSN of database db ("" for none).
+func (m *MariaDB) DSN(db string) string {
+	return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s", m.port, db)
+}
+
+// Port is the server's loopback TCP port.
+func (m *MariaDB) Port() int { return m.port }
+
+// NewDatabase creates an empty database with a fresh name and returns its DSN.
+func (m *MariaDB) NewDatabase(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("t%d", m.n.Add(1))
+	db, err := sql.Open("mysql", m.DSN(""))
+	if err != nil {
+		return "", fmt.Errorf("engines: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("engines: create database: %w", err)
+	}
+	return m.DSN(name), nil
+}
+
+// Stop stops the server and removes its directory.
+func (m *MariaDB) Stop() error {
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(30 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.done
+	}
+	return os.RemoveAll(m.dir)
+}
