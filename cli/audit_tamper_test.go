@@ -95,7 +95,7 @@ func TestAuditTamperEntryTile(t *testing.T) {
 		t.Fatalf("%s holds the matter in the clear", bundle)
 	}
 	i := bytes.LastIndex(b, []byte(`"}`)) - 1 // the last hex digit of the last commitment
-	if b[i] == '0' { // another lowercase hex digit, so the commitment still parses
+	if b[i] == '0' {                          // another lowercase hex digit, so the commitment still parses
 		b[i] = '1'
 	} else {
 		b[i] = '0'
