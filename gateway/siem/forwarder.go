@@ -267,10 +267,15 @@ func closeSinks(sinks []sink) {
 // deliver sends a batch to every sink.
 func (f *Forwarder) deliver(ctx context.Context, rs []record) error { return deliver(ctx, f.sinks, rs) }
 
+// A batch once started is not abandoned when ctx ends (a shutdown): the
+// receiver may already hold it, and a batch cut off in flight is sent again
+// from the cursor, so the SIEM would get it twice. It has drainGrace to finish.
 func deliver(ctx context.Context, sinks []sink, rs []record) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainGrace)
+	defer cancel()
 	for _, s := range sinks {
 		if err := s.send(ctx, rs); err != nil {
 			return err
