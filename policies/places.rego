@@ -141,6 +141,21 @@ flows := [[source, p] | some p in counterparties] if {
 	input.action == "receive"
 } else := []
 
+# exporter_places are the jurisdictions of the exporters of the flows (the
+# `from` of each): each one's site's or party's and its organisation's. A
+# regime that keys on where the exporter is established (UK GDPR, FADP,
+# PIPL) tests it once per decision before it looks at any flow, so a
+# decision only walks the flows of the regimes that can apply.
+exporter_places := places_of(source) if {
+	input.action == "send" # flows: the source exports to each recipient
+} else := {j | some p in counterparties; some j in places_of(p)} if {
+	input.action == "receive" # each counterparty exports to the source
+} else := set()
+
+# places_of are party p's jurisdiction and its organisation's (null for
+# one it lacks).
+places_of(p) := {object.get(p, "jurisdiction", null), object.get(p, ["organisation", "jurisdiction"], null)}
+
 # bundle is the bundle of the request ({} when absent).
 bundle := object.get(input, "bundle", {})
 

@@ -19,6 +19,13 @@ ch_exporter(p) if p.jurisdiction == "CH"
 
 else if p.organisation.jurisdiction == "CH"
 
+# ch_in_play holds when the FADP can reach some flow of the request: Swiss
+# data subjects, or an exporter established in Switzerland (places.rego,
+# exporter_places). Without it no flow is looked at.
+ch_in_play if ch_subjects
+
+else if "CH" in exporter_places
+
 # ch_reaches holds when the FADP applies to a flow from `from`.
 ch_reaches(from) if ch_exporter(from)
 
@@ -31,6 +38,7 @@ personal_denies contains {
 	]),
 } if {
 	personal
+	ch_in_play
 	some [from, to] in flows
 	from.organisation
 	to.organisation

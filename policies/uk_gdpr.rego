@@ -69,6 +69,7 @@ uk_problem(from, to) := ["addendum_without_scc", sprintf("the UK Addendum betwee
 # without UK adequacy regulations for the recipient: [from, to].
 uk_flows := [[from, to] |
 	personal
+	uk_in_play
 	some [from, to] in flows
 	from.organisation
 	to.organisation
@@ -77,6 +78,13 @@ uk_flows := [[from, to] |
 	not to.jurisdiction in data.data.jurisdictions.eu_eea
 	not adequate_for(data.data.jurisdictions.uk_adequacy, to)
 ]
+
+# uk_in_play holds when the UK GDPR can reach some flow of the request:
+# UK data subjects, or an exporter established in the UK (places.rego,
+# exporter_places). Without it no flow is looked at.
+uk_in_play if uk_subjects
+
+else if "GB" in exporter_places
 
 # uk_reaches holds when the UK GDPR applies to a flow from `from`.
 uk_reaches(from) if uk_exporter(from)
