@@ -198,10 +198,22 @@ has_any_in_force(a, b, kinds) if {
 # refused until it is restored: a lost data file must not open the gate.
 jurisdiction_lists := ["eu_eea", "gdpr_adequacy", "uk_adequacy", "ch_adequacy", "embargoed"]
 
+# jurisdiction_lists_present holds when every list of jurisdiction_lists
+# is there as an array or an object: the lists are named once more here
+# so that a decision, whose data is intact, tests them all in one
+# expression (a missing list leaves it undefined) rather than one by one
+# in the rule below, which then looks for the missing ones.
+jurisdiction_lists_present if {
+	j := data.data.jurisdictions
+	types := {type_name(j.eu_eea), type_name(j.gdpr_adequacy), type_name(j.uk_adequacy), type_name(j.ch_adequacy), type_name(j.embargoed)}
+	types - {"array", "object"} == set()
+}
+
 deny contains {
 	"code": "policy.data_missing",
 	"message": sprintf("the policy data has no jurisdictions list %q (data/jurisdictions.json): lexgate refuses every action until it is restored", [name]),
 } if {
+	not jurisdiction_lists_present
 	some name in jurisdiction_lists
 
 	# The list is there, as an array or an object (of jurisdiction to date
