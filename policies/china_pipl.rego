@@ -50,9 +50,7 @@ cn_in_play if "CN" in exporter_places
 pipl_flows := [[from, to, object.get(data.data.organisations, [from.trust_domain, "pipl"], {})] |
 	personal
 	cn_in_play
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	some [from, to] in org_flows # places.rego: both parties known
 	cn_exporter(from)
 	to.jurisdiction != "CN"
 ]

@@ -56,9 +56,7 @@ else if to.jurisdiction in d.countries
 # adequacy decision for the recipient: [from, to].
 gdpr_flows := [[from, to] |
 	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	some [from, to] in org_flows # places.rego: both parties known
 	not to.jurisdiction in data.data.jurisdictions.eu_eea # leaves the EEA
 	gdpr_reaches(from)
 	not adequate_for(data.data.jurisdictions.gdpr_adequacy, to)

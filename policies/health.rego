@@ -72,8 +72,7 @@ health_denies contains {
 } if {
 	"phi" in labels
 	matter
-	some [_, to] in flows
-	to.organisation
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	to.trust_domain != matter_owner
 	not client_baa_in_force
 }

@@ -186,8 +186,7 @@ else if wall_matches(r, object.get(p, "id", ""))
 # not_permitted are the recipients of the flows (the receiver of a
 # delivery) of a known organisation that are not on the matter.
 not_permitted := [to |
-	some [_, to] in flows
-	to.organisation
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	not on_matter(to)
 ]
 

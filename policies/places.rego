@@ -141,6 +141,26 @@ flows := [[source, p] | some p in counterparties] if {
 	input.action == "receive"
 } else := []
 
+# recipient_flows are the flows whose receiver (`to`) is of a known
+# organisation; org_flows those whose exporter (`from`) is too; and
+# cross_flows those of org_flows between two organisations. The rules
+# that look only at such flows iterate these (each made once per
+# decision) rather than each test the parties of every flow again.
+recipient_flows := [[from, to] |
+	some [from, to] in flows
+	to.organisation
+]
+
+org_flows := [[from, to] |
+	some [from, to] in recipient_flows
+	from.organisation
+]
+
+cross_flows := [[from, to] |
+	some [from, to] in org_flows
+	from.trust_domain != to.trust_domain
+]
+
 # exporter_places are the jurisdictions of the exporters of the flows (the
 # `from` of each): each one's site's or party's and its organisation's. A
 # regime that keys on where the exporter is established (UK GDPR, FADP,

@@ -39,9 +39,7 @@ personal_denies contains {
 } if {
 	personal
 	ch_in_play
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	some [from, to] in org_flows # places.rego: both parties known
 	ch_reaches(from)
 	to.jurisdiction != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)
 	not to.jurisdiction in data.data.jurisdictions.eu_eea

@@ -144,10 +144,7 @@ personal_denies contains {
 	]),
 } if {
 	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
-	from.trust_domain != to.trust_domain
+	some [from, to] in cross_flows # places.rego: two known organisations
 	under_gdpr_or_uk(from)
 	processor(from, to)
 	not processor_contract(from, to)

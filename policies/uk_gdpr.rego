@@ -70,9 +70,7 @@ uk_problem(from, to) := ["addendum_without_scc", sprintf("the UK Addendum betwee
 uk_flows := [[from, to] |
 	personal
 	uk_in_play
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	some [from, to] in org_flows # places.rego: both parties known
 	uk_reaches(from)
 	to.jurisdiction != "GB"
 	not to.jurisdiction in data.data.jurisdictions.eu_eea
