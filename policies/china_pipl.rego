@@ -48,8 +48,8 @@ cn_in_play if "CN" in exporter_places
 # pipl_flows are the flows of personal information out of mainland China:
 # [from, to, the exporter's volumes record (or {})].
 pipl_flows := [[from, to, object.get(data.data.organisations, [from.trust_domain, "pipl"], {})] |
-	personal
-	cn_in_play
+	personal == true
+	cn_in_play == true
 	some [from, to] in org_flows # places.rego: both parties known
 	cn_exporter(from)
 	to.jurisdiction != "CN"
@@ -124,7 +124,7 @@ deny contains {
 		to.trust_domain, matter_id,
 	]),
 } if {
-	cn_in_play
+	cn_in_play == true
 	some [from, to] in flows
 	cn_exporter(from)
 	to.organisation.kind in foreign_authority_kinds

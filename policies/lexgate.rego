@@ -55,7 +55,7 @@ default allow := false
 
 # allow needs a positive reason (permit) and no reason to refuse (deny).
 allow if {
-	permit
+	permit == true
 	count(deny) == 0
 }
 

@@ -150,7 +150,7 @@ deny contains {
 } if {
 	action in matter_actions
 	matter
-	personal
+	personal == true
 	count(regions) == 0
 }
 

@@ -200,7 +200,7 @@ personal if "phi" in labels
 # Art. 28) add to personal_denies, which counts only when the bundle holds
 # personal data: for every other request one test settles them all.
 deny contains r if {
-	personal
+	personal == true
 	some r in personal_denies
 }
 

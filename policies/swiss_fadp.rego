@@ -37,8 +37,8 @@ personal_denies contains {
 		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain, problem[1],
 	]),
 } if {
-	personal
-	ch_in_play
+	personal == true
+	ch_in_play == true
 	some [from, to] in org_flows # places.rego: both parties known
 	ch_reaches(from)
 	to.jurisdiction != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)

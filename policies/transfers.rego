@@ -143,7 +143,7 @@ personal_denies contains {
 		to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"DPA", "SCC"}),
 	]),
 } if {
-	personal
+	personal == true
 	some [from, to] in cross_flows # places.rego: two known organisations
 	under_gdpr_or_uk(from)
 	processor(from, to)

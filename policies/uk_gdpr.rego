@@ -68,8 +68,8 @@ uk_problem(from, to) := ["addendum_without_scc", sprintf("the UK Addendum betwee
 # uk_flows are the flows that leave the UK and the EEA under the UK GDPR
 # without UK adequacy regulations for the recipient: [from, to].
 uk_flows := [[from, to] |
-	personal
-	uk_in_play
+	personal == true
+	uk_in_play == true
 	some [from, to] in org_flows # places.rego: both parties known
 	uk_reaches(from)
 	to.jurisdiction != "GB"
