@@ -41,7 +41,7 @@ provider(p) if {
 # outsourcing providers, for confidential material of a known matter.
 confidential_providers := [to |
 	count(labels & confidential_labels) > 0
-	matter
+	matter != false
 	some [_, to] in flows
 	provider(to)
 ]

@@ -149,7 +149,7 @@ deny contains {
 	]),
 } if {
 	action in matter_actions
-	matter
+	matter != false
 	personal == true
 	count(regions) == 0
 }
@@ -197,7 +197,7 @@ deny contains {
 	]),
 } if {
 	some to in not_permitted
-	matter
+	matter != false
 }
 
 deny contains {
@@ -207,8 +207,8 @@ deny contains {
 	]),
 } if {
 	input.action == "send"
-	matter
-	source.organisation
+	matter != false
+	source.organisation != false
 	not on_matter(source)
 }
 
@@ -231,7 +231,7 @@ offshore := [to |
 # offshore_party holds for a party of another organisation than the
 # matter's owner, in another jurisdiction than the owner's.
 offshore_party(to) if {
-	to.organisation
+	to.organisation != false
 	to.trust_domain != matter_owner
 	to.jurisdiction != owner_jurisdiction
 }

@@ -148,12 +148,12 @@ flows := [[source, p] | some p in counterparties] if {
 # decision) rather than each test the parties of every flow again.
 recipient_flows := [[from, to] |
 	some [from, to] in flows
-	to.organisation
+	to.organisation != false
 ]
 
 org_flows := [[from, to] |
 	some [from, to] in recipient_flows
-	from.organisation
+	from.organisation != false
 ]
 
 cross_flows := [[from, to] |
