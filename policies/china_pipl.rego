@@ -41,13 +41,16 @@ cn_exporter(p) if p.jurisdiction == "CN"
 
 else if p.organisation.jurisdiction == "CN"
 
+# cn_in_play holds when some exporter of the request is in mainland China
+# (places.rego, exporter_places): the PIPL rules look at no flow otherwise.
+cn_in_play if "CN" in exporter_places
+
 # pipl_flows are the flows of personal information out of mainland China:
 # [from, to, the exporter's volumes record (or {})].
 pipl_flows := [[from, to, object.get(data.data.organisations, [from.trust_domain, "pipl"], {})] |
-	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	personal == true
+	cn_in_play == true
+	some [from, to] in org_flows # places.rego: both parties known
 	cn_exporter(from)
 	to.jurisdiction != "CN"
 ]
@@ -121,6 +124,7 @@ deny contains {
 		to.trust_domain, matter_id,
 	]),
 } if {
+	cn_in_play == true
 	some [from, to] in flows
 	cn_exporter(from)
 	to.organisation.kind in foreign_authority_kinds

@@ -20,3 +20,11 @@ test_pipl_without_contract_denied if {
 test_pipl_certified_recipient_allowed if {
 	pdecide(breq("send", party("cn.test"), [party("cert.test")], pd(["CN"]), t0)).allow == true
 }
+
+# The exporter is in mainland China through its organisation: a cn.test
+# site in Hong Kong (outside mainland China) still exports under the PIPL.
+test_pipl_organisation_in_china_site_elsewhere_denied if {
+	hk := object.union(pipl_orgs["cn.test"], {"sites": [{"name": "Hong Kong", "paths": ["/hk/"], "jurisdiction": "HK"}]})
+	d := decide_world(breq("send", at("cn.test", "/hk/x"), [party("law.test")], pd(["CN"]), t0), {"organisations": object.union(pipl_orgs, {"cn.test": hk})})
+	"pipl.no_transfer_mechanism" in codes(d)
+}

@@ -41,7 +41,7 @@ provider(p) if {
 # outsourcing providers, for confidential material of a known matter.
 confidential_providers := [to |
 	count(labels & confidential_labels) > 0
-	matter
+	matter != false
 	some [_, to] in flows
 	provider(to)
 ]
@@ -91,8 +91,7 @@ confidential_denies contains {
 } if {
 	"client-confidential" in labels
 	not "privileged" in labels # privilege.rego says it
-	some [_, to] in flows
-	to.organisation
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	not holds_standard(to, privilege_certification)
 }
 
@@ -102,9 +101,6 @@ confidential_denies contains {
 } if {
 	"client-confidential" in labels
 	not "privileged" in labels
-	some [from, to] in flows
-	from.organisation
-	to.organisation
-	from.trust_domain != to.trust_domain
+	some [from, to] in cross_flows # places.rego: two known organisations
 	not "NDA" in in_force_kinds(from.trust_domain, to.trust_domain)
 }

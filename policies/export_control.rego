@@ -18,8 +18,7 @@ deny contains {
 	]),
 } if {
 	"export-controlled" in labels
-	some [from, to] in flows
-	to.organisation
+	some [from, to] in recipient_flows # places.rego: the receiver is known
 	export_countries(to) != {from.jurisdiction}
 	not export_authorised(to)
 }

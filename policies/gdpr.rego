@@ -55,10 +55,8 @@ else if to.jurisdiction in d.countries
 # gdpr_flows are the flows that leave the EEA under the GDPR without an
 # adequacy decision for the recipient: [from, to].
 gdpr_flows := [[from, to] |
-	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	personal == true
+	some [from, to] in org_flows # places.rego: both parties known
 	not to.jurisdiction in data.data.jurisdictions.eu_eea # leaves the EEA
 	gdpr_reaches(from)
 	not adequate_for(data.data.jurisdictions.gdpr_adequacy, to)

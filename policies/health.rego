@@ -33,9 +33,9 @@ health_denies contains {
 } if {
 	count(labels & health_labels) > 0
 	action in {"send", "receive"}
-	source.organisation
+	source.organisation != false
 	some p in counterparties
-	p.organisation
+	p.organisation != false
 	[sender, recipient] := health_flow(p)
 	sender != recipient
 	not "BAA" in in_force_kinds(sender, recipient)
@@ -71,9 +71,8 @@ health_denies contains {
 	]),
 } if {
 	"phi" in labels
-	matter
-	some [_, to] in flows
-	to.organisation
+	matter != false
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	to.trust_domain != matter_owner
 	not client_baa_in_force
 }

@@ -55,7 +55,7 @@ default allow := false
 
 # allow needs a positive reason (permit) and no reason to refuse (deny).
 allow if {
-	permit
+	permit == true
 	count(deny) == 0
 }
 
@@ -64,7 +64,7 @@ allow if {
 permit if {
 	input.version == input_version
 	action in actions
-	source.organisation
+	source.organisation != false
 	count(unknown_counterparties) == 0
 }
 
@@ -72,7 +72,7 @@ permit if {
 reasons := sort(deny) if {
 	count(deny) > 0
 } else := [] if {
-	allow
+	allow == true
 } else := [reason("policy.default_deny", "no policy rule allows this request")]
 
 # reason builds one entry of decision.reasons.

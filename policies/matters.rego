@@ -149,8 +149,8 @@ deny contains {
 	]),
 } if {
 	action in matter_actions
-	matter
-	personal
+	matter != false
+	personal == true
 	count(regions) == 0
 }
 
@@ -186,8 +186,7 @@ else if wall_matches(r, object.get(p, "id", ""))
 # not_permitted are the recipients of the flows (the receiver of a
 # delivery) of a known organisation that are not on the matter.
 not_permitted := [to |
-	some [_, to] in flows
-	to.organisation
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	not on_matter(to)
 ]
 
@@ -198,7 +197,7 @@ deny contains {
 	]),
 } if {
 	some to in not_permitted
-	matter
+	matter != false
 }
 
 deny contains {
@@ -208,8 +207,8 @@ deny contains {
 	]),
 } if {
 	input.action == "send"
-	matter
-	source.organisation
+	matter != false
+	source.organisation != false
 	not on_matter(source)
 }
 
@@ -232,7 +231,7 @@ offshore := [to |
 # offshore_party holds for a party of another organisation than the
 # matter's owner, in another jurisdiction than the owner's.
 offshore_party(to) if {
-	to.organisation
+	to.organisation != false
 	to.trust_domain != matter_owner
 	to.jurisdiction != owner_jurisdiction
 }

@@ -26,7 +26,7 @@ obligations := {
 # organisations (of the source's when there is none) and of the matter; with
 # retention_seconds, those seconds in whole days, rounded up.
 retention_days := ceil(retention_seconds / 86400) if {
-	retention_seconds
+	retention_seconds != false
 } else := min({object.get(o, "retention_days", default_retention_days) | some o in obligation_orgs} | {v |
 	v := matter_record.retention_days
 })

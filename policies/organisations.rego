@@ -55,7 +55,7 @@ agreements_between(a, b) := pair_agreements[b] if {
 # evaluated the rule again.)
 pair_agreements := {p.trust_domain: object.get(p.organisation, "agreements", []) |
 	some p in counterparties
-	p.organisation
+	p.organisation != false
 }
 
 # agreements_in_data lists the agreements between trust domains a and b in

@@ -141,6 +141,41 @@ flows := [[source, p] | some p in counterparties] if {
 	input.action == "receive"
 } else := []
 
+# recipient_flows are the flows whose receiver (`to`) is of a known
+# organisation; org_flows those whose exporter (`from`) is too; and
+# cross_flows those of org_flows between two organisations. The rules
+# that look only at such flows iterate these (each made once per
+# decision) rather than each test the parties of every flow again.
+recipient_flows := [[from, to] |
+	some [from, to] in flows
+	to.organisation != false
+]
+
+org_flows := [[from, to] |
+	some [from, to] in recipient_flows
+	from.organisation != false
+]
+
+cross_flows := [[from, to] |
+	some [from, to] in org_flows
+	from.trust_domain != to.trust_domain
+]
+
+# exporter_places are the jurisdictions of the exporters of the flows (the
+# `from` of each): each one's site's or party's and its organisation's. A
+# regime that keys on where the exporter is established (UK GDPR, FADP,
+# PIPL) tests it once per decision before it looks at any flow, so a
+# decision only walks the flows of the regimes that can apply.
+exporter_places := places_of(source) if {
+	input.action == "send" # flows: the source exports to each recipient
+} else := {j | some p in counterparties; some j in places_of(p)} if {
+	input.action == "receive" # each counterparty exports to the source
+} else := set()
+
+# places_of are party p's jurisdiction and its organisation's (null for
+# one it lacks).
+places_of(p) := {object.get(p, "jurisdiction", null), object.get(p, ["organisation", "jurisdiction"], null)}
+
 # bundle is the bundle of the request ({} when absent).
 bundle := object.get(input, "bundle", {})
 
@@ -165,7 +200,7 @@ personal if "phi" in labels
 # Art. 28) add to personal_denies, which counts only when the bundle holds
 # personal data: for every other request one test settles them all.
 deny contains r if {
-	personal
+	personal == true
 	some r in personal_denies
 }
 
@@ -183,10 +218,22 @@ has_any_in_force(a, b, kinds) if {
 # refused until it is restored: a lost data file must not open the gate.
 jurisdiction_lists := ["eu_eea", "gdpr_adequacy", "uk_adequacy", "ch_adequacy", "embargoed"]
 
+# jurisdiction_lists_present holds when every list of jurisdiction_lists
+# is there as an array or an object: the lists are named once more here
+# so that a decision, whose data is intact, tests them all in one
+# expression (a missing list leaves it undefined) rather than one by one
+# in the rule below, which then looks for the missing ones.
+jurisdiction_lists_present if {
+	j := data.data.jurisdictions
+	types := {type_name(j.eu_eea), type_name(j.gdpr_adequacy), type_name(j.uk_adequacy), type_name(j.ch_adequacy), type_name(j.embargoed)}
+	types - {"array", "object"} == set()
+}
+
 deny contains {
 	"code": "policy.data_missing",
 	"message": sprintf("the policy data has no jurisdictions list %q (data/jurisdictions.json): lexgate refuses every action until it is restored", [name]),
 } if {
+	not jurisdiction_lists_present
 	some name in jurisdiction_lists
 
 	# The list is there, as an array or an object (of jurisdiction to date

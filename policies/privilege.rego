@@ -13,8 +13,7 @@ deny contains {
 	"message": sprintf("%s cannot receive privileged material: its site%s does not hold ISO 27001", [to.id, site_label(to)]),
 } if {
 	"privileged" in labels
-	some [_, to] in flows
-	to.organisation
+	some [_, to] in recipient_flows # places.rego: the receiver is known
 	not holds_standard(to, privilege_certification) # confidentiality.rego: per-site certificates with expiry
 }
 
@@ -23,10 +22,7 @@ deny contains {
 	"message": sprintf("%s cannot receive privileged material from %s without an NDA: %s", [to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"NDA"})]),
 } if {
 	"privileged" in labels
-	some [from, to] in flows
-	from.organisation
-	to.organisation
-	from.trust_domain != to.trust_domain
+	some [from, to] in cross_flows # places.rego: two known organisations
 	not "NDA" in in_force_kinds(from.trust_domain, to.trust_domain)
 }
 

@@ -20,7 +20,7 @@ package lexgate
 # that names input.request: for every other action one failed lookup
 # settles them all.
 deny contains r if {
-	input.request
+	input.request != false
 	some r in request_denies
 }
 
@@ -46,9 +46,9 @@ request_denies contains {
 		who(source), matter_owner, matter_id, request_verb[action],
 	]),
 } if {
-	input.request # first: undefined for every other action, which ends the rule at once
+	input.request != false # first: undefined for every other action, which ends the rule at once
 	action in request_actions
-	matter
+	matter != false
 	not in_owner
 }
 
@@ -64,7 +64,7 @@ request_denies contains {
 	"code": "request.invalid",
 	"message": "a request to add a recipient must name the recipient (a SPIFFE ID, or a trust domain for a whole organisation)",
 } if {
-	input.request
+	input.request != false
 	action in {"matter_request_recipient", "matter_approve_recipient"}
 	object.get(request, "recipient", "") == ""
 }
@@ -73,7 +73,7 @@ request_denies contains {
 	"code": "org.unknown",
 	"message": sprintf("the recipient %s belongs to %s, which is not a known organisation: ask your security team to add it to policies/data", [r, td]),
 } if {
-	input.request
+	input.request != false
 	action in {"matter_request_recipient", "matter_approve_recipient"}
 	r := object.get(request, "recipient", "")
 	r != ""
@@ -119,7 +119,7 @@ request_denies contains {
 		who(source), matter_id, matter_owner,
 	]),
 } if {
-	input.request
+	input.request != false
 	action in {"legal_hold_place", "legal_hold_lift"}
 	not has_role("records_manager")
 	not has_role("security_admin")

@@ -17,7 +17,7 @@ risk_refuse_at := data.data.risk.refuse_at
 # risk_flagged lists the flagged signals as name=value.
 risk_flagged := concat(", ", [sprintf("%s=%v", [s.name, s.value]) |
 	some s in object.get(object.get(input, "risk", {}), "signals", [])
-	s.flagged
+	s.flagged != false
 ])
 
 deny contains {

@@ -29,7 +29,7 @@ deny contains {
 } if {
 	some p in parties
 	since := data.data.jurisdictions.embargoed[p.jurisdiction] # embargoed(p.jurisdiction), places.rego; first: it rules out most parties at once
-	p.organisation
+	p.organisation != false
 	since <= today
 }
 
@@ -48,7 +48,7 @@ nexus_of(td) := {r | some r in data.data.organisations[td].sanctions_nexus} | {r
 # nexus_of_party are the regimes party p's organisation has a nexus to
 # (empty for an unknown organisation).
 nexus_of_party(p) := nexus_of(p.trust_domain) if {
-	p.organisation
+	p.organisation != false
 } else := set()
 
 # sanction_regimes are the regimes the firm must observe for the request.
@@ -61,7 +61,7 @@ sanction_hits := [[p, regime, place, e] |
 	some regime in sanction_regimes
 	entries := data.data.jurisdictions.sanctions[regime]
 	some p in parties
-	p.organisation
+	p.organisation != false
 	some place in [p.jurisdiction, object.get(p, ["site", "region"], "")]
 	e := entries[place]
 	entry_in_force(e)
@@ -89,7 +89,7 @@ deny contains {
 # place (a country or region, or the country of a region).
 signed_off(place) if {
 	some s in object.get(matter_record, "sanctions_signoff", [])
-	s.reference
+	s.reference != false
 	some c in s.countries
 	c in {place, substring(place, 0, 2)}
 }
@@ -123,11 +123,11 @@ screening_reason(p, s) := {
 # The organisations of a transfer other than the matter's owner (the
 # sender's recipients, or the receiver) need a screening record.
 deny contains r if {
-	screening_max_age
+	screening_max_age != false
 	action in matter_actions
-	matter
+	matter != false
 	some p in parties
-	p.organisation
+	p.organisation != false
 	p.trust_domain != matter_owner
 	r := screening_reason(p, object.get(data.data.organisations[p.trust_domain], "screening", {}))
 }

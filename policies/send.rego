@@ -13,11 +13,7 @@ deny contains {
 	"message": sprintf("%s has no agreement in force with %s: no agreement between them is on file", [p.trust_domain, s.trust_domain]),
 } if {
 	input.action == "send"
-	s := source
-	s.organisation
-	some p in counterparties
-	p.organisation
-	p.trust_domain != s.trust_domain
+	some [s, p] in cross_flows # places.rego: the source and a recipient of another known organisation
 	count(agreements_between(s.trust_domain, p.trust_domain)) == 0
 }
 
@@ -26,11 +22,7 @@ deny contains {
 	"message": sprintf("%s has no agreement in force with %s: %s", [p.trust_domain, s.trust_domain, why]),
 } if {
 	input.action == "send"
-	s := source
-	s.organisation
-	some p in counterparties
-	p.organisation
-	p.trust_domain != s.trust_domain
+	some [s, p] in cross_flows # places.rego: the source and a recipient of another known organisation
 	count(in_force_kinds(s.trust_domain, p.trust_domain)) == 0
 	kinds := agreement_kinds(s.trust_domain, p.trust_domain)
 	count(kinds) > 0

@@ -19,6 +19,13 @@ ch_exporter(p) if p.jurisdiction == "CH"
 
 else if p.organisation.jurisdiction == "CH"
 
+# ch_in_play holds when the FADP can reach some flow of the request: Swiss
+# data subjects, or an exporter established in Switzerland (places.rego,
+# exporter_places). Without it no flow is looked at.
+ch_in_play if ch_subjects
+
+else if "CH" in exporter_places
+
 # ch_reaches holds when the FADP applies to a flow from `from`.
 ch_reaches(from) if ch_exporter(from)
 
@@ -30,10 +37,9 @@ personal_denies contains {
 		to.jurisdiction, to.jurisdiction, from.trust_domain, to.trust_domain, problem[1],
 	]),
 } if {
-	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	personal == true
+	ch_in_play == true
+	some [from, to] in org_flows # places.rego: both parties known
 	ch_reaches(from)
 	to.jurisdiction != "CH" # leaves Switzerland and the EEA (on the Federal Council's list)
 	not to.jurisdiction in data.data.jurisdictions.eu_eea

@@ -86,10 +86,10 @@ instrument_problem(from, to, kinds) := ["no_transfer_mechanism", why_not(from.tr
 } else := ["tia_missing", sprintf("the %s between %s and %s has no transfer impact assessment on file (EDPB Recommendations 01/2020): record it (tia: reference, date)", [
 	concat(" and ", sort({ag.kind | some ag in candidates(from, to, kinds)})), from.trust_domain, to.trust_domain,
 ])] if {
-	count([ag | some ag in candidates(from, to, kinds); ag.tia]) == 0
+	count([ag | some ag in candidates(from, to, kinds); ag.tia != false]) == 0
 } else := ["tia_stale", sprintf("the transfer impact assessment for the %s between %s and %s dates from %s, older than %d days (settings.tia_max_age_days): review it", [
 	concat(" and ", sort({ag.kind | some ag in candidates(from, to, kinds)})), from.trust_domain, to.trust_domain,
-	max({ag.tia.date | some ag in candidates(from, to, kinds); ag.tia}), tia_max_age_days,
+	max({ag.tia.date | some ag in candidates(from, to, kinds); ag.tia != false}), tia_max_age_days,
 ])]
 
 # candidates are the agreements of kinds between from and to.
@@ -110,7 +110,7 @@ processor(from, to) if {
 	some ag in agreements_between(from.trust_domain, to.trust_domain)
 	ag.roles[to.trust_domain] in processor_roles
 } else if {
-	count([ag | some ag in agreements_between(from.trust_domain, to.trust_domain); ag.roles]) == 0
+	count([ag | some ag in agreements_between(from.trust_domain, to.trust_domain); ag.roles != false]) == 0
 	to.organisation.kind == "lpo"
 }
 
@@ -143,11 +143,8 @@ personal_denies contains {
 		to.trust_domain, from.trust_domain, why_not(from.trust_domain, to.trust_domain, {"DPA", "SCC"}),
 	]),
 } if {
-	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
-	from.trust_domain != to.trust_domain
+	personal == true
+	some [from, to] in cross_flows # places.rego: two known organisations
 	under_gdpr_or_uk(from)
 	processor(from, to)
 	not processor_contract(from, to)

@@ -68,15 +68,21 @@ uk_problem(from, to) := ["addendum_without_scc", sprintf("the UK Addendum betwee
 # uk_flows are the flows that leave the UK and the EEA under the UK GDPR
 # without UK adequacy regulations for the recipient: [from, to].
 uk_flows := [[from, to] |
-	personal
-	some [from, to] in flows
-	from.organisation
-	to.organisation
+	personal == true
+	uk_in_play == true
+	some [from, to] in org_flows # places.rego: both parties known
 	uk_reaches(from)
 	to.jurisdiction != "GB"
 	not to.jurisdiction in data.data.jurisdictions.eu_eea
 	not adequate_for(data.data.jurisdictions.uk_adequacy, to)
 ]
+
+# uk_in_play holds when the UK GDPR can reach some flow of the request:
+# UK data subjects, or an exporter established in the UK (places.rego,
+# exporter_places). Without it no flow is looked at.
+uk_in_play if uk_subjects
+
+else if "GB" in exporter_places
 
 # uk_reaches holds when the UK GDPR applies to a flow from `from`.
 uk_reaches(from) if uk_exporter(from)
