@@ -15,7 +15,11 @@
 //     the restart, the unacknowledged one is missing, and re-sending only it
 //     completes the upload.
 //   - TestRandomKills kills it from outside at seeded random moments while
-//     several uploads run, and checks the same invariant after each restart.
+//     several uploads run, and checks the same invariant after each restart,
+//     on the embedded default and on the cluster backends (PostgreSQL, the
+//     ciphertext in a versitygw bucket, the audit log in MariaDB), where the
+//     bucket is also read directly: only whole uploads are objects, and
+//     every ready transfer has its object.
 //     LEXGATE_CRASH_ITERATIONS sets how many kills (default 3) and
 //     LEXGATE_CRASH_SEED the seed (default the time, logged).
 //   - TestDiskFull runs the gateway on a small tmpfs and fills it: an upload

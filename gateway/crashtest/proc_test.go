@@ -264,6 +264,13 @@ func (l *lockedBuffer) String() string {
 // ciphertext "s3" in a bucket of a private versitygw.
 func newClusterWorld(t *testing.T, ciphertext string) *world {
 	t.Helper()
+	return newClusterWorldWith(t, ciphertext, nil)
+}
+
+// newClusterWorldWith is newClusterWorld with edit, if not nil, applied to
+// the config before it is written.
+func newClusterWorldWith(t *testing.T, ciphertext string, edit func(*gateway.Config)) *world {
+	t.Helper()
 	if _, err := enginetest.PostgresBin(); err != nil {
 		enginetest.Missing(t, "PostgreSQL", err)
 	}
@@ -298,7 +305,7 @@ func newClusterWorld(t *testing.T, ciphertext string) *world {
 		extra = append(extra, "  ciphertext: s3", "  s3:", "    endpoint: "+s3cfg.Endpoint, "    bucket: "+s3cfg.Bucket,
 			"    access_key_id: "+s3cfg.AccessKeyID, "    secret_key_file: "+s3cfg.SecretKeyFile, "    part_size_mib: 5")
 	}
-	w := newWorld(t, "", append(extra, "audit:", "  mysql:", "    dsn: "+myDSN, "")...)
+	w := newWorldWith(t, "", edit, append(extra, "audit:", "  mysql:", "    dsn: "+myDSN, "")...)
 	w.storeCfg = &store.Config{Dir: w.data, Driver: store.DriverPostgres, Replica: "r1",
 		Postgres: store.PostgresConfig{DSN: pgDSN}}
 	if ciphertext == store.CiphertextS3 {

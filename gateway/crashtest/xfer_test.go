@@ -68,6 +68,9 @@ type upload struct {
 	final *api.SignedManifest // the sealing manifest of a streamed transfer, nil otherwise
 	acked int64               // the highest offset the gateway acknowledged (a 2xx reply)
 	done  bool                // the gateway acknowledged the last byte: the sender's upload is complete
+	// sentLast: the request that completes the upload (the last chunk, or the
+	// seal of a streamed one) was sent, so it may be ready without a reply.
+	sentLast bool
 	// received: the team acknowledged it, so it has left the inbox for good.
 	received bool
 }
@@ -144,6 +147,9 @@ func (u *upload) push(ctx context.Context, c *cli.Client, off int64) error {
 	size := int64(len(u.ct))
 	for {
 		n := min(chunk, size-off)
+		if off+n == size && u.final == nil {
+			u.sentLast = true
+		}
 		next, err := c.UploadChunk(ctx, u.id, off, bytes.NewReader(u.ct[off:off+n]), n)
 		var ae *api.Error
 		if errors.As(err, &ae) && ae.Code == api.CodeConflict {
@@ -159,6 +165,7 @@ func (u *upload) push(ctx context.Context, c *cli.Client, off int64) error {
 			continue
 		}
 		if u.final != nil {
+			u.sentLast = true
 			_, err := c.SealTransfer(ctx, u.id, u.final)
 			if errors.As(err, &ae) && ae.Code == api.CodeConflict {
 				off = ae.Offset
@@ -283,10 +290,12 @@ func ackAll(t testing.TB, c *cli.Client, ups []*upload) {
 // they agree: every ready transfer has its upload completion logged, every
 // recorded ack its ack entry, every quarantined transfer its quarantine entry;
 // every such entry names a transfer the store has in that state; nothing is
-// uploading with its last byte stored and its hash known.
+// uploading with its last byte stored and its hash known. On S3 the bucket
+// agrees too (checkStoreObjects), read before the store's Open tidies it.
 func (w *world) checkAgreement(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
+	objs := w.bucketObjects(t)
 	scfg := store.Config{Dir: w.data}
 	if w.storeCfg != nil {
 		scfg = *w.storeCfg
@@ -296,6 +305,9 @@ func (w *world) checkAgreement(t testing.TB) {
 		t.Fatalf("open store: %v", err)
 	}
 	defer st.Close()
+	if objs != nil {
+		checkStoreObjects(t, st, objs)
+	}
 	log, err := audit.Open(ctx, audit.Config{Dir: w.auditDir, KeyFile: w.auditKey,
 		Origin: "harbor-law.example/lexgate-audit", MySQL: audit.MySQLConfig{DSN: w.auditMySQL}})
 	if err != nil {
