@@ -20,7 +20,7 @@ import (
 func connectAny(ctx context.Context, addrs []string, mode string, tc *tls.Config, verbose io.Writer) (string, roundTripper, string, error) {
 	var lastErr error
 	for i, addr := range addrs {
-		rt, name, err := connect(ctx, addr, mode, tc, verbose)
+		rt, name, err := connect(ctx, addr, mode, tc, len(addrs) > 1, verbose)
 		if err == nil && name == TransportTCP && len(addrs) > 1 {
 			// The TCP transport dials lazily: make sure this replica is up
 			// before settling on it.
@@ -125,7 +125,7 @@ func (c *Client) failover(ctx context.Context, err error) bool {
 	for k := 1; k < len(c.addrs); k++ {
 		next := c.addrs[(i+k)%len(c.addrs)]
 		start := time.Now()
-		rt, name, err := connect(ctx, next, c.mode, c.tc, nil)
+		rt, name, err := connect(ctx, next, c.mode, c.tc, true, nil)
 		if err == nil && name == TransportTCP {
 			if err = probeTCP(ctx, next); err != nil {
 				rt.Close()

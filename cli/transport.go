@@ -146,7 +146,7 @@ type roundTripper interface {
 
 // connect chooses the transport to addr for mode and says which and why on verbose
 // (if not nil).
-func connect(ctx context.Context, addr, mode string, tc *tls.Config, verbose io.Writer) (roundTripper, string, error) {
+func connect(ctx context.Context, addr, mode string, tc *tls.Config, replicated bool, verbose io.Writer) (roundTripper, string, error) {
 	logf := func(format string, args ...any) {
 		if verbose != nil {
 			fmt.Fprintf(verbose, format+"\n", args...)
@@ -157,7 +157,7 @@ func connect(ctx context.Context, addr, mode string, tc *tls.Config, verbose io.
 		logf("transport: tcp (HTTP/2) to %s — --transport tcp; %s", addr, tcpTuning())
 		return newTCPTransport(tc), TransportTCP, nil
 	case TransportQUIC:
-		rt, err := newQUICTransport(ctx, addr, tc, 0)
+		rt, err := newQUICTransport(ctx, addr, tc, 0, replicated)
 		if err != nil {
 			if herr := handshakeError(err); herr != nil {
 				return nil, "", herr
@@ -167,7 +167,7 @@ func connect(ctx context.Context, addr, mode string, tc *tls.Config, verbose io.
 		logf("transport: quic (HTTP/3) to %s", addr)
 		return rt, TransportQUIC, nil
 	case TransportAuto, "":
-		rt, err := newQUICTransport(ctx, addr, tc, quicHandshakeTimeout)
+		rt, err := newQUICTransport(ctx, addr, tc, quicHandshakeTimeout, replicated)
 		if err == nil {
 			logf("transport: quic (HTTP/3) to %s", addr)
 			return rt, TransportQUIC, nil
@@ -238,9 +238,19 @@ func (c closeIdle) Close() error { c.CloseIdleConnections(); return nil }
 
 func (c closeIdle) CloseIdle() { c.CloseIdleConnections() }
 
+// With several replicas to move to (replicas.go), a QUIC connection that
+// hears nothing from its replica for replicaIdleTimeout is given up, and
+// lex moves on; keep-alives every replicaKeepAlive keep a live but quiet
+// connection open. A lone gateway is given the minute to come back.
+const (
+	replicaIdleTimeout = 5 * time.Second
+	replicaKeepAlive   = 1500 * time.Millisecond
+)
+
 // newQUICTransport dials addr over QUIC (within timeout, if not zero) and returns an
-// HTTP/3 transport whose first connection is that one.
-func newQUICTransport(ctx context.Context, addr string, tc *tls.Config, timeout time.Duration) (roundTripper, error) {
+// HTTP/3 transport whose first connection is that one. replicated: addr is
+// one of several replicas (see replicaIdleTimeout).
+func newQUICTransport(ctx context.Context, addr string, tc *tls.Config, timeout time.Duration, replicated bool) (roundTripper, error) {
 	c := tc.Clone()
 	c.NextProtos = []string{http3.NextProtoH3}
 	qc := &quic.Config{
@@ -251,6 +261,9 @@ func newQUICTransport(ctx context.Context, addr string, tc *tls.Config, timeout 
 		MaxStreamReceiveWindow:         streamWindow,
 		InitialConnectionReceiveWindow: initialConnWindow,
 		MaxConnectionReceiveWindow:     connWindow,
+	}
+	if replicated {
+		qc.MaxIdleTimeout, qc.KeepAlivePeriod = replicaIdleTimeout, replicaKeepAlive
 	}
 	if timeout > 0 {
 		qc.HandshakeIdleTimeout = timeout

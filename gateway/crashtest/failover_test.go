@@ -15,8 +15,17 @@ import (
 // a shared spool; the review team's lex receive, given both addresses,
 // downloads through the first, which is killed with SIGKILL mid-download:
 // the same lex receive moves to the second, resumes from the ciphertext it
-// has, and writes the files byte for byte, in one run.
+// has, and writes the files byte for byte, in one run. With --transport
+// auto the ciphertext comes over TCP, reset by the kill; with quic, over
+// QUIC, which hears nothing more: lex gives the replica up after
+// replicaIdleTimeout, not QUIC's minute.
 func TestLexReceiveFailsOver(t *testing.T) {
+	for _, transport := range []string{"auto", "quic"} {
+		t.Run(transport, func(t *testing.T) { receiveFailsOver(t, transport) })
+	}
+}
+
+func receiveFailsOver(t *testing.T, transport string) {
 	pgDSN, myDSN := clusterEngines(t)
 	w := newWorld(t, "")
 	ga := w.startConfig(clusterReplica(t, w, "ra", pgDSN, myDSN, nil), "")
@@ -41,7 +50,7 @@ func TestLexReceiveFailsOver(t *testing.T) {
 
 	dest := filepath.Join(w.dir, "received")
 	spool := filepath.Join(filepath.Dir(teamCfg), "cache", "incoming", sent.ID+".age")
-	recv := lex(ctx, "--config", teamCfg, "-v", "receive", sent.ID, "-o", dest)
+	recv := lex(ctx, "--config", teamCfg, "-v", "--transport", transport, "receive", sent.ID, "-o", dest)
 	// Kill the first replica once part of the ciphertext came through it
 	// (lex's spool of the download grows: polled, as an outside view).
 	var at int64
