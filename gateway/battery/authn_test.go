@@ -21,7 +21,7 @@ import (
 // connections held are gone afterwards and the heap is back to its baseline.
 func TestAuthN(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithRevoked(gatewaytest.DMS))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	harbor := loadCA(t, env, "harbor-law.example")
 	evil, err := certs.NewCA(spiffeid.RequireTrustDomainFromString("evil.example"), time.Hour)
 	if err != nil {

@@ -57,7 +57,7 @@ func deliveries(env *gatewaytest.Env, id string) (n int) {
 // offset, 413 with bytes past the end), and only an empty one is accepted.
 func TestAuthZUploadOnlyBySender(t *testing.T) {
 	env := gatewaytest.Start(t)
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			alice := env.NewClient(gatewaytest.Alice, tr.quic).In(t)
@@ -105,7 +105,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // download: the handshake is refused, and no delivery is audited.
 func TestAuthZRevokedAfterUpload(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	s := sendToTeam(t, env, alice, team)
@@ -130,7 +130,7 @@ func TestAuthZRevokedAfterUpload(t *testing.T) {
 // its signed manifest.
 func TestAuthZRecipientsBoundToManifest(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	dms := env.NewClient(gatewaytest.DMS, false).In(t)
@@ -185,7 +185,7 @@ func TestAuthZRecipientsBoundToManifest(t *testing.T) {
 // only after the handshake, never in 0-RTT.
 func TestAuthZNo0RTT(t *testing.T) {
 	env := gatewaytest.Start(t)
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))

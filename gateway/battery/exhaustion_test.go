@@ -40,13 +40,14 @@ func limited(c *gateway.Config) {
 	c.Transfer.MaxCiphertextSize = 1 << 20
 }
 
-// waitRefusals waits until the gateway has counted n refusals by the
-// pre-auth cap on transport (tcp, quic), and fails if it counts more or never
-// gets there.
+// noKeepAlive scrapes /metrics without leaving a connection (and its
+// goroutines, which the tests count) behind.
+var noKeepAlive = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // refusalsNow reads lexgate_preauth_refusals_total for transport.
 func refusalsNow(t *testing.T, env *gatewaytest.Env, transport string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + env.Gateway.AdminAddr() + "/metrics")
+	resp, err := noKeepAlive.Get("http://" + env.Gateway.AdminAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +61,16 @@ func refusalsNow(t *testing.T, env *gatewaytest.Env, transport string) int {
 	return v
 }
 
+// waitRefusals waits until the gateway has counted n refusals by the
+// pre-auth cap on transport (tcp, quic), and fails if it counts more or never
+// gets there.
 func waitRefusals(t *testing.T, env *gatewaytest.Env, transport string, n int) {
 	t.Helper()
 	sample := `lexgate_preauth_refusals_total{transport="` + transport + `"}`
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`)
 	got := "0"
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get("http://" + env.Gateway.AdminAddr() + "/metrics")
+		resp, err := noKeepAlive.Get("http://" + env.Gateway.AdminAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +110,7 @@ func cutWithin(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
 // stopped at the boundary; neither keeps a byte.
 func TestExhaustionSize(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()
@@ -144,7 +148,7 @@ func TestExhaustionStalledHandshakes(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited), gatewaytest.WithSFTP(nil),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.SFTP.HandshakeTimeout = handshakeDeadline }))
 	limit := handshakeDeadline + 2*time.Second
-	base := settledGoroutines() // the gateway's own goroutines have started
+	base := settledGoroutines(t, env) // the gateway's own goroutines have started
 	defer goroutinesSettle(t, base, 4)
 	t.Run("tcp silent", func(t *testing.T) {
 		c, err := net.Dial("tcp", env.Addr)
@@ -207,7 +211,7 @@ func TestExhaustionStalledHandshakes(t *testing.T) {
 // it, and a QUIC peer cannot open a stream past it.
 func TestExhaustionStreamCaps(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	t.Run("h2 SETTINGS_MAX_CONCURRENT_STREAMS", func(t *testing.T) {
 		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
 		tc.NextProtos = []string{"h2"}
@@ -265,7 +269,7 @@ func TestExhaustionStreamCaps(t *testing.T) {
 func TestExhaustionPreAuthPerAddress(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	var stalled []net.Conn
 	for range preauthCap {
 		c, err := net.Dial("tcp", env.Addr)
@@ -292,7 +296,8 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 		c.Close()
 	}
 	// The gateway frees the slots when it sees the stalled connections
-	// close, which takes it a moment.
+	// close, which takes it a moment: until then a new connection is
+	// refused by the cap.
 	var st int
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		if resp, err := alice.HTTP.Get("https://" + env.Addr + api.PathInbox); err == nil {
@@ -330,7 +335,7 @@ func TestExhaustionPreAuthPerAddress(t *testing.T) {
 func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	unblock, asked := make(chan struct{}), make(chan struct{}, preauthCap)
 	dial := func(block bool) (*quic.Conn, error) {
 		tc := env.TLSConfig(env.LoadSVID(gatewaytest.Alice))
@@ -405,7 +410,7 @@ func TestExhaustionPreAuthPerAddressQUIC(t *testing.T) {
 // refused on both transports before any handler runs.
 func TestExhaustionHeaderBlock(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithConfig(limited))
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			from := lines(env.Logs())
@@ -442,7 +447,7 @@ func TestExhaustionHeaderBlock(t *testing.T) {
 func TestExhaustionConnectionFlood(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC(), gatewaytest.WithConfig(limited),
 		gatewaytest.WithConfig(func(c *gateway.Config) { c.Limits.ReadHeaderTimeout = 5 * time.Second }))
-	base, heap := settledGoroutines(), heapInUse()
+	base, heap := settledGoroutines(t, env), heapInUse()
 	var conns []net.Conn
 	for range 200 {
 		c, err := net.Dial("tcp", env.Addr)

@@ -18,7 +18,7 @@ import (
 // recipient: 400 with a message naming the header line, and not a byte kept.
 func TestFormat(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()

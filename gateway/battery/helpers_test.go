@@ -119,15 +119,20 @@ type memory struct {
 // memoryNow closes the clients' connections, waits until the goroutine
 // count holds still (the gateway's own workers have started) and records it
 // with the heap in use.
-func memoryNow(env *gatewaytest.Env) memory {
+func memoryNow(t *testing.T, env *gatewaytest.Env) memory {
+	t.Helper()
 	env.CloseClients()
-	return memory{env: env, goroutines: settledGoroutines(), heap: heapInUse()}
+	return memory{env: env, goroutines: settledGoroutines(t, env), heap: heapInUse()}
 }
 
-// settledGoroutines returns the number of goroutines once it has held still
-// for 100 ms (or after 2 s): the gateway's own workers have started. A count
-// taken too early only makes goroutinesSettle's slack smaller.
-func settledGoroutines() int {
+// settledGoroutines returns the number of goroutines once the gateway has
+// started its own (it logs "lexgate serving" after its last go statement) and
+// the count has held still for 100 ms (or after 2 s). Counted before that,
+// on a busy machine, the baseline misses gateway workers not started yet,
+// and goroutinesSettle reports them as leaked.
+func settledGoroutines(t *testing.T, env *gatewaytest.Env) int {
+	t.Helper()
+	waitFor(t, func() bool { return strings.Contains(env.Logs(), `"msg":"lexgate serving"`) }, "the gateway to serve")
 	n := runtime.NumGoroutine()
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)

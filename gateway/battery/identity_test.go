@@ -33,7 +33,7 @@ var impersonation = map[string]string{
 // transfer that does not exist), and a key she registers is hers, not the team's.
 func TestIdentityFromCertificateOnly(t *testing.T) {
 	env := gatewaytest.Start(t)
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			alice := env.NewClient(gatewaytest.Alice, tr.quic).In(t)

@@ -28,7 +28,7 @@ import (
 // receive says so and writes nothing.
 func TestIntegrityBitFlipQuarantined(t *testing.T) {
 	env, alice, team := lexSetup(t)
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	id := lexSend(t, alice)
 	spool := filepath.Join(env.Config.Store.Dir, "spool", id+".age")
 	b, err := os.ReadFile(spool)
@@ -79,7 +79,7 @@ func TestIntegrityBitFlipQuarantined(t *testing.T) {
 // nothing. A forged signature on the original manifest is refused the same way.
 func TestIntegrityGatewaySubstitution(t *testing.T) {
 	env, alice, team := lexSetup(t)
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	raw := env.NewClient(gatewaytest.Alice, false).In(t)
 	dest := filepath.Join(t.TempDir(), "in")
 	db, err := sql.Open("sqlite", filepath.Join(env.Config.Store.Dir, "lexgate.db"))

@@ -49,7 +49,7 @@ func TestPolicy(t *testing.T) {
 			}
 			env := gatewaytest.Start(t, gatewaytest.WithPolicyDir(dir), gatewaytest.WithoutQUIC(),
 				gatewaytest.WithConfig(func(c *gateway.Config) { c.Policy.Timeout = row.timeout }))
-			defer memoryNow(env).back(t)
+			defer memoryNow(t, env).back(t)
 			if row.loadError != "" && !strings.Contains(env.Logs(), row.loadError) {
 				t.Errorf("the log does not say the policy was refused for %s:\n%s", row.loadError, env.Logs())
 			}

@@ -26,7 +26,7 @@ func putRange(c *gatewaytest.Client, id string, ct []byte, off, end int64) (int,
 // bytes quarantines the transfer at completion, and nothing is delivered.
 func TestRangesParallelUpload(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
-	defer memoryNow(env).back(t)
+	defer memoryNow(t, env).back(t)
 	alice := env.NewClient(gatewaytest.Alice, false).In(t)
 	team := env.NewClient(gatewaytest.Team, false).In(t)
 	key := team.Register()
