@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway/gatewaytest"
@@ -83,6 +84,9 @@ func TestReceiveStreamsFlag(t *testing.T) {
 func TestGatewayBulkPath(t *testing.T) {
 	_, alice, _ := setup(t)
 	folder := caseFolder(t)
+	// auto must find QUIC: a slow machine's handshake gets a minute, not
+	// the short timeout TestMain sets for the fallback tests.
+	defer cli.SetQUICTimeout(time.Minute)()
 	for _, tc := range []struct{ transport, control, bulk string }{
 		{"auto", "transport: quic (HTTP/3)", "bulk: tcp (HTTP/1.1; congestion control"},
 		{"quic", "transport: quic (HTTP/3)", "bulk: quic (HTTP/3)"},
