@@ -43,14 +43,16 @@ func MariaDBBin() (server, install string, err error) {
 	return server, install, nil
 }
 
-// StartMariaDB initialises and starts a server in a new temporary directory.
-// As root the server runs as the "mysql" user. Stop it with [MariaDB.Stop].
-func StartMariaDB(ctx context.Context) (*MariaDB, error) {
+// StartMariaDB initialises and starts a server in a new temporary directory
+// ([InDir] says where it goes) and waits until it accepts connections. As
+// root the server runs as the "mysql" user. Stop it with [MariaDB.Stop].
+func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
+	o := collect(opts)
 	server, install, err := MariaDBBin()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "lexgate-mariadb-")
+	dir, err := os.MkdirTemp(o.parent, "lexgate-mariadb-")
 	if err != nil {
 		return nil, fmt.Errorf("engines: %w", err)
 	}
@@ -62,7 +64,10 @@ func StartMariaDB(ctx context.Context) (*MariaDB, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		os.Chown(dir, int(cred.Uid), int(cred.Gid))
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("engines: %w", err)
+		}
 		user = []string{"--user=mysql"}
 	}
 	data := filepath.Join(dir, "data")
@@ -149,14 +154,30 @@ func (m *MariaDB) NewDatabase(ctx context.Context) (string, error) {
 	return m.DSN(name), nil
 }
 
-// Stop stops the server and removes its directory.
-func (m *MariaDB) Stop() error {
+// StopServer stops the server (SIGTERM, then SIGKILL after 30 s), keeping
+// its directory and log for inspection.
+func (m *MariaDB) StopServer() error {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return nil
+	}
 	m.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
 	select {
 	case <-m.done:
 	case <-time.After(30 * time.Second):
 		m.cmd.Process.Kill()
 		<-m.done
+		err = errors.New("engines: mariadbd did not stop within 30s of SIGTERM; killed")
 	}
-	return os.RemoveAll(m.dir)
+	m.cmd = nil
+	return err
+}
+
+// Stop stops the server and removes its directory.
+func (m *MariaDB) Stop() error {
+	err := m.StopServer()
+	if rerr := os.RemoveAll(m.dir); rerr != nil {
+		return errors.Join(err, fmt.Errorf("engines: %w", rerr))
+	}
+	return err
 }
