@@ -16,13 +16,18 @@
 package engines
 
 import (
+	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os/exec"
 	"os/user"
 	"strconv"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // An Option changes how an engine is started. Options that do not apply to
@@ -79,6 +84,59 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// newDatabase creates database t<n> through the admin DSN with the
+// database/sql driver and returns its DSN.
+func newDatabase(ctx context.Context, driver, admin string, dsn func(db string) string, n *atomic.Int64) (string, error) {
+	name := fmt.Sprintf("t%d", n.Add(1))
+	db, err := sql.Open(driver, admin)
+	if err != nil {
+		return "", fmt.Errorf("engines: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("engines: create database %s: %w", name, err)
+	}
+	return dsn(name), nil
+}
+
+// waitReady calls probe until it succeeds, the server what exits (its Wait
+// result arrives on done, and is put back), ctx ends, or 60 s pass.
+func waitReady(ctx context.Context, what string, done chan error, probe func() error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := probe()
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-done:
+			done <- werr
+			return fmt.Errorf("engines: %s exited: %v", what, werr)
+		case <-ctx.Done():
+			return fmt.Errorf("engines: %s: %w", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("engines: %s not ready within 60s: %w", what, err)
+		}
+	}
+}
+
+// terminate stops the process cmd, whose Wait result arrives on done:
+// SIGTERM, then SIGKILL after grace. It reports whether the process stopped
+// within grace.
+func terminate(cmd *exec.Cmd, done <-chan error, grace time.Duration) bool {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return true
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+		return false
+	}
 }
 
 func randHex(n int) string {

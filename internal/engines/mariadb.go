@@ -113,23 +113,7 @@ func (m *MariaDB) ready(ctx context.Context) error {
 		return fmt.Errorf("engines: %w", err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err = db.PingContext(ctx); err == nil {
-			return nil
-		}
-		select {
-		case werr := <-m.done:
-			m.done <- werr
-			return fmt.Errorf("engines: mariadbd exited: %v", werr)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("engines: mariadbd not ready: %w", err)
-		}
-	}
+	return waitReady(ctx, "mariadbd", m.done, func() error { return db.PingContext(ctx) })
 }
 
 // DSN returns the go-sql-driver/mysql DSN of database db ("" for none).
@@ -142,16 +126,7 @@ func (m *MariaDB) Port() int { return m.port }
 
 // NewDatabase creates an empty database with a fresh name and returns its DSN.
 func (m *MariaDB) NewDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("t%d", m.n.Add(1))
-	db, err := sql.Open("mysql", m.DSN(""))
-	if err != nil {
-		return "", fmt.Errorf("engines: %w", err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("engines: create database: %w", err)
-	}
-	return m.DSN(name), nil
+	return newDatabase(ctx, "mysql", m.DSN(""), m.DSN, &m.n)
 }
 
 // StopServer stops the server (SIGTERM, then SIGKILL after 30 s), keeping
@@ -160,13 +135,8 @@ func (m *MariaDB) StopServer() error {
 	if m.cmd == nil || m.cmd.Process == nil {
 		return nil
 	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
 	var err error
-	select {
-	case <-m.done:
-	case <-time.After(30 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.done
+	if !terminate(m.cmd, m.done, 30*time.Second) {
 		err = errors.New("engines: mariadbd did not stop within 30s of SIGTERM; killed")
 	}
 	m.cmd = nil

@@ -2,7 +2,6 @@ package engines
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -158,14 +157,5 @@ func (p *Postgres) DSN(db string) string {
 // NewDatabase creates an empty database with a fresh name and returns its
 // DSN.
 func (p *Postgres) NewDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("t%d", p.n.Add(1))
-	db, err := sql.Open("pgx", p.DSN("postgres"))
-	if err != nil {
-		return "", fmt.Errorf("engines: %w", err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("engines: create database: %w", err)
-	}
-	return p.DSN(name), nil
+	return newDatabase(ctx, "pgx", p.DSN("postgres"), p.DSN, &p.n)
 }

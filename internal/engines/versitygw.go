@@ -157,26 +157,14 @@ func (v *VersityGW) Start(ctx context.Context) error {
 
 // ready waits until the port answers HTTP, the server exits, or 60 s pass.
 func (v *VersityGW) ready(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
 	c := &http.Client{Timeout: 2 * time.Second}
-	for {
+	return waitReady(ctx, "versitygw on "+v.Addr(), v.done, func() error {
 		resp, err := c.Get(v.Endpoint())
 		if err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		select {
-		case werr := <-v.done:
-			v.done <- werr
-			return fmt.Errorf("engines: versitygw exited: %v", werr)
-		case <-ctx.Done():
-			return fmt.Errorf("engines: versitygw: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("engines: versitygw did not answer on %s within 60s: %v", v.Addr(), err)
-		}
-	}
+		return err
+	})
 }
 
 // Addr is the server's host:port.
@@ -212,13 +200,9 @@ func (v *VersityGW) StopServer() error {
 	if v.cmd == nil || v.cmd.Process == nil {
 		return nil
 	}
-	v.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(10 * time.Second):
-		v.cmd.Process.Kill()
-		<-v.done
-	}
+	// Killed after the grace period is no error: a test stopping the
+	// object store wants it gone, however it goes.
+	terminate(v.cmd, v.done, 10*time.Second)
 	v.cmd = nil
 	return nil
 }

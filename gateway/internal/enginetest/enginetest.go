@@ -64,38 +64,16 @@ func Missing(t testing.TB, what string, err error) {
 // it skips t (fails it under CI=true) where PostgreSQL is missing.
 func NewPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	if _, err := engines.PostgresBin(); err != nil {
-		Missing(t, "PostgreSQL", err)
-	}
-	pg, err := engines.StartPostgres(context.Background())
-	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := pg.Stop(); err != nil {
-			t.Errorf("stop PostgreSQL: %v", err)
-		}
-	})
-	return pg
+	_, err := engines.PostgresBin()
+	return start(t, "PostgreSQL", err, engines.StartPostgres)
 }
 
 // NewMariaDB starts a MariaDB server for t and stops it at t's end; it
 // skips t (fails it under CI=true) where MariaDB is missing.
 func NewMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
-	if _, _, err := engines.MariaDBBin(); err != nil {
-		Missing(t, "MariaDB", err)
-	}
-	my, err := engines.StartMariaDB(context.Background())
-	if err != nil {
-		t.Fatalf("start MariaDB: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := my.Stop(); err != nil {
-			t.Errorf("stop MariaDB: %v", err)
-		}
-	})
-	return my
+	_, _, err := engines.MariaDBBin()
+	return start(t, "MariaDB", err, engines.StartMariaDB)
 }
 
 // NewVersityGW starts a versitygw server for t and stops it at t's end; it
@@ -103,17 +81,26 @@ func NewMariaDB(t testing.TB) *MariaDB {
 // built.
 func NewVersityGW(t testing.TB) *VersityGW {
 	t.Helper()
-	if _, err := engines.VersityGWBin(); err != nil {
-		Missing(t, "versitygw", err)
+	_, err := engines.VersityGWBin()
+	return start(t, "versitygw", err, engines.StartVersityGW)
+}
+
+// start reports the engine what as missing if binErr is set, else starts it
+// with the test defaults and stops it at t's end.
+func start[E interface{ Stop() error }](t testing.TB, what string, binErr error,
+	startFn func(context.Context, ...engines.Option) (E, error)) E {
+	t.Helper()
+	if binErr != nil {
+		Missing(t, what, binErr)
 	}
-	gw, err := engines.StartVersityGW(context.Background())
+	e, err := startFn(context.Background())
 	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
+		t.Fatalf("start %s: %v", what, err)
 	}
 	t.Cleanup(func() {
-		if err := gw.Stop(); err != nil {
-			t.Errorf("stop versitygw: %v", err)
+		if err := e.Stop(); err != nil {
+			t.Errorf("stop %s: %v", what, err)
 		}
 	})
-	return gw
+	return e
 }
