@@ -47,14 +47,7 @@ func startClusterOn(t *testing.T, ciphertext string) cluster {
 	if ciphertext != store.CiphertextS3 {
 		return c
 	}
-	if _, err := enginetest.VersityGWBin(); err != nil {
-		enginetest.Missing(t, "versitygw", err)
-	}
-	gw, err := enginetest.StartVersityGW(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Stop() })
+	gw := enginetest.NewVersityGW(t)
 	bucket, err := gw.NewBucket()
 	if err != nil {
 		t.Fatal(err)
@@ -69,22 +62,9 @@ func startClusterOn(t *testing.T, ciphertext string) cluster {
 }
 
 func startCluster(t *testing.T) cluster {
-	if _, err := enginetest.PostgresBin(); err != nil {
-		enginetest.Missing(t, "PostgreSQL", err)
-	}
-	if _, _, err := enginetest.MariaDBBin(); err != nil {
-		enginetest.Missing(t, "MariaDB", err)
-	}
-	pg, err := enginetest.StartPostgres(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
-	my, err := enginetest.StartMariaDB(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { my.Stop() })
+	pg := enginetest.NewPostgres(t)
+	my := enginetest.NewMariaDB(t)
+	var err error
 	c := cluster{spool: filepath.Join(t.TempDir(), "spool"), key: filepath.Join(t.TempDir(), "audit.key")}
 	if c.pgDSN, err = pg.NewDatabase(t.Context()); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 const (
@@ -46,10 +48,14 @@ type demo struct {
 	size     int64
 	out      io.Writer
 	step     int
-	pg       *postgres
-	my       *mariadb
-	s3       *versitygw
+	pg       *engines.Postgres
+	my       *engines.MariaDB
+	s3       *engines.VersityGW
 	s3Bin    string
+	pgDSN    string // the metadata database
+	myDSN    string // the audit log's database
+	bucket   string // the ciphertext's bucket
+	s3Secret string // the file holding the S3 secret key
 	replicas []*replica
 	logKey   string
 	dmsKey   string
@@ -105,22 +111,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	os.Chmod(d.dir, 0o711)
 	d.say("Start the engines: PostgreSQL (metadata), MariaDB (the audit log) and versitygw (S3, the ciphertext), private, on loopback ports")
-	if d.pg, err = d.startPostgres(ctx); err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
-	}
-	fmt.Fprintf(d.out, "     PostgreSQL on 127.0.0.1:%d\n", d.pg.port)
-	if d.my, err = d.startMariaDB(ctx); err != nil {
-		return fmt.Errorf("MariaDB: %w", err)
-	}
-	fmt.Fprintf(d.out, "     MariaDB on 127.0.0.1:%d\n", d.my.port)
-	s3Bin, err := versityGWBin(d.s3Bin)
-	if err != nil {
+	if err := d.startEngines(ctx); err != nil {
 		return err
 	}
-	if d.s3, err = d.startVersityGW(ctx, s3Bin); err != nil {
-		return fmt.Errorf("versitygw: %w", err)
-	}
-	fmt.Fprintf(d.out, "     versitygw (S3, the ciphertext) on %s, bucket %s\n", d.s3.addr(), d.s3.bucket)
 
 	d.say("Mint a dev PKI and an SSH key for the firm's DMS; start three lexgate replicas sharing the store, the bucket and the log")
 	if _, err := d.must(ctx, "lexgate", "certs", "dev", "--out", d.path("pki")); err != nil {
@@ -248,7 +241,7 @@ func (d *demo) failover(ctx context.Context, aliceCfg, teamCfg string) error {
 		"--matter", "HL-2026-0042", "--label", "privileged", bundle}
 
 	d.say("Alice sends %d MiB; replica 1 is killed with SIGKILL in the middle of the upload; the same lex send moves to replica 2", d.size>>20)
-	db, err := sql.Open("pgx", d.pg.dsn("lexgate"))
+	db, err := sql.Open("pgx", d.pgDSN)
 	if err != nil {
 		return err
 	}
@@ -466,8 +459,8 @@ sftp:
       authorized_keys: [%[9]q]
       matter: HL-2026-0042
       labels: [client-confidential]
-`, name, r.addr, admin, d.pg.dsn("lexgate"), d.my.dsn("lexgate_audit"), r.sftpPort, team, dms, strings.TrimSpace(string(pub)),
-		d.s3.endpoint(), d.s3.bucket, d.s3.access, d.s3.secretFile)
+`, name, r.addr, admin, d.pgDSN, d.myDSN, r.sftpPort, team, dms, strings.TrimSpace(string(pub)),
+		d.s3.Endpoint(), d.bucket, d.s3.AccessKey, d.s3Secret)
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -525,14 +518,15 @@ func (d *demo) stopAll() error {
 			errs = append(errs, fmt.Errorf("replica %s did not stop within 40s of SIGTERM", r.name))
 		}
 	}
+	// The engines' directories stay in the demo's, with their logs.
 	if d.my != nil {
-		errs = append(errs, d.my.stop())
+		errs = append(errs, d.my.StopServer())
 	}
 	if d.s3 != nil {
-		errs = append(errs, d.s3.stop())
+		errs = append(errs, d.s3.StopServer())
 	}
 	if d.pg != nil {
-		errs = append(errs, d.pg.stop())
+		errs = append(errs, d.pg.StopServer(context.Background()))
 	}
 	return errors.Join(errs...)
 }

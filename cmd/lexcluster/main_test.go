@@ -8,25 +8,28 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // TestClusterDemo runs the whole cluster demo on real engines and real
 // replica processes: replica 1 killed with SIGKILL mid-upload and the same
 // lex send completing through replica 2 in the same run, received through
 // replica 3, lex audit verify clean, SFTP across replicas, and a revocation
-// through replica 3 refusing replica 1's next request. Without PostgreSQL or
-// MariaDB it skips, and fails under CI=true.
+// through replica 3 refusing replica 1's next request. Without PostgreSQL,
+// MariaDB or versitygw it skips, and fails under CI=true.
 func TestClusterDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster demo takes a minute")
 	}
-	if _, err := pgBin(); err != nil {
+	if _, err := engines.PostgresBin(); err != nil {
 		missing(t, "PostgreSQL", err)
 	}
-	if _, err := exec.LookPath("mariadbd"); err != nil {
-		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
-			missing(t, "MariaDB", err)
-		}
+	if _, _, err := engines.MariaDBBin(); err != nil {
+		missing(t, "MariaDB", err)
+	}
+	if _, err := engines.VersityGWBin(); err != nil {
+		missing(t, "versitygw", err)
 	}
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "github.com/lexgate/lexgate/cmd/lex", "github.com/lexgate/lexgate/cmd/lexgate")

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lexgate/lexgate/cmd/internal/engines"
 	"github.com/lexgate/lexgate/gateway/store"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // Backends lexload runs against (-backends).
@@ -90,7 +90,7 @@ func (b *backend) startCluster(ctx context.Context, o *options, dir, pki string,
 	// Production settings where the test defaults differ: durable commits;
 	// connections for every upload's lock and statements on every replica
 	// (docs/scale-out.md sizes max_connections so).
-	pg, err := engines.StartPostgres(ctx, "fsync=on", fmt.Sprintf("max_connections=%d", 100+4*o.replicas*(o.small.senders+o.large.senders+o.receivers)/o.replicas))
+	pg, err := engines.StartPostgres(ctx, engines.Settings("fsync=on", fmt.Sprintf("max_connections=%d", 100+4*o.replicas*(o.small.senders+o.large.senders+o.receivers)/o.replicas)))
 	if err != nil {
 		return fmt.Errorf("PostgreSQL (make deb-deps installs it): %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lexgate/lexgate/cmd/internal/engines"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // TestLoadTiny runs lexload with tiny numbers against a real lexgate, then

@@ -18,14 +18,7 @@ import (
 // them beside the tree), also after a lookup made the replica read its own
 // entries again; and each opens the other's private entries for the SIEM.
 func TestMySQLBodiesAcrossReplicas(t *testing.T) {
-	if _, _, err := enginetest.MariaDBBin(); err != nil {
-		enginetest.Missing(t, "MariaDB", err)
-	}
-	db, err := enginetest.StartMariaDB(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Stop() })
+	db := enginetest.NewMariaDB(t)
 	dsn, err := db.NewDatabase(t.Context())
 	if err != nil {
 		t.Fatal(err)

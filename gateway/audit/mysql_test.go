@@ -21,14 +21,7 @@ import (
 // the other's entry verifies, each finds the other's entries, and the whole
 // log verifies against the signed checkpoint.
 func TestMySQLSeveralWriters(t *testing.T) {
-	if _, _, err := enginetest.MariaDBBin(); err != nil {
-		enginetest.Missing(t, "MariaDB", err)
-	}
-	db, err := enginetest.StartMariaDB(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Stop() })
+	db := enginetest.NewMariaDB(t)
 	dsn, err := db.NewDatabase(t.Context())
 	if err != nil {
 		t.Fatal(err)

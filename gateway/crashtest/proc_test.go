@@ -271,22 +271,8 @@ func newClusterWorld(t *testing.T, ciphertext string) *world {
 // the config before it is written.
 func newClusterWorldWith(t *testing.T, ciphertext string, edit func(*gateway.Config)) *world {
 	t.Helper()
-	if _, err := enginetest.PostgresBin(); err != nil {
-		enginetest.Missing(t, "PostgreSQL", err)
-	}
-	if _, _, err := enginetest.MariaDBBin(); err != nil {
-		enginetest.Missing(t, "MariaDB", err)
-	}
-	pg, err := enginetest.StartPostgres(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
-	my, err := enginetest.StartMariaDB(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { my.Stop() })
+	pg := enginetest.NewPostgres(t)
+	my := enginetest.NewMariaDB(t)
 	pgDSN, err := pg.NewDatabase(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -319,14 +305,7 @@ func newClusterWorldWith(t *testing.T, ciphertext string, edit func(*gateway.Con
 // a bucket on it.
 func startS3(t *testing.T) store.S3Config {
 	t.Helper()
-	if _, err := enginetest.VersityGWBin(); err != nil {
-		enginetest.Missing(t, "versitygw", err)
-	}
-	gw, err := enginetest.StartVersityGW(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Stop() })
+	gw := enginetest.NewVersityGW(t)
 	bucket, err := gw.NewBucket()
 	if err != nil {
 		t.Fatal(err)

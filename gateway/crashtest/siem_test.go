@@ -87,22 +87,9 @@ func clusterReplica(t *testing.T, w *world, name, pgDSN, myDSN string, rs *rsysl
 // returns a fresh database on each.
 func clusterEngines(t *testing.T) (pgDSN, myDSN string) {
 	t.Helper()
-	if _, err := enginetest.PostgresBin(); err != nil {
-		enginetest.Missing(t, "PostgreSQL", err)
-	}
-	if _, _, err := enginetest.MariaDBBin(); err != nil {
-		enginetest.Missing(t, "MariaDB", err)
-	}
-	pg, err := enginetest.StartPostgres(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop() })
-	my, err := enginetest.StartMariaDB(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { my.Stop() })
+	pg := enginetest.NewPostgres(t)
+	my := enginetest.NewMariaDB(t)
+	var err error
 	if pgDSN, err = pg.NewDatabase(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -97,19 +97,7 @@ func replicaStores(t *testing.T, driver string) (*store.Store, *store.Store) {
 // its end; it skips (fails under CI=true) where PostgreSQL is missing.
 func postgresCluster(t *testing.T) *enginetest.Postgres {
 	t.Helper()
-	if _, err := enginetest.PostgresBin(); err != nil {
-		enginetest.Missing(t, "PostgreSQL", err)
-	}
-	pg, err := enginetest.StartPostgres(context.Background())
-	if err != nil {
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := pg.Stop(); err != nil {
-			t.Errorf("stop PostgreSQL: %v", err)
-		}
-	})
-	return pg
+	return enginetest.NewPostgres(t)
 }
 
 // running is a notifier's Run in progress.

@@ -1,20 +1,11 @@
-// Package engines starts the real database engines of lexgate's cluster
-// backends — a private PostgreSQL cluster and a private MariaDB server —
-// for the commands that measure or show a cluster (lexload): in a
-// directory of their own, on loopback ports chosen at run time, stopped by
-// the caller. It is gateway/internal/enginetest without the test helpers,
-// for code outside the gateway tree, which cannot import that package.
 package engines
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -31,7 +22,7 @@ type Postgres struct {
 	dir  string // the cluster's directory: data/, sock/, log
 	port int
 	cred *syscall.Credential // nil: run as ourselves
-	// settings are the server settings given to StartPostgres.
+	// settings are the server settings given by [Settings].
 	settings []string
 	n        atomic.Int64
 }
@@ -63,19 +54,19 @@ func version(binDir string) int {
 
 // StartPostgres initialises and starts a cluster in a new temporary
 // directory. As root it runs the server as the "postgres" user (PostgreSQL
-// refuses to run as root). settings are server settings ("name=value")
-// given after the defaults (max_connections=200, fsync=off), which they
-// override. Stop it with [Postgres.Stop].
-func StartPostgres(ctx context.Context, settings ...string) (*Postgres, error) {
+// refuses to run as root). [Settings] adds server settings, [InDir] says
+// where the directory goes. Stop it with [Postgres.Stop].
+func StartPostgres(ctx context.Context, opts ...Option) (*Postgres, error) {
+	o := collect(opts)
 	bin, err := PostgresBin()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "lexgate-pg-")
+	dir, err := os.MkdirTemp(o.parent, "lexgate-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("engines: %w", err)
 	}
-	p := &Postgres{bin: bin, dir: dir, settings: settings}
+	p := &Postgres{bin: bin, dir: dir, settings: o.settings}
 	if os.Geteuid() == 0 {
 		if p.cred, err = credential("postgres"); err != nil {
 			os.RemoveAll(dir)
@@ -95,16 +86,6 @@ func StartPostgres(ctx context.Context, settings ...string) (*Postgres, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func credential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("engines: running as root needs the %q user to run PostgreSQL: %w", name, err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 func (p *Postgres) run(ctx context.Context, prog string, args ...string) error {
@@ -131,8 +112,9 @@ func (p *Postgres) init(ctx context.Context) error {
 		"--auth=trust", "--locale=C", "-E", "UTF8", "--no-sync")
 }
 
-// Start starts the server (again, after [Postgres.Kill] or [Postgres.StopServer])
-// on the same port when it has one, else on a free one.
+// Start starts the server (again, after [Postgres.StopServer]) on the same
+// port when it has one, else on a free one, and waits until it accepts
+// connections.
 func (p *Postgres) Start(ctx context.Context) error {
 	if p.port == 0 {
 		port, err := freePort()
@@ -175,23 +157,5 @@ func (p *Postgres) DSN(db string) string {
 // NewDatabase creates an empty database with a fresh name and returns its
 // DSN.
 func (p *Postgres) NewDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("t%d", p.n.Add(1))
-	db, err := sql.Open("pgx", p.DSN("postgres"))
-	if err != nil {
-		return "", fmt.Errorf("engines: %w", err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("engines: create database: %w", err)
-	}
-	return p.DSN(name), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("engines: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return newDatabase(ctx, "pgx", p.DSN("postgres"), p.DSN, &p.n)
 }

@@ -1,9 +1,7 @@
-package enginetest
+package engines
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +17,8 @@ import (
 )
 
 // VersityGWVersion is the versitygw release the tests and make cluster-demo
-// run, pinned in cmd/internal/tools/versitygw/go.mod.
+// run, pinned in cmd/internal/tools/versitygw/go.mod; [VersityGWBin] builds
+// it from there.
 const VersityGWVersion = "v1.8.0"
 
 // VersityGW is a private versitygw S3 server over a POSIX directory, on a
@@ -27,8 +26,9 @@ const VersityGWVersion = "v1.8.0"
 // started again on the same port and directory, for tests of an object store
 // that goes away mid-upload.
 type VersityGW struct {
-	bin, dir  string
-	port      int
+	bin, dir string
+	port     int
+	// AccessKey and SecretKey are the server's root credentials.
 	AccessKey string
 	SecretKey string
 	cmd       *exec.Cmd
@@ -44,7 +44,7 @@ func VersityGWBin() (string, error) {
 	if root == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			return "", fmt.Errorf("enginetest: no user cache directory (%v): set LEXGATE_TOOLS_DIR", err)
+			return "", fmt.Errorf("engines: no user cache directory (%v): set LEXGATE_TOOLS_DIR", err)
 		}
 		root = filepath.Join(base, "lexgate-tools")
 	}
@@ -54,15 +54,15 @@ func VersityGWBin() (string, error) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("enginetest: %w", err)
+		return "", fmt.Errorf("engines: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("enginetest: %w", err)
+		return "", fmt.Errorf("engines: %w", err)
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("enginetest: %w", err)
+		return "", fmt.Errorf("engines: %w", err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(bin); err == nil { // built by another process meanwhile
@@ -75,41 +75,49 @@ func buildVersityGW(dir string) error {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
-		return fmt.Errorf("enginetest: versitygw is not built and this is not the lexgate module: run make tools-heavy")
+		return fmt.Errorf("engines: versitygw is not built and this is not the lexgate module: run make tools-heavy")
 	}
 	mod := filepath.Join(filepath.Dir(gomod), "cmd", "internal", "tools", "versitygw")
 	tmp, err := os.MkdirTemp(dir, ".build-")
 	if err != nil {
-		return fmt.Errorf("enginetest: %w", err)
+		return fmt.Errorf("engines: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.Command("go", "build", "-o", tmp+"/", "github.com/versity/versitygw/cmd/versitygw")
 	cmd.Dir = mod
 	cmd.Env = append(os.Environ(), "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("enginetest: building versitygw in %s: %v\n%s", mod, err, out)
+		return fmt.Errorf("engines: building versitygw in %s: %v\n%s", mod, err, out)
 	}
 	if err := os.Rename(filepath.Join(tmp, "versitygw"), filepath.Join(dir, "versitygw")); err != nil {
-		return fmt.Errorf("enginetest: %w", err)
+		return fmt.Errorf("engines: %w", err)
 	}
 	return nil
 }
 
-// StartVersityGW starts versitygw on a new temporary directory and a free
-// loopback port, with random root credentials. Stop it with [VersityGW.Stop].
-func StartVersityGW(ctx context.Context) (*VersityGW, error) {
-	bin, err := VersityGWBin()
-	if err != nil {
-		return nil, err
+// StartVersityGW starts versitygw on a new temporary directory ([InDir]
+// says where it goes) and a free loopback port, with random root
+// credentials, and waits until it answers. [Binary] names the program, else
+// [VersityGWBin] finds or builds it. Stop it with [VersityGW.Stop].
+func StartVersityGW(ctx context.Context, opts ...Option) (*VersityGW, error) {
+	o := collect(opts)
+	bin := o.bin
+	if bin == "" {
+		var err error
+		if bin, err = VersityGWBin(); err != nil {
+			return nil, err
+		}
+	} else if fi, err := os.Stat(bin); err != nil || fi.IsDir() {
+		return nil, fmt.Errorf("engines: versitygw binary %s not usable (make versitygw builds one): %v", bin, err)
 	}
-	dir, err := os.MkdirTemp("", "lexgate-versitygw-")
+	dir, err := os.MkdirTemp(o.parent, "lexgate-versitygw-")
 	if err != nil {
-		return nil, fmt.Errorf("enginetest: %w", err)
+		return nil, fmt.Errorf("engines: %w", err)
 	}
 	v := &VersityGW{bin: bin, dir: dir, AccessKey: "lexgate-" + randHex(4), SecretKey: randHex(20)}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("enginetest: %w", err)
+		return nil, fmt.Errorf("engines: %w", err)
 	}
 	if v.port, err = freePort(); err != nil {
 		os.RemoveAll(dir)
@@ -122,18 +130,12 @@ func StartVersityGW(ctx context.Context) (*VersityGW, error) {
 	return v, nil
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // Start (re)starts the server on its port and directory and waits until it
 // answers.
 func (v *VersityGW) Start(ctx context.Context) error {
 	log, err := os.OpenFile(filepath.Join(v.dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("enginetest: %w", err)
+		return fmt.Errorf("engines: %w", err)
 	}
 	defer log.Close()
 	v.cmd = exec.Command(v.bin, "--port", v.Addr(), "posix", filepath.Join(v.dir, "data"))
@@ -141,7 +143,7 @@ func (v *VersityGW) Start(ctx context.Context) error {
 	v.cmd.Stdout, v.cmd.Stderr = log, log
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := v.cmd.Start(); err != nil {
-		return fmt.Errorf("enginetest: versitygw: %w", err)
+		return fmt.Errorf("engines: versitygw: %w", err)
 	}
 	v.done = make(chan error, 1)
 	go func() { v.done <- v.cmd.Wait() }()
@@ -155,26 +157,14 @@ func (v *VersityGW) Start(ctx context.Context) error {
 
 // ready waits until the port answers HTTP, the server exits, or 60 s pass.
 func (v *VersityGW) ready(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
 	c := &http.Client{Timeout: 2 * time.Second}
-	for {
+	return waitReady(ctx, "versitygw on "+v.Addr(), v.done, func() error {
 		resp, err := c.Get(v.Endpoint())
 		if err == nil {
 			resp.Body.Close()
-			return nil
 		}
-		select {
-		case werr := <-v.done:
-			v.done <- werr
-			return fmt.Errorf("enginetest: versitygw exited: %v", werr)
-		case <-ctx.Done():
-			return fmt.Errorf("enginetest: versitygw: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("enginetest: versitygw did not answer on %s within 60s: %v", v.Addr(), err)
-		}
-	}
+		return err
+	})
 }
 
 // Addr is the server's host:port.
@@ -189,7 +179,7 @@ func (v *VersityGW) Endpoint() string { return "http://" + v.Addr() }
 func (v *VersityGW) NewBucket() (string, error) {
 	name := fmt.Sprintf("lexgate-%d-%s", v.n.Add(1), randHex(3))
 	if err := os.Mkdir(filepath.Join(v.dir, "data", name), 0o700); err != nil {
-		return "", fmt.Errorf("enginetest: bucket: %w", err)
+		return "", fmt.Errorf("engines: bucket: %w", err)
 	}
 	return name, nil
 }
@@ -199,7 +189,7 @@ func (v *VersityGW) NewBucket() (string, error) {
 func (v *VersityGW) WriteSecret(dir string) (string, error) {
 	p := filepath.Join(dir, "s3-secret")
 	if err := os.WriteFile(p, []byte(v.SecretKey+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("enginetest: %w", err)
+		return "", fmt.Errorf("engines: %w", err)
 	}
 	return p, nil
 }
@@ -210,13 +200,9 @@ func (v *VersityGW) StopServer() error {
 	if v.cmd == nil || v.cmd.Process == nil {
 		return nil
 	}
-	v.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(10 * time.Second):
-		v.cmd.Process.Kill()
-		<-v.done
-	}
+	// Killed after the grace period is no error: a test stopping the
+	// object store wants it gone, however it goes.
+	terminate(v.cmd, v.done, 10*time.Second)
 	v.cmd = nil
 	return nil
 }

@@ -43,14 +43,16 @@ func MariaDBBin() (server, install string, err error) {
 	return server, install, nil
 }
 
-// StartMariaDB initialises and starts a server in a new temporary directory.
-// As root the server runs as the "mysql" user. Stop it with [MariaDB.Stop].
-func StartMariaDB(ctx context.Context) (*MariaDB, error) {
+// StartMariaDB initialises and starts a server in a new temporary directory
+// ([InDir] says where it goes) and waits until it accepts connections. As
+// root the server runs as the "mysql" user. Stop it with [MariaDB.Stop].
+func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
+	o := collect(opts)
 	server, install, err := MariaDBBin()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "lexgate-mariadb-")
+	dir, err := os.MkdirTemp(o.parent, "lexgate-mariadb-")
 	if err != nil {
 		return nil, fmt.Errorf("engines: %w", err)
 	}
@@ -62,7 +64,10 @@ func StartMariaDB(ctx context.Context) (*MariaDB, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		os.Chown(dir, int(cred.Uid), int(cred.Gid))
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("engines: %w", err)
+		}
 		user = []string{"--user=mysql"}
 	}
 	data := filepath.Join(dir, "data")
@@ -108,23 +113,7 @@ func (m *MariaDB) ready(ctx context.Context) error {
 		return fmt.Errorf("engines: %w", err)
 	}
 	defer db.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if err = db.PingContext(ctx); err == nil {
-			return nil
-		}
-		select {
-		case werr := <-m.done:
-			m.done <- werr
-			return fmt.Errorf("engines: mariadbd exited: %v", werr)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("engines: mariadbd not ready: %w", err)
-		}
-	}
+	return waitReady(ctx, "mariadbd", m.done, func() error { return db.PingContext(ctx) })
 }
 
 // DSN returns the go-sql-driver/mysql DSN of database db ("" for none).
@@ -137,26 +126,28 @@ func (m *MariaDB) Port() int { return m.port }
 
 // NewDatabase creates an empty database with a fresh name and returns its DSN.
 func (m *MariaDB) NewDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("t%d", m.n.Add(1))
-	db, err := sql.Open("mysql", m.DSN(""))
-	if err != nil {
-		return "", fmt.Errorf("engines: %w", err)
+	return newDatabase(ctx, "mysql", m.DSN(""), m.DSN, &m.n)
+}
+
+// StopServer stops the server (SIGTERM, then SIGKILL after 30 s), keeping
+// its directory and log for inspection.
+func (m *MariaDB) StopServer() error {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return nil
 	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("engines: create database: %w", err)
+	var err error
+	if !terminate(m.cmd, m.done, 30*time.Second) {
+		err = errors.New("engines: mariadbd did not stop within 30s of SIGTERM; killed")
 	}
-	return m.DSN(name), nil
+	m.cmd = nil
+	return err
 }
 
 // Stop stops the server and removes its directory.
 func (m *MariaDB) Stop() error {
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(30 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.done
+	err := m.StopServer()
+	if rerr := os.RemoveAll(m.dir); rerr != nil {
+		return errors.Join(err, fmt.Errorf("engines: %w", rerr))
 	}
-	return os.RemoveAll(m.dir)
+	return err
 }
