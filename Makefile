@@ -180,7 +180,7 @@ bench-audit:
 # shared spool (LOAD_BACKENDS=embedded for the first alone), side by side.
 LOAD_DURATION ?= 60s
 LOAD_BACKENDS ?= embedded,cluster
-load: build deb-deps
+load: build deb-deps versitygw
 	$(GO) run ./cmd/lexload -lexgate $(BIN)/lexgate -duration $(LOAD_DURATION) -backends $(LOAD_BACKENDS)
 
 # lex and OpenSSH sftp over an emulated long, lossy path between two network

@@ -20,7 +20,7 @@ const (
 	backendEmbedded = "embedded"
 	// backendCluster is -replicas lexgate replicas on the cluster backends:
 	// metadata in PostgreSQL, the audit log in MariaDB (tessera's MySQL
-	// driver), the ciphertext in a spool directory they share.
+	// driver), the ciphertext in one bucket on versitygw (S3).
 	backendCluster = "cluster"
 )
 
@@ -84,8 +84,9 @@ func startBackend(ctx context.Context, o *options, kind, dir, pki string, log io
 	return nil, fmt.Errorf("backend %q: want %s or %s", kind, backendEmbedded, backendCluster)
 }
 
-// startCluster starts PostgreSQL and MariaDB, private, on loopback ports,
-// and o.replicas replicas sharing them and one spool directory.
+// startCluster starts PostgreSQL, MariaDB and versitygw, private, on
+// loopback ports, and o.replicas replicas sharing them: metadata in
+// PostgreSQL, the audit log in MariaDB, the ciphertext in one bucket.
 func (b *backend) startCluster(ctx context.Context, o *options, dir, pki string, log io.Writer) error {
 	// Production settings where the test defaults differ: durable commits;
 	// connections for every upload's lock and statements on every replica
@@ -108,7 +109,20 @@ func (b *backend) startCluster(ctx context.Context, o *options, dir, pki string,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "lexload: cluster engines: PostgreSQL on 127.0.0.1:%d, MariaDB on 127.0.0.1:%d\n", pg.Port(), my.Port())
+	s3, err := engines.StartVersityGW(ctx)
+	if err != nil {
+		return fmt.Errorf("versitygw (make versitygw builds it): %w", err)
+	}
+	b.stops = append(b.stops, s3.Stop)
+	bucket, err := s3.NewBucket()
+	if err != nil {
+		return err
+	}
+	secret, err := s3.WriteSecret(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "lexload: cluster engines: PostgreSQL on 127.0.0.1:%d, MariaDB on 127.0.0.1:%d, versitygw on %s\n", pg.Port(), my.Port(), s3.Addr())
 	b.pooled = true
 	b.spool = filepath.Join(dir, "spool")
 	for i := range o.replicas {
@@ -117,11 +131,11 @@ func (b *backend) startCluster(ctx context.Context, o *options, dir, pki string,
 		c := gatewayConfig(pki, data)
 		c.Store.Driver, c.Store.Replica = store.DriverPostgres, name
 		c.Store.Postgres.DSN = pgDSN
-		// The ciphertext: the spool directory every replica shares. When
-		// the S3-compatible ciphertext store is in, a -ciphertext s3 mode
-		// sets its config here instead (and starts the object store with
-		// the engines above).
+		// The ciphertext: one bucket on the S3-compatible server, shared by
+		// every replica (the spool directory only stages).
 		c.Store.SpoolDir = b.spool
+		c.Store.Ciphertext = store.CiphertextS3
+		c.Store.S3 = store.S3Config{Endpoint: s3.Endpoint(), Bucket: bucket, AccessKeyID: s3.AccessKey, SecretKeyFile: secret}
 		c.Audit.MySQL.DSN, c.Audit.KeyFile = myDSN, filepath.Join(dir, "audit.key")
 		g, err := startGateway(o.lexgate, c, filepath.Join(dir, name+".yaml"), filepath.Join(dir, name+".log"))
 		if err != nil {
