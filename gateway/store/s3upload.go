@@ -98,7 +98,7 @@ func (s *Store) s3WriteRange(ctx context.Context, id string, offset, end int64, 
 		return p, fmt.Errorf("store: transfer %s: range %d-%d: %w", id, offset, end, werr)
 	}
 	if len(w.done) == 0 && werr != nil {
-		return p, fmt.Errorf("store: transfer %s: upload interrupted: %w", id, werr)
+		return s.s3RangeFailed(ctx, id, p, werr)
 	}
 	ctx = context.WithoutCancel(ctx)
 	crashpoint.Hit("store.range.written")
@@ -123,6 +123,36 @@ func (s *Store) s3WriteRange(ctx context.Context, id string, offset, end int64, 
 		err = fmt.Errorf("store: transfer %s: upload interrupted: %w", id, werr)
 	}
 	return p, err
+}
+
+// s3RangeFailed is the outcome of a range write none of whose bytes reached
+// the bucket. The bytes were sent outside the transfer's lock, so another
+// writer (on this replica or another) may have completed the upload
+// meanwhile, which ends its multipart upload (NoSuchUpload): then the
+// transfer is ready and this write has nothing left to do, as if it had
+// come after. Otherwise the failure stands.
+func (s *Store) s3RangeFailed(ctx context.Context, id string, p Progress, werr error) (Progress, error) {
+	failed := fmt.Errorf("store: transfer %s: upload interrupted: %w", id, werr)
+	if !notFound(werr) {
+		return p, failed
+	}
+	ctx = context.WithoutCancel(ctx)
+	unlock, err := s.lockTransfers(ctx, id)
+	if err != nil {
+		return p, failed
+	}
+	defer unlock()
+	u, err := s.loadUpload(ctx, id)
+	if err != nil {
+		return p, failed
+	}
+	switch u.state {
+	case StateReady:
+		return Progress{Offset: u.received}, nil
+	case StateQuarantined:
+		return Progress{Offset: u.received}, fmt.Errorf("%w: transfer %s is quarantined", ErrHashMismatch, id)
+	}
+	return p, failed
 }
 
 // s3ClaimRange checks a range write under the transfer's lock and returns
