@@ -3,13 +3,11 @@ package audit_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/audit"
-	"github.com/lexgate/lexgate/gateway/internal/enginetest"
 )
 
 // TestMySQLBodiesAcrossReplicas: on a log two replicas share, each serves
@@ -18,22 +16,7 @@ import (
 // them beside the tree), also after a lookup made the replica read its own
 // entries again; and each opens the other's private entries for the SIEM.
 func TestMySQLBodiesAcrossReplicas(t *testing.T) {
-	db := enginetest.NewMariaDB(t)
-	dsn, err := db.NewDatabase(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := filepath.Join(t.TempDir(), "audit.key")
-	open := func() *audit.Log {
-		l, err := audit.Open(t.Context(), audit.Config{KeyFile: key, Origin: "test.example/lexgate-audit",
-			MySQL: audit.MySQLConfig{DSN: dsn}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	}
-	logs := []*audit.Log{open(), open()}
+	logs := twoReplicaLogs(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	const team = "spiffe://manila-lpo.example/site/review-team"

@@ -21,22 +21,7 @@ import (
 // the other's entry verifies, each finds the other's entries, and the whole
 // log verifies against the signed checkpoint.
 func TestMySQLSeveralWriters(t *testing.T) {
-	db := enginetest.NewMariaDB(t)
-	dsn, err := db.NewDatabase(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := filepath.Join(t.TempDir(), "audit.key")
-	open := func() *audit.Log {
-		l, err := audit.Open(t.Context(), audit.Config{KeyFile: key, Origin: "test.example/lexgate-audit",
-			MySQL: audit.MySQLConfig{DSN: dsn}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	}
-	logs := []*audit.Log{open(), open()}
+	logs := twoReplicaLogs(t)
 
 	const perLog = 40
 	var mu sync.Mutex
@@ -120,4 +105,26 @@ func TestMySQLSeveralWriters(t *testing.T) {
 			t.Errorf("GET %s = %d (%d bytes)", p, resp.StatusCode, len(b))
 		}
 	}
+}
+
+// twoReplicaLogs opens two logs on one new MariaDB database with one key,
+// as two replicas of a cluster do; both close with the test.
+func twoReplicaLogs(t *testing.T) []*audit.Log {
+	t.Helper()
+	db := enginetest.NewMariaDB(t)
+	dsn, err := db.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "audit.key")
+	open := func() *audit.Log {
+		l, err := audit.Open(t.Context(), audit.Config{KeyFile: key, Origin: "test.example/lexgate-audit",
+			MySQL: audit.MySQLConfig{DSN: dsn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	return []*audit.Log{open(), open()}
 }
