@@ -3,7 +3,7 @@
 // under the lex command) at it for a fixed time, and prints what the gateway
 // held up to. With -backends embedded,cluster it then does the same against
 // three replicas on the cluster backends — PostgreSQL metadata, the audit log
-// in MariaDB, a shared spool, the engines started privately on loopback —
+// in MariaDB, ciphertext on versitygw (S3), the engines started privately on loopback —
 // each client given every replica's address (its own first, in turn), and
 // prints the two side by side.
 //

@@ -121,7 +121,7 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 // describe names the backend in a line.
 func (r *report) describe() string {
 	if r.backend == backendCluster {
-		return fmt.Sprintf("%d lexgate replicas on PostgreSQL + MariaDB, a shared spool", len(r.gateways))
+		return fmt.Sprintf("%d lexgate replicas on PostgreSQL + MariaDB + versitygw (S3)", len(r.gateways))
 	}
 	return "one lexgate on the embedded default (SQLite, spool, audit files)"
 }
