@@ -46,8 +46,8 @@ var allowed = map[string][]string{
 	"gateway/ssotest":              {"gateway/spiretest"}, // runs Ory Hydra and step-ca for tests (built with spiretest.Build); its tests drive lex login
 	"cmd/lex":                      {"cli", "cmd/internal/cpuprof"},
 	"cmd/lexgate":                  {"gateway", "cmd/internal/cpuprof"},
-	"cmd/lexdemo":                  {"gateway", "gateway/sftpfront"}, // writes its lexgate.yaml with gateway.Config.Marshal
-	"cmd/lexbench":                 {"cmd/internal/benchkit", "gateway/directio"},
+	"cmd/lexdemo":                  {"gateway", "gateway/sftpfront", "internal/engines"}, // writes its lexgate.yaml with gateway.Config.Marshal
+	"cmd/lexbench":                 {"cmd/internal/benchkit", "gateway/directio", "internal/engines"},
 	"cmd/lexload":                  {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit", "gateway/store", "internal/engines"},
 	"cmd/lexwan":                   {"cmd/lexwan/emu", "cmd/internal/benchkit"},
 	"cmd/internal/benchkit":        {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
@@ -56,7 +56,7 @@ var allowed = map[string][]string{
 	"gateway/internal/enginetest":  {"internal/engines"}, // test-only: internal/engines for tests (skip, or fail under CI=true, when missing; stop at the test's end)
 	"gateway/risk":                 {},
 	"cmd/lexcluster":               {"internal/engines"},
-	"internal/engines":             {}, // starts PostgreSQL, MariaDB and versitygw for enginetest, lexload and the cluster demo
+	"internal/engines":             {}, // starts PostgreSQL, MariaDB and versitygw for enginetest, lexload and the cluster demo; FreePort for the tools
 	"gateway/internal/rsyslogtest": {}, // test-only: runs rsyslogd, the SIEM tests' syslog receiver
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/cmd/internal/benchkit"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // gateway is one "lexgate serve" subprocess with its own config, log and store,
@@ -36,11 +37,11 @@ func (b *bench) startGateway(ctx context.Context, dir, pki string, extra ...stri
 	if _, err := mkdir(dir); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freePort()
+	admin, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}

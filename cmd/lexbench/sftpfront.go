@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // The SFTP front mode (-sftp-front): the same stock OpenSSH sftp client puts and
@@ -192,7 +194,7 @@ func (b *bench) startFront(ctx context.Context, key string) (*frontBench, error)
 	if err != nil {
 		return nil, fmt.Errorf("the sftp stage's client key: %w", err)
 	}
-	port, err := freePort()
+	port, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}

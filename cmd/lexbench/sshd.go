@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/cmd/internal/benchkit"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // sshdPath is the OpenSSH server; it must be started by its absolute path.
@@ -91,7 +92,7 @@ func (b *bench) startSSHDIn(ctx context.Context, name string) (*sshd, error) {
 	if _, err := lookPath("ssh-keygen"); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}

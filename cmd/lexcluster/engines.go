@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 
 	"github.com/lexgate/lexgate/internal/engines"
 )
@@ -45,23 +43,4 @@ func (d *demo) startEngines(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.out, "     versitygw (S3, the ciphertext) on %s, bucket %s\n", d.s3.Addr(), d.bucket)
 	return nil
-}
-
-// freePort returns a loopback port free for both TCP and UDP (a replica
-// listens on both: HTTPS and QUIC).
-func freePort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port")
 }

@@ -406,16 +406,16 @@ func (d *demo) killMidUpload(ctx context.Context, db *sql.DB, send *proc) (int64
 }
 
 func (d *demo) startReplica(ctx context.Context, name string) (*replica, error) {
-	port, err := freePort()
+	port, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freePort()
+	admin, err := engines.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	r := &replica{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), cfg: d.path(name + ".yaml")}
-	if r.sftpPort, err = freePort(); err != nil {
+	if r.sftpPort, err = engines.FreePort(); err != nil {
 		return nil, err
 	}
 	pub, err := os.ReadFile(d.dmsKey + ".pub")

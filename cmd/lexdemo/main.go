@@ -29,6 +29,7 @@ import (
 
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/sftpfront"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // sentRE finds the transfer id in lex send's summary line.
@@ -289,34 +290,16 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
-// freePort finds a port free on both TCP and UDP of 127.0.0.1.
-func freePort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no free port")
-}
-
 func (d *demo) startGateway(ctx context.Context) error {
-	port, err := freePort()
+	port, err := engines.FreePort()
 	if err != nil {
 		return err
 	}
-	admin, err := freePort()
+	admin, err := engines.FreePort()
 	if err != nil {
 		return err
 	}
-	if d.sftpPort, err = freePort(); err != nil {
+	if d.sftpPort, err = engines.FreePort(); err != nil {
 		return err
 	}
 	pub, err := os.ReadFile(d.dmsKey + ".pub")

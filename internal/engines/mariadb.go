@@ -77,7 +77,7 @@ func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("engines: mariadb-install-db: %w\n%s", err, out)
 	}
-	if m.port, err = freePort(); err != nil {
+	if m.port, err = FreePort(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}

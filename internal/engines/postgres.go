@@ -117,7 +117,7 @@ func (p *Postgres) init(ctx context.Context) error {
 // connections.
 func (p *Postgres) Start(ctx context.Context) error {
 	if p.port == 0 {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return err
 		}

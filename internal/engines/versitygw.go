@@ -119,7 +119,7 @@ func StartVersityGW(ctx context.Context, opts ...Option) (*VersityGW, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("engines: %w", err)
 	}
-	if v.port, err = freePort(); err != nil {
+	if v.port, err = FreePort(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
