@@ -25,29 +25,11 @@ type s3Write struct {
 	parts []int64
 }
 
-// s3WriteAt is WriteAt on the S3 backend. It holds the transfer's lock
-// throughout, as on the spool: appends run one at a time.
-func (s *Store) s3WriteAt(ctx context.Context, id string, offset int64, r io.Reader, now time.Time) (int64, error) {
-	unlock, err := s.lockTransfers(ctx, id)
-	if err != nil {
-		return 0, fmt.Errorf("store: write transfer %s: %w", id, err)
-	}
-	defer unlock()
-	u, err := s.loadUpload(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case u.state == StateQuarantined:
-		return u.received, fmt.Errorf("%w: transfer %s is quarantined", ErrHashMismatch, id)
-	case offset != u.received:
-		return u.received, &OffsetError{Expected: u.received, Got: offset}
-	case u.state == StateReady:
-		if hasMore(r) {
-			return u.received, fmt.Errorf("%w: transfer %s is complete at %d bytes", ErrTooLarge, id, u.size)
-		}
-		return u.received, nil
-	}
+// s3WriteAt is WriteAt's append on the S3 backend, for upload u at offset
+// (its received bytes). WriteAt holds the transfer's lock throughout, as on
+// the spool: appends run one at a time.
+func (s *Store) s3WriteAt(ctx context.Context, u *upload, offset int64, r io.Reader, now time.Time) (int64, error) {
+	id := u.id
 	m, err := s.ensureUpload(ctx, u)
 	if err != nil {
 		return u.received, err

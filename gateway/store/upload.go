@@ -71,9 +71,6 @@ func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reade
 	if !validID(id) {
 		return 0, fmt.Errorf("%w: transfer %q", ErrNotFound, id)
 	}
-	if s.s3 != nil {
-		return s.s3WriteAt(ctx, id, offset, r, now)
-	}
 	unlock, err := s.lockTransfers(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("store: write transfer %s: %w", id, err)
@@ -93,6 +90,9 @@ func (s *Store) WriteAt(ctx context.Context, id string, offset int64, r io.Reade
 			return u.received, fmt.Errorf("%w: transfer %s is complete at %d bytes", ErrTooLarge, id, u.size)
 		}
 		return u.received, nil
+	}
+	if s.s3 != nil {
+		return s.s3WriteAt(ctx, u, offset, r, now)
 	}
 	if err := s.loadBoundary(ctx, u); err != nil {
 		return u.received, err
