@@ -165,7 +165,7 @@ plugins {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start(t, "spire-server "+td, filepath.Join(s.Dir, "server.log"), s.bin, "run", "-config", path)
+	Run(t, "spire-server "+td, filepath.Join(s.Dir, "server.log"), nil, s.bin, "run", "-config", path)
 	waitFor(t, "spire-server "+td+" to answer", func() error {
 		_, err := s.Run(t, "healthcheck")
 		return err
@@ -290,7 +290,7 @@ plugins {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start(t, "spire-agent "+s.TD.Name(), filepath.Join(dir, "agent.log"), s.agentBin, "run", "-config", path, "-joinToken", token)
+	Run(t, "spire-agent "+s.TD.Name(), filepath.Join(dir, "agent.log"), nil, s.agentBin, "run", "-config", path, "-joinToken", token)
 	want := make([]spiffeid.ID, len(entries))
 	for i, e := range entries {
 		want[i] = e.ID
@@ -337,16 +337,18 @@ func (a *Agent) WaitFor(t testing.TB, ids ...spiffeid.ID) {
 	})
 }
 
-// start runs a long-lived program, logging to logPath, and stops it (SIGTERM,
-// then SIGKILL) at the end of the test; if the test failed, the log's tail is
-// printed.
-func start(t testing.TB, name, logPath, bin string, args ...string) {
+// Run runs a long-lived program with env added to the test's environment,
+// logging to logPath, and stops it (SIGTERM, then SIGKILL) at the end of the
+// test; if the test failed, the log's tail is printed. ssotest runs its
+// servers with it too.
+func Run(t testing.TB, name, logPath string, env []string, bin string, args ...string) {
 	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -66,7 +66,7 @@ func StartOP(t testing.TB, users map[string]OPUser, deviceCodeLifetime time.Dura
 	}
 	port := spiretest.FreePort(t)
 	op := &OP{Issuer: fmt.Sprintf("http://127.0.0.1:%d", port), users: users}
-	run(t, "oidcop", filepath.Join(dir, "oidcop.log"), nil, bin, "-port", fmt.Sprint(port), "-users", usersPath,
+	spiretest.Run(t, "oidcop", filepath.Join(dir, "oidcop.log"), nil, bin, "-port", fmt.Sprint(port), "-users", usersPath,
 		"-client", ClientID, "-device-code-lifetime", deviceCodeLifetime.String())
 	waitOK(t, "oidcop", op.Issuer+"/.well-known/openid-configuration", nil)
 	return op

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +91,7 @@ log:
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "hydra", filepath.Join(dir, "hydra.log"), []string{"DSN=memory"}, bin, "serve", "all", "--dev", "-c", path)
+	spiretest.Run(t, "hydra", filepath.Join(dir, "hydra.log"), []string{"DSN=memory"}, bin, "serve", "all", "--dev", "-c", path)
 	waitOK(t, "hydra", h.admin+"/health/ready", nil)
 	body := map[string]any{"client_id": ClientID, "token_endpoint_auth_method": "none",
 		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
@@ -246,7 +245,7 @@ func StartStepCA(t testing.TB, issuer string, ttl time.Duration) *StepCA {
 	b, _ = json.MarshalIndent(ca, "", "  ")
 	os.WriteFile(caJSON, b, 0o600)
 	s := &StepCA{URL: fmt.Sprintf("https://127.0.0.1:%d", port), Root: filepath.Join(dir, "certs", "root_ca.crt")}
-	run(t, "step-ca", filepath.Join(dir, "step-ca.log"), env, stepCA, caJSON, "--password-file", pw)
+	spiretest.Run(t, "step-ca", filepath.Join(dir, "step-ca.log"), env, stepCA, caJSON, "--password-file", pw)
 	rootPEM, _ := os.ReadFile(s.Root)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(rootPEM)
@@ -261,42 +260,6 @@ func examplesDir() (string, error) {
 		return "", fmt.Errorf("ssotest: go env GOMOD: %w", err)
 	}
 	return filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "examples", "step-ca"), nil
-}
-
-// run starts a long-lived program and stops it at the end of the test,
-// printing its log's tail if the test failed.
-func run(t testing.TB, name, logPath string, env []string, bin string, args ...string) {
-	t.Helper()
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			t.Logf("%s log (tail):\n%s", name, b)
-		}
-	})
 }
 
 // waitOK polls u until it answers 200, for at most three minutes.
