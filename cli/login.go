@@ -116,7 +116,7 @@ func (l *LoginConfig) loadPersonSVID(now time.Time) (*x509svid.SVID, error) {
 var loginCommand = &command{
 	name:    "login",
 	summary: "sign in with the firm's single sign-on; get a short-lived certificate",
-	args:    "[--device]",
+	args:    "[--device | --browser]",
 	help: `Opens the firm's sign-in page (print its address, open it in a browser),
 waits for the provider to redirect back to 127.0.0.1, then asks the people CA
 for a certificate for a key made here, valid for a working day. Needs the
@@ -131,7 +131,14 @@ login.mfa_acr.
              (your phone), enter the code, sign in and approve. lex waits
              until you do, polling the provider as often as it allows, and
              stops when you deny it or the code expires (OAuth 2.0 Device
-             Authorization Grant, RFC 8628).`,
+             Authorization Grant, RFC 8628).
+  --browser  the redirect to 127.0.0.1, even in an SSH session.
+
+Without either, lex picks: in an SSH session without a display (SSH_CONNECTION
+or SSH_TTY set, DISPLAY and WAYLAND_DISPLAY not) the provider's redirect could
+not reach this machine, so lex signs in with a code as with --device, and
+says so; if the provider offers no device sign-in it falls back to the
+redirect.`,
 	run: runLogin,
 }
 
@@ -165,12 +172,16 @@ func runLogout(e *env, args []string) error {
 func runLogin(e *env, args []string) error {
 	fs := newFlagSet("login")
 	device := fs.Bool("device", false, "sign in on another device with a code (no browser here)")
+	browser := fs.Bool("browser", false, "sign in through the redirect to 127.0.0.1, even in an SSH session")
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return &usageError{msg: "login takes no arguments"}
+	}
+	if *device && *browser {
+		return &usageError{msg: "login takes --device or --browser, not both"}
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -182,13 +193,19 @@ func runLogin(e *env, args []string) error {
 	if err := cfg.Login.check(cfg.Path); err != nil {
 		return err
 	}
+	var verbose io.Writer
+	if e.verbose {
+		verbose = e.stderr
+	}
 	flow := authCodeFlow
-	if *device {
-		var verbose io.Writer
-		if e.verbose {
-			verbose = e.stderr
-		}
+	switch {
+	case *device:
 		flow = deviceFlow(verbose)
+	case *browser:
+	default:
+		if why := noBrowserHere(os.Getenv); why != "" {
+			flow = autoDeviceFlow(why, verbose)
+		}
 	}
 	svid, err := login(e.ctx, cfg.Login, flow, e.stderr)
 	if err != nil {
@@ -210,6 +227,34 @@ func deviceFlow(verbose io.Writer) signInFlow {
 	return func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
 		tok, err := deviceGrant(ctx, idpClient, l, d, say, verbose, sleepCtx)
 		return tok, "", err
+	}
+}
+
+// noBrowserHere says why a browser on this machine cannot take the
+// provider's redirect to 127.0.0.1 ("" when it may): in an SSH session
+// without a display the person's browser runs on another machine, whose
+// 127.0.0.1 is not this one.
+func noBrowserHere(getenv func(string) string) string {
+	ssh := getenv("SSH_CONNECTION") != "" || getenv("SSH_TTY") != ""
+	display := getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != ""
+	if ssh && !display {
+		return "this is an SSH session without a display"
+	}
+	return ""
+}
+
+// autoDeviceFlow is the device grant lex picks by itself (why says for
+// what reason); with a provider that offers none it falls back to the
+// redirect flow rather than fail.
+func autoDeviceFlow(why string, verbose io.Writer) signInFlow {
+	device := deviceFlow(verbose)
+	return func(ctx context.Context, l *LoginConfig, d *discovery, say io.Writer) (string, string, error) {
+		if d.DeviceAuthorizationEndpoint == "" {
+			fmt.Fprintf(say, "%s, but %s offers no device sign-in: using the redirect to this machine\n", why, l.Issuer)
+			return authCodeFlow(ctx, l, d, say)
+		}
+		fmt.Fprintf(say, "%s: signing in with a code (lex login --browser for the redirect)\n", why)
+		return device(ctx, l, d, say)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -323,5 +324,49 @@ func TestLoginRequireMFA(t *testing.T) {
 				t.Errorf("requireMFA: %v, want error %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestLoginNoBrowserHere: lex picks the device grant only in an SSH
+// session without a display.
+func TestLoginNoBrowserHere(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want bool
+	}{
+		{"desktop", map[string]string{"DISPLAY": ":0"}, false},
+		{"no ssh, no display (a console)", map[string]string{}, false},
+		{"ssh", map[string]string{"SSH_CONNECTION": "192.0.2.7 50022 192.0.2.8 22"}, true},
+		{"ssh tty only", map[string]string{"SSH_TTY": "/dev/pts/3"}, true},
+		{"ssh with X forwarding", map[string]string{"SSH_CONNECTION": "x", "DISPLAY": "localhost:10.0"}, false},
+		{"ssh with wayland", map[string]string{"SSH_TTY": "/dev/pts/3", "WAYLAND_DISPLAY": "wayland-0"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := noBrowserHere(func(k string) string { return tc.env[k] }) != ""; got != tc.want {
+				t.Errorf("noBrowserHere = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoginAutoDeviceFallsBack: with a provider that offers no device
+// sign-in, the flow lex picked by itself falls back to the redirect and
+// says so, rather than fail.
+func TestLoginAutoDeviceFallsBack(t *testing.T) {
+	redirect := authCodeFlow
+	t.Cleanup(func() { authCodeFlow = redirect })
+	used := false
+	authCodeFlow = func(context.Context, *LoginConfig, *discovery, io.Writer) (string, string, error) {
+		used = true
+		return "tok", "n", nil
+	}
+	var say bytes.Buffer
+	tok, _, err := autoDeviceFlow("this is an SSH session without a display", nil)(t.Context(), &LoginConfig{Issuer: "https://sso.example"}, &discovery{}, &say)
+	if err != nil || tok != "tok" || !used {
+		t.Fatalf("auto flow = %q, %v (redirect used %v)", tok, err, used)
+	}
+	if want := "offers no device sign-in: using the redirect"; !strings.Contains(say.String(), want) {
+		t.Errorf("lex said %q, want %q", say.String(), want)
 	}
 }

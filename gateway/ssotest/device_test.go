@@ -24,15 +24,18 @@ var userCodeLine = regexp.MustCompile(`enter the code:\s+(\S+)`)
 // another device: approve (allow true or false) as user, or nothing (user
 // ""). With afterPending, lex runs with -v and the person acts only once
 // lex said the provider answered authorization_pending. It returns lex's
-// exit code and output.
-func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow, afterPending bool) (int, string, string) {
+// exit code and output. loginFlags, when not nil, replace --device.
+func deviceLogin(t *testing.T, op *ssotest.OP, config, user string, allow, afterPending bool, loginFlags ...string) (int, string, string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	args := []string{"--config", config, "login", "--device"}
+	if loginFlags == nil {
+		loginFlags = []string{"--device"}
+	}
+	args := append([]string{"--config", config, "login"}, loginFlags...)
 	if afterPending {
 		args = append([]string{"-v"}, args...)
 	}
@@ -86,6 +89,7 @@ func TestDeviceLogin(t *testing.T) {
 		"alice": {Password: "alice-secret", AMR: []string{"pwd", "otp"}},
 		"bob":   {Password: "bob-secret", AMR: []string{"pwd"}},
 		"dana":  {Password: "dana-secret", AMR: []string{"pwd", "otp"}},
+		"erin":  {Password: "erin-secret", AMR: []string{"pwd", "otp"}},
 	}
 	op := ssotest.StartOP(t, users, 0)
 	ca := ssotest.StartStepCA(t, op.Issuer, 8*time.Hour)
@@ -114,6 +118,18 @@ func TestDeviceLogin(t *testing.T) {
 		t.Errorf("person certificate lives %v, want 8h", lt)
 	}
 	sendAsPerson(t, env, alice, "alice")
+
+	// In an SSH session without a display, plain lex login picks the
+	// device grant by itself and says why.
+	t.Setenv("SSH_CONNECTION", "192.0.2.7 50022 192.0.2.8 22")
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	erin := personConfig(t, env, op.Issuer, ca, "erin", "")
+	if code, out, errOut := deviceLogin(t, op, erin, "erin", true, false, []string{}...); code != 0 ||
+		!strings.Contains(out, "signed in as spiffe://harbor-law.example/person/erin until") ||
+		!strings.Contains(errOut, "this is an SSH session without a display: signing in with a code (lex login --browser for the redirect)") {
+		t.Errorf("lex login in an SSH session: exit %d\n%s\n%s", code, out, errOut)
+	}
 
 	// Denied on the device page, after lex was told to wait
 	// (authorization_pending) at least once.

@@ -47,7 +47,7 @@ func login(t *testing.T, h *ssotest.Hydra, config, user string) (int, string, st
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		code := cli.Main(t.Context(), []string{"--config", config, "login"}, nil, &stdout, io.MultiWriter(&stderr, pw))
+		code := cli.Main(t.Context(), []string{"--config", config, "login", "--browser"}, nil, &stdout, io.MultiWriter(&stderr, pw))
 		pw.Close()
 		done <- code
 	}()
