@@ -55,3 +55,54 @@ func TestOpenSSHGetOfCorruptedDelivery(t *testing.T) {
 		t.Fatalf("sftp get after the quarantine succeeded:\n%s", out)
 	}
 }
+
+// TestOpenSSHGetCutByQuarantine: a stock OpenSSH sftp get under way (held
+// to about 5 MB/s by its own -l, so the 48 MiB take seconds) stops when an
+// admin quarantines the transfer: the get fails short of the end, and a
+// second get is refused.
+func TestOpenSSHGetCutByQuarantine(t *testing.T) {
+	f := start(t)
+	const admin = "spiffe://harbor-law.example/security/policy-admin"
+	f.env.AddIdentity(admin)
+	adminConfig := f.env.ClientConfig(admin)
+	dir := t.TempDir()
+	src, _ := randomFile(t, dir, "ledger.xlsx", 48<<20)
+	if out, err := f.sftp(t, "put "+src+" /outbox/self/\n"); err != nil {
+		t.Fatalf("sftp put: %v\n%s", err, out)
+	}
+	ts := inbox(t, f.dms)
+	if len(ts) != 1 {
+		t.Fatalf("dms inbox holds %d transfers, want 1", len(ts))
+	}
+	name := "/inbox/" + sftpfront.InboxName(ts[0])
+	local := filepath.Join(dir, "got.age")
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := f.sftp(t, "get "+name+" "+local+"\n", "-l", "40000")
+		done <- result{out, err}
+	}()
+	for {
+		if fi, err := os.Stat(local); err == nil && fi.Size() >= 1<<20 {
+			break
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("sftp get ended before the quarantine: %v\n%s", r.err, r.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	mustLex(t, adminConfig, "admin", "quarantine", "--transfer", ts[0].ID, "--reason", "misdirected send")
+	r := <-done
+	fi, err := os.Stat(local)
+	if r.err == nil || err != nil || fi.Size() >= ts[0].CiphertextSize {
+		t.Fatalf("sftp get went on after the quarantine: %v, %v bytes of %d\n%s", r.err, fi.Size(), ts[0].CiphertextSize, r.out)
+	}
+	os.Remove(local)
+	if out, err := f.sftp(t, "get "+name+" "+local+"\n"); err == nil {
+		t.Fatalf("sftp get after the quarantine succeeded:\n%s", out)
+	}
+}

@@ -224,14 +224,18 @@ func (s *Service) quarantineOp(ctx context.Context, caller spiffeid.ID, op strin
 	if err != nil {
 		return api.QuarantineResult{}, fmt.Errorf("transfer: %s: %w", op, err)
 	}
+	cut := 0
 	for _, id := range ids {
+		if op == "quarantine" {
+			cut += s.deliveries.cut(id, quarantinedDuring(id))
+		}
 		ev := adminEvent(in, d)
 		ev.Transfer = id
 		if _, err := s.Audit(ctx, ev); err != nil {
 			return api.QuarantineResult{}, err
 		}
 	}
-	s.log.WarnContext(ctx, "admin "+op, "transfers", len(ids))
+	s.log.WarnContext(ctx, "admin "+op, "transfers", len(ids), "downloads_cut", cut)
 	return api.QuarantineResult{Transfers: append([]string{}, ids...), DecisionID: d.ID}, nil
 }
 

@@ -176,6 +176,7 @@ func (s *Service) destroyAll(ctx context.Context, ts []*store.Transfer, why stri
 		return 0, fmt.Errorf("transfer: destroy: %w", errors.Join(append(errs, err)...))
 	}
 	for _, d := range logged {
+		s.deliveries.cut(d.TransferID, fmt.Errorf("%w: transfer %s was destroyed (%s) during the download", ErrNotFound, d.TransferID, why))
 		s.log.InfoContext(ctx, "transfer destroyed and certified", "transfer", d.TransferID, "why", why, "audit_index", d.AuditIndex)
 	}
 	return len(logged), errors.Join(errs...)

@@ -108,7 +108,10 @@ type Service struct {
 	staticHeld func(matter string) bool
 	gatewayID  string
 	watches    watchStop // ends inbox long polls at shutdown
-	revoker    Revoker   // nil: revocations cannot be enforced (admin.go)
+	// deliveries are the downloads in progress, cut when their transfer is
+	// quarantined or destroyed (cut.go).
+	deliveries liveDeliveries
+	revoker    Revoker // nil: revocations cannot be enforced (admin.go)
 	// risk keeps the statistical baselines (risk.go); nil: none.
 	risk        *risk.Tracker
 	onRiskAlert func()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/lexgate/lexgate/gateway/audit"
 	"github.com/lexgate/lexgate/gateway/store"
@@ -46,12 +47,15 @@ const (
 // from Tail on wait until the background check of the whole file has passed,
 // and fail if it did not.
 type Delivery struct {
-	f    store.Blob
-	size int64
-	tail int64 // reads ending after this offset wait for the verdict
-	done chan struct{}
-	err  error   // the verdict, once done is closed
-	win  *window // what the check read last (deliveries checked while served)
+	id    string
+	guard deliveryGuard   // stops the delivery once its transfer may not go out (cut.go)
+	live  *liveDeliveries // where it is registered while open
+	f     store.Blob
+	size  int64
+	tail  int64 // reads ending after this offset wait for the verdict
+	done  chan struct{}
+	err   error   // the verdict, once done is closed
+	win   *window // what the check read last (deliveries checked while served)
 
 	stop     context.CancelFunc
 	mu       sync.Mutex
@@ -71,6 +75,9 @@ func (d *Delivery) wait() error {
 
 // ReadAt reads like os.File.ReadAt, holding back the last bytes until verified.
 func (d *Delivery) ReadAt(p []byte, off int64) (int, error) {
+	if err := d.mayGoOn(); err != nil {
+		return 0, err
+	}
 	if off+int64(len(p)) > d.tail {
 		if err := d.waitTail(); err != nil {
 			return 0, err
@@ -104,6 +111,9 @@ func (d *Delivery) readAt(p []byte, off int64) (int, error) {
 
 // Read reads like os.File.Read, holding back the last bytes until verified.
 func (d *Delivery) Read(p []byte) (int, error) {
+	if err := d.mayGoOn(); err != nil {
+		return 0, err
+	}
 	d.mu.Lock()
 	pos := d.pos
 	d.mu.Unlock()
@@ -144,6 +154,9 @@ func (d *Delivery) Seek(offset int64, whence int) (int64, error) {
 
 // Close stops the check if it still runs and closes the file.
 func (d *Delivery) Close() error {
+	if d.live != nil {
+		d.live.remove(d)
+	}
 	d.stop()
 	<-d.done
 	if d.win != nil {
@@ -162,7 +175,9 @@ func (d *Delivery) Close() error {
 // (a range that does not start at 0).
 func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f store.Blob, from int64) (*Delivery, error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Delivery{f: f, size: t.CiphertextSize, tail: t.CiphertextSize, done: make(chan struct{}), stop: stop}
+	d := &Delivery{id: t.ID, f: f, size: t.CiphertextSize, tail: t.CiphertextSize, done: make(chan struct{}), stop: stop}
+	d.guard.ctx, d.guard.check = bg, s.stillDeliverable(t.ID)
+	d.guard.next.Store(time.Now().Add(deliveryRecheck).UnixNano())
 	switch {
 	case from != 0:
 		close(d.done)
@@ -181,6 +196,8 @@ func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer,
 			d.err = s.checkServed(bg, caller, t, f, d.win)
 		}()
 	}
+	d.live = &s.deliveries
+	d.live.add(d)
 	return d, nil
 }
 
@@ -235,6 +252,8 @@ func (s *Service) quarantineOnce(ctx context.Context, caller string, t *store.Tr
 	if err != nil {
 		return fmt.Errorf("transfer: quarantine %s: %w", t.ID, err)
 	}
+	// The other downloads of it (parallel ranges, other recipients) stop too.
+	s.deliveries.cut(t.ID, fmt.Errorf("%w: the stored ciphertext of %s changed since its upload; the transfer is quarantined", ErrHashMismatch, t.ID))
 	if _, logged := s.audit.Find(audit.LookupQuarantine(t.ID)); first || !logged {
 		ev := transferEvent(audit.KindQuarantined, caller, t)
 		ev.Detail = "the stored ciphertext no longer matches the signed manifest's SHA-256; found at delivery"
