@@ -41,9 +41,9 @@ func (s bodyStore) path(c []byte) string {
 	return filepath.Join(s.dir, h[:2], h+".json")
 }
 
-func (s bodyStore) put(c, salt, body []byte) error {
+func (s bodyStore) put(ctx context.Context, c, salt, body []byte) error {
 	if s.db != nil {
-		return s.putDB(c, salt, body)
+		return s.putDB(ctx, c, salt, body)
 	}
 	p := s.path(c)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {

@@ -79,9 +79,7 @@ const bodiesSchema = `CREATE TABLE IF NOT EXISTS lexgate_bodies (
   body       MEDIUMBLOB NOT NULL
 )`
 
-func (s bodyStore) putDB(c, salt, body []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+func (s bodyStore) putDB(ctx context.Context, c, salt, body []byte) error {
 	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO lexgate_bodies (commitment, salt, body) VALUES (?, ?, ?)`,
 		c, salt, body); err != nil {
 		return fmt.Errorf("audit: write body: %w", err)

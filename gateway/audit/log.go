@@ -39,6 +39,11 @@ type Config struct {
 	// BatchMaxAge is how long an entry may wait for others to be sequenced with it
 	// (default 10ms). Every append waits for its batch to be written and integrated.
 	BatchMaxAge time.Duration `yaml:"batch_max_age"`
+	// AppendTimeout bounds how long an append waits for its entry to be
+	// integrated (default 30s). A log whose disk or database stalls (MariaDB
+	// waits for space on a full disk) then fails the action it records,
+	// which is not acknowledged, instead of holding the request forever.
+	AppendTimeout time.Duration `yaml:"append_timeout"`
 	// MySQL keeps the log in a MySQL or MariaDB database that every replica
 	// of a cluster appends to, instead of in Dir (see driver.go). Checkpoints
 	// then come at most once a second (checkpoint_interval defaults to 1s).
@@ -71,6 +76,9 @@ func (c Config) withDefaults() Config {
 	if c.BatchMaxAge == 0 {
 		c.BatchMaxAge = 10 * time.Millisecond
 	}
+	if c.AppendTimeout == 0 {
+		c.AppendTimeout = 30 * time.Second
+	}
 	if c.KeyFile == "" && c.Dir != "" {
 		c.KeyFile = filepath.Clean(c.Dir) + ".key"
 	}
@@ -96,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchMaxAge < 0 {
 		return errors.New("audit: batch_max_age must not be negative")
+	}
+	if c.AppendTimeout < 0 {
+		return errors.New("audit: append_timeout must not be negative")
 	}
 	return nil
 }
@@ -237,6 +248,13 @@ func (l *Log) Close() error {
 // and integrated into the tree on disk. An error means the entry is not in the
 // log: the caller must not acknowledge the action it records (fail closed).
 func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
+	// tessera's futures take no context, and a storage that stalls would
+	// hold the caller for as long as it stalls: the whole append is bounded
+	// by AppendTimeout. It is not cut short when the caller's request ends:
+	// an entry under way is written, as it was before the bound.
+	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), l.cfg.AppendTimeout,
+		fmt.Errorf("%w (%v; is its disk or database full or down?)", ErrAppendTimeout, l.cfg.AppendTimeout))
+	defer cancel()
 	if ev.Time.IsZero() {
 		ev.Time = l.cfg.Now()
 	}
@@ -247,20 +265,59 @@ func (l *Log) Append(ctx context.Context, ev Event) (uint64, error) {
 	var commitment []byte
 	if salt != nil {
 		commitment = Commit(salt, body)
-		if err := l.bodies.put(commitment, salt, body); err != nil {
-			return 0, err
+		if err := l.bodies.put(ctx, commitment, salt, body); err != nil {
+			return 0, causeOf(ctx, err)
 		}
 	}
-	idx, err := l.add(ctx, tessera.NewEntry(leaf))()
+	// An entry that lands after the bound is still remembered, so that the
+	// retry of the refused action finds it logged instead of logging it twice.
+	idx, err := await(ctx, l.add(ctx, tessera.NewEntry(leaf)), func(idx tessera.Index) {
+		l.mu.Lock()
+		l.remember(idx.Index, ev, commitment)
+		l.mu.Unlock()
+		for n := l.appended.Load(); idx.Index+1 > n && !l.appended.CompareAndSwap(n, idx.Index+1); n = l.appended.Load() {
+		}
+	})
 	if err != nil {
-		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, err)
-	}
-	l.mu.Lock()
-	l.remember(idx.Index, ev, commitment)
-	l.mu.Unlock()
-	for n := l.appended.Load(); idx.Index+1 > n && !l.appended.CompareAndSwap(n, idx.Index+1); n = l.appended.Load() {
+		return 0, fmt.Errorf("audit: append %s: %w", ev.Kind, causeOf(ctx, err))
 	}
 	return idx.Index, nil
+}
+
+// ErrAppendTimeout: the log did not take an entry within append_timeout.
+// The entry may still land later (then it records an action that was
+// refused, which a retry of the action finds logged).
+var ErrAppendTimeout = errors.New("the audit log did not take the entry in time")
+
+// causeOf is err, or why ctx ended when it did (ErrAppendTimeout).
+func causeOf(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return err
+}
+
+// await resolves an append's future, giving up when ctx ends; landed is
+// called with the entry's index once it is integrated, even after that.
+func await(ctx context.Context, f tessera.IndexFuture, landed func(tessera.Index)) (tessera.Index, error) {
+	type result struct {
+		idx tessera.Index
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		idx, err := f()
+		if err == nil {
+			landed(idx)
+		}
+		done <- result{idx, err}
+	}()
+	select {
+	case r := <-done:
+		return r.idx, r.err
+	case <-ctx.Done():
+		return tessera.Index{}, ctx.Err()
+	}
 }
 
 // Appended is one past the highest index this process has appended: once a
@@ -275,7 +332,7 @@ func (l *Log) Find(key string) (uint64, bool) {
 	l.mu.Unlock()
 	if !ok && l.cfg.shared() {
 		// Another replica may have logged it: read what it appended.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), min(10*time.Second, l.cfg.AppendTimeout))
 		defer cancel()
 		if err := l.catchUp(ctx); err != nil {
 			l.cfg.Logger.Warn("audit: reading other replicas' entries", "err", err)

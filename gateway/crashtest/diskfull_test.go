@@ -9,9 +9,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/internal/enginetest"
+	"github.com/lexgate/lexgate/internal/engines"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes at a new directory and unmounts it at
@@ -176,4 +180,170 @@ func TestDiskFull(t *testing.T) {
 func isCode(err error, code string) bool {
 	var ae *api.Error
 	return errors.As(err, &ae) && ae.Code == code
+}
+
+// TestDiskFullAuditMariaDB fills the disk of a real MariaDB that keeps the
+// audit log (tessera's MySQL driver, as a cluster does): an upload whose
+// completion cannot be logged is refused within audit.append_timeout with a
+// clear error and no acknowledgement, instead of waiting for as long as the
+// database stalls, nothing is delivered half-done, and the upload completes
+// once space returns.
+func TestDiskFullAuditMariaDB(t *testing.T) {
+	disk := mountTmpfs(t, "96m")
+	// mariadbd runs as mysql: it must reach its directory.
+	for d := disk; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	my := enginetest.NewMariaDB(t, engines.InDir(disk), engines.Settings("innodb_log_file_size=8M", "innodb_buffer_pool_size=32M"))
+	dsn, err := my.NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appendTimeout = 3 * time.Second
+	w := newWorldWith(t, "", func(c *gateway.Config) {
+		c.Audit.MySQL.DSN = dsn
+		c.Audit.AppendTimeout = appendTimeout
+	})
+	w.auditMySQL = dsn
+	g := w.start("")
+	defer g.stop()
+	tm, a := w.client(g, team), w.client(g, alice)
+	key := registerTeam(t, tm)
+	before := w.create(t, a, ciphertext(t, 1<<20, key.Recipient()), false)
+	if err := before.push(context.Background(), a, 0); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+
+	// The database's disk fills: it goes on while its files have room (InnoDB
+	// writes into pages it holds), so transfers are sent until one of its
+	// files must grow, which the full disk refuses.
+	cert, keyFile := w.svidFiles(alice)
+	svid, err := certs.LoadSVID(cert, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []*upload{before}
+	filler := fill(t, disk, 0)
+	var u *upload
+	const most = 3000
+	for i := 0; ; i++ {
+		if i == most {
+			t.Fatalf("%d transfers logged on a full disk: the database never needed more space", most)
+		}
+		u = &upload{}
+		err := bounded(t, appendTimeout, func() error {
+			var err error
+			if u, err = createAs(a, svid, ciphertext(t, 1<<10, key.Recipient()), false); err != nil {
+				return err
+			}
+			return u.push(context.Background(), a, 0)
+		})
+		if err == nil {
+			sent = append(sent, u)
+			continue
+		}
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "nothing was acknowledged") {
+			t.Fatalf("transfer %d on a full audit database: %v, want %s, nothing acknowledged", i, err, api.CodeUnavailable)
+		}
+		t.Logf("transfer %d on a full audit database: %s: %s", i, ae.Code, ae.Message)
+		break
+	}
+	if u != nil && u.id != "" {
+		if u.done {
+			t.Fatalf("upload acknowledged while its completion could not be logged: %s", u)
+		}
+		if body, _, err := tm.Download(context.Background(), u.id, 0); err == nil {
+			io.Copy(io.Discard, body)
+			body.Close()
+			t.Errorf("an upload whose completion is not logged was delivered")
+		}
+	}
+	os.Remove(filler)
+
+	// Space is back: the completion is logged once the database takes
+	// entries again, the upload is acknowledged and delivered.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for u != nil {
+		var err error
+		if u.id == "" { // its creation was refused: create it again
+			err = u.create(a)
+		}
+		if err == nil && u.id != "" {
+			var off int64
+			if off, err = a.UploadOffset(ctx, u.id); err == nil {
+				if err = u.push(ctx, a, off); err == nil {
+					sent = append(sent, u)
+					break
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the refused transfer after space returned: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+
+	// The database stalls (its process stopped, as a server waiting for
+	// space does): a transfer is refused once the append timeout passes,
+	// not held; once the database goes on, the same transfer goes through.
+	if err := my.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			my.Resume()
+		}
+	}()
+	stalled := &upload{}
+	start := time.Now()
+	err = bounded(t, appendTimeout, func() error {
+		var err error
+		stalled, err = createAs(a, svid, ciphertext(t, 1<<10, key.Recipient()), false)
+		return err
+	})
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "nothing was acknowledged") {
+		t.Fatalf("a transfer while the audit database stalls: %v, want %s, nothing acknowledged", err, api.CodeUnavailable)
+	}
+	t.Logf("a transfer while the audit database stalls: refused after %v: %s", time.Since(start).Round(time.Millisecond), ae.Message)
+	if err := my.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	for {
+		err := stalled.create(a)
+		if err == nil {
+			err = stalled.push(ctx, a, 0)
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the stalled transfer once the database went on: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	sent = append(sent, stalled)
+	checkInbox(t, tm, sent, func(*upload) bool { return false })
+	ackAll(t, tm, sent)
+}
+
+// bounded runs fn and returns its error, failing t if fn has not returned
+// two minutes after limit: a request held for as long as a backend stalls.
+func bounded(t *testing.T, limit time.Duration, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit + 2*time.Minute):
+		t.Fatalf("a request still waits %v past the append timeout (%v)", 2*time.Minute, limit)
+		return nil
+	}
 }

@@ -54,9 +54,10 @@ func collect(opts []Option) options {
 // rest of a run's files (the cluster demo keeps them for inspection).
 func InDir(parent string) Option { return func(o *options) { o.parent = parent } }
 
-// Settings gives PostgreSQL server settings ("name=value") after the
-// defaults (max_connections=200, fsync=off), which they override: a load
-// run asks for production's fsync=on. Other engines ignore it.
+// Settings gives server settings ("name=value") after the defaults, which
+// they override: to PostgreSQL (defaults max_connections=200, fsync=off; a
+// load run asks for production's fsync=on) and to MariaDB (as --name=value
+// options; a disk-full test shrinks its redo log). Other engines ignore it.
 func Settings(settings ...string) Option {
 	return func(o *options) { o.settings = append(o.settings, settings...) }
 }

@@ -72,7 +72,7 @@ func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
 	}
 	data := filepath.Join(dir, "data")
 	out, err := exec.CommandContext(ctx, install, append([]string{"--no-defaults", "--datadir=" + data,
-		"--skip-test-db", "--auth-root-authentication-method=normal"}, user...)...).CombinedOutput()
+		"--skip-test-db", "--auth-root-authentication-method=normal"}, append(user, mariaDBOptions(o.settings)...)...)...).CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("engines: mariadb-install-db: %w\n%s", err, out)
@@ -89,7 +89,7 @@ func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
 	defer log.Close()
 	m.cmd = exec.Command(server, append([]string{"--no-defaults", "--datadir=" + data,
 		"--port=" + strconv.Itoa(m.port), "--bind-address=127.0.0.1", "--socket=" + filepath.Join(dir, "sock"),
-		"--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2"}, user...)...)
+		"--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2"}, append(user, mariaDBOptions(o.settings)...)...)...)
 	m.cmd.Stdout, m.cmd.Stderr = log, log
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := m.cmd.Start(); err != nil {
@@ -104,6 +104,22 @@ func StartMariaDB(ctx context.Context, opts ...Option) (*MariaDB, error) {
 		return nil, fmt.Errorf("%w\n%s", err, b)
 	}
 	return m, nil
+}
+
+// Pause stops the server's process (SIGSTOP) without ending it: every
+// query waits, as on a server that stalls. Resume lets it go on.
+func (m *MariaDB) Pause() error { return m.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (m *MariaDB) Resume() error { return m.cmd.Process.Signal(syscall.SIGCONT) }
+
+// mariaDBOptions turns settings ("name=value") into mariadbd options.
+func mariaDBOptions(settings []string) []string {
+	out := make([]string, len(settings))
+	for i, s := range settings {
+		out[i] = "--" + s
+	}
+	return out
 }
 
 // ready waits until the server accepts connections, it exits, or 60 s pass.

@@ -68,12 +68,15 @@ func NewPostgres(t testing.TB) *Postgres {
 	return start(t, "PostgreSQL", err, engines.StartPostgres)
 }
 
-// NewMariaDB starts a MariaDB server for t and stops it at t's end; it
-// skips t (fails it under CI=true) where MariaDB is missing.
-func NewMariaDB(t testing.TB) *MariaDB {
+// NewMariaDB starts a MariaDB server for t, with opts (where it lives, its
+// settings), and stops it at t's end; it skips t (fails it under CI=true)
+// where MariaDB is missing.
+func NewMariaDB(t testing.TB, opts ...engines.Option) *MariaDB {
 	t.Helper()
 	_, _, err := engines.MariaDBBin()
-	return start(t, "MariaDB", err, engines.StartMariaDB)
+	return start(t, "MariaDB", err, func(ctx context.Context, more ...engines.Option) (*MariaDB, error) {
+		return engines.StartMariaDB(ctx, append(more, opts...)...)
+	})
 }
 
 // NewVersityGW starts a versitygw server for t and stops it at t's end; it
