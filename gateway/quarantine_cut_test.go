@@ -84,16 +84,7 @@ func assertQuarantinedRefusal(t *testing.T, team *apiClient, id string) {
 func TestQuarantineCutsDownloadInProgress(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
 	env.AddIdentity(PolicyAdmin)
-	admin := newAPIClient(t, env, PolicyAdmin, false)
-	alice := newAPIClient(t, env, gatewaytest.Alice, false)
-	team := newAPIClient(t, env, gatewaytest.Team, false)
-	ct := encrypt(t, make([]byte, 48<<20), team.register().Recipient())
-	id := uploadTo(t, alice, ct)
-
-	resp := openDownload(t, team, id)
-	adminCall(t, admin, api.PathAdminQuarantines, api.QuarantineRequest{Transfer: id, Reason: "misdirected send"}, http.StatusOK, nil)
-	assertCut(t, resp, int64(len(ct)))
-	assertQuarantinedRefusal(t, team, id)
+	quarantineCutsDownload(t, env, env)
 }
 
 // TestClusterQuarantineCutsDownload: on a cluster, a download open on
@@ -104,17 +95,23 @@ func TestClusterQuarantineCutsDownload(t *testing.T) {
 	c := startCluster(t)
 	a := gatewaytest.Start(t, c.replica("a"))
 	a.AddIdentity(PolicyAdmin)
-	b := a.StartReplica(t, c.replica("b"))
-	adminB := newAPIClient(t, b, PolicyAdmin, false)
-	aliceA := newAPIClient(t, a, gatewaytest.Alice, false)
-	teamA := newAPIClient(t, a, gatewaytest.Team, false)
-	ct := encrypt(t, make([]byte, 48<<20), teamA.register().Recipient())
-	id := uploadTo(t, aliceA, ct)
+	quarantineCutsDownload(t, a, a.StartReplica(t, c.replica("b")))
+}
 
-	resp := openDownload(t, teamA, id)
-	adminCall(t, adminB, api.PathAdminQuarantines, api.QuarantineRequest{Transfer: id, Reason: "misdirected send"}, http.StatusOK, nil)
+// quarantineCutsDownload sends a transfer through gateway on, starts the
+// recipient's download there, has the admin quarantine it through
+// gateway by, and checks that the download is cut and the next refused.
+func quarantineCutsDownload(t *testing.T, on, by *gatewaytest.Env) {
+	admin := newAPIClient(t, by, PolicyAdmin, false)
+	alice := newAPIClient(t, on, gatewaytest.Alice, false)
+	team := newAPIClient(t, on, gatewaytest.Team, false)
+	ct := encrypt(t, make([]byte, 48<<20), team.register().Recipient())
+	id := uploadTo(t, alice, ct)
+
+	resp := openDownload(t, team, id)
+	adminCall(t, admin, api.PathAdminQuarantines, api.QuarantineRequest{Transfer: id, Reason: "misdirected send"}, http.StatusOK, nil)
 	answered := time.Now()
 	assertCut(t, resp, int64(len(ct)))
-	t.Logf("download on A cut %v after the quarantine on B was answered", time.Since(answered))
-	assertQuarantinedRefusal(t, teamA, id)
+	t.Logf("download cut %v after the quarantine was answered", time.Since(answered))
+	assertQuarantinedRefusal(t, team, id)
 }
