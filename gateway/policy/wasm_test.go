@@ -388,7 +388,8 @@ func bigInput(at time.Time, i int) policy.Input {
 // with the library compiled to WebAssembly, each input enriched by the
 // engine beforehand (as the gateway would, outside the timed call). It
 // reports the time spent in the builtins the module calls back
-// (in-builtins-µs/op: sprintf and the time functions, passed as JSON).
+// (in-builtins-µs/op: sprintf and the time functions, passed as JSON) and
+// the module's memory.
 func BenchmarkDecideWasm(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	bundle := &policy.Bundle{Matter: "HL-2026-0050", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
@@ -437,6 +438,9 @@ func BenchmarkDecideWasm(b *testing.B) {
 			b.ReportMetric(float64(w.inBuiltins.Microseconds())/float64(len(lat)), "in-builtins-µs/op")
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			// The module's memory (its data, parsed, and its heap): each
+			// instance has its own, and an instance decides one at a time.
+			b.ReportMetric(float64(w.mod.Memory().Size())/(1<<20), "module-memory-MiB")
 		})
 	}
 }
