@@ -5,7 +5,7 @@ package policy_test
 // evaluation of the compiled form as the way to a decision p99 under 1 ms
 // (docs/performance.md, Policy decisions). The gateway does not use it.
 // TestWasmDecidesAsTopdown holds the two to the same decisions;
-// BenchmarkDecideWasm times the cases of BenchmarkDecide.
+// BenchmarkWasmDecide times the cases of BenchmarkDecide.
 
 import (
 	"bytes"
@@ -384,13 +384,13 @@ func bigInput(at time.Time, i int) policy.Input {
 		Destinations: []policy.Party{{ID: "spiffe://" + orgName(k+1) + "/team/b"}, {ID: "spiffe://" + orgName(k+2) + "/team/c"}}}
 }
 
-// BenchmarkDecideWasm times the cases of BenchmarkDecide (gc=gateway)
+// BenchmarkWasmDecide times the cases of BenchmarkDecide (gc=gateway)
 // with the library compiled to WebAssembly, each input enriched by the
 // engine beforehand (as the gateway would, outside the timed call). It
 // reports the time spent in the builtins the module calls back
 // (in-builtins-µs/op: sprintf and the time functions, passed as JSON) and
 // the module's memory.
-func BenchmarkDecideWasm(b *testing.B) {
+func BenchmarkWasmDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	bundle := &policy.Bundle{Matter: "HL-2026-0050", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
 	for _, c := range []struct {
