@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"testing"
 
 	"github.com/open-policy-agent/opa/v1/profiler"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -36,3 +38,11 @@ func (e *Engine) Evaluations(ctx context.Context, in Input) (int, error) {
 	}
 	return n, nil
 }
+
+// FixtureWorld is fixtureWorld (the library with the contracts of its Rego
+// unit tests) for the tests outside the package.
+func FixtureWorld(t *testing.T) fs.FS { return fixtureWorld(t) }
+
+// MatrixInputs are the inputs of TestDecisionMatrix, in the order of its
+// golden file, for the tests outside the package.
+func MatrixInputs() []Input { return matrixInputs() }

@@ -293,8 +293,9 @@ type wasmDecision struct {
 
 // TestWasmDecidesAsTopdown requires the compiled library to decide as the
 // engine does: the same allow, reasons (messages included), notes and
-// obligations, with the shipped contracts and in the 1,000-organisation
-// world.
+// obligations, with the shipped contracts, in the 1,000-organisation
+// world, and for every input of the decision matrix (TestDecisionMatrix)
+// in the fixture world of the Rego unit tests.
 func TestWasmDecidesAsTopdown(t *testing.T) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	shipped := []policy.Input{
@@ -320,6 +321,7 @@ func TestWasmDecidesAsTopdown(t *testing.T) {
 	}{
 		{"shipped", func(testing.TB) fs.FS { return policies.FS }, shipped},
 		{"orgs=1000", bigWorld1000, big},
+		{"fixtures,matrix", func(tb testing.TB) fs.FS { return policy.FixtureWorld(tb.(*testing.T)) }, policy.MatrixInputs()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fsys := c.fsys(t)
