@@ -31,6 +31,12 @@ eea_subjects if "EEA" in regions
 
 # gdpr_exporter holds when party p is established in the EEA: its site's
 # or its organisation's jurisdiction (Art. 3(1)).
+# (false rather than undefined when it does not hold: OPA keeps a
+# function's value for the rest of the decision, but works an undefined
+# one out again at every call, and gdpr_reaches, gdpr_scope and
+# under_gdpr_or_uk (transfers.rego) each ask it of the same exporter.)
+default gdpr_exporter(_) := false
+
 gdpr_exporter(p) if p.jurisdiction in data.data.jurisdictions.eu_eea
 
 else if p.organisation.jurisdiction in data.data.jurisdictions.eu_eea

@@ -230,6 +230,12 @@ offshore := [to |
 
 # offshore_party holds for a party of another organisation than the
 # matter's owner, in another jurisdiction than the owner's.
+# (false rather than undefined when it does not hold: OPA keeps a
+# function's value for the rest of the decision, but works an undefined
+# one out again at every call, and offshore and unconsented ask it of
+# every recipient.)
+default offshore_party(_) := false
+
 offshore_party(to) if {
 	to.organisation != false
 	to.trust_domain != matter_owner
@@ -246,6 +252,12 @@ unconsented := [to |
 ]
 
 # consented holds when a consent in force covers party p.
+# (false rather than undefined when it does not hold: OPA keeps a
+# function's value for the rest of the decision, but works an undefined
+# one out again at every call, and the consent rules and
+# confidentiality.rego both ask it.)
+default consented(_) := false
+
 consented(p) if {
 	some c in consents
 	consent_covers(c, p)

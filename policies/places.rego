@@ -85,27 +85,26 @@ eea(j) if j in data.data.jurisdictions.eu_eea
 
 eea(j) if j in {"EU", "EEA"}
 
-# adequate holds when the adequacy list covers j at input.time for a
-# recipient whatever it holds: an entry that is a date (the day its
-# decision took effect), or a dated entry {from, until, scope, requires,
-# source} in force whose scope is "full".
-adequate(list, j) if list[j] <= today
+# adequate_for holds when the adequacy list covers the recipient to: its
+# country's entry is a date (the day its decision took effect) on or
+# before today, or a dated entry {from, until, scope, requires, source} in
+# force whose scope is "full", or "partial" or "certified" (the US Data
+# Privacy Framework, Canada's PIPEDA sector) when to holds what the entry
+# requires (entry.requires, among its certifications). Most destinations
+# have no entry, and the one lookup settles them.
+adequate_for(list, to) if {
+	e := list[to.jurisdiction]
+	adequacy_covers(e, to)
+}
+
+# adequacy_covers holds when adequacy entry e covers the recipient to.
+adequacy_covers(e, to) if e <= today # a day (an object sorts after every string)
 
 else if {
-	e := list[j]
 	is_object(e)
 	e.scope == "full"
 	entry_in_force(e)
-}
-
-# adequate_for holds when the adequacy list covers the recipient to: its
-# country's entry is full, or partial or for certified organisations only
-# (the US Data Privacy Framework, Canada's PIPEDA sector) and to holds what
-# the entry requires (entry.requires, among its certifications).
-adequate_for(list, to) if adequate(list, to.jurisdiction)
-
-else if {
-	e := list[to.jurisdiction]
+} else if {
 	is_object(e)
 	e.scope in {"partial", "certified"}
 	entry_in_force(e)

@@ -52,7 +52,10 @@ nexus_of_party(p) := nexus_of(p.trust_domain) if {
 } else := set()
 
 # sanction_regimes are the regimes the firm must observe for the request.
-sanction_regimes := nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}
+sanction_regimes := nexus_of(matter_owner) if {
+	source.organisation != false
+	source.trust_domain == matter_owner # the usual case: the owner's own people send
+} else := nexus_of_party(source) | {r | some r in nexus_of(matter_owner)}
 
 # sanction_hits are the [party, regime, place, entry] of the parties whose
 # country or site region (ISO 3166-2) is under a sanctions regime the firm
@@ -101,6 +104,14 @@ screening_max_age := data.data.settings.screening_max_age_days
 # screening_cutoff is the oldest day a screening may carry today.
 screening_cutoff := time.format([time.add_date(now, 0, 0, 0 - screening_max_age), "UTC", "2006-01-02"])
 
+# screening_clear holds for a screening record s that refuses nothing: a
+# date no older than screening_cutoff and the result "clear" (the
+# records of most organisations). screening_reason is not looked at then.
+screening_clear(s) if {
+	s.result == "clear"
+	s.date >= screening_cutoff
+}
+
 # screening_reason is the reason a screening record s of party p refuses
 # the transfer, if any.
 screening_reason(p, s) := {
@@ -129,5 +140,7 @@ deny contains r if {
 	some p in parties
 	p.organisation != false
 	p.trust_domain != matter_owner
-	r := screening_reason(p, object.get(data.data.organisations[p.trust_domain], "screening", {}))
+	s := object.get(data.data.organisations[p.trust_domain], "screening", {})
+	not screening_clear(s)
+	r := screening_reason(p, s)
 }

@@ -32,3 +32,24 @@ test_shipped_jurisdiction_lists_are_all_there if {
 		data.data.jurisdictions[name]
 	}
 }
+
+# screening_clear lets the screening rule skip screening_reason: it may hold
+# only for a record screening_reason finds nothing wrong with.
+test_screening_clear_only_where_screening_reason_finds_nothing if {
+	records := [
+		{}, {"date": "2025-01-01", "result": "clear"}, {"date": "2026-05-01", "result": "clear"},
+		{"date": "2026-05-01", "result": "hit"}, {"date": "2026-05-01"}, {"date": false, "result": "clear"},
+	]
+	cleared := {i |
+		some i, s in records
+		data.lexgate.screening_clear(s) with input.time as "2026-06-01T10:00:00Z"
+			with data.data.settings.screening_max_age_days as 90
+	}
+	no_reason := {i |
+		some i, s in records
+		not data.lexgate.screening_reason({"trust_domain": "x.test"}, s) with input.time as "2026-06-01T10:00:00Z"
+			with data.data.settings.screening_max_age_days as 90
+	}
+	cleared == {2}
+	cleared - no_reason == set()
+}

@@ -63,6 +63,12 @@ instrument_ok(ag, to, kinds) if {
 
 # has_instrument holds when some agreement between from and to makes the
 # transfer lawful under a regime accepting kinds.
+# (false rather than undefined when it does not hold: OPA keeps a
+# function's value for the rest of the decision, but works an undefined
+# one out again at every call, and a refusal asks it again for its note
+# (gdpr.rego) and the UK rules for each instrument (uk_gdpr.rego).)
+default has_instrument(_, _, _) := false
+
 has_instrument(from, to, kinds) if {
 	some ag in agreements_between(from.trust_domain, to.trust_domain)
 	instrument_ok(ag, to, kinds)
@@ -110,8 +116,8 @@ processor(from, to) if {
 	some ag in agreements_between(from.trust_domain, to.trust_domain)
 	ag.roles[to.trust_domain] in processor_roles
 } else if {
+	to.organisation.kind == "lpo" # first: it settles most recipients at once
 	count([ag | some ag in agreements_between(from.trust_domain, to.trust_domain); ag.roles != false]) == 0
-	to.organisation.kind == "lpo"
 }
 
 # processor_contract holds when a contract meeting Art. 28(3) is in force

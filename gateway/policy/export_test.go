@@ -1,0 +1,48 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/profiler"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Evaluations evaluates the decision on in as Decide does, under OPA's
+// profiler, and returns the number of expressions it evaluated (the
+// profiler's num_eval over every expression of the library). Unlike the
+// time, it does not depend on the machine: BenchmarkDecide reports it so
+// that two ways of writing a rule can be compared on a busy machine.
+func (e *Engine) Evaluations(ctx context.Context, in Input) (int, error) {
+	p := e.current.Load()
+	if p == nil {
+		return 0, errors.New("no policy loaded")
+	}
+	in = p.set.facts.enrich(in)
+	prof := profiler.New()
+	vc := getVirtualCache()
+	defer vc.release()
+	_, err := p.query.Eval(ctx, rego.EvalParsedInput(p.set.facts.valueOf(in)), rego.EvalMetrics(noMetrics),
+		rego.EvalExternalCancel(topdown.NewCancel()), rego.EvalVirtualCache(vc), rego.EvalQueryTracer(prof))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range prof.ReportByFile().Files {
+		for _, s := range f.Result {
+			n += s.NumEval
+		}
+	}
+	return n, nil
+}
+
+// FixtureWorld is fixtureWorld (the library with the contracts of its Rego
+// unit tests) for the tests outside the package.
+func FixtureWorld(t *testing.T) fs.FS { return fixtureWorld(t) }
+
+// MatrixInputs are the inputs of TestDecisionMatrix, in the order of its
+// golden file, for the tests outside the package.
+func MatrixInputs() []Input { return matrixInputs() }
