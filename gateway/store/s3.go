@@ -46,10 +46,11 @@ import (
 //
 // Nothing is readable before it is complete: parts of a multipart upload are
 // not objects, and CompleteMultipartUpload runs only when the last byte is in
-// (or at Seal, for a streamed transfer). The completed object is then read
-// back once and its SHA-256 compared with the manifest's — the same check as
-// the spool's, which hashes while writing — before the transfer turns ready;
-// on a mismatch the object is deleted and the transfer quarantined.
+// (or at Seal, for a streamed transfer). The object's SHA-256 is then
+// compared with the manifest's before the transfer turns ready; on a
+// mismatch the object is deleted and the transfer quarantined. An upload
+// sent in order is hashed while it is sent, as on the spool (see s3hash.go);
+// any other is read back once to be hashed.
 
 // ErrUnavailable means the object store could not be reached or failed (a
 // network error, a 5xx answer): nothing of the failed step was recorded, and

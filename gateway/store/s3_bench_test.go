@@ -20,14 +20,14 @@ import (
 
 // BenchmarkS3Upload uploads 256 MiB per iteration through WriteAt in 16 MiB
 // chunks, on the spool and on S3 (versitygw), both with PostgreSQL metadata,
-// as one upload and as four concurrent ones of 64 MiB. Besides MB/s it
+// as one upload and as 4 or 16 concurrent ones. Besides MB/s it
 // reports ready-ms, the time from the last byte read from the body to the
 // transfer being ready (the sender's wait at its last acknowledgement), and
 // the process's peak heap and peak RSS during the run (versitygw and
 // PostgreSQL are processes of their own, not counted).
 func BenchmarkS3Upload(b *testing.B) {
 	for _, backend := range []string{"spool", "s3"} {
-		for _, n := range []int{1, 4} {
+		for _, n := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("%s/%dx%dMiB", backend, n, 256/n), func(b *testing.B) {
 				benchConcurrentUploads(b, benchStore(b, backend), n, 256<<20/int64(n))
 			})
