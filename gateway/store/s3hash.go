@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"sync"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/middleware"
@@ -132,34 +133,35 @@ func presetPayloadHash(stack *middleware.Stack) error {
 // defaultPartBuffers is S3Config.PartBuffers unless configured.
 const defaultPartBuffers = 8
 
-// partBufs lends part-sized buffers, at most cap(slots) at a time: a write
+// partBufs lends part-sized buffers, at most cap(sem) at a time: a write
 // waits for one rather than allocating beyond the bound, so a replica's
 // memory for writes to S3 is at most PartBuffers parts however many
-// uploads run.
+// uploads run. Buffers not in use stay in a sync.Pool, which the garbage
+// collector empties when the replica is idle.
 type partBufs struct {
-	slots chan *[]byte
+	sem  chan struct{}
+	pool sync.Pool
 }
 
-func newPartBufs(n int) *partBufs {
-	p := &partBufs{slots: make(chan *[]byte, n)}
-	for range n {
-		p.slots <- new([]byte)
-	}
-	return p
-}
+func newPartBufs(n int) *partBufs { return &partBufs{sem: make(chan struct{}, n)} }
 
 // get returns a buffer of n bytes, waiting for one to be free; put it back.
 func (p *partBufs) get(ctx context.Context, n int64) (*[]byte, error) {
 	select {
-	case bp := <-p.slots:
-		if int64(cap(*bp)) < n {
-			*bp = make([]byte, n)
-		}
-		*bp = (*bp)[:n]
-		return bp, nil
+	case p.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("store: s3: waiting for a part buffer: %w", ctx.Err())
 	}
+	bp, _ := p.pool.Get().(*[]byte)
+	if bp == nil || int64(cap(*bp)) < n {
+		b := make([]byte, n)
+		bp = &b
+	}
+	*bp = (*bp)[:n]
+	return bp, nil
 }
 
-func (p *partBufs) put(bp *[]byte) { p.slots <- bp }
+func (p *partBufs) put(bp *[]byte) {
+	p.pool.Put(bp)
+	<-p.sem
+}
