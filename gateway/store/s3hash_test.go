@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -250,5 +251,82 @@ func TestS3SignsPartsOnce(t *testing.T) {
 	if _, err := s.s3.c.UploadPart(withPayloadHash(t.Context(), hexSHA(nil)), &s3.UploadPartInput{Bucket: &s.s3.bucket, Key: &key,
 		UploadId: &m.uploadID, PartNumber: aws.Int32(2), Body: bytes.NewReader(content[:1024]), ContentLength: aws.Int64(1024)}); err == nil {
 		t.Error("a part signed with another payload's hash was accepted")
+	}
+}
+
+// TestPartBufsBound: no more than the pool's buffers are lent at once; a
+// write that waits for one gives up with its context, and gets one as soon
+// as another is put back.
+func TestPartBufsBound(t *testing.T) {
+	p := newPartBufs(2)
+	a, err := p.get(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.get(t.Context(), 20)
+	if err != nil || len(*b) != 20 {
+		t.Fatalf("second buffer: %v, %v", b, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := p.get(ctx, 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a third buffer with two lent = %v, want to wait until the context ends", err)
+	}
+	got := make(chan *[]byte)
+	go func() {
+		bp, _ := p.get(t.Context(), 5)
+		got <- bp
+	}()
+	p.put(a)
+	if bp := <-got; bp == nil || len(*bp) != 5 {
+		t.Fatalf("buffer after one came back: %v", bp)
+	}
+	p.put(b)
+}
+
+// TestS3OnePartBuffer: with a single part buffer, concurrent uploads — in
+// order with pieces to assemble, and in parallel ranges — all complete: no
+// write holds a buffer while waiting for another.
+func TestS3OnePartBuffer(t *testing.T) {
+	dsn, err := postgresCluster(t).NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s3Config(t, t.TempDir())
+	cfg.PartSizeMiB, cfg.PartBuffers = 5, 1
+	s, err := Open(t.Context(), Config{Dir: t.TempDir(), Driver: DriverPostgres, Postgres: PostgresConfig{DSN: dsn},
+		Replica: "r1", Ciphertext: CiphertextS3, S3: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var wg sync.WaitGroup
+	contents := map[string][]byte{}
+	for i := range 4 {
+		content := randomBytes(t, 13*mib+123)
+		tr := create(t, s, content)
+		contents[tr.ID] = content
+		wg.Go(func() {
+			size := int64(len(content))
+			if i%2 == 0 {
+				for off := int64(0); off < size; off += 3 * mib {
+					if _, err := s.WriteAt(t.Context(), tr.ID, off, bytes.NewReader(content[off:min(off+3*mib, size)]), t0); err != nil {
+						t.Errorf("WriteAt %d: %v", off, err)
+						return
+					}
+				}
+			} else {
+				for _, sp := range []Span{{0, mib}, {7 * mib, size}, {mib, 7 * mib}} {
+					if _, err := s.WriteRange(t.Context(), tr.ID, sp.Start, sp.End, bytes.NewReader(content[sp.Start:sp.End]), t0); err != nil {
+						t.Errorf("WriteRange %v: %v", sp, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for id, content := range contents {
+		assertContent(t, s, id, content)
 	}
 }
