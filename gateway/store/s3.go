@@ -103,7 +103,7 @@ func openS3(cfg S3Config) (*s3Store, error) {
 	if nb == 0 {
 		nb = defaultPartBuffers
 	}
-	return &s3Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, partSize: ps, bufs: newPartBufs(nb)}, nil
+	return &s3Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, partSize: ps, bufs: newPartBufs(nb, ps)}, nil
 }
 
 // check makes sure the bucket is there and the credentials work.

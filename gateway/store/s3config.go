@@ -39,11 +39,11 @@ type S3Config struct {
 	// PartSizeMiB is the multipart upload's part size in MiB (default 8,
 	// at least 5 as S3 requires; larger for transfers over 10,000 parts).
 	PartSizeMiB int `yaml:"part_size_mib"`
-	// PartBuffers is how many part-sized buffers the replica's writes to
-	// the bucket share (default 8): a write holds one while it receives a
-	// part and sends it, and waits when all are taken, so the memory of
-	// writes stays at most PartBuffers × the part size however many
-	// uploads run.
+	// PartBuffers bounds the memory the replica's writes to the bucket
+	// receive into, in parts (default 8): a write holds a part-sized buffer
+	// (a piece's size for a smaller write) while it receives and sends it,
+	// and waits when PartBuffers × the part size are taken, so that memory
+	// stays bounded however many uploads run.
 	PartBuffers int `yaml:"part_buffers"`
 }
 

@@ -11,6 +11,7 @@ import (
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/sync/semaphore"
 )
 
 // The running SHA-256 of an S3 upload, and the bounded pool of part buffers.
@@ -133,35 +134,52 @@ func presetPayloadHash(stack *middleware.Stack) error {
 // defaultPartBuffers is S3Config.PartBuffers unless configured.
 const defaultPartBuffers = 8
 
-// partBufs lends part-sized buffers, at most cap(sem) at a time: a write
-// waits for one rather than allocating beyond the bound, so a replica's
-// memory for writes to S3 is at most PartBuffers parts however many
-// uploads run. Buffers not in use stay in a sync.Pool, which the garbage
-// collector empties when the replica is idle.
+// partBufs lends the buffers writes receive their parts and pieces into,
+// within a budget of bytes (PartBuffers × the part size): a write waits
+// for room rather than allocating beyond it, so a replica's memory for
+// writes to S3 stays bounded however many uploads run. A small write (a
+// piece) takes only its own size from the budget, so many small uploads
+// do not queue behind the large ones. Part-sized buffers not in use stay in
+// a sync.Pool, which the garbage collector empties when the replica is idle.
 type partBufs struct {
-	sem  chan struct{}
-	pool sync.Pool
+	sem    *semaphore.Weighted
+	budget int64
+	pool   sync.Pool
 }
 
-func newPartBufs(n int) *partBufs { return &partBufs{sem: make(chan struct{}, n)} }
+// pooledBuf is the size from which buffers are kept for reuse; smaller
+// ones are allocated for the write and left to the garbage collector.
+const pooledBuf = 1 << 20
 
-// get returns a buffer of n bytes, waiting for one to be free; put it back.
+func newPartBufs(n int, partSize int64) *partBufs {
+	budget := int64(n) * partSize
+	return &partBufs{sem: semaphore.NewWeighted(budget), budget: budget}
+}
+
+// weight is what a buffer of n bytes takes from the budget: a part larger
+// than the whole budget (a transfer whose parts were doubled) takes all of it.
+func (p *partBufs) weight(n int64) int64 { return min(max(n, 1), p.budget) }
+
+// get returns a buffer of n bytes, waiting for room; put it back.
 func (p *partBufs) get(ctx context.Context, n int64) (*[]byte, error) {
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("store: s3: waiting for a part buffer: %w", ctx.Err())
+	if err := p.sem.Acquire(ctx, p.weight(n)); err != nil {
+		return nil, fmt.Errorf("store: s3: waiting for a part buffer: %w", err)
 	}
-	bp, _ := p.pool.Get().(*[]byte)
-	if bp == nil || int64(cap(*bp)) < n {
-		b := make([]byte, n)
-		bp = &b
+	if n >= pooledBuf {
+		if bp, _ := p.pool.Get().(*[]byte); bp != nil && int64(cap(*bp)) >= n {
+			*bp = (*bp)[:n]
+			return bp, nil
+		}
 	}
-	*bp = (*bp)[:n]
-	return bp, nil
+	b := make([]byte, n)
+	return &b, nil
 }
 
+// put gives back a buffer from get, unchanged in length.
 func (p *partBufs) put(bp *[]byte) {
-	p.pool.Put(bp)
-	<-p.sem
+	n := int64(len(*bp))
+	if n >= pooledBuf {
+		p.pool.Put(bp)
+	}
+	p.sem.Release(p.weight(n))
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -254,34 +255,48 @@ func TestS3SignsPartsOnce(t *testing.T) {
 	}
 }
 
-// TestPartBufsBound: no more than the pool's buffers are lent at once; a
-// write that waits for one gives up with its context, and gets one as soon
-// as another is put back.
+// TestPartBufsBound: the buffers lent at once never exceed the budget
+// (PartBuffers parts); small ones take only their size from it; a write that
+// waits gives up with its context, and gets its buffer as soon as another
+// is put back.
 func TestPartBufsBound(t *testing.T) {
-	p := newPartBufs(2)
-	a, err := p.get(t.Context(), 10)
+	const part = 2 * pooledBuf
+	p := newPartBufs(2, part)
+	a, err := p.get(t.Context(), part)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := p.get(t.Context(), 20)
-	if err != nil || len(*b) != 20 {
-		t.Fatalf("second buffer: %v, %v", b, err)
+	small := make([]*[]byte, 4)
+	for i := range small { // four quarter-parts fill the other part's room
+		if small[i], err = p.get(t.Context(), part/4); err != nil || len(*small[i]) != part/4 {
+			t.Fatalf("small buffer %d: %v", i, err)
+		}
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if _, err := p.get(ctx, 10); !errors.Is(err, context.Canceled) {
-		t.Fatalf("a third buffer with two lent = %v, want to wait until the context ends", err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := p.get(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a buffer beyond the budget = %v, want to wait until the context ends", err)
 	}
 	got := make(chan *[]byte)
 	go func() {
-		bp, _ := p.get(t.Context(), 5)
+		bp, _ := p.get(t.Context(), part)
 		got <- bp
 	}()
 	p.put(a)
-	if bp := <-got; bp == nil || len(*bp) != 5 {
+	if bp := <-got; bp == nil || len(*bp) != part {
 		t.Fatalf("buffer after one came back: %v", bp)
+	} else {
+		p.put(bp)
 	}
-	p.put(b)
+	for _, bp := range small {
+		p.put(bp)
+	}
+	// A part larger than the whole budget (parts doubled) still gets through.
+	big, err := p.get(t.Context(), 3*part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(big)
 }
 
 // TestS3OnePartBuffer: with a single part buffer, concurrent uploads — in
