@@ -27,8 +27,10 @@ import (
 // CompleteMultipartUpload is sent with those ETags: S3 refuses it if any part
 // in the bucket is not the one that was hashed, and then the store falls back
 // to reading the object back, as it does whenever the hash does not cover the
-// object (parallel ranges, a part sent by a range write, a resumption that
-// did not start at a part boundary, an upload from before schema 8).
+// object (parallel ranges, a part sent by a range write, the head of a
+// part unreadable from its pieces, an upload from before schema 8). An
+// append that starts inside a part reads the part's head back from its
+// pieces and sends the part whole, so that the hash goes on.
 
 // runningHash is the SHA-256 of bytes [0, n) of an upload as sent in its
 // parts; h is nil when the upload has none (it can no longer be continued).

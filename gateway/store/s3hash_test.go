@@ -123,6 +123,16 @@ func TestS3RunningHash(t *testing.T) {
 				writeAt(t, a, id, c, writeOffset(t, a, id), end)
 			}
 		}},
+		{"in order, chunks across parts", false, func(t *testing.T, a, _ *Store, id string, c []byte) {
+			// The second write completes the part the first began, then
+			// sends a whole one: the head is read from its piece so that
+			// the part goes whole and the hash goes on.
+			writeAt(t, a, id, c, 0, 7*mib)
+			writeAt(t, a, id, c, 7*mib, int64(len(c)))
+			if keys, err := a.s3.listKeys(t.Context(), a.s3.piecesPrefix(id)); err != nil || len(keys) != 0 {
+				t.Errorf("pieces left: %v, %v", keys, err)
+			}
+		}},
 		{"in order, continued by another replica", false, func(t *testing.T, a, b *Store, id string, c []byte) {
 			writeAt(t, a, id, c, 0, 7*mib)
 			writeAt(t, b, id, c, 7*mib, 11*mib)

@@ -24,6 +24,8 @@ type s3Write struct {
 	done  []Span
 	parts []sentPart
 	hash  runningHash
+	// obsolete are pieces whose bytes went in a part: deleted once it is recorded.
+	obsolete []string
 }
 
 // sentPart is a part (0-based) sent whole, and the ETag the server gave it.
@@ -197,7 +199,12 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 		c := m.hash.clone()
 		rh = &c
 	}
-	bp, err := d.bufs.get(ctx, min(m.partSize, span.End-span.Start))
+	first := m.part(span.Start/m.partSize, size)
+	n := min(m.partSize, span.End-span.Start)
+	if rh != nil {
+		n = min(m.partSize, span.End-first.Start) // room for the first part's head
+	}
+	bp, err := d.bufs.get(ctx, n)
 	if err != nil {
 		return w, err
 	}
@@ -208,12 +215,34 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 			return w, err
 		}
 		k := at / m.partSize
-		seg := Span{at, min(m.part(k, size).End, span.End)}
-		b := buf[:seg.End-seg.Start]
+		part := m.part(k, size)
+		seg := Span{at, min(part.End, span.End)}
+		var head int64
+		var used []string
+		if at == span.Start && at > part.Start && seg.End == part.End && rh.continues(part.Start) && len(holes(seg, todo)) == 0 {
+			head, used = d.readHead(ctx, id, Span{part.Start, at}, buf)
+		}
+		b := buf[head : head+seg.End-seg.Start]
 		n, rerr := readFull(r, b)
 		got := Span{at, at + int64(n)}
 		if rerr == nil && got.End == span.End && hasMore(r) {
 			return w, fmt.Errorf("%w: the body is longer than %d-%d", ErrTooLarge, span.Start, span.End)
+		}
+		if head > 0 && got.End == part.End {
+			// The write completes a part whose head is in pieces: the part
+			// goes whole, continuing the running hash, and the pieces go.
+			etag, err := d.sendSpan(context.WithoutCancel(ctx), id, m, size, k, part, buf[:part.End-part.Start], rh)
+			if err != nil {
+				return w, err
+			}
+			w.done = append(w.done, seg)
+			w.parts = append(w.parts, sentPart{k, etag})
+			w.obsolete = used
+			if rh.continues(part.End) {
+				w.hash = rh.clone()
+			}
+			at = got.End
+			continue
 		}
 		for _, h := range intersect(todo, got) {
 			// Bytes received are kept even if the client has gone meanwhile.
@@ -238,6 +267,22 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 		}
 	}
 	return w, nil
+}
+
+// readHead reads the bytes of span, the head of a part before an append's
+// offset (recorded, so in pieces), into the start of buf. It returns their
+// length and the keys of the pieces inside span, or 0 if they cannot be read
+// (the append then sends its bytes of the part as a piece, as it would
+// otherwise).
+func (d *s3Store) readHead(ctx context.Context, id string, span Span, buf []byte) (int64, []string) {
+	keys, err := d.listKeys(ctx, d.piecesPrefix(id))
+	if err != nil {
+		return 0, nil
+	}
+	if _, used, err := d.readPieces(ctx, id, parsePieces(keys, d.piecesPrefix(id)), span, buf[:span.End-span.Start]); err == nil {
+		return span.End - span.Start, used
+	}
+	return 0, nil
 }
 
 // readFull is io.ReadFull in blocks of copyBufSize, each block a crash point:
@@ -326,6 +371,7 @@ func (s *Store) s3Record(ctx context.Context, u *upload, m multipart, w s3Write,
 	if hashed {
 		m.hash = w.hash
 	}
+	s.s3.deleteKeys(ctx, w.obsolete) // any left, completion deletes
 	if err := s.assemble(ctx, u, &m, rest); err != nil {
 		if errors.Is(err, errLostPiece) {
 			_, err = s.s3Restart(ctx, u, err)
