@@ -34,6 +34,7 @@ store:
     access_key_id: LEXGATE
     secret_key_file: s3.secret
     part_size_mib: 16
+    part_buffers: 4
 `
 	path := filepath.Join(dir, "lexgate.yaml")
 	if err := os.WriteFile(path, []byte(base), 0o600); err != nil {
@@ -44,7 +45,7 @@ store:
 		t.Fatalf("LoadConfig: %v", err)
 	}
 	want := store.S3Config{Endpoint: "https://s3.internal:7070", Bucket: "lexgate-ciphertext", Region: "eu-west-1",
-		Prefix: "firm-a/", AccessKeyID: "LEXGATE", SecretKeyFile: filepath.Join(dir, "s3.secret"), PartSizeMiB: 16}
+		Prefix: "firm-a/", AccessKeyID: "LEXGATE", SecretKeyFile: filepath.Join(dir, "s3.secret"), PartSizeMiB: 16, PartBuffers: 4}
 	if cfg.Store.Ciphertext != store.CiphertextS3 || cfg.Store.S3 != want {
 		t.Errorf("store: ciphertext %q, s3 %+v; want s3, %+v", cfg.Store.Ciphertext, cfg.Store.S3, want)
 	}

@@ -387,6 +387,13 @@ CREATE TABLE shared_counters (
 	value BIGINT NOT NULL
 );
 `,
+	`
+-- The running SHA-256 of an S3 upload and its parts' ETags, as in the
+-- SQLite migration.
+ALTER TABLE s3_uploads ADD COLUMN hash_state BYTEA;
+ALTER TABLE s3_uploads ADD COLUMN hashed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE s3_parts ADD COLUMN etag TEXT;
+`,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

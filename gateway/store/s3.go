@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // The S3 ciphertext backend (Config.Ciphertext "s3"). The metadata stays in
@@ -45,10 +46,11 @@ import (
 //
 // Nothing is readable before it is complete: parts of a multipart upload are
 // not objects, and CompleteMultipartUpload runs only when the last byte is in
-// (or at Seal, for a streamed transfer). The completed object is then read
-// back once and its SHA-256 compared with the manifest's — the same check as
-// the spool's, which hashes while writing — before the transfer turns ready;
-// on a mismatch the object is deleted and the transfer quarantined.
+// (or at Seal, for a streamed transfer). The object's SHA-256 is then
+// compared with the manifest's before the transfer turns ready; on a
+// mismatch the object is deleted and the transfer quarantined. An upload
+// sent in order is hashed while it is sent, as on the spool (see s3hash.go);
+// any other is read back once to be hashed.
 
 // ErrUnavailable means the object store could not be reached or failed (a
 // network error, a 5xx answer): nothing of the failed step was recorded, and
@@ -63,6 +65,7 @@ type s3Store struct {
 	bucket   string
 	prefix   string
 	partSize int64
+	bufs     *partBufs
 }
 
 func openS3(cfg S3Config) (*s3Store, error) {
@@ -88,12 +91,19 @@ func openS3(cfg S3Config) (*s3Store, error) {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		HTTPClient:                 &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		// A part's SHA-256 is computed once, for the running hash and the
+		// signature both.
+		APIOptions: []func(*middleware.Stack) error{presetPayloadHash},
 	})
 	ps := int64(cfg.PartSizeMiB) << 20
 	if ps == 0 {
 		ps = defaultPartSize
 	}
-	return &s3Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, partSize: ps}, nil
+	nb := cfg.PartBuffers
+	if nb == 0 {
+		nb = defaultPartBuffers
+	}
+	return &s3Store{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, partSize: ps, bufs: newPartBufs(nb, ps)}, nil
 }
 
 // check makes sure the bucket is there and the credentials work.
@@ -292,10 +302,12 @@ func (d *s3Store) readRange(ctx context.Context, key string, off int64, p []byte
 	return n, nil
 }
 
-// multipart is the multipart upload of a transfer.
+// multipart is the multipart upload of a transfer, with its running hash as
+// last recorded.
 type multipart struct {
 	uploadID string
 	partSize int64
+	hash     runningHash
 }
 
 // part returns the span of part k (0-based) of an upload of size bytes.
@@ -316,10 +328,14 @@ func (s *Store) ensureUpload(ctx context.Context, u *upload) (multipart, error) 
 	if err != nil {
 		return m, d.err("start upload of "+u.id, err)
 	}
-	m = multipart{uploadID: aws.ToString(out.UploadId), partSize: d.partSizeFor(u.size)}
+	m = multipart{uploadID: aws.ToString(out.UploadId), partSize: d.partSizeFor(u.size), hash: newRunningHash()}
+	hs, err := m.hash.state()
+	if err != nil {
+		return m, err
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO s3_uploads (transfer_id, upload_id, part_size) VALUES (?, ?, ?)`,
-			u.id, m.uploadID, m.partSize)
+		_, err := tx.ExecContext(ctx, `INSERT INTO s3_uploads (transfer_id, upload_id, part_size, hash_state, hashed) VALUES (?, ?, ?, ?, 0)`,
+			u.id, m.uploadID, m.partSize, hs)
 		if err != nil {
 			return fmt.Errorf("store: transfer %s: record upload: %w", u.id, err)
 		}
@@ -334,30 +350,36 @@ func (s *Store) ensureUpload(ctx context.Context, u *upload) (multipart, error) 
 
 func (s *Store) loadMultipart(ctx context.Context, id string) (multipart, bool, error) {
 	var m multipart
-	err := s.db.QueryRowContext(ctx, `SELECT upload_id, part_size FROM s3_uploads WHERE transfer_id = ?`, id).Scan(&m.uploadID, &m.partSize)
+	var hs []byte
+	var hashed int64
+	err := s.db.QueryRowContext(ctx, `SELECT upload_id, part_size, hash_state, hashed FROM s3_uploads WHERE transfer_id = ?`, id).
+		Scan(&m.uploadID, &m.partSize, &hs, &hashed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, false, nil
 	}
 	if err != nil {
 		return m, false, fmt.Errorf("store: transfer %s: upload: %w", id, err)
 	}
+	m.hash = loadRunningHash(hs, hashed)
 	return m, true, nil
 }
 
-// recordedParts returns the parts (0-based) of transfer id that hold recorded bytes.
-func (s *Store) recordedParts(ctx context.Context, id string) (map[int64]bool, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT part FROM s3_parts WHERE transfer_id = ?`, id)
+// recordedParts returns the parts (0-based) of transfer id that hold
+// recorded bytes, each with the ETag it was sent with ("" if unknown).
+func (s *Store) recordedParts(ctx context.Context, id string) (map[int64]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT part, etag FROM s3_parts WHERE transfer_id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: transfer %s: parts: %w", id, err)
 	}
 	defer rows.Close()
-	parts := map[int64]bool{}
+	parts := map[int64]string{}
 	for rows.Next() {
 		var k int64
-		if err := rows.Scan(&k); err != nil {
+		var etag sql.NullString
+		if err := rows.Scan(&k, &etag); err != nil {
 			return nil, fmt.Errorf("store: transfer %s: parts: %w", id, err)
 		}
-		parts[k] = true
+		parts[k] = etag.String
 	}
 	return parts, rows.Err()
 }

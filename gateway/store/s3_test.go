@@ -166,6 +166,7 @@ func TestS3Config(t *testing.T) {
 		{"no secret", "secret_key_file", func(c *Config) { c.S3.SecretKeyEnv = "" }},
 		{"two secrets", "secret_key_file", func(c *Config) { c.S3.SecretKeyFile = secret }},
 		{"small parts", "s3.part_size_mib", func(c *Config) { c.S3.PartSizeMiB = 4 }},
+		{"negative part buffers", "s3.part_buffers", func(c *Config) { c.S3.PartBuffers = -1 }},
 		{"world-readable secret", "chmod 600", func(c *Config) { c.S3.SecretKeyEnv, c.S3.SecretKeyFile = "", secret }},
 		{"unset secret variable", "LEXGATE_TEST_S3_SECRET", func(*Config) {}},
 		{"s3 without ciphertext s3", "ciphertext: s3", func(c *Config) { c.Ciphertext = "" }},

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -25,18 +27,23 @@ import (
 // and objects made whole at once (SFTP ingest's staged files).
 
 // s3Finish completes the multipart upload of u, every byte of which is
-// recorded, reads the object back to check its SHA-256 against u.wantHash, and
+// recorded, checks the object's SHA-256 against u.wantHash — the running
+// hash when it covers the object, else by reading the object back — and
 // makes the transfer ready (with seal, if not nil) or quarantined. The
 // caller holds the transfer's lock.
 func (s *Store) s3Finish(ctx context.Context, u *upload, m multipart, now time.Time, seal *Seal) error {
 	d := s.s3
 	key := d.objectKey(u.id)
-	if err := s.complete(ctx, u, m); err != nil {
+	pinned, err := s.complete(ctx, u, m)
+	if err != nil {
 		return err
 	}
 	crashpoint.Hit("store.finish.published")
-	got, n, err := d.hashObject(ctx, key)
-	if err != nil {
+	var got string
+	var n int64
+	if pinned {
+		got, n = m.hash.sum(), m.hash.n
+	} else if got, n, err = d.hashObject(ctx, key); err != nil {
 		return err
 	}
 	if n != u.size || got != u.wantHash {
@@ -82,10 +89,62 @@ func (s *Store) s3Finish(ctx context.Context, u *upload, m multipart, now time.T
 	return nil
 }
 
-// complete runs CompleteMultipartUpload with the parts the bucket lists. An
+// complete runs CompleteMultipartUpload. When m's running hash covers the
+// upload it names the parts' recorded ETags, and reports pinned: the object
+// is made of the bytes the hash covers. Otherwise, or if the server refuses
+// those ETags (a part in the bucket is not the one hashed), it names the
+// parts the bucket lists, and the object must be read back to be checked. An
 // upload already completed (a crash before the metadata said so) is found by
-// its object.
-func (s *Store) complete(ctx context.Context, u *upload, m multipart) error {
+// its object, and is read back too.
+func (s *Store) complete(ctx context.Context, u *upload, m multipart) (pinned bool, err error) {
+	if m.hash.h != nil && m.hash.n == u.size {
+		if ok, err := s.completePinned(ctx, u, m); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, s.completeListed(ctx, u, m)
+}
+
+// completePinned completes u's upload with the ETags recorded with its
+// parts. It reports false, and no error, when some part has none or the
+// server refuses them: completeListed then takes over.
+func (s *Store) completePinned(ctx context.Context, u *upload, m multipart) (bool, error) {
+	d := s.s3
+	want := (u.size + m.partSize - 1) / m.partSize
+	if want == 0 {
+		return false, nil
+	}
+	recorded, err := s.recordedParts(ctx, u.id)
+	if err != nil {
+		return false, err
+	}
+	parts := make([]s3types.CompletedPart, want)
+	for k := range want {
+		etag := recorded[k]
+		if etag == "" {
+			return false, nil
+		}
+		parts[k] = s3types.CompletedPart{PartNumber: aws.Int32(int32(k + 1)), ETag: aws.String(etag)}
+	}
+	key := d.objectKey(u.id)
+	_, err = d.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &d.bucket, Key: &key,
+		UploadId: &m.uploadID, MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts}})
+	var st interface{ HTTPStatusCode() int }
+	switch {
+	case err == nil:
+		return true, nil
+	case notFound(err):
+		return false, nil // completed before a crash, or lost: completeListed finds out
+	case errors.As(err, &st) && st.HTTPStatusCode() == http.StatusBadRequest:
+		slog.WarnContext(ctx, "store: s3: a part in the bucket is not the one sent; reading the object back to check it",
+			slog.String("transfer", u.id), slog.Any("err", err))
+		return false, nil
+	}
+	return false, d.err("complete "+u.id, err)
+}
+
+// completeListed runs CompleteMultipartUpload with the parts the bucket lists.
+func (s *Store) completeListed(ctx context.Context, u *upload, m multipart) error {
 	d := s.s3
 	key := d.objectKey(u.id)
 	var parts []s3types.CompletedPart
@@ -168,7 +227,7 @@ func (s *Store) s3Seal(ctx context.Context, u *upload, seal Seal, now time.Time)
 			return err
 		}
 	}
-	if err := s.assemble(ctx, u, m, nil); err != nil {
+	if err := s.assemble(ctx, u, &m, nil); err != nil {
 		if errors.Is(err, errLostPiece) {
 			_, err = s.s3Restart(ctx, u, err)
 			return fmt.Errorf("%w: %w", ErrSealIncomplete, err)
@@ -205,7 +264,12 @@ func (s *Store) s3PutStaged(ctx context.Context, id, path string) error {
 	}
 	m := multipart{uploadID: aws.ToString(out.UploadId), partSize: d.partSizeFor(u.size)}
 	var parts []s3types.CompletedPart
-	buf := make([]byte, min(m.partSize, max(u.size, 1)))
+	bp, err := d.bufs.get(ctx, min(m.partSize, max(u.size, 1)))
+	if err != nil {
+		return err
+	}
+	defer d.bufs.put(bp)
+	buf := *bp
 	for k := int64(0); k*m.partSize < u.size; k++ {
 		sp := m.part(k, u.size)
 		b := buf[:sp.End-sp.Start]

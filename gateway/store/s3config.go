@@ -39,6 +39,12 @@ type S3Config struct {
 	// PartSizeMiB is the multipart upload's part size in MiB (default 8,
 	// at least 5 as S3 requires; larger for transfers over 10,000 parts).
 	PartSizeMiB int `yaml:"part_size_mib"`
+	// PartBuffers bounds the memory the replica's writes to the bucket
+	// receive into, in parts (default 8): a write holds a part-sized buffer
+	// (a piece's size for a smaller write) while it receives and sends it,
+	// and waits when PartBuffers × the part size are taken, so that memory
+	// stays bounded however many uploads run.
+	PartBuffers int `yaml:"part_buffers"`
 }
 
 // defaultPartSize is the part size of a multipart upload unless configured.
@@ -58,6 +64,8 @@ func (c S3Config) validate() error {
 		return invalidf("config: s3 needs exactly one of secret_key_file (a 0600 file) or secret_key_env (an environment variable's name)")
 	case c.PartSizeMiB != 0 && (c.PartSizeMiB < 5 || c.PartSizeMiB > 5120): // S3's smallest part but the last, and its largest
 		return invalidf("config: s3.part_size_mib %d is out of range: S3 parts are 5 to 5120 MiB (0: 8)", c.PartSizeMiB)
+	case c.PartBuffers < 0 || c.PartBuffers > 1024:
+		return invalidf("config: s3.part_buffers %d is out of range: 1 to 1024 (0: %d)", c.PartBuffers, defaultPartBuffers)
 	case strings.HasPrefix(c.Prefix, "/"):
 		return invalidf("config: s3.prefix %q starts with '/': drop it", c.Prefix)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,11 +17,21 @@ import (
 	"github.com/lexgate/lexgate/gateway/internal/crashpoint"
 )
 
-// s3Write is what one write sent to the bucket: the spans it made durable
-// and the parts (0-based) it sent whole.
+// s3Write is what one write sent to the bucket: the spans it made durable,
+// the parts it sent whole, and the upload's running hash after them if they
+// advanced it (h nil: they did not).
 type s3Write struct {
 	done  []Span
-	parts []int64
+	parts []sentPart
+	hash  runningHash
+	// obsolete are pieces whose bytes went in a part: deleted once it is recorded.
+	obsolete []string
+}
+
+// sentPart is a part (0-based) sent whole, and the ETag the server gave it.
+type sentPart struct {
+	k    int64
+	etag string
 }
 
 // s3WriteAt is WriteAt's append on the S3 backend, for upload u at offset
@@ -44,7 +53,8 @@ func (s *Store) s3WriteAt(ctx context.Context, u *upload, offset int64, r io.Rea
 	for _, sp := range ranges {
 		boundary = min(boundary, max(sp.Start, u.received))
 	}
-	w, werr := s.s3.send(ctx, id, m, u.size, Span{offset, u.size}, []Span{{offset, boundary}}, r)
+	// The append holds the lock: its parts may continue the running hash.
+	w, werr := s.s3.send(ctx, id, m, u.size, Span{offset, u.size}, []Span{{offset, boundary}}, r, true)
 	if errors.Is(werr, errShortBody) {
 		werr = nil // an append ends where its body does
 	}
@@ -75,7 +85,9 @@ func (s *Store) s3WriteRange(ctx context.Context, id string, offset, end int64, 
 	if todo == nil {
 		return p, err
 	}
-	w, werr := s.s3.send(ctx, id, m, size, Span{offset, end}, todo, r)
+	// Sent outside the lock, a range's parts never continue the running
+	// hash: another write may send the same part meanwhile.
+	w, werr := s.s3.send(ctx, id, m, size, Span{offset, end}, todo, r, false)
 	if errors.Is(werr, ErrTooLarge) {
 		return p, fmt.Errorf("store: transfer %s: range %d-%d: %w", id, offset, end, werr)
 	}
@@ -178,31 +190,72 @@ func (s *Store) s3ClaimRange(ctx context.Context, id string, offset, end int64) 
 // cut at part boundaries: a whole part as that part, anything else as a
 // piece. It stops at the first failure, returning what it sent. A body
 // longer than span is ErrTooLarge; one that ends early keeps what came.
-func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, span Span, todo []Span, r io.Reader) (s3Write, error) {
+// With hashing, whole parts that continue m's running hash go into it (a
+// copy: m's stays as recorded).
+func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, span Span, todo []Span, r io.Reader, hashing bool) (s3Write, error) {
 	var w s3Write
-	bp := partBuf(m.partSize)
-	defer partBufs.Put(bp)
+	var rh *runningHash
+	if hashing {
+		c := m.hash.clone()
+		rh = &c
+	}
+	first := m.part(span.Start/m.partSize, size)
+	n := min(m.partSize, span.End-span.Start)
+	if rh != nil {
+		n = min(m.partSize, span.End-first.Start) // room for the first part's head
+	}
+	bp, err := d.bufs.get(ctx, n)
+	if err != nil {
+		return w, err
+	}
+	defer d.bufs.put(bp)
 	buf := *bp
 	for at := span.Start; at < span.End; {
 		if err := ctx.Err(); err != nil {
 			return w, err
 		}
 		k := at / m.partSize
-		seg := Span{at, min(m.part(k, size).End, span.End)}
-		b := buf[:seg.End-seg.Start]
+		part := m.part(k, size)
+		seg := Span{at, min(part.End, span.End)}
+		var head int64
+		var used []string
+		if at == span.Start && at > part.Start && seg.End == part.End && rh.continues(part.Start) && len(holes(seg, todo)) == 0 {
+			head, used = d.readHead(ctx, id, Span{part.Start, at}, buf)
+		}
+		b := buf[head : head+seg.End-seg.Start]
 		n, rerr := readFull(r, b)
 		got := Span{at, at + int64(n)}
 		if rerr == nil && got.End == span.End && hasMore(r) {
 			return w, fmt.Errorf("%w: the body is longer than %d-%d", ErrTooLarge, span.Start, span.End)
 		}
+		if head > 0 && got.End == part.End {
+			// The write completes a part whose head is in pieces: the part
+			// goes whole, continuing the running hash, and the pieces go.
+			etag, err := d.sendSpan(context.WithoutCancel(ctx), id, m, size, k, part, buf[:part.End-part.Start], rh)
+			if err != nil {
+				return w, err
+			}
+			w.done = append(w.done, seg)
+			w.parts = append(w.parts, sentPart{k, etag})
+			w.obsolete = used
+			if rh.continues(part.End) {
+				w.hash = rh.clone()
+			}
+			at = got.End
+			continue
+		}
 		for _, h := range intersect(todo, got) {
 			// Bytes received are kept even if the client has gone meanwhile.
-			if err := d.sendSpan(context.WithoutCancel(ctx), id, m, size, k, h, b[h.Start-at:h.End-at]); err != nil {
+			etag, err := d.sendSpan(context.WithoutCancel(ctx), id, m, size, k, h, b[h.Start-at:h.End-at], rh)
+			if err != nil {
 				return w, err
 			}
 			w.done = append(w.done, h)
 			if h == m.part(k, size) {
-				w.parts = append(w.parts, k)
+				w.parts = append(w.parts, sentPart{k, etag})
+				if rh.continues(h.End) {
+					w.hash = rh.clone() // rh goes on with the next part
+				}
 			}
 		}
 		at = got.End
@@ -216,18 +269,20 @@ func (d *s3Store) send(ctx context.Context, id string, m multipart, size int64, 
 	return w, nil
 }
 
-// partBufs holds the part-sized buffers writes stream through, so that an
-// upload's memory is one part whatever its size, allocated once.
-var partBufs sync.Pool
-
-// partBuf returns a buffer of at least n bytes from partBufs; put it back.
-func partBuf(n int64) *[]byte {
-	if bp, ok := partBufs.Get().(*[]byte); ok && int64(cap(*bp)) >= n {
-		*bp = (*bp)[:n]
-		return bp
+// readHead reads the bytes of span, the head of a part before an append's
+// offset (recorded, so in pieces), into the start of buf. It returns their
+// length and the keys of the pieces inside span, or 0 if they cannot be read
+// (the append then sends its bytes of the part as a piece, as it would
+// otherwise).
+func (d *s3Store) readHead(ctx context.Context, id string, span Span, buf []byte) (int64, []string) {
+	keys, err := d.listKeys(ctx, d.piecesPrefix(id))
+	if err != nil {
+		return 0, nil
 	}
-	b := make([]byte, n)
-	return &b
+	if _, used, err := d.readPieces(ctx, id, parsePieces(keys, d.piecesPrefix(id)), span, buf[:span.End-span.Start]); err == nil {
+		return span.End - span.Start, used
+	}
+	return 0, nil
 }
 
 // readFull is io.ReadFull in blocks of copyBufSize, each block a crash point:
@@ -254,25 +309,30 @@ func readFull(r io.Reader, b []byte) (int, error) {
 var errShortBody = fmt.Errorf("short body: %w", io.ErrUnexpectedEOF)
 
 // sendSpan sends the bytes b of span h, inside part k: as the part when h is
-// all of it, else as a piece.
-func (d *s3Store) sendSpan(ctx context.Context, id string, m multipart, size, k int64, h Span, b []byte) error {
+// all of it (returning its ETag, and hashing it into rh if it continues rh),
+// else as a piece.
+func (d *s3Store) sendSpan(ctx context.Context, id string, m multipart, size, k int64, h Span, b []byte, rh *runningHash) (string, error) {
 	key := d.objectKey(id)
 	if h == m.part(k, size) {
 		num := int32(k + 1)
-		_, err := d.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &d.bucket, Key: &key, UploadId: &m.uploadID,
+		sum := hashPart(b, rh, h.Start)
+		po, err := d.c.UploadPart(withPayloadHash(ctx, sum), &s3.UploadPartInput{Bucket: &d.bucket, Key: &key, UploadId: &m.uploadID,
 			PartNumber: &num, Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b)))})
 		if err != nil {
-			return d.err(fmt.Sprintf("part %d of %s", num, id), err)
+			if rh != nil {
+				rh.h = nil // it holds bytes the bucket may not
+			}
+			return "", d.err(fmt.Sprintf("part %d of %s", num, id), err)
 		}
-		return nil
+		return aws.ToString(po.ETag), nil
 	}
 	pk := d.pieceKey(id, h)
 	_, err := d.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &d.bucket, Key: &pk, Body: bytes.NewReader(b),
 		ContentLength: aws.Int64(int64(len(b)))})
 	if err != nil {
-		return d.err("piece of "+id, err)
+		return "", d.err("piece of "+id, err)
 	}
-	return nil
+	return "", nil
 }
 
 // s3Record records what w sent for upload u, assembles every part the
@@ -284,7 +344,9 @@ func (s *Store) s3Record(ctx context.Context, u *upload, m multipart, w s3Write,
 		return Progress{Offset: u.received}, err
 	}
 	prefix, rest := absorb(u.received, merge(have, w.done))
+	var hashed bool
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		hashed = false
 		res, err := tx.ExecContext(ctx, `UPDATE transfers SET received = ? WHERE id = ? AND state = 'uploading' AND received = ?`,
 			prefix, u.id, u.received)
 		if err != nil {
@@ -296,13 +358,21 @@ func (s *Store) s3Record(ctx context.Context, u *upload, m multipart, w s3Write,
 		if err := replaceRanges(ctx, tx, u.id, rest); err != nil {
 			return err
 		}
-		return insertParts(ctx, tx, u.id, w.parts)
+		if err := insertParts(ctx, tx, u.id, w.parts); err != nil {
+			return err
+		}
+		hashed, err = recordHash(ctx, tx, u.id, m, w)
+		return err
 	})
 	if err != nil {
 		return Progress{Offset: u.received}, err
 	}
 	u.received = prefix
-	if err := s.assemble(ctx, u, m, rest); err != nil {
+	if hashed {
+		m.hash = w.hash
+	}
+	s.s3.deleteKeys(ctx, w.obsolete) // any left, completion deletes
+	if err := s.assemble(ctx, u, &m, rest); err != nil {
 		if errors.Is(err, errLostPiece) {
 			_, err = s.s3Restart(ctx, u, err)
 			return Progress{}, err
@@ -319,13 +389,53 @@ func (s *Store) s3Record(ctx context.Context, u *upload, m multipart, w s3Write,
 	return Progress{Offset: prefix, Ranges: rest}, nil
 }
 
-func insertParts(ctx context.Context, tx *sql.Tx, id string, parts []int64) error {
-	for _, k := range parts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO s3_parts (transfer_id, part) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, k); err != nil {
-			return fmt.Errorf("store: transfer %s: record part %d: %w", id, k+1, err)
+// insertParts records parts sent whole. A part recorded already keeps its
+// ETag: the running hash may cover the bytes it names.
+func insertParts(ctx context.Context, tx *sql.Tx, id string, parts []sentPart) error {
+	for _, p := range parts {
+		_, err := tx.ExecContext(ctx, `INSERT INTO s3_parts (transfer_id, part, etag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			id, p.k, nullString(p.etag))
+		if err != nil {
+			return fmt.Errorf("store: transfer %s: record part %d: %w", id, p.k+1, err)
 		}
 	}
 	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// recordHash records w's running hash for transfer id in tx, after w's parts,
+// if w advanced m's and every part it hashed is recorded with the ETag it
+// was hashed with (a part recorded first by another write names other
+// bytes: the hash stops there). It reports whether it recorded it.
+func recordHash(ctx context.Context, tx *sql.Tx, id string, m multipart, w s3Write) (bool, error) {
+	if w.hash.h == nil || m.hash.h == nil || w.hash.n <= m.hash.n {
+		return false, nil
+	}
+	for _, p := range w.parts {
+		if start := p.k * m.partSize; start < m.hash.n || start >= w.hash.n {
+			continue
+		}
+		var etag sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT etag FROM s3_parts WHERE transfer_id = ? AND part = ?`, id, p.k).Scan(&etag)
+		if err != nil {
+			return false, fmt.Errorf("store: transfer %s: part %d: %w", id, p.k+1, err)
+		}
+		if etag.String != p.etag || p.etag == "" {
+			return false, nil
+		}
+	}
+	hs, err := w.hash.state()
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE s3_uploads SET hash_state = ?, hashed = ? WHERE transfer_id = ? AND hashed = ? AND upload_id = ?`,
+		hs, w.hash.n, id, m.hash.n, m.uploadID)
+	if err != nil {
+		return false, fmt.Errorf("store: transfer %s: record hash: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // errLostPiece: recorded bytes are in no piece in the bucket.
@@ -334,7 +444,9 @@ var errLostPiece = errors.New("recorded bytes missing from the bucket")
 // assemble sends as parts those the recorded bytes ([0, u.received) and
 // ranges) cover and no whole write sent, from their pieces, then deletes the
 // pieces. The caller holds the transfer's lock.
-func (s *Store) assemble(ctx context.Context, u *upload, m multipart, ranges []Span) error {
+// Parts that continue m's running hash go into it, and m's hash is then
+// the one recorded.
+func (s *Store) assemble(ctx context.Context, u *upload, m *multipart, ranges []Span) error {
 	sent, err := s.recordedParts(ctx, u.id)
 	if err != nil {
 		return err
@@ -342,7 +454,7 @@ func (s *Store) assemble(ctx context.Context, u *upload, m multipart, ranges []S
 	durable := merge([]Span{{0, u.received}}, ranges)
 	var todo []int64
 	for k := int64(0); k*m.partSize < u.size; k++ {
-		if !sent[k] && len(holes(m.part(k, u.size), durable)) == 0 {
+		if _, ok := sent[k]; !ok && len(holes(m.part(k, u.size), durable)) == 0 {
 			todo = append(todo, k)
 		}
 	}
@@ -355,19 +467,44 @@ func (s *Store) assemble(ctx context.Context, u *upload, m multipart, ranges []S
 		return err
 	}
 	pieces := parsePieces(keys, d.piecesPrefix(u.id))
-	bp := partBuf(m.partSize)
-	defer partBufs.Put(bp)
+	// Bytes recorded wait in pieces meanwhile; the next write or seal
+	// assembles them if no buffer comes free in time.
+	bctx, cancel := context.WithTimeout(ctx, time.Minute)
+	bp, err := d.bufs.get(bctx, m.partSize)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer d.bufs.put(bp)
 	for _, k := range todo {
 		part := m.part(k, u.size)
 		b, used, err := d.readPieces(ctx, u.id, pieces, part, (*bp)[:part.End-part.Start])
 		if err != nil {
 			return err
 		}
-		if err := d.sendSpan(ctx, u.id, m, u.size, k, part, b); err != nil {
+		rh := m.hash.clone()
+		etag, err := d.sendSpan(ctx, u.id, *m, u.size, k, part, b, &rh)
+		if err != nil {
 			return err
 		}
-		if err := s.write(ctx, func(tx *sql.Tx) error { return insertParts(ctx, tx, u.id, []int64{k}) }); err != nil {
+		w := s3Write{parts: []sentPart{{k, etag}}}
+		if rh.continues(part.End) {
+			w.hash = rh
+		}
+		var hashed bool
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			if err := insertParts(ctx, tx, u.id, w.parts); err != nil {
+				return err
+			}
+			var err error
+			hashed, err = recordHash(ctx, tx, u.id, *m, w)
 			return err
+		})
+		if err != nil {
+			return err
+		}
+		if hashed {
+			m.hash = w.hash
 		}
 		if err := d.deleteKeys(ctx, used); err != nil {
 			return err

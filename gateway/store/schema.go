@@ -230,6 +230,15 @@ CREATE TABLE shared_counters (
 	value INTEGER NOT NULL
 );
 `,
+	`
+-- The running SHA-256 of an S3 upload (s3_uploads.hash_state: of bytes
+-- [0, hashed) as sent in its parts, NULL for none) and the ETag each part
+-- was sent with, so that an upload sent in order completes without reading
+-- its object back.
+ALTER TABLE s3_uploads ADD COLUMN hash_state BLOB;
+ALTER TABLE s3_uploads ADD COLUMN hashed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE s3_parts ADD COLUMN etag TEXT;
+`,
 }
 
 // s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
@@ -250,7 +259,7 @@ CREATE TABLE s3_parts (
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 func init() {
 	if len(migrations) != SchemaVersion {
