@@ -99,22 +99,22 @@ func (r *receiver) receiveInto(ctx context.Context, id string, m api.Manifest, d
 }
 
 // resumable returns the checkpoint at path and the state it resumes, or nil
-// when there is none or it cannot be trusted; then it is removed with the
-// staging directory it names, and the receive starts from byte 0.
+// when there is none or it cannot be trusted. Starting over, it removes the
+// checkpoint and the staging directories an earlier run of this transfer
+// left in dest (one killed before its first checkpoint leaves one too).
 func (r *receiver) resumable(path, id string, m api.Manifest, dest string) (*checkpoint, *resumeState) {
 	ck, rs, err := loadCheckpoint(path, id, m, dest)
 	if err == nil {
 		return ck, rs
 	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	fmt.Fprintf(r.e.stderr, "lex: not resuming from the checkpoint %s: %v; starting over\n", path, err)
-	// Its staging directory, where it can be told.
-	if data, rerr := os.ReadFile(path); rerr == nil {
-		var old struct{ Staging string }
-		if json.Unmarshal(data, &old) == nil && strings.HasPrefix(filepath.Base(old.Staging), stagingPrefix(id)) {
-			os.RemoveAll(old.Staging)
+	if !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(r.e.stderr, "lex: not resuming from the checkpoint %s: %v; starting over\n", path, err)
+		// Its staging directory, wherever it is.
+		if data, rerr := os.ReadFile(path); rerr == nil {
+			var old struct{ Staging string }
+			if json.Unmarshal(data, &old) == nil && strings.HasPrefix(filepath.Base(old.Staging), stagingPrefix(id)) {
+				os.RemoveAll(old.Staging)
+			}
 		}
 	}
 	if olds, gerr := filepath.Glob(filepath.Join(dest, stagingPrefix(id)+"*")); gerr == nil {
