@@ -78,6 +78,7 @@ func (r *receiver) receiveInto(ctx context.Context, id string, m api.Manifest, d
 		if !keep {
 			os.RemoveAll(staging)
 			os.Remove(ckPath)
+			os.Remove(ckPath + ".tmp")
 		}
 	}()
 
@@ -194,6 +195,9 @@ func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, stag
 	dec := <-decrypted
 	if ckr.close() {
 		r.e.verbosef("receive: checkpoint %s written", ckPath)
+	}
+	if ckr != nil && ckr.err != nil {
+		fmt.Fprintf(r.e.stderr, "lex: warning: writing the checkpoint %s: %v; a receive cut from here would resume from an earlier one or start over\n", ckPath, ckr.err)
 	}
 	if err != nil {
 		return unpacked{}, "", 0, fmt.Errorf("download of %s (run the command again to resume): %w", id, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -140,6 +141,9 @@ func loadCheckpoint(path, id string, m api.Manifest, dest string) (*checkpoint, 
 	case ck.Chunk < 1 || ck.Plain < ck.Chunk*ageChunk || ck.Plain >= (ck.Chunk+1)*ageChunk || ck.offset() >= ck.CiphertextSize:
 		return nil, nil, errors.New("its position is out of range")
 	}
+	if err := checkStagedNames(&ck); err != nil {
+		return nil, nil, err
+	}
 	hdr, err := age.ExtractHeader(bytes.NewReader(ck.Header))
 	if err != nil || len(hdr)+ageNonce != len(ck.Header) {
 		return nil, nil, fmt.Errorf("its age header does not parse (%v)", err)
@@ -152,6 +156,23 @@ func loadCheckpoint(path, id string, m api.Manifest, dest string) (*checkpoint, 
 		return nil, nil, err
 	}
 	return &ck, rs, nil
+}
+
+// checkStagedNames applies the bundle's name rules to the entries ck lists.
+func checkStagedNames(ck *checkpoint) error {
+	names := slices.Clone(ck.Dirs)
+	for _, f := range ck.Files {
+		names = append(names, f.Path)
+	}
+	if ck.Partial != nil {
+		names = append(names, ck.Partial.Name)
+	}
+	for _, n := range names {
+		if err := checkEntryName(n); err != nil {
+			return fmt.Errorf("it lists %w", err)
+		}
+	}
+	return nil
 }
 
 // resumeState is the extraction's state at a checkpoint, read back from the
