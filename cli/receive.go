@@ -195,7 +195,7 @@ func verifyTransfer(t *api.Transfer, bundles x509bundle.Source, me spiffeid.ID) 
 	return m, signer, at, nil
 }
 
-var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")
+var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded and nothing was delivered; run the command again to download it afresh")
 
 // unpack decrypts the ciphertext file spool with ids and delivers its files into
 // dir through a staging directory, checking them against the bundle manifest and
