@@ -19,9 +19,9 @@ import (
 // caps what it carries (it halves on loss, or waits for the path's RTT), so a
 // large ciphertext is fetched as several HTTP Range requests at once: separate
 // TCP connections over the bulk transport, or separate QUIC streams. Each range
-// is written at its offset in the download file; whatever happens, the file is
-// cut back to the longest prefix that arrived whole, so that the next run
-// resumes from there as a single download would.
+// is written at its offset in a reassembly file, and the pipeline reads the
+// longest prefix that arrived whole as it grows; the file is removed at the
+// end, and a later run resumes from the pipeline's checkpoint (resume.go).
 const (
 	// parallelMin is the least left to fetch for ranges to pay off.
 	parallelMin = 32 << 20
@@ -81,8 +81,7 @@ func (c *Client) DownloadRange(ctx context.Context, id string, off, end int64) (
 }
 
 // followRanges fetches off to size as parallel ranges written into f at their
-// offsets, and pumps the longest whole prefix of f as it grows. On an error f
-// is cut back to that prefix.
+// offsets, and pumps the longest whole prefix of f as it grows.
 func (r *receiver) followRanges(ctx context.Context, p *pump, f *os.File, id string, off, size int64, streams int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -123,11 +122,6 @@ func (r *receiver) followRanges(ctx context.Context, p *pump, f *os.File, id str
 	}
 	if ferr := fr.err(); ferr != nil {
 		err = ferr
-	}
-	if whole := fr.whole(); whole < size {
-		if terr := f.Truncate(whole); terr != nil {
-			err = errors.Join(err, terr)
-		}
 	}
 	return err
 }

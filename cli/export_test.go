@@ -20,3 +20,19 @@ func SetQUICTimeout(d time.Duration) (restore func()) {
 	quicHandshakeTimeout = d
 	return func() { quicHandshakeTimeout = old }
 }
+
+// SetCheckpointEvery makes a receive take a checkpoint every n age chunks (of
+// 64 KiB), at one of the window chunks after each, so a small transfer has
+// several; the returned func restores the defaults.
+func SetCheckpointEvery(n, window int64) (restore func()) {
+	oldN, oldW := checkpointEvery, checkpointWindow
+	checkpointEvery, checkpointWindow = n, window
+	return func() { checkpointEvery, checkpointWindow = oldN, oldW }
+}
+
+// OnCheckpoint calls f after every checkpoint a receive writes (with its
+// path); the returned func removes it.
+func OnCheckpoint(f func(path string)) (restore func()) {
+	checkpointWritten = f
+	return func() { checkpointWritten = nil }
+}

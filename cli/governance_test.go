@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,33 +81,29 @@ func auditHas(evs []audit.Event, kind audit.Kind, transfer, code string) bool {
 	return false
 }
 
-// TestDownloadLimit: with max_downloads 3, a download resumed from a partial
-// file counts once, a 4-range parallel download counts once, a plain one
+// TestDownloadLimit: with max_downloads 3, a download resumed from a
+// checkpoint counts once, a 4-range parallel download counts once, a plain one
 // once, and the fourth lex receive is refused with the reason and a
 // decision id; the refusal is audited.
 func TestDownloadLimit(t *testing.T) {
 	dir := gatewaytest.PolicyDir(t, patchMatter(govMatter, map[string]any{"max_downloads": 3}))
-	env, alice, team := setup(t, gatewaytest.WithPolicyDir(dir))
-	folder := caseFolder(t)
+	env, alice, team := setup(t, gatewaytest.WithPolicyDir(dir), gatewaytest.WithoutQUIC())
+	folder, _ := bigBundle(t, 8<<20)
 	id := sendTo(t, alice, govMatter, folder)
 	tr := inboxEntry(t, team, id)
 	if tr.Obligations == nil || tr.Obligations.MaxDownloads != 3 {
 		t.Fatalf("stored obligations %+v, want max_downloads 3", tr.Obligations)
 	}
 
-	// 1. A download cut after 8 KiB, resumed by lex receive: one count. (lex
-	// resumes a single stream from a 4 KiB boundary, for direct I/O.)
-	c := env.NewClient(gatewaytest.Team, false)
-	st, part, _ := c.Do(http.MethodGet, api.PathTransfer+id+"/content", nil, map[string]string{"Range": "bytes=0-8191"})
-	if st != http.StatusPartialContent || len(part) != 8192 {
-		t.Fatalf("first range: %d, %d bytes", st, len(part))
+	// 1. A receive stopped after a checkpoint, resumed by lex receive: one
+	// count (the resumed download starts past byte 0).
+	defer cli.SetCheckpointEvery(8, 4)()
+	proxy := startDownCut(t, env.Addr, 3<<20)
+	dest := t.TempDir()
+	cancelAfterCheckpoint(t, proxy, viaProxy(t, team, env.Addr, proxy.addr()), id, dest)
+	if code, _, errOut := lex(t, team, "-v", "receive", id, "-o", dest); code != 0 || strings.Contains(errOut, "from byte 0 of") {
+		t.Fatalf("resumed receive: exit %d, want a download from past byte 0:\n%s", code, errOut)
 	}
-	cache := filepath.Join(env.Dir, "clients", "manila-lpo.example_site_review-team", "cache", "incoming")
-	os.MkdirAll(cache, 0o700)
-	if err := os.WriteFile(filepath.Join(cache, id+".age"), part, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mustLex(t, team, "receive", id, "-o", t.TempDir())
 	if got := inboxEntry(t, team, id).Downloads; got != 1 {
 		t.Errorf("after a resumed download: %d downloads counted, want 1", got)
 	}

@@ -39,7 +39,7 @@ func decryptFile(r io.Reader, staging string, ids []age.Identity, m api.Manifest
 	if err != nil {
 		return nil, fmt.Errorf("staging %s: %w", m.Name, err)
 	}
-	n, sum, err := writeFile(f, io.LimitReader(pr, m.PlaintextSize+1), m.PlaintextSize)
+	n, sum, err := writeFile(f, io.LimitReader(pr, m.PlaintextSize+1), m.PlaintextSize, nil)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

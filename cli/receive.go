@@ -195,7 +195,7 @@ func verifyTransfer(t *api.Transfer, bundles x509bundle.Source, me spiffeid.ID) 
 	return m, signer, at, nil
 }
 
-var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded, nothing was decrypted")
+var errMismatch = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded and nothing was delivered; run the command again to download it afresh")
 
 // unpack decrypts the ciphertext file spool with ids and delivers its files into
 // dir through a staging directory, checking them against the bundle manifest and
@@ -215,7 +215,7 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 		return nil, err
 	}
 	defer f.Close()
-	ex, err := decryptInto(bufio.NewReaderSize(f, copyBufSize), staging, ids, m)
+	ex, err := decryptInto(bufio.NewReaderSize(f, copyBufSize), staging, ids, m, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +223,9 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 }
 
 // decryptAndExtract decrypts r and extracts the bundle into staging, reading the
-// age stream to its end so that its last chunk is authenticated too.
-func decryptAndExtract(r io.Reader, staging string, ids []age.Identity) (*extracted, error) {
+// age stream to its end so that its last chunk is authenticated too. It takes
+// checkpoints with ck, which may be nil.
+func decryptAndExtract(r io.Reader, staging string, ids []age.Identity, ck *checkpointer) (*extracted, error) {
 	pr, err := age.Decrypt(r, ids...)
 	var nomatch *age.NoIdentityMatchError
 	if errors.As(err, &nomatch) {
@@ -233,7 +234,7 @@ func decryptAndExtract(r io.Reader, staging string, ids []age.Identity) (*extrac
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
-	ex, err := extractBundle(pr, staging)
+	ex, err := resumeBundle(pr, staging, nil, ck)
 	if err != nil {
 		return nil, err
 	}

@@ -65,10 +65,11 @@ type stagedDir struct {
 type unpacker struct {
 	dirs map[string]stagedDir // directories made (and the root, "."), open
 
-	jobs chan smallFile
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	err  error // the first worker error
+	jobs    chan smallFile
+	wg      sync.WaitGroup
+	pending sync.WaitGroup // jobs handed out and not yet done
+	mu      sync.Mutex
+	err     error // the first worker error
 }
 
 func newUnpacker(root *os.Root) (*unpacker, error) {
@@ -112,6 +113,31 @@ func (u *unpacker) close() error {
 	return u.failed()
 }
 
+// flush waits until every file handed to the workers is written.
+func (u *unpacker) flush() { u.pending.Wait() }
+
+// reopen opens the partly written file name again for writing, cut back to
+// its first written bytes, at their end.
+func (u *unpacker) reopen(name string, written int64) (*os.File, error) {
+	dir, err := u.mkdir(path.Dir(name))
+	if err != nil {
+		return nil, err
+	}
+	f, err := dir.root.OpenFile(path.Base(name), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("staged file %q: %w", name, err)
+	}
+	if err := f.Truncate(written); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("staged file %q: %w", name, err)
+	}
+	if _, err := f.Seek(written, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("staged file %q: %w", name, err)
+	}
+	return f, nil
+}
+
 // mkdir makes directory name (and its parents) in the staging root, once, and
 // returns it open.
 func (u *unpacker) mkdir(name string) (stagedDir, error) {
@@ -142,8 +168,9 @@ func (u *unpacker) mkdir(name string) (stagedDir, error) {
 
 // file creates regular file name, which must not exist, with the entry's
 // content from r, and returns where its path, size and hash will be once the
-// unpacker is closed.
-func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) (*BundleFile, error) {
+// unpacker is closed. A large file's writer calls progress (if not nil) with
+// the bytes written so far as they land.
+func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode, progress func(int64)) (*BundleFile, error) {
 	if err := u.failed(); err != nil {
 		return nil, err
 	}
@@ -158,7 +185,7 @@ func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) 
 		if err != nil {
 			return nil, unsafef("file %q: %v", name, err)
 		}
-		n, sum, err := writeFile(f, r, size)
+		n, sum, err := writeFile(f, r, size, progress)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -179,6 +206,7 @@ func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode) 
 		return nil, fmt.Errorf("writing %q: %w", name, err)
 	}
 	*bp = b
+	u.pending.Add(1)
 	u.jobs <- smallFile{dir: dir.file, base: base, perm: perm, data: bp, out: out}
 	return out, nil
 }
@@ -193,6 +221,7 @@ func (u *unpacker) work() {
 		}
 		*j.data = (*j.data)[:0]
 		smallBufs.Put(j.data)
+		u.pending.Done()
 	}
 }
 
@@ -211,20 +240,23 @@ func (j smallFile) write() error {
 
 // writeFile copies r, a received file of about size bytes, into f, and
 // returns the bytes written and their hex SHA-256: writeLarge from
-// asyncHashMin, else writeReceived.
-func writeFile(f *os.File, r io.Reader, size int64) (int64, string, error) {
+// asyncHashMin (calling progress, if not nil, as its bytes land), else
+// writeReceived.
+func writeFile(f *os.File, r io.Reader, size int64, progress func(int64)) (int64, string, error) {
 	if size >= asyncHashMin {
-		return writeLarge(f, r)
+		return writeLarge(f, r, 0, sha256.New().(hashState), progress)
 	}
 	return writeReceived(f, r, size)
 }
 
-// writeLarge copies r into f directly to the disk (O_DIRECT where the file
+// writeLarge copies r into f from offset off (f's position; h holds the
+// file's first off bytes) directly to the disk (O_DIRECT where the file
 // system has it) and hashes it on a goroutine of its own, without copying the
 // bytes for the hash (as writeReceived's asynchronous hash does, 0.07 CPU-s a
 // GiB): two aligned buffers take turns, one filled and written while the
-// other is hashed.
-func writeLarge(f *os.File, r io.Reader) (int64, string, error) {
+// other is hashed. After each write it calls progress, if not nil, with the
+// file's size so far. It returns the file's size and hex SHA-256.
+func writeLarge(f *os.File, r io.Reader, off int64, h hashState, progress func(int64)) (int64, string, error) {
 	pooled := [2]*[]byte{copyBufs.Get().(*[]byte), copyBufs.Get().(*[]byte)}
 	free := make(chan []byte, 2)
 	free <- *pooled[0]
@@ -232,15 +264,14 @@ func writeLarge(f *os.File, r io.Reader) (int64, string, error) {
 	toHash := make(chan []byte, 2)
 	sum := make(chan []byte, 1)
 	go func() {
-		h := sha256.New()
 		for b := range toHash {
 			h.Write(b)
 			free <- b[:cap(b)]
 		}
 		sum <- h.Sum(nil)
 	}()
-	w := directio.NewWriter(f, 0)
-	var total int64
+	w := directio.NewWriter(f, off)
+	total := off
 	var err error
 	for {
 		buf := <-free
@@ -252,6 +283,9 @@ func writeLarge(f *os.File, r io.Reader) (int64, string, error) {
 			if werr != nil {
 				err = werr
 				break
+			}
+			if progress != nil {
+				progress(total)
 			}
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {

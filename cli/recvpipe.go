@@ -1,39 +1,45 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/lexgate/lexgate/gateway/api"
-	"github.com/lexgate/lexgate/gateway/directio"
 )
 
 // The receive pipeline. Once the manifest's signature checks out, the
-// ciphertext is read in order, from byte 0, in blocks: first the prefix a cut
-// receive left in the cache, then what the gateway sends. Each block goes at
-// once to three sinks:
+// ciphertext is read in order, from byte 0 (or from a checkpoint's chunk, see
+// resume.go), in blocks, and each block goes at once to two sinks:
 //
 //   - the SHA-256 that must match the signed manifest,
 //   - age's decryption, feeding the bundle's extraction into a hidden staging
-//     directory inside the destination (each file hashed as it is written),
-//   - the cache file a later run resumes from (blocks from the network only).
+//     directory inside the destination (each file hashed as it is written).
 //
 // Nothing leaves the staging directory until the whole ciphertext has arrived,
 // its size and SHA-256 match the signed manifest, age has authenticated its last
 // chunk and every file matches the bundle's manifest; on any failure the staging
-// directory is removed. If decryption or extraction fails part-way, the
-// ciphertext is still read to its end and hashed, so that a ciphertext that is
-// not the signed one is reported as such, as when everything was checked first.
+// directory is removed, unless the download stopped after a checkpoint: then it
+// stays for the next run to resume. If decryption or extraction fails part-way,
+// the ciphertext is still read to its end and hashed, so that a ciphertext that
+// is not the signed one is reported as such, as when everything was checked
+// first.
 //
-// With parallel ranges the workers write into the cache file at their offsets
-// and the pipeline follows the longest whole prefix of it.
+// No copy of the ciphertext is kept. With parallel ranges the workers write
+// into a reassembly file at their offsets and the pipeline follows the longest
+// whole prefix of it; the file is removed when the command ends.
 
 // receiveInto receives transfer id, described by the verified manifest m, into
 // dest and returns the delivered paths, relative to dest.
@@ -54,33 +60,75 @@ func (r *receiver) receiveInto(ctx context.Context, id string, m api.Manifest, d
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	spool := filepath.Join(cacheDir, id+".age")
-	f, err := os.OpenFile(spool, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
+	// An earlier lex kept a copy of the ciphertext there: no longer used.
+	os.Remove(filepath.Join(cacheDir, id+".age"))
+	ckPath := checkpointPath(cacheDir, id)
+	ck, rs := r.resumable(ckPath, id, m, dest)
+	var staging string
+	if ck != nil {
+		staging = ck.Staging
+	} else {
+		var err error
+		if staging, err = os.MkdirTemp(dest, stagingPrefix(id)); err != nil {
+			return nil, fmt.Errorf("staging: %w", err)
+		}
 	}
-	defer f.Close()
-	staging, err := os.MkdirTemp(dest, ".lex-staging-")
-	if err != nil {
-		return nil, fmt.Errorf("staging: %w", err)
-	}
-	defer os.RemoveAll(staging)
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(staging)
+			os.Remove(ckPath)
+			os.Remove(ckPath + ".tmp")
+		}
+	}()
 
-	ex, sum, n, err := r.pipeline(ctx, id, m, f, staging)
+	ex, sum, n, err := r.pipeline(ctx, id, m, staging, ckPath, ck, rs)
 	if err != nil {
+		// The download stopped: a checkpoint, if there is one, and the
+		// staging directory it describes are what the next run resumes from.
+		_, serr := os.Stat(ckPath)
+		keep = serr == nil
 		return nil, err
 	}
 	if n != m.CiphertextSize || sum != m.CiphertextSHA256 {
-		f.Close()
-		os.Remove(spool)
 		return nil, errMismatch
 	}
-	os.Remove(spool) // the ciphertext is the signed one: nothing more to resume
 	if ex.err != nil {
 		return nil, ex.err
 	}
 	return deliver(dest, staging, ex.ex)
 }
+
+// resumable returns the checkpoint at path and the state it resumes, or nil
+// when there is none or it cannot be trusted. Starting over, it removes the
+// checkpoint and the staging directories an earlier run of this transfer
+// left in dest (one killed before its first checkpoint leaves one too).
+func (r *receiver) resumable(path, id string, m api.Manifest, dest string) (*checkpoint, *resumeState) {
+	ck, rs, err := loadCheckpoint(path, id, m, dest)
+	if err == nil {
+		return ck, rs
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(r.e.stderr, "lex: not resuming from the checkpoint %s: %v; starting over\n", path, err)
+		// Its staging directory, wherever it is.
+		if data, rerr := os.ReadFile(path); rerr == nil {
+			var old struct{ Staging string }
+			if json.Unmarshal(data, &old) == nil && strings.HasPrefix(filepath.Base(old.Staging), stagingPrefix(id)) {
+				os.RemoveAll(old.Staging)
+			}
+		}
+	}
+	if olds, gerr := filepath.Glob(filepath.Join(dest, stagingPrefix(id)+"*")); gerr == nil {
+		for _, old := range olds {
+			os.RemoveAll(old)
+		}
+	}
+	os.Remove(path)
+	return nil, nil
+}
+
+// stagingPrefix begins the name of the staging directories of transfer id.
+func stagingPrefix(id string) string { return ".lex-staging-" + id + "-" }
 
 // unpacked is what the decryption sink ended with.
 type unpacked struct {
@@ -88,79 +136,68 @@ type unpacked struct {
 	err error
 }
 
-// pipeline runs one receive of the ciphertext through the sinks. It returns what
-// the decryption made of it, the hex SHA-256 and the byte count of the whole
-// ciphertext, or the error that stopped the download before its end, with the
-// cache cut back to a whole prefix.
-func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, f *os.File, staging string) (unpacked, string, int64, error) {
+// pipeline runs one receive of the ciphertext through the sinks, from byte 0
+// or from checkpoint ck (and rs, the staging directory's state). It returns
+// what the decryption made of it, the hex SHA-256 and the byte count of the
+// whole ciphertext, or the error that stopped the download before its end.
+func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, staging, ckPath string, ck *checkpoint, rs *resumeState) (unpacked, string, int64, error) {
 	size := m.CiphertextSize
-	fi, err := f.Stat()
-	if err != nil {
-		return unpacked{}, "", 0, fmt.Errorf("cache: %w", err)
-	}
-	off := fi.Size()
-	streams := downloadStreams(size-off, r.streams, r.reply)
-	if off > size {
-		off = 0
-	}
-	if streams <= 1 {
-		// One stream writes the cache directly to the disk: aligned offsets.
-		off &^= directio.Align - 1
-	}
-	if off != fi.Size() {
-		if err := f.Truncate(off); err != nil {
-			return unpacked{}, "", 0, fmt.Errorf("cache: %w", err)
+	var off, plain int64
+	h := sha256.New().(hashState)
+	var header, final []byte
+	if ck != nil {
+		off, plain, header = ck.offset(), ck.Plain, ck.Header
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(ck.HashState); err != nil {
+			return unpacked{}, "", 0, fmt.Errorf("checkpoint: %w", err)
 		}
+		var err error
+		if final, err = r.fetchFinal(ctx, id, int64(len(header)), size); err != nil {
+			return unpacked{}, "", 0, fmt.Errorf("download of %s (run the command again to resume): %w", id, err)
+		}
+		fmt.Fprintf(r.info, "resuming the receive of %s from its checkpoint at byte %d of %d\n", id, off, size)
 	}
-	// The cached prefix is read through a descriptor of its own: the cache
-	// writer may switch its descriptor to O_DIRECT.
-	prefix, err := os.Open(f.Name())
-	if err != nil {
-		return unpacked{}, "", 0, fmt.Errorf("cache: %w", err)
-	}
-	defer prefix.Close()
+	streams := downloadStreams(size-off, r.streams, r.reply)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &pump{ctx: ctx, pool: newBlockPool(pipelineBlocks), hash: make(chan *block, sinkDepth), dec: make(chan *block, sinkDepth)}
-	hashed := hashBlocks(p.hash)
+	p := &pump{ctx: ctx, pool: newBlockPool(pipelineBlocks), hash: make(chan *block, sinkDepth), dec: make(chan *block, sinkDepth), n: off}
+	snaps := newSnapshots(header, off)
+	hashed := hashCiphertext(p.hash, h, snaps)
+	var ckr *checkpointer
+	if m.Content != api.ContentFile {
+		ckr = newCheckpointer(ckPath, checkpoint{ID: id, CiphertextSHA256: m.CiphertextSHA256, CiphertextSize: size,
+			Dest: filepath.Dir(staging), Staging: staging}, snaps, plain)
+	}
 	br := &blockReader{in: p.dec}
 	decrypted := make(chan unpacked, 1)
 	go func() {
-		ex, err := decryptInto(br, staging, r.ids, m)
+		var ex *extracted
+		var err error
+		if ck != nil {
+			ex, err = resumeInto(br, ck, rs, final, staging, r.ids, m, ckr)
+		} else {
+			ex, err = decryptInto(br, staging, r.ids, m, ckr)
+		}
 		br.detach() // the rest of the ciphertext is only hashed
 		decrypted <- unpacked{ex, err}
 	}()
 
-	err = p.from(io.NewSectionReader(prefix, 0, off), nil)
-	var spooled <-chan spoolResult
-	if err == nil && off < size {
-		if streams > 1 {
-			err = r.followRanges(ctx, p, f, id, off, size, streams)
-		} else {
-			p.spool = make(chan *block, sinkDepth)
-			if _, err = f.Seek(off, io.SeekStart); err == nil {
-				spooled = spoolFrom(f, off, p.spool)
-				bar := newProgress(r.e.stderr, "receiving", size, off)
-				err = p.from(r.stream(ctx, id, off, size), bar)
-				bar.done()
-			}
-		}
+	var err error
+	if streams > 1 {
+		err = r.reassemble(ctx, p, id, off, size, streams)
+	} else {
+		bar := newProgress(r.e.stderr, "receiving", size, off)
+		err = p.from(r.stream(ctx, id, off, size), bar)
+		bar.done()
 	}
 	p.close()
 	sum := <-hashed
 	dec := <-decrypted
-	if spooled != nil {
-		sp := <-spooled
-		whole := sp.whole
-		if sp.err != nil {
-			fmt.Fprintf(r.e.stderr, "lex: warning: writing the download cache %s: %v; a receive cut from here would start over\n", f.Name(), sp.err)
-		}
-		if err != nil {
-			if terr := f.Truncate(whole); terr != nil {
-				err = errors.Join(err, terr)
-			}
-		}
+	if ckr.close() {
+		r.e.verbosef("receive: checkpoint %s written", ckPath)
+	}
+	if ckr != nil && ckr.err != nil {
+		fmt.Fprintf(r.e.stderr, "lex: warning: writing the checkpoint %s: %v; a receive cut from here would resume from an earlier one or start over\n", ckPath, ckr.err)
 	}
 	if err != nil {
 		return unpacked{}, "", 0, fmt.Errorf("download of %s (run the command again to resume): %w", id, err)
@@ -168,40 +205,101 @@ func (r *receiver) pipeline(ctx context.Context, id string, m api.Manifest, f *o
 	return dec, sum, p.n, nil
 }
 
-// decryptInto decrypts r and unpacks it into staging: the bundle, checked
-// against its manifest and the signed counts, or the one raw file.
-func decryptInto(r io.Reader, staging string, ids []age.Identity, m api.Manifest) (*extracted, error) {
-	if m.Content == api.ContentFile {
-		return decryptFile(r, staging, ids, m)
+// reassemble fetches off to size as parallel ranges into a reassembly file
+// beside the cache and pumps its longest whole prefix as it grows. The file is
+// removed when it returns.
+func (r *receiver) reassemble(ctx context.Context, p *pump, id string, off, size int64, streams int) error {
+	f, err := os.CreateTemp(filepath.Join(r.cfg.CacheDir, "incoming"), id+"-*.part")
+	if err != nil {
+		return fmt.Errorf("reassembly file: %w", err)
 	}
-	ex, err := decryptAndExtract(r, staging, ids)
+	defer os.Remove(f.Name())
+	defer f.Close()
+	return r.followRanges(ctx, p, f, id, off, size, streams)
+}
+
+// fetchFinal downloads age's last chunk of the ciphertext, which a resumed
+// decryption authenticates first.
+func (r *receiver) fetchFinal(ctx context.Context, id string, headerLen, size int64) ([]byte, error) {
+	from, to := finalChunk(headerLen, size)
+	body, err := r.c.DownloadRange(ctx, id, from, to)
 	if err != nil {
 		return nil, err
 	}
+	defer body.Close()
+	buf := make([]byte, to-from)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, fmt.Errorf("the last chunk of the ciphertext: %w", err)
+	}
+	return buf, nil
+}
+
+// decryptInto decrypts r and unpacks it into staging: the bundle, checked
+// against its manifest and the signed counts, or the one raw file. A bundle's
+// extraction takes checkpoints with ck (which may be nil).
+func decryptInto(r io.Reader, staging string, ids []age.Identity, m api.Manifest, ck *checkpointer) (*extracted, error) {
+	if m.Content == api.ContentFile {
+		return decryptFile(r, staging, ids, m)
+	}
+	ex, err := decryptAndExtract(r, staging, ids, ck)
+	if err != nil {
+		return nil, err
+	}
+	return ex, checkCounts(ex, m)
+}
+
+// checkCounts compares the files of a bundle with the signed manifest's count
+// and size.
+func checkCounts(ex *extracted, m api.Manifest) error {
 	var total int64
 	for _, bf := range ex.files {
 		total += bf.Size
 	}
 	if len(ex.files) != m.FileCount || total != m.PlaintextSize {
-		return nil, unsafef("bundle has %d files of %d bytes, the signed manifest says %d of %d",
+		return unsafef("bundle has %d files of %d bytes, the signed manifest says %d of %d",
 			len(ex.files), total, m.FileCount, m.PlaintextSize)
 	}
-	return ex, nil
+	return nil
+}
+
+// resumeInto is decryptInto from checkpoint ck: in is the ciphertext from the
+// checkpoint's chunk on, final its last chunk, fetched apart.
+func resumeInto(in io.Reader, ck *checkpoint, rs *resumeState, final []byte, staging string, ids []age.Identity, m api.Manifest, ckr *checkpointer) (*extracted, error) {
+	src := &resumeSource{header: ck.Header, in: in, pos: ck.offset(), size: m.CiphertextSize, final: final}
+	src.finalOff, _ = finalChunk(int64(len(ck.Header)), m.CiphertextSize)
+	dra, plainSize, err := age.DecryptReaderAt(src, m.CiphertextSize, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	from := ck.Chunk * ageChunk
+	plain := bufio.NewReaderSize(io.NewSectionReader(dra, from, plainSize-from), copyBufSize)
+	if _, err := plain.Discard(int(ck.Plain - from)); err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	ex, err := resumeBundle(plain, staging, rs, ckr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, plain); err != nil { // authenticate the last chunk
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	if err := src.finish(); err != nil {
+		return nil, err
+	}
+	return ex, checkCounts(ex, m)
 }
 
 // pump reads the ciphertext in order into pooled blocks and hands each to the
-// hash and the decryption, and those from the network to the cache writer.
+// hash and the decryption.
 type pump struct {
-	ctx   context.Context
-	pool  *blockPool
-	hash  chan *block
-	dec   chan *block
-	spool chan *block // nil while no block goes to the cache
-	n     int64       // bytes pumped
+	ctx  context.Context
+	pool *blockPool
+	hash chan *block
+	dec  chan *block
+	n    int64 // the offset after the bytes pumped
 }
 
-// from pumps src to its end, counting it on bar (which may be nil). Blocks go
-// to the cache writer too when p.spool is set.
+// from pumps src to its end, counting it on bar (which may be nil).
 func (p *pump) from(src io.Reader, bar *progress) error {
 	for {
 		var b *block
@@ -233,10 +331,7 @@ func (p *pump) from(src io.Reader, bar *progress) error {
 
 // emit hands b to every sink.
 func (p *pump) emit(b *block) error {
-	sinks := []chan *block{p.hash, p.dec, p.spool}
-	if p.spool == nil {
-		sinks = sinks[:2]
-	}
+	sinks := []chan *block{p.hash, p.dec}
 	b.refs.Store(int32(len(sinks)))
 	for i, s := range sinks {
 		select {
@@ -255,39 +350,6 @@ func (p *pump) emit(b *block) error {
 func (p *pump) close() {
 	close(p.hash)
 	close(p.dec)
-	if p.spool != nil {
-		close(p.spool)
-	}
-}
-
-// spoolResult is where the cache writer got to: the end of the whole prefix
-// written, and the write error that stopped it, if any.
-type spoolResult struct {
-	whole int64
-	err   error
-}
-
-// spoolFrom writes the blocks of in to f from offset off (f's position),
-// directly to the disk where it can, and sends where it got to when in is
-// closed. After a write error it stops writing but keeps releasing blocks:
-// the cache only serves a later resume. There is no fsync: a resume hashes
-// the cache again with everything else.
-func spoolFrom(f *os.File, off int64, in <-chan *block) <-chan spoolResult {
-	out := make(chan spoolResult, 1)
-	go func() {
-		w := directio.NewWriter(f, off)
-		res := spoolResult{whole: off}
-		for b := range in {
-			if res.err == nil {
-				n, err := w.Write(b.buf)
-				res.whole += int64(n)
-				res.err = err
-			}
-			b.release()
-		}
-		out <- res
-	}()
-	return out
 }
 
 // stream is the ciphertext from off to size in one request, retried from where
@@ -333,7 +395,12 @@ func (s *netSource) Read(p []byte) (int, error) {
 		}
 		s.closeBody()
 		if !s.retry(err) {
-			return 0, err
+			if s.ctx.Err() != nil {
+				return 0, s.ctx.Err()
+			}
+			// Never io.EOF or io.ErrUnexpectedEOF: the pump would take the
+			// ciphertext for whole.
+			return 0, fmt.Errorf("download: %w", err)
 		}
 	}
 }

@@ -59,6 +59,13 @@ func checkEntryName(name string) error {
 // staging, which must be empty. It checks names and types as it goes and the files
 // against the manifest at the end; on error the caller removes staging.
 func extractBundle(r io.Reader, staging string) (*extracted, error) {
+	return resumeBundle(r, staging, nil, nil)
+}
+
+// resumeBundle is extractBundle from a checkpoint: with rs set, r is the
+// plaintext from rs.pos on and staging holds what rs lists. With ck set, it
+// takes checkpoints as it goes.
+func resumeBundle(r io.Reader, staging string, rs *resumeState, ck *checkpointer) (*extracted, error) {
 	root, err := os.OpenRoot(staging)
 	if err != nil {
 		return nil, fmt.Errorf("staging directory: %w", err)
@@ -68,7 +75,19 @@ func extractBundle(r io.Reader, staging string) (*extracted, error) {
 	if err != nil {
 		return nil, err
 	}
-	ex, err := readEntries(tar.NewReader(r), u)
+	er := &entryReader{cr: &tarPosition{r: r}, u: u, ck: ck, ex: &extracted{}, seen: map[string]bool{}}
+	if rs != nil {
+		er.cr.n = rs.pos
+		er.ex.dirs = append(er.ex.dirs, rs.dirs...)
+		for _, d := range rs.dirs {
+			er.seen[strings.ToLower(d)] = true
+		}
+		for _, f := range rs.files {
+			er.files = append(er.files, &f)
+			er.seen[strings.ToLower(f.Path)] = true
+		}
+	}
+	ex, err := er.read(rs)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +100,45 @@ func extractBundle(r io.Reader, staging string) (*extracted, error) {
 	return ex, nil
 }
 
-// readEntries unpacks the entries of tr with u up to the end of the archive,
-// and closes u: every file is written and hashed when it returns.
-func readEntries(tr *tar.Reader, u *unpacker) (*extracted, error) {
-	ex := &extracted{}
-	var files []*BundleFile // filled in by u's workers
-	seen := map[string]bool{}
+// tarPosition counts the bytes read through it: the tar reader's position
+// in the plaintext (archive/tar reads no further than it needs).
+type tarPosition struct {
+	r io.Reader
+	n int64
+}
+
+func (c *tarPosition) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// entryReader unpacks the entries of a bundle.
+type entryReader struct {
+	cr    *tarPosition
+	u     *unpacker
+	ck    *checkpointer
+	ex    *extracted
+	files []*BundleFile // filled in by u's workers
+	seen  map[string]bool
+}
+
+// read unpacks the entries (after finishing rs's partial file, if any) up to
+// the end of the archive, and closes the unpacker: every file is written and
+// hashed when it returns.
+func (er *entryReader) read(rs *resumeState) (*extracted, error) {
 	err := func() error {
+		if rs != nil && rs.partial != nil {
+			if err := er.finishPartial(rs); err != nil {
+				return err
+			}
+		}
+		tr := tar.NewReader(er.cr)
+		boundary := er.cr.n // where the next header starts
 		for {
+			if er.ex.manifest == nil && er.ck.due(boundary) {
+				er.checkpoint(boundary, nil)
+			}
 			hdr, err := tr.Next()
 			if err == io.EOF {
 				return nil
@@ -96,40 +146,105 @@ func readEntries(tr *tar.Reader, u *unpacker) (*extracted, error) {
 			if err != nil {
 				return unsafef("reading archive: %v", err)
 			}
-			if ex.manifest != nil {
+			if er.ex.manifest != nil {
 				return unsafef("entry %q after the manifest", hdr.Name)
 			}
 			if hdr.Name == BundleManifestName && hdr.Typeflag == tar.TypeReg {
-				if ex.manifest, err = readBundleManifest(tr, hdr.Size); err != nil {
+				if er.ex.manifest, err = readBundleManifest(tr, hdr.Size); err != nil {
 					return err
 				}
 				continue
 			}
-			f, err := ex.extractEntry(u, tr, hdr, seen)
+			start := er.cr.n
+			f, err := er.ex.extractEntry(er.u, tr, hdr, er.seen, er.progress(hdr, start))
 			if err != nil {
 				return err
 			}
+			boundary = start
 			if f != nil {
-				files = append(files, f)
+				er.files = append(er.files, f)
+				// The next header starts after the file's data and padding.
+				boundary = start + padded(hdr.Size)
 			}
 		}
 	}()
-	if uerr := u.close(); err == nil {
+	if uerr := er.u.close(); err == nil {
 		err = uerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	ex.files = make([]BundleFile, len(files))
-	for i, f := range files {
+	ex := er.ex
+	ex.files = make([]BundleFile, len(er.files))
+	for i, f := range er.files {
 		ex.files[i] = *f
 	}
 	return ex, nil
 }
 
+// checkpoint takes a checkpoint at plaintext position pos, once every file
+// handed to the workers is written.
+func (er *entryReader) checkpoint(pos int64, partial *partialEntry) {
+	er.u.flush()
+	if er.u.failed() == nil {
+		er.ck.take(pos, er.files, er.ex.dirs, partial)
+	}
+}
+
+// progress returns what a large file's writer calls as its bytes land, to
+// take checkpoints inside the file; nil without a checkpointer.
+func (er *entryReader) progress(hdr *tar.Header, start int64) func(int64) {
+	if er.ck == nil || hdr.Typeflag != tar.TypeReg || hdr.Size < asyncHashMin {
+		return nil
+	}
+	return func(written int64) {
+		if pos := start + written; written < hdr.Size && er.ck.due(pos) {
+			er.checkpoint(pos, &partialEntry{Name: hdr.Name, Size: hdr.Size, Perm: uint32(entryPerm(hdr)), Written: written})
+		}
+	}
+}
+
+// entryPerm is the permission a regular file is staged with: the owner's
+// only, executable if the entry is.
+func entryPerm(hdr *tar.Header) fs.FileMode {
+	if hdr.Mode&0o111 != 0 {
+		return 0o700
+	}
+	return 0o600
+}
+
+// finishPartial writes the rest of the large file a checkpoint was taken in,
+// from the plaintext at rs.pos, and skips its padding.
+func (er *entryReader) finishPartial(rs *resumeState) error {
+	p := rs.partial
+	start := rs.pos - p.Written
+	hdr := &tar.Header{Name: p.Name, Typeflag: tar.TypeReg, Size: p.Size, Mode: int64(p.Perm)}
+	f, err := er.u.reopen(p.Name, p.Written)
+	if err != nil {
+		return err
+	}
+	n, sum, err := writeLarge(f, io.LimitReader(er.cr, p.Size-p.Written), p.Written, rs.partialHash, er.progress(hdr, start))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %q: %w", p.Name, err)
+	}
+	if n != p.Size {
+		return unsafef("reading archive: %q ends after %d of its %d bytes", p.Name, n, p.Size)
+	}
+	er.files = append(er.files, &BundleFile{Path: p.Name, Size: n, SHA256: sum})
+	er.seen[strings.ToLower(p.Name)] = true
+	pad := padded(p.Size) - p.Size
+	if _, err := io.CopyN(io.Discard, er.cr, pad); err != nil {
+		return unsafef("reading archive: %v", err)
+	}
+	return nil
+}
+
 // extractEntry makes one directory or starts writing one regular file, whose
 // path, size and hash it returns (complete once u is closed).
-func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, seen map[string]bool) (*BundleFile, error) {
+func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, seen map[string]bool, progress func(int64)) (*BundleFile, error) {
 	name := hdr.Name
 	if hdr.Typeflag == tar.TypeDir {
 		name = strings.TrimSuffix(name, "/")
@@ -153,11 +268,7 @@ func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, 
 		ex.dirs = append(ex.dirs, name)
 		return nil, nil
 	case tar.TypeReg:
-		perm := fs.FileMode(0o600)
-		if hdr.Mode&0o111 != 0 {
-			perm = 0o700
-		}
-		return u.file(tr, name, hdr.Size, perm)
+		return u.file(tr, name, hdr.Size, entryPerm(hdr), progress)
 	case tar.TypeSymlink:
 		return nil, unsafef("entry %q is a symbolic link (to %q)", name, hdr.Linkname)
 	case tar.TypeLink:

@@ -56,7 +56,7 @@ var ends = []struct {
 	{"send, client", rowSend("tcp"), false, []string{floorReadCached, floorSHA256, floorAgeEnc, floorSHA256, floorTLSSeal, floorTCPSend, floorWriteDir}},
 	{"send, gateway", rowSend("tcp"), true, []string{floorTCPRecv, floorTLSOpen, floorSHA256, floorWriteDir}},
 	{"receive, gateway", rowReceive("tcp"), true, []string{floorReadDirect, floorSHA256, floorTLSSeal, floorTCPSend}},
-	{"receive, client", rowReceive("tcp"), false, []string{floorTCPRecv, floorTLSOpen, floorSHA256, floorAgeDec, floorSHA256, floorWriteDir, floorWriteDir}},
+	{"receive, client", rowReceive("tcp"), false, []string{floorTCPRecv, floorTLSOpen, floorSHA256, floorAgeDec, floorSHA256, floorWriteDir}},
 }
 
 // floor is one piece's CPU seconds per GiB.

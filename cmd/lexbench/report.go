@@ -172,7 +172,7 @@ func newReport(o options) *report {
 	}
 	r.Notes = []string{
 		"MB/s = file size in 10^6 bytes / median wall-clock seconds of the whole command (connection set-up included)",
-		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = signature check, then download with SHA-256, decrypt, untar and per-file hashes as the ciphertext arrives (the cache and large files written with O_DIRECT)",
+		"lex send = tar + age encrypt (hybrid post-quantum), uploaded as it is encrypted (and hashed, and spooled with O_DIRECT, no fsync), then sealed; lex receive = signature check, then download with SHA-256, decrypt, untar and per-file hashes as the ciphertext arrives (large files written with O_DIRECT; no copy of the ciphertext kept, a checkpoint every 64 MiB)",
 		"* upload/download only: the PATCH/GET content requests alone, from the gateway's request log (ms resolution)",
 		"gateway RSS: a fresh gateway per transport; peak = its VmHWM over all its sends and receives; send/receive = VmRSS sampled every 20ms",
 		"ratio: against sftp put for age and sends, sftp get for receives; higher is faster",

@@ -49,15 +49,18 @@ func receiveFailsOver(t *testing.T, transport string) {
 	}
 
 	dest := filepath.Join(w.dir, "received")
-	spool := filepath.Join(filepath.Dir(teamCfg), "cache", "incoming", sent.ID+".age")
+	// The file lex decrypts into, in its staging directory.
+	staged := filepath.Join(dest, ".lex-staging-"+sent.ID+"-*", filepath.Base(folder), "production.bin")
 	recv := lex(ctx, "--config", teamCfg, "-v", "--transport", transport, "receive", sent.ID, "-o", dest)
 	// Kill the first replica once part of the ciphertext came through it
-	// (lex's spool of the download grows: polled, as an outside view).
+	// (the file lex stages grows: polled, as an outside view).
 	var at int64
 	for {
-		if st, err := os.Stat(spool); err == nil && st.Size() >= 8<<20 {
-			at = st.Size()
-			break
+		if m, _ := filepath.Glob(staged); len(m) == 1 {
+			if st, err := os.Stat(m[0]); err == nil && st.Size() >= 8<<20 {
+				at = st.Size()
+				break
+			}
 		}
 		select {
 		case <-recv.done:
@@ -71,7 +74,7 @@ func receiveFailsOver(t *testing.T, transport string) {
 	if recv.code != 0 {
 		t.Fatalf("lex receive after the kill: exit %d\n%s", recv.code, recv.stderr.String())
 	}
-	t.Logf("killed the replica with %d of %d ciphertext bytes downloaded; lex receive finished %v later",
+	t.Logf("killed the replica with %d bytes of plaintext staged, of %d bytes of ciphertext; lex receive finished %v later",
 		at, sent.CiphertextSize, time.Since(killed).Round(time.Millisecond))
 	if !strings.Contains(recv.stderr.String(), "moved to "+gb.addr) {
 		t.Errorf("lex receive did not say it moved to %s:\n%s", gb.addr, recv.stderr.String())
