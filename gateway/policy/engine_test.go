@@ -268,12 +268,12 @@ func TestCheck(t *testing.T) {
 
 func TestConfigYAML(t *testing.T) {
 	var cfg policy.Config
-	dec := yaml.NewDecoder(strings.NewReader("dir: /etc/lexgate/policies\ntimeout: 250ms\n"))
+	dec := yaml.NewDecoder(strings.NewReader("dir: /etc/lexgate/policies\ntimeout: 250ms\nevaluator: topdown\n"))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Dir != "/etc/lexgate/policies" || cfg.Timeout != 250*time.Millisecond {
+	if cfg.Dir != "/etc/lexgate/policies" || cfg.Timeout != 250*time.Millisecond || cfg.Evaluator != policy.EvaluatorTopdown {
 		t.Errorf("Config = %+v", cfg)
 	}
 }

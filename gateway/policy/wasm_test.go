@@ -183,6 +183,28 @@ func TestEvaluatorChoice(t *testing.T) {
 			}
 		})
 	}
+	// The library copied to a policy.dir, Rego tests and all, as a firm
+	// starts its own set.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, policies.FS); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorWasm {
+		t.Errorf("the shipped library in a policy.dir: Evaluator() = %q, want %q", eng.Evaluator(), policy.EvaluatorWasm)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "firm.rego"), []byte("package lexgate.firm\n\nx := 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorTopdown {
+		t.Errorf("a rule file added to the policy.dir: Evaluator() = %q, want %q", eng.Evaluator(), policy.EvaluatorTopdown)
+	}
 	if _, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Evaluator: "fast"}); err == nil || !strings.Contains(err.Error(), `evaluator "fast"`) {
 		t.Errorf("New with evaluator fast: %v", err)
 	}
