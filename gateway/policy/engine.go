@@ -361,7 +361,7 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 	vc := getVirtualCache()
 	defer vc.release()
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics), rego.EvalExternalCancel(c), rego.EvalVirtualCache(vc))
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := late(ctx); ctxErr != nil {
 		// Too late is a refusal, even if the policy answered.
 		if err != nil {
 			return fmt.Errorf("%w (%w)", ctxErr, err)
@@ -393,7 +393,7 @@ func (e *Engine) evaluateWasm(ctx context.Context, p *prepared, in Input, d *Dec
 		return err
 	}
 	res, err := p.wasm.decide(ctx, input)
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := late(ctx); ctxErr != nil {
 		// Too late is a refusal, even if the policy answered.
 		if err != nil && !errors.Is(err, ctxErr) {
 			return fmt.Errorf("%w (%w)", ctxErr, err)
@@ -420,6 +420,18 @@ func fillDecision(d *Decision, v any) {
 		return
 	}
 	d.Allow, d.Reasons, d.Obligations, d.Notes = res.Allow, res.Reasons, res.Obligations, res.Notes
+}
+
+// late is ctx's error, or DeadlineExceeded when its deadline has passed
+// though its timer has not fired yet (on a busy machine it fires late).
+func late(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // noMetrics spares each evaluation OPA's timers and their map: nothing

@@ -356,9 +356,6 @@ func (in *wasmInstance) builtin(ctx context.Context, id uint32, args ...uint32) 
 		}
 		panic(errBuiltin{fmt.Errorf("policy: builtin %s: %w", name, err)})
 	}
-	if err := ctx.Err(); err != nil {
-		fail(err) // past the decision's deadline: stop here
-	}
 	f := in.w.builtins[int32(id)]
 	if f == nil {
 		fail(fmt.Errorf("unknown builtin %d", id))
@@ -466,9 +463,8 @@ func (in *wasmInstance) close() { in.r.Close(context.Background()) }
 // The evaluation runs on a goroutine of its own, and decide returns
 // ctx's error as soon as ctx is done. Compiled with termination checks
 // (checked), the module stops there too and its instance is closed;
-// without them, the evaluation stops at its next call to a host builtin
-// (which checks ctx) or runs to its end, its instance taken until then
-// (and then closed).
+// without them, the evaluation runs to its end, its instance taken until
+// then.
 func (w *wasmPolicy) decide(ctx context.Context, input []byte) (any, error) {
 	in, err := w.get(ctx)
 	if err != nil {
@@ -485,7 +481,11 @@ func (w *wasmPolicy) decide(ctx context.Context, input []byte) (any, error) {
 			if p := recover(); p != nil {
 				r = result{err: fmt.Errorf("policy: WebAssembly evaluation panicked: %v", p)}
 			}
-			w.put(in, r.err == nil && ctx.Err() == nil)
+			// An evaluation that ended well leaves the instance as it
+			// found it (the next one resets its heap), even past the
+			// deadline: closing it would have the pool make another,
+			// at a far greater cost, when decisions are already late.
+			w.put(in, r.err == nil)
 			done <- r
 		}()
 		r.v, r.err = in.decide(ctx, input)
