@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/policies"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -227,25 +228,32 @@ func TestReloadKeepsLastGoodPolicy(t *testing.T) {
 }
 
 func TestConcurrentDecideAndReload(t *testing.T) {
-	eng := newDefault(t, nil)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 20 {
-				if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
-					t.Errorf("Decide = %+v, %v", d, err)
-				}
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Timeout: 10 * time.Second, Logger: quiet, Evaluator: ev})
+			if err != nil {
+				t.Fatal(err)
 			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for range 20 {
+						if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+							t.Errorf("Decide = %+v, %v", d, err)
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for range 5 {
+					if err := eng.Reload(t.Context()); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			wg.Wait()
 		})
 	}
-	wg.Go(func() {
-		for range 5 {
-			if err := eng.Reload(t.Context()); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	wg.Wait()
 }
 
 func TestCheck(t *testing.T) {
