@@ -484,8 +484,7 @@ func heapInUse() int64 {
 
 // TestWasmTimeoutOnShipped: on the shipped rules (compiled without
 // termination checks), a decision over its deadline is still a refusal
-// with CodeTimeout, returned at the deadline, and the engine decides
-// again afterwards with the instances it has.
+// with CodeTimeout, and the pool keeps its bound.
 func TestWasmTimeoutOnShipped(t *testing.T) {
 	fsys := bigWorld1000(t)
 	eng, err := policy.New(t.Context(), policy.Config{FS: fsys, Logger: quiet, Timeout: time.Microsecond})
