@@ -167,9 +167,13 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close closes the decision log. Decisions made after Close are still
-// logged through Config.Logger. It is idempotent.
+// Close closes the decision log and the WebAssembly instances. Decisions
+// made after Close are still logged through Config.Logger (and, on
+// WebAssembly, each makes an instance of its own). It is idempotent.
 func (e *Engine) Close() error {
+	if p := e.current.Load(); p != nil && p.wasm != nil {
+		p.wasm.retire()
+	}
 	if e.dlog == nil {
 		return nil
 	}

@@ -505,3 +505,27 @@ func TestWasmTimeoutOnShipped(t *testing.T) {
 		t.Errorf("%d instances open", n)
 	}
 }
+
+// TestCloseClosesInstances: Close closes the idle WebAssembly instances;
+// a decision after it still decides, with an instance of its own.
+func TestCloseClosesInstances(t *testing.T) {
+	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := eng.WasmInstances(); n != 1 {
+		t.Fatalf("%d instances open after New, want 1", n)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := eng.WasmInstances(); n != 0 {
+		t.Errorf("%d instances open after Close", n)
+	}
+	if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+		t.Errorf("Decide after Close = %+v, %v", d, err)
+	}
+	if n := eng.WasmInstances(); n != 0 {
+		t.Errorf("%d instances open after a decision after Close", n)
+	}
+}
