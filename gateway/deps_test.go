@@ -22,14 +22,16 @@ var allowed = map[string][]string{
 	"gateway/internal/heapfloor": {},
 	"gateway/api":                {},
 	"gateway/identity":           {},
-	"gateway/policy":             {},
-	"gateway/store":              {"gateway/internal/crashpoint", "gateway/directio"},
-	"gateway/notify":             {"gateway/store"},
-	"gateway/siem":               {},
-	"gateway/directio":           {},
-	"gateway/tcptune":            {},
-	"gateway/audit":              {},
-	"gateway/agecheck":           {},
+	// policy compares a policy set's rules with the shipped library's
+	// (policy.evaluator auto).
+	"gateway/policy":   {"policies"},
+	"gateway/store":    {"gateway/internal/crashpoint", "gateway/directio"},
+	"gateway/notify":   {"gateway/store"},
+	"gateway/siem":     {},
+	"gateway/directio": {},
+	"gateway/tcptune":  {},
+	"gateway/audit":    {},
+	"gateway/agecheck": {},
 	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
 	"gateway/yamlcheck": {},
 	// buildinfo is --version for lex and lexgate.

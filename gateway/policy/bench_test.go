@@ -109,6 +109,9 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 // The last case is a send the shipped contracts allow (privileged material
 // from Harbor Law to Manila on matter HL-2026-0042): a refusal carries
 // reasons and their messages, an allowed send its obligations.
+// Each case runs on the evaluator the gateway uses (evaluator=auto: the
+// shipped rules compiled to WebAssembly) and on OPA's interpreter beside
+// it (evaluator=topdown).
 func BenchmarkDecide(b *testing.B) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	bundle := &policy.Bundle{Matter: "HL-2026-0050", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
@@ -140,18 +143,23 @@ func BenchmarkDecide(b *testing.B) {
 		{"shipped,gc=gateway", func(testing.TB) fs.FS { return policies.FS }, shipped, heapfloor.Default},
 		{"shipped,allowed,gc=gateway", func(testing.TB) fs.FS { return policies.FS }, allowed, heapfloor.Default},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			defer heapfloor.Start(c.floor)()
-			benchDecide(b, c.fsys(b), c.input)
-		})
+		for _, ev := range []string{policy.EvaluatorAuto, policy.EvaluatorTopdown} {
+			b.Run(c.name+",evaluator="+ev, func(b *testing.B) {
+				defer heapfloor.Start(c.floor)()
+				benchDecide(b, c.fsys(b), ev, c.input)
+			})
+		}
 	}
 }
 
-func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
+func benchDecide(b *testing.B, fsys fs.FS, evaluator string, input func(i int) policy.Input) {
 	objects0 := heapObjects()
-	eng, err := policy.New(b.Context(), policy.Config{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := policy.New(b.Context(), policy.Config{FS: fsys, Logger: slog.New(slog.DiscardHandler), Evaluator: evaluator})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if evaluator == policy.EvaluatorAuto && eng.Evaluator() != policy.EvaluatorWasm {
+		b.Fatalf("evaluator auto chose %s for the shipped rules", eng.Evaluator())
 	}
 	// The engine's live heap: every garbage collection marks all of it
 	// while decisions run.
@@ -194,9 +202,12 @@ func benchDecide(b *testing.B, fsys fs.FS, input func(i int) policy.Input) {
 	// The heap size at which the next collection starts: the memory the
 	// pacing costs.
 	b.ReportMetric(float64(heapGoal())/(1<<20), "heap-goal-MiB")
+	// The WebAssembly instances the loop used (one: it decides one at a
+	// time), each with its own memory (BenchmarkWasmInstanceMemory).
+	b.ReportMetric(float64(eng.WasmInstances()), "wasm-instances")
 	// The expressions a decision evaluates (OPA's profiler, over the first
 	// inputs, after the timed loop): what a rule rewrite changes, steady
-	// where times are not.
+	// where times are not. Counted by topdown, whichever evaluator decides.
 	evals := 0
 	for i := range evalSample {
 		n, err := eng.Evaluations(b.Context(), input(i))

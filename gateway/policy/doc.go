@@ -29,6 +29,20 @@
 // hundreds of thousands of heap objects for every garbage collection to
 // mark while decisions run.
 //
+// # Evaluators
+//
+// Config.Evaluator chooses how a decision is evaluated: by OPA's
+// interpreter (topdown), or by the set compiled by OPA to WebAssembly and
+// run in process by wazero ([EvaluatorWasm]), which takes less time. The
+// default, [EvaluatorAuto], compiles to WebAssembly only a set whose Rego
+// files are exactly the shipped library's (policies.FS), which the tests
+// hold to the same decisions as the interpreter; a firm's own rules stay
+// on the interpreter unless it opts in. Both fail closed alike: an error
+// of a builtin the module leaves to its host, an abort or a trap is a
+// refusal with [CodeError]. [Engine.Evaluator] says which is in use;
+// hypothetical decisions ([Hypothetical]) and the Rego tests always use
+// the interpreter.
+//
 // # Failing closed
 //
 // Everything not explicitly allowed is denied. A policy that gives no

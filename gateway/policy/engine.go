@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,6 +56,12 @@ type Config struct {
 	// never at load.
 	SkipTests bool `yaml:"skip_tests"`
 
+	// Evaluator is how decisions are evaluated: EvaluatorAuto (the
+	// default when empty), EvaluatorWasm or EvaluatorTopdown. Explanations
+	// (hypothetical decisions), traces and the Rego tests always use
+	// topdown.
+	Evaluator string `yaml:"evaluator"`
+
 	// WatchInterval is how often [Engine.Watch] looks for changed files
 	// in Dir; DefaultWatchInterval if zero, never if negative.
 	WatchInterval time.Duration `yaml:"watch_interval"`
@@ -73,6 +80,13 @@ func (c Config) check() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	switch c.Evaluator {
+	case "":
+		c.Evaluator = EvaluatorAuto
+	case EvaluatorAuto, EvaluatorWasm, EvaluatorTopdown:
+	default:
+		return c, fmt.Errorf("policy: evaluator %q is not one of %s, %s, %s", c.Evaluator, EvaluatorAuto, EvaluatorWasm, EvaluatorTopdown)
 	}
 	if c.WatchInterval == 0 {
 		c.WatchInterval = DefaultWatchInterval
@@ -97,6 +111,18 @@ type prepared struct {
 	set   *policySet
 	query rego.PreparedEvalQuery
 	store *dataStore
+	// wasm evaluates the decisions when not nil (EvaluatorWasm, or
+	// EvaluatorAuto on the shipped rules); query does otherwise, and
+	// always for hypothetical decisions.
+	wasm *wasmPolicy
+}
+
+// evaluator names the evaluator of p's decisions.
+func (p *prepared) evaluator() string {
+	if p.wasm != nil {
+		return EvaluatorWasm
+	}
+	return EvaluatorTopdown
 }
 
 // New compiles the policy set of cfg and prepares its query. A policy set
@@ -137,12 +163,17 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return e, err
 	}
 	e.current.Store(p)
+	e.cfg.Logger.InfoContext(ctx, "policy loaded", slog.String("policy_version", p.set.version), slog.String("evaluator", p.evaluator()))
 	return e, nil
 }
 
-// Close closes the decision log. Decisions made after Close are still
-// logged through Config.Logger. It is idempotent.
+// Close closes the decision log and the WebAssembly instances. Decisions
+// made after Close are still logged through Config.Logger (and, on
+// WebAssembly, each makes an instance of its own). It is idempotent.
 func (e *Engine) Close() error {
+	if p := e.current.Load(); p != nil && p.wasm != nil {
+		p.wasm.retire()
+	}
 	if e.dlog == nil {
 		return nil
 	}
@@ -164,9 +195,21 @@ func (e *Engine) Reload(ctx context.Context) error {
 		e.cfg.Logger.ErrorContext(ctx, msg, slog.String("policy_version", e.Version()), slog.Any("error", err))
 		return err
 	}
-	e.current.Store(p)
-	e.cfg.Logger.InfoContext(ctx, "policy reloaded", slog.String("policy_version", p.set.version))
+	if old := e.current.Swap(p); old != nil && old.wasm != nil {
+		old.wasm.retire()
+	}
+	e.cfg.Logger.InfoContext(ctx, "policy reloaded", slog.String("policy_version", p.set.version), slog.String("evaluator", p.evaluator()))
 	return nil
+}
+
+// Evaluator names the evaluator of the policy set in use: EvaluatorWasm
+// or EvaluatorTopdown ("" when none is loaded). With EvaluatorAuto it says
+// which was chosen.
+func (e *Engine) Evaluator() string {
+	if p := e.current.Load(); p != nil {
+		return p.evaluator()
+	}
+	return ""
 }
 
 // Version returns the PolicyVersion of the policy set in use.
@@ -205,10 +248,14 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	wasm, err := e.compileFor(ctx, root, set)
+	if err != nil {
+		return nil, err
+	}
 	// The engine needs neither the documents as loaded nor the modules as
 	// parsed (the store and the compiler hold them): every object kept
 	// alive is marked by each garbage collection while decisions run.
-	set.documents, set.modules = nil, nil
+	set.documents, set.modules, set.rego = nil, nil, nil
 	q, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(set.compiler),
@@ -219,7 +266,39 @@ func (e *Engine) prepare(ctx context.Context) (*prepared, error) {
 	if err != nil {
 		return nil, errors.Join(locate(err)...)
 	}
-	return &prepared{set: set, query: q, store: store}, nil
+	return &prepared{set: set, query: q, store: store, wasm: wasm}, nil
+}
+
+// compileFor compiles set to WebAssembly when its evaluator is to be
+// Wasm: always for EvaluatorWasm (an error if it cannot be), for
+// EvaluatorAuto when its Rego modules are the shipped library's (topdown,
+// with a warning, if they cannot be). It returns nil for topdown.
+func (e *Engine) compileFor(ctx context.Context, root string, set *policySet) (*wasmPolicy, error) {
+	if e.cfg.Evaluator == EvaluatorTopdown {
+		return nil, nil
+	}
+	shipped, err := shippedRego(root, set.rego)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.Evaluator == EvaluatorWasm {
+		w, err := compileWasm(ctx, set.rego, set.documents, !shipped)
+		if err != nil {
+			return nil, fmt.Errorf("%w (policy.evaluator is %q: set it to %q or %q to evaluate this set with OPA's interpreter)",
+				err, EvaluatorWasm, EvaluatorAuto, EvaluatorTopdown)
+		}
+		return w, nil
+	}
+	if !shipped {
+		return nil, nil
+	}
+	w, err := compileWasm(ctx, set.rego, set.documents, false)
+	if err != nil {
+		e.cfg.Logger.WarnContext(ctx, "the shipped policy library could not be compiled to WebAssembly: decisions are evaluated by OPA's interpreter",
+			slog.Any("error", err))
+		return nil, nil
+	}
+	return w, nil
 }
 
 // Enrich returns in as the policy sees it: Version defaulted, TrustDomain
@@ -267,6 +346,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 
 // evaluate runs the query and fills d from its result.
 func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decision) error {
+	if p.wasm != nil && !isHypothetical(ctx) {
+		return e.evaluateWasm(ctx, p, in, d)
+	}
 	input := p.set.facts.valueOf(in)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
@@ -283,7 +365,7 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 	vc := getVirtualCache()
 	defer vc.release()
 	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics), rego.EvalExternalCancel(c), rego.EvalVirtualCache(vc))
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := late(ctx); ctxErr != nil {
 		// Too late is a refusal, even if the policy answered.
 		if err != nil {
 			return fmt.Errorf("%w (%w)", ctxErr, err)
@@ -297,12 +379,62 @@ func (e *Engine) evaluate(ctx context.Context, p *prepared, in Input, d *Decisio
 		*d = undefined(*d, "the policy gave no decision")
 		return nil
 	}
-	res, err := parseResult(rs[0].Expressions[0].Value)
+	fillDecision(d, rs[0].Expressions[0].Value)
+	return nil
+}
+
+// evaluateWasm evaluates the decision with p's WebAssembly module, and
+// fills d from its result. The module reads the input as JSON: the JSON
+// of the enriched input is the value topdown gets (TestInputValueIsItsJSON).
+func (e *Engine) evaluateWasm(ctx context.Context, p *prepared, in Input, d *Decision) error {
+	input, err := json.Marshal(in)
 	if err != nil {
-		*d = undefined(*d, "the policy gave a malformed decision: "+err.Error())
+		return fmt.Errorf("the input as JSON: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	res, err := p.wasm.decide(ctx, input)
+	if ctxErr := late(ctx); ctxErr != nil {
+		// Too late is a refusal, even if the policy answered.
+		if err != nil && !errors.Is(err, ctxErr) {
+			return fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		return ctxErr
+	}
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		*d = undefined(*d, "the policy gave no decision")
 		return nil
 	}
+	fillDecision(d, res)
+	return nil
+}
+
+// fillDecision sets d from the decision document v (see parseResult): refused
+// with CodeUndefined if v is malformed.
+func fillDecision(d *Decision, v any) {
+	res, err := parseResult(v)
+	if err != nil {
+		*d = undefined(*d, "the policy gave a malformed decision: "+err.Error())
+		return
+	}
 	d.Allow, d.Reasons, d.Obligations, d.Notes = res.Allow, res.Reasons, res.Obligations, res.Notes
+}
+
+// late is ctx's error, or DeadlineExceeded when its deadline has passed
+// though its timer has not fired yet (on a busy machine it fires late).
+func late(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/policies"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -227,25 +228,32 @@ func TestReloadKeepsLastGoodPolicy(t *testing.T) {
 }
 
 func TestConcurrentDecideAndReload(t *testing.T) {
-	eng := newDefault(t, nil)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 20 {
-				if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
-					t.Errorf("Decide = %+v, %v", d, err)
-				}
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Timeout: 10 * time.Second, Logger: quiet, Evaluator: ev})
+			if err != nil {
+				t.Fatal(err)
 			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for range 20 {
+						if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+							t.Errorf("Decide = %+v, %v", d, err)
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for range 5 {
+					if err := eng.Reload(t.Context()); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			wg.Wait()
 		})
 	}
-	wg.Go(func() {
-		for range 5 {
-			if err := eng.Reload(t.Context()); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	wg.Wait()
 }
 
 func TestCheck(t *testing.T) {
@@ -268,12 +276,12 @@ func TestCheck(t *testing.T) {
 
 func TestConfigYAML(t *testing.T) {
 	var cfg policy.Config
-	dec := yaml.NewDecoder(strings.NewReader("dir: /etc/lexgate/policies\ntimeout: 250ms\n"))
+	dec := yaml.NewDecoder(strings.NewReader("dir: /etc/lexgate/policies\ntimeout: 250ms\nevaluator: topdown\n"))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Dir != "/etc/lexgate/policies" || cfg.Timeout != 250*time.Millisecond {
+	if cfg.Dir != "/etc/lexgate/policies" || cfg.Timeout != 250*time.Millisecond || cfg.Evaluator != policy.EvaluatorTopdown {
 		t.Errorf("Config = %+v", cfg)
 	}
 }

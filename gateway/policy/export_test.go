@@ -46,3 +46,28 @@ func FixtureWorld(t *testing.T) fs.FS { return fixtureWorld(t) }
 // MatrixInputs are the inputs of TestDecisionMatrix, in the order of its
 // golden file, for the tests outside the package.
 func MatrixInputs() []Input { return matrixInputs() }
+
+// WasmInstances is the number of WebAssembly module instances open for
+// the policy set in use (0 on topdown).
+func (e *Engine) WasmInstances() int {
+	if p := e.current.Load(); p != nil && p.wasm != nil {
+		return p.wasm.instances()
+	}
+	return 0
+}
+
+// WasmInstanceMemory makes one more WebAssembly module instance of the
+// policy set in use, outside the pool, and returns the size of its linear
+// memory (its data documents, parsed, and its heap) and a func that
+// closes it.
+func (e *Engine) WasmInstanceMemory(ctx context.Context) (uint32, func(), error) {
+	p := e.current.Load()
+	if p == nil || p.wasm == nil {
+		return 0, nil, errors.New("no WebAssembly policy in use")
+	}
+	in, err := p.wasm.newInstance(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return in.mod.Memory().Size(), in.close, nil
+}

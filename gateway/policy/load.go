@@ -88,6 +88,7 @@ func Check(ctx context.Context, fsys fs.FS) []error {
 // policySet is a compiled policy set with its data.
 type policySet struct {
 	modules     map[string]*ast.Module // as parsed, for the test runner
+	rego        map[string][]byte      // the Rego files as read, for the WebAssembly compiler
 	compiler    *ast.Compiler
 	documents   map[string]any
 	facts       *facts
@@ -127,6 +128,7 @@ func load(ctx context.Context, fsys fs.FS, root string, withTests bool) (*policy
 	}
 	return &policySet{
 		modules:     modules,
+		rego:        raw,
 		compiler:    compiler,
 		documents:   res.Documents,
 		facts:       f,

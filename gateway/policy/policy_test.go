@@ -180,6 +180,7 @@ func TestEnrich(t *testing.T) {
 func TestDecisionLogged(t *testing.T) {
 	var buf bytes.Buffer
 	eng := newDefault(t, &buf)
+	buf.Reset() // "policy loaded"
 	d, _ := eng.Decide(t.Context(), send(june, []string{"health"}, manila))
 	var rec map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {

@@ -81,9 +81,10 @@ clients contains m.client if some m in data.data.matters
 // input without reading data.data.agreements, or data.data whole, from the
 // engine's store (each such read decodes JSON or builds an object during
 // the decision), for every action over the parties of the fixture world,
-// unknown organisations included.
+// unknown organisations included. The store is topdown's (the WebAssembly
+// evaluator has the data in its module's memory).
 func TestDecisionsLeaveAgreementsAside(t *testing.T) {
-	eng, err := New(t.Context(), Config{FS: fixtureWorld(t), Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := New(t.Context(), Config{FS: fixtureWorld(t), Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler), Evaluator: EvaluatorTopdown})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,301 +1,37 @@
 package policy_test
 
-// The policy library compiled by OPA to WebAssembly and run by wazero (a Go
-// WebAssembly runtime), beside the engine's OPA interpreter (topdown): an
-// evaluation of the compiled form as the way to a decision p99 under 1 ms
-// (docs/performance.md, Policy decisions). The gateway does not use it.
-// TestWasmDecidesAsTopdown holds the two to the same decisions;
-// BenchmarkWasmDecide times the cases of BenchmarkDecide.
+// The policy library compiled by OPA to WebAssembly and run by wazero (the
+// gateway's evaluator for the shipped rules: Config.Evaluator "auto"),
+// beside OPA's interpreter (topdown). TestWasmDecidesAsTopdown holds the two
+// to the same decisions; the other tests hold the WebAssembly evaluator to
+// the engine's promises: fail closed, bounded in time, reloadable.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
-	"slices"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/compile"
-	"github.com/open-policy-agent/opa/v1/topdown"
-	"github.com/open-policy-agent/opa/v1/util"
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-
-	"github.com/lexgate/lexgate/gateway/internal/heapfloor"
 	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/policies"
 )
 
-// wasmEntrypoint is the rule the gateway asks for.
-const wasmEntrypoint = "lexgate/decision"
-
-// wasmPolicy is a policy set compiled to WebAssembly, instantiated once
-// with its data documents in the module's memory. Not safe for concurrent
-// use: a module instance runs one evaluation at a time.
-type wasmPolicy struct {
-	mod        api.Module
-	builtins   map[int32]topdown.BuiltinFunc // the builtins the module leaves to its host
-	entrypoint int32
-	data       uint32 // the data documents, parsed in the module's memory
-	base       uint32 // the module's heap after the data: each evaluation starts there
-	inBuiltins time.Duration
-	// fns are the module's functions called, each looked up once: wazero
-	// gives each api.Function its own call stack, made on its first call.
-	fns map[string]api.Function
-}
-
-// newWasmPolicy compiles the .rego files of fsys (without the tests) to
-// WebAssembly and instantiates them with the data documents of fsys.
-func newWasmPolicy(tb testing.TB, fsys fs.FS) *wasmPolicy {
-	tb.Helper()
-	ctx := context.Background()
-	b := &bundle.Bundle{Data: map[string]any{}}
-	names, err := fs.Glob(fsys, "*.rego")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, name := range names {
-		if strings.HasSuffix(name, "_test.rego") {
-			continue
-		}
-		raw, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		m, err := ast.ParseModuleWithOpts(name, string(raw), ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		b.Modules = append(b.Modules, bundle.ModuleFile{URL: name, Path: name, Raw: raw, Parsed: m})
-	}
-	c := compile.New().WithTarget(compile.TargetWasm).WithEntrypoints(wasmEntrypoint).WithBundle(b)
-	if err := c.Build(ctx); err != nil {
-		tb.Fatalf("compiling the policy set to WebAssembly: %v", err)
-	}
-	wasm := c.Bundle().WasmModules[0].Raw
-
-	// OPA's modules import their memory from "env", beside the host
-	// functions; wazero's host modules cannot export a memory, so the
-	// memory is imported from a module of its own ("mem": the same length,
-	// the binary keeps its layout).
-	memImport := []byte("\x03env\x06memory\x02")
-	i := bytes.Index(wasm, memImport)
-	if i < 0 {
-		tb.Fatal("the module does not import env.memory")
-	}
-	wasm = slices.Clone(wasm)
-	copy(wasm[i+1:], "mem")
-	minPages := wasm[i+len(memImport)+1] // limits: flags 0 (no maximum), then the minimum (< 128: one byte)
-	memModule := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-		0x05, 0x03, 0x01, 0x00, minPages, // a memory of minPages pages, no maximum
-		0x07, 0x0a, 0x01, 0x06, 'm', 'e', 'm', 'o', 'r', 'y', 0x02, 0x00} // exported as "memory"
-
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
-	tb.Cleanup(func() { r.Close(ctx) })
-	if _, err := r.InstantiateWithConfig(ctx, memModule, wazero.NewModuleConfig().WithName("mem")); err != nil {
-		tb.Fatal(err)
-	}
-	w := &wasmPolicy{fns: map[string]api.Function{}}
-	env := r.NewHostModuleBuilder("env")
-	env.NewFunctionBuilder().WithFunc(func(_ context.Context, _ api.Module, addr uint32) {
-		panic("opa_abort: " + string(w.cstring(addr)))
-	}).Export("opa_abort")
-	env.NewFunctionBuilder().WithFunc(func(context.Context, api.Module, uint32) {}).Export("opa_println")
-	env.NewFunctionBuilder().WithFunc(func(ctx context.Context, id, _ uint32) uint32 {
-		return w.builtin(ctx, id)
-	}).Export("opa_builtin0")
-	env.NewFunctionBuilder().WithFunc(func(ctx context.Context, id, _, a uint32) uint32 {
-		return w.builtin(ctx, id, a)
-	}).Export("opa_builtin1")
-	env.NewFunctionBuilder().WithFunc(func(ctx context.Context, id, _, a, b uint32) uint32 {
-		return w.builtin(ctx, id, a, b)
-	}).Export("opa_builtin2")
-	env.NewFunctionBuilder().WithFunc(func(ctx context.Context, id, _, a, b, c uint32) uint32 {
-		return w.builtin(ctx, id, a, b, c)
-	}).Export("opa_builtin3")
-	env.NewFunctionBuilder().WithFunc(func(ctx context.Context, id, _, a, b, c, d uint32) uint32 {
-		return w.builtin(ctx, id, a, b, c, d)
-	}).Export("opa_builtin4")
-	if _, err := env.Instantiate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if w.mod, err = r.InstantiateWithConfig(ctx, wasm, wazero.NewModuleConfig().WithName("policy").WithStartFunctions()); err != nil {
-		tb.Fatal(err)
-	}
-
-	var ids, entrypoints map[string]int32
-	if err := json.Unmarshal(w.dump(ctx, w.call(ctx, "builtins")), &ids); err != nil {
-		tb.Fatal(err)
-	}
-	w.builtins = map[int32]topdown.BuiltinFunc{}
-	for name, id := range ids {
-		if w.builtins[id] = topdown.GetBuiltin(name); w.builtins[id] == nil {
-			tb.Fatalf("the module needs the builtin %s, which OPA does not have", name)
-		}
-	}
-	if err := json.Unmarshal(w.dump(ctx, w.call(ctx, "entrypoints")), &entrypoints); err != nil {
-		tb.Fatal(err)
-	}
-	w.entrypoint = entrypoints[wasmEntrypoint]
-	w.data = w.parse(ctx, dataDocuments(tb, fsys))
-	w.base = w.call(ctx, "opa_heap_ptr_get")
-	return w
-}
-
-// dataDocuments is the data of fsys as the engine loads it: each file of
-// data/ merged into data.data.
-func dataDocuments(tb testing.TB, fsys fs.FS) []byte {
-	tb.Helper()
-	names, err := fs.Glob(fsys, "data/*.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	data := map[string]any{}
-	for _, name := range names {
-		raw, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var doc map[string]any
-		if err := util.UnmarshalJSON(raw, &doc); err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		for k, v := range doc {
-			data[k] = v
-		}
-	}
-	b, err := json.Marshal(map[string]any{"data": data})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// decide evaluates the decision on input (the JSON of an enriched input)
-// and returns the decision document as JSON.
-func (w *wasmPolicy) decide(ctx context.Context, input []byte) ([]byte, error) {
-	mem := w.mod.Memory()
-	end := w.base + uint32(len(input))
-	if end > mem.Size() {
-		if _, ok := mem.Grow((end-mem.Size())/65536 + 1); !ok {
-			return nil, fmt.Errorf("the module's memory cannot grow to %d bytes", end)
-		}
-	}
-	mem.Write(w.base, input)
-	// opa_eval (ABI 1.2): the input at base, the evaluation's heap after it.
-	res, err := w.fn("opa_eval").Call(ctx, 0, uint64(w.entrypoint), uint64(w.data),
-		uint64(w.base), uint64(len(input)), uint64(end), 0)
-	if err != nil {
-		return nil, err
-	}
-	var rs []struct {
-		Result json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(w.cstring(uint32(res[0])), &rs); err != nil {
-		return nil, err
-	}
-	if len(rs) != 1 {
-		return nil, fmt.Errorf("%d results", len(rs))
-	}
-	return rs[0].Result, nil
-}
-
-// builtin runs the builtin id that the module leaves to its host (sprintf
-// and the time functions) with OPA's own implementation, its operands and
-// its result passed as JSON.
-func (w *wasmPolicy) builtin(ctx context.Context, id uint32, args ...uint32) uint32 {
-	start := time.Now()
-	defer func() { w.inBuiltins += time.Since(start) }()
-	ops := make([]*ast.Term, len(args))
-	for i, a := range args {
-		var x any
-		if err := util.UnmarshalJSON(w.dump(ctx, a), &x); err != nil {
-			panic(err)
-		}
-		v, err := ast.InterfaceToValue(x)
-		if err != nil {
-			panic(err)
-		}
-		ops[i] = ast.NewTerm(v)
-	}
-	var out *ast.Term
-	err := w.builtins[int32(id)](topdown.BuiltinContext{Context: ctx}, ops, func(t *ast.Term) error {
-		out = t
-		return nil
-	})
-	if err != nil || out == nil {
-		return 0 // undefined, as topdown without strict errors
-	}
-	x, err := ast.JSON(out.Value)
-	if err != nil {
-		panic(err)
-	}
-	b, err := json.Marshal(x)
-	if err != nil {
-		panic(err)
-	}
-	return w.parse(ctx, b)
-}
-
-func (w *wasmPolicy) fn(name string) api.Function {
-	f, ok := w.fns[name]
-	if !ok {
-		f = w.mod.ExportedFunction(name)
-		w.fns[name] = f
-	}
-	return f
-}
-
-func (w *wasmPolicy) call(ctx context.Context, name string, args ...uint64) uint32 {
-	r, err := w.fn(name).Call(ctx, args...)
-	if err != nil {
-		panic(fmt.Sprintf("%s: %v", name, err))
-	}
-	return uint32(r[0])
-}
-
-func (w *wasmPolicy) cstring(addr uint32) []byte {
-	mem := w.mod.Memory()
-	b, _ := mem.Read(addr, mem.Size()-addr)
-	return b[:bytes.IndexByte(b, 0)]
-}
-
-// dump is the value at addr in the module's memory, as JSON.
-func (w *wasmPolicy) dump(ctx context.Context, addr uint32) []byte {
-	return w.cstring(w.call(ctx, "opa_json_dump", uint64(addr)))
-}
-
-// parse puts the JSON value b in the module's memory and returns its address.
-func (w *wasmPolicy) parse(ctx context.Context, b []byte) uint32 {
-	addr := w.call(ctx, "opa_malloc", uint64(len(b)))
-	w.mod.Memory().Write(addr, b)
-	return w.call(ctx, "opa_json_parse", uint64(addr), uint64(len(b)))
-}
-
-// wasmDecision is the decision document as the module returns it.
-type wasmDecision struct {
-	Allow       bool            `json:"allow"`
-	Reasons     []policy.Reason `json:"reasons"`
-	Notes       []policy.Reason `json:"notes"`
-	Obligations struct {
-		RetentionDays int    `json:"retention_days"`
-		MaxDownloads  int    `json:"max_downloads"`
-		ExpiresAt     string `json:"expires_at"`
-	} `json:"obligations"`
-}
-
-// TestWasmDecidesAsTopdown requires the compiled library to decide as the
-// engine does: the same allow, reasons (messages included), notes and
+// TestWasmDecidesAsTopdown requires the compiled library to decide as
+// topdown does: the same allow, reasons (messages included), notes and
 // obligations, with the shipped contracts, in the 1,000-organisation
 // world, and for every input of the decision matrix (TestDecisionMatrix)
-// in the fixture world of the Rego unit tests.
+// in the fixture world of the Rego unit tests. It holds the production
+// evaluators to it: "auto" chooses WebAssembly for these sets because
+// this test passes.
 func TestWasmDecidesAsTopdown(t *testing.T) {
 	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
 	shipped := []policy.Input{
@@ -325,40 +61,29 @@ func TestWasmDecidesAsTopdown(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fsys := c.fsys(t)
-			eng, err := policy.New(t.Context(), policy.Config{FS: fsys, Timeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
+			engines := map[string]*policy.Engine{}
+			for _, ev := range []string{policy.EvaluatorTopdown, policy.EvaluatorAuto} {
+				eng, err := policy.New(t.Context(), policy.Config{FS: fsys, Timeout: 10 * time.Second, Logger: quiet, Evaluator: ev})
+				if err != nil {
+					t.Fatal(err)
+				}
+				engines[ev] = eng
 			}
-			w := newWasmPolicy(t, fsys)
+			if got := engines[policy.EvaluatorAuto].Evaluator(); got != policy.EvaluatorWasm {
+				t.Fatalf("evaluator auto chose %q for the shipped rules, want %q", got, policy.EvaluatorWasm)
+			}
 			allowed := 0
 			for i, in := range c.inputs {
-				want, err := eng.Decide(t.Context(), in)
+				want, err := engines[policy.EvaluatorTopdown].Decide(t.Context(), in)
 				if err != nil {
 					t.Fatal(err)
 				}
-				raw, err := json.Marshal(eng.Enrich(in))
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := w.decide(t.Context(), raw)
+				got, err := engines[policy.EvaluatorAuto].Decide(t.Context(), in)
 				if err != nil {
 					t.Fatalf("input %d: %v", i, err)
 				}
-				var got wasmDecision
-				if err := json.Unmarshal(out, &got); err != nil {
-					t.Fatalf("input %d: %v: %s", i, err, out)
-				}
-				var expires time.Time
-				if got.Obligations.ExpiresAt != "" {
-					if expires, err = time.Parse(time.RFC3339Nano, got.Obligations.ExpiresAt); err != nil {
-						t.Fatal(err)
-					}
-				}
-				gotObligations := policy.Obligations{RetentionDays: got.Obligations.RetentionDays, MaxDownloads: got.Obligations.MaxDownloads, ExpiresAt: expires}
-				if got.Allow != want.Allow || !reflect.DeepEqual(nonEmpty(got.Reasons), nonEmpty(want.Reasons)) ||
-					!reflect.DeepEqual(nonEmpty(got.Notes), nonEmpty(want.Notes)) || !gotObligations.ExpiresAt.Equal(want.Obligations.ExpiresAt) ||
-					gotObligations.RetentionDays != want.Obligations.RetentionDays || gotObligations.MaxDownloads != want.Obligations.MaxDownloads {
-					t.Errorf("input %d (%s): WebAssembly decided\n%s\nthe engine\n%+v", i, raw, out, want)
+				if !sameDecision(got, want) {
+					t.Errorf("input %d (%+v): WebAssembly decided\n%+v\ntopdown\n%+v", i, in, got, want)
 				}
 				if want.Allow {
 					allowed++
@@ -367,6 +92,15 @@ func TestWasmDecidesAsTopdown(t *testing.T) {
 			t.Logf("%d decisions alike, %d of them allowed", len(c.inputs), allowed)
 		})
 	}
+}
+
+// sameDecision reports whether a and b decide alike: allow, reasons,
+// notes, obligations (the ID and policy version aside).
+func sameDecision(a, b policy.Decision) bool {
+	return a.Allow == b.Allow && reflect.DeepEqual(nonEmpty(a.Reasons), nonEmpty(b.Reasons)) &&
+		reflect.DeepEqual(nonEmpty(a.Notes), nonEmpty(b.Notes)) &&
+		a.Obligations.ExpiresAt.Equal(b.Obligations.ExpiresAt) &&
+		a.Obligations.RetentionDays == b.Obligations.RetentionDays && a.Obligations.MaxDownloads == b.Obligations.MaxDownloads
 }
 
 // nonEmpty is rs, or nil when empty.
@@ -386,63 +120,412 @@ func bigInput(at time.Time, i int) policy.Input {
 		Destinations: []policy.Party{{ID: "spiffe://" + orgName(k+1) + "/team/b"}, {ID: "spiffe://" + orgName(k+2) + "/team/c"}}}
 }
 
-// BenchmarkWasmDecide times the cases of BenchmarkDecide (gc=gateway)
-// with the library compiled to WebAssembly, each input enriched by the
-// engine beforehand (as the gateway would, outside the timed call). It
-// reports the time spent in the builtins the module calls back
-// (in-builtins-µs/op: sprintf and the time functions, passed as JSON) and
-// the module's memory.
-func BenchmarkWasmDecide(b *testing.B) {
-	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
-	bundle := &policy.Bundle{Matter: "HL-2026-0050", Labels: []string{"privileged", "personal-data"}, Regions: []string{"DE"}, Size: 1 << 20, FileCount: 10}
-	for _, c := range []struct {
-		name  string
-		fsys  func(testing.TB) fs.FS
-		input func(int) policy.Input
+// evaluators are the evaluators a table test runs on.
+var evaluators = []string{policy.EvaluatorTopdown, policy.EvaluatorWasm}
+
+// newEngineOn is newEngine on the evaluator ev.
+func newEngineOn(t *testing.T, ev string, files map[string]string, timeout time.Duration) (*policy.Engine, error) {
+	t.Helper()
+	return policy.New(t.Context(), policy.Config{FS: mapFS(files), Timeout: timeout, Logger: quiet, Evaluator: ev})
+}
+
+// TestEvaluatorChoice holds "auto" to WebAssembly for the shipped rules
+// only (whatever the data), and the forced evaluators to what they say.
+func TestEvaluatorChoice(t *testing.T) {
+	changed := fstest.MapFS{}
+	if err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(policies.FS, p)
+		if p == "lexgate.rego" {
+			b = append(b, "\n# a firm's comment\n"...)
+		}
+		changed[p] = &fstest.MapFile{Data: b}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	extra := fstest.MapFS{}
+	for p, f := range changed {
+		extra[p] = f
+	}
+	extra["lexgate.rego"] = &fstest.MapFile{Data: must(fs.ReadFile(policies.FS, "lexgate.rego"))}
+	extra["firm.rego"] = &fstest.MapFile{Data: []byte("package lexgate.firm\n\nx := 1\n")}
+	tests := []struct {
+		name, evaluator string
+		fsys            func(testing.TB) fs.FS
+		want            string
 	}{
-		{"orgs=1000,agreements=10000,matters=10000,gc=gateway", bigWorld1000, func(i int) policy.Input { return bigInput(at, i) }},
-		{"shipped,gc=gateway", func(testing.TB) fs.FS { return policies.FS }, func(int) policy.Input {
-			return policy.Input{Action: "send", Time: at, Bundle: bundle, Source: alice,
-				Destinations: []policy.Party{manila, {ID: "spiffe://bogota-lpo.example/site/x"}}}
-		}},
-		{"shipped,allowed,gc=gateway", func(testing.TB) fs.FS { return policies.FS }, func(int) policy.Input {
-			return policy.Input{Action: "send", Time: at, Source: alice, Destinations: []policy.Party{manila},
-				Bundle: &policy.Bundle{Matter: "HL-2026-0042", Labels: []string{"privileged"}, Size: 1 << 20, FileCount: 10}}
-		}},
+		{"shipped", "", func(testing.TB) fs.FS { return policies.FS }, policy.EvaluatorWasm},
+		{"shipped rules, other data", policy.EvaluatorAuto, bigWorld1000, policy.EvaluatorWasm},
+		{"a rule file changed", policy.EvaluatorAuto, func(testing.TB) fs.FS { return changed }, policy.EvaluatorTopdown},
+		{"a rule file added", policy.EvaluatorAuto, func(testing.TB) fs.FS { return extra }, policy.EvaluatorTopdown},
+		{"own rules", policy.EvaluatorAuto, func(testing.TB) fs.FS { return mapFS(map[string]string{"p.rego": allowAll}) }, policy.EvaluatorTopdown},
+		{"own rules, wasm", policy.EvaluatorWasm, func(testing.TB) fs.FS { return mapFS(map[string]string{"p.rego": allowAll}) }, policy.EvaluatorWasm},
+		{"shipped, topdown", policy.EvaluatorTopdown, func(testing.TB) fs.FS { return policies.FS }, policy.EvaluatorTopdown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs strings.Builder
+			eng, err := policy.New(t.Context(), policy.Config{FS: tt.fsys(t), Evaluator: tt.evaluator, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := eng.Evaluator(); got != tt.want {
+				t.Errorf("Evaluator() = %q, want %q", got, tt.want)
+			}
+			if want := "msg=\"policy loaded\" policy_version=" + eng.Version() + " evaluator=" + tt.want; !strings.Contains(logs.String(), want) {
+				t.Errorf("the log does not say %q:\n%s", want, logs.String())
+			}
+			if d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice}); err != nil {
+				t.Errorf("Decide = %+v, %v", d, err)
+			}
+		})
+	}
+	// The library copied to a policy.dir, Rego tests and all, as a firm
+	// starts its own set.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, policies.FS); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorWasm {
+		t.Errorf("the shipped library in a policy.dir: Evaluator() = %q, want %q", eng.Evaluator(), policy.EvaluatorWasm)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "firm.rego"), []byte("package lexgate.firm\n\nx := 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorTopdown {
+		t.Errorf("a rule file added to the policy.dir: Evaluator() = %q, want %q", eng.Evaluator(), policy.EvaluatorTopdown)
+	}
+	if _, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Evaluator: "fast"}); err == nil || !strings.Contains(err.Error(), `evaluator "fast"`) {
+		t.Errorf("New with evaluator fast: %v", err)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestWasmRefusesWhatItCannotCompile: a set that cannot be compiled to
+// WebAssembly (here: it has no decision rule, the module's entrypoint) is
+// rejected on "wasm", naming the reason and the way out.
+func TestWasmRefusesWhatItCannotCompile(t *testing.T) {
+	_, err := newEngineOn(t, policy.EvaluatorWasm, map[string]string{"p.rego": "package lexgate\n\nx := 1\n"}, 0)
+	if err == nil || !strings.Contains(err.Error(), "WebAssembly") || !strings.Contains(err.Error(), `"topdown"`) {
+		t.Errorf("New = %v, want an error naming WebAssembly and the topdown evaluator", err)
+	}
+}
+
+// TestFailsClosedOnEitherEvaluator: an error while evaluating, in a
+// builtin the WebAssembly module leaves to its host (time.parse_rfc3339_ns,
+// time.parse_duration_ns) or in the module itself (conflicting values: opa_abort), is a
+// refusal with CodeError on both evaluators: never an allow because a deny
+// rule did not fire.
+func TestFailsClosedOnEitherEvaluator(t *testing.T) {
+	const allowUnlessDenied = `
+decision := {"allow": count(deny) == 0, "reasons": [{"code": r, "message": r} | some r in deny]}
+`
+	tests := map[string]string{
+		"host builtin in deny":      "package lexgate\n\ndeny contains \"late\" if time.parse_rfc3339_ns(input.action) > 0\n" + allowUnlessDenied,
+		"host builtin in a message": "package lexgate\n\ndeny contains sprintf(\"%d\", [time.parse_duration_ns(input.action)]) if input.action == \"send\"\n" + allowUnlessDenied,
+		"conflict":                  "package lexgate\n\nx := 1 if input.action == \"send\"\n\nx := 2 if input.action == \"send\"\n\ndeny contains \"x\" if x == 3\n" + allowUnlessDenied,
+	}
+	for name, src := range tests {
+		for _, ev := range evaluators {
+			t.Run(name+"/evaluator="+ev, func(t *testing.T) {
+				eng, err := newEngineOn(t, ev, map[string]string{"p.rego": src}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 3 { // the failed instance is discarded: the next decision fails alike
+					d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+					if !errors.Is(err, policy.ErrEvaluation) {
+						t.Errorf("err = %v, want ErrEvaluation", err)
+					}
+					if d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != policy.CodeError {
+						t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeError)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestEngineOnEitherEvaluator runs the engine's promises on both
+// evaluators: a malformed or undefined decision is a refusal, a decision
+// over its deadline or on a cancelled context is a refusal with
+// CodeTimeout or CodeError, and the decision is what the policy says.
+func TestEngineOnEitherEvaluator(t *testing.T) {
+	slow := `package lexgate
+
+decision := {"allow": true, "reasons": []} if {
+	count([1 | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000); i == j + input.risk_score]) >= 0
+}
+`
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			t.Run("timeout", func(t *testing.T) {
+				eng, err := newEngineOn(t, ev, map[string]string{"slow.rego": slow}, 20*time.Millisecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 2 { // the instance stopped is discarded: the next decision gets another
+					start := time.Now()
+					d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+					if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("err = %v, want ErrEvaluation and DeadlineExceeded", err)
+					}
+					if d.Allow || d.Codes()[0] != policy.CodeTimeout {
+						t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeTimeout)
+					}
+					if took := time.Since(start); took > 5*time.Second {
+						t.Errorf("Decide took %v after a 20ms timeout", took)
+					}
+				}
+			})
+			t.Run("cancelled", func(t *testing.T) {
+				eng, err := newEngineOn(t, ev, map[string]string{"p.rego": allowAll}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				cancel()
+				if d, err := eng.Decide(ctx, policy.Input{Action: "send", Time: june, Source: alice}); !errors.Is(err, policy.ErrEvaluation) || d.Allow {
+					t.Errorf("Decide = %+v, %v; want a refusal and ErrEvaluation", d, err)
+				}
+			})
+			for name, src := range map[string]string{
+				"undefined":      "package lexgate\n\ndecision := x if x := input.nothing\n",
+				"allow not bool": "package lexgate\n\ndecision := {\"allow\": \"yes\"}\n",
+				"reason no code": "package lexgate\n\ndecision := {\"allow\": true, \"reasons\": [{\"message\": \"hi\"}]}\n",
+				"bad expires":    "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"expires_at\": \"tomorrow\"}}\n",
+				"negative":       "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"max_downloads\": -1}}\n",
+				"list":           "package lexgate\n\ndecision := [true]\n",
+			} {
+				t.Run(name, func(t *testing.T) {
+					eng, err := newEngineOn(t, ev, map[string]string{"p.rego": src}, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+					if err != nil || d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != policy.CodeUndefined {
+						t.Errorf("Decide = %+v, %v; want a refusal with %s", d, err, policy.CodeUndefined)
+					}
+				})
+			}
+			t.Run("allow", func(t *testing.T) {
+				eng, err := newEngineOn(t, ev, map[string]string{"p.rego": allowAll}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+				if err != nil || !d.Allow || d.Obligations.RetentionDays != 1 {
+					t.Errorf("Decide = %+v, %v", d, err)
+				}
+			})
+		})
+	}
+}
+
+// TestWasmPoolIsBounded: decisions at once from many goroutines, during
+// reloads, all decide, and the instances open never exceed GOMAXPROCS.
+func TestWasmPoolIsBounded(t *testing.T) {
+	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorWasm {
+		t.Fatalf("evaluator %q", eng.Evaluator())
+	}
+	limit := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for range 4 * limit {
+		wg.Go(func() {
+			for range 10 {
+				if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+					t.Errorf("Decide = %+v, %v", d, err)
+				}
+				if n := eng.WasmInstances(); n > limit {
+					t.Errorf("%d instances open, more than GOMAXPROCS (%d)", n, limit)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 3 {
+			if err := eng.Reload(t.Context()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// TestWasmReloadKeepsLastGoodPolicy: on "wasm", a set that does not
+// compile, or not to WebAssembly, is rejected and the last good one
+// keeps deciding; a good one replaces it.
+func TestWasmReloadKeepsLastGoodPolicy(t *testing.T) {
+	dir := t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide := func(eng *policy.Engine) bool {
+		t.Helper()
+		d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	write(allowAll)
+	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, Evaluator: policy.EvaluatorWasm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := eng.Version()
+	for _, bad := range []string{"package lexgate\n\ndecision := {\n", "package lexgate\n\nx := 1\n"} {
+		write(bad)
+		if err := eng.Reload(t.Context()); err == nil {
+			t.Errorf("Reload of %q succeeded", bad)
+		}
+		if !decide(eng) || eng.Version() != good || eng.Evaluator() != policy.EvaluatorWasm {
+			t.Error("the last good policy was not kept")
+		}
+	}
+	write("package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"closed\", \"message\": \"closed\"}]}\n")
+	if err := eng.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if decide(eng) || eng.Version() == good {
+		t.Error("the new policy is not in use")
+	}
+}
+
+// TestExplainStaysOnTopdown: a hypothetical decision (lex policy explain)
+// is evaluated by topdown even when decisions are by WebAssembly: a
+// policy whose two evaluations differ shows it. (Here the difference is
+// a native WebAssembly builtin's error, undefined rather than an error.)
+func TestExplainStaysOnTopdown(t *testing.T) {
+	src := "package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"n\", \"message\": \"m\"}]} if to_number(input.action) > 0\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"w\", \"message\": \"m\"}]} if not to_number(input.action)\n"
+	eng, err := newEngineOn(t, policy.EvaluatorWasm, map[string]string{"p.rego": src}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := policy.Input{Action: "send", Time: june, Source: alice}
+	real, _ := eng.Decide(t.Context(), in)
+	hypo, _ := eng.Decide(policy.Hypothetical(t.Context()), in)
+	t.Logf("wasm: %v; hypothetical: %v", real.Codes(), hypo.Codes())
+	if hypo.Codes()[0] != policy.CodeError {
+		t.Errorf("a hypothetical decision = %v, want topdown's %s", hypo.Codes(), policy.CodeError)
+	}
+	if real.Allow {
+		t.Errorf("Decide = %+v", real)
+	}
+}
+
+// BenchmarkWasmInstanceMemory reports the memory of one WebAssembly
+// module instance (its linear memory: the data documents, parsed, and the
+// heap of a decision), with the shipped contracts and in the
+// 1,000-organisation world.
+func BenchmarkWasmInstanceMemory(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		fsys func(testing.TB) fs.FS
+	}{
+		{"shipped", func(testing.TB) fs.FS { return policies.FS }},
+		{"orgs=1000,agreements=10000,matters=10000", bigWorld1000},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			defer heapfloor.Start(heapfloor.Default)()
-			fsys := c.fsys(b)
-			eng, err := policy.New(b.Context(), policy.Config{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
+			eng, err := policy.New(b.Context(), policy.Config{FS: c.fsys(b), Logger: quiet})
 			if err != nil {
 				b.Fatal(err)
 			}
-			w := newWasmPolicy(b, fsys)
-			inputs := make([][]byte, 1000)
-			for i := range inputs {
-				if inputs[i], err = json.Marshal(eng.Enrich(c.input(i))); err != nil {
+			var size uint32
+			heap0 := heapInUse()
+			for b.Loop() {
+				n, closeIt, err := eng.WasmInstanceMemory(b.Context())
+				if err != nil {
 					b.Fatal(err)
 				}
+				size = n
+				b.StopTimer()
+				heap0 = heapInUse()
+				closeIt()
+				heap0 -= heapInUse()
+				b.StartTimer()
 			}
-			lat := make([]time.Duration, 0, b.N)
-			cpu0 := cpuTime(b)
-			w.inBuiltins = 0
-			for i := 0; b.Loop(); i++ {
-				start := time.Now()
-				if _, err := w.decide(b.Context(), inputs[i%len(inputs)]); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-			}
-			cpu := cpuTime(b) - cpu0
-			slices.Sort(lat)
-			b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/op")
-			b.ReportMetric(float64(w.inBuiltins.Microseconds())/float64(len(lat)), "in-builtins-µs/op")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			// The module's memory (its data, parsed, and its heap): each
-			// instance has its own, and an instance decides one at a time.
-			b.ReportMetric(float64(w.mod.Memory().Size())/(1<<20), "module-memory-MiB")
+			b.ReportMetric(float64(size)/(1<<20), "linear-memory-MiB")
+			b.ReportMetric(float64(heap0)/(1<<20), "heap-freed-on-close-MiB")
 		})
+	}
+}
+
+// heapInUse is the Go heap in use after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
+}
+
+// TestWasmTimeoutOnShipped: on the shipped rules (compiled without
+// termination checks), a decision over its deadline is still a refusal
+// with CodeTimeout, and the pool keeps its bound.
+func TestWasmTimeoutOnShipped(t *testing.T) {
+	fsys := bigWorld1000(t)
+	eng, err := policy.New(t.Context(), policy.Config{FS: fsys, Logger: quiet, Timeout: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eng.Evaluator() != policy.EvaluatorWasm {
+		t.Fatalf("evaluator %q", eng.Evaluator())
+	}
+	at := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	for i := range 20 {
+		d, err := eng.Decide(t.Context(), bigInput(at, i))
+		if !errors.Is(err, context.DeadlineExceeded) || d.Allow || d.Codes()[0] != policy.CodeTimeout {
+			t.Fatalf("Decide = %+v, %v; want a refusal with %s", d, err, policy.CodeTimeout)
+		}
+	}
+	if n := eng.WasmInstances(); n > runtime.GOMAXPROCS(0) {
+		t.Errorf("%d instances open", n)
+	}
+}
+
+// TestCloseClosesInstances: Close closes the idle WebAssembly instances;
+// a decision after it still decides, with an instance of its own.
+func TestCloseClosesInstances(t *testing.T) {
+	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := eng.WasmInstances(); n != 1 {
+		t.Fatalf("%d instances open after New, want 1", n)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := eng.WasmInstances(); n != 0 {
+		t.Errorf("%d instances open after Close", n)
+	}
+	if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
+		t.Errorf("Decide after Close = %+v, %v", d, err)
+	}
+	if n := eng.WasmInstances(); n != 0 {
+		t.Errorf("%d instances open after a decision after Close", n)
 	}
 }
