@@ -99,9 +99,11 @@ func explainRemote(e *env, req api.ExplainRequest) (*api.ExplainResponse, error)
 	return c.Explain(e.ctx, req)
 }
 
-// explainLocal decides req with the policy set in dir, as the gateway would.
+// explainLocal decides req with the policy set in dir, as the gateway would,
+// on the interpreter: explanations never need the compiled form, which
+// would only cost its compilation here.
 func explainLocal(ctx context.Context, dir string, req api.ExplainRequest) (*api.ExplainResponse, error) {
-	eng, err := policy.New(ctx, policy.Config{FS: os.DirFS(dir), Logger: slog.New(slog.DiscardHandler)})
+	eng, err := policy.New(ctx, policy.Config{FS: os.DirFS(dir), Logger: slog.New(slog.DiscardHandler), Evaluator: policy.EvaluatorTopdown})
 	if err != nil {
 		return nil, inDir(dir, err)
 	}
