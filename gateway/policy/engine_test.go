@@ -186,44 +186,59 @@ func TestCancelledContextIsDenied(t *testing.T) {
 	}
 }
 
+// TestReloadKeepsLastGoodPolicy: on either evaluator, a set that does not
+// compile (or, on "wasm", not to WebAssembly) is rejected naming the file
+// and the last good one keeps deciding; a good one replaces it.
 func TestReloadKeepsLastGoodPolicy(t *testing.T) {
-	dir := t.TempDir()
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	decide := func(eng *policy.Engine) bool {
-		t.Helper()
-		d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Allow
-	}
-	write(allowAll)
-	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := eng.Version()
-
-	write("package lexgate\n\ndecision := {\n")
-	err = eng.Reload(t.Context())
-	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "p.rego")+":") {
-		t.Errorf("Reload of a broken policy: %v, want an error naming the file", err)
-	}
-	if !decide(eng) || eng.Version() != good {
-		t.Error("the last good policy was not kept")
-	}
-
-	write("package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"closed\", \"message\": \"closed\"}]}\n")
-	if err := eng.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if decide(eng) || eng.Version() == good {
-		t.Error("the new policy is not in use")
+	for _, tc := range []struct {
+		evaluator string
+		bad       []string
+	}{
+		{policy.EvaluatorTopdown, []string{"package lexgate\n\ndecision := {\n"}},
+		{policy.EvaluatorWasm, []string{"package lexgate\n\ndecision := {\n", "package lexgate\n\nx := 1\n"}},
+	} {
+		t.Run("evaluator="+tc.evaluator, func(t *testing.T) {
+			dir := t.TempDir()
+			write := func(src string) {
+				t.Helper()
+				if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			decide := func(eng *policy.Engine) bool {
+				t.Helper()
+				d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d.Allow
+			}
+			write(allowAll)
+			eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, Evaluator: tc.evaluator})
+			if err != nil {
+				t.Fatal(err)
+			}
+			good := eng.Version()
+			for _, bad := range tc.bad {
+				write(bad)
+				err = eng.Reload(t.Context())
+				if err == nil {
+					t.Errorf("Reload of %q succeeded", bad)
+				} else if strings.HasSuffix(bad, "{\n") && !strings.Contains(err.Error(), filepath.Join(dir, "p.rego")+":") {
+					t.Errorf("Reload of a broken policy: %v, want an error naming the file", err)
+				}
+				if !decide(eng) || eng.Version() != good || eng.Evaluator() != tc.evaluator {
+					t.Error("the last good policy was not kept")
+				}
+			}
+			write("package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"closed\", \"message\": \"closed\"}]}\n")
+			if err := eng.Reload(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if decide(eng) || eng.Version() == good {
+				t.Error("the new policy is not in use")
+			}
+		})
 	}
 }
 

@@ -372,49 +372,6 @@ func TestWasmPoolIsBounded(t *testing.T) {
 	wg.Wait()
 }
 
-// TestWasmReloadKeepsLastGoodPolicy: on "wasm", a set that does not
-// compile, or not to WebAssembly, is rejected and the last good one
-// keeps deciding; a good one replaces it.
-func TestWasmReloadKeepsLastGoodPolicy(t *testing.T) {
-	dir := t.TempDir()
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	decide := func(eng *policy.Engine) bool {
-		t.Helper()
-		d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Allow
-	}
-	write(allowAll)
-	eng, err := policy.New(t.Context(), policy.Config{Dir: dir, Logger: quiet, Evaluator: policy.EvaluatorWasm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := eng.Version()
-	for _, bad := range []string{"package lexgate\n\ndecision := {\n", "package lexgate\n\nx := 1\n"} {
-		write(bad)
-		if err := eng.Reload(t.Context()); err == nil {
-			t.Errorf("Reload of %q succeeded", bad)
-		}
-		if !decide(eng) || eng.Version() != good || eng.Evaluator() != policy.EvaluatorWasm {
-			t.Error("the last good policy was not kept")
-		}
-	}
-	write("package lexgate\n\ndecision := {\"allow\": false, \"reasons\": [{\"code\": \"closed\", \"message\": \"closed\"}]}\n")
-	if err := eng.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if decide(eng) || eng.Version() == good {
-		t.Error("the new policy is not in use")
-	}
-}
-
 // TestExplainStaysOnTopdown: a hypothetical decision (lex policy explain)
 // is evaluated by topdown even when decisions are by WebAssembly: a
 // policy whose two evaluations differ shows it. (Here the difference is
