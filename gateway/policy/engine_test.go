@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -242,19 +243,29 @@ func TestReloadKeepsLastGoodPolicy(t *testing.T) {
 	}
 }
 
+// TestConcurrentDecideAndReload: on either evaluator, decisions at once
+// from many goroutines, during reloads, all decide, and the WebAssembly
+// instances open never exceed GOMAXPROCS.
 func TestConcurrentDecideAndReload(t *testing.T) {
+	limit := runtime.GOMAXPROCS(0)
 	for _, ev := range evaluators {
 		t.Run("evaluator="+ev, func(t *testing.T) {
-			eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Timeout: 10 * time.Second, Logger: quiet, Evaluator: ev})
+			eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Timeout: time.Minute, Logger: quiet, Evaluator: ev})
 			if err != nil {
 				t.Fatal(err)
 			}
+			if eng.Evaluator() != ev {
+				t.Fatalf("evaluator %q, want %q", eng.Evaluator(), ev)
+			}
 			var wg sync.WaitGroup
-			for range 8 {
+			for range max(8, 4*limit) {
 				wg.Go(func() {
 					for range 20 {
 						if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
 							t.Errorf("Decide = %+v, %v", d, err)
+						}
+						if n := eng.WasmInstances(); n > limit {
+							t.Errorf("%d instances open, more than GOMAXPROCS (%d)", n, limit)
 						}
 					}
 				})

@@ -16,7 +16,6 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -336,40 +335,6 @@ decision := {"allow": true, "reasons": []} if {
 			})
 		})
 	}
-}
-
-// TestWasmPoolIsBounded: decisions at once from many goroutines, during
-// reloads, all decide, and the instances open never exceed GOMAXPROCS.
-func TestWasmPoolIsBounded(t *testing.T) {
-	eng, err := policy.New(t.Context(), policy.Config{FS: policies.FS, Logger: quiet, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if eng.Evaluator() != policy.EvaluatorWasm {
-		t.Fatalf("evaluator %q", eng.Evaluator())
-	}
-	limit := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for range 4 * limit {
-		wg.Go(func() {
-			for range 10 {
-				if d, err := eng.Decide(t.Context(), send(june, nil, manila)); err != nil || !d.Allow {
-					t.Errorf("Decide = %+v, %v", d, err)
-				}
-				if n := eng.WasmInstances(); n > limit {
-					t.Errorf("%d instances open, more than GOMAXPROCS (%d)", n, limit)
-				}
-			}
-		})
-	}
-	wg.Go(func() {
-		for range 3 {
-			if err := eng.Reload(t.Context()); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	wg.Wait()
 }
 
 // TestExplainStaysOnTopdown: a hypothetical decision (lex policy explain)
