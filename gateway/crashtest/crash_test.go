@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lexgate/lexgate/certs"
 	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
@@ -75,11 +74,7 @@ func crashPoints(t *testing.T, w *world) {
 		t.Fatalf("upload: %v", err)
 	}
 	g.kill() // at rest, right after an acknowledged upload
-	cert, key := w.svidFiles(alice)
-	svid, err := certs.LoadSVID(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svid := w.aliceSVID(t)
 	all := []*upload{before}
 
 	for _, tc := range crashCases {

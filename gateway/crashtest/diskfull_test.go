@@ -3,6 +3,7 @@ package crashtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lexgate/lexgate/certs"
+	"github.com/lexgate/lexgate/cli"
 	"github.com/lexgate/lexgate/gateway"
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/internal/enginetest"
@@ -71,6 +72,17 @@ func fill(t *testing.T, dir string, keep int64) string {
 	return path
 }
 
+// auditRefused checks that err is the gateway's refusal of an action its
+// audit log could not record (503, nothing acknowledged) and returns it.
+func auditRefused(t *testing.T, what string, err error) *api.Error {
+	t.Helper()
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "nothing was acknowledged") {
+		t.Fatalf("%s: %v, want %s, nothing acknowledged", what, err, api.CodeUnavailable)
+	}
+	return ae
+}
+
 // storageFull checks that err is the gateway's "storage full" refusal.
 func storageFull(t *testing.T, what string, err error) {
 	t.Helper()
@@ -102,13 +114,9 @@ func TestDiskFull(t *testing.T) {
 	}
 
 	// The store's disk is full: a new transfer is refused, nothing recorded.
-	cert, keyFile := w.svidFiles(alice)
-	svid, err := certs.LoadSVID(cert, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svid := w.aliceSVID(t)
 	filler := fill(t, data, 0)
-	_, err = createAs(a, svid, ciphertext(t, 1<<20, key.Recipient()), false)
+	_, err := createAs(a, svid, ciphertext(t, 1<<20, key.Recipient()), false)
 	storageFull(t, "create", err)
 	os.Remove(filler)
 
@@ -219,11 +227,7 @@ func TestDiskFullAuditMariaDB(t *testing.T) {
 	// The database's disk fills: it goes on while its files have room (InnoDB
 	// writes into pages it holds), so transfers are sent until one of its
 	// files must grow, which the full disk refuses.
-	cert, keyFile := w.svidFiles(alice)
-	svid, err := certs.LoadSVID(cert, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svid := w.aliceSVID(t)
 	sent := []*upload{before}
 	filler := fill(t, disk, 0)
 	var u *upload
@@ -244,10 +248,7 @@ func TestDiskFullAuditMariaDB(t *testing.T) {
 			sent = append(sent, u)
 			continue
 		}
-		var ae *api.Error
-		if !errors.As(err, &ae) || ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "nothing was acknowledged") {
-			t.Fatalf("transfer %d on a full audit database: %v, want %s, nothing acknowledged", i, err, api.CodeUnavailable)
-		}
+		ae := auditRefused(t, fmt.Sprintf("transfer %d on a full audit database", i), err)
 		t.Logf("transfer %d on a full audit database: %s: %s", i, ae.Code, ae.Message)
 		break
 	}
@@ -267,24 +268,9 @@ func TestDiskFullAuditMariaDB(t *testing.T) {
 	// entries again, the upload is acknowledged and delivered.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for u != nil {
-		var err error
-		if u.id == "" { // its creation was refused: create it again
-			err = u.create(a)
-		}
-		if err == nil && u.id != "" {
-			var off int64
-			if off, err = a.UploadOffset(ctx, u.id); err == nil {
-				if err = u.push(ctx, a, off); err == nil {
-					sent = append(sent, u)
-					break
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the refused transfer after space returned: %v", err)
-		}
-		time.Sleep(time.Second)
+	if u != nil {
+		u.retryUntilDone(ctx, t, a, "the refused transfer after space returned")
+		sent = append(sent, u)
 	}
 
 	// The database stalls (its process stopped, as a server waiting for
@@ -306,31 +292,41 @@ func TestDiskFullAuditMariaDB(t *testing.T) {
 		stalled, err = createAs(a, svid, ciphertext(t, 1<<10, key.Recipient()), false)
 		return err
 	})
-	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Code != api.CodeUnavailable || !strings.Contains(ae.Message, "nothing was acknowledged") {
-		t.Fatalf("a transfer while the audit database stalls: %v, want %s, nothing acknowledged", err, api.CodeUnavailable)
-	}
+	ae := auditRefused(t, "a transfer while the audit database stalls", err)
 	t.Logf("a transfer while the audit database stalls: refused after %v: %s", time.Since(start).Round(time.Millisecond), ae.Message)
 	if err := my.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	paused = false
-	for {
-		err := stalled.create(a)
-		if err == nil {
-			err = stalled.push(ctx, a, 0)
-		}
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the stalled transfer once the database went on: %v", err)
-		}
-		time.Sleep(time.Second)
-	}
+	stalled.retryUntilDone(ctx, t, a, "the stalled transfer once the database went on")
 	sent = append(sent, stalled)
 	checkInbox(t, tm, sent, func(*upload) bool { return false })
 	ackAll(t, tm, sent)
+}
+
+// retryUntilDone sends u to its end, creating it first if its creation was
+// refused, and tries again every second while the gateway refuses, until
+// ctx ends (what says which transfer, if it fails).
+func (u *upload) retryUntilDone(ctx context.Context, t *testing.T, c *cli.Client, what string) {
+	t.Helper()
+	for {
+		var err error
+		if u.id == "" { // its creation was refused: create it again
+			err = u.create(c)
+		}
+		if err == nil {
+			var off int64
+			if off, err = c.UploadOffset(ctx, u.id); err == nil {
+				if err = u.push(ctx, c, off); err == nil {
+					return
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // bounded runs fn and returns its error, failing t if fn has not returned

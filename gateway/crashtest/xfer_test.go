@@ -83,16 +83,22 @@ func (u *upload) String() string {
 // (hash pending, sealed at the end) or not.
 func (w *world) create(t testing.TB, c *cli.Client, ct []byte, streamed bool) *upload {
 	t.Helper()
+	u, err := createAs(c, w.aliceSVID(t), ct, streamed)
+	if err != nil {
+		t.Fatalf("create transfer: %v", err)
+	}
+	return u
+}
+
+// aliceSVID is alice's dev SVID, which signs the manifests of the uploads.
+func (w *world) aliceSVID(t testing.TB) *x509svid.SVID {
+	t.Helper()
 	cert, key := w.svidFiles(alice)
 	svid, err := certs.LoadSVID(cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := createAs(c, svid, ct, streamed)
-	if err != nil {
-		t.Fatalf("create transfer: %v", err)
-	}
-	return u
+	return svid
 }
 
 // createAs creates a transfer of ct as svid. A streamed one is created with its
