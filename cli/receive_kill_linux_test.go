@@ -2,11 +2,9 @@ package cli_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,14 +60,7 @@ func TestGatewayReceiveResumeAfterKill(t *testing.T) {
 	proxy.heal()
 	before := proxy.sent.Load()
 	code, _, errOut := lex(t, config, "-v", "receive", id, "-o", dest)
-	if want := fmt.Sprintf("from byte %d of %d", off, size); code != 0 || !strings.Contains(errOut, want) {
-		t.Fatalf("receive after the kill: exit %d, want stderr with %q:\n%s", code, want, errOut)
-	}
-	served := proxy.sent.Load() - before
-	if most := size - off + 256<<10; served > most {
-		t.Errorf("the resumed receive got %d bytes from the gateway, want at most %d (the %d after the checkpoint and overhead)", served, most, size-off)
-	}
-	t.Logf("killed after the checkpoint at byte %d of %d; the next receive got %d bytes from the gateway", off, size, served)
+	checkResumed(t, "receive after the kill", code, errOut, off, size, proxy.sent.Load()-before)
 	checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
 	if ents, _ := os.ReadDir(dest); len(ents) != 1 {
 		t.Errorf("the destination holds %v, want HL-2026-0042 alone", ents)

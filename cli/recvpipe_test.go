@@ -258,13 +258,7 @@ func TestGatewayReceiveResumeAfterCancel(t *testing.T) {
 					t.Fatalf("receive from a damaged checkpoint: exit %d, want a start from byte 0:\n%s", code, errOut)
 				}
 			default:
-				if want := fmt.Sprintf("from byte %d of %d", off, size); code != 0 || !strings.Contains(errOut, want) {
-					t.Fatalf("resumed receive: exit %d, want stderr with %q:\n%s", code, want, errOut)
-				}
-				if most := size - off + 256<<10; served > most {
-					t.Errorf("the resumed receive got %d bytes from the gateway, want at most %d (the %d bytes after the checkpoint and overhead)", served, most, size-off)
-				}
-				t.Logf("resumed from byte %d of %d: %d bytes from the gateway", off, size, served)
+				checkResumed(t, "resumed receive", code, errOut, off, size, served)
 			}
 			checkTree(t, filepath.Join(dest, "HL-2026-0042"), sums)
 			if ents, _ := os.ReadDir(dest); len(ents) != 1 {
@@ -291,4 +285,19 @@ func spoolSize(t *testing.T, env *gatewaytest.Env, id string) int64 {
 	}
 	t.Fatalf("no spool file for %s in %v", id, env.SpoolFiles())
 	return 0
+}
+
+// checkResumed checks a receive (what) that should have resumed from the
+// checkpoint at byte off of size: it succeeded, said so on stderr, and got
+// from the gateway (served bytes) no more than what follows the checkpoint
+// and 256 KiB of overhead.
+func checkResumed(t *testing.T, what string, code int, errOut string, off, size, served int64) {
+	t.Helper()
+	if want := fmt.Sprintf("from byte %d of %d", off, size); code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("%s: exit %d, want stderr with %q:\n%s", what, code, want, errOut)
+	}
+	if most := size - off + 256<<10; served > most {
+		t.Errorf("%s got %d bytes from the gateway, want at most %d (the %d bytes after the checkpoint and overhead)", what, served, most, size-off)
+	}
+	t.Logf("%s: from byte %d of %d, %d bytes from the gateway", what, off, size, served)
 }
