@@ -37,7 +37,7 @@ func mapFS(files map[string]string) fstest.MapFS {
 
 func newEngine(t *testing.T, files map[string]string, timeout time.Duration) (*policy.Engine, error) {
 	t.Helper()
-	return policy.New(t.Context(), policy.Config{FS: mapFS(files), Timeout: timeout, Logger: quiet})
+	return newEngineOn(t, "", files, timeout)
 }
 
 func TestNewRefusesBrokenPolicies(t *testing.T) {
@@ -95,28 +95,55 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestUndefinedOrMalformedIsDenied(t *testing.T) {
-	tests := map[string]string{
-		"undefined":        "package lexgate\n\ndecision := x if x := input.nothing\n",
-		"no package":       "package other\n\nallow := true\n",
-		"allow not bool":   "package lexgate\n\ndecision := {\"allow\": \"yes\"}\n",
-		"allow missing":    "package lexgate\n\ndecision := {\"reasons\": []}\n",
-		"reason no code":   "package lexgate\n\ndecision := {\"allow\": true, \"reasons\": [{\"message\": \"hi\"}]}\n",
-		"bad expires":      "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"expires_at\": \"tomorrow\"}}\n",
-		"negative":         "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"max_downloads\": -1}}\n",
-		"decision is list": "package lexgate\n\ndecision := [true]\n",
+	tests := map[string]struct {
+		src string
+		// topdownOnly: a set that WebAssembly refuses to compile at all
+		// (no data.lexgate.decision to be its entrypoint).
+		topdownOnly bool
+	}{
+		"undefined":        {src: "package lexgate\n\ndecision := x if x := input.nothing\n"},
+		"no package":       {src: "package other\n\nallow := true\n", topdownOnly: true},
+		"allow not bool":   {src: "package lexgate\n\ndecision := {\"allow\": \"yes\"}\n"},
+		"allow missing":    {src: "package lexgate\n\ndecision := {\"reasons\": []}\n"},
+		"reason no code":   {src: "package lexgate\n\ndecision := {\"allow\": true, \"reasons\": [{\"message\": \"hi\"}]}\n"},
+		"bad expires":      {src: "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"expires_at\": \"tomorrow\"}}\n"},
+		"negative":         {src: "package lexgate\n\ndecision := {\"allow\": true, \"obligations\": {\"max_downloads\": -1}}\n"},
+		"decision is list": {src: "package lexgate\n\ndecision := [true]\n"},
 	}
-	for name, src := range tests {
-		t.Run(name, func(t *testing.T) {
-			eng, err := newEngine(t, map[string]string{"p.rego": src}, 0)
+	for _, ev := range evaluators {
+		for name, tc := range tests {
+			if tc.topdownOnly && ev != policy.EvaluatorTopdown {
+				continue
+			}
+			t.Run("evaluator="+ev+"/"+name, func(t *testing.T) {
+				eng, err := newEngineOn(t, ev, map[string]string{"p.rego": tc.src}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != policy.CodeUndefined {
+					t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeUndefined)
+				}
+			})
+		}
+	}
+}
+
+// TestDecidesWhatThePolicySays: on either evaluator, an allowing policy
+// allows, with its obligations.
+func TestDecidesWhatThePolicySays(t *testing.T) {
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			eng, err := newEngineOn(t, ev, map[string]string{"p.rego": allowAll}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Allow || len(d.Reasons) != 1 || d.Reasons[0].Code != policy.CodeUndefined {
-				t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeUndefined)
+			if err != nil || !d.Allow || d.Obligations.RetentionDays != 1 {
+				t.Errorf("Decide = %+v, %v", d, err)
 			}
 		})
 	}
@@ -149,6 +176,9 @@ func TestEvaluationErrorIsDenied(t *testing.T) {
 	}
 }
 
+// TestTimeoutIsDenied: on either evaluator, a decision over its deadline
+// is a refusal with CodeTimeout, twice (on WebAssembly the instance
+// stopped is discarded: the next decision gets another).
 func TestTimeoutIsDenied(t *testing.T) {
 	// Allows, after about 10^8 steps.
 	src := `package lexgate
@@ -157,33 +187,43 @@ decision := {"allow": true, "reasons": []} if {
 	count([1 | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000); i == j + input.risk_score]) >= 0
 }
 `
-	eng, err := newEngine(t, map[string]string{"slow.rego": src}, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
-	if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err = %v, want ErrEvaluation and DeadlineExceeded", err)
-	}
-	if d.Allow || d.Codes()[0] != policy.CodeTimeout {
-		t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeTimeout)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Decide took %v after a 20ms timeout", took)
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			eng, err := newEngineOn(t, ev, map[string]string{"slow.rego": src}, 20*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				start := time.Now()
+				d, err := eng.Decide(t.Context(), policy.Input{Action: "send", Time: june, Source: alice})
+				if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want ErrEvaluation and DeadlineExceeded", err)
+				}
+				if d.Allow || d.Codes()[0] != policy.CodeTimeout {
+					t.Errorf("Decide = %+v, want a refusal with %s", d, policy.CodeTimeout)
+				}
+				if took := time.Since(start); took > 5*time.Second {
+					t.Errorf("Decide took %v after a 20ms timeout", took)
+				}
+			}
+		})
 	}
 }
 
 func TestCancelledContextIsDenied(t *testing.T) {
-	eng, err := newEngine(t, map[string]string{"p.rego": allowAll}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	d, err := eng.Decide(ctx, policy.Input{Action: "send", Time: june, Source: alice})
-	if !errors.Is(err, policy.ErrEvaluation) || d.Allow {
-		t.Errorf("Decide = %+v, %v; want a refusal and ErrEvaluation", d, err)
+	for _, ev := range evaluators {
+		t.Run("evaluator="+ev, func(t *testing.T) {
+			eng, err := newEngineOn(t, ev, map[string]string{"p.rego": allowAll}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			d, err := eng.Decide(ctx, policy.Input{Action: "send", Time: june, Source: alice})
+			if !errors.Is(err, policy.ErrEvaluation) || d.Allow {
+				t.Errorf("Decide = %+v, %v; want a refusal and ErrEvaluation", d, err)
+			}
+		})
 	}
 }
 
