@@ -205,7 +205,7 @@ func restage(ck *checkpoint) (*resumeState, error) {
 	defer root.Close()
 	known := map[string]bool{}
 	for _, bf := range ck.Files {
-		n, sum, err := rootFileSHA256(root, bf.Path, -1)
+		n, sum, err := rootFileSHA256(root, bf.Path)
 		if err != nil || n != bf.Size || sum != bf.SHA256 {
 			return nil, fmt.Errorf("staged file %s changed since the checkpoint (%v)", bf.Path, err)
 		}
@@ -269,20 +269,15 @@ func removeUnknown(root *os.Root, dir string, known map[string]bool) error {
 	return nil
 }
 
-// rootFileSHA256 hashes the first limit bytes of file name in root (all of
-// it for a negative limit).
-func rootFileSHA256(root *os.Root, name string, limit int64) (int64, string, error) {
+// rootFileSHA256 hashes file name in root, as fileSHA256 does a path.
+func rootFileSHA256(root *os.Root, name string) (int64, string, error) {
 	f, err := root.Open(name)
 	if err != nil {
 		return 0, "", err
 	}
 	defer f.Close()
-	var r io.Reader = f
-	if limit >= 0 {
-		r = io.LimitReader(f, limit)
-	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, r, make([]byte, copyBufSize))
+	n, err := io.CopyBuffer(h, f, make([]byte, copyBufSize))
 	return n, fmt.Sprintf("%x", h.Sum(nil)), err
 }
 
