@@ -326,6 +326,17 @@ func (c *Client) Ack(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodPost, transferPath(id, "/ack"), nil, nil)
 }
 
+// ReportMismatch tells the gateway that the ciphertext of transfer id lex
+// downloaded (size bytes with SHA-256 sum) does not match the signed
+// manifest. The gateway checks its stored copy: a damaged one is quarantined
+// and the reply is an *api.Error with api.CodeHashMismatch; an intact one is
+// the verdict returned.
+func (c *Client) ReportMismatch(ctx context.Context, id string, size int64, sum string) (api.IntegrityVerdict, error) {
+	var v api.IntegrityVerdict
+	err := c.call(ctx, http.MethodPost, transferPath(id, api.PathIntegrityReport), api.IntegrityReport{Size: size, SHA256: sum}, &v)
+	return v, err
+}
+
 // UploadOffset asks how many bytes of a transfer's ciphertext the gateway holds.
 func (c *Client) UploadOffset(ctx context.Context, id string) (int64, error) {
 	req, err := c.newRequest(ctx, http.MethodHead, transferPath(id, "/content"), nil)
@@ -375,6 +386,9 @@ func (c *Client) Download(ctx context.Context, id string, off int64) (body io.Re
 	if err != nil {
 		return nil, false, err
 	}
+	// lex checks the whole ciphertext against the signed manifest before it
+	// keeps a byte, and reports a mismatch (recvpipe.go).
+	req.Header.Set(api.HeaderIntegrity, api.IntegrityRecipient)
 	if off > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
 	}

@@ -67,6 +67,7 @@ func (c *Client) DownloadRange(ctx context.Context, id string, off, end int64) (
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set(api.HeaderIntegrity, api.IntegrityRecipient) // see Download
 	want := "bytes " + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(end-1, 10) + "/"
 	req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(end-1, 10))
 	resp, err := c.doWith(c.bulk, req)

@@ -91,13 +91,33 @@ func (r *receiver) receiveInto(ctx context.Context, id string, m api.Manifest, d
 		return nil, err
 	}
 	if n != m.CiphertextSize || sum != m.CiphertextSHA256 {
-		return nil, errMismatch
+		return nil, r.mismatch(ctx, id, n, sum)
 	}
 	if ex.err != nil {
 		return nil, ex.err
 	}
 	return deliver(dest, staging, ex.ex)
 }
+
+// mismatch reports a downloaded ciphertext of n bytes with SHA-256 sum that
+// does not match the signed manifest to the gateway, which served it unhashed
+// on lex's word that lex checks (api.HeaderIntegrity) and now checks its
+// stored copy, and returns the error that says what it found.
+func (r *receiver) mismatch(ctx context.Context, id string, n int64, sum string) error {
+	v, err := r.c.ReportMismatch(ctx, id, n, sum)
+	var ae *api.Error
+	switch {
+	case err == nil:
+		return fmt.Errorf("%w (the gateway's stored copy is intact: %s)", errMismatch, v.Message)
+	case errors.As(err, &ae) && ae.Code == api.CodeHashMismatch:
+		return fmt.Errorf("%w; the gateway checked its stored copy and found it damaged: %s; ask the sender to send it again", errDamaged, ae.Message)
+	default:
+		return fmt.Errorf("%w (telling the gateway failed: %v)", errMismatch, err)
+	}
+}
+
+// errDamaged is a mismatch the gateway confirmed on its stored copy.
+var errDamaged = errors.New("the downloaded ciphertext does not match the signed manifest (size or SHA-256); it was discarded and nothing was delivered")
 
 // resumable returns the checkpoint at path and the state it resumes, or nil
 // when there is none or it cannot be trusted. Starting over, it removes the

@@ -197,3 +197,118 @@ func assertEmpty(t *testing.T, dir string) {
 		t.Errorf("%s holds %d entries after a refused receive", dir, len(ents))
 	}
 }
+
+// flipSpool flips one bit in the middle of transfer id's stored ciphertext.
+func flipSpool(t *testing.T, env *gatewaytest.Env, id string) {
+	t.Helper()
+	spool := filepath.Join(env.Config.Store.Dir, "spool", id+".age")
+	b, err := os.ReadFile(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(spool, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// auditCounts counts transfer id's quarantine and delivery entries.
+func auditCounts(env *gatewaytest.Env, id string) (quarantines, deliveries int) {
+	for _, ev := range env.AuditEvents() {
+		switch {
+		case ev.Transfer != id:
+		case ev.Kind == audit.KindQuarantined:
+			quarantines++
+		case ev.Kind == audit.KindDelivery:
+			deliveries++
+		}
+	}
+	return quarantines, deliveries
+}
+
+// TestIntegrityBitFlipReportedByLex: lex receive tells the gateway it checks
+// the ciphertext itself (api.HeaderIntegrity), so the gateway serves it
+// unhashed; lex finds the flipped bit against the signed manifest, writes
+// nothing, and reports it; the gateway checks its stored copy, quarantines the
+// transfer and audits the quarantine once, and lex says the stored copy is
+// damaged. A second receive is refused.
+func TestIntegrityBitFlipReportedByLex(t *testing.T) {
+	env, alice, team := lexSetup(t)
+	defer memoryNow(t, env).back(t)
+	id := lexSend(t, alice)
+	flipSpool(t, env, id)
+
+	dest := filepath.Join(t.TempDir(), "in")
+	code, _, errOut := lexRun(t, team, "receive", id, "-o", dest)
+	if code != cli.ExitError || !strings.Contains(errOut, "does not match the signed manifest") || !strings.Contains(errOut, "damaged") || !strings.Contains(errOut, "quarantined") {
+		t.Fatalf("lex receive of a flipped ciphertext: exit %d, stderr %q; want the mismatch, confirmed damaged and quarantined by the gateway", code, errOut)
+	}
+	assertEmpty(t, dest)
+	if s := env.StoreStats(); s.Quarantined != 1 || s.Ready != 0 {
+		t.Errorf("store after the report: %+v, want the transfer quarantined", s)
+	}
+	if q, _ := auditCounts(env, id); q != 1 {
+		t.Errorf("audit: %d quarantine entries for %s, want 1", q, id)
+	}
+	code, _, errOut = lexRun(t, team, "receive", id, "-o", dest)
+	if code != cli.ExitError || !containsAny(errOut, "quarantined", "not ready", "not found") {
+		t.Errorf("second lex receive: exit %d, stderr %q", code, errOut)
+	}
+	assertEmpty(t, dest)
+}
+
+// TestIntegrityReportChecked: a report is not evidence. A recipient reporting
+// a mismatch of an intact transfer gets "intact" and quarantines nothing; a
+// stranger's report is a 404 like any of its requests about the transfer; an
+// unknown value of api.HeaderIntegrity is refused. A download that says the
+// recipient checks is served whole even when damaged (nothing is held back:
+// lex keeps nothing unless it matches), and the report that follows
+// quarantines it.
+func TestIntegrityReportChecked(t *testing.T) {
+	env, alice, _ := lexSetup(t)
+	id := lexSend(t, alice)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
+	stranger := env.NewClient(gatewaytest.DMS, false).In(t)
+	report := api.PathTransfer + id + api.PathIntegrityReport
+	content := api.PathTransfer + id + "/content"
+	bogus := api.IntegrityReport{Size: 1, SHA256: strings.Repeat("0", 64)}
+
+	st, body := team.JSON(http.MethodPost, report, bogus)
+	var v api.IntegrityVerdict
+	if st != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Stored != "intact" {
+		t.Fatalf("report of an intact transfer: %d %s, want 200 intact", st, body)
+	}
+	if st, body := stranger.JSON(http.MethodPost, report, bogus); st != http.StatusNotFound {
+		t.Errorf("a stranger's report: %d %s, want 404", st, body)
+	}
+	if s := env.StoreStats(); s.Quarantined != 0 {
+		t.Fatalf("false reports quarantined a transfer: %+v", s)
+	}
+	if st, body, _ := team.Do(http.MethodGet, content, nil, map[string]string{api.HeaderIntegrity: "whoever"}); st != http.StatusBadRequest || !strings.Contains(string(body), api.HeaderIntegrity) {
+		t.Errorf("download with an unknown checker: %d %s, want 400 naming the header", st, body)
+	}
+
+	st, intact, _ := team.Do(http.MethodGet, content, nil, map[string]string{api.HeaderIntegrity: api.IntegrityRecipient})
+	if st != http.StatusOK {
+		t.Fatalf("download: %d", st)
+	}
+	flipSpool(t, env, id)
+	st, got, _ := team.Do(http.MethodGet, content, nil, map[string]string{api.HeaderIntegrity: api.IntegrityRecipient})
+	if st != http.StatusOK || len(got) != len(intact) || bytes.Equal(got, intact) {
+		t.Fatalf("recipient-checked download of a damaged file: %d, %d of %d bytes (equal: %v); want all of it, damaged", st, len(got), len(intact), bytes.Equal(got, intact))
+	}
+	sum := sha256.Sum256(got)
+	st, body = team.JSON(http.MethodPost, report, api.IntegrityReport{Size: int64(len(got)), SHA256: hex.EncodeToString(sum[:])})
+	if st != http.StatusUnprocessableEntity || !strings.Contains(string(body), api.CodeHashMismatch) || !strings.Contains(string(body), "quarantined") {
+		t.Fatalf("report of a damaged transfer: %d %s, want 422 hash_mismatch, quarantined", st, body)
+	}
+	if s := env.StoreStats(); s.Quarantined != 1 {
+		t.Errorf("store after the report: %+v, want the transfer quarantined", s)
+	}
+	if q, _ := auditCounts(env, id); q != 1 {
+		t.Errorf("audit: %d quarantine entries, want 1", q)
+	}
+	if st, body := team.JSON(http.MethodPost, report, bogus); st != http.StatusUnprocessableEntity {
+		t.Errorf("report after the quarantine: %d %s, want 422", st, body)
+	}
+}

@@ -72,6 +72,7 @@ func New(svc *transfer.Service, log *slog.Logger, obs Observer) *Handler {
 	h.route("POST "+api.PathTransfer+"{id}/seal", h.seal)
 	h.route("DELETE "+api.PathTransfer+"{id}", h.cancel)
 	h.route("POST "+api.PathTransfer+"{id}/ack", h.ack)
+	h.route("POST "+api.PathTransfer+"{id}"+api.PathIntegrityReport, h.integrityReport)
 	h.route("POST "+api.PathPolicyExplain, h.explain)
 	h.route("GET "+api.PathTransfer+"{id}/receipt", h.receipt)
 	h.governanceRoutes()

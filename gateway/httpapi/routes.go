@@ -8,6 +8,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/transfer"
 )
 
 func (h *Handler) registerKeys(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
@@ -147,7 +148,15 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, caller spiffeid
 }
 
 func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
-	f, t, err := h.svc.OpenFrom(r.Context(), caller, r.PathValue("id"), deliveryStart(r))
+	check := transfer.CheckByGateway
+	switch v := r.Header.Get(api.HeaderIntegrity); v {
+	case "":
+	case api.IntegrityRecipient:
+		check = transfer.CheckByRecipient
+	default:
+		return badRequest("header " + api.HeaderIntegrity + ": " + strconv.Quote(v) + " is not a checker; send " + api.IntegrityRecipient + " or leave it out")
+	}
+	f, t, err := h.svc.OpenChecked(r.Context(), caller, r.PathValue("id"), deliveryStart(r), check)
 	if err != nil {
 		return err
 	}
@@ -155,6 +164,21 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request, caller spiffe
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+t.CiphertextSHA256+`"`)
 	h.obs.BytesOut(serveRange(w, r, t.CiphertextSize, t.Completed, f))
+	return nil
+}
+
+// integrityReport takes a recipient's report of a ciphertext that did not
+// match its signed manifest (api.PathIntegrityReport).
+func (h *Handler) integrityReport(w http.ResponseWriter, r *http.Request, caller spiffeid.ID) error {
+	var rep api.IntegrityReport
+	if err := readJSON(r, &rep); err != nil {
+		return err
+	}
+	if err := h.svc.ReportMismatch(r.Context(), caller, r.PathValue("id"), rep); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.IntegrityVerdict{Stored: "intact",
+		Message: "the gateway's stored copy matches the signed manifest: the bytes changed after they left the gateway; download again"})
 	return nil
 }
 

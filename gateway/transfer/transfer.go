@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -116,6 +117,9 @@ type Service struct {
 	risk        *risk.Tracker
 	onRiskAlert func()
 	refresh     func(context.Context) error // nil: revoked is always current
+	// intact holds when a report's transfer was last found intact
+	// (report.go), by transfer ID, size and SHA-256 reported.
+	intact sync.Map
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
@@ -448,6 +452,13 @@ func (s *Service) Open(ctx context.Context, caller spiffeid.ID, id string) (*Del
 // resumed ranges of one download cost one extra read of the file, not one each;
 // the recipient verifies the whole file against the signed manifest anyway.
 func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, from int64) (*Delivery, *api.Transfer, error) {
+	return s.OpenChecked(ctx, caller, id, from, CheckByGateway)
+}
+
+// OpenChecked is OpenFrom with the check of the delivery named: CheckByGateway
+// (what OpenFrom does) or CheckByRecipient, for a recipient that hashes the
+// whole ciphertext itself and reports a mismatch (ReportMismatch).
+func (s *Service) OpenChecked(ctx context.Context, caller spiffeid.ID, id string, from int64, check Check) (*Delivery, *api.Transfer, error) {
 	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
 		return nil, nil, err
 	}
@@ -489,7 +500,7 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	if err != nil {
 		return nil, nil, fmt.Errorf("transfer: open %s: %w", id, err)
 	}
-	dv, err := s.deliver(ctx, caller.String(), t, f, from)
+	dv, err := s.deliver(ctx, caller.String(), t, f, from, check)
 	if err != nil {
 		f.Close()
 		return nil, nil, err

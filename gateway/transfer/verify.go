@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 // transfer is quarantined for good, the quarantine is audited, and the error
 // wraps ErrHashMismatch. Parallel and resumed ranges from elsewhere do not pay
 // again; recipients verify the hash and the signature of the whole file
-// themselves (lex receive).
+// themselves (lex receive). A recipient that says so (CheckByRecipient) is
+// served without the check and reports a mismatch, which the gateway answers
+// by checking its stored copy (report.go).
 //
 // A transfer up to inlineVerifyMax bytes is checked before the first byte is
 // sent, so a corrupted one is refused outright (422, nothing sent). A larger one
@@ -170,10 +173,26 @@ func (d *Delivery) Close() error {
 	return d.closeErr
 }
 
+// Check names who checks a delivery from byte 0 against the signed manifest.
+type Check int
+
+const (
+	// CheckByGateway: the gateway hashes what it serves (see Delivery). For
+	// every client that does not say it checks (SFTP gets, curl).
+	CheckByGateway Check = iota
+	// CheckByRecipient: the recipient hashes the whole ciphertext itself,
+	// keeps nothing unless it matches, and reports a mismatch
+	// (ReportMismatch), which the gateway answers by checking its stored copy.
+	// The delivery is served through the same window, unhashed and with
+	// nothing held back, sparing the gateway a SHA-256 of every byte it
+	// serves to lex.
+	CheckByRecipient
+)
+
 // deliver wraps f, the stored ciphertext of t, for a delivery starting at from:
 // checked now (small files), checked while served (large ones), or not at all
-// (a range that does not start at 0).
-func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f store.Blob, from int64) (*Delivery, error) {
+// (a range that does not start at 0, or check is CheckByRecipient).
+func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer, f store.Blob, from int64, check Check) (*Delivery, error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	d := &Delivery{id: t.ID, f: f, size: t.CiphertextSize, tail: t.CiphertextSize, done: make(chan struct{}), stop: stop}
 	d.guard.ctx, d.guard.check = bg, s.stillDeliverable(t.ID)
@@ -181,6 +200,13 @@ func (s *Service) deliver(ctx context.Context, caller string, t *store.Transfer,
 	switch {
 	case from != 0:
 		close(d.done)
+	case check == CheckByRecipient:
+		d.tail = math.MaxInt64 // nothing held back: no verdict to wait for
+		d.win = newWindow(t.CiphertextSize)
+		go func() {
+			defer close(d.done)
+			d.err = d.win.pass(bg, f)
+		}()
 	case t.CiphertextSize <= inlineVerifyMax:
 		d.err = s.verifyStored(ctx, caller, t, f)
 		close(d.done)

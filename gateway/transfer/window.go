@@ -234,8 +234,29 @@ func (s *Service) checkServed(ctx context.Context, caller string, t *store.Trans
 // check reads f into the window with its fetchers and hashes the pieces in
 // order; it returns how many bytes f held and their SHA-256. It ends early, with
 // ctx's error, when ctx ends. Either way the window is stopped when it returns,
-// its fetchers gone.
+// its fetchers gone (see run).
 func (w *window) check(ctx context.Context, f store.Blob) (int64, []byte, error) {
+	h := sha256.New()
+	n, err := w.run(ctx, f, h)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, h.Sum(nil), nil
+}
+
+// pass reads f into the window for a delivery its recipient checks
+// (CheckByRecipient): as check, without the hash and without a verdict. A
+// read error ends the window (the recipient's reads then read the file and
+// meet the error themselves); it is returned for the log.
+func (w *window) pass(ctx context.Context, f store.Blob) error {
+	_, err := w.run(ctx, f, nil)
+	return err
+}
+
+// run reads f into the window with its fetchers and hands the pieces, in
+// order, to h (if not nil) before their slots may be reused; it returns how
+// many bytes f held. It ends early, with ctx's error, when ctx ends.
+func (w *window) run(ctx context.Context, f store.Blob, h io.Writer) (int64, error) {
 	r := store.NewBlobReader(f)
 	var wg sync.WaitGroup
 	defer func() {
@@ -256,21 +277,22 @@ func (w *window) check(ctx context.Context, f store.Blob) (int64, []byte, error)
 			}
 		})
 	}
-	h := sha256.New()
 	var n int64
 	for pc := int64(0); ; pc++ {
 		b, ok, err := w.next(ctx, pc)
 		if !ok {
-			return n, nil, ctx.Err()
+			return n, ctx.Err()
 		}
-		h.Write(b)
+		if h != nil {
+			h.Write(b)
+		}
 		n += int64(len(b))
 		w.hashed(pc)
 		if err == io.EOF {
-			return n, h.Sum(nil), nil
+			return n, nil
 		}
 		if err != nil {
-			return n, nil, err
+			return n, err
 		}
 	}
 }

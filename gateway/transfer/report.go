@@ -1,0 +1,89 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/gateway/policy"
+	"github.com/lexgate/lexgate/gateway/store"
+)
+
+// reportRecheck is how long an intact verdict on a report stands: the same
+// report (transfer, size and SHA-256) within it is answered without hashing
+// the stored copy again, so a recipient cannot make the gateway re-read a
+// large file in a loop by repeating itself. A report of other bytes (the disk
+// failed since) is checked.
+const reportRecheck = time.Minute
+
+// ReportMismatch answers a recipient's report that the ciphertext of transfer
+// id it downloaded with CheckByRecipient did not match the signed manifest
+// (got: what it received). The report is not evidence: the gateway hashes
+// its own stored copy. A copy that differs from the manifest is quarantined
+// and audited, and ReportMismatch returns an error wrapping ErrHashMismatch,
+// exactly as when the gateway finds the damage while serving; an intact copy
+// returns nil (the bytes changed after they left the gateway) and is logged at
+// WARN. Only a recipient the policy still lets receive may report; reports of
+// one transfer are checked one at a time.
+func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id string, got api.IntegrityReport) error {
+	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
+		return err
+	}
+	t, isSender, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if isSender && !slices.Contains(t.Recipients, caller.String()) {
+		return ErrNotFound
+	}
+	m, err := s.boundManifest(t)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(m.Recipients, caller.String()) {
+		return ErrNotFound
+	}
+	if t.State == store.StateQuarantined {
+		return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, t.ID)
+	}
+	srcID, _ := spiffeid.FromString(t.Sender)
+	in := policy.Input{Action: "receive", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}
+	if _, err := s.decideMatter(ctx, in); err != nil {
+		return err
+	}
+	if t.State != store.StateReady {
+		return ErrNotReady
+	}
+
+	unlock, err := s.store.Lock(ctx, "report/"+t.ID)
+	if err != nil {
+		return fmt.Errorf("transfer: check of %s: %w", t.ID, err)
+	}
+	defer unlock()
+	key := fmt.Sprintf("%s/%d/%s", t.ID, got.Size, got.SHA256)
+	if at, ok := s.intact.Load(key); ok && s.now().Sub(at.(time.Time)) < reportRecheck {
+		return nil
+	}
+	f, err := s.store.Open(ctx, t.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Quarantined (and its bytes deleted) since it was read above.
+		return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, t.ID)
+	case err != nil:
+		return fmt.Errorf("transfer: open %s: %w", t.ID, err)
+	}
+	defer f.Close()
+	if err := s.verifyStored(ctx, caller.String(), t, f); err != nil {
+		return err
+	}
+	s.intact.Store(key, s.now())
+	s.log.WarnContext(ctx, "a recipient reported a ciphertext that does not match its signed manifest, but the stored copy is intact",
+		"transfer", t.ID, "recipient", caller.String(), "reported_size", got.Size, "reported_sha256", got.SHA256)
+	return nil
+}
