@@ -23,33 +23,69 @@ func (s *Store) RiskBaseline(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: risk baseline of %s: %w", id, err)
 	}
+	if len(state) == 0 { // a row created to be locked, not yet written
+		return nil, nil
+	}
 	return state, nil
 }
 
 // UpdateRiskBaseline replaces the risk record of id by update(old) (old is
-// nil when there is none) in one writing transaction: SQLite runs writers
-// one at a time, and PostgreSQL runs it SERIALIZABLE and runs it again when
-// another replica's update of the same record conflicted, so no update is
-// lost. update may therefore run more than once; an error from it aborts
-// the transaction and is returned. at is the time of the observation.
+// nil when there is none) atomically, so that no update is lost. On SQLite
+// it runs in a writing transaction (writers run one at a time). On
+// PostgreSQL the replicas' updates of one record queue on its row lock
+// instead of aborting one another, as SERIALIZABLE would when an identity's
+// downloads are counted by several replicas at once: the transaction runs
+// READ COMMITTED, makes sure the row exists, and reads it FOR UPDATE, which
+// waits for the holder and returns the latest committed record. update may
+// run more than once (a transaction retried after a deadlock or a lost
+// connection); an error from it aborts the transaction and is returned. at
+// is the time of the observation.
 func (s *Store) UpdateRiskBaseline(ctx context.Context, id string, at time.Time, update func(old []byte) ([]byte, error)) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		var old []byte
-		err := tx.QueryRowContext(ctx, `SELECT state FROM risk_baselines WHERE id = ?`, id).Scan(&old)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: risk baseline of %s: %w", id, err)
-		}
-		state, err := update(old)
-		if err != nil {
-			return err
-		}
-		if state == nil {
-			return fmt.Errorf("store: risk baseline of %s: %w: an empty record", id, ErrInvalid)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO risk_baselines (id, state, updated) VALUES (?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated = excluded.updated`, id, state, at.UnixNano()); err != nil {
-			return fmt.Errorf("store: risk baseline of %s: %w", id, err)
-		}
-		return nil
+	if s.pg == nil {
+		return s.write(ctx, func(tx *sql.Tx) error { return updateRiskBaseline(ctx, tx, id, at, update, "") })
+	}
+	return s.pg.retry(ctx, func() error {
+		return s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, func(tx *sql.Tx) error {
+			return updateRiskBaseline(ctx, tx, id, at, update, " FOR UPDATE")
+		})
 	})
+}
+
+// updateRiskBaseline is UpdateRiskBaseline's transaction; lock is appended
+// to the read of the row. A row with an empty state is one created to be
+// locked: no record yet.
+func updateRiskBaseline(ctx context.Context, tx *sql.Tx, id string, at time.Time, update func([]byte) ([]byte, error), lock string) error {
+	read := func() ([]byte, error) {
+		var old []byte
+		err := tx.QueryRowContext(ctx, `SELECT state FROM risk_baselines WHERE id = ?`+lock, id).Scan(&old)
+		return old, err
+	}
+	old, err := read()
+	if errors.Is(err, sql.ErrNoRows) && lock != "" {
+		// Create the row to lock it: a concurrent creator's insert makes
+		// this one wait for its commit and do nothing.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO risk_baselines (id, state, updated) VALUES (?, ?, 0)
+ON CONFLICT (id) DO NOTHING`, id, []byte{}); err != nil {
+			return fmt.Errorf("store: risk baseline of %s: %w", id, err)
+		}
+		old, err = read()
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: risk baseline of %s: %w", id, err)
+	}
+	if len(old) == 0 {
+		old = nil
+	}
+	state, err := update(old)
+	if err != nil {
+		return err
+	}
+	if len(state) == 0 {
+		return fmt.Errorf("store: risk baseline of %s: %w: an empty record", id, ErrInvalid)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO risk_baselines (id, state, updated) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated = excluded.updated`, id, state, at.UnixNano()); err != nil {
+		return fmt.Errorf("store: risk baseline of %s: %w", id, err)
+	}
+	return nil
 }

@@ -108,3 +108,104 @@ func TestRiskStoreDown(t *testing.T) {
 		})
 	}
 }
+
+// riskHistory feeds tr 30 days of 4 sends of about 10 MB a day to one
+// organisation, between 09:00 and 12:00 UTC, and returns the next day.
+func riskHistory(t *testing.T, tr *risk.Tracker, id string) time.Time {
+	t.Helper()
+	day0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for d := range 30 {
+		for i := range 4 {
+			at := day0.AddDate(0, 0, d).Add(time.Duration(9+i%3) * time.Hour)
+			if err := tr.Sent(t.Context(), id, at, int64(9_000_000+(d%5)*500_000), []string{"manila-lpo.example"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return day0.AddDate(0, 0, 30)
+}
+
+func riskFlagged(r risk.Risk) []string {
+	var out []string
+	for _, s := range r.Signals {
+		if s.Flagged {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// TestRiskVolumeAfterRestart: 30 days of history recorded in a SQLite store
+// judge the sends of a tracker started on the store opened again (a
+// restarted gateway): an ordinary send is not flagged, a volume burst is.
+func TestRiskVolumeAfterRestart(t *testing.T) {
+	const alice = "spiffe://harbor-law.example/paralegal/alice"
+	dir := t.TempDir()
+	st := openStore(t, store.Config{Dir: dir})
+	tr, err := risk.New(risk.Config{}, st, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := riskHistory(t, tr, alice)
+	st.Close()
+
+	st = openStore(t, store.Config{Dir: dir})
+	tr, err = risk.New(risk.Config{}, st, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		bytes int64
+		want  []string
+	}{
+		{"ordinary", 10_000_000, nil},
+		{"volume burst", 2_000_000_000, []string{"volume_z"}},
+	} {
+		r, err := tr.Assess(t.Context(), risk.Request{ID: alice, Action: "send", Time: today.Add(10 * time.Hour),
+			Bytes: c.bytes, Orgs: []string{"manila-lpo.example"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := riskFlagged(r); !slices.Equal(got, c.want) {
+			t.Errorf("%s after the restart: flagged %q, want %q (%+v)", c.name, got, c.want, r)
+		}
+	}
+}
+
+// TestRiskTrackersOnReplicas: two trackers on two replicas' stores of one
+// PostgreSQL database record downloads at once; every download is counted
+// in the one baseline both read.
+func TestRiskTrackersOnReplicas(t *testing.T) {
+	const alice = "spiffe://harbor-law.example/paralegal/alice"
+	a, b := replicaStores[1].open(t)
+	cfg := risk.Config{DownloadBurst: 100}
+	ta, _ := risk.New(cfg, a, quiet)
+	tb, _ := risk.New(cfg, b, quiet)
+	now := time.Now()
+	start := make(chan struct{})
+	errs := make(chan error, 100)
+	for i := range 100 {
+		tr := []*risk.Tracker{ta, tb}[i%2]
+		go func() {
+			<-start
+			errs <- tr.Downloaded(context.Background(), alice, now.Add(time.Duration(i)*time.Millisecond))
+		}()
+	}
+	close(start)
+	for range 100 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for name, tr := range map[string]*risk.Tracker{"a": ta, "b": tb} {
+		r, err := tr.Assess(t.Context(), risk.Request{ID: alice, Action: "receive", Time: now.Add(time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(r.Signals, func(s risk.Signal) bool { return s.Name == "download_burst" })
+		if r.Signals[i].Value != 100 || !r.Signals[i].Flagged {
+			t.Errorf("replica %s: %+v, want 100 downloads, flagged", name, r.Signals[i])
+		}
+	}
+}
