@@ -18,8 +18,8 @@
 // metadata store, so that they survive a restart and the replicas of a
 // cluster share them (a burst spread over replicas is one burst). An
 // assessment reads the identity's record once; every observation updates it
-// atomically (the store's read-modify-write runs in one serializable
-// transaction, retried on conflict), so concurrent replicas lose no counts.
+// atomically (the store reads, changes and writes it in one transaction
+// holding the record's lock), so concurrent replicas lose no counts.
 // A record the store cannot read is an error, never an empty baseline: the
 // caller refuses rather than judge an identity without its history.
 package risk
