@@ -184,7 +184,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Gateway, err err
 		return nil, fmt.Errorf("gateway: audit: %w", err)
 	}
 	log.Info("audit log open", "dir", acfg.Dir, "log_key", g.audit.VerifierKey())
-	tracker, err := risk.New(cfg.Risk)
+	// The baselines live in the store: they survive a restart and the
+	// replicas of a cluster share them (docs/risk.md).
+	tracker, err := risk.New(cfg.Risk, g.store, log)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}

@@ -54,6 +54,7 @@ var driverTests = []driverTest{
 	{"ExpiringTransfers", testExpiringTransfers},
 	{"StagedCreateReady", testStagedCreateReady},
 	{"SharedCounters", testSharedCounters},
+	{"RiskBaselines", testRiskBaselines},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

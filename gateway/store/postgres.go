@@ -394,6 +394,14 @@ ALTER TABLE s3_uploads ADD COLUMN hash_state BYTEA;
 ALTER TABLE s3_uploads ADD COLUMN hashed BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE s3_parts ADD COLUMN etag TEXT;
 `,
+	`
+-- Issue 16: the risk baselines, as in the SQLite migration.
+CREATE TABLE risk_baselines (
+	id      TEXT COLLATE "C" PRIMARY KEY,
+	state   BYTEA NOT NULL,
+	updated BIGINT NOT NULL
+);
+`,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

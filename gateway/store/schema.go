@@ -239,6 +239,17 @@ ALTER TABLE s3_uploads ADD COLUMN hash_state BLOB;
 ALTER TABLE s3_uploads ADD COLUMN hashed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE s3_parts ADD COLUMN etag TEXT;
 `,
+	`
+-- Issue 16: the risk baseline of each identity (gateway/risk), so that it
+-- survives a restart and the replicas of a cluster share it. One row per
+-- identity, read once per decision and rewritten atomically by every
+-- observation (see risk.go).
+CREATE TABLE risk_baselines (
+	id      TEXT PRIMARY KEY, -- SPIFFE ID
+	state   BLOB NOT NULL,    -- the risk package's record (JSON), opaque to the store
+	updated INTEGER NOT NULL  -- Unix nanoseconds of the last observation
+);
+`,
 }
 
 // s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
@@ -259,7 +270,7 @@ CREATE TABLE s3_parts (
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 func init() {
 	if len(migrations) != SchemaVersion {

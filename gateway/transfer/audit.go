@@ -49,7 +49,7 @@ func (s *Service) Audit(ctx context.Context, ev audit.Event) (uint64, error) {
 		return 0, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
 	s.watches.appended()
-	s.observeRisk(ev)
+	s.observeRisk(ctx, ev)
 	return i, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lexgate/lexgate/gateway/risk"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -115,6 +116,17 @@ type Outbox interface {
 	Shared() bool
 }
 
+// Risk is where the per-identity risk baselines live (issue 16): one record
+// per identity, read once per decision and updated atomically per
+// observation, so that they survive a restart and the replicas of a cluster
+// share them. It is [risk.Store]; the core hands it to the risk tracker.
+type Risk interface {
+	RiskBaseline(ctx context.Context, id string) ([]byte, error)
+	UpdateRiskBaseline(ctx context.Context, id string, at time.Time, update func(old []byte) ([]byte, error)) error
+}
+
+var _ risk.Store = Risk(nil)
+
 // Store is everything the core keeps, as one driver provides it.
 type Store interface {
 	Transfers
@@ -124,6 +136,7 @@ type Store interface {
 	Admin
 	Locker
 	Outbox
+	Risk
 }
 
 var _ Store = (*store.Store)(nil)

@@ -190,7 +190,13 @@ func (s *Service) decide(ctx context.Context, in policy.Input) (policy.Decision,
 	if in.Time.IsZero() {
 		in.Time = s.now().UTC()
 	}
-	r := s.assessRisk(&in)
+	r, err := s.assessRisk(ctx, &in)
+	if err != nil {
+		s.log.ErrorContext(ctx, "risk assessment failed: refusing", "action", in.Action, "id", in.Source.ID, "err", err)
+		d := riskUnavailable()
+		s.auditRefusal(ctx, in, d)
+		return d, &DeniedError{Decision: d, Action: in.Action}
+	}
 	d, err := s.policy.Decide(ctx, in)
 	s.riskAlert(ctx, in, r, d)
 	if err != nil {
