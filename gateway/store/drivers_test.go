@@ -54,6 +54,8 @@ var driverTests = []driverTest{
 	{"ExpiringTransfers", testExpiringTransfers},
 	{"StagedCreateReady", testStagedCreateReady},
 	{"SharedCounters", testSharedCounters},
+	{"RecentUploads", testRecentUploads},
+	{"RecentUploadsRace", testRecentUploadsRace},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

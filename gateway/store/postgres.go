@@ -394,6 +394,8 @@ ALTER TABLE s3_uploads ADD COLUMN hash_state BYTEA;
 ALTER TABLE s3_uploads ADD COLUMN hashed BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE s3_parts ADD COLUMN etag TEXT;
 `,
+	reservedV9,
+	recentUploadsSchema,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

@@ -239,6 +239,8 @@ ALTER TABLE s3_uploads ADD COLUMN hash_state BLOB;
 ALTER TABLE s3_uploads ADD COLUMN hashed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE s3_parts ADD COLUMN etag TEXT;
 `,
+	reservedV9,
+	recentUploadsSchema,
 }
 
 // s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
@@ -259,7 +261,7 @@ CREATE TABLE s3_parts (
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 8
+const SchemaVersion = 10
 
 func init() {
 	if len(migrations) != SchemaVersion {
