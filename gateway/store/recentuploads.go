@@ -138,6 +138,18 @@ func (s *Store) RecordUpload(ctx context.Context, u RecentUpload) error {
 	return s.write(ctx, func(tx *sql.Tx) error { return putUpload(ctx, tx, u) })
 }
 
+// ForgetUpload deletes the record of u's name if it still names
+// u.Transfer: the transfer could not be kept, so a retry must be delivered.
+func (s *Store) ForgetUpload(ctx context.Context, u RecentUpload) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM recent_uploads WHERE account = ? AND dir = ? AND name = ? AND transfer = ?`,
+			u.Account, u.Dir, u.Name, u.Transfer); err != nil {
+			return fmt.Errorf("store: forget recent upload %s/%s: %w", u.Dir, u.Name, err)
+		}
+		return nil
+	})
+}
+
 // RecentUploadOf returns the upload account finished in dir under name that
 // has not expired at now; none is [ErrNotFound].
 func (s *Store) RecentUploadOf(ctx context.Context, account, dir, name string, now time.Time) (RecentUpload, error) {

@@ -120,6 +120,23 @@ func testRecentUploads(t *testing.T, openStore func(testing.TB, string) *Store) 
 		t.Errorf("another account's RecentUploads = %+v, %v; want none", list, err)
 	}
 
+	// Forgetting an upload takes only the record of that transfer.
+	wrong := u2
+	wrong.Transfer = "0123456789abcdef0123456789abcdef"
+	if err := s.ForgetUpload(ctx, wrong); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecentUploadOf(ctx, "dms", "bob", "a.pdf", t0); err != nil {
+		t.Errorf("ForgetUpload of another transfer removed the record: %v", err)
+	}
+	u2.Transfer = tr2.ID
+	if err := s.ForgetUpload(ctx, u2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecentUploadOf(ctx, "dms", "bob", "a.pdf", t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RecentUploadOf after ForgetUpload = %v; want ErrNotFound", err)
+	}
+
 	// Past the window nothing is seen, and the sweep deletes it.
 	late := t0.Add(time.Minute)
 	if list, err := s.RecentUploads(ctx, "dms", "bob", late); err != nil || len(list) != 0 {
@@ -131,8 +148,8 @@ func testRecentUploads(t *testing.T, openStore func(testing.TB, string) *Store) 
 	if n, err := s.SweepUploads(ctx, t0.Add(-time.Second)); err != nil || n != 0 {
 		t.Errorf("SweepUploads within the window = %d, %v; want 0", n, err)
 	}
-	if n, err := s.SweepUploads(ctx, late); err != nil || n != 2 {
-		t.Errorf("SweepUploads = %d, %v; want 2", n, err)
+	if n, err := s.SweepUploads(ctx, late); err != nil || n != 1 {
+		t.Errorf("SweepUploads = %d, %v; want 1", n, err)
 	}
 	if err := s.RecordUpload(ctx, RecentUpload{Account: "dms"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("RecordUpload of an incomplete record = %v; want ErrInvalid", err)

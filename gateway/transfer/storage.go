@@ -124,6 +124,7 @@ type Store interface {
 	Admin
 	Locker
 	Outbox
+	RecentUploads
 }
 
 var _ Store = (*store.Store)(nil)
