@@ -34,6 +34,7 @@ const (
 	KindMatterApproval  Kind = "matter_approval"  // a four-eyes request approved: the recipient is granted
 	KindHeldPastExpiry  Kind = "held_past_expiry" // the sweeper kept an expired transfer because its matter is on legal hold
 	KindRiskAlert       Kind = "risk_alert"       // a request's statistical risk score reached the alert threshold (issue 16)
+	KindDuplicateUpload Kind = "duplicate_upload" // an identical SFTP re-upload within the upload window, not delivered again; Transfer is the one it repeats
 )
 
 // Decision is the policy decision an Event was made under.

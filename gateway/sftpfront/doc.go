@@ -34,7 +34,9 @@
 // (uploads.go): a finished upload stays listed with its size and the time a
 // client sets on it, an identical re-upload is acknowledged and not delivered
 // again, and an upload whose connection dropped is kept and resumed by an open
-// without truncation (reput). The algorithms offered (algorithms.go) are
+// without truncation (reput). Finished uploads are kept in the core's store,
+// so a restart keeps them and replicas on one store share them; interrupted
+// ones stay on the replica that holds their staged file. The algorithms offered (algorithms.go) are
 // AES-GCM and AES-CTR with SHA-2 MACs; SHA-1 and CBC only for the accounts
 // Config.LegacyAlgorithms names, until its date. A failed negotiation is
 // logged at WARN with what the client offered and the setting that would

@@ -159,7 +159,11 @@ func (h *handler) finishRename(r *sftp.Request, parts []string) bool {
 		return false
 	}
 	from := uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}
-	if !h.s.uploads.rename(from, uploadKey{account: h.acct.Name, dir: to[1], name: to[2]}) {
+	ok, err := h.s.uploads.rename(h.ctx, from, uploadKey{account: h.acct.Name, dir: to[1], name: to[2]})
+	if err != nil {
+		h.log.ErrorContext(h.ctx, "sftp upload rename: the record of finished uploads could not be updated", "from", r.Filepath, "to", r.Target, "err", err)
+	}
+	if !ok {
 		return false
 	}
 	h.log.InfoContext(h.ctx, "sftp upload renamed from its temporary name (it was delivered under the final name)", "from", r.Filepath, "to", r.Target)
@@ -298,7 +302,11 @@ func (h *handler) list(parts []string, p string) ([]os.FileInfo, error) {
 		if _, ok := h.resolveRecipient(parts[1]); !ok {
 			return nil, notFound("%s: no such recipient", p)
 		}
-		return h.s.uploads.list(h.acct.Name, parts[1]), nil
+		fis, err := h.s.uploads.list(h.ctx, h.acct.Name, parts[1])
+		if err != nil {
+			return nil, h.storeFailure("list "+p, err)
+		}
+		return fis, nil
 	case len(parts) == 1 && parts[0] == dirInbox:
 		return h.inbox()
 	}
@@ -321,7 +329,11 @@ func (h *handler) stat(parts []string, p string) (os.FileInfo, error) {
 			return h.outboxDir(parts[1]), nil
 		}
 	case len(parts) == 3 && parts[0] == dirOutbox:
-		if fi, ok := h.s.uploads.stat(uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}); ok {
+		fi, ok, err := h.s.uploads.stat(h.ctx, uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]})
+		if err != nil {
+			return nil, h.storeFailure("stat "+p, err)
+		}
+		if ok {
 			return fi, nil
 		}
 		return nil, notFound("%s: no such file (an upload stays listed for %s after it finishes, or after it is interrupted)", p, h.s.cfg.UploadWindow)
@@ -348,7 +360,11 @@ func (h *handler) dirInfo(name string, perm fs.FileMode) fileInfo {
 // front's start.
 func (h *handler) outboxDir(name string) fileInfo {
 	fi := h.dirInfo(name, 0o300)
-	if t := h.s.uploads.newest(h.acct.Name, name); t.After(fi.mod) {
+	t, err := h.s.uploads.newest(h.ctx, h.acct.Name, name)
+	if err != nil {
+		h.log.WarnContext(h.ctx, "sftp: the time of an outbox directory shows the front's start: its finished uploads could not be read", "dir", name, "err", err)
+	}
+	if t.After(fi.mod) {
 		fi.mod = t
 	}
 	return fi
@@ -371,7 +387,11 @@ func (h *handler) setstat(r *sftp.Request, parts []string) error {
 	if f.Acmodtime {
 		mod = time.Unix(int64(r.Attributes().Mtime), 0)
 	}
-	if !h.s.uploads.setTimes(uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}, mod) {
+	ok, err := h.s.uploads.setTimes(h.ctx, uploadKey{account: h.acct.Name, dir: parts[1], name: parts[2]}, mod)
+	if err != nil {
+		return h.storeFailure("setstat "+r.Filepath, err)
+	}
+	if !ok {
 		return notFound("%s: no such file", r.Filepath)
 	}
 	return nil
@@ -454,3 +474,10 @@ func (f fileInfo) Mode() fs.FileMode  { return f.mode }
 func (f fileInfo) ModTime() time.Time { return f.mod }
 func (f fileInfo) IsDir() bool        { return f.mode.IsDir() }
 func (f fileInfo) Sys() any           { return nil }
+
+// storeFailure logs that the record of finished uploads could not be read
+// or written for what, and returns the client's failure status.
+func (h *handler) storeFailure(what string, err error) error {
+	h.log.ErrorContext(h.ctx, "sftp: the store's record of finished uploads failed", "op", what, "err", err)
+	return status(err)
+}

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	s.log = s.log.With("front", "sftp")
 	s.started = s.now().Truncate(time.Second)
-	s.uploads = newUploads(cfg.UploadWindow, s.now)
+	s.uploads = newUploads(cfg.UploadWindow, s.now, s.core)
 	var err error
 	if s.metrics, err = newFrontMetrics(deps.Metrics); err != nil {
 		return nil, fmt.Errorf("sftpfront: metrics: %w", err)

@@ -1,12 +1,18 @@
 package sftpfront
 
 import (
+	"context"
+	"encoding/hex"
+	"errors"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/lexgate/lexgate/gateway/transfer"
 )
 
 // Upload semantics stock clients expect of a file server, kept for
@@ -24,9 +30,15 @@ import (
 //     truncation (OpenSSH and lftp reput) that writes on from that size. After
 //     the window it is discarded, as an interrupted upload always was.
 //
-// All of it lives in memory: a restart forgets it (and removes staged
-// uploads), so a reput after a restart starts over and a re-upload after a
-// restart is delivered again.
+// Finished uploads — their listing, the times set on them and the duplicate
+// check — are kept in the store (transfer.RecentUpload) until the window ends:
+// they survive a restart, and the replicas of a cluster on one store share
+// them. The duplicate check is made in the transaction that creates the
+// transfer (transfer.Ingest.CommitUpload), so two identical uploads finishing
+// at once, on one replica or two, are delivered once. Uploads in progress and
+// interrupted ones hold a staged file of this process and stay in its memory:
+// a reput reaches its upload only on the replica that received the first part,
+// and after a restart it starts over.
 
 // uploadKey names an upload as the client sees it.
 type uploadKey struct{ account, dir, name string }
@@ -40,35 +52,42 @@ type activeUpload struct {
 	timer  *time.Timer
 }
 
-// finishedUpload is an upload that completed within the window.
-type finishedUpload struct {
-	size     int64
-	sum      [32]byte
-	mod      time.Time
-	at       time.Time
-	transfer string
-}
-
 // maxParked bounds the interrupted uploads kept per account: each holds a
 // staged file and its encoder's buffers.
 const maxParked = 8
 
-// uploads is the front's memory of recent uploads. Safe for concurrent use.
+// recentStore is where finished uploads are kept: the core's store, which a
+// restart keeps and replicas share.
+type recentStore interface {
+	RecentUploadOf(ctx context.Context, account, dir, name string, now time.Time) (transfer.RecentUpload, error)
+	RecentUploads(ctx context.Context, account, dir string, now time.Time) ([]transfer.RecentUpload, error)
+	RenameRecentUpload(ctx context.Context, account, dir, from, toDir, to string, now time.Time) error
+	SetRecentUploadTime(ctx context.Context, account, dir, name string, mod, now time.Time) error
+	SweepRecentUploads(ctx context.Context, now time.Time) (int, error)
+}
+
+var _ recentStore = (*transfer.Service)(nil)
+
+// uploads is the front's memory of recent uploads: those in progress or
+// interrupted here, and, through recent, those finished within the window.
+// Safe for concurrent use.
 // Lock order: an ingestWriter's mu, then uploads.mu (Close reports to the
 // registry holding its writer's lock); the registry never takes a writer's
-// lock while holding its own, and abandons writers only after unlocking.
+// lock while holding its own, and abandons writers only after unlocking. It
+// never calls the store while holding its lock.
 type uploads struct {
 	window time.Duration
 	now    func() time.Time
+	recent recentStore
 
 	mu     sync.Mutex
 	active map[uploadKey]*activeUpload
-	done   map[uploadKey]*finishedUpload
+	swept  time.Time // when expired records were last deleted
 	closed bool
 }
 
-func newUploads(window time.Duration, now func() time.Time) *uploads {
-	return &uploads{window: window, now: now, active: map[uploadKey]*activeUpload{}, done: map[uploadKey]*finishedUpload{}}
+func newUploads(window time.Duration, now func() time.Time, recent recentStore) *uploads {
+	return &uploads{window: window, now: now, recent: recent, active: map[uploadKey]*activeUpload{}}
 }
 
 // begin records an upload whose file was just opened.
@@ -164,24 +183,32 @@ func (u *uploads) expire(k uploadKey, w *ingestWriter) {
 	w.abandon()
 }
 
-// finished records that the upload w of k completed (delivered as transfer,
-// or recognised as a duplicate of it).
-func (u *uploads) finished(k uploadKey, w *ingestWriter, size int64, sum [32]byte, transfer string) {
+// record describes the upload w of k, which finished with size bytes of
+// SHA-256 sum, as the store keeps it: its time is one SETSTAT set while it
+// was open, or its finish.
+func (u *uploads) record(k uploadKey, w *ingestWriter, size int64, sum [32]byte) transfer.RecentUpload {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	now := u.now()
-	f := &finishedUpload{size: size, sum: sum, mod: now, at: now, transfer: transfer}
-	if a := u.active[k]; a != nil && a.w == w {
-		if !a.mod.IsZero() {
-			f.mod = a.mod
-		}
-		delete(u.active, k)
+	r := transfer.RecentUpload{Account: k.account, Dir: k.dir, Name: k.name, Size: size, SHA256: hex.EncodeToString(sum[:]),
+		Modified: now, Finished: now, Expires: now.Add(u.window)}
+	if a := u.active[k]; a != nil && a.w == w && !a.mod.IsZero() {
+		r.Modified = a.mod
 	}
-	u.done[k] = f
-	u.prune(now)
+	return r
 }
 
-// ended forgets the open upload w of k, which failed.
+// aliases are the other names an upload of k repeats an earlier one under:
+// the name it is delivered as, where a WinSCP-style rename moved it.
+func aliases(k uploadKey) []string {
+	if n := deliveredName(k.name); n != k.name {
+		return []string{n}
+	}
+	return nil
+}
+
+// ended forgets the upload w of k, which finished (its record is in the
+// store) or failed.
 func (u *uploads) ended(k uploadKey, w *ingestWriter) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -190,118 +217,134 @@ func (u *uploads) ended(k uploadKey, w *ingestWriter) {
 	}
 }
 
-// duplicate returns the transfer that an upload of k with size and sum
-// repeats, if one finished within the window (under k's name, or under the
-// name it is delivered as, where a WinSCP-style rename moved it).
-func (u *uploads) duplicate(k uploadKey, size int64, sum [32]byte) (string, bool) {
+// sweep deletes the store's expired records, at most once a window (any
+// replica may: the store never returns an expired one, so this only frees
+// space).
+func (u *uploads) sweep(ctx context.Context, log *slog.Logger) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.prune(u.now())
-	for _, k := range []uploadKey{k, {account: k.account, dir: k.dir, name: deliveredName(k.name)}} {
-		if f := u.done[k]; f != nil && f.size == size && f.sum == sum {
-			return f.transfer, true
-		}
+	now := u.now()
+	due := now.Sub(u.swept) >= u.window
+	if due {
+		u.swept = now
 	}
-	return "", false
-}
-
-// prune forgets finished uploads older than the window. u.mu is held.
-func (u *uploads) prune(now time.Time) {
-	for k, f := range u.done {
-		if now.Sub(f.at) > u.window {
-			delete(u.done, k)
-		}
+	u.mu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := u.recent.SweepRecentUploads(ctx, now); err != nil {
+		log.WarnContext(ctx, "sftp: deleting expired records of finished uploads failed; the next upload tries again", "err", err)
+		u.mu.Lock()
+		u.swept = time.Time{}
+		u.mu.Unlock()
+	} else if n > 0 {
+		log.DebugContext(ctx, "sftp: deleted expired records of finished uploads", "count", n)
 	}
 }
 
 // rename moves the finished upload from to the name to, reporting whether
 // from finished within the window.
-func (u *uploads) rename(from, to uploadKey) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.prune(u.now())
-	f := u.done[from]
-	if f == nil {
-		return false
+func (u *uploads) rename(ctx context.Context, from, to uploadKey) (bool, error) {
+	err := u.recent.RenameRecentUpload(ctx, from.account, from.dir, from.name, to.dir, to.name, u.now())
+	if errors.Is(err, transfer.ErrNotFound) {
+		return false, nil
 	}
-	delete(u.done, from)
-	u.done[to] = f
-	return true
+	return err == nil, err
 }
 
 // setTimes keeps mod as the time of k, reporting whether k exists.
-func (u *uploads) setTimes(k uploadKey, mod time.Time) bool {
+func (u *uploads) setTimes(ctx context.Context, k uploadKey, mod time.Time) (bool, error) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.prune(u.now())
 	if a := u.active[k]; a != nil {
 		a.mod = mod
-		return true
+		u.mu.Unlock()
+		return true, nil
 	}
-	if f := u.done[k]; f != nil {
-		f.mod = mod
-		return true
+	now := u.now()
+	u.mu.Unlock()
+	err := u.recent.SetRecentUploadTime(ctx, k.account, k.dir, k.name, mod, now)
+	if errors.Is(err, transfer.ErrNotFound) {
+		return false, nil
 	}
-	return false
+	return err == nil, err
 }
 
 // stat describes k as its directory lists it.
-func (u *uploads) stat(k uploadKey) (os.FileInfo, bool) {
+func (u *uploads) stat(ctx context.Context, k uploadKey) (os.FileInfo, bool, error) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.prune(u.now())
-	return u.info(k)
+	fi, ok := u.info(k)
+	now := u.now()
+	u.mu.Unlock()
+	if ok {
+		return fi, true, nil
+	}
+	r, err := u.recent.RecentUploadOf(ctx, k.account, k.dir, k.name, now)
+	if errors.Is(err, transfer.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return recentInfo(r), true, nil
 }
 
-// info is stat with u.mu held.
+// info describes the upload of k in progress or interrupted here. u.mu is
+// held.
 func (u *uploads) info(k uploadKey) (os.FileInfo, bool) {
-	if a := u.active[k]; a != nil {
-		mod := a.mod
-		if mod.IsZero() {
-			mod = a.at
-		}
-		return fileInfo{name: k.name, size: a.w.size(), mode: 0o600, mod: mod}, true
+	a := u.active[k]
+	if a == nil {
+		return nil, false
 	}
-	if f := u.done[k]; f != nil {
-		return fileInfo{name: k.name, size: f.size, mode: 0o600, mod: f.mod}, true
+	mod := a.mod
+	if mod.IsZero() {
+		mod = a.at
 	}
-	return nil, false
+	return fileInfo{name: k.name, size: a.w.size(), mode: 0o600, mod: mod}, true
 }
 
-// list describes the uploads of account in dir, by name.
-func (u *uploads) list(account, dir string) []os.FileInfo {
+func recentInfo(r transfer.RecentUpload) fileInfo {
+	return fileInfo{name: r.Name, size: r.Size, mode: 0o600, mod: r.Modified}
+}
+
+// list describes the uploads of account in dir, by name: those in progress
+// or interrupted here, and those finished within the window (on any
+// replica).
+func (u *uploads) list(ctx context.Context, account, dir string) ([]os.FileInfo, error) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.prune(u.now())
-	var keys []uploadKey
+	now := u.now()
+	byName := map[string]os.FileInfo{}
 	for k := range u.active {
 		if k.account == account && k.dir == dir {
-			keys = append(keys, k)
+			byName[k.name], _ = u.info(k)
 		}
 	}
-	for k := range u.done {
-		if k.account == account && k.dir == dir && u.active[k] == nil {
-			keys = append(keys, k)
+	u.mu.Unlock()
+	rs, err := u.recent.RecentUploads(ctx, account, dir, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if byName[r.Name] == nil {
+			byName[r.Name] = recentInfo(r)
 		}
 	}
-	slices.SortFunc(keys, func(a, b uploadKey) int { return strings.Compare(a.name, b.name) })
-	out := make([]os.FileInfo, 0, len(keys))
-	for _, k := range keys {
-		fi, _ := u.info(k)
-		out = append(out, fi)
+	names := slices.Sorted(maps.Keys(byName))
+	out := make([]os.FileInfo, 0, len(names))
+	for _, n := range names {
+		out = append(out, byName[n])
 	}
-	return out
+	return out, nil
 }
 
 // newest is the time of the latest upload of account in dir (zero: none).
-func (u *uploads) newest(account, dir string) time.Time {
+func (u *uploads) newest(ctx context.Context, account, dir string) (time.Time, error) {
+	fis, err := u.list(ctx, account, dir)
 	var t time.Time
-	for _, fi := range u.list(account, dir) {
+	for _, fi := range fis {
 		if fi.ModTime().After(t) {
 			t = fi.ModTime()
 		}
 	}
-	return t
+	return t, err
 }
 
 // close abandons every parked upload; later ones are not parked.

@@ -3,7 +3,6 @@ package sftpfront
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"hash"
 	"log/slog"
 	"sync"
@@ -276,21 +275,20 @@ func (w *ingestWriter) Close() error {
 	}
 	var sum [32]byte
 	w.sum.Sum(sum[:0])
-	if id, dup := w.reg.duplicate(w.key, w.next, sum); dup {
-		w.ing.Abort()
-		w.reg.finished(w.key, w, w.next, sum, id)
-		w.m.duplicates.Inc()
-		w.log.InfoContext(w.ctx, "sftp identical re-upload within sftp.upload_window: not delivered again",
-			"transfer", id, "bytes", w.next, "sha256", hex.EncodeToString(sum[:]))
-		return nil
-	}
-	t, err := w.ing.Commit(w.ctx)
+	rec := w.reg.record(w.key, w, w.next, sum)
+	id, dup, err := w.ing.CommitUpload(w.ctx, rec, aliases(w.key)...)
+	w.reg.ended(w.key, w)
 	if err != nil {
-		w.reg.ended(w.key, w)
 		w.log.ErrorContext(w.ctx, "sftp upload could not be stored", "err", err)
 		return status(err)
 	}
-	w.reg.finished(w.key, w, w.next, sum, t.ID)
-	w.log.InfoContext(w.ctx, "sftp upload delivered as a transfer", "transfer", t.ID, "bytes", w.next)
+	w.reg.sweep(w.ctx, w.log)
+	if dup {
+		w.m.duplicates.Inc()
+		w.log.InfoContext(w.ctx, "sftp identical re-upload within sftp.upload_window: not delivered again",
+			"transfer", id, "bytes", w.next, "sha256", rec.SHA256)
+		return nil
+	}
+	w.log.InfoContext(w.ctx, "sftp upload delivered as a transfer", "transfer", id, "bytes", w.next)
 	return nil
 }

@@ -55,6 +55,8 @@ var driverTests = []driverTest{
 	{"StagedCreateReady", testStagedCreateReady},
 	{"SharedCounters", testSharedCounters},
 	{"RiskBaselines", testRiskBaselines},
+	{"RecentUploads", testRecentUploads},
+	{"RecentUploadsRace", testRecentUploadsRace},
 }
 
 // drivers are the engines the suite runs on: each returns the store of a

@@ -402,6 +402,7 @@ CREATE TABLE risk_baselines (
 	updated BIGINT NOT NULL
 );
 `,
+	recentUploadsSchema,
 }
 
 // errPgBehind means a migration was added to the SQLite list without its

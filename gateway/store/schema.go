@@ -250,6 +250,7 @@ CREATE TABLE risk_baselines (
 	updated INTEGER NOT NULL  -- Unix nanoseconds of the last observation
 );
 `,
+	recentUploadsSchema,
 }
 
 // s3Schema is the S3 ciphertext backend's state of uploads in progress (issue
@@ -270,7 +271,7 @@ CREATE TABLE s3_parts (
 
 // SchemaVersion is the schema version this package writes. A database
 // with a newer version is refused by [Open].
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 func init() {
 	if len(migrations) != SchemaVersion {

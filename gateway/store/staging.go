@@ -101,6 +101,12 @@ func (s *Store) checkStaged(path string) error {
 // is stored and the staged file is removed. A crash between the move and the
 // commit leaves a spool file of no transfer, which Open removes.
 func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now time.Time) error {
+	return s.createReady(ctx, t, path, now, nil)
+}
+
+// createReady is CreateReady with claim, when not nil, run in the
+// transaction that inserts t: its error rolls the insert back.
+func (s *Store) createReady(ctx context.Context, t *Transfer, path string, now time.Time, claim func(*sql.Tx) error) error {
 	if err := s.checkStaged(path); err != nil {
 		return err
 	}
@@ -124,7 +130,7 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 	}
 	defer unlock()
 	if s.s3 != nil {
-		return s.s3CreateReady(ctx, t, path, now)
+		return s.s3CreateReady(ctx, t, path, now, claim)
 	}
 	if err := os.Rename(path, s.agePath(t.ID)); err != nil {
 		os.Remove(path)
@@ -134,7 +140,7 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 		s.removeSpool(t.ID)
 		return err
 	}
-	if err := s.insertReady(ctx, t, now); err != nil {
+	if err := s.insertReady(ctx, t, now, claim); err != nil {
 		s.removeSpool(t.ID)
 		return err
 	}
@@ -147,13 +153,13 @@ func (s *Store) CreateReady(ctx context.Context, t *Transfer, path string, now t
 // committed; the staged file is removed either way. A crash in between
 // leaves an object of no transfer, which Open removes. The caller holds the
 // transfer's lock.
-func (s *Store) s3CreateReady(ctx context.Context, t *Transfer, path string, now time.Time) error {
+func (s *Store) s3CreateReady(ctx context.Context, t *Transfer, path string, now time.Time, claim func(*sql.Tx) error) error {
 	defer os.Remove(path)
 	if err := s.s3PutStaged(ctx, t.ID, path); err != nil {
 		s.removeCiphertext(ctx, t.ID)
 		return err
 	}
-	if err := s.insertReady(ctx, t, now); err != nil {
+	if err := s.insertReady(ctx, t, now, claim); err != nil {
 		s.removeCiphertext(ctx, t.ID)
 		return err
 	}
@@ -168,7 +174,7 @@ func readied(t *Transfer, now time.Time) {
 	t.CiphertextSHA256, t.ManifestHash = strings.ToLower(t.CiphertextSHA256), strings.ToLower(t.ManifestHash)
 }
 
-func (s *Store) insertReady(ctx context.Context, t *Transfer, now time.Time) error {
+func (s *Store) insertReady(ctx context.Context, t *Transfer, now time.Time, claim func(*sql.Tx) error) error {
 	hs, err := sha256.New().(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -194,6 +200,9 @@ func (s *Store) insertReady(ctx context.Context, t *Transfer, now time.Time) err
 				t.ID, i, r); err != nil {
 				return fmt.Errorf("store: create transfer: recipient %s: %w", r, err)
 			}
+		}
+		if claim != nil {
+			return claim(tx)
 		}
 		return nil
 	})

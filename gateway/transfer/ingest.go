@@ -64,6 +64,9 @@ type Ingest struct {
 	done    bool
 	err     error // the first write error: the ingest can only be aborted
 	closeMu sync.Mutex
+	// upload, when set, is the SFTP upload Commit records with the
+	// transfer, and claims against identical ones (recentuploads.go).
+	upload *uploadClaim
 }
 
 // BeginIngest asks the policy whether caller may send req's file to its
@@ -252,7 +255,7 @@ func (in *Ingest) commit(ctx context.Context) (*api.Transfer, error) {
 		Obligations: obligationsOf(d, s.now())}
 	name := in.f.Name()
 	in.f.Close()
-	if err := s.store.CreateReady(context.WithoutCancel(ctx), t, name, s.now()); err != nil {
+	if err := in.createReady(context.WithoutCancel(ctx), t, name); err != nil {
 		return nil, fmt.Errorf("transfer: ingest: %w", err)
 	}
 	ev := transferEvent(audit.KindTransferCreated, m.Sender, t)
@@ -261,10 +264,12 @@ func (in *Ingest) commit(ctx context.Context) (*api.Transfer, error) {
 	ev.Detail = "sealed on ingest by " + m.SealedBy
 	if _, err := s.logOnce(ctx, t.ID, audit.LookupCreated(t.ID), ev); err != nil {
 		s.store.DeleteTransfer(context.WithoutCancel(ctx), t.ID)
+		in.unclaim(context.WithoutCancel(ctx), t.ID)
 		return nil, err
 	}
 	if err := s.auditUpload(ctx, t); err != nil {
 		s.store.DeleteTransfer(context.WithoutCancel(ctx), t.ID)
+		in.unclaim(context.WithoutCancel(ctx), t.ID)
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "ingest complete", "transfer", t.ID, "recipient", in.req.Recipient.String(),

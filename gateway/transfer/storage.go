@@ -137,6 +137,7 @@ type Store interface {
 	Locker
 	Outbox
 	Risk
+	RecentUploads
 }
 
 var _ Store = (*store.Store)(nil)
