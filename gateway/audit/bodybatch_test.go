@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,5 +184,73 @@ func mariaDBFault() bodyFault {
 				t.Fatal(err)
 			}
 		},
+	}
+}
+
+// TestBodiesOnDisk: what a crash or an older lexgate leaves in bodies/ is
+// read: a segment's last line cut short (its sync never returned, so no
+// leaf commits to it) is ignored, and appends go on in a new segment; a
+// body kept in a file of its own, as before segments, still opens its entry.
+func TestBodiesOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	bodies := filepath.Join(dir, "audit", "bodies")
+	l := openLog(t, dir)
+	ev := audit.Event{Kind: audit.KindAck, Actor: manila, Recipients: []string{manila}, Transfer: "0123456789abcdef0123456789abcdef"}
+	first, err := l.Append(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Receipt(t.Context(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	segs, _ := filepath.Glob(filepath.Join(bodies, "seg-*.jsonl"))
+	if len(segs) != 1 {
+		t.Fatalf("segments after one append: %v", segs)
+	}
+	f, err := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"commitment":"00`) // a crash mid-write
+	f.Close()
+
+	l = openLog(t, dir)
+	second, err := l.Append(t.Context(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{first, second} {
+		if got, err := l.Event(t.Context(), i); err != nil || got.Transfer != ev.Transfer {
+			t.Errorf("after a torn segment: entry %d opens as %+v, %v", i, got, err)
+		}
+	}
+	l.Close()
+
+	// The first body, moved to the layout of before segments.
+	lf, err := audit.ParseLeaf([]byte(rc.Entry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := fmt.Sprintf("%x", lf.Commitment)
+	legacy, _ := json.Marshal(map[string]any{"salt": rc.Salt, "body": rc.Body})
+	if err := os.Remove(segs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(bodies, h[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bodies, h[:2], h+".json"), legacy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir)
+	for _, i := range []uint64{first, second} {
+		if got, err := l.Event(t.Context(), i); err != nil || got.Transfer != ev.Transfer {
+			t.Errorf("with a body in its own file: entry %d opens as %+v, %v", i, got, err)
+		}
+	}
+	if got, err := audit.OpenLocal(filepath.Join(dir, "audit"), lf); err != nil || got.Transfer != ev.Transfer {
+		t.Errorf("OpenLocal: %+v, %v", got, err)
 	}
 }
