@@ -46,8 +46,9 @@ type bodyStore struct {
 	logger *slog.Logger
 	batch  *bodyBatcher // nil for a store that only reads (OpenLocal)
 
-	mu sync.Mutex
-	at map[[32]byte]bodyLoc // where each body of the segments is
+	mu   sync.Mutex
+	at   map[[32]byte]bodyLoc // where each body of the segments is
+	segs []string             // the segments' paths, by bodyLoc.seg
 
 	// The segment this process appends to: touched only by the batcher's
 	// goroutine. nil until the first batch, and after a failed one.
@@ -55,11 +56,12 @@ type bodyStore struct {
 	segSize int64
 }
 
-// bodyLoc is where a body's record is: a segment file, its offset and length.
+// bodyLoc is where a body's record is: a segment (its index in
+// bodyStore.segs), the record's offset and length.
 type bodyLoc struct {
-	seg string
 	off int64
-	n   int
+	n   int32
+	seg uint32
 }
 
 // bodyRecord is one line of a segment.
@@ -154,10 +156,10 @@ func (s *bodyStore) appendSegment(_ context.Context, batch []*bodyReq) error {
 		return fmt.Errorf("audit: write private entries' bodies in %s (is its disk full?): %w", s.dir, err)
 	}
 	s.segSize += int64(buf.Len())
-	name := s.seg.Name()
 	s.mu.Lock()
+	seg := uint32(len(s.segs) - 1) // newSegment added it last
 	for i, r := range batch {
-		s.at[[32]byte(r.c)] = bodyLoc{seg: name, off: base + int64(offs[i]), n: offs[i+1] - offs[i] - 1}
+		s.at[[32]byte(r.c)] = bodyLoc{seg: seg, off: base + int64(offs[i]), n: int32(offs[i+1] - offs[i] - 1)}
 	}
 	s.mu.Unlock()
 	return nil
@@ -187,6 +189,9 @@ func (s *bodyStore) newSegment() error {
 		return err
 	}
 	s.seg, s.segSize = f, 0
+	s.mu.Lock()
+	s.segs = append(s.segs, f.Name())
+	s.mu.Unlock()
 	return nil
 }
 
@@ -225,6 +230,8 @@ func (s *bodyStore) loadSegment(p string) error {
 		return err
 	}
 	defer f.Close()
+	seg := uint32(len(s.segs))
+	s.segs = append(s.segs, p)
 	br := bufio.NewReader(f)
 	var off int64
 	for {
@@ -242,7 +249,7 @@ func (s *bodyStore) loadSegment(p string) error {
 				s.logger.Error("audit: an unreadable line in a bodies segment: its entry cannot be shown", "segment", p, "offset", off)
 			}
 		} else if _, dup := s.at[[32]byte(c)]; !dup {
-			s.at[[32]byte(c)] = bodyLoc{seg: p, off: off, n: len(line) - 1}
+			s.at[[32]byte(c)] = bodyLoc{seg: seg, off: off, n: int32(len(line) - 1)}
 		}
 		off += int64(len(line))
 	}
@@ -268,11 +275,15 @@ func (s *bodyStore) get(c []byte) (salt, body []byte, err error) {
 	}
 	s.mu.Lock()
 	loc, ok := s.at[[32]byte(c)]
+	var seg string
+	if ok {
+		seg = s.segs[loc.seg]
+	}
 	s.mu.Unlock()
 	if !ok {
 		return s.getLegacy(c)
 	}
-	f, err := os.Open(loc.seg)
+	f, err := os.Open(seg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: read body: %w", err)
 	}
@@ -286,7 +297,7 @@ func (s *bodyStore) get(c []byte) (salt, body []byte, err error) {
 		return nil, nil, fmt.Errorf("audit: body %x: %w", c, err)
 	}
 	if rec.Commitment != hex.EncodeToString(c) {
-		return nil, nil, fmt.Errorf("%w: %x: its record in %s names another commitment", ErrNoBody, c, loc.seg)
+		return nil, nil, fmt.Errorf("%w: %x: its record in %s names another commitment", ErrNoBody, c, seg)
 	}
 	return rec.Salt, []byte(rec.Body), nil
 }
