@@ -29,7 +29,8 @@ func benchEvent(i int, public bool) audit.Event {
 // BenchmarkAppend measures sustained appends with 64 concurrent writers (as many
 // requests finishing at once): entries/s. Each append returns once its entry is
 // sequenced and integrated on disk; a private entry's body is written and
-// synced first.
+// synced first, in one sync with the bodies of the appends made at the same
+// time.
 func BenchmarkAppend(b *testing.B) {
 	for _, public := range []bool{false, true} {
 		b.Run(entryKind(public), func(b *testing.B) { benchAppend(b, public) })

@@ -79,15 +79,21 @@ const bodiesSchema = `CREATE TABLE IF NOT EXISTS lexgate_bodies (
   body       MEDIUMBLOB NOT NULL
 )`
 
-func (s bodyStore) putDB(ctx context.Context, c, salt, body []byte) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO lexgate_bodies (commitment, salt, body) VALUES (?, ?, ?)`,
-		c, salt, body); err != nil {
-		return fmt.Errorf("audit: write body: %w", err)
+// putDB writes a batch of bodies with one INSERT: one transaction, one
+// commit for the batch.
+func (s *bodyStore) putDB(ctx context.Context, batch []*bodyReq) error {
+	q := `INSERT IGNORE INTO lexgate_bodies (commitment, salt, body) VALUES (?, ?, ?)` + strings.Repeat(`, (?, ?, ?)`, len(batch)-1)
+	args := make([]any, 0, 3*len(batch))
+	for _, r := range batch {
+		args = append(args, r.c, r.salt, r.body)
+	}
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("audit: write private entries' bodies to the MySQL database: %w", err)
 	}
 	return nil
 }
 
-func (s bodyStore) getDB(c []byte) (salt, body []byte, err error) {
+func (s *bodyStore) getDB(c []byte) (salt, body []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = s.db.QueryRowContext(ctx, `SELECT salt, body FROM lexgate_bodies WHERE commitment = ?`, c).Scan(&salt, &body)

@@ -125,7 +125,7 @@ type Log struct {
 	cancel   context.CancelFunc
 	release  func() // the driver's database, if any
 
-	bodies bodyStore // private entries' bodies (bodies.go)
+	bodies *bodyStore // private entries' bodies (bodies.go)
 
 	mu      sync.Mutex
 	index   map[string]uint64   // lookupKey → latest index
@@ -171,6 +171,12 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cancel()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
+	bodies, err := openBodies(bg, filepath.Join(cfg.Dir, "bodies"), sharedDB, cfg.Logger, cfg.AppendTimeout, true)
+	if err != nil {
+		cancel()
+		release()
+		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
+	}
 	opts := tessera.NewAppendOptions().
 		WithCheckpointSigner(signer).
 		WithCheckpointInterval(cfg.CheckpointInterval).
@@ -178,12 +184,13 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	app, shutdown, reader, err := tessera.NewAppender(bg, driver, opts)
 	if err != nil {
 		cancel()
+		bodies.close()
 		release()
 		return nil, fmt.Errorf("audit: open %s: %w", cfg.where(), err)
 	}
 	l := &Log{release: release, cfg: cfg, signer: signer, verifier: verifier, vkey: vkey, add: app.Add, reader: reader,
 		shutdown: shutdown, cancel: cancel, index: map[string]uint64{},
-		bodies: bodyStore{dir: filepath.Join(cfg.Dir, "bodies"), db: sharedDB}, commits: map[uint64][32]byte{}, parties: map[string][]uint64{}}
+		bodies: bodies, commits: map[uint64][32]byte{}, parties: map[string][]uint64{}}
 	l.awaiter = tessera.NewPublicationAwaiter(bg, reader.ReadCheckpoint, awaitPoll(cfg.CheckpointInterval))
 	if err := l.firstCheckpoint(ctx); err != nil {
 		l.Close()
@@ -239,6 +246,7 @@ func (l *Log) Close() error {
 			err = fmt.Errorf("audit: close: %w", serr)
 		}
 		l.cancel()
+		l.bodies.close()
 		l.release()
 	})
 	return err
