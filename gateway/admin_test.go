@@ -72,8 +72,8 @@ func TestLoadConfig(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:8443" || cfg.Admin != "127.0.0.1:9443" || cfg.Store.Dir != filepath.Join(dir, "lexgate-data") {
 		t.Errorf("defaults: listen %s admin %s store %s", cfg.Listen, cfg.Admin, cfg.Store.Dir)
 	}
-	if cfg.GC.MinHeap() != 96<<20 {
-		t.Errorf("default heap floor %d bytes, want 96 MiB", cfg.GC.MinHeap())
+	if cfg.GC.MinHeap() != 64<<20 {
+		t.Errorf("default heap floor %d bytes, want 64 MiB", cfg.GC.MinHeap())
 	}
 	if cfg, err := gateway.LoadConfig(write("gc:\n  min_heap_mib: -1\n")); err != nil || cfg.GC.MinHeap() != 0 {
 		t.Errorf("gc.min_heap_mib -1: floor %d, %v; want 0 (off)", cfg.GC.MinHeap(), err)

@@ -86,7 +86,7 @@ type Config struct {
 // GCConfig tunes Go's garbage collector for the gateway process.
 type GCConfig struct {
 	// MinHeapMiB is the heap size, in MiB, under which no collection starts
-	// (default 96; -1 leaves Go's pacing, GOGC, alone). A gateway whose live
+	// (default 64; -1 leaves Go's pacing, GOGC, alone). A gateway whose live
 	// heap is small (its policy set, its connections) otherwise collects
 	// every few MB of allocation, and the decisions that run during a
 	// collection take twice as long (policies/README.md, Speed). GOGC=off

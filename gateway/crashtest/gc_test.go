@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestServeHeapFloor: lexgate serve keeps a 96 MiB heap floor by default
+// TestServeHeapFloor: lexgate serve keeps a 64 MiB heap floor by default
 // (gc.min_heap_mib), which shows on /metrics as a GC percentage over Go's
 // 100 for its small idle heap, and leaves Go's pacing alone with -1.
 func TestServeHeapFloor(t *testing.T) {

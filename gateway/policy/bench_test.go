@@ -104,7 +104,7 @@ func orgName(i int) string { return fmt.Sprintf("org%04d.example", i) }
 // privileged EU personal data to two recipients) and reports the p50 and p99
 // latency: with 1,000 organisations and 10,000 generated agreements, and
 // with the shipped contracts. Each runs under the gateway's garbage
-// collection settings (gc=gateway: lexgate serve keeps a 96 MiB heap floor,
+// collection settings (gc=gateway: lexgate serve keeps a 64 MiB heap floor,
 // gc.min_heap_mib); the first also under Go's defaults alone (gc=go).
 // The last case is a send the shipped contracts allow (privileged material
 // from Harbor Law to Manila on matter HL-2026-0042): a refusal carries

@@ -7,14 +7,15 @@
 // every ~200 decisions, and the decisions that run while a collection marks
 // take two to three times as long: three or four in a hundred, which decides
 // the decision latency's 99th percentile (policies/README.md, Speed). A
-// floor of 96 MiB makes such a gateway collect about seven times less often,
-// for at most 96 MiB of memory; a gateway whose live heap is above half the
+// floor of 64 MiB makes such a gateway collect about five times less often,
+// for at most 64 MiB of memory; a gateway whose live heap is above half the
 // floor (a busy one) collects exactly as Go would have. The floor is a heap
 // goal: the process's RSS reaches it plus what lies outside the heap (the
-// binary's text, stacks, the runtime's own), about 35 MiB more, once the
-// heap has filled to it with garbage, as relaying a large file over QUIC or
-// SFTP does within seconds; at 96 MiB that stays under the 150 MiB a
-// gateway may take relaying one transfer.
+// binary's text, stacks, the runtime's own, the policy's WebAssembly
+// instances), about 50–70 MiB more, once the heap has filled to it with
+// garbage, as relaying a large file over QUIC or SFTP does within seconds; at
+// 64 MiB that stays under the 150 MiB a gateway may take relaying one
+// transfer.
 //
 // The floor works through GOGC: after each collection, [Start]'s watcher
 // sets the GC percentage (debug.SetGCPercent) so that the next collection
@@ -34,7 +35,7 @@ import (
 
 // Default is the floor the gateway keeps unless configured otherwise
 // (gc.min_heap_mib).
-const Default = 96 << 20
+const Default = 64 << 20
 
 // minHeap is the runtime's smallest heap goal at GOGC=100, which it
 // scales with the GC percentage (4 MB at 100, 16 MB at 400...).
