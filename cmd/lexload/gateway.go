@@ -130,11 +130,14 @@ func (g *gateway) kill() {
 
 // fdCounts are a process's open descriptors, by what they point at.
 type fdCounts struct {
-	Total, Sockets, Spool, Database, Other int
+	Total, Sockets, Spool, Database, Bodies, Other int
 }
 
 // countFDs reads /proc/PID/fd. Spool files are under spoolDir; database
-// handles are SQLite's (lexgate.db and its -wal and -shm files, in dataDir).
+// handles are SQLite's (lexgate.db and its -wal and -shm files, in dataDir);
+// body segments are the audit log's files of private entries' bodies
+// (dataDir/audit/bodies/seg-*.jsonl), the current one of which the log keeps
+// open from its first private entry on.
 func countFDs(pid int, dataDir, spoolDir string) (fdCounts, error) {
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	ents, err := os.ReadDir(dir)
@@ -155,6 +158,8 @@ func countFDs(pid int, dataDir, spoolDir string) (fdCounts, error) {
 			c.Spool++
 		case strings.HasPrefix(target, filepath.Join(dataDir, "lexgate.db")):
 			c.Database++
+		case strings.HasPrefix(target, filepath.Join(dataDir, "audit", "bodies", "seg-")):
+			c.Bodies++
 		default:
 			c.Other++
 		}
@@ -163,13 +168,14 @@ func countFDs(pid int, dataDir, spoolDir string) (fdCounts, error) {
 }
 
 // leaks reports whether after holds descriptors before did not that are not
-// SQLite's: sockets of gone clients (when judged), spool files, anything
-// else. SQLite's own handles follow its connection pool and its deferred
+// SQLite's: sockets of gone clients (when judged), spool files, more than the
+// one body segment the audit log writes to, anything else. SQLite's own handles follow its connection pool and its deferred
 // closes (it cannot close a file another connection holds a lock on), so
 // they are shown but not judged; so are the sockets of a replica, whose
 // PostgreSQL and MariaDB pools grow under load.
 func (after fdCounts) leaks(before fdCounts, sockets bool) bool {
-	return (sockets && after.Sockets > before.Sockets) || after.Spool > before.Spool || after.Other > before.Other
+	return (sockets && after.Sockets > before.Sockets) || after.Spool > before.Spool || after.Other > before.Other ||
+		after.Bodies > max(before.Bodies, 1)
 }
 
 // spoolUse counts the files and bytes in a spool directory.

@@ -161,8 +161,8 @@ func (r *report) print(w io.Writer) {
 		if r.pooled {
 			sockets = " (database pools included, not judged)"
 		}
-		fmt.Fprintf(w, "%s (pid %d): peak RSS (VmHWM) %s; open file descriptors before the clients → after they left (%s): total %d → %d; sockets %d → %d%s, spool files %d → %d, other %d → %d; SQLite's %d → %d (its pool, not judged)\n",
-			g.name, g.pid, mib(g.hwm), leak, b.Total, a.Total, b.Sockets, a.Sockets, sockets, b.Spool, a.Spool, b.Other, a.Other, b.Database, a.Database)
+		fmt.Fprintf(w, "%s (pid %d): peak RSS (VmHWM) %s; open file descriptors before the clients → after they left (%s): total %d → %d; sockets %d → %d%s, spool files %d → %d, audit body segments %d → %d (one stays open), other %d → %d; SQLite's %d → %d (its pool, not judged)\n",
+			g.name, g.pid, mib(g.hwm), leak, b.Total, a.Total, b.Sockets, a.Sockets, sockets, b.Spool, a.Spool, b.Bodies, a.Bodies, b.Other, a.Other, b.Database, a.Database)
 	}
 	fmt.Fprintf(w, "spool at the end: %d files, %s (uploads cut by the end of the run, transfers not yet received)\n",
 		r.spoolFiles, mib(r.spoolBytes))
