@@ -11,7 +11,6 @@ import (
 
 	"github.com/pkg/sftp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/lexgate/lexgate/gateway/api"
 	"github.com/lexgate/lexgate/gateway/audit"
@@ -20,29 +19,12 @@ import (
 )
 
 // sftpTo connects an SFTP client (pkg/sftp over x/crypto/ssh) to env's
-// front as the DMS account with the key at keyFile, pinning its host key.
-func sftpTo(t *testing.T, env *gatewaytest.Env, keyFile string) *sftp.Client {
+// front as the DMS account with key, pinning its host key (sftpDial), and
+// closes it when the test ends.
+func sftpTo(t *testing.T, env *gatewaytest.Env, key gatewaytest.SSHKey) *sftp.Client {
 	t.Helper()
-	pemKey, err := os.ReadFile(keyFile)
+	sc, fc, err := sftpDial(t, env, key)
 	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(pemKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(env.Gateway.SFTP().HostPublicKey()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ssh.Dial("tcp", env.SFTPAddr(), &ssh.ClientConfig{User: gatewaytest.DMSAccount,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc, err := sftp.NewClient(sc)
-	if err != nil {
-		sc.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fc.Close(); sc.Close() })
@@ -65,7 +47,7 @@ func TestClusterSFTPIdenticalUpload(t *testing.T) {
 	r2 := r1.StartReplica(t, c.replica("r2"), withSFTP)
 	team := newAPIClient(t, r1, gatewaytest.Team, false)
 	team.register()
-	clients := []*sftp.Client{sftpTo(t, r1, key.Private), sftpTo(t, r2, key.Private)}
+	clients := []*sftp.Client{sftpTo(t, r1, key), sftpTo(t, r2, key)}
 
 	pt := make([]byte, 1<<20+5)
 	rand.Read(pt)

@@ -30,15 +30,8 @@ func TestIntegrityBitFlipQuarantined(t *testing.T) {
 	env, alice, team := lexSetup(t)
 	defer memoryNow(t, env).back(t)
 	id := lexSend(t, alice)
+	flipSpool(t, env, id)
 	spool := filepath.Join(env.Config.Store.Dir, "spool", id+".age")
-	b, err := os.ReadFile(spool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x01
-	if err := os.WriteFile(spool, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	raw := env.NewClient(gatewaytest.Team, false).In(t)
 	st, body, _ := raw.Do(http.MethodGet, api.PathTransfer+id+"/content", nil, map[string]string{"Range": "bytes=0-99"})
 	if st != http.StatusUnprocessableEntity || !strings.Contains(string(body), api.CodeHashMismatch) || !strings.Contains(string(body), "quarantined") {
@@ -56,17 +49,7 @@ func TestIntegrityBitFlipQuarantined(t *testing.T) {
 		t.Errorf("lex receive of a quarantined transfer: exit %d, stderr %q", code, errOut)
 	}
 	assertEmpty(t, dest)
-	var quarantines, deliveries int
-	for _, ev := range env.AuditEvents() {
-		switch {
-		case ev.Transfer != id:
-		case ev.Kind == audit.KindQuarantined:
-			quarantines++
-		case ev.Kind == audit.KindDelivery:
-			deliveries++
-		}
-	}
-	if quarantines != 1 || deliveries != 0 {
+	if quarantines, deliveries := auditCounts(env, id); quarantines != 1 || deliveries != 0 {
 		t.Errorf("audit: %d quarantines, %d deliveries; want 1 and 0", quarantines, deliveries)
 	}
 }
