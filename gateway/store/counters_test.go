@@ -69,13 +69,7 @@ func testSharedCounters(t *testing.T, openStore func(testing.TB, string) *Store)
 // store is notified to another replica's watcher, which reads the new
 // version; a transaction that fails (a duplicate) notifies nothing new.
 func TestWatchRevocationsReplicas(t *testing.T) {
-	pg := postgresCluster(t)
-	dsn, err := pg.NewDatabase(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	s1, s2 := openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
+	s1, s2 := postgresReplicas(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	listening, changed := make(chan struct{}), make(chan struct{}, 16)
 	done := make(chan error, 1)

@@ -205,6 +205,18 @@ func openPostgresStore(t *testing.T) func(testing.TB, string) *Store {
 	}
 }
 
+// postgresReplicas opens two replicas' stores, r1 and r2, on a fresh
+// PostgreSQL database and one spool directory.
+func postgresReplicas(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	dsn, err := postgresCluster(t).NewDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
+}
+
 // openReplica opens a store on PostgreSQL at dsn with the spool in dir, as
 // the named replica.
 func openReplica(t testing.TB, dir, dsn, replica string) *Store {

@@ -22,15 +22,7 @@ var replicaDrivers = []struct {
 		s := openStore(t, t.TempDir())
 		return s, s
 	}},
-	{"postgres", func(t *testing.T) (*Store, *Store) {
-		pg := postgresCluster(t)
-		dsn, err := pg.NewDatabase(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		return openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
-	}},
+	{"postgres", postgresReplicas},
 	{"postgres+s3", func(t *testing.T) (*Store, *Store) {
 		pg := postgresCluster(t)
 		dsn, err := pg.NewDatabase(t.Context())

@@ -105,13 +105,7 @@ func testRiskBaselines(t *testing.T, openStore func(testing.TB, string) *Store) 
 // one identity's record at once, the record not existing at first: every
 // update is counted, and each replica reads the same record.
 func TestRiskBaselinesReplicas(t *testing.T) {
-	pg := postgresCluster(t)
-	dsn, err := pg.NewDatabase(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	s1, s2 := openReplica(t, dir, dsn, "r1"), openReplica(t, dir, dsn, "r2")
+	s1, s2 := postgresReplicas(t)
 	concurrentAddOne(t, 60, alice, s1, s2)
 	for i, s := range []*Store{s1, s2} {
 		if got := riskCount(t, s, alice); got != 60 {
