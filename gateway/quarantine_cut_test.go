@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +115,30 @@ func quarantineCutsDownload(t *testing.T, on, by *gatewaytest.Env) {
 	assertCut(t, resp, int64(len(ct)))
 	t.Logf("download cut %v after the quarantine was answered", time.Since(answered))
 	assertQuarantinedRefusal(t, team, id)
+}
+
+// TestIntegrityReportCutsDownloadInProgress: a download under way when
+// another request finds the transfer's stored ciphertext damaged (here a
+// recipient's report, which the gateway checks against its stored copy)
+// stops before its end — cut at once by the quarantine, or else by the
+// delivery's own recheck of its transfer's state within a second (either
+// one alone passes this test) — and the next download is refused.
+func TestIntegrityReportCutsDownloadInProgress(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.WithoutQUIC())
+	alice := newAPIClient(t, env, gatewaytest.Alice, false)
+	team := newAPIClient(t, env, gatewaytest.Team, false)
+	ct := encrypt(t, make([]byte, 48<<20), team.register().Recipient())
+	id := uploadTo(t, alice, ct)
+
+	resp := openDownload(t, team, id)
+	env.FlipSpoolBit(40 << 20)
+	st, body := team.json(http.MethodPost, api.PathTransfer+id+api.PathIntegrityReport,
+		api.IntegrityReport{Size: int64(len(ct)), SHA256: strings.Repeat("0", 64)})
+	if st != http.StatusUnprocessableEntity || !strings.Contains(string(body), api.CodeHashMismatch) {
+		t.Fatalf("report of a damaged transfer: %d %s, want 422 hash_mismatch", st, body)
+	}
+	assertCut(t, resp, int64(len(ct)))
+	if st, b, _ := team.do(http.MethodGet, api.PathTransfer+id+"/content", nil, nil); st == http.StatusOK || len(b) > 4096 {
+		t.Fatalf("download after the quarantine: %d, %d bytes", st, len(b))
+	}
 }
