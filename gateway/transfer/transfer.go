@@ -120,6 +120,8 @@ type Service struct {
 	// intact holds when a report's transfer was last found intact
 	// (report.go), by transfer ID, size and SHA-256 reported.
 	intact sync.Map
+	// reportChecks bounds the checks reports cause (report.go).
+	reportChecks reportChecks
 }
 
 // Deps are what the core runs on. Revoked and Now may be nil; Audit may not.
