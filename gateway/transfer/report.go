@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
-	"github.com/lexgate/lexgate/gateway/policy"
 	"github.com/lexgate/lexgate/gateway/store"
 )
 
@@ -69,37 +67,19 @@ func (c *reportChecks) take(id string, now time.Time) (bool, time.Time) {
 // and audited, and ReportMismatch returns an error wrapping ErrHashMismatch,
 // exactly as when the gateway finds the damage while serving; an intact copy
 // returns nil (the bytes changed after they left the gateway) and is logged at
-// WARN. Only a recipient the policy still lets receive may report; reports of
-// one transfer are checked one at a time, and at most reportChecksPerHour
-// times an hour.
+// WARN. Only a recipient a download would be served to (receivable) may
+// report; reports of one transfer are checked one at a time, and at most
+// reportChecksPerHour times an hour.
 func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id string, got api.IntegrityReport) error {
-	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
-		return err
-	}
-	t, isSender, err := s.visible(ctx, caller, id)
+	t, _, _, err := s.receivable(ctx, caller, id)
 	if err != nil {
 		return err
 	}
-	if isSender && !slices.Contains(t.Recipients, caller.String()) {
-		return ErrNotFound
-	}
-	m, err := s.boundManifest(t)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(m.Recipients, caller.String()) {
-		return ErrNotFound
-	}
-	if t.State == store.StateQuarantined {
+	switch t.State {
+	case store.StateQuarantined:
 		return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, t.ID)
-	}
-	srcID, _ := spiffeid.FromString(t.Sender)
-	in := policy.Input{Action: "receive", Source: party(caller),
-		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}
-	if _, err := s.decideMatter(ctx, in); err != nil {
-		return err
-	}
-	if t.State != store.StateReady {
+	case store.StateReady:
+	default:
 		return ErrNotReady
 	}
 

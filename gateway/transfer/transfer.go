@@ -463,34 +463,48 @@ func (s *Service) OpenFrom(ctx context.Context, caller spiffeid.ID, id string, f
 	return s.OpenChecked(ctx, caller, id, from, CheckByGateway)
 }
 
+// receivable makes the checks that come before anything is served to caller
+// of transfer id, or done on its behalf (ReportMismatch): caller is a live
+// identity, one of the recipients the signed manifest names, the transfer is
+// not quarantined by an administrator, and the policy allows the receive. It
+// returns the transfer, the decision's input and the decision.
+func (s *Service) receivable(ctx context.Context, caller spiffeid.ID, id string) (*store.Transfer, policy.Input, policy.Decision, error) {
+	var in policy.Input
+	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
+		return nil, in, policy.Decision{}, err
+	}
+	t, isSender, err := s.visible(ctx, caller, id)
+	if err != nil {
+		return nil, in, policy.Decision{}, err
+	}
+	if isSender && !slices.Contains(t.Recipients, caller.String()) {
+		return nil, in, policy.Decision{}, ErrNotFound // senders upload; only recipients download
+	}
+	if err := s.refuseQuarantined(ctx, caller, t); err != nil {
+		return nil, in, policy.Decision{}, err
+	}
+	m, err := s.boundManifest(t)
+	if err != nil {
+		return nil, in, policy.Decision{}, err
+	}
+	if !slices.Contains(m.Recipients, caller.String()) {
+		return nil, in, policy.Decision{}, ErrNotFound
+	}
+	srcID, _ := spiffeid.FromString(t.Sender)
+	in = policy.Input{Action: "receive", Source: party(caller),
+		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}
+	d, err := s.decideMatter(ctx, in)
+	if err != nil {
+		return nil, in, policy.Decision{}, err
+	}
+	return t, in, d, nil
+}
+
 // OpenChecked is OpenFrom with the check of the delivery named: CheckByGateway
 // (what OpenFrom does) or CheckByRecipient, for a recipient that hashes the
 // whole ciphertext itself and reports a mismatch (ReportMismatch).
 func (s *Service) OpenChecked(ctx context.Context, caller spiffeid.ID, id string, from int64, check Check) (*Delivery, *api.Transfer, error) {
-	if err := s.checkCaller(ctx, caller, "receive"); err != nil {
-		return nil, nil, err
-	}
-	t, isSender, err := s.visible(ctx, caller, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if isSender && !slices.Contains(t.Recipients, caller.String()) {
-		return nil, nil, ErrNotFound // senders upload; only recipients download
-	}
-	if err := s.refuseQuarantined(ctx, caller, t); err != nil {
-		return nil, nil, err
-	}
-	m, err := s.boundManifest(t)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !slices.Contains(m.Recipients, caller.String()) {
-		return nil, nil, ErrNotFound
-	}
-	srcID, _ := spiffeid.FromString(t.Sender)
-	in := policy.Input{Action: "receive", Source: party(caller),
-		Destinations: []policy.Party{party(srcID)}, Bundle: bundleOf(m, t.ManifestHash)}
-	d, err := s.decideMatter(ctx, in)
+	t, in, d, err := s.receivable(ctx, caller, id)
 	if err != nil {
 		return nil, nil, err
 	}
