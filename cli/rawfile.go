@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,13 +21,9 @@ func decryptFile(r io.Reader, staging string, ids []age.Identity, m api.Manifest
 	if err := checkEntryName(m.Name); err != nil {
 		return nil, err
 	}
-	pr, err := age.Decrypt(r, ids...)
-	var nomatch *age.NoIdentityMatchError
-	if errors.As(err, &nomatch) {
-		return nil, fmt.Errorf("your identity cannot decrypt this transfer: it was encrypted to keys registered before your last keygen, or to someone else (%w)", err)
-	}
+	pr, err := openPayload(r, ids)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt: %w", err)
+		return nil, err
 	}
 	root, err := os.OpenRoot(staging)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lexgate/lexgate/gateway/api"
+	"github.com/lexgate/lexgate/internal/agestream"
 )
 
 var receiveCommand = &command{
@@ -226,13 +227,9 @@ func unpack(spool, dir string, ids []age.Identity, m api.Manifest) ([]string, er
 // age stream to its end so that its last chunk is authenticated too. It takes
 // checkpoints with ck, which may be nil.
 func decryptAndExtract(r io.Reader, staging string, ids []age.Identity, ck *checkpointer) (*extracted, error) {
-	pr, err := age.Decrypt(r, ids...)
-	var nomatch *age.NoIdentityMatchError
-	if errors.As(err, &nomatch) {
-		return nil, fmt.Errorf("your identity cannot decrypt this transfer: it was encrypted to keys registered before your last keygen, or to someone else (%w)", err)
-	}
+	pr, err := openPayload(r, ids)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt: %w", err)
+		return nil, err
 	}
 	ex, err := resumeBundle(pr, staging, nil, ck)
 	if err != nil {
@@ -242,4 +239,19 @@ func decryptAndExtract(r io.Reader, staging string, ids []age.Identity, ck *chec
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
 	return ex, nil
+}
+
+// openPayload reads the age header of r and returns its plaintext, decrypted
+// by agestream into the reader's buffers (age's own reader allocates and
+// copies every 64 KiB chunk).
+func openPayload(r io.Reader, ids []age.Identity) (io.Reader, error) {
+	pr, err := agestream.NewReader(r, ids...)
+	var nomatch *age.NoIdentityMatchError
+	if errors.As(err, &nomatch) {
+		return nil, fmt.Errorf("your identity cannot decrypt this transfer: it was encrypted to keys registered before your last keygen, or to someone else (%w)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	return pr, nil
 }

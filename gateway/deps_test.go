@@ -35,28 +35,31 @@ var allowed = map[string][]string{
 	// yamlcheck names unknown config keys (with a suggestion) for lexgate and lex.
 	"gateway/yamlcheck": {},
 	// buildinfo is --version for lex and lexgate.
-	"gateway/buildinfo":            {},
-	"gateway/transfer":             {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
-	"gateway/httpapi":              {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway/sftpfront":            {"gateway/api", "gateway/transfer", "gateway/identity"},
-	"gateway":                      {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo", "gateway/notify", "gateway/siem", "gateway/risk"},
-	"gateway/gatewaytest":          {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
-	"gateway/battery":              {}, // test-only: its tests drive a whole gateway, and lex as a client
-	"gateway/crashtest":            {}, // test-only: its tests kill a real lexgate process and restart it
-	"cli":                          {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck", "gateway/buildinfo"},
-	"gateway/spiretest":            {},                    // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
-	"gateway/ssotest":              {"gateway/spiretest"}, // runs Ory Hydra and step-ca for tests (built with spiretest.Build); its tests drive lex login
-	"cmd/lex":                      {"cli", "cmd/internal/cpuprof"},
-	"cmd/lexgate":                  {"gateway", "cmd/internal/cpuprof"},
-	"cmd/lexdemo":                  {"gateway", "gateway/sftpfront", "internal/engines"}, // writes its lexgate.yaml with gateway.Config.Marshal
-	"cmd/lexbench":                 {"cmd/internal/benchkit", "gateway/directio", "internal/engines"},
-	"cmd/lexload":                  {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit", "gateway/store", "internal/engines"},
-	"cmd/lexwan":                   {"cmd/lexwan/emu", "cmd/internal/benchkit"},
-	"cmd/internal/benchkit":        {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
-	"cmd/internal/cpuprof":         {},
-	"cmd/lexwan/emu":               {},
-	"gateway/internal/enginetest":  {"internal/engines"}, // test-only: internal/engines for tests (skip, or fail under CI=true, when missing; stop at the test's end)
-	"gateway/risk":                 {},
+	"gateway/buildinfo":           {},
+	"gateway/transfer":            {"gateway/api", "gateway/policy", "gateway/store", "gateway/audit", "gateway/identity", "gateway/internal/crashpoint", "gateway/agecheck", "gateway/risk"},
+	"gateway/httpapi":             {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway/sftpfront":           {"gateway/api", "gateway/transfer", "gateway/identity"},
+	"gateway":                     {"certs", "policies", "gateway/api", "gateway/identity", "gateway/policy", "gateway/store", "gateway/audit", "gateway/transfer", "gateway/httpapi", "gateway/sftpfront", "gateway/tcptune", "gateway/internal/heapfloor", "gateway/yamlcheck", "gateway/buildinfo", "gateway/notify", "gateway/siem", "gateway/risk"},
+	"gateway/gatewaytest":         {"certs", "gateway", "gateway/api", "gateway/audit", "gateway/identity", "gateway/policy", "gateway/store", "gateway/sftpfront", "policies"},
+	"gateway/battery":             {}, // test-only: its tests drive a whole gateway, and lex as a client
+	"gateway/crashtest":           {}, // test-only: its tests kill a real lexgate process and restart it
+	"cli":                         {"gateway/api", "certs", "gateway/audit", "gateway/policy", "gateway/directio", "gateway/tcptune", "gateway/yamlcheck", "gateway/buildinfo", "internal/agestream"},
+	"gateway/spiretest":           {},                    // runs real SPIRE servers and agents for tests; its tests drive a whole gateway and lex
+	"gateway/ssotest":             {"gateway/spiretest"}, // runs Ory Hydra and step-ca for tests (built with spiretest.Build); its tests drive lex login
+	"cmd/lex":                     {"cli", "cmd/internal/cpuprof"},
+	"cmd/lexgate":                 {"gateway", "cmd/internal/cpuprof"},
+	"cmd/lexdemo":                 {"gateway", "gateway/sftpfront", "internal/engines"}, // writes its lexgate.yaml with gateway.Config.Marshal
+	"cmd/lexbench":                {"cmd/internal/benchkit", "gateway/directio", "internal/engines"},
+	"cmd/lexload":                 {"certs", "cli", "gateway", "gateway/api", "cmd/internal/benchkit", "gateway/store", "internal/engines"},
+	"cmd/lexwan":                  {"cmd/lexwan/emu", "cmd/internal/benchkit"},
+	"cmd/internal/benchkit":       {"gateway"}, // GatewayConfig writes with gateway.Config.Marshal
+	"cmd/internal/cpuprof":        {},
+	"cmd/lexwan/emu":              {},
+	"gateway/internal/enginetest": {"internal/engines"}, // test-only: internal/engines for tests (skip, or fail under CI=true, when missing; stop at the test's end)
+	"gateway/risk":                {},
+	// agestream opens age payloads for lex receive without age's per-chunk
+	// allocation and copies; age itself still parses headers and unwraps keys.
+	"internal/agestream":           {},
 	"cmd/lexcluster":               {"internal/engines"},
 	"internal/engines":             {}, // starts PostgreSQL, MariaDB and versitygw for enginetest, lexload and the cluster demo; FreePort for the tools
 	"gateway/internal/rsyslogtest": {}, // test-only: runs rsyslogd, the SIEM tests' syslog receiver
