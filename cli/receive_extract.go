@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lexgate/lexgate/gateway/directio"
 )
@@ -170,7 +171,7 @@ func (u *unpacker) mkdir(name string) (stagedDir, error) {
 // content from r, and returns where its path, size and hash will be once the
 // unpacker is closed. A large file's writer calls progress (if not nil) with
 // the bytes written so far as they land.
-func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode, progress func(int64)) (*BundleFile, error) {
+func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode, progress landed) (*BundleFile, error) {
 	if err := u.failed(); err != nil {
 		return nil, err
 	}
@@ -240,53 +241,102 @@ func (j smallFile) write() error {
 
 // writeFile copies r, a received file of about size bytes, into f, and
 // returns the bytes written and their hex SHA-256: writeLarge from
-// asyncHashMin (calling progress, if not nil, as its bytes land), else
+// asyncHashMin (calling progress, if not nil, as its bytes are read), else
 // writeReceived.
-func writeFile(f *os.File, r io.Reader, size int64, progress func(int64)) (int64, string, error) {
+func writeFile(f *os.File, r io.Reader, size int64, progress landed) (int64, string, error) {
 	if size >= asyncHashMin {
 		return writeLarge(f, r, 0, sha256.New().(hashState), progress)
 	}
 	return writeReceived(f, r, size)
 }
 
+// landed is told how far a large file has been read (written bytes from its
+// start, the first off included) with sync, which returns once all of them are
+// on the disk (and the first write error, if any). A checkpoint inside the
+// file is taken after sync: the next run trusts the bytes it records.
+type landed func(read int64, sync func() error)
+
+// largeBufs is how many copy buffers a large file's bytes take turns in: one
+// being filled, up to three being written and hashed.
+const largeBufs = 4
+
 // writeLarge copies r into f from offset off (f's position; h holds the
 // file's first off bytes) directly to the disk (O_DIRECT where the file
-// system has it) and hashes it on a goroutine of its own, without copying the
-// bytes for the hash (as writeReceived's asynchronous hash does, 0.07 CPU-s a
-// GiB): two aligned buffers take turns, one filled and written while the
-// other is hashed. After each write it calls progress, if not nil, with the
-// file's size so far. It returns the file's size and hex SHA-256.
-func writeLarge(f *os.File, r io.Reader, off int64, h hashState, progress func(int64)) (int64, string, error) {
-	pooled := [2]*[]byte{copyBufs.Get().(*[]byte), copyBufs.Get().(*[]byte)}
-	free := make(chan []byte, 2)
-	free <- *pooled[0]
-	free <- *pooled[1]
-	toHash := make(chan []byte, 2)
+// system has it). Reading r (decryption), writing and hashing run side by
+// side from the same aligned buffers, without a copy: each buffer read is
+// handed to a writer and a hasher goroutine and comes back when both are done
+// with it. On this VM's virtual disk an O_DIRECT write of a MiB waits about
+// 0.6 ms for the device; done in line, that wait stopped the decryption, and
+// with it the download, for about 0.6 s a GiB. After each buffer read it calls
+// progress, if not nil. It returns the file's size and hex SHA-256.
+func writeLarge(f *os.File, r io.Reader, off int64, h hashState, progress landed) (int64, string, error) {
+	type buffer struct {
+		b     []byte
+		users atomic.Int32 // the writer and the hasher, until each is done
+	}
+	var pooled [largeBufs]*[]byte
+	free := make(chan *buffer, largeBufs)
+	for i := range pooled {
+		pooled[i] = copyBufs.Get().(*[]byte)
+		free <- &buffer{b: *pooled[i]}
+	}
+	release := func(b *buffer) {
+		if b.users.Add(-1) == 0 {
+			free <- b
+		}
+	}
+	toHash := make(chan *buffer, largeBufs)
+	toWrite := make(chan *buffer, largeBufs)
 	sum := make(chan []byte, 1)
 	go func() {
 		for b := range toHash {
-			h.Write(b)
-			free <- b[:cap(b)]
+			h.Write(b.b)
+			release(b)
 		}
 		sum <- h.Sum(nil)
 	}()
-	w := directio.NewWriter(f, off)
-	total := off
+	var (
+		pending sync.WaitGroup // buffers handed to the writer and not yet written
+		written = off          // the writer's, read after pending.Wait
+		werr    error          // the writer's first error, likewise
+		failed  atomic.Bool    // werr is set
+	)
+	go func() {
+		w := directio.NewWriter(f, off)
+		for b := range toWrite {
+			if werr == nil {
+				k, err := w.Write(b.b)
+				written += int64(k)
+				if err != nil {
+					werr = err
+					failed.Store(true)
+				}
+			}
+			release(b)
+			pending.Done()
+		}
+	}()
+	flush := func() error {
+		pending.Wait()
+		return werr
+	}
+	read := off
 	var err error
-	for {
-		buf := <-free
-		n, rerr := io.ReadFull(r, buf)
+	for !failed.Load() {
+		b := <-free
+		n, rerr := io.ReadFull(r, b.b[:cap(b.b)])
 		if n > 0 {
-			k, werr := w.Write(buf[:n])
-			total += int64(k)
-			toHash <- buf[:k]
-			if werr != nil {
-				err = werr
-				break
-			}
+			b.b = b.b[:n]
+			read += int64(n)
+			b.users.Store(2)
+			pending.Add(1)
+			toHash <- b
+			toWrite <- b
 			if progress != nil {
-				progress(total)
+				progress(read, flush)
 			}
+		} else {
+			free <- b
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -296,9 +346,14 @@ func writeLarge(f *os.File, r io.Reader, off int64, h hashState, progress func(i
 			break
 		}
 	}
+	close(toWrite)
 	close(toHash)
-	digest := <-sum // the hasher is done with both buffers
-	copyBufs.Put(pooled[0])
-	copyBufs.Put(pooled[1])
-	return total, hex.EncodeToString(digest), err
+	if werr := flush(); err == nil {
+		err = werr
+	}
+	digest := <-sum // the hasher is done with every buffer
+	for i := range pooled {
+		copyBufs.Put(pooled[i])
+	}
+	return written, hex.EncodeToString(digest), err
 }

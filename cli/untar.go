@@ -191,15 +191,16 @@ func (er *entryReader) checkpoint(pos int64, partial *partialEntry) {
 	}
 }
 
-// progress returns what a large file's writer calls as its bytes land, to
-// take checkpoints inside the file; nil without a checkpointer.
-func (er *entryReader) progress(hdr *tar.Header, start int64) func(int64) {
+// progress returns what a large file's writer calls as it reads the file's
+// bytes, to take checkpoints inside the file once the bytes read are on the
+// disk; nil without a checkpointer.
+func (er *entryReader) progress(hdr *tar.Header, start int64) landed {
 	if er.ck == nil || hdr.Typeflag != tar.TypeReg || hdr.Size < asyncHashMin {
 		return nil
 	}
-	return func(written int64) {
-		if pos := start + written; written < hdr.Size && er.ck.due(pos) {
-			er.checkpoint(pos, &partialEntry{Name: hdr.Name, Size: hdr.Size, Perm: uint32(entryPerm(hdr)), Written: written})
+	return func(read int64, sync func() error) {
+		if pos := start + read; read < hdr.Size && er.ck.due(pos) && sync() == nil {
+			er.checkpoint(pos, &partialEntry{Name: hdr.Name, Size: hdr.Size, Perm: uint32(entryPerm(hdr)), Written: read})
 		}
 	}
 }
@@ -244,7 +245,7 @@ func (er *entryReader) finishPartial(rs *resumeState) error {
 
 // extractEntry makes one directory or starts writing one regular file, whose
 // path, size and hash it returns (complete once u is closed).
-func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, seen map[string]bool, progress func(int64)) (*BundleFile, error) {
+func (ex *extracted) extractEntry(u *unpacker, tr *tar.Reader, hdr *tar.Header, seen map[string]bool, progress landed) (*BundleFile, error) {
 	name := hdr.Name
 	if hdr.Typeflag == tar.TypeDir {
 		name = strings.TrimSuffix(name, "/")
