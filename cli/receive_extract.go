@@ -169,8 +169,8 @@ func (u *unpacker) mkdir(name string) (stagedDir, error) {
 
 // file creates regular file name, which must not exist, with the entry's
 // content from r, and returns where its path, size and hash will be once the
-// unpacker is closed. A large file's writer calls progress (if not nil) with
-// the bytes written so far as they land.
+// unpacker is closed. A large file's writer calls progress (if not nil) as it
+// reads the file (see landed).
 func (u *unpacker) file(r io.Reader, name string, size int64, perm fs.FileMode, progress landed) (*BundleFile, error) {
 	if err := u.failed(); err != nil {
 		return nil, err
@@ -250,10 +250,11 @@ func writeFile(f *os.File, r io.Reader, size int64, progress landed) (int64, str
 	return writeReceived(f, r, size)
 }
 
-// landed is told how far a large file has been read (written bytes from its
-// start, the first off included) with sync, which returns once all of them are
-// on the disk (and the first write error, if any). A checkpoint inside the
-// file is taken after sync: the next run trusts the bytes it records.
+// landed is called by a large file's writer with the bytes of the file read so
+// far (from its start: a resumed file's first bytes included) and sync, which
+// returns once all of them are on the disk, with the first write error if any.
+// A checkpoint inside the file is taken after sync: the next run trusts the
+// bytes it records.
 type landed func(read int64, sync func() error)
 
 // largeBufs is how many copy buffers a large file's bytes take turns in: one
