@@ -26,38 +26,106 @@ const reportRecheck = time.Minute
 // a report is refused (ErrBadRequest) until the hour is over.
 const reportChecksPerHour = 10
 
-// reportChecks counts the checks reports caused, per transfer, in the
-// current hour of each.
+// reportChecks is what reports have cost, per transfer: the checks they
+// caused in the transfer's current hour, and the reports answered "intact"
+// in the last reportRecheck. Entries of transfers with neither are dropped.
 type reportChecks struct {
 	mu sync.Mutex
-	by map[string]checkHour
+	by map[string]*checkHour
 }
 
-// checkHour is one transfer's count of checks since start.
+// checkHour is one transfer's count of checks since start, and when each
+// report (size and SHA-256) last found its stored copy intact.
 type checkHour struct {
-	start time.Time
-	n     int
+	start  time.Time
+	n      int
+	intact map[string]time.Time
+}
+
+// stale reports whether h says nothing any more at now: its hour is over and
+// no intact verdict stands.
+func (h *checkHour) stale(now time.Time) bool {
+	if now.Sub(h.start) < time.Hour {
+		return false
+	}
+	for _, at := range h.intact {
+		if now.Sub(at) < reportRecheck {
+			return false
+		}
+	}
+	return true
+}
+
+// reportKey names a report of a transfer: what the recipient received.
+func reportKey(got api.IntegrityReport) string {
+	return fmt.Sprintf("%d/%s", got.Size, got.SHA256)
+}
+
+// wasIntact reports whether the same report of transfer id found its stored
+// copy intact less than reportRecheck before now.
+func (c *reportChecks) wasIntact(id string, got api.IntegrityReport, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.by[id]
+	if h == nil {
+		return false
+	}
+	at, ok := h.intact[reportKey(got)]
+	return ok && now.Sub(at) < reportRecheck
+}
+
+// foundIntact records that report got of transfer id found its stored copy
+// intact at now.
+func (c *reportChecks) foundIntact(id string, got api.IntegrityReport, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h := c.by[id]; h != nil {
+		if h.intact == nil {
+			h.intact = map[string]time.Time{}
+		}
+		h.intact[reportKey(got)] = now
+	}
 }
 
 // take counts a check of transfer id at now; false (and nothing counted)
 // when the transfer had reportChecksPerHour checks in its current hour,
-// with the time that hour ends.
+// with the time that hour ends. It drops what went stale: other transfers'
+// entries, this one's intact verdicts older than reportRecheck.
 func (c *reportChecks) take(id string, now time.Time) (bool, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.by == nil {
-		c.by = map[string]checkHour{}
+		c.by = map[string]*checkHour{}
+	}
+	for k, h := range c.by {
+		if k != id && h.stale(now) {
+			delete(c.by, k)
+		}
 	}
 	h := c.by[id]
+	if h == nil {
+		h = &checkHour{start: now}
+		c.by[id] = h
+	}
 	if now.Sub(h.start) >= time.Hour {
-		h = checkHour{start: now}
+		h.start, h.n = now, 0
+	}
+	for k, at := range h.intact {
+		if now.Sub(at) >= reportRecheck {
+			delete(h.intact, k)
+		}
 	}
 	if h.n >= reportChecksPerHour {
 		return false, h.start.Add(time.Hour)
 	}
 	h.n++
-	c.by[id] = h
 	return true, time.Time{}
+}
+
+// quarantinedMismatch is the answer to a report of a transfer already
+// quarantined.
+func quarantinedMismatch(id string) error {
+	return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, id)
 }
 
 // ReportMismatch answers a recipient's report that the ciphertext of transfer
@@ -77,7 +145,7 @@ func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id str
 	}
 	switch t.State {
 	case store.StateQuarantined:
-		return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, t.ID)
+		return quarantinedMismatch(t.ID)
 	case store.StateReady:
 	default:
 		return ErrNotReady
@@ -88,8 +156,7 @@ func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id str
 		return fmt.Errorf("transfer: check of %s: %w", t.ID, err)
 	}
 	defer unlock()
-	key := fmt.Sprintf("%s/%d/%s", t.ID, got.Size, got.SHA256)
-	if at, ok := s.intact.Load(key); ok && s.now().Sub(at.(time.Time)) < reportRecheck {
+	if s.reportChecks.wasIntact(t.ID, got, s.now()) {
 		return nil
 	}
 	if ok, until := s.reportChecks.take(t.ID, s.now()); !ok {
@@ -100,7 +167,7 @@ func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id str
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Quarantined (and its bytes deleted) since it was read above.
-		return fmt.Errorf("%w: transfer %s is quarantined: its stored ciphertext no longer matches the signed manifest", ErrHashMismatch, t.ID)
+		return quarantinedMismatch(t.ID)
 	case err != nil:
 		return fmt.Errorf("transfer: open %s: %w", t.ID, err)
 	}
@@ -108,7 +175,7 @@ func (s *Service) ReportMismatch(ctx context.Context, caller spiffeid.ID, id str
 	if err := s.verifyStored(ctx, caller.String(), t, f); err != nil {
 		return err
 	}
-	s.intact.Store(key, s.now())
+	s.reportChecks.foundIntact(t.ID, got, s.now())
 	s.log.WarnContext(ctx, "a recipient reported a ciphertext that does not match its signed manifest, but the stored copy is intact",
 		"transfer", t.ID, "recipient", caller.String(), "reported_size", got.Size, "reported_sha256", got.SHA256)
 	return nil

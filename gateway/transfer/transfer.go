@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -117,10 +116,8 @@ type Service struct {
 	risk        *risk.Tracker
 	onRiskAlert func()
 	refresh     func(context.Context) error // nil: revoked is always current
-	// intact holds when a report's transfer was last found intact
-	// (report.go), by transfer ID, size and SHA-256 reported.
-	intact sync.Map
-	// reportChecks bounds the checks reports cause (report.go).
+	// reportChecks bounds the checks reports cause and remembers the
+	// intact verdicts (report.go).
 	reportChecks reportChecks
 }
 
