@@ -149,9 +149,16 @@ func (s *Store) ForgetUpload(ctx context.Context, u RecentUpload) error {
 // RecentUploadOf returns the upload account finished in dir under name that
 // has not expired at now; none is [ErrNotFound].
 func (s *Store) RecentUploadOf(ctx context.Context, account, dir, name string, now time.Time) (RecentUpload, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM recent_uploads
-		WHERE account = ? AND dir = ? AND name = ? AND expires > ?`, account, dir, name, now.UnixNano())
-	u, err := scanUpload(row)
+	return recentUploadOf(ctx, s.db, account, dir, name, now)
+}
+
+// recentUploadOf is RecentUploadOf through q: the database, or a
+// transaction.
+func recentUploadOf(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, account, dir, name string, now time.Time) (RecentUpload, error) {
+	u, err := scanUpload(q.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM recent_uploads
+		WHERE account = ? AND dir = ? AND name = ? AND expires > ?`, account, dir, name, now.UnixNano()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("%w: recent upload %s/%s of %s", ErrNotFound, dir, name, account)
 	}
@@ -190,11 +197,7 @@ func (s *Store) RenameUpload(ctx context.Context, account, dir, from, toDir, to 
 		return invalidf("rename of recent upload %s/%s: empty target", dir, from)
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		u, err := scanUpload(tx.QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM recent_uploads
-			WHERE account = ? AND dir = ? AND name = ? AND expires > ?`, account, dir, from, now.UnixNano()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: recent upload %s/%s of %s", ErrNotFound, dir, from, account)
-		}
+		u, err := recentUploadOf(ctx, tx, account, dir, from, now)
 		if err != nil {
 			return err
 		}
