@@ -244,11 +244,7 @@ func (u *uploads) sweep(ctx context.Context, log *slog.Logger) {
 // rename moves the finished upload from to the name to, reporting whether
 // from finished within the window.
 func (u *uploads) rename(ctx context.Context, from, to uploadKey) (bool, error) {
-	err := u.recent.RenameRecentUpload(ctx, from.account, from.dir, from.name, to.dir, to.name, u.now())
-	if errors.Is(err, transfer.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return found(u.recent.RenameRecentUpload(ctx, from.account, from.dir, from.name, to.dir, to.name, u.now()))
 }
 
 // setTimes keeps mod as the time of k, reporting whether k exists.
@@ -261,7 +257,12 @@ func (u *uploads) setTimes(ctx context.Context, k uploadKey, mod time.Time) (boo
 	}
 	now := u.now()
 	u.mu.Unlock()
-	err := u.recent.SetRecentUploadTime(ctx, k.account, k.dir, k.name, mod, now)
+	return found(u.recent.SetRecentUploadTime(ctx, k.account, k.dir, k.name, mod, now))
+}
+
+// found turns the store's answer about a finished upload into whether it is
+// there: not found is no error, any other error is one.
+func found(err error) (bool, error) {
 	if errors.Is(err, transfer.ErrNotFound) {
 		return false, nil
 	}
@@ -278,10 +279,7 @@ func (u *uploads) stat(ctx context.Context, k uploadKey) (os.FileInfo, bool, err
 		return fi, true, nil
 	}
 	r, err := u.recent.RecentUploadOf(ctx, k.account, k.dir, k.name, now)
-	if errors.Is(err, transfer.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
+	if ok, err := found(err); !ok {
 		return nil, false, err
 	}
 	return recentInfo(r), true, nil
