@@ -169,10 +169,11 @@ func countFDs(pid int, dataDir, spoolDir string) (fdCounts, error) {
 
 // leaks reports whether after holds descriptors before did not that are not
 // SQLite's: sockets of gone clients (when judged), spool files, more than the
-// one body segment the audit log writes to, anything else. SQLite's own handles follow its connection pool and its deferred
-// closes (it cannot close a file another connection holds a lock on), so
-// they are shown but not judged; so are the sockets of a replica, whose
-// PostgreSQL and MariaDB pools grow under load.
+// one body segment the audit log writes to, anything else. SQLite's own
+// handles follow its connection pool and its deferred closes (it cannot close
+// a file another connection holds a lock on), so they are shown but not
+// judged; so are the sockets of a replica, whose PostgreSQL and MariaDB pools
+// grow under load.
 func (after fdCounts) leaks(before fdCounts, sockets bool) bool {
 	return (sockets && after.Sockets > before.Sockets) || after.Spool > before.Spool || after.Other > before.Other ||
 		after.Bodies > max(before.Bodies, 1)
