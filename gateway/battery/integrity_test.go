@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -293,5 +294,39 @@ func TestIntegrityReportChecked(t *testing.T) {
 	}
 	if st, body := team.JSON(http.MethodPost, report, bogus); st != http.StatusUnprocessableEntity {
 		t.Errorf("report after the quarantine: %d %s, want 422", st, body)
+	}
+}
+
+// TestIntegrityReportsBounded: reports cannot make the gateway read a stored
+// copy without end. The same report within a minute of an intact verdict is
+// answered by it, without a check; at most ten checks of a transfer an hour
+// follow reports, and the next report is refused (400) saying when the
+// gateway checks again.
+func TestIntegrityReportsBounded(t *testing.T) {
+	env, alice, _ := lexSetup(t)
+	id := lexSend(t, alice)
+	team := env.NewClient(gatewaytest.Team, false).In(t)
+	report := api.PathTransfer + id + api.PathIntegrityReport
+	bogus := func(i int) api.IntegrityReport {
+		return api.IntegrityReport{Size: int64(i + 1), SHA256: strings.Repeat("0", 63) + strconv.Itoa(i%10)}
+	}
+	for i := range 10 {
+		if st, body := team.JSON(http.MethodPost, report, bogus(i)); st != http.StatusOK {
+			t.Fatalf("report %d: %d %s, want 200 intact", i+1, st, body)
+		}
+		if i == 0 {
+			for range 5 { // answered by the first verdict: no check counted
+				if st, body := team.JSON(http.MethodPost, report, bogus(0)); st != http.StatusOK {
+					t.Fatalf("the first report repeated: %d %s, want 200 intact", st, body)
+				}
+			}
+		}
+	}
+	st, body := team.JSON(http.MethodPost, report, bogus(10))
+	if st != http.StatusBadRequest || !strings.Contains(string(body), "checked 10 times in the last hour") {
+		t.Fatalf("an eleventh report of other bytes: %d %s, want 400 naming the hourly bound", st, body)
+	}
+	if s := env.StoreStats(); s.Quarantined != 0 {
+		t.Fatalf("reports of an intact transfer quarantined it: %+v", s)
 	}
 }
